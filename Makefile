@@ -1,0 +1,28 @@
+# The two commands: `make run` (dashboard + worker, demo data on an empty database) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test install bench clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m core migrate
+	$(PY) -m core demo --if-empty
+	PYTHON=$(PY) bash scripts/run.sh
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,50 @@
+"""The command line: one module per command group, each with `register(subparsers)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from core.redact import redact
+from core.validation import InvalidRecord, UsageConflict
+
+# Command groups; a module missing here would leave its commands undocumented in --help.
+MODULES = ("core.cli.ledger_cmds", "core.cli.limit_cmds", "core.cli.alert_cmds", "core.cli.sync_cmds",
+           "core.cli.user_cmds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="AI Usage Monitor: record, price and analyse AI API usage; budgets, quotas and alerts.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # group not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (InvalidRecord, UsageConflict) as e:
+        print(f"error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, LookupError) as e:
+        print(f"error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # last resort: one redacted line, not a traceback carrying a DSN
+        print(f"error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
+        return 1

@@ -1,0 +1,228 @@
+"""Raw ledger reads: the filtered usage list (seed 004's `/ai/usage/`), one usage, and CSV export.
+
+Filters are an allow-list of seed 004's query parameters, bound as SQL parameters; pages are keyed by
+offset for the list and by id for exports, so nothing loads the whole ledger.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db import session_scope
+from core.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company
+from core.validation import InvalidRecord
+
+FILTERS = ("provider_name", "model_name", "total_cost__gte", "execution_time_seconds__gte", "success_rate__lt",
+           "created_at__gte", "created_at__lt", "ai_job__brand", "ai_job__status", "pricing_status")
+ORDERINGS = {
+    "-created_at": (AIJobUsage.created_at.desc(), AIJobUsage.id.desc()),
+    "created_at": (AIJobUsage.created_at.asc(), AIJobUsage.id.asc()),
+    "-total_cost": (AIJobUsage.total_cost.desc(), AIJobUsage.id.desc()),
+    "total_cost": (AIJobUsage.total_cost.asc(), AIJobUsage.id.asc()),
+    "-execution_time_seconds": (AIJobUsage.execution_ms.desc(), AIJobUsage.id.desc()),
+    "-total_tokens": (AIJobUsage.total_tokens.desc(), AIJobUsage.id.desc()),
+}
+MAX_PAGE_SIZE = 500
+EXPORT_COLUMNS = ("id", "job_id", "created_at", "company", "brand", "provider_name", "model_name", "job_type",
+                  "status", "operation", "input_tokens", "output_tokens", "total_tokens", "cached_tokens",
+                  "cache_write_tokens", "reasoning_tokens", "cost_input", "cost_output", "total_cost",
+                  "pricing_status", "execution_time_seconds", "memory_usage_mb", "success_rate", "error_count",
+                  "description")
+
+
+def iso_z(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _date_or_ts(name: str, value) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value).strip()
+    try:
+        ts = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise InvalidRecord(name, value, "must be a date (YYYY-MM-DD) or ISO 8601 timestamp") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _decimal(name: str, value) -> Decimal:
+    try:
+        d = Decimal(str(value).strip())
+    except Exception:
+        raise InvalidRecord(name, value, "must be a number") from None
+    if not d.is_finite():
+        raise InvalidRecord(name, value, "must be a finite number")
+    return d
+
+
+def usage_conditions(session: Session, filters: dict, company: str | None = None) -> list:
+    """WHERE clauses for the allow-listed filters; unknown filter names are an error, not SQL."""
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidRecord(name, filters[name], f"unknown filter; allowed: {', '.join(FILTERS)}")
+    u = AIJobUsage
+    conds = []
+    for name, value in filters.items():
+        if value is None or value == "":
+            continue
+        if name == "provider_name":
+            conds.append(u.provider_name == str(value).strip().lower())
+        elif name == "model_name":
+            conds.append(u.model_name == str(value).strip())
+        elif name == "total_cost__gte":
+            conds.append(u.total_cost >= _decimal(name, value))
+        elif name == "execution_time_seconds__gte":
+            conds.append(u.execution_ms >= int(_decimal(name, value) * 1000))
+        elif name == "success_rate__lt":
+            conds.append(u.success_rate < float(_decimal(name, value)))
+        elif name == "created_at__gte":
+            conds.append(u.created_at >= _date_or_ts(name, value))
+        elif name == "created_at__lt":
+            conds.append(u.created_at < _date_or_ts(name, value))
+        elif name == "ai_job__brand":
+            text = str(value).strip()
+            if text.isdigit():
+                conds.append(u.brand_id == int(text))
+            else:
+                conds.append(u.brand_id.in_(select(Brand.id).where(Brand.name == text)))
+        elif name == "ai_job__status":
+            status = str(value).strip().lower()
+            if status not in JOB_STATUSES:
+                raise InvalidRecord(name, value, f"must be one of {', '.join(JOB_STATUSES)}")
+            conds.append(u.job_status == status)
+        elif name == "pricing_status":
+            conds.append(u.pricing_status == str(value).strip())
+    if company:
+        conds.append(u.company_id == select(Company.id).where(Company.name == company).scalar_subquery())
+    return conds
+
+
+def serialize_usage(u: AIJobUsage, job: AIJob, brand: Brand, company: Company) -> dict:
+    return {
+        "id": u.id,
+        "ai_job": {"id": job.id, "job_id": job.job_id, "job_type": job.job_type, "status": job.status,
+                   "brand": {"id": brand.id, "name": brand.name}, "operation": job.operation,
+                   "description": job.description, "source": job.source, "request_id": job.request_id},
+        "company": {"id": company.id, "name": company.name},
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+        "cached_tokens": u.cached_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "cost_input": str(u.cost_input),
+        "cost_output": str(u.cost_output),
+        "total_cost": str(u.total_cost),
+        "pricing_status": u.pricing_status,
+        "execution_time_seconds": u.execution_time_seconds,
+        "memory_usage_mb": u.memory_usage_mb,
+        "provider_name": u.provider_name,
+        "model_name": u.model_name,
+        "success_rate": u.success_rate,
+        "error_count": u.error_count,
+        "error_class": u.error_class,
+        "created_at": iso_z(u.created_at),
+        "cost_per_token": u.cost_per_token,
+    }
+
+
+def _joined():
+    return (select(AIJobUsage, AIJob, Brand, Company).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
+            .join(Brand, Brand.id == AIJobUsage.brand_id).join(Company, Company.id == AIJobUsage.company_id))
+
+
+def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None, ordering: str = "-created_at",
+               session: Session | None = None, **filters) -> dict:
+    """Seed 004's paginated usage list: {count, next, previous, results}."""
+    try:
+        page, page_size = int(page), int(page_size)
+    except (TypeError, ValueError):
+        raise InvalidRecord("page", page, "must be a whole number") from None
+    if page < 1:
+        raise InvalidRecord("page", page, "must be 1 or more")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidRecord("page_size", page_size, f"must be between 1 and {MAX_PAGE_SIZE}")
+    if ordering not in ORDERINGS:
+        raise InvalidRecord("ordering", ordering, f"must be one of {', '.join(ORDERINGS)}")
+    with session_scope(session) as s:
+        conds = usage_conditions(s, filters, company)
+        count = s.scalar(select(func.count()).select_from(AIJobUsage).where(*conds)) or 0
+        rows = s.execute(_joined().where(*conds).order_by(*ORDERINGS[ordering])
+                         .limit(page_size).offset((page - 1) * page_size)).all()
+        results = [serialize_usage(*row) for row in rows]
+    params = {k: v for k, v in filters.items() if v not in (None, "")}
+    if ordering != "-created_at":
+        params["ordering"] = ordering
+
+    def link(p: int) -> str:
+        return "?" + urlencode({"page": p, **params})
+
+    return {"count": count, "next": link(page + 1) if page * page_size < count else None,
+            "previous": link(page - 1) if page > 1 else None, "results": results}
+
+
+def get_usage(usage_id: int, *, company: str | None = None, session: Session | None = None) -> dict | None:
+    """One usage with its job (seed 004's `/ai/usage/{id}/`), or None."""
+    with session_scope(session) as s:
+        q = _joined().where(AIJobUsage.id == int(usage_id))
+        if company:
+            q = q.where(Company.name == company)
+        row = s.execute(q).first()
+        return serialize_usage(*row) if row else None
+
+
+# A cell starting with one of these is run as a formula by spreadsheet programs.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def iter_export_rows(*, company: str | None = None, session: Session | None = None,
+                     batch: int = 5000, **filters) -> Iterator[list[str]]:
+    """Rows of the filtered ledger, oldest first, fetched by id in batches."""
+    with session_scope(session) as s:
+        conds = usage_conditions(s, filters, company)
+        last = 0
+        while True:
+            rows = s.execute(_joined().where(*conds, AIJobUsage.id > last).order_by(AIJobUsage.id)
+                             .limit(batch)).all()
+            if not rows:
+                return
+            for u, job, brand, comp in rows:
+                yield [safe_cell(v) for v in (
+                    u.id, job.job_id, iso_z(u.created_at), comp.name, brand.name, u.provider_name, u.model_name,
+                    job.job_type, job.status, job.operation, u.input_tokens, u.output_tokens, u.total_tokens,
+                    u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens, u.cost_input, u.cost_output,
+                    u.total_cost, u.pricing_status, u.execution_time_seconds, u.memory_usage_mb, u.success_rate,
+                    u.error_count, job.description)]
+            last = rows[-1][0].id
+
+
+def export_csv(out, **kwargs) -> int:
+    """Write the filtered ledger as RFC 4180 CSV to a text stream; returns the number of rows."""
+    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    n = 0
+    for row in iter_export_rows(**kwargs):
+        writer.writerow(row)
+        n += 1
+    return n
+
+
+def export_csv_text(**kwargs) -> str:
+    buf = io.StringIO()
+    export_csv(buf, **kwargs)
+    return buf.getvalue()

@@ -1,0 +1,281 @@
+"""SQLAlchemy 2.x models. Money is `Money` (Decimal, 6 places); timestamps are `UTCDateTime`.
+
+`company_id` sits in every large table so that a distributed engine (Citus) can co-locate by it.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.types import Money, UTCDateTime
+
+JOB_STATUSES = ("completed", "failed", "timeout", "running")
+PRICING_STATUSES = ("catalog", "override", "billed", "unpriced")
+NO_OPERATION = "unspecified"
+DEFAULT_BRAND = "default"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Company(Base):
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    brands: Mapped[list[Brand]] = relationship(back_populates="company")
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+    __table_args__ = (UniqueConstraint("company_id", "name", name="uq_brands_company_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    company: Mapped[Company] = relationship(back_populates="brands")
+
+
+class AIJob(Base):
+    __tablename__ = "ai_jobs"
+    __table_args__ = (Index("ix_ai_jobs_company_created", "company_id", "created_at"),
+                      Index("ix_ai_jobs_request_id", "request_id"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(200), unique=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    job_type: Mapped[str] = mapped_column(String(64), default="chat_completion")
+    status: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(200), default=NO_OPERATION)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Where the record came from: api | import | demo | provider_bill | probe
+    source: Mapped[str] = mapped_column(String(32), default="api")
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Attempts of one logical request (fallback chain) share a request_id.
+    request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # sha256 of the normalised record: a replay with the same content is a duplicate, not a conflict.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    brand: Mapped[Brand] = relationship()
+    company: Mapped[Company] = relationship()
+    usage: Mapped[AIJobUsage | None] = relationship(back_populates="ai_job", uselist=False)
+
+
+class AIJobUsage(Base):
+    __tablename__ = "ai_job_usage"
+    __table_args__ = (
+        Index("ix_usage_provider_created", "provider_name", "created_at"),
+        Index("ix_usage_job_created", "ai_job_id", "created_at"),
+        Index("ix_usage_company_created", "company_id", "created_at"),
+        Index("ix_usage_created", "created_at"),
+        Index("ix_usage_model_created", "model_name", "created_at"),
+        Index("ix_usage_total_cost", "total_cost"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ai_job_id: Mapped[int] = mapped_column(ForeignKey("ai_jobs.id", ondelete="CASCADE"), unique=True)
+    # Denormalised from the job so that filters and rollups never need a join.
+    company_id: Mapped[int] = mapped_column(Integer)
+    brand_id: Mapped[int] = mapped_column(Integer)
+    job_status: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    cost_input: Mapped[Decimal] = mapped_column(Money())
+    cost_output: Mapped[Decimal] = mapped_column(Money())
+    total_cost: Mapped[Decimal] = mapped_column(Money())
+    pricing_status: Mapped[str] = mapped_column(String(16))
+
+    # Milliseconds as an integer: sums stay exact in rollups; `execution_time_seconds` is derived.
+    execution_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_usage_mb: Mapped[int] = mapped_column(Integer, default=0)
+    provider_name: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(200))
+    success_rate: Mapped[float] = mapped_column(Float, default=1.0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_class: Mapped[str | None] = mapped_column(String(120), nullable=True)
+
+    ai_job: Mapped[AIJob] = relationship(back_populates="usage")
+
+    @property
+    def execution_time_seconds(self) -> float:
+        return self.execution_ms / 1000
+
+    @property
+    def cost_per_token(self) -> float:
+        return float(self.total_cost / self.total_tokens) if self.total_tokens else 0.0
+
+
+class UsageDaily(Base):
+    """Daily rollup of ai_job_usage, maintained in the same transaction as every insert.
+
+    Money and execution time (milliseconds) are integers on SQLite and NUMERIC on PostgreSQL, so every
+    rollup figure is the exact sum of its records; only success_sum is a float (a rate, not money).
+    """
+
+    __tablename__ = "usage_daily"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    company_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pricing_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+    jobs: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_input: Mapped[Decimal] = mapped_column(Money(), default=0)
+    cost_output: Mapped[Decimal] = mapped_column(Money(), default=0)
+    total_cost: Mapped[Decimal] = mapped_column(Money(), default=0)
+    execution_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    success_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    error_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_mb: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_usage_daily_company_day", "company_id", "day"),)
+
+
+class Budget(Base):
+    __tablename__ = "budgets"
+    # provider "" means every provider of the company (a NULL would defeat the unique constraint).
+    __table_args__ = (UniqueConstraint("company_id", "provider", name="uq_budgets_company_provider"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(64), default="")
+    monthly_usd: Mapped[Decimal] = mapped_column(Money())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    company: Mapped[Company] = relationship()
+
+
+class Quota(Base):
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("company_id", "provider", name="uq_quotas_company_provider"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(64))
+    monthly_usd: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    monthly_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    company: Mapped[Company] = relationship()
+
+
+class PriceOverride(Base):
+    __tablename__ = "price_overrides"
+    __table_args__ = (
+        UniqueConstraint("provider", "model_pattern", "effective_from", name="uq_price_overrides_key"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    # An exact model name or an fnmatch pattern ("llama*"); an exact name wins over a pattern.
+    model_pattern: Mapped[str] = mapped_column(String(200))
+    input_per_million: Mapped[Decimal] = mapped_column(Money())
+    cached_input_per_million: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    cache_write_per_million: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    output_per_million: Mapped[Decimal] = mapped_column(Money())
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_company_created", "company_id", "created_at"),
+        Index("ix_alerts_resolved", "is_resolved"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), nullable=True)
+    provider_name: Mapped[str] = mapped_column(String(64), default="")
+    alert_type: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    threshold_value: Mapped[Decimal] = mapped_column(Money())
+    current_value: Mapped[Decimal] = mapped_column(Money())
+    message: Mapped[str] = mapped_column(Text)
+    is_resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # "company:provider:type" while open, NULL once resolved: at most one open alert per key, enforced by
+    # the database (NULLs never collide in a unique constraint, on SQLite and PostgreSQL alike).
+    open_key: Mapped[str | None] = mapped_column(String(400), unique=True, nullable=True)
+    email_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    notify_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    company: Mapped[Company | None] = relationship()
+
+
+class ProbeRun(Base):
+    __tablename__ = "probe_runs"
+    __table_args__ = (Index("ix_probe_runs_started", "started_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error_class: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    served_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    report: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WorkerHeartbeat(Base):
+    __tablename__ = "worker_heartbeats"
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_job: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class WorkerState(Base):
+    """Small key/value state: last successful probe, demo-data flag…"""
+
+    __tablename__ = "worker_state"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JobLock(Base):
+    """Lease-based lock for SQLite (PostgreSQL uses advisory locks)."""
+
+    __tablename__ = "job_locks"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,203 @@
+"""Recording usage: one record (`record_usage`) or many (`ingest`), idempotent on job_id.
+
+A replay of the same record (same job_id, same content) counts once; the same job_id with other content is a
+conflict and the stored row is left as it was. Rollups are updated in the same transaction as the ledger.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from core import rollup
+from core.db import session_scope
+from core.models import AIJob, AIJobUsage, Brand, Company
+from core.normalize import normalize_usage  # noqa: F401  (part of this module's contract)
+from core.pricing import Pricer, billed_cost
+from core.validation import InvalidRecord, UsageConflict, UsageRecord, validate_record
+
+__all__ = ["record_usage", "ingest", "normalize_usage", "IngestResult", "InvalidRecord", "UsageConflict",
+           "validate_record", "get_or_create_company", "get_or_create_brand"]
+
+CHUNK = 1000
+
+
+@dataclass
+class IngestResult:
+    inserted: int = 0
+    duplicates: int = 0
+    conflicts: list[tuple[int, str]] = field(default_factory=list)  # (position, job_id)
+    inserted_ids: list[int] = field(default_factory=list)  # ai_jobs.id of new records
+
+
+def _insert(session: Session):
+    return (sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert)
+
+
+def get_or_create_company(session: Session, name: str) -> int:
+    cid = session.scalar(select(Company.id).where(Company.name == name))
+    if cid is None:
+        session.execute(_insert(session)(Company).values(name=name, created_at=datetime.now(UTC))
+                        .on_conflict_do_nothing(index_elements=["name"]))
+        cid = session.scalar(select(Company.id).where(Company.name == name))
+    return cid
+
+
+def get_or_create_brand(session: Session, company_id: int, name: str) -> int:
+    bid = session.scalar(select(Brand.id).where(Brand.company_id == company_id, Brand.name == name))
+    if bid is None:
+        session.execute(_insert(session)(Brand).values(company_id=company_id, name=name)
+                        .on_conflict_do_nothing(index_elements=["company_id", "name"]))
+        bid = session.scalar(select(Brand.id).where(Brand.company_id == company_id, Brand.name == name))
+    return bid
+
+
+class _Names:
+    """Company and brand ids by name, created on first sight, cached for one ingest."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.companies: dict[str, int] = {}
+        self.brands: dict[tuple[int, str], int] = {}
+
+    def ids(self, company: str, brand: str) -> tuple[int, int]:
+        cid = self.companies.get(company)
+        if cid is None:
+            cid = self.companies[company] = get_or_create_company(self.session, company)
+        bid = self.brands.get((cid, brand))
+        if bid is None:
+            bid = self.brands[(cid, brand)] = get_or_create_brand(self.session, cid, brand)
+        return cid, bid
+
+
+def ingest(session: Session, records: Iterable[UsageRecord], *, source: str = "api", is_demo: bool = False,
+           pricer: Pricer | None = None) -> IngestResult:
+    """Store validated records in chunks (many rows per statement). The caller commits."""
+    result = IngestResult()
+    pricer = pricer or Pricer(session)
+    names = _Names(session)
+    chunk: list[tuple[int, UsageRecord]] = []
+    for pos, rec in enumerate(records):
+        chunk.append((pos, rec))
+        if len(chunk) >= CHUNK:
+            _ingest_chunk(session, chunk, source, is_demo, pricer, names, result)
+            chunk = []
+    if chunk:
+        _ingest_chunk(session, chunk, source, is_demo, pricer, names, result)
+    return result
+
+
+def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: IngestResult) -> None:
+    # Same job_id twice inside the chunk: the first wins, the rest are duplicates or conflicts.
+    first: dict[str, tuple[int, UsageRecord]] = {}
+    for pos, rec in chunk:
+        seen = first.get(rec.job_id)
+        if seen is None:
+            first[rec.job_id] = (pos, rec)
+        elif seen[1].fingerprint == rec.fingerprint:
+            result.duplicates += 1
+        else:
+            result.conflicts.append((pos, rec.job_id))
+    jobs = []
+    for pos, rec in first.values():
+        cid, bid = names.ids(rec.company, rec.brand)
+        jobs.append({"job_id": rec.job_id, "company_id": cid, "brand_id": bid, "job_type": rec.job_type,
+                     "status": rec.status, "operation": rec.operation, "description": rec.description,
+                     "source": source, "is_demo": is_demo, "request_id": rec.request_id,
+                     "fingerprint": rec.fingerprint, "created_at": rec.created_at})
+    # executemany (insertmanyvalues batches it) rather than one huge VALUES: the statement compiles once.
+    table = AIJob.__table__
+    stmt = (_insert(session)(table).on_conflict_do_nothing(index_elements=["job_id"])
+            .returning(table.c.id, table.c.job_id))
+    conn = session.connection()
+    new_ids = {job_id: id_ for id_, job_id in conn.execute(stmt, jobs).all()}
+    existing = [jid for jid in first if jid not in new_ids]
+    if existing:
+        stored = dict(session.execute(select(AIJob.job_id, AIJob.fingerprint)
+                                      .where(AIJob.job_id.in_(existing))).all())
+        for jid in existing:
+            if stored.get(jid) == first[jid][1].fingerprint:
+                result.duplicates += 1
+            else:
+                result.conflicts.append((first[jid][0], jid))
+    rows = []
+    job_index = {j["job_id"]: j for j in jobs}
+    for jid, ai_job_id in new_ids.items():
+        rec = first[jid][1]
+        job = job_index[jid]
+        if rec.cost_input is not None or rec.cost_output is not None:
+            cost = billed_cost(rec.cost_input, rec.cost_output)
+        else:
+            cost = pricer.price(provider=rec.provider, model=rec.model, at=rec.created_at,
+                                input_tokens=rec.input_tokens, output_tokens=rec.output_tokens,
+                                cached_tokens=rec.cached_tokens, cache_write_tokens=rec.cache_write_tokens)
+        rows.append({
+            "ai_job_id": ai_job_id, "company_id": job["company_id"], "brand_id": job["brand_id"],
+            "job_status": rec.status, "operation": rec.operation, "created_at": rec.created_at,
+            "input_tokens": rec.input_tokens, "output_tokens": rec.output_tokens,
+            "total_tokens": rec.input_tokens + rec.output_tokens, "cached_tokens": rec.cached_tokens,
+            "cache_write_tokens": rec.cache_write_tokens, "reasoning_tokens": rec.reasoning_tokens,
+            "cost_input": cost.cost_input, "cost_output": cost.cost_output, "total_cost": cost.total_cost,
+            "pricing_status": cost.pricing_status, "execution_ms": rec.execution_ms,
+            "memory_usage_mb": rec.memory_usage_mb, "provider_name": rec.provider, "model_name": rec.model,
+            "success_rate": rec.success_rate, "error_count": rec.error_count, "error_class": rec.error_class,
+        })
+    if rows:
+        conn.execute(AIJobUsage.__table__.insert(), rows)
+        rollup.add_rows(session, rows)
+    result.inserted += len(rows)
+    result.inserted_ids.extend(new_ids.values())
+
+
+def _record_fields(kwargs: Mapping) -> dict:
+    """Accept seed 004's keyword names (provider_name, model_name, ai_job) besides our own."""
+    raw = dict(kwargs)
+    if "provider_name" in raw:
+        raw.setdefault("provider", raw.pop("provider_name"))
+    if "model_name" in raw:
+        raw.setdefault("model", raw.pop("model_name"))
+    job = raw.pop("ai_job", None)
+    if isinstance(job, Mapping):
+        for key in ("job_id", "job_type", "status", "brand", "company", "operation", "description"):
+            if key in job:
+                raw.setdefault(key, job[key])
+    elif isinstance(job, str):
+        raw.setdefault("job_id", job)
+    if "operation_name" in raw:
+        raw.setdefault("operation", raw.pop("operation_name"))
+    total = raw.pop("total_tokens", None)
+    if total is not None and raw.get("input_tokens") is not None and raw.get("output_tokens") is not None:
+        try:
+            consistent = int(total) == int(raw["input_tokens"]) + int(raw["output_tokens"])
+        except (TypeError, ValueError):
+            consistent = False
+        if not consistent:
+            raise InvalidRecord("total_tokens", total, "must equal input_tokens + output_tokens")
+    if not raw.get("job_id"):
+        raw["job_id"] = f"job_{uuid.uuid4().hex}"
+    return raw
+
+
+def record_usage(*, session: Session | None = None, source: str = "api", is_demo: bool = False,
+                 now: datetime | None = None, **kwargs) -> AIJobUsage:
+    """Record one AI call and return its usage row (with its job loaded).
+
+    Keyword arguments as seed 004 (input_tokens, output_tokens, cost_input, cost_output,
+    execution_time_seconds, memory_usage_mb, provider_name, model_name, success_rate, error_count) plus
+    job_id, created_at, company, brand, job_type, status, operation, description, cached_tokens,
+    cache_write_tokens, reasoning_tokens. Raises InvalidRecord (field and value named) or UsageConflict.
+    """
+    rec = validate_record(_record_fields(kwargs), now=now)
+    with session_scope(session) as s:
+        result = ingest(s, [rec], source=source, is_demo=is_demo)
+        if result.conflicts:
+            raise UsageConflict(rec.job_id)
+        usage = s.scalar(select(AIJobUsage).join(AIJob).where(AIJob.job_id == rec.job_id)
+                         .options(selectinload(AIJobUsage.ai_job).selectinload(AIJob.brand),
+                                  selectinload(AIJobUsage.ai_job).selectinload(AIJob.company)))
+        return usage

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Start the worker in the background and the dashboard in the foreground; Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+ADDRESS="${DASHBOARD_ADDRESS:-127.0.0.1}"
+PORT="${DASHBOARD_PORT:-8501}"
+
+"$PY" worker.py &
+WORKER=$!
+cleanup() {
+  kill -TERM "$WORKER" 2>/dev/null || true
+  wait "$WORKER" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+echo "Dashboard: http://localhost:${PORT}  (worker pid ${WORKER}; Ctrl-C stops both)"
+"$PY" -m streamlit run dashboard.py --server.address "$ADDRESS" --server.port "$PORT"
