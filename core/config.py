@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         description="Gemini OpenAI-compatible base URL",
     )
     gemini_api_key: SecretStr | None = Field(default=None, description="Gemini API key")
+    openai_model: str = Field(default="gpt-4o-mini", description="Model used by the probe on OpenAI")
+    ollama_model: str = Field(default="llama3.1:8b", description="Model used by the probe on Ollama")
+    gemini_model: str = Field(default="gemini-2.0-flash", description="Model used by the probe on Gemini")
     provider_timeout_seconds: float = Field(default=20.0, gt=0, description="Timeout of every provider call")
 
     # Notifications (apprise URLs, comma-separated)
