@@ -1,0 +1,107 @@
+"""The command line: every command has --help and is documented in the README; limits and export work."""
+import csv
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import build_parser, main
+from core.usage import record_usage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def commands():
+    """Every command path, e.g. ('budget', 'set')."""
+    out = []
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if action.__class__.__name__ == "_SubParsersAction":
+                for name, sub in action.choices.items():
+                    out.append(prefix + (name,))
+                    walk(sub, prefix + (name,))
+
+    walk(build_parser(), ())
+    return out
+
+
+def test_fixed_commands_exist():
+    paths = set(commands())
+    for required in [("migrate",), ("demo",), ("export",), ("import",), ("budget", "set"), ("budget", "list"),
+                     ("quota", "set"), ("quota", "list"), ("price", "set"), ("price", "list")]:
+        assert required in paths
+
+
+@pytest.mark.parametrize("path", commands(), ids=lambda p: " ".join(p))
+def test_every_command_has_help(path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(list(path) + ["--help"])
+    assert exc.value.code == 0
+    assert "usage: python -m core " + " ".join(path) in capsys.readouterr().out
+
+
+def test_every_command_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    missing = [" ".join(p) for p in commands() if f"python -m core {' '.join(p)}" not in readme]
+    assert missing == [], f"commands missing from README.md: {missing}"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_budget_quota_price_round_trip(db):
+    assert run("budget", "set", "--company", "Humari", "--monthly-usd", "100").returncode == 0
+    assert run("budget", "set", "--company", "Humari", "--provider", "openai", "--monthly-usd", "60.5").returncode == 0
+    out = run("budget", "list").stdout
+    assert re.search(r"Humari\s+all\s+100\.000000", out) and re.search(r"Humari\s+openai\s+60\.500000", out)
+    assert run("quota", "set", "--company", "Humari", "--provider", "openai", "--monthly-tokens", "5000000").returncode == 0
+    assert re.search(r"Humari\s+openai\s+5000000", run("quota", "list").stdout)
+    assert run("price", "set", "--provider", "ollama", "--model", "llama*", "--input-per-million", "0.1",
+               "--output-per-million", "0.2", "--effective-from", "2025-01-01").returncode == 0
+    assert re.search(r"ollama\s+llama\*\s+0\.100000", run("price", "list").stdout)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("budget", "set", "--company", "A", "--monthly-usd", "-3"), "monthly_usd='-3'"),
+    (("budget", "set", "--company", "A", "--monthly-usd", "ten"), "monthly_usd='ten'"),
+    (("quota", "set", "--company", "A", "--provider", "openai"), "monthly"),
+    (("quota", "set", "--company", "A", "--provider", "openai", "--monthly-tokens", "1.5"), "monthly_tokens"),
+    (("price", "set", "--provider", "x", "--model", "m", "--input-per-million", "nan",
+      "--output-per-million", "1"), "input_per_million"),
+    (("price", "set", "--provider", "x", "--model", "m", "--input-per-million", "1",
+      "--output-per-million", "1", "--effective-from", "soon"), "effective_from"),
+])
+def test_bad_values_are_refused_with_field_and_value(db, args, needle):
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_export_filters_and_spreadsheet_safety(db, capsys):
+    record_usage(job_id="e1", provider_name="openai", model_name="gpt-4o", input_tokens=10, output_tokens=5,
+                 description="=HYPERLINK(\"http://evil\")", company="A")
+    record_usage(job_id="e2", provider_name="ollama", model_name="llama3.1:8b", input_tokens=10, output_tokens=5,
+                 company="A")
+    assert main(["export", "--provider-name", "openai"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["job_id"] for r in rows] == ["e1"]
+    assert rows[0]["description"].startswith("'=")
+    assert rows[0]["total_cost"] == "0.000075"
+
+
+def test_export_to_file(db, tmp_path):
+    record_usage(job_id="f1", provider_name="openai", model_name="gpt-4o", input_tokens=10, output_tokens=5)
+    out = tmp_path / "x.csv"
+    proc = run("export", "--output", str(out), "--created-at--gte", "2000-01-01")
+    assert proc.returncode == 0 and "exported 1 records" in proc.stderr
+    assert out.read_bytes().count(b"\r\n") == 2
+
+
+def test_unknown_filter_value_is_an_error(db):
+    proc = run("export", "--ai-job--status", "sideways")
+    assert proc.returncode == 2 and "ai_job__status='sideways'" in proc.stderr

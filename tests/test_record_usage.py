@@ -1,0 +1,115 @@
+"""record_usage: stored exactly, timestamps in UTC, idempotent on job_id (also concurrently)."""
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from core.db import get_session
+from core.models import AIJob, AIJobUsage, UsageDaily
+from core.usage import InvalidRecord, UsageConflict, record_usage
+
+TS = datetime(2025, 11, 3, 14, 35, tzinfo=UTC)
+
+
+def base(**kw):
+    return dict(job_id="ai_job_abc123", created_at=TS, company="Humari", brand="Humari",
+                provider_name="openai", model_name="gpt-4o-mini", input_tokens=125, output_tokens=275,
+                execution_time_seconds=3, memory_usage_mb=64) | kw
+
+
+def counts(url):
+    s = get_session(url)
+    try:
+        return (s.scalar(select(func.count()).select_from(AIJob)),
+                s.scalar(select(func.count()).select_from(AIJobUsage)),
+                s.scalar(select(func.coalesce(func.sum(UsageDaily.jobs), 0))))
+    finally:
+        s.close()
+
+
+def test_seed_keywords_are_recorded(db):
+    u = record_usage(**base(cost_input=Decimal("0.000625"), cost_output=Decimal("0.004125")))
+    assert (u.input_tokens, u.output_tokens, u.total_tokens) == (125, 275, 400)
+    assert u.total_cost == Decimal("0.004750")
+    assert u.execution_time_seconds == 3.0 and u.memory_usage_mb == 64
+    assert (u.provider_name, u.model_name, u.success_rate, u.error_count) == ("openai", "gpt-4o-mini", 1.0, 0)
+    assert u.ai_job.job_id == "ai_job_abc123" and u.ai_job.brand.name == "Humari"
+    assert u.cost_per_token == pytest.approx(0.004750 / 400)
+
+
+def test_timestamps_come_back_aware_utc(db):
+    paris = timezone(timedelta(hours=1))
+    u = record_usage(**base(created_at=datetime(2025, 11, 3, 15, 35, tzinfo=paris)))
+    s = get_session(db)
+    stored = s.scalar(select(AIJobUsage.created_at).where(AIJobUsage.id == u.id))
+    s.close()
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored == TS
+
+
+def test_money_is_exact_decimal_in_aggregates(db):
+    # 0.1 + 0.2 style sums must stay exact on both databases.
+    for i in range(10):
+        record_usage(**base(job_id=f"j{i}", cost_input=Decimal("0.100001"), cost_output=Decimal("0.200002")))
+    s = get_session(db)
+    total = s.scalar(select(func.sum(AIJobUsage.total_cost)))
+    rolled = s.scalar(select(func.sum(UsageDaily.total_cost)))
+    s.close()
+    assert total == Decimal("3.000030") and rolled == total
+    assert isinstance(total, Decimal)
+
+
+def test_replay_counts_once(db):
+    first = record_usage(**base())
+    again = record_usage(**base())
+    assert again.id == first.id
+    assert counts(db) == (1, 1, 1)
+
+
+def test_same_job_id_other_content_is_a_conflict_and_nothing_changes(db):
+    record_usage(**base())
+    with pytest.raises(UsageConflict, match="ai_job_abc123"):
+        record_usage(**base(output_tokens=999))
+    s = get_session(db)
+    assert s.scalar(select(AIJobUsage.output_tokens)) == 275
+    s.close()
+    assert counts(db) == (1, 1, 1)
+
+
+def test_concurrent_replays_count_once(db):
+    errors = []
+
+    def worker():
+        try:
+            record_usage(**base())
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counts(db) == (1, 1, 1)
+
+
+def test_job_id_is_generated_when_missing(db):
+    a = record_usage(**base(job_id=None))
+    b = record_usage(**base(job_id=None))
+    assert a.ai_job.job_id != b.ai_job.job_id
+    assert counts(db)[0] == 2
+
+
+def test_failed_job_defaults(db):
+    u = record_usage(**base(status="failed", output_tokens=0, error_class="InternalServerError"))
+    assert (u.success_rate, u.error_count, u.error_class, u.ai_job.status) == (0.0, 1, "InternalServerError",
+                                                                               "failed")
+
+
+def test_total_tokens_must_match(db):
+    with pytest.raises(InvalidRecord, match="total_tokens"):
+        record_usage(**base(total_tokens=10))
+    assert counts(db) == (0, 0, 0)
