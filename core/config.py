@@ -5,6 +5,7 @@ Secrets are `SecretStr` so that printing the settings never shows them.
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     ollama_model: str = Field(default="llama3.1:8b", description="Model used by the probe on Ollama")
     gemini_model: str = Field(default="gemini-2.0-flash", description="Model used by the probe on Gemini")
     provider_timeout_seconds: float = Field(default=20.0, gt=0, description="Timeout of every provider call")
+    operations_file: str = Field(default="operations.toml", description="Operations TOML (provider chain and models per operation); relative paths start at the project root")
+    openai_sync_company: str = Field(default="default", description="Company that OpenAI Usage/Costs API rows are recorded under")
+    openai_sync_days: int = Field(default=3, ge=1, le=90, description="Days back (today included) that the daily OpenAI sync job re-reads")
+    openai_sync_retries: int = Field(default=3, ge=1, le=10, description="Attempts per Usage/Costs API page on 429/5xx/connection errors")
+    reconcile_tolerance_pct: Decimal = Field(default=Decimal("5"), ge=0, description="Reconciliation flags a day whose estimate differs from the bill by more than this percentage")
 
     # Notifications (apprise URLs, comma-separated)
     notify_urls: SecretStr | None = Field(default=None, description="apprise URLs for every alert")
@@ -48,6 +54,29 @@ class Settings(BaseSettings):
     check_interval_minutes: int = Field(default=15, ge=1, description="Minutes between alert checks")
     notify_repeat_hours: int = Field(default=24, ge=1, description="Hours before an open alert is re-sent")
     log_file: str | None = Field(default=None, description="Also log worker events to this file")
+    probe_company: str = Field(default="default", description="Company the probe's calls and provider alerts belong to")
+    probe_operation: str = Field(default="probe", description="Operation whose fallback chain the probe walks")
+    probe_timeout_seconds: float = Field(default=15.0, gt=0, description="Timeout of each probe call (seconds)")
+    probe_max_tokens: int = Field(default=5, ge=1, le=5, description="Output tokens asked of each probe call (<= 5)")
+    notify_retries: int = Field(default=3, ge=1, le=10, description="Delivery attempts per notification and check")
+    notify_retry_delay_seconds: float = Field(default=2.0, ge=0, description="Pause between delivery attempts")
+
+    # Alert thresholds (seed 004 defaults; ratios are fractions: 0.8 = 80%)
+    alert_quota_warning: Decimal = Field(default=Decimal("0.8"), gt=0, description="quota_warning at this share of a quota")
+    alert_quota_critical: Decimal = Field(default=Decimal("0.95"), gt=0, description="quota_critical at this share of a quota")
+    alert_quota_exceeded: Decimal = Field(default=Decimal("1.0"), gt=0, description="quota_exceeded at this share of a quota")
+    alert_cost_warning: Decimal = Field(default=Decimal("0.8"), gt=0, description="cost_warning at this share of a monthly budget")
+    alert_cost_exceeded: Decimal = Field(default=Decimal("1.0"), gt=0, description="cost_exceeded at this share of a monthly budget")
+    alert_remaining_under_usd: Decimal = Field(default=Decimal("5"), ge=0, description="budget_remaining_low when a budget's remaining USD is at or under this")
+    alert_daily_spike: Decimal = Field(default=Decimal("3.0"), gt=0, description="daily_spike when today's cost reaches this multiple of the trailing daily average")
+    alert_unusual_usage: Decimal = Field(default=Decimal("3.0"), gt=0, description="unusual_usage when today's tokens reach this multiple of the trailing daily median")
+    alert_baseline_days: int = Field(default=7, ge=1, description="Trailing days used as the baseline of spike / unusual / deviation rules")
+    alert_baseline_min_days: int = Field(default=3, ge=1, description="Days with usage needed in the baseline before those rules judge")
+    alert_failure_rate: Decimal = Field(default=Decimal("0.05"), gt=0, description="high_failure_rate when failed+timeout jobs reach this share")
+    alert_failure_window_days: int = Field(default=7, ge=1, description="Window of the failure-rate and slow-execution rules (days)")
+    alert_failure_min_jobs: int = Field(default=1, ge=1, description="Jobs needed in the window before the failure rate is judged")
+    alert_slow_execution_seconds: Decimal = Field(default=Decimal("30"), gt=0, description="slow_execution when a provider's average execution time reaches this")
+    alert_cost_deviation: Decimal = Field(default=Decimal("2.0"), gt=0, description="high_cost_deviation when a model's cost per job today reaches this multiple of its usual")
 
     @field_validator("database_url")
     @classmethod

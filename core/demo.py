@@ -175,8 +175,8 @@ def load_demo(seed: int = 42, days: int = 120, now: datetime | None = None, *, r
         s.merge(WorkerState(key=DEMO_FLAG, value=f"seed={seed} days={days}", updated_at=now))
         month_start = datetime(now.year, now.month, 1, tzinfo=UTC)
         mtd = dict(s.execute(
-            select(AIJob.company_id, func.sum(AIJobUsage.total_cost)).join(AIJob)
-            .where(AIJobUsage.created_at >= month_start).group_by(AIJob.company_id)).all())
+            select(AIJobUsage.company_id, func.sum(AIJobUsage.total_cost))
+            .where(AIJobUsage.created_at >= month_start).group_by(AIJobUsage.company_id)).all())
     _demo_limits(mtd)
     return {"inserted": result.inserted, "duplicates": result.duplicates}
 

@@ -1,6 +1,9 @@
 """SQLAlchemy 2.x models. Money is `Money` (Decimal, 6 places); timestamps are `UTCDateTime`.
 
 `company_id` sits in every large table so that a distributed engine (Citus) can co-locate by it.
+The two large tables (ai_jobs, ai_job_usage) carry no FOREIGN KEY constraints: their per-row triggers cut
+COPY throughput by more than half, and the only write path (core.usage.ingest) creates the job, its usage row
+and their company/brand in one transaction. Relationships are declared with explicit join conditions.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -52,12 +56,13 @@ class Brand(Base):
 
 class AIJob(Base):
     __tablename__ = "ai_jobs"
-    __table_args__ = (Index("ix_ai_jobs_company_created", "company_id", "created_at"),
-                      Index("ix_ai_jobs_request_id", "request_id"))
+    # Few indexes here: every one costs on ingest, and analytics read ai_job_usage and the rollup.
+    __table_args__ = (Index("ix_ai_jobs_request_id", "request_id", sqlite_where=text("request_id IS NOT NULL"),
+                            postgresql_where=text("request_id IS NOT NULL")),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     job_id: Mapped[str] = mapped_column(String(200), unique=True)
-    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
-    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    company_id: Mapped[int] = mapped_column(Integer)
+    brand_id: Mapped[int] = mapped_column(Integer)
     job_type: Mapped[str] = mapped_column(String(64), default="chat_completion")
     status: Mapped[str] = mapped_column(String(16))
     operation: Mapped[str] = mapped_column(String(200), default=NO_OPERATION)
@@ -71,9 +76,11 @@ class AIJob(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    brand: Mapped[Brand] = relationship()
-    company: Mapped[Company] = relationship()
-    usage: Mapped[AIJobUsage | None] = relationship(back_populates="ai_job", uselist=False)
+    brand: Mapped[Brand] = relationship(primaryjoin="foreign(AIJob.brand_id) == Brand.id", viewonly=True)
+    company: Mapped[Company] = relationship(primaryjoin="foreign(AIJob.company_id) == Company.id", viewonly=True)
+    usage: Mapped[AIJobUsage | None] = relationship(
+        primaryjoin="AIJob.id == foreign(AIJobUsage.ai_job_id)", back_populates="ai_job", uselist=False,
+        viewonly=True)
 
 
 class AIJobUsage(Base):
@@ -83,11 +90,10 @@ class AIJobUsage(Base):
         Index("ix_usage_job_created", "ai_job_id", "created_at"),
         Index("ix_usage_company_created", "company_id", "created_at"),
         Index("ix_usage_created", "created_at"),
-        Index("ix_usage_model_created", "model_name", "created_at"),
         Index("ix_usage_total_cost", "total_cost"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    ai_job_id: Mapped[int] = mapped_column(ForeignKey("ai_jobs.id", ondelete="CASCADE"), unique=True)
+    ai_job_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
     # Denormalised from the job so that filters and rollups never need a join.
     company_id: Mapped[int] = mapped_column(Integer)
     brand_id: Mapped[int] = mapped_column(Integer)
@@ -116,7 +122,8 @@ class AIJobUsage(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     error_class: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
-    ai_job: Mapped[AIJob] = relationship(back_populates="usage")
+    ai_job: Mapped[AIJob] = relationship(primaryjoin="foreign(AIJobUsage.ai_job_id) == AIJob.id",
+                                         back_populates="usage", viewonly=True)
 
     @property
     def execution_time_seconds(self) -> float:
@@ -279,3 +286,28 @@ class JobLock(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProviderCost(Base):
+    """One line of a provider's billed costs per day (OpenAI Costs API), kept for reconciliation.
+
+    A re-sync replaces a day's lines for its company and provider; `model` and `cost_kind` are parsed from
+    `line_item` ("gpt-4o-mini-2024-07-18, input" -> model, "input").
+    """
+
+    __tablename__ = "provider_costs"
+    __table_args__ = (
+        UniqueConstraint("company_id", "provider", "day", "project_id", "line_item", name="uq_provider_costs_key"),
+        Index("ix_provider_costs_company_day", "company_id", "day"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    project_id: Mapped[str] = mapped_column(String(200), default="")  # "" when not grouped by project
+    line_item: Mapped[str] = mapped_column(String(300), default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    cost_kind: Mapped[str] = mapped_column(String(16), default="other")  # input | output | other
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(8), default="usd")
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, and_, cast, delete, func, insert, literal_column, select
+from sqlalchemy import Date, and_, cast, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -67,11 +67,30 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     )
     values = [dict(zip(KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock.
-    conn = session.connection()
-    for i in range(0, len(values), 500):
-        conn.execute(stmt, values[i:i + 500])
+    if dialect != "sqlite" and len(values) > 200:
+        _apply_pg_copy(session, values)
+    else:
+        conn = session.connection()
+        for i in range(0, len(values), 500):
+            conn.execute(stmt, values[i:i + 500])
     if any(acc["jobs"] < 0 for acc in deltas.values()):
         session.execute(delete(UsageDaily).where(UsageDaily.jobs <= 0))
+
+
+def _apply_pg_copy(session: Session, values: list[dict]) -> None:
+    """Many keys at once: COPY into a temporary table, then one INSERT … ON CONFLICT DO UPDATE."""
+    cols = list(KEYS) + list(MEASURES)
+    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_daily "
+                         "(LIKE usage_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
+    cur = session.connection().connection.driver_connection.cursor()
+    with cur.copy(f"COPY tmp_usage_daily ({', '.join(cols)}) FROM STDIN") as copy:
+        for v in values:
+            copy.write_row(tuple(v[c] for c in cols))
+    updates = ", ".join(f"{m} = usage_daily.{m} + EXCLUDED.{m}" for m in MEASURES)
+    session.execute(text(
+        f"INSERT INTO usage_daily ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tmp_usage_daily "
+        f"ORDER BY {', '.join(KEYS)} ON CONFLICT ({', '.join(KEYS)}) DO UPDATE SET {updates}"))
+    session.execute(text("DELETE FROM tmp_usage_daily"))
 
 
 def add_rows(session: Session, rows: Iterable[Mapping], sign: int = 1) -> None:

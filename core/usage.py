@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
-from core import rollup
+from core import bulk, rollup
 from core.db import session_scope
 from core.models import AIJob, AIJobUsage, Brand, Company
 from core.normalize import normalize_usage  # noqa: F401  (part of this module's contract)
@@ -24,7 +24,8 @@ from core.validation import InvalidRecord, UsageConflict, UsageRecord, validate_
 __all__ = ["record_usage", "ingest", "normalize_usage", "IngestResult", "InvalidRecord", "UsageConflict",
            "validate_record", "get_or_create_company", "get_or_create_brand"]
 
-CHUNK = 1000
+CHUNK = 5000
+BULK_MIN = 50  # below this, the plain INSERT … ON CONFLICT path is as fast and needs no lock
 
 
 @dataclass
@@ -66,6 +67,14 @@ class _Names:
         self.brands: dict[tuple[int, str], int] = {}
 
     def ids(self, company: str, brand: str) -> tuple[int, int]:
+        if company not in self.companies:
+            # Both ids in one round trip when they exist (the common case).
+            row = self.session.execute(select(Company.id, Brand.id).outerjoin(
+                Brand, (Brand.company_id == Company.id) & (Brand.name == brand)).where(Company.name == company)).first()
+            if row is not None:
+                self.companies[company] = row[0]
+                if row[1] is not None:
+                    self.brands[(row[0], brand)] = row[1]
         cid = self.companies.get(company)
         if cid is None:
             cid = self.companies[company] = get_or_create_company(self.session, company)
@@ -103,55 +112,73 @@ def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: Ingest
             result.duplicates += 1
         else:
             result.conflicts.append((pos, rec.job_id))
-    jobs = []
-    for pos, rec in first.values():
-        cid, bid = names.ids(rec.company, rec.brand)
-        jobs.append({"job_id": rec.job_id, "company_id": cid, "brand_id": bid, "job_type": rec.job_type,
-                     "status": rec.status, "operation": rec.operation, "description": rec.description,
-                     "source": source, "is_demo": is_demo, "request_id": rec.request_id,
-                     "fingerprint": rec.fingerprint, "created_at": rec.created_at})
-    # executemany (insertmanyvalues batches it) rather than one huge VALUES: the statement compiles once.
-    table = AIJob.__table__
-    stmt = (_insert(session)(table).on_conflict_do_nothing(index_elements=["job_id"])
-            .returning(table.c.id, table.c.job_id))
-    conn = session.connection()
-    new_ids = {job_id: id_ for id_, job_id in conn.execute(stmt, jobs).all()}
+    if len(first) >= BULK_MIN:
+        bulk.lock_for_write(session)
+        stored = bulk.existing_fingerprints(session, list(first))
+        jobs = [_job_row(rec, names, source, is_demo) for jid, (_, rec) in first.items() if jid not in stored]
+        new_ids = bulk.insert_jobs(session, jobs)
+        if new_ids is None:  # a concurrent writer stored some of these job_ids meanwhile
+            new_ids, stored = _insert_jobs_on_conflict(session, jobs), None
+    else:
+        jobs = [_job_row(rec, names, source, is_demo) for _, rec in first.values()]
+        new_ids, stored = _insert_jobs_on_conflict(session, jobs), None
     existing = [jid for jid in first if jid not in new_ids]
     if existing:
-        stored = dict(session.execute(select(AIJob.job_id, AIJob.fingerprint)
-                                      .where(AIJob.job_id.in_(existing))).all())
+        if stored is None:
+            stored = bulk.existing_fingerprints(session, existing)
         for jid in existing:
             if stored.get(jid) == first[jid][1].fingerprint:
                 result.duplicates += 1
             else:
                 result.conflicts.append((first[jid][0], jid))
-    rows = []
     job_index = {j["job_id"]: j for j in jobs}
-    for jid, ai_job_id in new_ids.items():
-        rec = first[jid][1]
-        job = job_index[jid]
-        if rec.cost_input is not None or rec.cost_output is not None:
-            cost = billed_cost(rec.cost_input, rec.cost_output)
-        else:
-            cost = pricer.price(provider=rec.provider, model=rec.model, at=rec.created_at,
-                                input_tokens=rec.input_tokens, output_tokens=rec.output_tokens,
-                                cached_tokens=rec.cached_tokens, cache_write_tokens=rec.cache_write_tokens)
-        rows.append({
-            "ai_job_id": ai_job_id, "company_id": job["company_id"], "brand_id": job["brand_id"],
-            "job_status": rec.status, "operation": rec.operation, "created_at": rec.created_at,
-            "input_tokens": rec.input_tokens, "output_tokens": rec.output_tokens,
-            "total_tokens": rec.input_tokens + rec.output_tokens, "cached_tokens": rec.cached_tokens,
-            "cache_write_tokens": rec.cache_write_tokens, "reasoning_tokens": rec.reasoning_tokens,
-            "cost_input": cost.cost_input, "cost_output": cost.cost_output, "total_cost": cost.total_cost,
-            "pricing_status": cost.pricing_status, "execution_ms": rec.execution_ms,
-            "memory_usage_mb": rec.memory_usage_mb, "provider_name": rec.provider, "model_name": rec.model,
-            "success_rate": rec.success_rate, "error_count": rec.error_count, "error_class": rec.error_class,
-        })
+    rows = [_usage_row(first[jid][1], job_index[jid], ai_job_id, pricer) for jid, ai_job_id in new_ids.items()]
     if rows:
-        conn.execute(AIJobUsage.__table__.insert(), rows)
+        if len(rows) >= BULK_MIN:
+            bulk.insert_usage(session, rows)
+        else:
+            session.connection().execute(AIJobUsage.__table__.insert(), rows)
         rollup.add_rows(session, rows)
     result.inserted += len(rows)
     result.inserted_ids.extend(new_ids.values())
+
+
+def _job_row(rec: UsageRecord, names: _Names, source: str, is_demo: bool) -> dict:
+    cid, bid = names.ids(rec.company, rec.brand)
+    return {"job_id": rec.job_id, "company_id": cid, "brand_id": bid, "job_type": rec.job_type,
+            "status": rec.status, "operation": rec.operation, "description": rec.description, "source": source,
+            "is_demo": is_demo, "request_id": rec.request_id, "fingerprint": rec.fingerprint,
+            "created_at": rec.created_at}
+
+
+def _insert_jobs_on_conflict(session: Session, jobs: list[dict]) -> dict[str, int]:
+    """Row-wise path, correct under any concurrency: a job_id stored meanwhile is simply not returned."""
+    if not jobs:
+        return {}
+    table = AIJob.__table__
+    stmt = (_insert(session)(table).on_conflict_do_nothing(index_elements=["job_id"])
+            .returning(table.c.id, table.c.job_id))
+    return {job_id: id_ for id_, job_id in session.connection().execute(stmt, jobs).all()}
+
+
+def _usage_row(rec: UsageRecord, job: dict, ai_job_id: int, pricer: Pricer) -> dict:
+    if rec.cost_input is not None or rec.cost_output is not None:
+        cost = billed_cost(rec.cost_input, rec.cost_output)
+    else:
+        cost = pricer.price(provider=rec.provider, model=rec.model, at=rec.created_at,
+                            input_tokens=rec.input_tokens, output_tokens=rec.output_tokens,
+                            cached_tokens=rec.cached_tokens, cache_write_tokens=rec.cache_write_tokens)
+    return {
+        "ai_job_id": ai_job_id, "company_id": job["company_id"], "brand_id": job["brand_id"],
+        "job_status": rec.status, "operation": rec.operation, "created_at": rec.created_at,
+        "input_tokens": rec.input_tokens, "output_tokens": rec.output_tokens,
+        "total_tokens": rec.input_tokens + rec.output_tokens, "cached_tokens": rec.cached_tokens,
+        "cache_write_tokens": rec.cache_write_tokens, "reasoning_tokens": rec.reasoning_tokens,
+        "cost_input": cost.cost_input, "cost_output": cost.cost_output, "total_cost": cost.total_cost,
+        "pricing_status": cost.pricing_status, "execution_ms": rec.execution_ms,
+        "memory_usage_mb": rec.memory_usage_mb, "provider_name": rec.provider, "model_name": rec.model,
+        "success_rate": rec.success_rate, "error_count": rec.error_count, "error_class": rec.error_class,
+    }
 
 
 def _record_fields(kwargs: Mapping) -> dict:
@@ -197,7 +224,9 @@ def record_usage(*, session: Session | None = None, source: str = "api", is_demo
         result = ingest(s, [rec], source=source, is_demo=is_demo)
         if result.conflicts:
             raise UsageConflict(rec.job_id)
-        usage = s.scalar(select(AIJobUsage).join(AIJob).where(AIJob.job_id == rec.job_id)
-                         .options(selectinload(AIJobUsage.ai_job).selectinload(AIJob.brand),
-                                  selectinload(AIJobUsage.ai_job).selectinload(AIJob.company)))
-        return usage
+        # One round trip for the row, its job, brand and company (the caller gets them loaded).
+        job = joinedload(AIJobUsage.ai_job, innerjoin=True)
+        return s.scalar(select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
+                        .where(AIJob.job_id == rec.job_id)
+                        .options(job.joinedload(AIJob.brand, innerjoin=True),
+                                 job.joinedload(AIJob.company, innerjoin=True)))

@@ -125,7 +125,7 @@ def _text(name: str, v, default: str | None = None, max_len: int = 200, lower: b
     v = v.strip()
     if len(v) > max_len:
         raise InvalidRecord(name, v, f"is longer than {max_len} characters")
-    if any(ord(c) < 32 for c in v):
+    if not v.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in v):
         raise InvalidRecord(name, v, "contains control characters")
     return v.lower() if lower else v
 

@@ -63,6 +63,10 @@ def _empty(url: str) -> None:
             for t in tables:
                 conn.execute(text(f'DELETE FROM "{t}"'))
         else:
+            # A session leaked by a failed test would block TRUNCATE forever: end it, and never wait long.
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                              "current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"))
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
 
 

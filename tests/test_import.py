@@ -76,7 +76,7 @@ def test_csv_with_optional_columns_and_companies_created(db, tmp_path):
     s = get_session(db)
     assert s.scalar(select(Company.name)) == "Beta"
     assert s.scalar(select(Brand.name)) == "App"
-    billed = s.scalar(select(AIJobUsage).join(AIJob).where(AIJob.job_id == "c2"))
+    billed = s.scalar(select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id).where(AIJob.job_id == "c2"))
     assert (billed.pricing_status, str(billed.total_cost)) == ("billed", "0.500000")
     assert s.scalar(select(AIJob.description).where(AIJob.job_id == "c1")) == "Résumé, avec virgule"
     s.close()

@@ -27,6 +27,9 @@ def register(sub) -> None:
                                    "Idempotent on job_id; refused lines are reported with their reason.")
     p.add_argument("file", help="path to a .jsonl or .csv file")
     p.add_argument("--company", help="company of every record (a row naming another company is refused)")
+    p.add_argument("--format", choices=("auto", "ledger", "openai-csv", "litellm"), default="auto",
+                   help="file layout: our JSONL/CSV (ledger), OpenAI's usage export CSV (openai-csv) or LiteLLM "
+                        "spend logs as CSV, JSONL or JSON (litellm); default: detected from the header")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--max-errors-shown", type=int, default=50, help="refused lines printed (default 50)")
     p.set_defaults(func=_import)
@@ -86,10 +89,10 @@ def _demo(args) -> int:
 
 def _import(args) -> int:
     from core.db import migrate
-    from core.importer import import_file
+    from core.import_formats import import_any
 
     migrate()
-    result = import_file(args.file, company=args.company, progress=not args.quiet)
+    result = import_any(args.file, fmt=args.format, company=args.company, progress=not args.quiet)
     if not args.quiet:
         print(file=sys.stderr)
     print(result.summary())

@@ -17,6 +17,61 @@ depends_on = None
 
 def upgrade() -> None:
 
+    op.create_table('ai_job_usage',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ai_job_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('company_id', sa.Integer(), nullable=False),
+    sa.Column('brand_id', sa.Integer(), nullable=False),
+    sa.Column('job_status', sa.String(length=16), nullable=False),
+    sa.Column('operation', sa.String(length=200), nullable=False),
+    sa.Column('created_at', core.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('input_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('output_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('total_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('cached_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('cache_write_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('reasoning_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('cost_input', core.types.Money(precision=18, scale=6), nullable=False),
+    sa.Column('cost_output', core.types.Money(precision=18, scale=6), nullable=False),
+    sa.Column('total_cost', core.types.Money(precision=18, scale=6), nullable=False),
+    sa.Column('pricing_status', sa.String(length=16), nullable=False),
+    sa.Column('execution_ms', sa.BigInteger(), nullable=False),
+    sa.Column('memory_usage_mb', sa.Integer(), nullable=False),
+    sa.Column('provider_name', sa.String(length=64), nullable=False),
+    sa.Column('model_name', sa.String(length=200), nullable=False),
+    sa.Column('success_rate', sa.Float(), nullable=False),
+    sa.Column('error_count', sa.Integer(), nullable=False),
+    sa.Column('error_class', sa.String(length=120), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('ai_job_id')
+    )
+    with op.batch_alter_table('ai_job_usage', schema=None) as batch_op:
+        batch_op.create_index('ix_usage_company_created', ['company_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_usage_created', ['created_at'], unique=False)
+        batch_op.create_index('ix_usage_job_created', ['ai_job_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_usage_provider_created', ['provider_name', 'created_at'], unique=False)
+        batch_op.create_index('ix_usage_total_cost', ['total_cost'], unique=False)
+
+    op.create_table('ai_jobs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('job_id', sa.String(length=200), nullable=False),
+    sa.Column('company_id', sa.Integer(), nullable=False),
+    sa.Column('brand_id', sa.Integer(), nullable=False),
+    sa.Column('job_type', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('operation', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('source', sa.String(length=32), nullable=False),
+    sa.Column('is_demo', sa.Boolean(), nullable=False),
+    sa.Column('request_id', sa.String(length=200), nullable=True),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('created_at', core.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('job_id')
+    )
+    with op.batch_alter_table('ai_jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_ai_jobs_request_id', ['request_id'], unique=False, sqlite_where=sa.text('request_id IS NOT NULL'), postgresql_where=sa.text('request_id IS NOT NULL'))
+
     op.create_table('companies',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -164,85 +219,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('company_id', 'provider', name='uq_quotas_company_provider')
     )
-    op.create_table('ai_jobs',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('job_id', sa.String(length=200), nullable=False),
-    sa.Column('company_id', sa.Integer(), nullable=False),
-    sa.Column('brand_id', sa.Integer(), nullable=False),
-    sa.Column('job_type', sa.String(length=64), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('operation', sa.String(length=200), nullable=False),
-    sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('source', sa.String(length=32), nullable=False),
-    sa.Column('is_demo', sa.Boolean(), nullable=False),
-    sa.Column('request_id', sa.String(length=200), nullable=True),
-    sa.Column('fingerprint', sa.String(length=64), nullable=False),
-    sa.Column('created_at', core.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], ),
-    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('job_id')
-    )
-    with op.batch_alter_table('ai_jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_ai_jobs_company_created', ['company_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_ai_jobs_request_id', ['request_id'], unique=False)
-
-    op.create_table('ai_job_usage',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('ai_job_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('company_id', sa.Integer(), nullable=False),
-    sa.Column('brand_id', sa.Integer(), nullable=False),
-    sa.Column('job_status', sa.String(length=16), nullable=False),
-    sa.Column('operation', sa.String(length=200), nullable=False),
-    sa.Column('created_at', core.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('input_tokens', sa.BigInteger(), nullable=False),
-    sa.Column('output_tokens', sa.BigInteger(), nullable=False),
-    sa.Column('total_tokens', sa.BigInteger(), nullable=False),
-    sa.Column('cached_tokens', sa.BigInteger(), nullable=False),
-    sa.Column('cache_write_tokens', sa.BigInteger(), nullable=False),
-    sa.Column('reasoning_tokens', sa.BigInteger(), nullable=False),
-    sa.Column('cost_input', core.types.Money(precision=18, scale=6), nullable=False),
-    sa.Column('cost_output', core.types.Money(precision=18, scale=6), nullable=False),
-    sa.Column('total_cost', core.types.Money(precision=18, scale=6), nullable=False),
-    sa.Column('pricing_status', sa.String(length=16), nullable=False),
-    sa.Column('execution_ms', sa.BigInteger(), nullable=False),
-    sa.Column('memory_usage_mb', sa.Integer(), nullable=False),
-    sa.Column('provider_name', sa.String(length=64), nullable=False),
-    sa.Column('model_name', sa.String(length=200), nullable=False),
-    sa.Column('success_rate', sa.Float(), nullable=False),
-    sa.Column('error_count', sa.Integer(), nullable=False),
-    sa.Column('error_class', sa.String(length=120), nullable=True),
-    sa.ForeignKeyConstraint(['ai_job_id'], ['ai_jobs.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('ai_job_id')
-    )
-    with op.batch_alter_table('ai_job_usage', schema=None) as batch_op:
-        batch_op.create_index('ix_usage_company_created', ['company_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_usage_created', ['created_at'], unique=False)
-        batch_op.create_index('ix_usage_job_created', ['ai_job_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_usage_model_created', ['model_name', 'created_at'], unique=False)
-        batch_op.create_index('ix_usage_provider_created', ['provider_name', 'created_at'], unique=False)
-        batch_op.create_index('ix_usage_total_cost', ['total_cost'], unique=False)
-
 
 
 
 def downgrade() -> None:
 
-    with op.batch_alter_table('ai_job_usage', schema=None) as batch_op:
-        batch_op.drop_index('ix_usage_total_cost')
-        batch_op.drop_index('ix_usage_provider_created')
-        batch_op.drop_index('ix_usage_model_created')
-        batch_op.drop_index('ix_usage_job_created')
-        batch_op.drop_index('ix_usage_created')
-        batch_op.drop_index('ix_usage_company_created')
-
-    op.drop_table('ai_job_usage')
-    with op.batch_alter_table('ai_jobs', schema=None) as batch_op:
-        batch_op.drop_index('ix_ai_jobs_request_id')
-        batch_op.drop_index('ix_ai_jobs_company_created')
-
-    op.drop_table('ai_jobs')
     op.drop_table('quotas')
     op.drop_table('budgets')
     op.drop_table('brands')
@@ -264,4 +245,16 @@ def downgrade() -> None:
     op.drop_table('price_overrides')
     op.drop_table('job_locks')
     op.drop_table('companies')
+    with op.batch_alter_table('ai_jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_ai_jobs_request_id', sqlite_where=sa.text('request_id IS NOT NULL'), postgresql_where=sa.text('request_id IS NOT NULL'))
+
+    op.drop_table('ai_jobs')
+    with op.batch_alter_table('ai_job_usage', schema=None) as batch_op:
+        batch_op.drop_index('ix_usage_total_cost')
+        batch_op.drop_index('ix_usage_provider_created')
+        batch_op.drop_index('ix_usage_job_created')
+        batch_op.drop_index('ix_usage_created')
+        batch_op.drop_index('ix_usage_company_created')
+
+    op.drop_table('ai_job_usage')
 

@@ -1,0 +1,152 @@
+"""Shared helpers of the analytics views: scope (company, brand, provider) to rollup filters, money and
+percentage formatting, period arithmetic, and the unpriced-usage summary every cost figure carries.
+
+Everything reads compact grouped frames from `core.aggregate`; nothing here loads ledger rows.
+"""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Brand, Company
+
+MICRO = Decimal("0.000001")
+ZERO = Decimal("0.000000")
+# aggregate() takes half-open ranges; views use the closed window [start, now], so a record stamped exactly
+# `now` is counted.
+EPSILON = timedelta(microseconds=1)
+PRICE_HINT = "python -m core price set --provider P --model M --input-per-million X --output-per-million Y"
+
+
+def price_hint(provider: str, model: str) -> str:
+    """The command that prices one model (quoted: fine-tune names hold colons)."""
+    return (f"python -m core price set --provider {provider} --model '{model}' --input-per-million X "
+            "--output-per-million Y --reprice")
+
+
+def utc_now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+def midnight(d: date) -> datetime:
+    return datetime.combine(d, time.min, UTC)
+
+
+def money(value) -> str:
+    """Exact 6-decimal string of a Decimal sum (never a float on the way)."""
+    return str(Decimal(value).quantize(MICRO, rounding=ROUND_HALF_EVEN))
+
+
+def money_sum(series) -> Decimal:
+    return sum(series, ZERO)
+
+
+def avg_money(total: Decimal, count: int) -> str:
+    return money(total / count) if count else money(ZERO)
+
+
+def pct(part, whole) -> float:
+    """Share in percent, 1 decimal; 0.0 when the whole is zero."""
+    if not whole:
+        return 0.0
+    return round(float(Decimal(part) * 100 / Decimal(whole)), 1)
+
+
+def growth(current, previous) -> float | None:
+    """Change in percent, 1 decimal; None when there is nothing to compare with (previous is zero)."""
+    if not previous:
+        return None
+    return round(float((Decimal(current) - Decimal(previous)) * 100 / Decimal(previous)), 1)
+
+
+def avg_seconds(execution_ms: int, jobs: int) -> float:
+    return round(execution_ms / jobs / 1000, 2) if jobs else 0.0
+
+
+def rate(success_sum: float, jobs: int) -> float:
+    return round(success_sum / jobs, 3) if jobs else 0.0
+
+
+def scope_filters(session: Session, *, company: str | None = None, brand=None, provider: str | None = None) -> dict:
+    """Rollup filters for a company name, a brand (id, digit string or name) and a provider.
+
+    An unknown company or brand becomes an empty id list: the view is empty rather than unfiltered.
+    """
+    filters: dict = {}
+    if company:
+        cid = session.scalar(select(Company.id).where(Company.name == str(company).strip()))
+        filters["company_id"] = [cid] if cid is not None else []
+    if brand not in (None, ""):
+        text = str(brand).strip()
+        if text.isdigit():
+            filters["brand_id"] = [int(text)]
+        else:
+            q = select(Brand.id).where(Brand.name == text)
+            if "company_id" in filters:
+                q = q.where(Brand.company_id.in_(filters["company_id"]))
+            filters["brand_id"] = list(session.scalars(q))
+    if provider:
+        filters["provider_name"] = str(provider).strip().lower()
+    return filters
+
+
+def company_ids_in_scope(session: Session, company: str | None) -> list[int]:
+    q = select(Company.id)
+    if company:
+        q = q.where(Company.name == str(company).strip())
+    return list(session.scalars(q))
+
+
+def unpriced_summary(df: pd.DataFrame) -> dict:
+    """Calls without a known price in a frame grouped by at least pricing_status, provider_name, model_name."""
+    if df.empty:
+        return {"jobs": 0, "models": [], "hint": PRICE_HINT}
+    un = df[df["pricing_status"] == "unpriced"]
+    if un.empty:
+        return {"jobs": 0, "models": [], "hint": PRICE_HINT}
+    g = un.groupby(["provider_name", "model_name"], as_index=False)["jobs"].sum()
+    g = g.sort_values(["jobs", "provider_name", "model_name"], ascending=[False, True, True])
+    models = [{"provider": r.provider_name, "model": r.model_name, "jobs": int(r.jobs)} for r in g.itertuples()]
+    return {"jobs": int(un["jobs"].sum()), "models": models, "hint": PRICE_HINT}
+
+
+def totals(df: pd.DataFrame) -> dict:
+    """Summed measures of a frame (any grouping) as exact Python values."""
+    if df.empty:
+        return {"jobs": 0, "tokens": 0, "cost": ZERO, "execution_ms": 0, "success_sum": 0.0}
+    return {"jobs": int(df["jobs"].sum()), "tokens": int(df["total_tokens"].sum()),
+            "cost": money_sum(df["total_cost"]), "execution_ms": int(df["execution_ms"].sum()),
+            "success_sum": float(df["success_sum"].sum())}
+
+
+def group(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Re-group a compact frame by fewer keys; money stays Decimal (object columns are summed in Python)."""
+    cols = ["jobs", "total_tokens", "execution_ms", "success_sum", "error_count", "total_cost"]
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in keys + cols})
+    out = df.groupby(keys, as_index=False, sort=False).agg(
+        jobs=("jobs", "sum"), total_tokens=("total_tokens", "sum"), execution_ms=("execution_ms", "sum"),
+        success_sum=("success_sum", "sum"), error_count=("error_count", "sum"),
+        total_cost=("total_cost", lambda s: money_sum(s)))
+    return out
+
+
+def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[first day, first day of next month) of "YYYY-MM" (default: the month of `now`)."""
+    if month:
+        try:
+            y, m = (int(p) for p in str(month).strip().split("-", 1))
+            start = datetime(y, m, 1, tzinfo=UTC)
+        except (ValueError, TypeError):
+            from core.validation import InvalidRecord
+            raise InvalidRecord("month", month, "must be YYYY-MM") from None
+    else:
+        start = datetime(now.year, now.month, 1, tzinfo=UTC)
+    end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end

@@ -1,0 +1,133 @@
+"""alerts check / list / active / resolve, and probe."""
+from __future__ import annotations
+
+import json
+import sys
+
+from core.redact import redact
+
+
+def register(sub) -> None:
+    a = sub.add_parser("alerts", help="alert checks, listing and resolution",
+                       description="Run the alert rules, list alerts, resolve them.")
+    acts = a.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = acts.add_parser("check", help="run every alert rule now (and send notifications)",
+                        description="Run every alert rule, open/auto-resolve alerts and send the notifications. "
+                                    "Exit 1 when a new alert was created.")
+    p.add_argument("--company", help="only this company")
+    p.add_argument("--no-notify", action="store_true", help="do not send notifications")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.set_defaults(func=_check)
+
+    p = acts.add_parser("list", help="list alerts (newest first) with the seed's filters",
+                        description="List alerts, newest first.")
+    p.add_argument("--alert-type", help="e.g. quota_warning, cost_exceeded, provider_unavailable")
+    p.add_argument("--provider", help="provider name, e.g. openai")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--resolved", action="store_true", help="only resolved alerts")
+    state.add_argument("--active", action="store_true", help="only open alerts")
+    p.add_argument("--since", help="created on or after this date (YYYY-MM-DD) or ISO timestamp")
+    p.add_argument("--company", help="only this company")
+    p.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.set_defaults(func=_list)
+
+    p = acts.add_parser("active", help="open alerts with the summary counts",
+                        description="Open alerts, most severe first, and counts per family.")
+    p.add_argument("--company", help="only this company")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.set_defaults(func=_active)
+
+    p = acts.add_parser("resolve", help="resolve an alert with an optional note",
+                        description="Resolve one alert; resolving a resolved alert changes nothing.")
+    p.add_argument("id", help="alert id (see `alerts list`)")
+    p.add_argument("--note", help="resolution note, e.g. 'Quota raised to 150$'")
+    p.set_defaults(func=_resolve)
+
+    p = sub.add_parser("probe", help="run the daily provider probe now and print its report",
+                       description="Call each configured provider once (<= 5 tokens), print month-to-date usage "
+                                   "and budgets, then run the alert checks. Exit 1 on ALERT.")
+    p.add_argument("--no-check", action="store_true", help="skip the alert check after the probe")
+    p.set_defaults(func=_probe)
+
+
+def _migrate() -> None:
+    from core.db import migrate
+    migrate()
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _check(args) -> int:
+    _migrate()
+    from core.alerts import check_alerts
+    r = check_alerts(company=args.company, notify_now=not args.no_notify)
+    if args.json:
+        _print_json(r)
+    else:
+        print(f"checks: {', '.join(r['checks_performed'])}")
+        print(f"new alerts: {r['new_alerts_created']}  auto-resolved: {r.get('auto_resolved', 0)}  "
+              f"notifications sent: {r['notifications_sent']}")
+        for a in r["alerts"]:
+            print(f"  #{a['id']} [{a['severity']}] {a['type']} {a['provider'] or '-'}: {redact(a['message'])}")
+    return 1 if r["new_alerts_created"] else 0
+
+
+def _list(args) -> int:
+    from core.alerts import list_alerts
+    resolved = True if args.resolved else (False if args.active else None)
+    r = list_alerts(alert_type=args.alert_type, provider_name=args.provider, is_resolved=resolved,
+                    created_at__gte=args.since, company=args.company, page_size=args.limit)
+    if args.json:
+        _print_json(r)
+        return 0
+    print(f"{r['count']} alert(s)")
+    for a in r["results"]:
+        state = f"resolved {a['resolved_at']}" if a["is_resolved"] else "OPEN"
+        company = (a["company"] or {}).get("name") or "-"
+        print(f"#{a['id']} {a['created_at']} [{a['severity']}] {a['alert_type']} {a['provider_name'] or '-'} "
+              f"({company}) {a['current_value']}/{a['threshold_value']} {state}: {redact(a['message'])}")
+    return 0
+
+
+def _active(args) -> int:
+    from core.alerts import active_alerts
+    r = active_alerts(company=args.company)
+    if args.json:
+        _print_json(r)
+        return 0
+    s = r["summary"]
+    print(f"{r['count']} open alert(s): quota {s['quota_warnings']}, cost {s['cost_warnings']}, "
+          f"failures {s['failure_alerts']}, usage {s['usage_alerts']}, performance {s['performance_alerts']}")
+    for a in r["alerts"]:
+        print(f"#{a['id']} [{a['severity']}] {a['type']} {a['provider'] or '-'}: {redact(a['message'])}")
+    return 0
+
+
+def _resolve(args) -> int:
+    from core.alerts import AlertNotFound, resolve_alert
+    try:
+        r = resolve_alert(args.id, args.note, resolved_by="cli")
+    except AlertNotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{r['message']}: #{r['alert']['id']} at {r['alert']['resolved_at']}")
+    return 0
+
+
+def _probe(args) -> int:
+    _migrate()
+    if args.no_check:
+        from core.probe import run_probe
+        report = run_probe()
+        print(report.text)
+        return 1 if report.alert else 0
+    from core.worker_jobs import probe_job
+    outcome = probe_job(out=sys.stdout)
+    if not outcome.ran:
+        print(f"probe skipped: {outcome.skipped_reason}", file=sys.stderr)
+        return 0
+    return 1 if outcome.alert else 0

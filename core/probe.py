@@ -1,0 +1,259 @@
+"""The daily probe (seed 000): a tiny live call to each configured provider, month-to-date usage from the ledger,
+budget total / consumed / remaining, then "Monitoring OK" or ALERT.
+
+Each call asks for at most PROBE_MAX_TOKENS (<= 5) output tokens, has a timeout and no client retries (a retried
+429 `insufficient_quota` would hide the very failure the probe is for). Every call is recorded in the ledger
+(operation "probe", source "probe", company PROBE_COMPANY) and in `probe_runs`; the provider_unavailable rule
+reads the latest run. The chain is walked in the probe operation's fallback order, and the report names the
+provider that now serves.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from core.alert_rules import PROBE_BATCH_KEY, PROBE_OPERATION, provider_label
+from core.config import get_settings
+from core.db import session_scope
+from core.models import ProbeRun, WorkerState
+from core.providers import DEFAULT_CHAIN, ErrorInfo, ProviderConfig, classify_error, configured_providers, make_client
+from core.redact import redact
+from core.spend import limit_statuses, month_start, month_to_date
+
+log = logging.getLogger("core.probe")
+
+LAST_SUCCESS_KEY = "probe.last_success"  # WorkerState: when the last probe completed (ISO 8601, UTC)
+LAST_RUN_KEY = "probe.last_run"  # WorkerState: when the last probe started
+
+KIND_TEXT = {
+    "quota": "quota exhausted or no credit left",
+    "rate_limit": "rate limited",
+    "auth": "authentication refused",
+    "server": "provider server error",
+    "timeout": "no answer before the timeout",
+    "connection": "connection failed",
+    "bad_request": "request refused",
+    "unknown": "unexpected error",
+}
+RULE = "=" * 46
+
+
+def _operation(operation: str | None = None):
+    """The probe operation's config (core.operations, owned by the LLM client), or None when unavailable."""
+    op = operation or get_settings().probe_operation
+    try:
+        from core.operations import get_operation
+        return get_operation(op)
+    except Exception as e:  # noqa: BLE001 - a broken operations file must not stop the probe
+        log.warning("probe: operations config unusable (%s: %s); default chain", type(e).__name__, redact(e))
+        return None
+
+
+def probe_chain(operation: str | None = None) -> list[str]:
+    """Provider order of the probe operation (OPERATIONS_FILE), else the default OpenAI -> Ollama -> Gemini."""
+    op = _operation(operation)
+    chain = [p.lower() for p in op.chain] if op is not None and op.chain else list(DEFAULT_CHAIN)
+    return list(dict.fromkeys(chain))
+
+
+def _model_for(provider: str, cfg: ProviderConfig) -> ProviderConfig:
+    op = _operation()
+    if op is None:
+        return cfg
+    try:
+        return dataclasses.replace(cfg, model=op.model_for(provider))
+    except (KeyError, Exception):  # noqa: BLE001 - unknown provider for the operation: settings' model
+        return cfg
+
+
+@dataclass
+class ProviderCheck:
+    provider: str
+    model: str
+    ok: bool
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: int = 0
+    error: ErrorInfo | None = None
+
+    @property
+    def why(self) -> str:
+        if self.error is None:
+            return ""
+        return f"{KIND_TEXT.get(self.error.kind, self.error.kind)} ({self.error.error_class}): {self.error.message}"
+
+
+@dataclass
+class ProbeReport:
+    started_at: datetime
+    chain: list[str]
+    checks: list[ProviderCheck] = field(default_factory=list)
+    served_by: str | None = None
+    reasons: list[str] = field(default_factory=list)  # why the report says ALERT
+    text: str = ""
+
+    @property
+    def alert(self) -> bool:
+        return bool(self.reasons)
+
+
+def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int) -> ProviderCheck:
+    """One tiny chat completion; never raises."""
+    client = make_client(cfg, timeout=timeout, max_retries=0)
+    t0 = time.monotonic()
+    try:
+        resp = client.chat.completions.create(
+            model=cfg.model, messages=[{"role": "user", "content": "Reply with the single word OK."}],
+            max_tokens=max_tokens)
+    except Exception as e:  # noqa: BLE001 - every failure is a probe result
+        return ProviderCheck(cfg.name, cfg.model, False, latency_ms=int((time.monotonic() - t0) * 1000),
+                             error=classify_error(e))
+    finally:
+        client.close()
+    latency = int((time.monotonic() - t0) * 1000)
+    try:
+        from core.usage import normalize_usage
+        tokens = normalize_usage(cfg.name, resp)
+        inp, out = tokens["input_tokens"], tokens["output_tokens"]
+    except ValueError:  # a provider that omits usage still answered
+        inp = out = 0
+    return ProviderCheck(cfg.name, getattr(resp, "model", None) or cfg.model, True, inp, out, latency)
+
+
+def _record(check: ProviderCheck, started: datetime) -> None:
+    """The probe call in the ledger, like any other AI call (its cost counts toward budgets)."""
+    from core.usage import record_usage
+    s = get_settings()
+    status = "completed" if check.ok else ("timeout" if check.error and check.error.kind == "timeout" else "failed")
+    try:
+        record_usage(job_id=f"probe-{check.provider}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+                     created_at=started, company=s.probe_company, provider_name=check.provider,
+                     model_name=check.model, input_tokens=check.input_tokens, output_tokens=check.output_tokens,
+                     execution_time_seconds=Decimal(check.latency_ms) / 1000, status=status,
+                     operation=PROBE_OPERATION, job_type="probe", description="daily provider probe",
+                     error_class=None if check.ok else check.error.error_class,
+                     error_count=0 if check.ok else 1, source="probe", now=started)
+    except Exception as e:  # noqa: BLE001 - the report matters more than its ledger line
+        log.error("probe: could not record the %s call: %s: %s", check.provider, type(e).__name__, redact(e))
+
+
+def _set_state(s: Session, key: str, value: str, now: datetime) -> None:
+    s.merge(WorkerState(key=key, value=value, updated_at=now))
+
+
+def get_state(key: str, session: Session | None = None) -> str | None:
+    with session_scope(session) as s:
+        row = s.get(WorkerState, key)
+        return None if row is None else row.value
+
+
+def last_success(session: Session | None = None) -> datetime | None:
+    value = get_state(LAST_SUCCESS_KEY, session)
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _money(value: Decimal) -> str:
+    return f"${value.quantize(Decimal('0.01')):,}"
+
+
+def run_probe(now: datetime | None = None) -> ProbeReport:
+    """Probe every configured provider in chain order, record the results, and build seed 000's report."""
+    settings = get_settings()
+    started = (now or datetime.now(UTC)).astimezone(UTC)
+    providers = configured_providers()
+    chain = probe_chain()
+    order = [p for p in chain if p in providers] + [p for p in providers if p not in chain]
+    report = ProbeReport(started_at=started, chain=order)
+    t_start = time.monotonic()
+    with session_scope() as s:
+        _set_state(s, LAST_RUN_KEY, started.isoformat(), started)
+
+    for name in order:
+        check = call_provider(_model_for(name, providers[name]), timeout=settings.probe_timeout_seconds,
+                              max_tokens=settings.probe_max_tokens)
+        report.checks.append(check)
+        _record(check, started)
+        if check.ok:
+            log.info("probe: %s ok (%s, %s+%s tokens, %s ms)", name, check.model, check.input_tokens,
+                     check.output_tokens, check.latency_ms)
+        else:
+            log.warning("probe: %s failed: %s", name, check.why)
+    report.served_by = next((c.provider for c in report.checks if c.ok), None)
+    # Figures up to the end of the probe, so its own calls (stamped `started`) are counted.
+    until = started + timedelta(seconds=time.monotonic() - t_start, microseconds=1)
+
+    lines = [RULE, f"{started:%Y-%m-%d %H:%M:%S} - AI provider monitoring", RULE,
+             f"🔍 Checking providers (fallback chain for '{settings.probe_operation}': "
+             f"{' → '.join(provider_label(p) for p in order) or 'none'})...", ""]
+    if not order:
+        # Nothing to call is a configuration choice (ledger-only use), not an outage: no ALERT for it.
+        lines += ["⚠️ No provider configured (set OPENAI_API_KEY, OLLAMA_BASE_URL or GEMINI_API_KEY)", ""]
+    for check in report.checks:
+        label = provider_label(check.provider)
+        if check.ok:
+            lines += [f"✅ {label} accessible", f"   Model: {check.model}",
+                      f"   Tokens: {check.input_tokens + check.output_tokens} "
+                      f"({check.input_tokens} in, {check.output_tokens} out)", ""]
+        else:
+            lines += [f"❌ {label} not accessible", f"   Model: {check.model}", f"   Error: {check.why}"]
+            report.reasons.append(f"{label} unavailable: {check.error.kind} ({check.error.error_class})")
+            later = order[order.index(check.provider) + 1:]
+            if report.served_by and report.served_by != check.provider and report.served_by in later:
+                lines.append(f"   ↪ Fallback: {label} → {provider_label(report.served_by)} "
+                             f"(now served by {provider_label(report.served_by)})")
+            elif report.served_by and report.served_by not in later:
+                lines.append(f"   ↪ Served by {provider_label(report.served_by)}, earlier in the chain")
+            else:
+                lines.append("   ↪ Fallback: no provider in the chain answered")
+            lines.append("")
+    if order:
+        serving = provider_label(report.served_by) if report.served_by else "none (every provider failed)"
+        lines += [f"➡️  Now serving: {serving}", ""]
+        if report.served_by is None:
+            report.reasons.append("no provider in the fallback chain answered")
+
+    with session_scope() as s:
+        ms = month_start(started)
+        for name in order:
+            spend = month_to_date(s, provider=name, now=until)
+            lines += [f"📊 {provider_label(name)} usage this month:", f"   Calls: {spend.calls:,}",
+                      f"   Tokens: {spend.tokens:,}", f"   Estimated cost: {_money(spend.cost)}"]
+            if spend.unpriced_calls:
+                lines.append(f"   Unpriced calls: {spend.unpriced_calls:,} (no known price; not in the cost)")
+            lines += [f"   Period: {ms:%d/%m/%Y} - today", ""]
+        budgets = [st for st in limit_statuses(s, now=until) if st.kind == "budget"]
+        if not budgets:
+            lines += ["💰 Monthly budget: none set (python -m core budget set --company NAME --monthly-usd 10)", ""]
+        for st in budgets:
+            lines += [f"💰 Monthly budget ({st.company} / {provider_label(st.provider)}):",
+                      f"   Total budget: {_money(st.limit)}", f"   Consumed: {_money(st.consumed)}",
+                      f"   Remaining: {_money(st.remaining)}", ""]
+            if st.exhausted:
+                report.reasons.append(f"budget {st.company} / {provider_label(st.provider)} exhausted: "
+                                      f"{_money(st.consumed)} of {_money(st.limit)}")
+            elif st.remaining <= settings.alert_remaining_under_usd:
+                report.reasons.append(f"budget {st.company} / {provider_label(st.provider)}: "
+                                      f"{_money(st.remaining)} remaining (alert at "
+                                      f"{_money(settings.alert_remaining_under_usd)} or less)")
+        if report.alert:
+            lines += [f"🚨 ALERT: {reason}" for reason in report.reasons]
+        else:
+            lines.append("✅ Monitoring OK")
+        report.text = redact("\n".join(lines))
+
+        for check in report.checks:
+            s.add(ProbeRun(started_at=started, finished_at=started + timedelta(milliseconds=check.latency_ms), provider=check.provider,
+                           model=check.model, ok=check.ok, error_class=check.error.error_class if check.error else None,
+                           error_message=check.why or None, input_tokens=check.input_tokens,
+                           output_tokens=check.output_tokens, latency_ms=check.latency_ms,
+                           served_by=report.served_by, report=report.text))
+        _set_state(s, PROBE_BATCH_KEY, started.isoformat(), started)
+        _set_state(s, LAST_SUCCESS_KEY, started.isoformat(), started)
+    return report
