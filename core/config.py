@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     notify_urls: SecretStr | None = Field(default=None, description="apprise URLs for every alert")
     admin_notify_urls: SecretStr | None = Field(default=None, description="apprise URLs for critical alerts")
 
+    # Access control
+    users_file: str = Field(default=str(PROJECT_ROOT / "data" / "users.json"),
+                            description="Password-login users (bcrypt hashes), managed with `python -m core user`")
+
     # Worker
     probe_time: str = Field(default="09:00", description="Daily probe time HH:MM")
     probe_timezone: str = Field(default="UTC", description="Timezone of probe_time")

@@ -1,0 +1,108 @@
+"""Users of the built-in password login: bcrypt hashes in a JSON file, a role and the companies each may see.
+
+Roles: `viewer` reads; `admin` also resolves alerts, edits budgets, quotas and prices and runs checks.
+Companies: a list of company names, or ["*"] for every company. The dashboard filters every query on them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+
+from core.config import get_settings
+from core.validation import InvalidRecord
+
+ROLES = ("viewer", "admin")
+ALL_COMPANIES = "*"
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
+# A hash to check against when the user does not exist, so that the answer takes as long either way.
+_DUMMY_HASH = bcrypt.hashpw(b"no-such-user", bcrypt.gensalt(rounds=4))
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: str
+    companies: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def all_companies(self) -> bool:
+        return ALL_COMPANIES in self.companies
+
+    def may_see(self, company: str | None) -> bool:
+        """None means "every company": only for users scoped to all companies."""
+        return self.all_companies or (company is not None and company in self.companies)
+
+
+def _path() -> Path:
+    return Path(get_settings().users_file)
+
+
+def _load() -> dict:
+    path = _path()
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8") or "{}")
+
+
+def _save(users: dict) -> None:
+    path = _path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write-then-rename: a reader never sees half a file; 0600: hashes are still secrets.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".users-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(users, fh, indent=2, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def password_login_configured() -> bool:
+    return bool(_load())
+
+
+def add_user(username: str, password: str, role: str = "viewer", companies: list[str] | None = None) -> User:
+    if not _USERNAME.match(username or ""):
+        raise InvalidRecord("username", username, "use 1-64 letters, digits or _.@+-")
+    if role not in ROLES:
+        raise InvalidRecord("role", role, f"must be one of {', '.join(ROLES)}")
+    if not password or len(password) < 10:
+        raise InvalidRecord("password", "***", "must be at least 10 characters")
+    comps = [c.strip() for c in (companies or []) if c and c.strip()]
+    if not comps:
+        raise InvalidRecord("companies", companies, f"give at least one company (or {ALL_COMPANIES!r} for all)")
+    users = _load()
+    users[username] = {"password_hash": bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode(),
+                       "role": role, "companies": comps}
+    _save(users)
+    return User(username, role, tuple(comps))
+
+
+def remove_user(username: str) -> bool:
+    users = _load()
+    if username not in users:
+        return False
+    del users[username]
+    _save(users)
+    return True
+
+
+def list_users() -> list[User]:
+    return [User(name, u["role"], tuple(u["companies"])) for name, u in sorted(_load().items())]
+
+
+def authenticate(username: str, password: str) -> User | None:
+    entry = _load().get(username or "")
+    hashed = entry["password_hash"].encode() if entry else _DUMMY_HASH
+    ok = bcrypt.checkpw((password or "").encode(), hashed)
+    if not (entry and ok):
+        return None
+    return User(username, entry["role"], tuple(entry["companies"]))
