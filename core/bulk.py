@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from decimal import Decimal
+from operator import itemgetter
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -102,6 +103,7 @@ def insert_usage(session: Session, rows: list[dict]) -> None:
             values)
         return
     cur = _dbapi(session).cursor()
+    row_of = itemgetter(*USAGE_COLS)
     with cur.copy(f"COPY ai_job_usage ({', '.join(USAGE_COLS)}) FROM STDIN") as copy:
         for r in rows:
-            copy.write_row(tuple(r[c] for c in USAGE_COLS))
+            copy.write_row(row_of(r))

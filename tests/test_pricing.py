@@ -130,3 +130,18 @@ def test_float_money_is_refused():
     from core.types import to_money
     with pytest.raises(TypeError):
         to_money(0.1)
+
+
+def test_new_override_reprices_nothing_stored_unless_asked(db):
+    old = record_usage(job_id="p1", provider_name="openai", model_name="gpt-4o-mini", input_tokens=M,
+                       output_tokens=0, created_at=datetime(2025, 10, 5, tzinfo=UTC))
+    result = set_price("openai", "gpt-4o-mini", "1", "1", effective_from="2025-10-01")
+    assert result["repriced"] == 0
+    from core.ledger import get_usage
+    assert get_usage(old.id)["total_cost"] == "0.150000"
+    new = record_usage(job_id="p2", provider_name="openai", model_name="gpt-4o-mini", input_tokens=M,
+                       output_tokens=0, created_at=datetime(2025, 10, 6, tzinfo=UTC))
+    assert (new.pricing_status, new.total_cost) == ("override", Decimal("1"))
+    again = set_price("openai", "gpt-4o-mini", "1", "1", effective_from="2025-10-01", reprice=True)
+    assert again["repriced"] == 1
+    assert get_usage(old.id)["total_cost"] == "1.000000"
