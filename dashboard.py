@@ -1,26 +1,75 @@
-"""Dashboard entry point (foundation version: ledger totals). The dashboard issue replaces this with pages."""
+"""Dashboard entry point: page config, database migration, shared filters, banners, then navigation.
+
+Order of a run: setup -> (an access gate, when one is configured, goes here: before anything shows data) ->
+shared sidebar filters -> banners -> the selected page. Run with `streamlit run dashboard.py`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
 import streamlit as st
 
 from core.db import migrate
-from core.ledger_summary import ledger_totals
+from ui import cache, filters
+from ui.common import status_banners
 
-st.set_page_config(page_title="AI Usage Monitor", page_icon="📊", layout="wide")
+HERE = Path(__file__).parent
 
 
-@st.cache_resource
-def _migrated() -> bool:
-    migrate()
+@st.cache_resource(show_spinner=False)
+def _migrated(url: str) -> bool:
+    migrate(url)
     return True
 
 
-_migrated()
-totals = ledger_totals()
-st.title("AI Usage Monitor")
-if totals["is_demo"]:
-    st.warning("Demo data: these figures are synthetic (`python -m core demo --clear` removes them).")
-c1, c2, c3 = st.columns(3)
-c1.metric("Jobs", f"{totals['jobs']:,}")
-c2.metric("Tokens", f"{totals['tokens']:,}")
-c3.metric("Cost (USD)", f"${totals['cost']}")
-if totals["unpriced_jobs"]:
-    st.info(f"{totals['unpriced_jobs']:,} calls have no known price: `python -m core price set …`")
+def setup() -> None:
+    st.set_page_config(page_title="AI Usage Monitor", page_icon="📊", layout="wide")
+    _migrated(cache.db_key())
+    filters.restore()
+
+
+def shared_filters() -> None:
+    """Company, brand and provider: in the sidebar, in the URL, applied by every page that shows usage."""
+    side = st.sidebar
+    side.markdown("### Filters")
+    opts = cache.options()
+    company = filters.selectbox("Company", [None] + opts["companies"], "company", container=side,
+                                format_func=lambda c: "All companies" if c is None else c)
+    scoped = cache.options(company) if company else opts
+    names = {b["id"]: (b["name"] if company else f"{b['company']} / {b['name']}") for b in scoped["brands"]}
+    filters.selectbox("Brand", [None] + list(names), "brand", container=side,
+                      format_func=lambda b: "All brands" if b is None else names.get(b, f"brand {b}"))
+    filters.selectbox("Provider", [None] + opts["providers"], "provider", container=side,
+                      format_func=lambda p: "All providers" if p is None else p)
+    side.divider()
+
+
+def navigation() -> st.navigation:
+    # The default page is served at "/" (Streamlit ignores a url_path on it); the others at /costs, /trends…
+    page = st.Page
+    operate = []
+    if (HERE / "pages" / "alerts.py").exists():
+        operate.append(page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:",
+                            url_path="alerts"))
+    operate.append(page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"))
+    return st.navigation({
+        "Monitor": [page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+                    page("pages/costs.py", title="Costs", icon=":material/payments:", url_path="costs"),
+                    page("pages/trends.py", title="Trends", icon=":material/trending_up:", url_path="trends"),
+                    page("pages/efficiency.py", title="Efficiency", icon=":material/bolt:", url_path="efficiency"),
+                    page("pages/stats.py", title="Stats", icon=":material/analytics:", url_path="stats")],
+        "Explore": [page("pages/usage.py", title="Usage", icon=":material/search:", url_path="usage")],
+        "Operate": operate,
+    })
+
+
+def main() -> None:
+    setup()
+    # An access gate (login) belongs here: after setup, before navigation and before anything reads usage data.
+    nav = navigation()
+    shared_filters()
+    status_banners()
+    nav.run()
+
+
+main()

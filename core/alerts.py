@@ -316,14 +316,14 @@ def active_alerts(*, company: str | None = None, session: Session | None = None,
         names = company_names(s)
     rows.sort(key=lambda a: order.get(a.severity, 3))
     summary = {group: sum(1 for a in rows if a.alert_type in types) for group, types in SUMMARY_GROUPS.items()}
-    summary["by_severity"] = {sev: sum(1 for a in rows if a.severity == sev) for sev in order}
     return {
         "count": len(rows),
         "alerts": [{"id": a.id, "type": a.alert_type, "provider": a.provider_name, "message": a.message,
                     "severity": a.severity, "created_at": _iso(a.created_at),
                     "company": names.get(a.company_id), "threshold_value": _dec(a.threshold_value),
                     "current_value": _dec(a.current_value)} for a in rows],
-        "summary": summary,
+        "summary": summary,  # the families add up to count
+        "by_severity": {sev: sum(1 for a in rows if a.severity == sev) for sev in order},
     }
 
 

@@ -21,7 +21,8 @@ from core.analytics_dashboard import _brand_names
 from core.db import session_scope
 from core.models import Budget, Company
 
-DIMS = ["day", "provider_name", "model_name", "brand_id", "pricing_status"]
+# Brands are grouped apart: day x model x brand would multiply the rows read for nothing.
+DIMS = ["day", "provider_name", "model_name", "pricing_status"]
 
 
 def _budgets(s: Session, company: str | None) -> list[dict]:
@@ -88,9 +89,10 @@ def get_cost_breakdown(month: str | None = None, brand=None, now: datetime | Non
     with session_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         df = aggregate(s, start=m0, end=m1, dims=DIMS, filters=filters)
+        by_b = aggregate(s, start=m0, end=m1, dims=["brand_id"], filters=filters) if not df.empty else df
         to_now = df if now >= m1 else aggregate(s, start=m0, end=min(now + EPSILON, m1), dims=["pricing_status"],
                                                 filters=filters)
-        brands = _brand_names(s, df["brand_id"].unique()) if not df.empty else {}
+        brands = _brand_names(s, by_b["brand_id"].unique()) if not by_b.empty else {}
         budgets = _budgets(s, company)
     t = totals(df)
     total = t["cost"]
@@ -117,7 +119,7 @@ def get_cost_breakdown(month: str | None = None, brand=None, now: datetime | Non
                 for r in group(df, ["provider_name", "model_name"]).itertuples()]
     by_model.sort(key=lambda x: (-Decimal(x["cost"]), -x["jobs"], x["model"]))
     by_brand = []
-    for r in group(df, ["brand_id"]).itertuples():
+    for r in group(by_b, ["brand_id"]).itertuples():
         bname, cname = brands.get(int(r.brand_id), (str(r.brand_id), ""))
         by_brand.append({"brand_id": int(r.brand_id), "brand_name": bname, "company": cname,
                          "cost": money(r.total_cost), "jobs": int(r.jobs), "percentage": pct(r.total_cost, total)})

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.aggregate import aggregate
 from core.analytics_common import (
-    EPSILON, PRICE_HINT, ZERO, avg_money, group, money, price_hint, scope_filters, unpriced_summary, utc_now,
+    EPSILON, ZERO, avg_money, group, money, price_hint, scope_filters, unpriced_summary, utc_now,
 )
 from core.db import session_scope
 
@@ -115,7 +115,7 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
                        filters=filters)
     models = _models(df) if not df.empty else []
     insights = {"most_cost_effective": None, "highest_quality": None, "fastest": None, "best_overall": None,
-                "recommendations": []}
+                "recommended_for_simple_tasks": None, "recommendations": []}
     if models:
         _score(models)
         priced = [m for m in models if m["_exact_cpt"] is not None]
@@ -130,8 +130,13 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
         insights.update(most_cost_effective=cheapest["model"] if cheapest else None, highest_quality=best_q["model"],
                         fastest=fastest["model"], best_overall=best["model"])
         recs = insights["recommendations"]
-        if cheapest and cheapest["model"] != best_q["model"]:
-            recs.append(f"Use {cheapest['model']} for simple tasks")
+        # For simple tasks: the cheapest model that is also reliable and quick enough (else the cheapest).
+        usable = [m for m in priced if m["metrics"]["success_rate"] >= QUALITY_THRESHOLD
+                  and m["metrics"]["avg_execution_time"] < SLOW_SECONDS]
+        simple = min(usable, key=lambda m: (m["_exact_cpt"], -m["metrics"]["jobs_count"])) if usable else cheapest
+        insights["recommended_for_simple_tasks"] = simple["model"] if simple else None
+        if simple and simple["model"] != best_q["model"]:
+            recs.append(f"Use {simple['model']} for simple tasks")
             recs.append(f"Reserve {best_q['model']} for complex analyses (highest success rate)")
         for m in models:
             if m["metrics"]["success_rate"] < QUALITY_THRESHOLD:
@@ -139,9 +144,9 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
             if m["metrics"]["avg_execution_time"] >= SLOW_SECONDS:
                 recs.append(f"Move latency-sensitive work off {m['model']} "
                             f"({m['metrics']['avg_execution_time']:.1f} s on average)")
-        un = [m["model"] for m in models if m["metrics"]["unpriced_jobs"]]
-        if un:
-            recs.append(f"Price {', '.join(un)} so that costs are complete: {PRICE_HINT}")
+        for m in models:
+            if m["metrics"]["unpriced_jobs"]:
+                recs.append(f"Price {m['model']} so that costs are complete: {price_hint(m['provider'], m['model'])}")
         if not recs:
             recs.append(f"{best['model']} has the best balance of cost, speed and quality")
     for m in models:

@@ -1,0 +1,226 @@
+"""Settings: budgets, quotas and price overrides, listed and edited with the command line's validation; every
+change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them."""
+import pandas as pd
+import streamlit as st
+
+from core import limits
+from core.validation import InvalidRecord
+from ui import actions, cache
+from ui.common import esc, usd
+from ui.entry import require_entry
+
+require_entry()  # a direct URL on a fresh process: go through dashboard.py
+st.title("Settings")
+PENDING = "settings_pending"
+
+
+def _clear_pending() -> None:
+    st.session_state.pop(PENDING, None)
+
+
+@st.dialog("Confirm the change", on_dismiss=_clear_pending)
+def confirm(pending: dict) -> None:
+    st.markdown(esc(pending["summary"]))
+    for line in pending.get("details", []):
+        st.markdown("- " + esc(line))
+    a, b = st.columns(2)
+    if a.button("Confirm", type="primary", key="confirm_yes"):
+        try:
+            actions.apply(getattr(limits, pending["fn"]), *pending["args"], **pending["kwargs"])
+        except InvalidRecord as e:
+            st.error(str(e))
+            return
+        st.session_state["settings_flash"] = pending["done"]
+        _clear_pending()
+        st.rerun()
+    if b.button("Cancel", key="confirm_no"):
+        _clear_pending()
+        st.rerun()
+
+
+def propose(fn: str, args: tuple, kwargs: dict, summary: str, done: str, details=()) -> None:
+    """Validate now (dry run with the CLI's rules); only a valid change reaches the confirmation dialog."""
+    try:
+        preview = actions.dry_run(getattr(limits, fn), *args, **kwargs)
+    except InvalidRecord as e:
+        st.error(f"Not saved — {e}")
+        return
+    if fn.startswith("delete_") and not preview:
+        st.error("Nothing to delete: it no longer exists.")
+        return
+    extra = list(details)
+    if isinstance(preview, dict) and preview.get("repriced"):
+        extra.append(f"{preview['repriced']:,} stored records will be repriced")
+    st.session_state[PENDING] = {"fn": fn, "args": list(args), "kwargs": kwargs, "summary": summary,
+                                 "done": done, "details": extra}
+
+
+if "settings_flash" in st.session_state:
+    st.success(st.session_state.pop("settings_flash"))
+
+PRICING = "settings_pricing"
+
+
+def _stop_pricing() -> None:
+    st.session_state.pop(PRICING, None)
+
+
+@st.dialog("Price a model", on_dismiss=_stop_pricing)
+def price_model(target: dict) -> None:
+    """One click from the unpriced list: the model is filled in, its stored calls are repriced from its first
+    call; the dialog shows what will change before anything is saved."""
+    st.markdown(f"{esc(target['provider'])} / **{esc(target['model'])}** — {target['jobs']:,} unpriced calls since "
+                f"{esc(target['first_seen'])}")
+    c = st.columns(2)
+    inp = c[0].text_input("Input USD / million tokens", key="d_input")
+    out = c[1].text_input("Output USD / million tokens", key="d_output")
+    cached = c[0].text_input("Cached input USD / million (optional)", key="d_cached")
+    args = (target["provider"], target["model"], inp, out)
+    kwargs = {"cached_input_per_million": cached or None, "effective_from": target["first_seen"], "reprice": True}
+    ready = bool(inp and out)
+    if ready:
+        try:
+            preview = actions.dry_run(limits.set_price, *args, **kwargs)
+            st.info(f"Saving prices {preview['repriced']:,} stored calls from {target['first_seen']}.")
+        except InvalidRecord as e:
+            st.error(f"Not valid — {e}")
+            ready = False
+    a, b = st.columns(2)
+    if a.button("Confirm and save", type="primary", disabled=not ready, key="d_save"):
+        try:
+            result = actions.apply(limits.set_price, *args, **kwargs)
+        except InvalidRecord as e:
+            st.error(str(e))
+            return
+        st.session_state["settings_flash"] = (f"Price saved for {target['provider']} / {target['model']}; "
+                                              f"{result['repriced']:,} calls repriced.")
+        _stop_pricing()
+        st.rerun()
+    if b.button("Cancel", key="d_cancel"):
+        _stop_pricing()
+        st.rerun()
+
+
+unpriced = cache.unpriced()
+if unpriced:
+    st.subheader("Unpriced models")
+    st.caption("These calls count $0 in every cost figure until their model has a price.")
+    for i, u in enumerate(unpriced):
+        c = st.columns([5, 1])
+        c[0].markdown(f"{esc(u['provider'])} / **{esc(u['model'])}** — {u['jobs']:,} calls, {u['tokens']:,} tokens, "
+                      f"{esc(u['first_seen'])} → {esc(u['last_seen'])}")
+        if c[1].button("Price it", key=f"price_it_{i}"):
+            for k in ("d_input", "d_output", "d_cached"):
+                st.session_state.pop(k, None)
+            st.session_state[PRICING] = u
+else:
+    st.success("Every recorded call has a price.")
+
+companies = cache.options()["companies"]
+tab_b, tab_q, tab_p = st.tabs(["Budgets", "Quotas", "Price overrides"])
+
+with tab_b:
+    st.caption("Monthly spend limits in USD. A budget without provider covers every provider of the company; "
+               "the Costs page and the alerts measure against it. CLI: `python -m core budget set`.")
+    budgets = limits.list_budgets()
+    if budgets:
+        st.dataframe(pd.DataFrame([{"Company": b["company"], "Provider": b["provider"] or "all providers",
+                                    "Monthly USD": usd(b["monthly_usd"]), "Updated": b["updated_at"][:16]}
+                                   for b in budgets]), hide_index=True, width="stretch")
+    else:
+        st.info("No budget yet.")
+    with st.form("budget_form"):
+        st.markdown("**Set a budget** (an existing company/provider pair is updated)")
+        c = st.columns(3)
+        company = c[0].selectbox("Company", companies + ["(new company)"], key="b_company") if companies else None
+        new_company = c[0].text_input("New company name", key="b_new_company",
+                                      help="Used when the company is '(new company)' or none exists yet")
+        provider = c[1].text_input("Provider (empty: all providers)", key="b_provider")
+        amount = c[2].text_input("Monthly USD", key="b_amount", placeholder="500.00")
+        if st.form_submit_button("Save budget…"):
+            name = new_company if company in (None, "(new company)") else company
+            propose("set_budget", (name, amount), {"provider": provider or None},
+                    f"Set the monthly budget of {name or '?'} ({provider or 'all providers'}) to ${amount}?",
+                    f"Budget saved for {name}.")
+    if budgets:
+        labels = {i: f"{b['company']} — {b['provider'] or 'all providers'} (${b['monthly_usd']})"
+                  for i, b in enumerate(budgets)}
+        c = st.columns([3, 1])
+        pick = c[0].selectbox("Delete a budget", list(labels), format_func=labels.get, key="b_delete")
+        if c[1].button("Delete budget…", key="b_delete_btn"):
+            b = budgets[pick]
+            propose("delete_budget", (b["company"], b["provider"]), {}, f"Delete the budget {labels[pick]}?",
+                    "Budget deleted.")
+
+with tab_q:
+    st.caption("Per-provider monthly limits, in USD and/or tokens; alerts warn at 80 % and 95 %. "
+               "CLI: `python -m core quota set`.")
+    quotas = limits.list_quotas()
+    if quotas:
+        st.dataframe(pd.DataFrame([{"Company": q["company"], "Provider": q["provider"],
+                                    "Monthly USD": usd(q["monthly_usd"]),
+                                    "Monthly tokens": "—" if q["monthly_tokens"] is None
+                                    else f"{q['monthly_tokens']:,}",
+                                    "Updated": q["updated_at"][:16]} for q in quotas]), hide_index=True,
+                     width="stretch")
+    else:
+        st.info("No quota yet.")
+    with st.form("quota_form"):
+        st.markdown("**Set a quota**")
+        c = st.columns(4)
+        company = c[0].selectbox("Company", companies + ["(new company)"], key="q_company") if companies else None
+        new_company = c[0].text_input("New company name", key="q_new_company")
+        provider = c[1].text_input("Provider", key="q_provider")
+        usd_limit = c[2].text_input("Monthly USD (optional)", key="q_usd")
+        tokens = c[3].text_input("Monthly tokens (optional)", key="q_tokens")
+        if st.form_submit_button("Save quota…"):
+            name = new_company if company in (None, "(new company)") else company
+            propose("set_quota", (name, provider), {"monthly_usd": usd_limit or None, "monthly_tokens": tokens or None},
+                    f"Set the {provider or '?'} quota of {name or '?'}?", f"Quota saved for {name}.",
+                    [f"Monthly USD: {usd_limit or 'none'}", f"Monthly tokens: {tokens or 'none'}"])
+    if quotas:
+        labels = {i: f"{q['company']} — {q['provider']}" for i, q in enumerate(quotas)}
+        c = st.columns([3, 1])
+        pick = c[0].selectbox("Delete a quota", list(labels), format_func=labels.get, key="q_delete")
+        if c[1].button("Delete quota…", key="q_delete_btn"):
+            q = quotas[pick]
+            propose("delete_quota", (q["company"], q["provider"]), {}, f"Delete the quota {labels[pick]}?",
+                    "Quota deleted.")
+
+with tab_p:
+    st.subheader("Price overrides")
+    st.caption("USD per million tokens; they win over the bundled catalog. A pattern such as `llama*` prices "
+               "every matching model. CLI: `python -m core price set`.")
+    prices = limits.list_prices()
+    if prices:
+        st.dataframe(pd.DataFrame([{"Provider": p["provider"], "Model": p["model"], "Input / M": p["input_per_million"],
+                                    "Cached input / M": p["cached_input_per_million"] or "—",
+                                    "Cache write / M": p["cache_write_per_million"] or "—",
+                                    "Output / M": p["output_per_million"], "From": p["effective_from"][:16]}
+                                   for p in prices]), hide_index=True, width="stretch")
+    else:
+        st.info("No price override yet.")
+    with st.form("price_form"):
+        st.markdown("**Set a price**")
+        c = st.columns(2)
+        provider = c[0].text_input("Provider", key="p_provider")
+        model = c[1].text_input("Model or pattern", key="p_model")
+        c = st.columns(4)
+        inp = c[0].text_input("Input USD / million", key="p_input")
+        out = c[1].text_input("Output USD / million", key="p_output")
+        cached = c[2].text_input("Cached input USD / million (optional)", key="p_cached")
+        write = c[3].text_input("Cache write USD / million (optional)", key="p_write")
+        c = st.columns(2)
+        eff = c[0].text_input("Effective from (date, empty: now)", key="p_effective")
+        reprice = c[1].checkbox("Reprice stored records from that date", key="p_reprice")
+        if st.form_submit_button("Save price…"):
+            propose("set_price", (provider, model, inp, out),
+                    {"cached_input_per_million": cached or None, "cache_write_per_million": write or None,
+                     "effective_from": eff or None, "reprice": reprice},
+                    f"Price {provider or '?'} / {model or '?'} at ${inp or '?'} in and ${out or '?'} out per "
+                    "million tokens?", f"Price saved for {provider} / {model}.")
+
+if st.session_state.get(PENDING):
+    confirm(st.session_state[PENDING])
+elif st.session_state.get(PRICING):
+    price_model(st.session_state[PRICING])

@@ -1,0 +1,54 @@
+"""Stats (seed 004's usage statistics): lifetime totals, the month to date against the whole previous month,
+lifetime efficiency figures and the top performers."""
+import streamlit as st
+
+from ui import cache, charts, filters
+from ui.common import (
+    compact, count, delta, empty_state, no_data_hint, percent, scope_caption, seconds, unpriced_note, usd,
+)
+from ui.entry import require_entry
+
+require_entry()  # a direct URL on a fresh process: go through dashboard.py
+st.title("Stats")
+scope = filters.scope()
+d = cache.stats(**scope)
+scope_caption(scope)
+life = d["lifetime"]
+if life["total_jobs"] == 0:
+    empty_state("No AI usage recorded yet" + (" for these filters." if any(scope.values()) else "."), no_data_hint())
+    st.stop()
+
+st.subheader("Lifetime")
+c = st.columns(4)
+c[0].metric("Jobs", count(life["total_jobs"]))
+c[1].metric("Cost", usd(life["total_cost"]))
+c[2].metric("Tokens", compact(life["total_tokens"]))
+c[3].metric("Cost per 1k tokens", usd(life["avg_cost_per_token"] * 1000, 4),
+            help="Over priced calls only: unpriced calls have tokens but no cost.")
+unpriced_note(d["unpriced"])
+
+m = d["monthly"]
+cur, prev, g = m["current_month"], m["previous_month"], m["growth"]
+st.subheader(f"This month ({cur['month']}, to {cur['to']}) against {prev['month']}")
+c = st.columns(3)
+c[0].metric("Jobs", count(cur["jobs"]), delta(g["jobs_percentage"]))
+c[1].metric("Cost", usd(cur["cost"]), delta(g["cost_percentage"]), delta_color="inverse")
+c[2].metric("Tokens", compact(cur["tokens"]), delta(g["tokens_percentage"]))
+st.caption(f"Previous month: {count(prev['jobs'])} jobs, {usd(prev['cost'])}, {count(prev['tokens'])} tokens. "
+           "Growth compares the month to date with the whole previous month.")
+st.plotly_chart(charts.month_compare(cur, prev, cur["month"] + " (to date)", prev["month"]), width="stretch")
+
+e = d["efficiency"]
+st.subheader("Efficiency (lifetime)")
+c = st.columns(4)
+c[0].metric("Avg tokens / job", count(e["avg_tokens_per_job"]))
+c[1].metric("Avg cost / job", usd(e["avg_cost_per_job"], 4))
+c[2].metric("Avg execution time", seconds(e["avg_execution_time"]))
+c[3].metric("Success rate", percent(e["success_rate"] * 100))
+
+t = d["top_performers"]
+st.subheader("Top performers")
+c = st.columns(3)
+c[0].metric("Most efficient (lowest cost per token)", t["most_efficient_model"] or "—")
+c[1].metric("Fastest", t["fastest_model"] or "—")
+c[2].metric("Most used", t["most_used_model"] or "—")

@@ -1,0 +1,150 @@
+"""get_usage_stats and get_usage_trends against the raw records; the trend rules on constructed series."""
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from core import analytics
+from core.analytics_trends import summarize
+from tests.dashboard_fixtures import NOW, csum, load, make_records, money, raw_rows
+
+
+@pytest.fixture
+def ledger(db):
+    load(make_records())
+    return raw_rows(db)
+
+
+def test_stats_match_raw_records(ledger):
+    d = analytics.get_usage_stats(now=NOW)
+    life = [r for r in ledger if r.created_at <= NOW]
+    assert d["lifetime"]["total_jobs"] == len(life)
+    assert d["lifetime"]["total_cost"] == money(csum(life))
+    assert d["lifetime"]["total_tokens"] == sum(r.tokens for r in life)
+    priced_tokens = sum(r.tokens for r in life if r.pricing_status != "unpriced")
+    assert d["lifetime"]["avg_cost_per_token"] == pytest.approx(float(csum(life) / priced_tokens), rel=1e-6)
+    cur = [r for r in life if (r.created_at.year, r.created_at.month) == (2025, 11)]
+    prev = [r for r in life if (r.created_at.year, r.created_at.month) == (2025, 10)]
+    m = d["monthly"]
+    assert m["current_month"] == m["current_month"] | {"jobs": len(cur), "cost": money(csum(cur)),
+                                                       "tokens": sum(r.tokens for r in cur)}
+    assert m["previous_month"] == m["previous_month"] | {"jobs": len(prev), "cost": money(csum(prev)),
+                                                         "tokens": sum(r.tokens for r in prev)}
+    assert m["growth"]["jobs_percentage"] == pytest.approx((len(cur) - len(prev)) / len(prev) * 100, abs=0.051)
+    assert m["growth"]["cost_percentage"] == pytest.approx(float((csum(cur) - csum(prev)) / csum(prev) * 100),
+                                                           abs=0.051)
+    e = d["efficiency"]
+    assert e["avg_tokens_per_job"] == round(sum(r.tokens for r in life) / len(life))
+    assert Decimal(e["avg_cost_per_job"]) == (csum(life) / len(life)).quantize(Decimal("0.000001"))
+    assert e["success_rate"] == pytest.approx(sum(r.success_rate for r in life) / len(life), abs=0.0005)
+    by_model = defaultdict(list)
+    for r in life:
+        by_model[r.model].append(r)
+    most_used = max(by_model, key=lambda k: (len(by_model[k]), [-ord(c) for c in k]))
+    assert d["top_performers"]["most_used_model"] == most_used
+    fastest = min(by_model, key=lambda k: sum(r.execution_ms for r in by_model[k]) / len(by_model[k]))
+    assert d["top_performers"]["fastest_model"] == fastest
+    priced = {k: csum([r for r in v if r.pricing_status != "unpriced"])
+              / sum(r.tokens for r in v if r.pricing_status != "unpriced") for k, v in by_model.items()
+              if k != "custom-1"}
+    assert d["top_performers"]["most_efficient_model"] == min(priced, key=priced.get)
+    assert d["unpriced"]["models"][0]["model"] == "custom-1"
+
+
+def test_stats_in_january_compare_with_december(db):
+    load([{"job_id": "d", "created_at": datetime(2024, 12, 31, 23, 59, tzinfo=UTC), "provider": "openai",
+           "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1, "cost_input": "2", "cost_output": "0"},
+          {"job_id": "j", "created_at": datetime(2025, 1, 1, tzinfo=UTC), "provider": "openai", "model": "gpt-4o",
+           "input_tokens": 1, "output_tokens": 1, "cost_input": "3", "cost_output": "0"}])
+    d = analytics.get_usage_stats(now=datetime(2025, 1, 15, tzinfo=UTC))
+    assert d["monthly"]["previous_month"]["cost"] == "2.000000"
+    assert d["monthly"]["current_month"]["cost"] == "3.000000"
+    assert d["monthly"]["growth"]["cost_percentage"] == 50.0
+
+
+def test_stats_empty_database(db):
+    d = analytics.get_usage_stats(now=NOW)
+    assert d["lifetime"] == {"total_jobs": 0, "total_cost": "0.000000", "total_tokens": 0, "avg_cost_per_token": 0.0}
+    assert d["monthly"]["growth"]["jobs_percentage"] is None
+    assert d["top_performers"] == {"most_efficient_model": None, "fastest_model": None, "most_used_model": None}
+
+
+def _period_start(d: date, period: str) -> date:
+    if period == "week":
+        return d - timedelta(days=d.weekday())
+    if period == "month":
+        return d.replace(day=1)
+    return date(d.year, (d.month - 1) // 3 * 3 + 1, 1)
+
+
+@pytest.mark.parametrize("period,metric", [("week", "cost"), ("week", "jobs"), ("month", "tokens"),
+                                           ("quarter", "cost")])
+def test_trend_points_match_raw_records(ledger, period, metric):
+    d = analytics.get_usage_trends(period=period, metric=metric, now=NOW)
+    assert (d["period"], d["metric"]) == (period, metric)
+    points = d["data_points"]
+    assert points
+    first = date.fromisoformat(points[0]["start_date"])
+    groups = defaultdict(list)
+    for r in ledger:
+        if r.created_at <= NOW and r.created_at.date() >= first:
+            groups[_period_start(r.created_at.date(), period)].append(r)
+    prev = None
+    for p in points:
+        rows = groups.get(date.fromisoformat(p["start_date"]), [])
+        expected = {"cost": money(csum(rows)), "tokens": sum(r.tokens for r in rows), "jobs": len(rows)}[metric]
+        assert p["value"] == expected
+        assert p["jobs"] == len(rows)
+        v = Decimal(p["value"]) if metric == "cost" else p["value"]
+        if prev:
+            assert p["change_percentage"] == pytest.approx(float((v - prev) / prev * 100), abs=0.051)
+        prev = v
+    assert sum(p["jobs"] for p in points) == sum(len(v) for v in groups.values())
+    # The first point is the first period with data (leading empty periods are dropped).
+    assert points[0]["jobs"] > 0
+    if period == "week":
+        assert points[-1]["period_label"] == "Week 47" and points[-1]["start_date"] == "2025-11-17"
+        assert points[-1]["end_date"] == "2025-11-23" and points[-1]["complete"] is False
+
+
+def test_trend_summary_on_a_steady_rise(db):
+    # 8 complete weeks, cost rising 10 % a week: increasing, avg growth 10.0, low volatility.
+    recs, cost = [], Decimal("10")
+    monday = date(2025, 9, 22)
+    for w in range(8):
+        day = monday + timedelta(days=7 * w + 2)
+        recs.append({"job_id": f"w{w}", "created_at": datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+                     "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 10,
+                     "cost_input": str(cost), "cost_output": "0"})
+        cost = (cost * Decimal("1.1")).quantize(Decimal("0.000001"))
+    load(recs)
+    d = analytics.get_usage_trends(period="week", metric="cost", now=datetime(2025, 11, 17, 0, 0, tzinfo=UTC))
+    points = d["data_points"]
+    assert [p["change_percentage"] for p in points[1:8]] == [10.0] * 7
+    # The week in progress (no call yet) shows -100 % but does not count in the summary.
+    assert points[8]["complete"] is False and points[8]["change_percentage"] == -100.0 and len(points) == 9
+    assert d["summary"] == d["summary"] | {"trend": "increasing", "avg_growth": 10.0, "volatility": "low"}
+    assert d["data_points"][0]["period_label"] == "Week 39"
+
+
+def test_trend_rules():
+    assert summarize([10, 10, 10, 10], [None, 0.0, 0.0, 0.0])["trend"] == "stable"
+    down = summarize([100, 80, 60, 40], [None, -20.0, -25.0, -33.3])
+    assert down["trend"] == "decreasing" and down["avg_growth"] == -26.1 and down["volatility"] == "low"
+    zigzag = summarize([10, 20, 10, 20, 10], [None, 100.0, -50.0, 100.0, -50.0])
+    assert zigzag["volatility"] == "high" and zigzag["trend"] == "stable"
+    mid = summarize([10, 12, 11, 13], [None, 20.0, -8.3, 18.2])
+    assert mid["volatility"] == "moderate"
+    assert summarize([], [])["trend"] == "stable"
+
+
+def test_trend_filters_empty_and_validation(ledger):
+    beta = analytics.get_usage_trends(period="month", metric="jobs", now=NOW, company="Beta")
+    assert sum(p["jobs"] for p in beta["data_points"]) == sum(r.company == "Beta" for r in ledger
+                                                              if r.created_at <= NOW)
+    assert analytics.get_usage_trends(now=NOW, company="Nobody")["data_points"] == []
+    with pytest.raises(ValueError):
+        analytics.get_usage_trends(period="day")
+    with pytest.raises(ValueError):
+        analytics.get_usage_trends(metric="dollars")

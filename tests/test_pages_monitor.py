@@ -1,0 +1,202 @@
+"""The Monitor pages through AppTest: each renders with data and without, filters change the figures (and live in
+the URL, and hold across pages), demo data and a stale worker are flagged."""
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+import streamlit as st
+
+from core.db import session_scope
+from core.models import WorkerHeartbeat, WorkerState
+from tests.dashboard_fixtures import app_test, csum, load, make_records, navigation_mode, raw_rows  # noqa: F401
+
+PAGES = ["overview", "costs", "trends", "efficiency", "stats"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def ledger(db):
+    recs = [r for r in make_records(now=datetime.now(UTC) - timedelta(minutes=1)) if not r["job_id"].startswith("edge")]
+    load(recs)
+    return raw_rows(db)
+
+
+def in_days(rows, days, **match):
+    now = datetime.now(UTC)
+    return [r for r in rows if now - timedelta(days=days) <= r.created_at <= now
+            and all(getattr(r, k) == v for k, v in match.items())]
+
+
+def values(arr) -> list[float]:
+    """Plotly arrays arrive as lists or as typed base64 buffers."""
+    if isinstance(arr, dict):
+        return list(np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])))
+    return list(arr)
+
+
+def plain(markdown: str) -> str:
+    return markdown.replace("\\", "")
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def usd2(d: Decimal) -> str:
+    return f"${d.quantize(Decimal('0.01')):,.2f}"
+
+
+def test_overview_figures_match_the_ledger(ledger):
+    at = app_test()
+    assert not at.exception
+    picked = in_days(ledger, 30)
+    assert metric(at, "Jobs") == f"{len(picked):,}"
+    assert metric(at, "Cost") == usd2(csum(picked))
+    assert metric(at, "Tokens") == f"{sum(r.tokens for r in picked):,}"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["title"]["text"] == "Daily cost by provider"
+    assert spec["layout"]["yaxis"]["title"]["text"] == "Cost (USD)"
+    drawn = sum(sum(values(trace["y"])) for trace in spec["data"])
+    assert {t["name"] for t in spec["data"]} == {r.provider for r in picked}
+    assert drawn == pytest.approx(float(csum(picked)), abs=0.01)
+    # Unpriced calls are counted and named.
+    unpriced = sum(r.pricing_status == "unpriced" for r in picked)
+    assert any(plain(w.value).startswith(f"{unpriced} calls have no known price") and "acme/custom-1" in plain(w.value)
+               for w in at.warning)
+
+
+def test_overview_filters_change_figures_and_live_in_the_url(ledger):
+    at = app_test()
+    at.sidebar.selectbox(key="qp_provider").set_value("openai").run()
+    assert at.query_params["provider"] == ["openai"] or at.query_params["provider"] == "openai"
+    assert metric(at, "Jobs") == f"{len(in_days(ledger, 30, provider='openai')):,}"
+    at.radio(key="qp_days").set_value("7").run()
+    assert 0 < len(in_days(ledger, 7, provider="openai")) < len(in_days(ledger, 30, provider="openai"))
+    assert metric(at, "Jobs") == f"{len(in_days(ledger, 7, provider='openai')):,}"
+    # The provider filter holds on the other pages.
+    at.switch_page("pages/costs.py").run()
+    now = datetime.now(UTC)
+    month = [r for r in ledger if (r.created_at.year, r.created_at.month) == (now.year, now.month)
+             and r.provider == "openai"]
+    assert metric(at, "Cost this month") == usd2(csum(month))
+
+
+def test_shared_link_opens_the_filtered_view(ledger):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../dashboard.py", default_timeout=30)
+    at.query_params["company"] = "Beta"
+    at.query_params["days"] = "90"
+    at.run()
+    assert not at.exception
+    assert metric(at, "Jobs") == f"{len(in_days(ledger, 90, company='Beta')):,}"
+    assert at.sidebar.selectbox(key="qp_company").value == "Beta"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_renders_a_figure(ledger, page):
+    at = app_test(page)
+    assert not at.exception
+    assert at.title[0].value == page.capitalize()
+    assert at.get("plotly_chart"), "every Monitor page draws at least one chart"
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        assert layout["title"]["text"]
+    if page == "costs":
+        now = datetime.now(UTC)
+        month = [r for r in ledger if (r.created_at.year, r.created_at.month) == (now.year, now.month)]
+        assert metric(at, "Cost this month") == usd2(csum(month))
+    elif page == "stats":
+        assert metric(at, "Jobs") == f"{len(ledger):,}"
+    elif page == "trends":
+        assert metric(at, "Volatility") in {"Low", "Moderate", "High"}
+    elif page == "efficiency":
+        assert metric(at, "Most cost-effective") in {r.model for r in ledger}
+
+
+def test_trends_and_costs_controls(ledger):
+    at = app_test("trends")
+    at.radio(key="qp_metric").set_value("jobs").run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["yaxis"]["title"]["text"] == "Jobs (calls)"
+    at.radio(key="qp_period").set_value("month").run()
+    table = at.table[0].value
+    assert table["Jobs"].str.replace(",", "").astype(int).sum() == len(ledger)
+    at.switch_page("pages/costs.py").run()
+    options = at.selectbox(key="qp_month").options
+    previous = options[1]
+    at.selectbox(key="qp_month").set_value(previous).run()
+    y, m = (int(x) for x in previous.split("-"))
+    month = [r for r in ledger if (r.created_at.year, r.created_at.month) == (y, m)]
+    assert metric(at, "Cost this month") == usd2(csum(month))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_database_shows_an_empty_state(db, page):
+    at = app_test(page)
+    assert not at.exception
+    assert any("No AI usage" in i.value for i in at.info)
+
+
+def test_single_record_single_provider(db):
+    load([{"job_id": "only", "created_at": datetime.now(UTC) - timedelta(hours=1), "provider": "openai",
+           "model": "gpt-4o", "input_tokens": 100, "output_tokens": 50, "cost_input": "0.25", "cost_output": "0.5"}])
+    for page in PAGES:
+        at = app_test(page)
+        assert not at.exception, page
+    at = app_test()
+    assert metric(at, "Jobs") == "1" and metric(at, "Cost") == "$0.75"
+
+
+def test_unknown_filter_value_in_url_shows_empty_state(ledger):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../dashboard.py", default_timeout=30)
+    at.query_params["provider"] = "nobody"
+    at.run()
+    assert not at.exception
+    assert any("No AI usage" in i.value for i in at.info)
+
+
+def test_demo_banner_and_stale_worker(ledger):
+    at = app_test()
+    assert not any("Demo data" in w.value for w in at.warning)
+    assert any("No worker heartbeat yet" in c.value for c in at.sidebar.caption)
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        s.add(WorkerState(key="demo_data", value="seed=1", updated_at=now))
+        s.add(WorkerHeartbeat(worker_id="w:1", hostname="w", pid=1, started_at=now - timedelta(days=1),
+                              last_beat_at=now - timedelta(hours=3)))
+    st.cache_data.clear()
+    for page in PAGES + ["usage", "settings"]:
+        at = app_test(page)
+        assert at.title[0].value == page.capitalize()
+        assert any("Demo data" in w.value for w in at.warning), page
+        assert any("Worker stale: last heartbeat 180 min ago" in e.value for e in at.sidebar.error), page
+
+
+def test_custom_range_and_its_link(ledger):
+    from streamlit.testing.v1 import AppTest
+
+    today = datetime.now(UTC).date()
+    start, end = today - timedelta(days=40), today - timedelta(days=10)
+    at = AppTest.from_file("../dashboard.py", default_timeout=30)
+    at.query_params.update({"days": "custom", "start": start.isoformat(), "end": end.isoformat()})
+    at.run()
+    assert not at.exception
+    picked = [r for r in ledger if start <= r.created_at.date() <= end]
+    assert metric(at, "Jobs") == f"{len(picked):,}"
+    assert at.date_input(key="qp_start").value == start
+    # Efficiency has no custom range: it shows 30 days and leaves the Overview's choice in the URL.
+    at.switch_page("pages/efficiency.py").run()
+    assert at.radio(key="qp_days").value == "30"
+    assert at.query_params["days"] in ("custom", ["custom"])

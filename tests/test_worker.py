@@ -1,0 +1,252 @@
+"""The worker: the schedule (time moved with time-machine), the missed probe run once at start, two workers
+never running one job twice, --once exit codes, SIGTERM, logging with secrets redacted."""
+import io
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from alert_fixtures import env, spend  # noqa: F401
+from fakes.provider_server import FakeProvider
+from sqlalchemy import func, select
+
+from core.db import session_scope
+from core.limits import set_budget
+from core.models import ProbeRun, WorkerHeartbeat, WorkerState
+from core.probe import LAST_SUCCESS_KEY
+from core.worker_jobs import latest_slot, probe_job, probe_missed
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import worker as worker_module  # noqa: E402
+
+KEY = "sk-proj-WORKERsecretKEY0123456789"
+
+
+@pytest.fixture
+def openai_fake(env):
+    with FakeProvider("openai", "gpt-4o-mini") as fake:
+        env(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY=KEY, PROBE_TIMEOUT_SECONDS="5",
+            OPERATIONS_FILE="/nonexistent/operations.toml")
+        yield fake
+
+
+def set_last_success(when: datetime):
+    with session_scope() as s:
+        s.merge(WorkerState(key=LAST_SUCCESS_KEY, value=when.isoformat(), updated_at=when))
+
+
+def state(key):
+    with session_scope() as s:
+        row = s.get(WorkerState, key)
+        return None if row is None else row.value
+
+
+def probe_runs() -> int:
+    with session_scope() as s:
+        return s.scalar(select(func.count()).select_from(ProbeRun))
+
+
+def test_latest_slot_in_the_probe_timezone(env):
+    env(PROBE_TIME="09:00", PROBE_TIMEZONE="Europe/Paris")
+    assert latest_slot(datetime(2026, 2, 12, 8, 0, tzinfo=UTC)) == datetime(2026, 2, 12, 8, 0, tzinfo=UTC)
+    assert latest_slot(datetime(2026, 2, 12, 7, 59, tzinfo=UTC)) == datetime(2026, 2, 11, 8, 0, tzinfo=UTC)
+    assert latest_slot(datetime(2026, 7, 1, 7, 30, tzinfo=UTC)) == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)  # CEST
+
+
+def test_schedule_probe_daily_at_the_configured_time_and_checks_every_interval(db, openai_fake, env):
+    env(PROBE_TIME="09:00", PROBE_TIMEZONE="Europe/Paris", CHECK_INTERVAL_MINUTES="15")
+    with time_machine.travel(datetime(2026, 2, 12, 7, 59, 0, tzinfo=UTC), tick=False) as traveller:
+        w = worker_module.Worker(out=io.StringIO())
+        w.start()
+        assert openai_fake.calls == 0  # a fresh database has missed nothing
+        first_check = state("alerts.last_run")
+        assert first_check is not None
+        traveller.move_to(datetime(2026, 2, 12, 7, 59, 59, tzinfo=UTC))
+        w.cycle()
+        assert openai_fake.calls == 0
+        traveller.move_to(datetime(2026, 2, 12, 8, 0, 0, tzinfo=UTC))  # 09:00 in Paris
+        w.cycle()
+        assert openai_fake.calls == 1 and "OpenAI accessible" in w.out.getvalue()
+        traveller.move_to(datetime(2026, 2, 12, 8, 1, 0, tzinfo=UTC))
+        w.cycle()
+        assert openai_fake.calls == 1
+        assert state("alerts.last_run") == first_check
+        traveller.move_to(datetime(2026, 2, 12, 8, 14, 0, tzinfo=UTC))
+        w.cycle()
+        assert state("alerts.last_run") != first_check  # 15 minutes after start
+        traveller.move_to(datetime(2026, 2, 13, 8, 0, 0, tzinfo=UTC))
+        w.cycle()
+        assert openai_fake.calls == 2
+        with session_scope() as s:
+            beat = s.scalar(select(WorkerHeartbeat))
+        assert beat.last_beat_at == datetime(2026, 2, 13, 8, 0, 0, tzinfo=UTC)
+
+
+def test_missed_probe_runs_once_at_start(db, openai_fake, env):
+    set_last_success(datetime(2026, 2, 9, 9, 0, 5, tzinfo=UTC))  # three slots missed while down
+    with time_machine.travel(datetime(2026, 2, 12, 10, 30, tzinfo=UTC), tick=False) as traveller:
+        assert probe_missed()
+        w = worker_module.Worker(out=io.StringIO())
+        w.start()
+        assert openai_fake.calls == 1
+        assert state(LAST_SUCCESS_KEY).startswith("2026-02-12T10:30")
+        for minute in (31, 45, 59):
+            traveller.move_to(datetime(2026, 2, 12, 10, minute, tzinfo=UTC))
+            w.cycle()
+        other = worker_module.Worker(out=io.StringIO())  # a second worker starting now
+        other.start()
+        assert openai_fake.calls == 1 and probe_runs() == 1
+
+
+def test_not_missed_when_todays_probe_ran(db, env):
+    set_last_success(datetime(2026, 2, 12, 9, 0, 2, tzinfo=UTC))
+    with time_machine.travel(datetime(2026, 2, 12, 18, 0, tzinfo=UTC), tick=False):
+        assert not probe_missed()
+    with time_machine.travel(datetime(2026, 2, 13, 9, 0, tzinfo=UTC), tick=False):
+        assert probe_missed()
+
+
+def test_two_workers_never_run_the_probe_twice(db, openai_fake):
+    """Concurrent scheduled runs of one slot: the lock (advisory / lease) and the slot record make one call."""
+    openai_fake.hang_seconds = 1  # the first holder is still busy when the others arrive
+    openai_fake.script.append("hang")
+    barrier = threading.Barrier(3)
+    outcomes, errors = [], []
+    now = datetime.now(UTC)
+
+    def run():
+        try:
+            barrier.wait()
+            outcomes.append(probe_job(now=now, scheduled=True))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(o.ran for o in outcomes) == 1
+    assert openai_fake.calls == 1 and probe_runs() == 1
+    assert probe_job(now=now + timedelta(minutes=1), scheduled=True).ran is False  # that slot is done
+
+
+def test_a_failing_job_is_logged_redacted_and_the_worker_goes_on(db, env, caplog):
+    w = worker_module.Worker(out=io.StringIO())
+    env(DATABASE_URL="postgresql+psycopg://postgres:hunter2secret@127.0.0.1:1/nowhere")
+    caplog.set_level(logging.INFO)
+    assert w.run_job("alerts", scheduled=False) is None
+    assert "alerts job failed" in caplog.text and "hunter2secret" not in caplog.text
+    env(DATABASE_URL=db)
+    assert w.run_job("alerts", scheduled=False).ran
+
+
+# -- the process ---------------------------------------------------------------------------------------------
+
+def run_worker(*args, extra_env=None, timeout=120):
+    return subprocess.run([sys.executable, "worker.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(extra_env or {})}, timeout=timeout)
+
+
+def test_once_alerts_exit_codes(db, env):
+    r = run_worker("--once", "alerts")
+    assert r.returncode == 0, r.stderr
+    set_budget("Acme", "10", provider="openai")
+    spend("9", when=datetime.now(UTC) - timedelta(minutes=5))
+    r = run_worker("--once", "alerts")
+    assert r.returncode == 1, r.stderr
+    assert "ALERT cost_warning" in r.stderr
+    assert run_worker("--once", "alerts").returncode == 0  # still open, nothing new
+
+
+def test_once_probe_and_all_exit_codes_and_log_file(db, openai_fake, tmp_path):
+    log_file = tmp_path / "monitor.log"
+    r = run_worker("--once", "probe", extra_env={"LOG_FILE": str(log_file)})
+    assert r.returncode == 0, r.stderr
+    assert "✅ Monitoring OK" in r.stdout and "✅ OpenAI accessible" in r.stdout
+    openai_fake.mode = "401"
+    r = run_worker("--once", "all", extra_env={"LOG_FILE": str(log_file)})
+    assert r.returncode == 1
+    assert "❌ OpenAI not accessible" in r.stdout and "AuthenticationError" in r.stdout
+    logged = log_file.read_text()
+    assert "probe: openai failed" in logged and "provider_unavailable" in logged
+    assert KEY not in logged + r.stdout + r.stderr and "WORKERsecret" not in logged
+    lines = logged.splitlines()
+    assert lines and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) ", line) for line in lines)
+    openai_fake.mode = "ok"
+    r = run_worker("--once", "probe")
+    assert r.returncode == 0  # recovered: the alert resolves itself, nothing new fired
+
+
+def wait_for(predicate, what, limit=60.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_sigterm_while_idle_exits_0(db, env):
+    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def beating():
+            with session_scope() as s:
+                return s.scalar(select(func.count()).select_from(WorkerHeartbeat)) > 0
+        wait_for(beating, "a heartbeat")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "worker: stopped" in err
+
+
+def test_sigterm_during_the_probe_finishes_it_then_exits_0(db, openai_fake):
+    openai_fake.mode = "hang"
+    openai_fake.hang_seconds = 2
+    set_last_success(datetime.now(UTC) - timedelta(days=2))  # the missed probe runs at start
+    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: openai_fake.calls >= 1, "the probe call")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert probe_runs() == 1  # the job in hand was finished and recorded
+    assert "❌ OpenAI not accessible" in out
+
+
+def test_job_lock_is_exclusive_across_connections(db):
+    from core.locks import job_lock
+    with job_lock("test.lock") as first:
+        assert first
+        with job_lock("test.lock", wait=0.2) as second:
+            assert not second
+        with job_lock("other.lock") as other:
+            assert other
+    with job_lock("test.lock") as again:
+        assert again
+
+
+def test_sqlite_lease_of_a_dead_holder_expires(sqlite_db):
+    from core.locks import job_lock
+    with job_lock("lease.lock", ttl=-1) as stale:  # a holder whose lease already ran out (it died)
+        assert stale
+        with job_lock("lease.lock") as taken_over:
+            assert taken_over

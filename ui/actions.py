@@ -1,0 +1,28 @@
+"""Writes from the Settings page: a dry run first (the CLI's own validation, inside a transaction that is rolled
+back), then the real write after the user confirms. Cached figures are dropped after every write."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.db import get_session
+from core.validation import InvalidRecord
+from ui import cache
+
+
+def dry_run(fn: Callable, *args, **kwargs) -> dict | bool:
+    """Run a core.limits writer and roll it back: raises InvalidRecord exactly as the real write would."""
+    s = get_session()
+    try:
+        return fn(*args, session=s, **kwargs)
+    finally:
+        s.rollback()
+        s.close()
+
+
+def apply(fn: Callable, *args, **kwargs):
+    result = fn(*args, **kwargs)
+    cache.clear()
+    return result
+
+
+__all__ = ["dry_run", "apply", "InvalidRecord"]

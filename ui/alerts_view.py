@@ -1,0 +1,57 @@
+"""The Alerts page's calls into core.alerts: cached reads (dicts only, the database URL in every key) and the two
+writes (run the checks, resolve one alert), after which the cached alert views are dropped."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import alerts
+from core.alert_rules import ALERT_TYPES
+from core.config import get_settings
+
+TTL = 15
+SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+
+__all__ = ["ALERT_TYPES", "SEVERITY_ICON", "active", "listing", "run_checks", "resolve", "clear"]
+
+
+def _db() -> str:
+    return get_settings().database_url
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _active(db: str, company: str | None) -> dict:
+    return alerts.active_alerts(company=company)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _listing(db: str, company: str | None, filters: tuple, page: int, page_size: int) -> dict:
+    return alerts.list_alerts(company=company, page=page, page_size=page_size, **dict(filters))
+
+
+def active(company: str | None = None) -> dict:
+    return _active(_db(), company)
+
+
+def listing(company: str | None = None, *, page: int = 1, page_size: int = 50, **filters) -> dict:
+    """list_alerts with the seed's filters (alert_type, provider_name, is_resolved, created_at__gte)."""
+    kept = tuple(sorted((k, v) for k, v in filters.items() if v not in (None, "")))
+    return _listing(_db(), company, kept, page, page_size)
+
+
+def clear() -> None:
+    _active.clear()
+    _listing.clear()
+
+
+def run_checks(company: str | None = None) -> dict:
+    try:
+        return alerts.check_alerts(company=company)
+    finally:
+        clear()
+
+
+def resolve(alert_id: int, note: str | None, company: str | None = None) -> dict:
+    try:
+        return alerts.resolve_alert(alert_id, note, resolved_by="dashboard", company=company)
+    finally:
+        clear()

@@ -1,0 +1,116 @@
+"""Cached core calls for the pages. Results are dicts or strings (never sessions or ORM objects); the database
+URL is part of every key so that two databases never share an entry. A short ttl keeps figures fresh."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import analytics
+from core.config import get_settings
+from core.db import session_scope
+from core.demo import has_demo_data
+from core.heartbeat import worker_status
+
+TTL = 60
+
+
+def db_key() -> str:
+    return get_settings().database_url
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _dashboard(db: str, **kw) -> dict:
+    return analytics.get_usage_dashboard(**kw)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _costs(db: str, **kw) -> dict:
+    return analytics.get_cost_breakdown(**kw)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _stats(db: str, **kw) -> dict:
+    return analytics.get_usage_stats(**kw)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _trends(db: str, **kw) -> dict:
+    return analytics.get_usage_trends(**kw)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _efficiency(db: str, **kw) -> dict:
+    return analytics.get_efficiency(**kw)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _options(db: str, company: str | None) -> dict:
+    return analytics.filter_options(company=company)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _unpriced(db: str, company: str | None) -> list[dict]:
+    return analytics.unpriced_models(company=company)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _usage_page(db: str, page: int, page_size: int, ordering: str, company: str | None, filters: tuple) -> dict:
+    return analytics.list_usage(page=page, page_size=page_size, ordering=ordering, company=company, **dict(filters))
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _status(db: str) -> dict:
+    with session_scope() as s:
+        demo = has_demo_data(s)
+    return {"demo": demo, "worker": worker_status()}
+
+
+# Keyword arguments (named as the core functions) keep the cache keys readable and stable.
+def dashboard(**kw) -> dict:
+    return _dashboard(db_key(), **kw)
+
+
+def costs(**kw) -> dict:
+    return _costs(db_key(), **kw)
+
+
+def stats(**kw) -> dict:
+    return _stats(db_key(), **kw)
+
+
+def trends(**kw) -> dict:
+    return _trends(db_key(), **kw)
+
+
+def efficiency(**kw) -> dict:
+    return _efficiency(db_key(), **kw)
+
+
+def options(company: str | None = None) -> dict:
+    return _options(db_key(), company)
+
+
+def unpriced(company: str | None = None) -> list[dict]:
+    return _unpriced(db_key(), company)
+
+
+def usage_page(page: int, page_size: int, ordering: str, company: str | None, filters: dict) -> dict:
+    return _usage_page(db_key(), page, page_size, ordering, company, tuple(sorted(filters.items())))
+
+
+def usage_detail(usage_id: int, company: str | None = None) -> dict | None:
+    # Not cached: one indexed row, and a drill-down should show the record as it is now.
+    return analytics.get_usage(usage_id, company=company)
+
+
+def export_csv(company: str | None, filters: dict) -> str:
+    """The filtered ledger as CSV (streamed from the database in id batches); called on download only."""
+    return analytics.export_csv_text(company=company, **filters)
+
+
+def status() -> dict:
+    return _status(db_key())
+
+
+def clear() -> None:
+    """After a write (settings), every cached figure may be stale."""
+    st.cache_data.clear()

@@ -1,0 +1,163 @@
+"""Plotly figures for the pages: titled, axes labelled with units, one colour per provider on every page.
+
+Money arrives as exact decimal strings; it becomes float here only to be drawn.
+"""
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+PROVIDER_COLORS = {
+    "openai": "#10a37f", "anthropic": "#d97757", "gemini": "#4285f4", "google": "#4285f4", "mistral": "#fa520f",
+    "ollama": "#6b7280", "azure": "#0078d4", "bedrock": "#ff9900", "groq": "#f55036", "deepseek": "#4d6bfe",
+}
+_FALLBACK = px.colors.qualitative.Safe
+UNITS = {"cost": "Cost (USD)", "tokens": "Tokens", "jobs": "Jobs (calls)"}
+
+
+def provider_color(provider: str) -> str:
+    """A fixed colour per provider; an unknown one gets a colour from its name, stable across pages and runs."""
+    if provider in PROVIDER_COLORS:
+        return PROVIDER_COLORS[provider]
+    h = int(hashlib.sha1(provider.encode()).hexdigest(), 16)
+    return _FALLBACK[h % len(_FALLBACK)]
+
+
+def color_map(providers) -> dict:
+    return {p: provider_color(p) for p in providers}
+
+
+def num(value) -> float:
+    return float(Decimal(str(value))) if value is not None else 0.0
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = 380) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height, legend_title_text="",
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def daily_stacked(rows: list[dict], metric: str = "cost") -> go.Figure:
+    df = pd.DataFrame(rows)
+    df["value"] = [num(v) for v in df[metric]] if metric == "cost" else df[metric]
+    fig = px.bar(df, x="date", y="value", color="provider", color_discrete_map=color_map(df["provider"].unique()),
+                 custom_data=["provider"])
+    fig.update_layout(barmode="stack")
+    return _layout(fig, f"Daily {metric} by provider", "Day (UTC)", UNITS[metric])
+
+
+def provider_bars(rows: list[dict], cost_key: str = "cost") -> go.Figure:
+    df = pd.DataFrame(rows)
+    df["usd"] = [num(v) for v in df[cost_key]]
+    fig = px.bar(df, x="provider", y="usd", color="provider", color_discrete_map=color_map(df["provider"]),
+                 text=[f"{p:.1f}%" for p in df["percentage"]])
+    fig.update_layout(showlegend=False)
+    return _layout(fig, "Cost by provider", "Provider", "Cost (USD)")
+
+
+def model_bars(rows: list[dict], cost_key: str = "cost", top: int = 15) -> go.Figure:
+    df = pd.DataFrame(rows[:top])
+    df["usd"] = [num(v) for v in df[cost_key]]
+    fig = px.bar(df, x="usd", y="model", color="provider", orientation="h",
+                 color_discrete_map=color_map(df["provider"].unique()))
+    fig.update_yaxes(categoryorder="total ascending")  # largest at the top, whatever the provider
+    return _layout(fig, f"Cost by model (top {min(top, len(rows))})", "Cost (USD)", "Model",
+                   height=max(300, 28 * len(df) + 120))
+
+
+def operation_bars(rows: list[dict]) -> go.Figure:
+    df = pd.DataFrame(rows)
+    df["usd"] = [num(v) for v in df["cost"]]
+    fig = px.bar(df, x="operation", y="usd", hover_data=["calls", "tokens"])
+    fig.update_traces(marker_color="#6366f1")
+    return _layout(fig, "Cost by operation", "Operation", "Cost (USD)")
+
+
+def share_pie(rows: list[dict], names: str, cost_key: str, title: str) -> go.Figure:
+    df = pd.DataFrame(rows)
+    df["usd"] = [num(v) for v in df[cost_key]]
+    fig = px.pie(df, names=names, values="usd", hole=0.45)
+    fig.update_layout(title=title, height=340, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def budget_burn(daily: list[dict], start_date: str, end_date: str, budget: str | None,
+                projected: str) -> go.Figure:
+    """Cumulative cost of the month against the budget, with the straight-line projection to month end."""
+    days = pd.date_range(start_date, end_date, freq="D")
+    per_day = {d["date"]: Decimal(d["cost"]) for d in daily}
+    running, xs, ys = Decimal(0), [], []
+    last_data = max(per_day) if per_day else None
+    for d in days:
+        key = d.date().isoformat()
+        running += per_day.get(key, Decimal(0))
+        if last_data is not None and key <= last_data:
+            xs.append(key)
+            ys.append(float(running))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="Cost so far", line={"color": "#2563eb"}))
+    if xs:
+        fig.add_trace(go.Scatter(x=[xs[-1], end_date], y=[ys[-1], num(projected)], mode="lines",
+                                 name="Projection", line={"dash": "dot", "color": "#9333ea"}))
+    if budget is not None:
+        fig.add_trace(go.Scatter(x=[start_date, end_date], y=[num(budget)] * 2, mode="lines", name="Budget",
+                                 line={"color": "#dc2626", "dash": "dash"}))
+    return _layout(fig, "Month-to-date cost against budget", "Day (UTC)", "Cumulative cost (USD)")
+
+
+def weekly_bars(rows: list[dict]) -> go.Figure:
+    df = pd.DataFrame(rows)
+    df["usd"] = [num(v) for v in df["cost"]]
+    df["daily"] = [num(v) for v in df["avg_daily"]]
+    fig = go.Figure()
+    fig.update_xaxes(type="category")
+    fig.add_trace(go.Bar(x=df["week"], y=df["usd"], name="Week cost", marker_color="#0ea5e9"))
+    fig.add_trace(go.Scatter(x=df["week"], y=df["daily"], name="Average daily cost", mode="lines+markers",
+                             line={"color": "#f59e0b"}))
+    return _layout(fig, "Cost per ISO week", "ISO week", "Cost (USD)")
+
+
+def trend_chart(points: list[dict], metric: str) -> go.Figure:
+    df = pd.DataFrame(points)
+    df["y"] = [num(v) for v in df["value"]] if metric == "cost" else df["value"]
+    colors = ["#94a3b8" if not c else "#2563eb" for c in df["complete"]]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=df["period_label"], y=df["y"], marker_color=colors, name=UNITS[metric],
+                         text=[("" if p["change_percentage"] is None else f"{p['change_percentage']:+.1f}%")
+                               for p in points],
+                         textposition="outside"))
+    fig.update_xaxes(type="category")  # "Nov 2025", "Q4 2025": labels, not dates
+    return _layout(fig, f"{UNITS[metric].split(' (')[0]} per period (grey: in progress)", "Period", UNITS[metric])
+
+
+def efficiency_scatter(models: list[dict]) -> go.Figure:
+    rows = [{"model": m["model"], "provider": m["provider"], "seconds": m["metrics"]["avg_execution_time"],
+             "usd_per_1k": (m["metrics"]["cost_per_token"] or 0) * 1000, "jobs": m["metrics"]["jobs_count"],
+             "score": m["efficiency_score"]} for m in models if m["metrics"]["cost_per_token"] is not None]
+    df = pd.DataFrame(rows)
+    fig = px.scatter(df, x="seconds", y="usd_per_1k", size="jobs", color="provider", hover_name="model",
+                     hover_data=["score"], color_discrete_map=color_map(df["provider"].unique()))
+    return _layout(fig, "Cost per 1k tokens against speed (bubble: calls)", "Average execution time (s)",
+                   "Cost per 1k tokens (USD)")
+
+
+def score_bars(models: list[dict]) -> go.Figure:
+    df = pd.DataFrame([{"model": m["model"], "provider": m["provider"], "score": m["efficiency_score"]}
+                       for m in models])
+    fig = px.bar(df, x="score", y="model", color="provider", orientation="h",
+                 color_discrete_map=color_map(df["provider"].unique()))
+    fig.update_xaxes(range=[0, 10])
+    fig.update_yaxes(categoryorder="total ascending")
+    return _layout(fig, "Efficiency score (0-10)", "Score (0-10)", "Model", height=max(300, 28 * len(df) + 120))
+
+
+def month_compare(current: dict, previous: dict, cur_label: str, prev_label: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=[prev_label, cur_label], y=[num(previous["cost"]), num(current["cost"])],
+                         marker_color=["#94a3b8", "#2563eb"]))
+    fig.update_xaxes(type="category")  # "2025-11" is a label here, not a date
+    return _layout(fig, "Cost: previous month against month to date", "Month", "Cost (USD)")
