@@ -5,7 +5,6 @@ shared sidebar filters -> banners -> the selected page. Run with `streamlit run 
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
@@ -13,7 +12,6 @@ from core.db import migrate
 from ui import cache, filters
 from ui.common import status_banners
 
-HERE = Path(__file__).parent
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,11 +45,8 @@ def shared_filters() -> None:
 def navigation() -> st.navigation:
     # The default page is served at "/" (Streamlit ignores a url_path on it); the others at /costs, /trends…
     page = st.Page
-    operate = []
-    if (HERE / "pages" / "alerts.py").exists():
-        operate.append(page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:",
-                            url_path="alerts"))
-    operate.append(page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"))
+    operate = [page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:", url_path="alerts"),
+               page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings")]
     return st.navigation({
         "Monitor": [page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
                     page("pages/costs.py", title="Costs", icon=":material/payments:", url_path="costs"),

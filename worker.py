@@ -27,7 +27,7 @@ import schedule  # noqa: E402
 from core.config import get_settings  # noqa: E402
 from core.heartbeat import beat  # noqa: E402
 from core.redact import redact  # noqa: E402
-from core.worker_jobs import alerts_job, probe_job, probe_missed, setup_logging  # noqa: E402
+from core.worker_jobs import alerts_job, probe_job, probe_missed, setup_logging, sync_job  # noqa: E402
 
 log = logging.getLogger("worker")
 
@@ -64,6 +64,8 @@ class Worker:
         try:
             if name == "probe":
                 return probe_job(scheduled=scheduled, out=self.out)
+            if name == "sync":
+                return sync_job()
             return alerts_job(scheduled=scheduled)
         except Exception as e:  # noqa: BLE001 - one failed job must not stop the worker
             log.error("%s job failed: %s: %s", name, type(e).__name__, redact(str(e)))
@@ -73,6 +75,9 @@ class Worker:
         s = self.settings
         self.scheduler.every().day.at(s.probe_time, s.probe_timezone).do(self.run_job, "probe")
         self.scheduler.every(s.check_interval_minutes).minutes.do(self.run_job, "alerts")
+        if s.openai_admin_key is not None:
+            # The provider's bill for the last days, before the morning probe reads month-to-date spend.
+            self.scheduler.every().day.at(s.sync_time, s.probe_timezone).do(self.run_job, "sync")
         log.info("worker: probe daily at %s %s, alert checks every %s min", s.probe_time, s.probe_timezone,
                  s.check_interval_minutes)
 

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
                             description="Password-login users (bcrypt hashes), managed with `python -m core user`")
 
     # Worker
+    sync_time: str = Field(default="08:30", description="Daily OpenAI Usage/Costs sync time HH:MM (needs OPENAI_ADMIN_KEY)")
     probe_time: str = Field(default="09:00", description="Daily probe time HH:MM")
     probe_timezone: str = Field(default="UTC", description="Timezone of probe_time")
     check_interval_minutes: int = Field(default=15, ge=1, description="Minutes between alert checks")
@@ -92,12 +93,12 @@ class Settings(BaseSettings):
             v = "postgresql+psycopg://" + v.split("://", 1)[1]
         return v
 
-    @field_validator("probe_time")
+    @field_validator("probe_time", "sync_time")
     @classmethod
     def _check_time(cls, v: str) -> str:
         hh, _, mm = v.partition(":")
         if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60):
-            raise ValueError(f"PROBE_TIME must be HH:MM, got {v!r}")
+            raise ValueError(f"must be HH:MM, got {v!r}")
         return f"{int(hh):02d}:{int(mm):02d}"
 
 

@@ -154,3 +154,18 @@ def _log_check(check: dict) -> None:
              check.get("auto_resolved", 0), check["notifications_sent"], ", ".join(check["checks_performed"]))
     for a in check["alerts"]:
         log.warning("ALERT %s [%s] %s: %s", a["type"], a["severity"], a["provider"] or "-", redact(a["message"]))
+
+
+def sync_job(now: datetime | None = None) -> JobOutcome:
+    """Daily OpenAI Usage/Costs sync (only when OPENAI_ADMIN_KEY is set); one worker at a time."""
+    from core.openai_sync import daily_sync_job
+    if get_settings().openai_admin_key is None:
+        return JobOutcome("sync", ran=False, skipped_reason="OPENAI_ADMIN_KEY not set")
+    with job_lock("job.sync") as acquired:
+        if not acquired:
+            log.info("sync: skipped, another worker is running it")
+            return JobOutcome("sync", ran=False, skipped_reason="running elsewhere")
+        summary = daily_sync_job(now=now)
+    log.info("sync: OpenAI usage %s..%s into %s: %s", summary["since"], summary["until"], summary["company"],
+             ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, int)))
+    return JobOutcome("sync", details=[str(summary)])

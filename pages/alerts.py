@@ -4,6 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from ui import alerts_view as view
+from ui.entry import require_entry
+
+require_entry()  # a direct URL on a fresh process: go through dashboard.py
 
 PENDING = "alerts_pending_resolve"
 FLASH = "alerts_flash"

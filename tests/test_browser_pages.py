@@ -92,9 +92,8 @@ def test_every_page_by_its_url(server):
         "stats": ("Stats", "Jobs", f"{len(rows):,}"),
         "usage": ("Usage", None, None),
         "settings": ("Settings", None, None),
+        "alerts": ("Alerts", None, None),
     }
-    if (ROOT / "pages" / "alerts.py").exists():
-        checks["alerts"] = ("Alerts", None, None)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(accept_downloads=True)
