@@ -1,7 +1,7 @@
 """Dashboard entry point: page config, database migration, shared filters, banners, then navigation.
 
-Order of a run: setup -> (an access gate, when one is configured, goes here: before anything shows data) ->
-shared sidebar filters -> banners -> the selected page. Run with `streamlit run dashboard.py`.
+Order of a run: setup -> the access gate (sign-in, roles, companies) -> shared sidebar filters -> banners ->
+the selected page. Run with `streamlit run dashboard.py`.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.db import migrate
-from ui import cache, filters
+from ui import auth_gate, cache, filters
 from ui.common import status_banners
 
 
@@ -31,7 +31,14 @@ def shared_filters() -> None:
     side = st.sidebar
     side.markdown("### Filters")
     opts = cache.options()
-    company = filters.selectbox("Company", [None] + opts["companies"], "company", container=side,
+    user = auth_gate.ensure_user()
+    if user.all_companies:
+        choices = [None] + opts["companies"]
+    else:
+        # A user scoped to some companies picks among them only; the URL cannot widen it (filters.scope).
+        filters.scope()
+        choices = [c for c in opts["companies"] if user.may_see(c)] or list(user.companies)
+    company = filters.selectbox("Company", choices, "company", container=side,
                                 format_func=lambda c: "All companies" if c is None else c)
     scoped = cache.options(company) if company else opts
     names = {b["id"]: (b["name"] if company else f"{b['company']} / {b['name']}") for b in scoped["brands"]}
@@ -60,9 +67,10 @@ def navigation() -> st.navigation:
 
 def main() -> None:
     setup()
-    # An access gate (login) belongs here: after setup, before navigation and before anything reads usage data.
+    user = auth_gate.gate()  # signs in (or stops the run) before anything reads usage data
     nav = navigation()
     shared_filters()
+    auth_gate.sidebar(user)
     status_banners()
     nav.run()
 

@@ -174,7 +174,9 @@ def check_costs(ctx: Context) -> list[Finding]:
         elif ratio >= s.alert_cost_warning:
             out.append(Finding(st.company_id, st.provider, "cost_warning", _down(s.alert_cost_warning * 100), pct,
                                f"Monthly budget {label} at {_num(pct)}%: {_usd(st.consumed)} of {_usd(st.limit)}"))
-        if st.remaining <= s.alert_remaining_under_usd:
+        # Seed 000's absolute rule, for a budget being used: nothing spent is no warning, and an exhausted
+        # budget is cost_exceeded's to report (one alert, not two).
+        if st.consumed > 0 and 0 < st.remaining <= s.alert_remaining_under_usd:
             out.append(Finding(st.company_id, st.provider, "budget_remaining_low", s.alert_remaining_under_usd,
                                st.remaining,
                                f"Budget {label} remaining {_usd(st.remaining)} (alert at "

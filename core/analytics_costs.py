@@ -52,9 +52,10 @@ def _forecast(budget: Decimal | None, spent_to_now: Decimal, daily: list[tuple],
     if now >= m1 or pace <= 0:
         return out | {"status": "within_budget"}
     days_left = (budget - spent_to_now) / pace
-    runs_out = now + timedelta(days=float(days_left))
-    if runs_out >= m1:
+    # Compare in days before building a date: a tiny pace puts the run-out day past year 9999.
+    if days_left >= Decimal((m1 - now).total_seconds()) / 86400:
         return out | {"status": "within_budget"}
+    runs_out = now + timedelta(days=float(days_left))
     return out | {"status": "runs_out", "runs_out_on": runs_out.date().isoformat()}
 
 

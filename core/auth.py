@@ -69,19 +69,20 @@ def password_login_configured() -> bool:
     return bool(_load())
 
 
-def add_user(username: str, password: str, role: str = "viewer", companies: list[str] | None = None) -> User:
+def add_user(username: str, password: str | None, role: str = "viewer", companies: list[str] | None = None) -> User:
+    """Add or update a user. `password=None` makes a single-sign-on user (OIDC login only, matched by email)."""
     if not _USERNAME.match(username or ""):
         raise InvalidRecord("username", username, "use 1-64 letters, digits or _.@+-")
     if role not in ROLES:
         raise InvalidRecord("role", role, f"must be one of {', '.join(ROLES)}")
-    if not password or len(password) < 10:
+    if password is not None and len(password) < 10:
         raise InvalidRecord("password", "***", "must be at least 10 characters")
     comps = [c.strip() for c in (companies or []) if c and c.strip()]
     if not comps:
         raise InvalidRecord("companies", companies, f"give at least one company (or {ALL_COMPANIES!r} for all)")
     users = _load()
-    users[username] = {"password_hash": bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode(),
-                       "role": role, "companies": comps}
+    hashed = None if password is None else bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+    users[username] = {"password_hash": hashed, "role": role, "companies": comps}
     _save(users)
     return User(username, role, tuple(comps))
 
@@ -101,8 +102,34 @@ def list_users() -> list[User]:
 
 def authenticate(username: str, password: str) -> User | None:
     entry = _load().get(username or "")
-    hashed = entry["password_hash"].encode() if entry else _DUMMY_HASH
-    ok = bcrypt.checkpw((password or "").encode(), hashed)
-    if not (entry and ok):
+    stored = entry.get("password_hash") if entry else None
+    ok = bcrypt.checkpw((password or "").encode(), stored.encode() if stored else _DUMMY_HASH)
+    if not (stored and ok):
         return None
     return User(username, entry["role"], tuple(entry["companies"]))
+
+
+def lookup(username: str) -> User | None:
+    """A user's role and companies without a password check (single sign-on: the identity provider checked)."""
+    entry = _load().get(username or "")
+    return None if entry is None else User(username, entry["role"], tuple(entry["companies"]))
+
+
+def oidc_configured(secrets_file: Path | None = None) -> bool:
+    """True when .streamlit/secrets.toml has an [auth] section (Streamlit's st.login)."""
+    import tomllib
+
+    path = secrets_file or Path(get_settings().auth_secrets_file)
+    if not path.exists():
+        return False
+    try:
+        return "auth" in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError):
+        return False
+
+
+def login_mode() -> str:
+    """oidc | password | local (no login: the dashboard must then listen on 127.0.0.1 only)."""
+    if oidc_configured():
+        return "oidc"
+    return "password" if password_login_configured() else "local"

@@ -16,7 +16,9 @@ DEFAULT_SQLITE = PROJECT_ROOT / "data" / "usage.db"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a refused DATABASE_URL or key must not be echoed (it may carry a password).
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      hide_input_in_errors=True)
 
     # Storage
     database_url: str = Field(
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     # Access control
     users_file: str = Field(default=str(PROJECT_ROOT / "data" / "users.json"),
                             description="Password-login users (bcrypt hashes), managed with `python -m core user`")
+    auth_secrets_file: str = Field(default=str(PROJECT_ROOT / ".streamlit" / "secrets.toml"),
+                                   description="Streamlit secrets file; an [auth] section there turns on OIDC login")
 
     # Worker
     sync_time: str = Field(default="08:30", description="Daily OpenAI Usage/Costs sync time HH:MM (needs OPENAI_ADMIN_KEY)")

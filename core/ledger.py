@@ -61,6 +61,8 @@ def _decimal(name: str, value) -> Decimal:
         raise InvalidRecord(name, value, "must be a number") from None
     if not d.is_finite():
         raise InvalidRecord(name, value, "must be a finite number")
+    if abs(d) > Decimal("1e12"):
+        raise InvalidRecord(name, value, "is out of range")
     return d
 
 
@@ -173,8 +175,14 @@ def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None
 
 def get_usage(usage_id: int, *, company: str | None = None, session: Session | None = None) -> dict | None:
     """One usage with its job (seed 004's `/ai/usage/{id}/`), or None."""
+    try:
+        usage_id = int(usage_id)
+    except (TypeError, ValueError):
+        raise InvalidRecord("id", usage_id, "must be a whole number") from None
+    if not 0 < usage_id < 2**63:
+        return None
     with session_scope(session) as s:
-        q = _joined().where(AIJobUsage.id == int(usage_id))
+        q = _joined().where(AIJobUsage.id == usage_id)
         if company:
             q = q.where(Company.name == company)
         row = s.execute(q).first()

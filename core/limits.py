@@ -188,6 +188,15 @@ def list_prices(*, session: Session | None = None) -> list[dict]:
                  "effective_from": r.effective_from.isoformat()} for r in rows]
 
 
+def count_repriceable(provider: str, model: str, since, *, session: Session | None = None) -> int:
+    """How many stored, non-billed records of this exact model a reprice from `since` would look at."""
+    from sqlalchemy import func
+    with session_scope(session) as s:
+        return s.scalar(select(func.count()).select_from(AIJobUsage).where(
+            AIJobUsage.provider_name == provider, AIJobUsage.model_name == model,
+            AIJobUsage.created_at >= _effective(since), AIJobUsage.pricing_status != "billed")) or 0
+
+
 def reprice_usage(session: Session, *, provider: str, model_pattern: str, since: datetime) -> int:
     """Recompute the cost of stored, non-billed records of provider/model from `since`; keeps rollups exact."""
     import fnmatch

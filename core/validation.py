@@ -66,9 +66,11 @@ class UsageRecord:
     error_class: str | None = None
     request_id: str | None = None
     fingerprint: str = field(default="")
+    # False when the caller gave no timestamp ("now"): a retry of that call must still be a duplicate.
+    created_at_given: bool = True
 
     def compute_fingerprint(self) -> str:
-        parts = (self.job_id, self.created_at.isoformat(), self.company, self.brand, self.provider, self.model,
+        parts = (self.job_id, self.created_at.isoformat() if self.created_at_given else "", self.company, self.brand, self.provider, self.model,
                  self.job_type, self.status, self.input_tokens, self.output_tokens, self.cached_tokens,
                  self.cache_write_tokens, self.reasoning_tokens, self.execution_ms, self.memory_usage_mb,
                  self.error_count, repr(self.success_rate), self.operation, self.description or "",
@@ -222,6 +224,7 @@ def validate_record(raw: Mapping, *, now: datetime | None = None, default_compan
         cost_output=_money("cost_output", g("cost_output")),
         error_class=None if _missing(g("error_class")) else _text("error_class", g("error_class"), max_len=120),
         request_id=None if _missing(g("request_id")) else _text("request_id", g("request_id")),
+        created_at_given=not _missing(g("created_at")),
     )
     rec.fingerprint = rec.compute_fingerprint()
     return rec

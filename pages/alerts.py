@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from ui import alerts_view as view
+from ui.auth_gate import is_admin
 from ui.entry import require_entry
+from ui.filters import scope
 
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
 
@@ -12,7 +14,8 @@ PENDING = "alerts_pending_resolve"
 FLASH = "alerts_flash"
 
 st.title("Alerts")
-company = st.query_params.get("company") or None  # the dashboard's shared company filter, when set
+company = scope()["company"]  # the shared company filter, limited to the signed-in user's companies
+admin = is_admin()
 
 
 def _clear_pending() -> None:
@@ -49,7 +52,9 @@ except LookupError:
     st.stop()
 
 top = st.columns([1, 4])
-if top[0].button("Run checks now", type="primary", key="alerts_run_checks"):
+if not admin:
+    top[0].caption("Read-only: an admin runs checks and resolves alerts.")
+elif top[0].button("Run checks now", type="primary", key="alerts_run_checks"):
     with st.spinner("Checking every rule…"):
         result = view.run_checks(company)
     st.session_state[FLASH] = (f"Checks done ({', '.join(result['checks_performed'])}): "
@@ -77,6 +82,8 @@ for alert in active["alerts"]:
         st.text(f"{icon} {alert['severity'].upper()} · {alert['type']} · {alert['provider'] or 'all providers'}"
                 f" · {alert['company'] or '-'} · since {alert['created_at']} · #{alert['id']}")
         st.text(alert["message"])
+        if not admin:
+            continue
         note_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
         note = note_col.text_input("Resolution note", key=f"alerts_note_{alert['id']}",
                                    placeholder="e.g. Quota raised to 150$")

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
+from core.validation import InvalidRecord
 from ui import cache, charts, filters
 from ui.common import count, empty_state, esc, no_data_hint, percent, scope_caption, unpriced_note, usd
 from ui.entry import require_entry
@@ -19,7 +20,11 @@ for _ in range(24):
     y, m = (y - 1, 12) if m == 1 else (y, m - 1)
 scope = filters.scope()
 month = filters.selectbox("Month", months, "month", months[0])
-d = cache.costs(month=month, **scope)
+try:
+    d = cache.costs(month=month, **scope)
+except InvalidRecord as e:
+    st.error(f"Invalid month: {e}")
+    st.stop()
 st.caption(f"{d['period']['start_date']} → {d['period']['end_date']} (UTC). Projection: cost so far ÷ days "
            "elapsed × days in the month (a finished month shows its actual total).")
 scope_caption(scope)

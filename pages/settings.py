@@ -6,12 +6,45 @@ import streamlit as st
 from core import limits
 from core.validation import InvalidRecord
 from ui import actions, cache
+from ui.auth_gate import allowed_companies, ensure_user
 from ui.common import esc, usd
 from ui.entry import require_entry
+from ui.filters import scope
 
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
 st.title("Settings")
 PENDING = "settings_pending"
+user = ensure_user()
+companies = allowed_companies(cache.options()["companies"])
+NEW = ["(new company)"] if user.all_companies else []  # a scoped admin manages their own companies only
+
+
+def _mine(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if user.may_see(r["company"])]
+
+
+def _price_table(prices: list[dict]) -> None:
+    st.dataframe(pd.DataFrame([{"Provider": p["provider"], "Model": p["model"], "Input / M": p["input_per_million"],
+                                "Cached input / M": p["cached_input_per_million"] or "—",
+                                "Cache write / M": p["cache_write_per_million"] or "—",
+                                "Output / M": p["output_per_million"], "From": p["effective_from"][:16]}
+                               for p in prices]), hide_index=True, width="stretch")
+
+
+if not user.is_admin:
+    # Viewers read their companies' limits; every write below is also refused server-side (ui.actions).
+    st.info("Read-only: ask an admin to change budgets, quotas or prices.")
+    for title, rows in (("Budgets", _mine(limits.list_budgets())), ("Quotas", _mine(limits.list_quotas()))):
+        st.subheader(title)
+        if rows:
+            st.dataframe(pd.DataFrame([{k: ("all providers" if k == "provider" and not v else v)
+                                        for k, v in r.items() if k not in ("id", "updated_at")} for r in rows]),
+                         hide_index=True, width="stretch")
+        else:
+            st.caption(f"No {title.lower()[:-1]} for your companies.")
+    st.subheader("Price overrides")
+    _price_table(limits.list_prices())
+    st.stop()
 
 
 def _clear_pending() -> None:
@@ -40,6 +73,9 @@ def confirm(pending: dict) -> None:
 
 def propose(fn: str, args: tuple, kwargs: dict, summary: str, done: str, details=()) -> None:
     """Validate now (dry run with the CLI's rules); only a valid change reaches the confirmation dialog."""
+    if fn != "set_price" and not user.may_see(args[0]):
+        st.error(f"Not saved — you do not manage the company {args[0]!r}.")
+        return
     try:
         preview = actions.dry_run(getattr(limits, fn), *args, **kwargs)
     except InvalidRecord as e:
@@ -80,8 +116,10 @@ def price_model(target: dict) -> None:
     ready = bool(inp and out)
     if ready:
         try:
-            preview = actions.dry_run(limits.set_price, *args, **kwargs)
-            st.info(f"Saving prices {preview['repriced']:,} stored calls from {target['first_seen']}.")
+            # Validate without repricing: a rolled-back reprice of every stored call would hold the write lock.
+            actions.dry_run(limits.set_price, *args, **(kwargs | {"reprice": False}))
+            n = limits.count_repriceable(target["provider"], target["model"], target["first_seen"])
+            st.info(f"Saving prices up to {n:,} stored calls from {target['first_seen']}.")
         except InvalidRecord as e:
             st.error(f"Not valid — {e}")
             ready = False
@@ -101,7 +139,7 @@ def price_model(target: dict) -> None:
         st.rerun()
 
 
-unpriced = cache.unpriced()
+unpriced = cache.unpriced(scope()["company"]) if user.all_companies else []
 if unpriced:
     st.subheader("Unpriced models")
     st.caption("These calls count $0 in every cost figure until their model has a price.")
@@ -116,13 +154,12 @@ if unpriced:
 else:
     st.success("Every recorded call has a price.")
 
-companies = cache.options()["companies"]
 tab_b, tab_q, tab_p = st.tabs(["Budgets", "Quotas", "Price overrides"])
 
 with tab_b:
     st.caption("Monthly spend limits in USD. A budget without provider covers every provider of the company; "
                "the Costs page and the alerts measure against it. CLI: `python -m core budget set`.")
-    budgets = limits.list_budgets()
+    budgets = _mine(limits.list_budgets())
     if budgets:
         st.dataframe(pd.DataFrame([{"Company": b["company"], "Provider": b["provider"] or "all providers",
                                     "Monthly USD": usd(b["monthly_usd"]), "Updated": b["updated_at"][:16]}
@@ -132,13 +169,13 @@ with tab_b:
     with st.form("budget_form"):
         st.markdown("**Set a budget** (an existing company/provider pair is updated)")
         c = st.columns(3)
-        company = c[0].selectbox("Company", companies + ["(new company)"], key="b_company") if companies else None
-        new_company = c[0].text_input("New company name", key="b_new_company",
+        company = c[0].selectbox("Company", companies + NEW, key="b_company") if companies else None
+        new_company = c[0].text_input("New company name", key="b_new_company", disabled=not NEW,
                                       help="Used when the company is '(new company)' or none exists yet")
         provider = c[1].text_input("Provider (empty: all providers)", key="b_provider")
         amount = c[2].text_input("Monthly USD", key="b_amount", placeholder="500.00")
         if st.form_submit_button("Save budget…"):
-            name = new_company if company in (None, "(new company)") else company
+            name = new_company if company in (None, "(new company)") and NEW else company
             propose("set_budget", (name, amount), {"provider": provider or None},
                     f"Set the monthly budget of {name or '?'} ({provider or 'all providers'}) to ${amount}?",
                     f"Budget saved for {name}.")
@@ -155,7 +192,7 @@ with tab_b:
 with tab_q:
     st.caption("Per-provider monthly limits, in USD and/or tokens; alerts warn at 80 % and 95 %. "
                "CLI: `python -m core quota set`.")
-    quotas = limits.list_quotas()
+    quotas = _mine(limits.list_quotas())
     if quotas:
         st.dataframe(pd.DataFrame([{"Company": q["company"], "Provider": q["provider"],
                                     "Monthly USD": usd(q["monthly_usd"]),
@@ -168,13 +205,13 @@ with tab_q:
     with st.form("quota_form"):
         st.markdown("**Set a quota**")
         c = st.columns(4)
-        company = c[0].selectbox("Company", companies + ["(new company)"], key="q_company") if companies else None
-        new_company = c[0].text_input("New company name", key="q_new_company")
+        company = c[0].selectbox("Company", companies + NEW, key="q_company") if companies else None
+        new_company = c[0].text_input("New company name", key="q_new_company", disabled=not NEW)
         provider = c[1].text_input("Provider", key="q_provider")
         usd_limit = c[2].text_input("Monthly USD (optional)", key="q_usd")
         tokens = c[3].text_input("Monthly tokens (optional)", key="q_tokens")
         if st.form_submit_button("Save quota…"):
-            name = new_company if company in (None, "(new company)") else company
+            name = new_company if company in (None, "(new company)") and NEW else company
             propose("set_quota", (name, provider), {"monthly_usd": usd_limit or None, "monthly_tokens": tokens or None},
                     f"Set the {provider or '?'} quota of {name or '?'}?", f"Quota saved for {name}.",
                     [f"Monthly USD: {usd_limit or 'none'}", f"Monthly tokens: {tokens or 'none'}"])
@@ -193,32 +230,31 @@ with tab_p:
                "every matching model. CLI: `python -m core price set`.")
     prices = limits.list_prices()
     if prices:
-        st.dataframe(pd.DataFrame([{"Provider": p["provider"], "Model": p["model"], "Input / M": p["input_per_million"],
-                                    "Cached input / M": p["cached_input_per_million"] or "—",
-                                    "Cache write / M": p["cache_write_per_million"] or "—",
-                                    "Output / M": p["output_per_million"], "From": p["effective_from"][:16]}
-                                   for p in prices]), hide_index=True, width="stretch")
+        _price_table(prices)
     else:
         st.info("No price override yet.")
-    with st.form("price_form"):
-        st.markdown("**Set a price**")
-        c = st.columns(2)
-        provider = c[0].text_input("Provider", key="p_provider")
-        model = c[1].text_input("Model or pattern", key="p_model")
-        c = st.columns(4)
-        inp = c[0].text_input("Input USD / million", key="p_input")
-        out = c[1].text_input("Output USD / million", key="p_output")
-        cached = c[2].text_input("Cached input USD / million (optional)", key="p_cached")
-        write = c[3].text_input("Cache write USD / million (optional)", key="p_write")
-        c = st.columns(2)
-        eff = c[0].text_input("Effective from (date, empty: now)", key="p_effective")
-        reprice = c[1].checkbox("Reprice stored records from that date", key="p_reprice")
-        if st.form_submit_button("Save price…"):
-            propose("set_price", (provider, model, inp, out),
-                    {"cached_input_per_million": cached or None, "cache_write_per_million": write or None,
-                     "effective_from": eff or None, "reprice": reprice},
-                    f"Price {provider or '?'} / {model or '?'} at ${inp or '?'} in and ${out or '?'} out per "
-                    "million tokens?", f"Price saved for {provider} / {model}.")
+    if not user.all_companies:
+        st.caption("A price applies to every company: an admin of all companies sets it.")
+    else:
+        with st.form("price_form"):
+            st.markdown("**Set a price**")
+            c = st.columns(2)
+            provider = c[0].text_input("Provider", key="p_provider")
+            model = c[1].text_input("Model or pattern", key="p_model")
+            c = st.columns(4)
+            inp = c[0].text_input("Input USD / million", key="p_input")
+            out = c[1].text_input("Output USD / million", key="p_output")
+            cached = c[2].text_input("Cached input USD / million (optional)", key="p_cached")
+            write = c[3].text_input("Cache write USD / million (optional)", key="p_write")
+            c = st.columns(2)
+            eff = c[0].text_input("Effective from (date, empty: now)", key="p_effective")
+            reprice = c[1].checkbox("Reprice stored records from that date", key="p_reprice")
+            if st.form_submit_button("Save price…"):
+                propose("set_price", (provider, model, inp, out),
+                        {"cached_input_per_million": cached or None, "cache_write_per_million": write or None,
+                         "effective_from": eff or None, "reprice": reprice},
+                        f"Price {provider or '?'} / {model or '?'} at ${inp or '?'} in and ${out or '?'} out per "
+                        "million tokens?", f"Price saved for {provider} / {model}.")
 
 if st.session_state.get(PENDING):
     confirm(st.session_state[PENDING])

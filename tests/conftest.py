@@ -72,6 +72,9 @@ def _empty(url: str) -> None:
 
 def _use(url: str, monkeypatch) -> str:
     monkeypatch.setenv("DATABASE_URL", url)
+    # Local mode (no login) unless a test configures users: a developer's own users file is never read.
+    monkeypatch.setenv("USERS_FILE", "/nonexistent/aium-test-users.json")
+    monkeypatch.setenv("AUTH_SECRETS_FILE", "/nonexistent/aium-test-secrets.toml")
     config.reset_settings()
     _empty(url)
     return url

@@ -69,7 +69,7 @@ def test_quota_escalation_supersedes_the_warning(db, env):
 @pytest.mark.parametrize("consumed, expected", [
     ("79.99", set()), ("80", {"cost_warning"}), ("94.99", {"cost_warning"}),
     ("95", {"cost_warning", "budget_remaining_low"}), ("99.99", {"cost_warning", "budget_remaining_low"}),
-    ("100", {"cost_exceeded", "budget_remaining_low"})])
+    ("100", {"cost_exceeded"})])
 def test_budget_cost_rules(db, env, consumed, expected):
     set_budget("Acme", "100", provider="openai")
     spend(consumed, when=NOW - timedelta(hours=1))
@@ -93,6 +93,13 @@ def test_remaining_under_five_dollars_fires_at_five(db, env):
     spend("0.01", when=NOW - timedelta(hours=1))
     alert = fired()["budget_remaining_low"]
     assert alert["threshold_value"] == "5.00" and alert["current_value"] == "5.00"
+
+
+def test_remaining_rule_needs_spend_and_leaves_exhaustion_to_cost_exceeded(db, env):
+    set_budget("Acme", "5", provider="openai")  # a $5 budget, nothing spent: no alert on the 1st
+    assert fired() == {}
+    spend("6", when=NOW - timedelta(hours=1))
+    assert set(fired()) == {"cost_exceeded"}
 
 
 def test_last_month_spend_does_not_count(db, env):

@@ -129,3 +129,19 @@ def test_empty_database(db):
     assert d["total_cost"] == "0.000000" and d["budget_limit"] is None and d["budget_used_percentage"] is None
     assert d["projected_monthly_cost"] == "0.000000"
     assert all(w["cost"] == "0.000000" for w in d["cost_trends"])
+
+
+def test_tiny_pace_against_a_budget_is_within_budget_not_an_overflow(db):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from core.analytics import get_cost_breakdown
+    from core.limits import set_budget
+    from core.usage import record_usage
+    set_budget("Tiny", "10")
+    record_usage(job_id="tiny-1", company="Tiny", provider_name="openai", model_name="gpt-4o-mini",
+                 input_tokens=1, output_tokens=0, cost_input=Decimal("0.000002"), cost_output=Decimal("0"),
+                 created_at=datetime(2025, 11, 2, tzinfo=UTC))
+    out = get_cost_breakdown(month="2025-11", company="Tiny", now=datetime(2025, 11, 20, tzinfo=UTC))
+    assert out["budget_forecast"]["status"] == "within_budget"
+    assert out["total_cost"] == "0.000002"

@@ -92,7 +92,7 @@ def test_one_click_pricing_of_an_unpriced_model(company):
     assert any("output_per_million='bad': must be a number" in e.value for e in at.error)
     assert at.button(key="d_save").disabled and list_prices() == []
     at.text_input(key="d_output").set_value("10").run()
-    assert any("Saving prices 2 stored calls" in i.value for i in at.info)
+    assert any("Saving prices up to 2 stored calls" in i.value for i in at.info)
     assert list_prices() == []  # nothing saved before the confirmation
     at.button(key="d_save").click().run()
     assert [(p["provider"], p["model"], p["input_per_million"]) for p in list_prices()] == [

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from core.db import get_session
 from core.validation import InvalidRecord
 from ui import cache
+from ui.auth_gate import require_admin
 
 
 def dry_run(fn: Callable, *args, **kwargs) -> dict | bool:
     """Run a core.limits writer and roll it back: raises InvalidRecord exactly as the real write would."""
+    require_admin()
     s = get_session()
     try:
         return fn(*args, session=s, **kwargs)
@@ -20,6 +22,7 @@ def dry_run(fn: Callable, *args, **kwargs) -> dict | bool:
 
 
 def apply(fn: Callable, *args, **kwargs):
+    require_admin()
     result = fn(*args, **kwargs)
     cache.clear()
     return result

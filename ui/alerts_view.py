@@ -7,6 +7,7 @@ import streamlit as st
 from core import alerts
 from core.alert_rules import ALERT_TYPES
 from core.config import get_settings
+from ui.auth_gate import current_user, enforce_company, require_admin
 
 TTL = 15
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
@@ -38,12 +39,18 @@ def listing(company: str | None = None, *, page: int = 1, page_size: int = 50, *
     return _listing(_db(), company, kept, page, page_size)
 
 
+def _who() -> str:
+    user = current_user()
+    return f"dashboard:{user.username}" if user and user.username != "local" else "dashboard"
+
+
 def clear() -> None:
     _active.clear()
     _listing.clear()
 
 
 def run_checks(company: str | None = None) -> dict:
+    require_admin()
     try:
         return alerts.check_alerts(company=company)
     finally:
@@ -51,7 +58,8 @@ def run_checks(company: str | None = None) -> dict:
 
 
 def resolve(alert_id: int, note: str | None, company: str | None = None) -> dict:
+    require_admin()
     try:
-        return alerts.resolve_alert(alert_id, note, resolved_by="dashboard", company=company)
+        return alerts.resolve_alert(alert_id, note, resolved_by=_who(), company=enforce_company(company))
     finally:
         clear()

@@ -144,5 +144,9 @@ def date_input(label: str, name: str, default: date | None, *, container=None, m
 
 
 def scope() -> dict:
-    """The shared filters as the analytics functions take them."""
-    return {"company": get("company"), "brand": get("brand"), "provider": get("provider")}
+    """The shared filters as the analytics functions take them; the company is the signed-in user's to see."""
+    from ui.auth_gate import enforce_company
+    company = enforce_company(get("company"))
+    if company != get("company"):
+        put("company", company)
+    return {"company": company, "brand": get("brand"), "provider": get("provider")}

@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--company", action="append", required=True, dest="companies",
                    help="a company the user may see (repeat; '*' for every company)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--sso", action="store_true",
+                   help="no password: the user logs in through single sign-on (OIDC); USERNAME is the email")
     p.set_defaults(func=_add)
     p = us.add_parser("list", help="list users", description="List users, roles and companies.")
     p.set_defaults(func=_list)
@@ -26,7 +28,9 @@ def register(sub) -> None:
 def _add(args) -> int:
     from core.auth import add_user
 
-    if args.password_stdin:
+    if args.sso:
+        password = None
+    elif args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("Password: ")
