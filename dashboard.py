@@ -11,6 +11,7 @@ import streamlit as st
 from core.db import migrate
 from ui import auth_gate, cache, filters
 from ui.common import status_banners
+from ui.errors import guard
 
 
 
@@ -75,4 +76,4 @@ def main() -> None:
     nav.run()
 
 
-main()
+guard(main)

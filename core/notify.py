@@ -56,10 +56,14 @@ def deliver(urls: list[str], title: str, body: str, settings: Settings | None = 
     attempts = 0
     errors: list[str] = []
     for index, url in enumerate(urls, 1):
-        ap = apprise.Apprise()
+        # Never follow redirects: a webhook that answers 3xx must not bounce the alert (and its figures)
+        # to another host, whatever `?redirect=` the URL carries.
+        ap = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
         if not ap.add(url):
             errors.append(f"notification URL #{index} is not a valid apprise URL")
             continue
+        for plugin in ap:
+            plugin.redirects = False
         for attempt in range(1, s.notify_retries + 1):
             attempts += 1
             with apprise.LogCapture(level=logging.WARNING) as cap:

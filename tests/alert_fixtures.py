@@ -64,6 +64,7 @@ class Webhook:
 
     def __init__(self):
         self.mode = "ok"
+        self.redirect_to: str | None = None  # answer 307 to this URL instead (redirects must not be followed)
         self.script: deque[str] = deque()
         self.received: list[dict] = []  # every request: {"status", "body", "path", "authorization"}
         hook = self
@@ -75,6 +76,13 @@ class Webhook:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if hook.redirect_to:
+                    hook.received.append({"status": 307, "body": {}, "path": self.path, "authorization": None})
+                    self.send_response(307)
+                    self.send_header("Location", hook.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 mode = hook.script.popleft() if hook.script else hook.mode
                 status = 200 if mode == "ok" else int(mode)
                 try:

@@ -164,3 +164,20 @@ def test_credentials_never_reach_logs_or_alerts(db, env, webhook, caplog):
     with session_scope() as s:
         stored = " ".join(f"{a.message} {a.notify_error}" for a in s.scalars(select(Alert)))
     assert secret not in stored and "URL #1" in stored
+
+
+def test_webhook_redirects_are_not_followed(env):
+    from alert_fixtures import Webhook
+
+    from core.notify import deliver
+    target, bouncer = Webhook(), Webhook()
+    try:
+        bouncer.redirect_to = f"http://127.0.0.1:{target.port}/stolen"
+        env(NOTIFY_RETRIES="1")
+        result = deliver([bouncer.url() + "?redirect=yes"], "title", "body")
+        assert not result.ok
+        assert [r["status"] for r in bouncer.received] == [307]
+        assert target.received == []
+    finally:
+        target.close()
+        bouncer.close()
