@@ -45,7 +45,7 @@ def shared_filters() -> None:
     names = {b["id"]: (b["name"] if company else f"{b['company']} / {b['name']}") for b in scoped["brands"]}
     filters.selectbox("Brand", [None] + list(names), "brand", container=side,
                       format_func=lambda b: "All brands" if b is None else names.get(b, f"brand {b}"))
-    filters.selectbox("Provider", [None] + opts["providers"], "provider", container=side,
+    filters.selectbox("Provider", [None] + scoped["providers"], "provider", container=side,
                       format_func=lambda p: "All providers" if p is None else p)
     side.divider()
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.db import session_scope
 from core.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company
+from core.redact import redact
 from core.validation import InvalidRecord
 
 FILTERS = ("provider_name", "model_name", "total_cost__gte", "execution_time_seconds__gte", "success_rate__lt",
@@ -215,7 +216,7 @@ def iter_export_rows(*, company: str | None = None, session: Session | None = No
                     job.job_type, job.status, job.operation, u.input_tokens, u.output_tokens, u.total_tokens,
                     u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens, u.cost_input, u.cost_output,
                     u.total_cost, u.pricing_status, u.execution_time_seconds, u.memory_usage_mb, u.success_rate,
-                    u.error_count, job.description)]
+                    u.error_count, redact(job.description) if job.description else None)]
             last = rows[-1][0].id
 
 
