@@ -31,7 +31,8 @@ def test_response_has_the_seed_shape(db, env):
     r = check_alerts(now=NOW)
     assert set(r) >= {"checks_performed", "new_alerts_created", "alerts", "notifications_sent"}
     assert r["checks_performed"][:4] == ["quota_status", "cost_limits", "failure_rates", "usage_patterns"]
-    assert r["new_alerts_created"] == 2 == len(r["alerts"])
+    # Exceeded: cost_exceeded alone (an exhausted budget is not also "remaining under $5").
+    assert r["new_alerts_created"] == 1 == len(r["alerts"])
     exceeded = next(a for a in r["alerts"] if a["type"] == "cost_exceeded")
     assert exceeded["provider"] == "openai" and "105.67$ of 100.00$" in exceeded["message"]
     assert r["notifications_sent"] == 0  # no channel configured
