@@ -108,7 +108,23 @@ def catalog_rates(provider: str, model: str, at: datetime) -> Rates:
                  cache_write=values["cache_write_mtok"])
 
 
-def _override_rates(o: PriceOverride) -> Rates:
+_OVERRIDE_COLS = (PriceOverride.provider, PriceOverride.model_pattern, PriceOverride.input_per_million,
+                  PriceOverride.cached_input_per_million, PriceOverride.cache_write_per_million,
+                  PriceOverride.output_per_million, PriceOverride.effective_from)
+
+
+@dataclass(frozen=True)
+class _OverrideRow:
+    provider: str
+    model_pattern: str
+    input_per_million: Decimal
+    cached_input_per_million: Decimal | None
+    cache_write_per_million: Decimal | None
+    output_per_million: Decimal
+    effective_from: datetime
+
+
+def _override_rates(o) -> Rates:
     return Rates(status="override", input=o.input_per_million, output=o.output_per_million,
                  cache_read=o.cached_input_per_million, cache_write=o.cache_write_per_million)
 
@@ -118,7 +134,9 @@ class Pricer:
 
     def __init__(self, session: Session | None = None, overrides: list[PriceOverride] | None = None):
         if overrides is None:
-            overrides = list(session.scalars(select(PriceOverride))) if session is not None else []
+            # Plain rows, not ORM objects: this runs once per record_usage call.
+            overrides = ([_OverrideRow(*r) for r in session.execute(select(*_OVERRIDE_COLS))]
+                         if session is not None else [])
         # Newest first, so the first matching override in force wins.
         self._overrides = sorted(overrides, key=lambda o: o.effective_from, reverse=True)
         self._cache: dict[tuple[str, str, date], Rates] = {}

@@ -55,24 +55,36 @@ def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
     return out
 
 
+_UPSERTS: dict[str, object] = {}
+
+
+def _upsert(dialect: str):
+    """The add-on-conflict statement, built once per dialect (building it costs more than running it)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(UsageDaily.__table__)
+        stmt = _UPSERTS[dialect] = ins.on_conflict_do_update(
+            index_elements=list(KEYS),
+            set_={m: getattr(UsageDaily.__table__.c, m) + getattr(ins.excluded, m) for m in MEASURES},
+        )
+    return stmt
+
+
 def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     """Upsert-add the deltas into usage_daily; rows left with no job are removed."""
     if not deltas:
         return
     dialect = session.get_bind().dialect.name
-    ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(UsageDaily.__table__)
-    stmt = ins.on_conflict_do_update(
-        index_elements=list(KEYS),
-        set_={m: getattr(UsageDaily, m) + getattr(ins.excluded, m) for m in MEASURES},
-    )
     values = [dict(zip(KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock.
     if dialect != "sqlite" and len(values) > 200:
         _apply_pg_copy(session, values)
+    elif len(values) == 1:
+        session.connection().execute(_upsert(dialect), values[0])  # one row: no executemany round trips
     else:
         conn = session.connection()
         for i in range(0, len(values), 500):
-            conn.execute(stmt, values[i:i + 500])
+            conn.execute(_upsert(dialect), values[i:i + 500])
     if any(acc["jobs"] < 0 for acc in deltas.values()):
         session.execute(delete(UsageDaily).where(UsageDaily.jobs <= 0))
 

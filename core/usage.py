@@ -137,7 +137,7 @@ def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: Ingest
         if len(rows) >= BULK_MIN:
             bulk.insert_usage(session, rows)
         else:
-            session.connection().execute(AIJobUsage.__table__.insert(), rows)
+            session.connection().execute(AIJobUsage.__table__.insert(), rows[0] if len(rows) == 1 else rows)
         rollup.add_rows(session, rows)
     result.inserted += len(rows)
     result.inserted_ids.extend(new_ids.values())
@@ -158,7 +158,9 @@ def _insert_jobs_on_conflict(session: Session, jobs: list[dict]) -> dict[str, in
     table = AIJob.__table__
     stmt = (_insert(session)(table).on_conflict_do_nothing(index_elements=["job_id"])
             .returning(table.c.id, table.c.job_id))
-    return {job_id: id_ for id_, job_id in session.connection().execute(stmt, jobs).all()}
+    # A single row goes as one statement, not through executemany (which costs extra round trips).
+    rows = session.connection().execute(stmt, jobs[0] if len(jobs) == 1 else jobs).all()
+    return {job_id: id_ for id_, job_id in rows}
 
 
 def _usage_row(rec: UsageRecord, job: dict, ai_job_id: int, pricer: Pricer) -> dict:
