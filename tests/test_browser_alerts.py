@@ -1,62 +1,22 @@
 """The resolve flow once in a real browser: `streamlit run dashboard.py` against a test database with an open
 alert, headless Chromium (Debian's package) opens the Alerts page by URL, types a note, clicks Resolve, confirms;
 the page shows the alert resolved and the database says so."""
-import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from alert_fixtures import env, free_port, spend  # noqa: F401
+from alert_fixtures import env, spend  # noqa: F401
 
 from core.alerts import check_alerts, list_alerts
 from core.limits import set_budget
+from tests.browser import ARGS, CHROMIUM, MARKS, streamlit_server
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium package is not installed")]
-
-
-def wait_healthy(port: int, proc: subprocess.Popen, limit: float = 90.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {proc.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("streamlit never answered /_stcore/health")
+pytestmark = MARKS
 
 
 @pytest.fixture
-def dashboard(sqlite_db, env):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": sqlite_db}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
-    try:
-        wait_healthy(port, proc)
+def dashboard(sqlite_db, env, tmp_path):
+    with streamlit_server({"DATABASE_URL": sqlite_db}, tmp_path / "streamlit.log") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_resolve_an_alert_in_the_browser(dashboard):

@@ -1,34 +1,13 @@
 """A real single sign-on round trip in headless Chromium: st.login against an OIDC provider on loopback, then
 the dashboard shows the signed-in user's company only."""
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from core.auth import add_user
 from core.usage import record_usage
+from tests.browser import ARGS, CHROMIUM, MARKS, free_port, streamlit_server
 from tests.fakes.oidc_server import FakeOIDC
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.browser
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="Debian chromium not installed (CI installs it)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
 
 
 def test_oidc_login_round_trip(sqlite_db, tmp_path, monkeypatch):
@@ -45,7 +24,7 @@ def test_oidc_login_round_trip(sqlite_db, tmp_path, monkeypatch):
                      input_tokens=100, output_tokens=10, created_at=now)
     record_usage(job_id="q1", company="Qadhya", provider_name="openai", model_name="gpt-4o-mini",
                  input_tokens=100, output_tokens=10, created_at=now)
-    port = _free_port()
+    port = free_port()
     with FakeOIDC("carol@example.test") as idp:
         secrets_file = tmp_path / "secrets.toml"
         secrets_file.write_text(
@@ -55,24 +34,9 @@ def test_oidc_login_round_trip(sqlite_db, tmp_path, monkeypatch):
             f'client_id = "{idp.client_id}"\n'
             f'client_secret = "{idp.client_secret}"\n'
             f'server_metadata_url = "{idp.issuer}/.well-known/openid-configuration"\n')
-        env = dict(os.environ, DATABASE_URL=sqlite_db, USERS_FILE=str(users), AUTH_SECRETS_FILE=str(secrets_file))
-        log = open(tmp_path / "streamlit.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--secrets.files", str(secrets_file), "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://localhost:{port}"
-        try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    pass
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
-                time.sleep(0.3)
+        env = {"DATABASE_URL": sqlite_db, "USERS_FILE": str(users), "AUTH_SECRETS_FILE": str(secrets_file)}
+        base = f"http://localhost:{port}"  # the redirect_uri's host: the auth cookie is set for it
+        with streamlit_server(env, tmp_path / "streamlit.log", "--secrets.files", str(secrets_file), port=port):
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 page = browser.new_page()
@@ -86,10 +50,3 @@ def test_oidc_login_round_trip(sqlite_db, tmp_path, monkeypatch):
                 expect(jobs.first).to_have_text("4", timeout=30_000)  # Humari's 4 calls, not Qadhya's
                 browser.close()
             assert idp.token_requests == 1
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()

@@ -3,12 +3,6 @@ renders its own content (not another page, not a traceback), the demo banner sho
 Direct URLs are where a navigation mix-up with the `pages/` folder would show."""
 import csv
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,22 +11,10 @@ import pytest
 
 from core.db import session_scope
 from core.models import WorkerState
+from tests.browser import ARGS, CHROMIUM, MARKS, streamlit_server
 from tests.dashboard_fixtures import csum, load, make_records, raw_rows
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.browser
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="Debian chromium not installed (CI installs it)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
 
 
 @pytest.fixture
@@ -42,33 +24,8 @@ def server(sqlite_db, tmp_path):
     load(recs)
     with session_scope() as s:
         s.add(WorkerState(key="demo_data", value="browser test", updated_at=datetime.now(UTC)))
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=sqlite_db)
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
-            time.sleep(0.3)
-        yield base, raw_rows(sqlite_db)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with streamlit_server({"DATABASE_URL": sqlite_db}, tmp_path / "streamlit.log") as port:
+        yield f"http://127.0.0.1:{port}", raw_rows(sqlite_db)
 
 
 def test_every_page_by_its_url(server):
