@@ -72,9 +72,9 @@ def insert_jobs(session: Session, jobs: list[dict]) -> dict[str, int] | None:
         _dbapi(session).executemany(
             f"INSERT INTO ai_jobs ({', '.join(JOB_COLS)}) VALUES ({', '.join('?' * len(JOB_COLS))})", rows)
         return {j["job_id"]: i for i, j in zip(ids, jobs)}
-    ids = [r[0] for r in session.execute(
+    ids = session.execute(
         text("SELECT nextval(pg_get_serial_sequence('ai_jobs', 'id')) FROM generate_series(1, :n)"),
-        {"n": len(jobs)})]
+        {"n": len(jobs)}).scalars().all()  # fetched at once, not a row at a time
     try:
         with session.begin_nested():
             cur = _dbapi(session).cursor()
