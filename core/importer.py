@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.db import session_scope
-from core.pricing import Pricer
-from core.usage import ingest
-from core.validation import InvalidRecord, UsageRecord, validate_record
+import pandas as pd
 
-BATCH = 5000
+from core.columnar import ingest_frames
+
+BATCH = 50_000  # records per transaction: large enough for COPY to pay off, small enough to bound memory
 
 
 @dataclass
@@ -72,42 +71,40 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
 def import_rows(rows: Iterator[tuple[int, dict | None, str | None]], *, company: str | None = None,
                 source: str = "import", now: datetime | None = None,
                 progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Validate and ingest rows in batches; each batch is one transaction."""
+    """Validate and ingest rows in batches (columnar: core/columnar.py); each batch is one transaction."""
     now = now or datetime.now(UTC)
     result = ImportResult()
-    batch: list[tuple[int, UsageRecord]] = []
     seen = 0
 
-    def flush() -> None:
-        with session_scope() as s:
-            res = ingest(s, (rec for _, rec in batch), source=source, pricer=Pricer(s))
+    def batches() -> Iterator[tuple[pd.DataFrame, list[dict], list[int]]]:
+        nonlocal seen
+        raw: list[dict] = []
+        lines: list[int] = []
+        for lineno, row, error in rows:
+            seen += 1
+            if error is not None:
+                result.refused.append((lineno, error))
+            elif company and row.get("company") and row["company"] != company:
+                result.refused.append((lineno, f"company={row['company']!r}: differs from --company {company!r}"))
+            else:
+                if company:
+                    row = {**row, "company": company}
+                raw.append(row)
+                lines.append(lineno)
+            if len(raw) >= BATCH:
+                yield pd.DataFrame.from_records(raw), raw, lines
+                raw, lines = [], []
+            if progress and seen % 10_000 == 0:
+                progress(seen)
+        if raw:
+            yield pd.DataFrame.from_records(raw), raw, lines
+
+    for lines, res in ingest_frames(((f, r, ln) for f, r, ln in batches()), source=source, now=now):
         result.imported += res.inserted
         result.duplicates += res.duplicates
+        result.refused.extend((lines[pos], reason) for pos, reason in res.refused)
         for pos, job_id in res.conflicts:
-            result.refused.append((batch[pos][0], f"job_id={job_id!r}: already recorded with different content"))
-        batch.clear()
-
-    for lineno, row, error in rows:
-        seen += 1
-        if error is not None:
-            result.refused.append((lineno, error))
-        else:
-            if company:
-                row = dict(row)
-                if row.get("company") and row["company"] != company:
-                    result.refused.append((lineno, f"company={row['company']!r}: differs from --company {company!r}"))
-                    continue
-                row["company"] = company
-            try:
-                batch.append((lineno, validate_record(row, now=now)))
-            except InvalidRecord as e:
-                result.refused.append((lineno, str(e)))
-        if len(batch) >= BATCH:
-            flush()
-        if progress and seen % 10_000 == 0:
-            progress(seen)
-    if batch:
-        flush()
+            result.refused.append((lines[pos], f"job_id={job_id!r}: already recorded with different content"))
     if progress:
         progress(seen)
     result.refused.sort()

@@ -89,8 +89,13 @@ class AIJobUsage(Base):
         Index("ix_usage_provider_created", "provider_name", "created_at"),
         Index("ix_usage_job_created", "ai_job_id", "created_at"),
         Index("ix_usage_company_created", "company_id", "created_at"),
-        Index("ix_usage_created", "created_at"),
-        Index("ix_usage_total_cost", "total_cost"),
+        # PostgreSQL: BRIN (rows arrive in time order; a B-tree here costs ingest speed for nothing).
+        Index("ix_usage_created", "created_at", postgresql_using="brin"),
+        # The costliest rows: a plain total_cost index on SQLite; on PostgreSQL one per UTC day, whose inserts
+        # stay local (a global cost index takes random inserts); see core/costliest.py and migration 0004.
+        Index("ix_usage_total_cost", "total_cost").ddl_if(dialect="sqlite"),
+        Index("ix_usage_day_cost", text("((timezone('UTC', created_at))::date)"), "total_cost").ddl_if(
+            dialect="postgresql"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     ai_job_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
