@@ -143,7 +143,7 @@ def _store(session, c: dict, positions: np.ndarray, source: str, is_demo: bool, 
             return
     else:
         raise RuntimeError("ingest: a concurrent writer keeps storing the same job_ids; run the import again")
-    rollup.apply(session, _deltas(c))
+    _apply_deltas(session, _deltas(c))
     result.inserted += len(c["job_id"])
 
 
@@ -151,8 +151,8 @@ def _np(arr: pa.Array) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False)
 
 
-def _deltas(c: dict) -> dict[tuple, dict]:
-    """The rollup additions of these rows (money summed in micro-dollars, exact)."""
+def _deltas(c: dict) -> pd.DataFrame:
+    """The rollup additions of these rows, one row per rollup key (money summed in micro-dollars, exact)."""
     df = pd.DataFrame({
         "day": c["created_at"].astype("datetime64[D]"), "company_id": c["company_id"], "brand_id": c["brand_id"],
         "provider_name": _np(c["provider"]), "model_name": _np(c["model"]), "operation": _np(c["operation"]),
@@ -162,16 +162,21 @@ def _deltas(c: dict) -> dict[tuple, dict]:
         "reasoning_tokens": c["reasoning_tokens"], "execution_ms": c["execution_ms"],
         "error_count": c["error_count"], "memory_mb": c["memory_usage_mb"], "cost_input": c["cost_input"],
         "cost_output": c["cost_output"], "total_cost": c["total_cost"], "success_sum": c["success_rate"]})
-    sums = df.groupby(list(rollup.KEYS), sort=False).sum()
-    out: dict[tuple, dict] = {}
-    money = set(rollup.MONEY_MEASURES)
-    for key, row in zip(sums.index.tolist(), sums.to_dict("records")):
-        day = key[0].date() if hasattr(key[0], "date") else key[0]
-        out[(day, int(key[1]), int(key[2]), *key[3:])] = {
-            m: (Decimal(int(v)).scaleb(-6) if m in money else float(v) if m == "success_sum" else int(v))
-            for m, v in row.items()}
-    return out
+    return df.groupby(list(rollup.KEYS), sort=False).sum().reset_index()
 
+
+def _apply_deltas(session, sums: pd.DataFrame) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        rollup.apply_copy(session, writers.arrow_deltas(sums))
+        return
+    money = set(rollup.MONEY_MEASURES)
+    out: dict[tuple, dict] = {}
+    for row in sums.to_dict("records"):
+        key = (row["day"].date(), int(row["company_id"]), int(row["brand_id"]),
+               *(row[k] for k in rollup.KEYS[3:]))
+        out[key] = {m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum"
+                        else int(row[m])) for m in rollup.MEASURES}
+    rollup.apply(session, out)
 
 
 def _job_id_keys(frame: pd.DataFrame) -> set:

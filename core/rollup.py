@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.models import AIJobUsage, UsageDaily
+from core.writers import copy_arrow
 
 KEYS = ("day", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
         "pricing_status")
@@ -98,6 +99,18 @@ def _apply_pg_copy(session: Session, values: list[dict]) -> None:
     with cur.copy(f"COPY tmp_usage_daily ({', '.join(cols)}) FROM STDIN") as copy:
         for v in values:
             copy.write_row(tuple(v[c] for c in cols))
+    _upsert_from_tmp(session, cols)
+
+
+def apply_copy(session: Session, deltas) -> None:
+    """PostgreSQL: add an Arrow table of deltas (KEYS + MEASURES columns) — COPY, then one upsert."""
+    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_daily "
+                         "(LIKE usage_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
+    copy_arrow(session.connection().connection.driver_connection.cursor(), "tmp_usage_daily", deltas)
+    _upsert_from_tmp(session, list(deltas.column_names))
+
+
+def _upsert_from_tmp(session: Session, cols: list[str]) -> None:
     updates = ", ".join(f"{m} = usage_daily.{m} + EXCLUDED.{m}" for m in MEASURES)
     session.execute(text(
         f"INSERT INTO usage_daily ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tmp_usage_daily "

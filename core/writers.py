@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core import bulk
 
 _CSV = pa_csv.WriteOptions(include_header=False)
+MONEY = ("cost_input", "cost_output", "total_cost")
 
 
 def _money(micro: np.ndarray) -> pa.Array:
@@ -68,7 +69,16 @@ def _tables(c: dict, ids: np.ndarray) -> tuple[pa.Table, pa.Table]:
     return jobs, usage
 
 
-def _copy(cur, table: str, data: pa.Table) -> None:
+def arrow_deltas(sums) -> pa.Table:
+    """Rollup deltas (a frame, money in micro-dollars) as the Arrow table `rollup.apply_copy` loads."""
+    cols = {k: pa.array(sums[k].to_numpy()) for k in sums.columns if k not in ("day", *MONEY)}
+    cols["day"] = pa.array(sums["day"].to_numpy().astype("datetime64[D]"), pa.date32())
+    cols.update({m: _money(sums[m].to_numpy()) for m in MONEY})
+    return pa.table(cols)
+
+
+def copy_arrow(cur, table: str, data: pa.Table) -> None:
+    """COPY an Arrow table into `table` (its columns named as the table's), the CSV written by Arrow in C."""
     buf = io.BytesIO()
     pa_csv.write_csv(data, buf, _CSV)
     with cur.copy(f"COPY {table} ({', '.join(data.column_names)}) FROM STDIN WITH (FORMAT csv)") as copy:
@@ -80,16 +90,17 @@ def write(session: Session, c: dict) -> dict[str, str] | None:
     n = len(c["job_id"])
     if session.get_bind().dialect.name == "sqlite":
         return _write_sqlite(session, c, n)
+    # One array value, not n rows: fetching 50,000 rows one by one costs more than the COPY of the jobs.
     ids = np.array(session.execute(
-        text("SELECT nextval(pg_get_serial_sequence('ai_jobs', 'id')) FROM generate_series(1, :n)"),
-        {"n": n}).scalars().all(), dtype=np.int64)
+        text("SELECT array_agg(nextval(pg_get_serial_sequence('ai_jobs', 'id'))) FROM generate_series(1, :n)"),
+        {"n": n}).scalar(), dtype=np.int64)
     jobs, usage = _tables(c, ids)
     try:
         with session.begin_nested():
             cur = session.connection().connection.driver_connection.cursor()
             zone = cur.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', 'UTC', true)").fetchone()[0]
-            _copy(cur, "ai_jobs", jobs)
-            _copy(cur, "ai_job_usage", usage)
+            copy_arrow(cur, "ai_jobs", jobs)
+            copy_arrow(cur, "ai_job_usage", usage)
             cur.execute("SELECT set_config('TimeZone', %s, true)", (zone,))
     except (IntegrityError, psycopg.errors.UniqueViolation):  # raw COPY raises the driver's own error
         return bulk.existing_fingerprints(session, _list(c["job_id"]))
