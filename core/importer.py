@@ -5,16 +5,20 @@ job_id, same content) are counted, never stored twice.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
 
 from core.columnar import ingest_frames
 
@@ -72,43 +76,134 @@ def import_rows(rows: Iterator[tuple[int, dict | None, str | None]], *, company:
                 source: str = "import", now: datetime | None = None,
                 progress: Callable[[int], None] | None = None) -> ImportResult:
     """Validate and ingest rows in batches (columnar: core/columnar.py); each batch is one transaction."""
-    now = now or datetime.now(UTC)
     result = ImportResult()
-    seen = 0
+    seen = [0]
+    return _ingest(_row_batches(rows, company, result, progress, seen), result, source, now, progress, seen)
 
-    def batches() -> Iterator[tuple[pd.DataFrame, list[dict], list[int]]]:
-        nonlocal seen
-        raw: list[dict] = []
-        lines: list[int] = []
-        for lineno, row, error in rows:
-            seen += 1
-            if error is not None:
-                result.refused.append((lineno, error))
-            elif company and row.get("company") and row["company"] != company:
-                result.refused.append((lineno, f"company={row['company']!r}: differs from --company {company!r}"))
-            else:
-                if company:
-                    row = {**row, "company": company}
-                raw.append(row)
-                lines.append(lineno)
-            if len(raw) >= BATCH:
-                yield pd.DataFrame.from_records(raw), raw, lines
-                raw, lines = [], []
-            if progress and seen % 10_000 == 0:
-                progress(seen)
-        if raw:
-            yield pd.DataFrame.from_records(raw), raw, lines
 
-    for lines, res in ingest_frames(((f, r, ln) for f, r, ln in batches()), source=source, now=now):
+def _ingest(batches: Iterator[tuple[pd.DataFrame, Sequence, list[int]]], result: ImportResult, source: str,
+            now: datetime | None, progress: Callable[[int], None] | None, seen: list[int]) -> ImportResult:
+    for lines, res in ingest_frames(((f, r, ln) for f, r, ln in batches), source=source, now=now or datetime.now(UTC)):
         result.imported += res.inserted
         result.duplicates += res.duplicates
         result.refused.extend((lines[pos], reason) for pos, reason in res.refused)
         for pos, job_id in res.conflicts:
             result.refused.append((lines[pos], f"job_id={job_id!r}: already recorded with different content"))
     if progress:
-        progress(seen)
+        progress(seen[0])
     result.refused.sort()
     return result
+
+
+def _row_batches(rows: Iterable[tuple[int, dict | None, str | None]], company: str | None, result: ImportResult,
+                 progress: Callable[[int], None] | None, seen: list[int]):
+    """Parsed rows in batches of BATCH: (frame, the rows as given, their line numbers)."""
+    raw: list[dict] = []
+    lines: list[int] = []
+    for lineno, row, error in rows:
+        seen[0] += 1
+        if error is not None:
+            result.refused.append((lineno, error))
+        elif company and row.get("company") and row["company"] != company:
+            result.refused.append((lineno, f"company={row['company']!r}: differs from --company {company!r}"))
+        else:
+            raw.append({**row, "company": company} if company else row)
+            lines.append(lineno)
+        if len(raw) >= BATCH:
+            yield pd.DataFrame.from_records(raw), raw, lines
+            raw, lines = [], []
+        if progress and seen[0] % 10_000 == 0:
+            progress(seen[0])
+    if raw:
+        yield pd.DataFrame.from_records(raw), raw, lines
+
+
+class _Lines(Sequence):
+    """The records of a JSONL block, parsed again one by one only for the rows the scalar validator must see
+    (so that a refusal quotes the value exactly as the file gives it)."""
+
+    def __init__(self, lines: list[bytes], company: str | None):
+        self.lines, self.company = lines, company
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, i):
+        row = json.loads(self.lines[i])
+        return {**row, "company": self.company} if self.company else row
+
+
+# Text fields read as text whatever they look like (Arrow would otherwise turn timestamps into its own type).
+_JSON_TEXT = pa.schema([(name, pa.string()) for name in ("job_id", "created_at", "company", "brand", "provider",
+                                                         "model", "job_type", "status", "operation", "description")])
+
+
+def _jsonl_batches(path: Path, company: str | None, result: ImportResult,
+                   progress: Callable[[int], None] | None, seen: list[int]):
+    """A JSONL file in blocks of BATCH lines, each parsed at once by Arrow's JSON reader; a block it cannot read
+    (a malformed line, a field whose type changes) is parsed line by line, with the same messages as before."""
+    with open(path, "rb") as fh:
+        lines: list[bytes] = []
+        numbers: list[int] = []
+        for lineno, line in enumerate(fh, start=1):
+            if lineno == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+            if not line.strip():
+                continue
+            lines.append(line if line.endswith(b"\n") else line + b"\n")
+            numbers.append(lineno)
+            if len(lines) >= BATCH:
+                yield from _jsonl_block(lines, numbers, company, result, seen)
+                lines, numbers = [], []
+                if progress:
+                    progress(seen[0])
+        if lines:
+            yield from _jsonl_block(lines, numbers, company, result, seen)
+
+
+def _jsonl_block(lines: list[bytes], numbers: list[int], company: str | None, result: ImportResult,
+                 seen: list[int]):
+    seen[0] += len(lines)
+    try:
+        table = pa_json.read_json(io.BytesIO(b"".join(lines)),
+                                  read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 30),
+                                  parse_options=pa_json.ParseOptions(explicit_schema=_JSON_TEXT))
+        table.validate(full=True)  # the reader lets invalid UTF-8 through; this catches it
+        if table.num_rows != len(lines):
+            raise ValueError("a line did not give one record")
+        frame = table.to_pandas()
+        if company and "company" in frame.columns:
+            given = frame["company"]
+            other = (given.notna() & (given != "") & (given != company)).to_numpy(dtype=bool)
+            if other.any():
+                for i in np.flatnonzero(other):
+                    result.refused.append(
+                        (numbers[i], f"company={given.iloc[i]!r}: differs from --company {company!r}"))
+                keep = np.flatnonzero(~other)
+                frame = frame.iloc[keep].reset_index(drop=True)
+                lines, numbers = [lines[i] for i in keep], [numbers[i] for i in keep]
+    except (pa.ArrowInvalid, ValueError):
+        yield from _row_batches(_parse_lines(lines, numbers), company, result, None, [0])  # already counted
+        return
+    if company:
+        frame["company"] = company
+    yield frame, _Lines(lines, company), numbers
+
+
+def _parse_lines(lines: list[bytes], numbers: list[int]) -> Iterator[tuple[int, dict | None, str | None]]:
+    for lineno, line in zip(numbers, lines):
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            yield lineno, None, "not valid UTF-8"
+            continue
+        except json.JSONDecodeError as e:
+            yield lineno, None, f"invalid JSON: {e.msg} at column {e.colno}"
+            continue
+        if not isinstance(row, dict):
+            yield lineno, None, "a line must hold one JSON object"
+            continue
+        yield lineno, row, None
 
 
 def import_file(path: str | Path, *, company: str | None = None, progress: bool = False,
@@ -117,6 +212,11 @@ def import_file(path: str | Path, *, company: str | None = None, progress: bool 
     if not path.is_file():
         raise FileNotFoundError(f"import file not found: {path}")
     bar = _progress_printer(path) if progress else None
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        head = fh.read(4096)
+    if _detect_format(path, head) == "jsonl":
+        result, seen = ImportResult(), [0]
+        return _ingest(_jsonl_batches(path, company, result, bar, seen), result, "import", now, bar, seen)
     return import_rows(iter_rows(path), company=company, now=now, progress=bar)
 
 
