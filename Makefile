@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench bench-scale clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.ingest
+
+# 10,000,000 records into the PostgreSQL database aium_scale (dropped and recreated), then the scale table.
+ROWS ?= 10000000
+bench-scale: $(VENV)/.installed
+	$(PY) -m bench.generate --rows $(ROWS) --db aium_scale
+	$(PY) -m bench.scale --db aium_scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from operator import add
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Date, func, select, type_coerce
+from sqlalchemy import BigInteger, Date, cast, func, literal, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from core.models import AIJobUsage, UsageDaily
-from core.rollup import INT_MEASURES, KEYS, MEASURES, MONEY_MEASURES, day_expr
+from core.rollup import INT_MEASURES, KEYS, MEASURES, day_expr
 
 DIMS = KEYS  # day, company_id, brand_id, provider_name, model_name, operation, job_status, pricing_status
 
@@ -35,73 +37,178 @@ def _filter_conds(table, filters: Mapping) -> list:
     return conds
 
 
-def _rollup_query(session: Session, dims: list[str], filters: Mapping, d0: date | None, d1: date | None):
+def _sum(column, name: str):
+    # PostgreSQL sums BIGINT into NUMERIC (a Decimal per value in Python): cast counts back to BIGINT.
+    return (cast(func.sum(column), BigInteger) if name in INT_MEASURES else func.sum(column)).label(name)
+
+
+def _rollup_query(dims: list[str], filters: Mapping, d0: date | None, d1: date | None, part: int = -1,
+                  columns: list[str] | None = None, measures: Iterable[str] = MEASURES):
+    """Sums per group of `dims`; `columns` (a superset of dims, for a UNION with finer raw parts) adds NULLs."""
     t = UsageDaily
-    cols = [getattr(t, d) for d in dims]
-    sums = [func.sum(getattr(t, m)).label(m) for m in MEASURES]
-    q = select(*cols, *sums).where(*_filter_conds(t, filters))
+    cols = [getattr(t, d).label(d) if d in dims else cast(null(), getattr(t, d).type).label(d)
+            for d in (columns or dims)]
+    sums = [_sum(getattr(t, m), m) for m in measures]
+    q = select(literal(part).label("part"), *cols, *sums).where(*_filter_conds(t, filters))
     if d0 is not None:
         q = q.where(t.day >= d0)
     if d1 is not None:
         q = q.where(t.day < d1)
-    return q.group_by(*cols) if cols else q
+    return q.group_by(*[getattr(t, d) for d in dims]) if dims else q
 
 
-def _raw_query(session: Session, dims: list[str], filters: Mapping, start: datetime, end: datetime):
+_RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
+
+
+def _raw_query(session: Session, dims: list[str], filters: Mapping, start: datetime, end: datetime, part: int = 0,
+               measures: Iterable[str] = MEASURES):
     u = AIJobUsage
     day = type_coerce(day_expr(session), Date)
-    cols = [day.label("day") if d == "day" else getattr(u, d) for d in dims]
-    sums = [func.count().label("jobs")]
-    for m in INT_MEASURES[1:]:
-        src = u.memory_usage_mb if m == "memory_mb" else getattr(u, m)
-        sums.append(func.sum(src).label(m))
-    sums += [func.sum(getattr(u, m)).label(m) for m in MONEY_MEASURES]
-    sums.append(func.sum(u.success_rate).label("success_sum"))
-    q = select(*cols, *sums).where(u.created_at >= start, u.created_at < end, *_filter_conds(u, filters))
+    cols = [day.label("day") if d == "day" else getattr(u, d).label(d) for d in dims]
+    sums = [func.count().label("jobs") if m == "jobs" else _sum(getattr(u, _RAW_SOURCE.get(m, m)), m)
+            for m in measures]
+    q = select(literal(part).label("part"), *cols, *sums).where(u.created_at >= start, u.created_at < end,
+                                                              *_filter_conds(u, filters))
     return q.group_by(*cols) if cols else q
+
+
+# A record may be stamped up to this far past the clock (core.validation.MAX_FUTURE): later than that, a range
+# holds no record, so the plan counts that part as free.
+_FUTURE = timedelta(minutes=5)
+
+
+def _cost(lo: datetime, hi: datetime, horizon: datetime) -> timedelta:
+    """Guess of the raw rows in [lo, hi): its length up to the horizon (nothing is recorded after it)."""
+    return max(min(hi, horizon) - lo, timedelta(0))
+
+
+def plan(start: datetime | None, end: datetime | None,
+         horizon: datetime | None = None) -> tuple[date | None, date | None, list[tuple[int, datetime, datetime]]]:
+    """How to answer [start, end): rollup days [r0, r1) (None: unbounded) and raw ranges to add (+1) or subtract (-1).
+
+    A partial day is read from the raw ledger either directly, or as its whole day from the rollup minus the raw
+    records of the rest of that day, whichever covers less time: "today up to now" is the whole day minus the
+    (empty) rest of it, and a window starting at 21:00 reads its first day's last three hours.
+    """
+    horizon = horizon or datetime.now(UTC) + _FUTURE
+    r0 = r1 = None
+    pieces: list[tuple[int, datetime, datetime]] = []
+    ds = None if start is None else start.date()
+    de = None if end is None else end.date()
+    start_cut = start is not None and start != _midnight(ds)
+    end_cut = end is not None and end != _midnight(de)
+    if start_cut and end_cut and ds == de:  # both ends inside one day
+        d0, d1 = _midnight(ds), _midnight(ds + timedelta(days=1))
+        if _cost(start, end, horizon) <= _cost(d0, start, horizon) + _cost(end, d1, horizon):
+            return ds, ds, [(1, start, end)]
+        return ds, ds + timedelta(days=1), [(-1, d0, start), (-1, end, d1)]
+    if start is not None:
+        r0 = ds
+        if start_cut:
+            d1 = _midnight(ds + timedelta(days=1))
+            if _cost(start, d1, horizon) <= _cost(_midnight(ds), start, horizon):
+                r0 = ds + timedelta(days=1)
+                pieces.append((1, start, d1))
+            else:
+                pieces.append((-1, _midnight(ds), start))
+    if end is not None:
+        r1 = de
+        if end_cut:
+            d1 = _midnight(de + timedelta(days=1))
+            if _cost(_midnight(de), end, horizon) <= _cost(end, d1, horizon):
+                pieces.append((1, _midnight(de), end))
+            else:
+                r1 = de + timedelta(days=1)
+                pieces.append((-1, end, d1))
+    return r0, r1, pieces
 
 
 def aggregate(session: Session, *, start: datetime | None = None, end: datetime | None = None,
-              dims: Iterable[str] = (), filters: Mapping | None = None) -> pd.DataFrame:
-    """Figures per group of `dims` for records with start <= created_at < end (None: unbounded)."""
+              dims: Iterable[str] = (), filters: Mapping | None = None, memo: dict | None = None,
+              raw_dims: Iterable[str] | None = None, measures: Iterable[str] | None = None) -> pd.DataFrame:
+    """Figures per group of `dims` for records with start <= created_at < end (None: unbounded).
+
+    Whole days come from the rollup; partial days from the raw ledger (see `plan`). Calls over the same range
+    ends can share their raw reads: pass the same `memo` dict, and `raw_dims` (a superset of the later calls'
+    dims) to the first; a raw range read once serves every later call grouping by fewer dims. A memo belongs to
+    one snapshot (see `snapshot_memo`). `measures` (default: all of MEASURES; "jobs" always) limits the sums read to those a view shows.
+    """
     dims = list(dims)
     bad = [d for d in dims if d not in DIMS]
     if bad:
         raise ValueError(f"unknown dimension {bad[0]!r}")
     filters = dict(filters or {})
-    queries = []
-    if start is not None and end is not None and start >= end:
-        return _frame([], dims)
-    d0 = None if start is None else (start.date() if start == _midnight(start.date()) else start.date()
-                                     + timedelta(days=1))
-    d1 = None if end is None else end.astimezone(UTC).date()
     if start is not None:
         start = start.astimezone(UTC)
-    if d0 is not None and d1 is not None and d0 >= d1:
-        queries.append(_raw_query(session, dims, filters, start, end))
-    else:
-        queries.append(_rollup_query(session, dims, filters, d0, d1))
-        if start is not None and start < _midnight(d0):
-            queries.append(_raw_query(session, dims, filters, start, _midnight(d0)))
-        if end is not None and _midnight(d1) < end:
-            queries.append(_raw_query(session, dims, filters, _midnight(d1), end))
-    rows = []
-    for q in queries:
-        rows.extend(r._asdict() for r in session.execute(q) if r.jobs)
-    return _frame(rows, dims)
+    if end is not None:
+        end = end.astimezone(UTC)
+    wanted = set(measures or MEASURES) | {"jobs"}
+    measures = [m for m in MEASURES if m in wanted]
+    if start is not None and end is not None and start >= end:
+        return _frame([], dims, measures=measures)
+    r0, r1, pieces = plan(start, end)
+    # dims first: a row's group is its first len(dims) values whatever finer grouping the raw parts have.
+    group_dims = dims + [d for d in dict.fromkeys(raw_dims or ()) if d not in dims]
+    filters_key = (repr(sorted(filters.items())), tuple(measures))
+    parts: dict[int, list[tuple]] = {}
+    queries = []
+    if r0 is None or r1 is None or r0 < r1:
+        queries.append(_rollup_query(dims, filters, r0, r1, part=-1, columns=group_dims, measures=measures))
+    for i, (_, lo, hi) in enumerate(pieces):
+        cached = None if memo is None else memo.get((lo, hi, filters_key))
+        if cached is None or not set(group_dims) <= set(cached[0]):
+            parts[i] = []
+            queries.append(_raw_query(session, group_dims, filters, lo, hi, part=i, measures=measures))
+        elif cached[0] == group_dims:
+            parts[i] = cached[1]
+        else:  # read by a call grouping finer or in another order: its rows laid out as ours (then summed)
+            width = len(cached[0])
+            at = [cached[0].index(d) for d in group_dims] + list(range(width, width + len(measures)))
+            parts[i] = [tuple(r[j] for j in at) for r in cached[1]]
+    rollup_rows: list[tuple] = []
+    if queries:
+        # One statement: the rollup and the raw ranges are read from one snapshot, so a record that arrives
+        # meanwhile is never added by one part and subtracted by another.
+        stmt = queries[0] if len(queries) == 1 else union_all(*queries)
+        jobs = len(group_dims) + 1
+        for r in session.execute(stmt).all():
+            if r[jobs]:
+                (rollup_rows if r[0] < 0 else parts[r[0]]).append(tuple(r)[1:])
+    if memo is not None:
+        for i, (_, lo, hi) in enumerate(pieces):
+            memo.setdefault((lo, hi, filters_key), (group_dims, parts[i]))
+    sources = [(1, rollup_rows)] + [(sign, parts[i]) for i, (sign, _, _) in enumerate(pieces)]
+    return _frame(sources, dims, len(group_dims), measures)
 
 
-def _frame(rows: list[dict], dims: list[str]) -> pd.DataFrame:
-    cols = dims + list(MEASURES)
-    if not rows:
+def snapshot_memo(session: Session) -> dict | None:
+    """A memo for `aggregate` when every statement of the session reads one snapshot (PostgreSQL REPEATABLE READ
+    or SERIALIZABLE, see core.db.read_scope); None otherwise, as figures read at different moments would mix."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    level = session.connection().get_isolation_level()
+    return {} if level in ("REPEATABLE READ", "SERIALIZABLE") else None
+
+
+def _frame(sources: list[tuple[int, list[tuple]]], dims: list[str], width: int | None = None,
+           measures: Iterable[str] = MEASURES) -> pd.DataFrame:
+    """One row per group from rows (group values, then measures) to add (+1) or subtract (-1); the group is the
+    first len(dims) values of a row, so finer rows are summed into it. Money stays exact (Decimal sums); with a
+    subtracted part, a group left with no job is dropped."""
+    cols = dims + list(measures)
+    nd, width = len(dims), len(dims) if width is None else width
+    acc: dict[tuple, list] = {}
+    for sign, rows in sources:
+        for r in rows:
+            key, values = r[:nd], r[width:]
+            if sign < 0:
+                values = [-v for v in values]
+            cur = acc.get(key)
+            acc[key] = list(values) if cur is None else list(map(add, cur, values))
+    if any(sign < 0 for sign, _ in sources):
+        acc = {k: v for k, v in acc.items() if v[0]}
+    if not acc:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
-    df = pd.DataFrame(rows, columns=cols)
-    for m in INT_MEASURES:
-        df[m] = df[m].fillna(0).astype("int64")
-    df["success_sum"] = df["success_sum"].astype("float64")
-    if dims and len(df) > len(df.drop_duplicates(dims)):
-        agg = {m: "sum" for m in MEASURES}
-        df = df.groupby(dims, as_index=False, sort=False, dropna=False).agg(agg)
-    elif not dims and len(df) > 1:
-        df = pd.DataFrame([{m: (sum(df[m]) if m in MONEY_MEASURES else df[m].sum()) for m in MEASURES}])
-    return df.reset_index(drop=True)
+    columns = list(zip(*acc.keys())) + list(zip(*acc.values())) if dims else [()] * nd + list(zip(*acc.values()))
+    types = {m: "int64" for m in INT_MEASURES} | {"success_sum": "float64"}
+    return pd.DataFrame({c: np.array(v, dtype=types.get(c, object)) for c, v in zip(cols, columns)})

@@ -13,7 +13,7 @@ from core.analytics_dashboard import get_usage_dashboard
 from core.analytics_efficiency import get_efficiency
 from core.analytics_stats import get_usage_stats
 from core.analytics_trends import get_usage_trends
-from core.db import session_scope
+from core.db import read_scope
 from core.ledger import export_csv, export_csv_text, get_usage, list_usage
 from core.models import Brand, Company
 
@@ -23,7 +23,7 @@ __all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_usage_stats", "get_
 
 def filter_options(company: str | None = None, session: Session | None = None) -> dict:
     """Companies, brands, providers and models known to the ledger (from the rollup: cheap at any size)."""
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         companies = list(s.scalars(select(Company.name).order_by(Company.name)))
         bq = (select(Brand.id, Brand.name, Company.name).join(Company, Company.id == Brand.company_id)
               .order_by(Company.name, Brand.name))
@@ -38,7 +38,7 @@ def filter_options(company: str | None = None, session: Session | None = None) -
 
 def unpriced_models(company: str | None = None, session: Session | None = None) -> list[dict]:
     """Every (provider, model) with calls that have no known price, most calls first."""
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         filters = scope_filters(s, company=company) | {"pricing_status": "unpriced"}
         df = aggregate(s, dims=["provider_name", "model_name", "day"], filters=filters)
     if df.empty:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -105,15 +106,15 @@ def company_ids_in_scope(session: Session, company: str | None) -> list[int]:
 
 def unpriced_summary(df: pd.DataFrame) -> dict:
     """Calls without a known price in a frame grouped by at least pricing_status, provider_name, model_name."""
-    if df.empty:
-        return {"jobs": 0, "models": [], "hint": PRICE_HINT}
-    un = df[df["pricing_status"] == "unpriced"]
-    if un.empty:
-        return {"jobs": 0, "models": [], "hint": PRICE_HINT}
-    g = un.groupby(["provider_name", "model_name"], as_index=False)["jobs"].sum()
-    g = g.sort_values(["jobs", "provider_name", "model_name"], ascending=[False, True, True])
-    models = [{"provider": r.provider_name, "model": r.model_name, "jobs": int(r.jobs)} for r in g.itertuples()]
-    return {"jobs": int(un["jobs"].sum()), "models": models, "hint": PRICE_HINT}
+    per_model: dict[tuple[str, str], int] = {}
+    if not df.empty:
+        for status, provider, model, jobs in zip(df["pricing_status"].tolist(), df["provider_name"].tolist(),
+                                                 df["model_name"].tolist(), df["jobs"].tolist()):
+            if status == "unpriced":
+                per_model[(provider, model)] = per_model.get((provider, model), 0) + int(jobs)
+    ranked = sorted(per_model.items(), key=lambda kv: (-kv[1], kv[0]))
+    models = [{"provider": p, "model": m, "jobs": n} for (p, m), n in ranked]
+    return {"jobs": sum(per_model.values()), "models": models, "hint": PRICE_HINT}
 
 
 def totals(df: pd.DataFrame) -> dict:
@@ -125,16 +126,36 @@ def totals(df: pd.DataFrame) -> dict:
             "success_sum": float(df["success_sum"].sum())}
 
 
+GROUP_MEASURES = ("jobs", "total_tokens", "execution_ms", "success_sum", "error_count", "total_cost")
+
+
 def group(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Re-group a compact frame by fewer keys; money stays Decimal (object columns are summed in Python)."""
-    cols = ["jobs", "total_tokens", "execution_ms", "success_sum", "error_count", "total_cost"]
+    """Re-group a compact frame by fewer keys, groups in order of first appearance; money stays Decimal.
+
+    Summed in plain Python: the frames are a few thousand rows at most, where a pandas groupby (with a Python
+    callback for the Decimals) costs several milliseconds per call.
+    """
+    cols = list(GROUP_MEASURES)
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in keys + cols})
-    out = df.groupby(keys, as_index=False, sort=False).agg(
-        jobs=("jobs", "sum"), total_tokens=("total_tokens", "sum"), execution_ms=("execution_ms", "sum"),
-        success_sum=("success_sum", "sum"), error_count=("error_count", "sum"),
-        total_cost=("total_cost", lambda s: money_sum(s)))
-    return out
+    key_cols = [df[k].tolist() for k in keys]
+    acc: dict[tuple, list] = {}
+    for key, jobs, tokens, ms, success, errors, cost in zip(zip(*key_cols), *(df[c].tolist() for c in cols)):
+        cur = acc.get(key)
+        if cur is None:
+            acc[key] = [jobs, tokens, ms, success, errors, cost]
+        else:
+            cur[0] += jobs
+            cur[1] += tokens
+            cur[2] += ms
+            cur[3] += success
+            cur[4] += errors
+            cur[5] += cost
+    values = list(zip(*acc.values()))
+    types = {"jobs": "int64", "total_tokens": "int64", "execution_ms": "int64", "success_sum": "float64",
+             "error_count": "int64", "total_cost": object}
+    out = {k: np.array(v, dtype=object) for k, v in zip(keys, zip(*acc.keys()))}
+    return pd.DataFrame(out | {c: np.array(v, dtype=types[c]) for c, v in zip(cols, values)})
 
 
 def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:

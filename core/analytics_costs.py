@@ -18,7 +18,7 @@ from core.analytics_common import (
     unpriced_summary, utc_now,
 )
 from core.analytics_dashboard import _brand_names
-from core.db import session_scope
+from core.db import read_scope
 from core.models import Budget, Company
 
 # Brands are grouped apart: day x model x brand would multiply the rows read for nothing.
@@ -87,7 +87,7 @@ def get_cost_breakdown(month: str | None = None, brand=None, now: datetime | Non
                        provider: str | None = None) -> dict:
     now = utc_now(now)
     m0, m1 = month_bounds(month, now)
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         df = aggregate(s, start=m0, end=m1, dims=DIMS, filters=filters)
         by_b = aggregate(s, start=m0, end=m1, dims=["brand_id"], filters=filters) if not df.empty else df

@@ -8,12 +8,13 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.aggregate import aggregate
+from core.aggregate import aggregate, snapshot_memo
 from core.analytics_common import (
-    EPSILON, avg_money, avg_seconds, company_ids_in_scope, group, growth, midnight, money, pct, rate,
-    scope_filters, totals, unpriced_summary, utc_now,
+    EPSILON, GROUP_MEASURES, avg_money, avg_seconds, company_ids_in_scope, group, growth, midnight, money, pct,
+    rate, scope_filters, totals, unpriced_summary, utc_now,
 )
-from core.db import session_scope
+from core.costliest import costliest_ids
+from core.db import read_scope
 from core.ledger import iso_z
 from core.models import AIJob, AIJobUsage, Brand, Company
 from core.validation import InvalidRecord
@@ -21,6 +22,7 @@ from core.validation import InvalidRecord
 # Three small groupings rather than one over every dimension: the product of all dimensions is ~10k rows a month at
 # a million records, and building those rows costs more than two extra indexed queries.
 DIMS = ["day", "provider_name", "model_name", "job_status", "pricing_status"]
+RAW_DIMS = DIMS + ["operation", "brand_id"]
 
 
 def _window(days, start, end, now: datetime) -> tuple[datetime, datetime, int]:
@@ -50,20 +52,22 @@ def _summary(df) -> dict:
 
 
 def _top_costly(s: Session, start: datetime, end: datetime, filters: dict, limit: int = 10) -> list[dict]:
-    # ORDER BY total_cost DESC LIMIT n walks ix_usage_total_cost: no scan of the range.
+    # The ids from the cost index (core.costliest: a short index walk per day), then their details: no scan of
+    # the range, and no join before the ten rows are known.
     u = AIJobUsage
+    conds = [getattr(u, dim).in_(value) if isinstance(value, list) else getattr(u, dim) == value
+             for dim, value in filters.items() if value is not None]
+    ids = costliest_ids(s, start, end, conds, limit)
+    if not ids:
+        return []
     q = (select(u.id, u.total_cost, u.total_tokens, u.model_name, u.provider_name, u.created_at, u.job_status,
                 AIJob.job_id, AIJob.description, AIJob.operation)
-         .join(AIJob, AIJob.id == u.ai_job_id)
-         .where(u.created_at >= start, u.created_at < end))
-    for dim, value in filters.items():
-        col = getattr(u, dim)
-        q = q.where(col.in_(value) if isinstance(value, list) else col == value)
-    q = q.order_by(u.total_cost.desc(), u.id.desc()).limit(limit)
+         .join(AIJob, AIJob.id == u.ai_job_id).where(u.id.in_(ids)))
+    rows = {r.id: r for r in s.execute(q)}
     return [{"job_id": r.job_id, "cost": money(r.total_cost), "tokens": int(r.total_tokens), "model": r.model_name,
              "provider": r.provider_name, "description": r.description, "operation": r.operation,
              "status": r.job_status, "usage_id": r.id, "created_at": iso_z(r.created_at)}
-            for r in s.execute(q)]
+            for r in (rows[i] for i in ids if i in rows)]
 
 
 def _brand_names(s: Session, ids) -> dict[int, tuple[str, str]]:
@@ -81,12 +85,16 @@ def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None,
     """The main usage dashboard. `start`/`end` (dates, both included) replace `days` for a custom range."""
     now = utc_now(now)
     w0, w1, length = _window(days, start, end, now)
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        df = aggregate(s, start=w0, end=w1, dims=DIMS, filters=filters)
+        # The three groupings share their raw reads of partial days (the window's first day is also the previous
+        # period's last): read once, grouped by every dimension they need, from one snapshot.
+        shared = {"memo": snapshot_memo(s), "raw_dims": RAW_DIMS, "filters": filters, "measures": GROUP_MEASURES}
+        df = aggregate(s, start=w0, end=w1, dims=DIMS, **shared)
         # operation x brand is a few dozen rows: one grouping serves both breakdowns.
-        ops = aggregate(s, start=w0, end=w1, dims=["operation", "brand_id"], filters=filters) if not df.empty else df
-        prev = aggregate(s, start=w0 - (w1 - w0), end=w0, dims=["pricing_status"], filters=filters)
+        ops = aggregate(s, start=w0, end=w1, dims=["operation", "brand_id"], **shared) if not df.empty else df
+        # Only its last day can come from the memo: its first is read grouped by pricing status alone.
+        prev = aggregate(s, start=w0 - (w1 - w0), end=w0, dims=["pricing_status"], **(shared | {"raw_dims": None}))
         top = _top_costly(s, w0, w1, filters)
         brands = _brand_names(s, ops["brand_id"].unique()) if not ops.empty else {}
         in_scope = bool(company_ids_in_scope(s, company))

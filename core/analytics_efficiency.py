@@ -19,7 +19,7 @@ from core.aggregate import aggregate
 from core.analytics_common import (
     EPSILON, ZERO, avg_money, group, money, price_hint, scope_filters, unpriced_summary, utc_now,
 )
-from core.db import session_scope
+from core.db import read_scope
 
 QUALITY_THRESHOLD = 0.95  # seed 004's high_failure_rate: 5 %
 SLOW_SECONDS = 30  # seed 004's slow_execution
@@ -109,7 +109,7 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
                    days: int = 30, brand=None, provider: str | None = None) -> dict:
     now = utc_now(now)
     start = now - timedelta(days=int(days))
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         df = aggregate(s, start=start, end=now + EPSILON, dims=["provider_name", "model_name", "pricing_status"],
                        filters=filters)

@@ -14,7 +14,7 @@ from core.aggregate import aggregate
 from core.analytics_common import (
     EPSILON, avg_money, avg_seconds, group, growth, money, rate, scope_filters, totals, unpriced_summary, utc_now,
 )
-from core.db import session_scope
+from core.db import read_scope
 
 
 def _month(t: dict) -> dict:
@@ -46,7 +46,7 @@ def get_usage_stats(now: datetime | None = None, company: str | None = None, ses
     now = utc_now(now)
     m0 = datetime(now.year, now.month, 1, tzinfo=UTC)
     p0 = datetime(m0.year - (m0.month == 1), (m0.month - 2) % 12 + 1, 1, tzinfo=UTC)
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         life = aggregate(s, end=now + EPSILON, dims=["provider_name", "model_name", "pricing_status"],
                          filters=filters)

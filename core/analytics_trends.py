@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.aggregate import aggregate
 from core.analytics_common import EPSILON, ZERO, group, growth, money, scope_filters, unpriced_summary, utc_now
-from core.db import session_scope
+from core.db import read_scope
 from core.validation import InvalidRecord
 
 PERIODS = {"week": 12, "month": 12, "quarter": 8}  # number of periods shown, the current one included
@@ -94,7 +94,7 @@ def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime |
     while len(starts) < count:
         starts.insert(0, _prev(starts[0], period))
     range_start = datetime(starts[0].year, starts[0].month, starts[0].day, tzinfo=UTC)
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         df = aggregate(s, start=range_start, end=now + EPSILON, dims=["day", "provider_name", "model_name",
                                                                          "pricing_status"], filters=filters)

@@ -8,15 +8,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db import session_scope
-from core.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company
+from core.aggregate import aggregate
+from core.costliest import costliest_ids
+from core.db import read_scope, session_scope
+from core.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company, UsageDaily
 from core.redact import redact
 from core.validation import InvalidRecord
 
@@ -110,6 +112,144 @@ def usage_conditions(session: Session, filters: dict, company: str | None = None
     return conds
 
 
+# Filters the daily rollup can answer a count for (rollup dimension or time range); the others need the raw rows.
+_ROLLUP_FILTERS = {"provider_name", "model_name", "ai_job__status", "ai_job__brand", "pricing_status",
+                   "created_at__gte", "created_at__lt"}
+
+
+def _given(filters: dict) -> dict:
+    return {k: v for k, v in filters.items() if v is not None and v != ""}
+
+
+def _time_range(filters: dict) -> tuple[datetime | None, datetime | None]:
+    given = _given(filters)
+    start = _date_or_ts("created_at__gte", given["created_at__gte"]) if "created_at__gte" in given else None
+    end = _date_or_ts("created_at__lt", given["created_at__lt"]) if "created_at__lt" in given else None
+    return start, end
+
+
+def _rollup_filters(session: Session, filters: dict, company: str | None) -> dict | None:
+    """The filters as rollup dimensions, or None when one of them (cost, duration, success rate) is not one."""
+    given = _given(filters)
+    if not set(given) <= _ROLLUP_FILTERS:
+        return None
+    dims: dict = {}
+    if company:
+        dims["company_id"] = list(session.scalars(select(Company.id).where(Company.name == company)))
+    for name, value in given.items():
+        if name == "provider_name":
+            dims["provider_name"] = str(value).strip().lower()
+        elif name == "model_name":
+            dims["model_name"] = str(value).strip()
+        elif name == "ai_job__status":
+            dims["job_status"] = str(value).strip().lower()
+        elif name == "pricing_status":
+            dims["pricing_status"] = str(value).strip()
+        elif name == "ai_job__brand":
+            text = str(value).strip()
+            dims["brand_id"] = [int(text)] if text.isdigit() else list(
+                session.scalars(select(Brand.id).where(Brand.name == text)))
+    return dims
+
+
+def _day_counts(session: Session, filters: dict, company: str | None) -> tuple[bool, list[tuple[date, int]]]:
+    """(exact, [(day, records)]) from the rollup: exact when every filter is a rollup dimension or time; with a
+    cost, duration or success-rate filter, the counts of the company's records bound the matches from above."""
+    dims = _rollup_filters(session, filters, company)
+    start, end = _time_range(filters)
+    scope = dims if dims is not None else _rollup_filters(session, {}, company)
+    df = aggregate(session, start=start, end=end, dims=["day"], filters=scope)
+    return dims is not None, sorted((r.day, int(r.jobs)) for r in df.itertuples())
+
+
+def count_usage(session: Session, filters: dict, company: str | None = None,
+                day_counts: tuple[bool, list] | None = None) -> int:
+    """Records matching the filters (validated by `usage_conditions` first).
+
+    Filters on rollup dimensions and time are counted from the daily rollup (`aggregate`: whole days from
+    usage_daily, partial days from the raw ledger), exact since the rollup is written with every record; a cost,
+    duration or success-rate filter counts the raw rows.
+    """
+    conds = usage_conditions(session, filters, company)
+    exact, per_day = day_counts or _day_counts(session, filters, company)
+    if exact:
+        return sum(n for _, n in per_day)
+    return session.scalar(select(func.count()).select_from(AIJobUsage).where(*conds)) or 0
+
+
+def _data_days(session: Session) -> tuple[date, date] | None:
+    """First and last day holding records (the rollup's primary key starts with the day: two index probes)."""
+    first = session.scalar(select(func.min(UsageDaily.day)))
+    return None if first is None else (first, session.scalar(select(func.max(UsageDaily.day))))
+
+
+def _midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def _by_time_ids(session: Session, conds: list, per_day: list[tuple[date, int]], exact: bool, newest_first: bool,
+                 limit: int, offset: int, expected: int) -> list[int]:
+    """One page of ids in time order, reading only the rows of a time window that holds the page.
+
+    The rollup's records per day tell which day the page reaches back to (`exact` counts): the window first
+    stops at estimates inside that day, then at the day itself if they fell short. With upper bounds
+    only (a cost, duration or success-rate filter) the window doubles until the page is full. Rows outside the
+    window all sort after the page, so the page is the same as without a window.
+    """
+    u = AIJobUsage
+    order = (u.created_at.desc(), u.id.desc()) if newest_first else (u.created_at.asc(), u.id.asc())
+
+    def page(bound: datetime | None) -> list[int]:
+        extra = [] if bound is None else [u.created_at >= bound if newest_first else u.created_at < bound]
+        return list(session.scalars(select(u.id).where(*conds, *extra).order_by(*order).limit(limit).offset(offset)))
+
+    days = per_day[::-1] if newest_first else per_day
+    need, seen = offset + limit, 0
+    clock = datetime.now(UTC) + timedelta(minutes=5)
+    for i, (day, jobs) in enumerate(days):
+        d0, d1 = _midnight(day), _midnight(day + timedelta(days=1))
+        if not exact:
+            if (i + 1) & i == 0 or i + 1 == len(days):  # 1, 2, 4, 8… days
+                ids = page(d0 if newest_first else d1)
+                if len(ids) >= expected:
+                    return ids
+            continue
+        if seen + jobs >= need:
+            # Guess where in the day the page ends (records spread evenly), then eight times wider, then the day.
+            share = 2.0 * (need - seen) / jobs + 0.01
+            hi = min(d1, clock)
+            for guess in (share, 8 * share):
+                if guess >= 1 or hi <= d0:
+                    break
+                ids = page(hi - (hi - d0) * guess if newest_first else d0 + (d1 - d0) * guess)
+                if len(ids) >= expected:
+                    return ids
+            return page(d0 if newest_first else d1)
+        seen += jobs
+    return page(None)
+
+
+def _page_ids(session: Session, conds: list, filters: dict, company: str | None, ordering: str, limit: int,
+              offset: int, count: int, day_counts: tuple[bool, list] | None) -> list[int]:
+    """Ids of one page, from ai_job_usage alone (the joins come after, for these rows only)."""
+    expected = min(limit, max(0, count - offset))
+    if expected == 0:
+        return []
+    if ordering in ("-created_at", "created_at"):
+        exact, per_day = day_counts or _day_counts(session, filters, company)
+        return _by_time_ids(session, conds, per_day, exact, ordering == "-created_at", limit, offset, expected)
+    if ordering == "-total_cost":
+        span = _data_days(session)
+        if span is None:
+            return []
+        start, end = _time_range(filters)
+        first, after = _midnight(span[0]), _midnight(span[1] + timedelta(days=1))
+        start, end = max(start or first, first), min(end or after, after)
+        return costliest_ids(session, start, end, conds, limit, offset) if start < end else []
+    q = select(AIJobUsage.id).where(*conds).order_by(*ORDERINGS[ordering]).limit(limit).offset(offset)
+    return list(session.scalars(q))
+
+
 def serialize_usage(u: AIJobUsage, job: AIJob, brand: Brand, company: Company) -> dict:
     return {
         "id": u.id,
@@ -157,12 +297,13 @@ def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None
         raise InvalidRecord("page_size", page_size, f"must be between 1 and {MAX_PAGE_SIZE}")
     if ordering not in ORDERINGS:
         raise InvalidRecord("ordering", ordering, f"must be one of {', '.join(ORDERINGS)}")
-    with session_scope(session) as s:
+    with read_scope(session) as s:
         conds = usage_conditions(s, filters, company)
-        count = s.scalar(select(func.count()).select_from(AIJobUsage).where(*conds)) or 0
-        rows = s.execute(_joined().where(*conds).order_by(*ORDERINGS[ordering])
-                         .limit(page_size).offset((page - 1) * page_size)).all()
-        results = [serialize_usage(*row) for row in rows]
+        day_counts = _day_counts(s, filters, company)
+        count = count_usage(s, filters, company, day_counts)
+        ids = _page_ids(s, conds, filters, company, ordering, page_size, (page - 1) * page_size, count, day_counts)
+        rows = {row[0].id: row for row in s.execute(_joined().where(AIJobUsage.id.in_(ids)))} if ids else {}
+        results = [serialize_usage(*rows[i]) for i in ids if i in rows]
     params = {k: v for k, v in filters.items() if v not in (None, "")}
     if ordering != "-created_at":
         params["ordering"] = ordering
