@@ -139,22 +139,8 @@ class AIJobUsage(Base):
         return float(self.total_cost / self.total_tokens) if self.total_tokens else 0.0
 
 
-class UsageDaily(Base):
-    """Daily rollup of ai_job_usage, maintained in the same transaction as every insert.
-
-    Money and execution time (milliseconds) are integers on SQLite and NUMERIC on PostgreSQL, so every
-    rollup figure is the exact sum of its records; only success_sum is a float (a rate, not money).
-    """
-
-    __tablename__ = "usage_daily"
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    company_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    provider_name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    operation: Mapped[str] = mapped_column(String(200), primary_key=True)
-    job_status: Mapped[str] = mapped_column(String(16), primary_key=True)
-    pricing_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+class RollupMeasures:
+    """The sums a daily rollup row holds (shared by usage_daily and usage_daily_model)."""
 
     jobs: Mapped[int] = mapped_column(BigInteger, default=0)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -171,7 +157,42 @@ class UsageDaily(Base):
     error_count: Mapped[int] = mapped_column(BigInteger, default=0)
     memory_mb: Mapped[int] = mapped_column(BigInteger, default=0)
 
+
+class UsageDaily(RollupMeasures, Base):
+    """Daily rollup of ai_job_usage, maintained in the same transaction as every insert.
+
+    Money and execution time (milliseconds) are integers on SQLite and NUMERIC on PostgreSQL, so every
+    rollup figure is the exact sum of its records; only success_sum is a float (a rate, not money).
+    """
+
+    __tablename__ = "usage_daily"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    company_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pricing_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+
     __table_args__ = (Index("ix_usage_daily_company_day", "company_id", "day"),)
+
+
+class UsageDailyModel(RollupMeasures, Base):
+    """usage_daily summed over brand and operation, written in the same transaction (core.rollup).
+
+    Brand and operation multiply the rows of a day ~10x; most views group by neither, and read this table.
+    """
+
+    __tablename__ = "usage_daily_model"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    company_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pricing_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+    __table_args__ = (Index("ix_usage_daily_model_company_day", "company_id", "day"),)
 
 
 class Budget(Base):

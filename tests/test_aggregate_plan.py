@@ -1,6 +1,7 @@
 """How `aggregate` splits a range between the rollup and the raw ledger, and that every split gives the figures
 of the raw records: a partial day read directly or as its whole day minus the rest, raw reads shared through a
 memo, and the usage list's count taken from the rollup."""
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ import core.aggregate as agg_mod
 from core.aggregate import aggregate, plan, snapshot_memo
 from core.db import get_session, read_scope, session_scope
 from core.ledger import list_usage
-from core.models import AIJobUsage, Brand, Company
+from core.models import AIJobUsage, Brand, Company, UsageDaily, UsageDailyModel
 from core.usage import ingest
 from core.validation import validate_record
 
@@ -68,13 +69,15 @@ def make(i, ts, provider, model, tokens, status, company):
                             "brand": "b1" if tokens % 2 else "b2"}, now=NOW)
 
 
-def raw_groups(session, start, end, provider=None, status=None):
+def raw_groups(session, start, end, provider=None, status=None, brand_ids=None):
     """(day, provider, status) -> [jobs, tokens, cost, execution_ms, error_count] from the raw records."""
     out: dict = {}
     for u in session.scalars(select(AIJobUsage)):
         if (start and u.created_at < start) or (end and u.created_at >= end):
             continue
         if (provider and u.provider_name != provider) or (status and u.job_status != status):
+            continue
+        if brand_ids is not None and u.brand_id not in brand_ids:
             continue
         acc = out.setdefault((u.created_at.astimezone(UTC).date(), u.provider_name, u.job_status),
                              [0, 0, Decimal(0), 0, 0])
@@ -97,8 +100,8 @@ record = st.tuples(st.integers(0, 24 * 60 * 6), st.sampled_from(PROVIDERS), st.i
 @given(first=st.lists(record, min_size=1, max_size=30), late=st.lists(record, max_size=8),
        start_min=st.none() | st.integers(0, 24 * 60 * 6), span_min=st.none() | st.integers(1, 24 * 60 * 6),
        provider=st.sampled_from([None, "openai", "ollama"]), status=st.sampled_from([None, "completed", "failed"]),
-       prefer=st.sampled_from(["shorter", "longer"]))
-def test_every_split_equals_the_raw_records(db, first, late, start_min, span_min, provider, status, prefer):
+       prefer=st.sampled_from(["shorter", "longer"]), brand=st.sampled_from([None, "b1", "b2"]))
+def test_every_split_equals_the_raw_records(db, first, late, start_min, span_min, provider, status, prefer, brand):
     from tests.conftest import _empty
     _empty(db)
     base = NOW - timedelta(days=6)
@@ -115,6 +118,13 @@ def test_every_split_equals_the_raw_records(db, first, late, start_min, span_min
     filters = {"provider_name": provider, "job_status": status}
     s = get_session(db)
     try:
+        # A brand filter is outside the narrow rollup's key: those calls read usage_daily, the others its
+        # narrow sibling; both must give the raw figures.
+        brand_ids = None if brand is None else set(s.scalars(select(Brand.id).where(Brand.name == brand)))
+        if brand is not None:
+            filters["brand_id"] = sorted(brand_ids)
+        dims = ["day", "provider_name", "job_status"]
+        assert agg_mod.rollup_table(dims, filters) is (UsageDaily if brand else UsageDailyModel)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(agg_mod, "_cost", cost)
             df = aggregate(s, start=start, end=end, dims=["day", "provider_name", "job_status"], filters=filters)
@@ -123,7 +133,7 @@ def test_every_split_equals_the_raw_records(db, first, late, start_min, span_min
                                raw_dims=["day", "provider_name", "job_status", "operation"])
             again = aggregate(s, start=start, end=end, dims=["day", "provider_name", "job_status"], filters=filters,
                               memo=memo, raw_dims=["day", "provider_name", "job_status", "operation"])
-        expected = raw_groups(s, start, end, provider, status)
+        expected = raw_groups(s, start, end, provider, status, brand_ids)
         assert agg_groups(df) == expected
         assert agg_groups(again) == expected
         by_provider = {}
@@ -131,6 +141,52 @@ def test_every_split_equals_the_raw_records(db, first, late, start_min, span_min
             by_provider[p] = by_provider.get(p, 0) + v[0]
         assert {r.provider_name: int(r.jobs) for r in shared.itertuples()} == by_provider
     finally:
+        s.close()
+
+
+@pytest.mark.parametrize(("dims", "filters", "table"), [
+    (["day", "provider_name", "model_name", "job_status", "pricing_status"], {}, "usage_daily_model"),
+    (["provider_name"], {"company_id": "beta", "brand_id": None}, "usage_daily_model"),  # None: no filter
+    (["pricing_status"], {"brand_id": "b1"}, "usage_daily"),
+    (["operation"], {"provider_name": "openai"}, "usage_daily"),
+    (["brand_id", "day"], {}, "usage_daily"),
+])
+def test_each_rollup_table_gives_the_raw_figures(db, dims, filters, table):
+    """Dims and filters within the narrow key read usage_daily_model, the others usage_daily: same figures."""
+    with session_scope() as s:
+        ingest(s, [make(i, NOW - timedelta(minutes=131 * i), *PROVIDERS[i % 4], 100 + 37 * i,
+                        ["completed", "failed"][i % 3 == 0], ["Acme", "Beta"][i // 4 % 2]) for i in range(120)])
+    s = get_session(db)
+    statements = []
+    from sqlalchemy import event
+    engine = s.get_bind()
+    listener = lambda *a: statements.append(a[2])
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        ids = {"beta": [s.scalar(select(Company.id).where(Company.name == "Beta"))],
+               "b1": list(s.scalars(select(Brand.id).where(Brand.name == "b1")))}
+        filters = {k: ids.get(v, v) for k, v in filters.items()}
+        start, end = NOW - timedelta(days=6, hours=7), NOW - timedelta(hours=3)
+        statements.clear()
+        df = aggregate(s, start=start, end=end, dims=dims, filters=filters)
+        sql = statements[-1]
+        other = "usage_daily" if table == "usage_daily_model" else "usage_daily_model"
+        assert re.search(rf"FROM {table}\b", sql) and not re.search(rf"FROM {other}\b", sql)
+        assert "FROM ai_job_usage" in sql  # the partial days, raw
+        expected: dict = {}
+        for u in s.scalars(select(AIJobUsage).where(AIJobUsage.created_at >= start, AIJobUsage.created_at < end)):
+            if any(v is not None and getattr(u, k) not in (v if isinstance(v, list) else [v])
+                   for k, v in filters.items()):
+                continue
+            key = tuple(u.created_at.astimezone(UTC).date() if d == "day" else getattr(u, d) for d in dims)
+            acc = expected.setdefault(key, [0, 0, Decimal(0)])
+            for i, v in enumerate((1, u.total_tokens, u.total_cost)):
+                acc[i] += v
+        got = {tuple(getattr(r, d) for d in dims): [int(r.jobs), int(r.total_tokens), r.total_cost]
+               for r in df.itertuples()}
+        assert got == expected and expected  # make() sets no operation: that grouping has one row
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
         s.close()
 
 

@@ -45,3 +45,50 @@ def test_fresh_sqlite_file_is_created_with_its_folder(tmp_path, monkeypatch):
     with get_engine(url).connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     assert version is not None
+
+
+def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
+    """Down to 0004 (no usage_daily_model) and up again: the backfill equals usage_daily summed by the narrow key."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, select
+
+    from core import rollup
+    from core.db import PROJECT_ROOT, session_scope
+    from core.models import UsageDaily, UsageDailyModel
+    from core.usage import ingest
+    from core.validation import validate_record
+
+    now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
+    with session_scope() as s:
+        ingest(s, [validate_record({
+            "job_id": f"m{i}", "created_at": now - timedelta(hours=9 * i), "provider": ["openai", "acme"][i % 2],
+            "model": ["gpt-4o-mini", "custom-1"][i % 2], "input_tokens": 100 + i, "output_tokens": 7,
+            "status": ["completed", "failed"][i % 5 == 0], "company": ["Acme", "Beta"][i % 3 == 0],
+            "brand": f"b{i % 3}", "operation": f"op{i % 4}"}, now=now) for i in range(60)])
+    with session_scope() as s:
+        expected: dict = {}
+        for r in s.scalars(select(UsageDaily)):
+            acc = expected.setdefault(tuple(getattr(r, k) for k in rollup.NARROW_KEYS), [0, 0, Decimal(0), 0])
+            for i, v in enumerate((r.jobs, r.total_tokens, r.total_cost, r.execution_ms)):
+                acc[i] += v
+    engine = get_engine(db)
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+        assert "usage_daily_model" not in inspect(engine).get_table_names()
+    finally:
+        migrate(db)  # back to head, whatever happened: the later tests need the table
+    with session_scope() as s:
+        got = {tuple(getattr(r, k) for k in rollup.NARROW_KEYS): [r.jobs, r.total_tokens, r.total_cost,
+                                                                  r.execution_ms]
+               for r in s.scalars(select(UsageDailyModel))}
+        wide_rows = s.query(UsageDaily).count()
+    assert got == expected
+    assert 1 < len(got) < wide_rows  # brand and operation were summed away

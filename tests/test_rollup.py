@@ -1,17 +1,20 @@
-"""The daily rollup stays equal to the raw ledger: on insert, for late records, after repricing, and through
-`aggregate`'s split between whole days (rollup) and partial days (raw)."""
+"""The daily rollups (usage_daily and the narrow usage_daily_model) stay equal to the raw ledger: on insert, for
+late records, after repricing and deletes, and through `aggregate`'s split between whole days (rollup) and
+partial days (raw)."""
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from core import rollup
 from core.aggregate import aggregate
+from core.columnar import ingest_frame
 from core.db import get_session, session_scope
-from core.limits import set_price
-from core.models import AIJobUsage, UsageDaily
+from core.limits import _rollup_row, set_price
+from core.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel
 from core.usage import ingest, record_usage
 from core.validation import validate_record
 
@@ -105,3 +108,125 @@ def test_reprice_moves_figures_between_pricing_statuses(db):
     assert agg_figures(s, None, None)[2] == Decimal("4")
     assert agg_figures(s, None, None)[4] == 2
     s.close()
+
+
+# -- both rollups (usage_daily and the narrow usage_daily_model) equal the raw ledger ------------------------
+
+FIGURES = ("jobs", "input_tokens", "total_tokens", "total_cost", "execution_ms", "error_count", "memory_mb")
+
+
+def raw_rollup(session, keys):
+    """The raw records summed per rollup key: {key: (FIGURES...)} as the rollup tables should hold them."""
+    out: dict = {}
+    for u in session.scalars(select(AIJobUsage)):
+        row = {"day": u.created_at.astimezone(UTC).date(), **{k: getattr(u, k) for k in keys[1:]}}
+        acc = out.setdefault(tuple(row[k] for k in keys), [0, 0, 0, Decimal(0), 0, 0, 0])
+        for i, v in enumerate((1, u.input_tokens, u.total_tokens, u.total_cost, u.execution_ms, u.error_count,
+                               u.memory_usage_mb)):
+            acc[i] += v
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def table_rollup(session, model, keys):
+    return {tuple(getattr(r, k) for k in keys): tuple(getattr(r, f) for f in FIGURES)
+            for r in session.scalars(select(model))}
+
+
+def assert_rollups_equal_raw(s):
+    assert table_rollup(s, UsageDaily, rollup.KEYS) == raw_rollup(s, rollup.KEYS)
+    assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == raw_rollup(s, rollup.NARROW_KEYS)
+
+
+def raw_record(i, ts, provider, model, tokens, status, op):
+    return {"job_id": f"n{i}", "created_at": ts.isoformat(), "provider": provider, "model": model,
+            "input_tokens": tokens, "output_tokens": tokens // 3, "status": status,
+            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}", "company": "Acme" if i % 3 else "Beta",
+            "brand": f"b{tokens % 3}", "operation": op, "memory_usage_mb": tokens % 50}
+
+
+narrow_record = st.tuples(st.integers(0, 24 * 60 * 10), st.sampled_from(PROVIDERS), st.integers(1, 50_000),
+                          st.sampled_from(["completed", "failed"]), st.sampled_from(["chat", "embed", "summarise"]))
+
+
+def _delete_records(s, ids):
+    """Delete records as a re-sync does (core/openai_sync.py): subtract them from the rollup, then the rows."""
+    old = list(s.scalars(select(AIJobUsage).where(AIJobUsage.id.in_(ids))))
+    rollup.add_rows(s, [_rollup_row(u) for u in old], sign=-1)
+    s.execute(delete(AIJobUsage).where(AIJobUsage.id.in_(ids)))
+    s.execute(delete(AIJob).where(AIJob.id.in_([u.ai_job_id for u in old])))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.lists(narrow_record, min_size=1, max_size=30), late=st.lists(narrow_record, max_size=15),
+       reprice_days=st.none() | st.integers(0, 10), deleted=st.sets(st.integers(0, 44), max_size=12))
+def test_both_rollups_equal_raw_after_inserts_late_records_reprices_and_deletes(db, first, late, reprice_days,
+                                                                                 deleted):
+    from tests.conftest import _empty
+    _empty(db)
+    base = NOW - timedelta(days=10)
+    with session_scope() as s:  # the row path (rollup.apply with dict deltas)
+        ingest(s, [validate_record(raw_record(i, base + timedelta(minutes=m), *pm, t, stt, op), now=NOW)
+                   for i, (m, pm, t, stt, op) in enumerate(first)])
+    with session_scope() as s:  # late records, columnar path (rollup.apply_copy on PostgreSQL)
+        records = [raw_record(100 + i, base + timedelta(minutes=m), *pm, t, stt, op)
+                   for i, (m, pm, t, stt, op) in enumerate(late)]
+        if records:
+            assert ingest_frame(s, pd.DataFrame.from_records(records), now=NOW).inserted == len(records)
+    if reprice_days is not None:  # acme records become priced from that day: they move between pricing statuses
+        set_price("acme", "custom-1", "2", "4", effective_from=base + timedelta(days=reprice_days), reprice=True)
+    with session_scope() as s:
+        ids = sorted(s.scalars(select(AIJobUsage.id)))
+        _delete_records(s, [ids[i] for i in deleted if i < len(ids)])
+    s = get_session(db)
+    try:
+        assert_rollups_equal_raw(s)
+        assert s.scalar(select(func.count()).select_from(UsageDailyModel).where(UsageDailyModel.jobs <= 0)) == 0
+    finally:
+        s.close()
+
+
+def test_many_keys_at_once_update_both_rollups(db):
+    """Over 200 keys: PostgreSQL goes through the temporary table, the narrow sums grouped in SQL; then a
+    subtraction of as many keys (rows emptied are removed from both tables)."""
+    records = [raw_record(i, NOW - timedelta(hours=i), *PROVIDERS[i % 4], 100 + i, "completed", f"op{i % 7}")
+               for i in range(260)]
+    with session_scope() as s:
+        ingest(s, [validate_record(r, now=NOW) for r in records])
+    s = get_session(db)
+    try:
+        assert len(table_rollup(s, UsageDaily, rollup.KEYS)) > 200
+        assert_rollups_equal_raw(s)
+        ids = sorted(s.scalars(select(AIJobUsage.id)))
+        _delete_records(s, ids[::2] + ids[1:40:2])
+        s.commit()
+        assert_rollups_equal_raw(s)
+        _delete_records(s, ids[41::2])
+        s.commit()
+        assert s.scalar(select(func.count()).select_from(UsageDaily)) == 0
+        assert s.scalar(select(func.count()).select_from(UsageDailyModel)) == 0
+    finally:
+        s.close()
+
+
+def test_rebuild_reproduces_both_rollups(db):
+    with session_scope() as s:
+        ingest(s, [validate_record(raw_record(i, NOW - timedelta(hours=5 * i), *PROVIDERS[i % 4], 100 + 7 * i,
+                                              ["completed", "failed"][i % 5 == 0], ["chat", "embed"][i % 2]),
+                                   now=NOW) for i in range(80)])
+    s = get_session(db)
+    try:
+        wide, narrow_ = table_rollup(s, UsageDaily, rollup.KEYS), table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS)
+        assert len(wide) > len(narrow_) > 10  # brand and operation do split the narrow rows
+        # A range, then everything: both tables come back row for row (and the days outside a range stay).
+        rollup.rebuild(s, (NOW - timedelta(days=8)).date(), (NOW - timedelta(days=3)).date())
+        s.commit()
+        assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
+        assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
+        s.execute(delete(UsageDailyModel))  # a lost narrow table is repaired by a full rebuild
+        rollup.rebuild(s)
+        s.commit()
+        assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
+        assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
+        assert_rollups_equal_raw(s)
+    finally:
+        s.close()
