@@ -53,15 +53,7 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield lineno, None, f"invalid JSON: {e.msg} at column {e.colno}"
-                    continue
-                if not isinstance(row, dict):
-                    yield lineno, None, "a line must hold one JSON object"
-                    continue
-                yield lineno, row, None
+                yield lineno, *_parse_json_line(line)
         else:
             reader = csv.DictReader(fh)
             for row in reader:
@@ -193,17 +185,22 @@ def _jsonl_block(lines: list[bytes], numbers: list[int], company: str | None, re
 def _parse_lines(lines: list[bytes], numbers: list[int]) -> Iterator[tuple[int, dict | None, str | None]]:
     for lineno, line in zip(numbers, lines):
         try:
-            row = json.loads(line.decode("utf-8"))
+            text = line.decode("utf-8")
         except UnicodeDecodeError:
             yield lineno, None, "not valid UTF-8"
             continue
-        except json.JSONDecodeError as e:
-            yield lineno, None, f"invalid JSON: {e.msg} at column {e.colno}"
-            continue
-        if not isinstance(row, dict):
-            yield lineno, None, "a line must hold one JSON object"
-            continue
-        yield lineno, row, None
+        yield lineno, *_parse_json_line(text)
+
+
+def _parse_json_line(line: str) -> tuple[dict | None, str | None]:
+    """(record, None) or (None, why the line is refused)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        return None, f"invalid JSON: {e.msg} at column {e.colno}"
+    if not isinstance(row, dict):
+        return None, "a line must hold one JSON object"
+    return row, None
 
 
 def import_file(path: str | Path, *, company: str | None = None, progress: bool = False,
