@@ -64,7 +64,7 @@ class ColumnPrices:
         for k, (provider, model, _) in enumerate(uniq):
             at = pd.Timestamp(c["created_at"][first[k]]).tz_localize(UTC).to_pydatetime()
             # Overrides start at an exact instant: a day where one starts is priced row by row.
-            per_row[k] = (provider, at.date()) in self.pricer._override_days
+            per_row[k] = self.pricer.override_starts_on(provider, at.date())
             rates.append(self.pricer.rates(provider, model, at))
         exp = max([0] + [-Decimal(v).as_tuple().exponent for r in rates for v in (r.input, r.output, r.cache_read,
                                                                                       r.cache_write) if v is not None])

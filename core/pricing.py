@@ -162,10 +162,14 @@ class Pricer:
                     return _override_rates(o)
         return catalog_rates(provider, model, at)
 
+    def override_starts_on(self, provider: str, day: date) -> bool:
+        """True when an override of this provider takes effect during `day`: its rates change within the day."""
+        return (provider, day) in self._override_days
+
     def price(self, *, provider: str, model: str, at: datetime, input_tokens: int, output_tokens: int,
               cached_tokens: int = 0, cache_write_tokens: int = 0) -> Cost:
         at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
-        if (provider, at.date()) in self._override_days:
+        if self.override_starts_on(provider, at.date()):
             rates = self._lookup(provider, model, at)
         else:
             rates = self.rates(provider, model, at)
