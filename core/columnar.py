@@ -167,7 +167,7 @@ def _deltas(c: dict) -> pd.DataFrame:
 
 def _apply_deltas(session, sums: pd.DataFrame) -> None:
     if session.get_bind().dialect.name != "sqlite":
-        rollup.apply_copy(session, writers.arrow_deltas(sums))
+        rollup.apply_frame(session, sums)
         return
     money = set(rollup.MONEY_MEASURES)
     out: dict[tuple, dict] = {}

@@ -12,12 +12,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pyarrow as pa
+
 from sqlalchemy import Date, and_, cast, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.models import AIJobUsage, UsageDaily, UsageDailyModel
-from core.writers import copy_arrow
+from core.writers import copy_arrow, money_array
 
 KEYS = ("day", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
         "pricing_status")
@@ -123,21 +125,28 @@ def _execute(session: Session, stmt, values: list[dict]) -> None:
 def _apply_pg_copy(session: Session, values: list[dict]) -> None:
     """Many keys at once: COPY into a temporary table, then one INSERT … ON CONFLICT DO UPDATE."""
     cols = list(KEYS) + list(MEASURES)
-    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_daily "
-                         "(LIKE usage_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
-    cur = session.connection().connection.driver_connection.cursor()
-    with cur.copy(f"COPY tmp_usage_daily ({', '.join(cols)}) FROM STDIN") as copy:
+    with _tmp_cursor(session).copy(f"COPY tmp_usage_daily ({', '.join(cols)}) FROM STDIN") as copy:
         for v in values:
             copy.write_row(tuple(v[c] for c in cols))
     _upsert_from_tmp(session, cols)
 
 
-def apply_copy(session: Session, deltas) -> None:
-    """PostgreSQL: add an Arrow table of deltas (KEYS + MEASURES columns) — COPY, then one upsert."""
+def apply_frame(session: Session, sums) -> None:
+    """PostgreSQL: add a frame of deltas (KEYS + MEASURES columns, money in micro-dollars) — one COPY of an
+    Arrow table, then one upsert per rollup."""
+    cols = {k: pa.array(sums[k].to_numpy()) for k in sums.columns if k not in ("day", *MONEY_MEASURES)}
+    cols["day"] = pa.array(sums["day"].to_numpy().astype("datetime64[D]"), pa.date32())
+    cols.update({m: money_array(sums[m].to_numpy()) for m in MONEY_MEASURES})
+    deltas = pa.table(cols)
+    copy_arrow(_tmp_cursor(session), "tmp_usage_daily", deltas)
+    _upsert_from_tmp(session, list(deltas.column_names))
+
+
+def _tmp_cursor(session: Session):
+    """A driver cursor, with the temporary table of wide deltas created if this connection has none yet."""
     session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_daily "
                          "(LIKE usage_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
-    copy_arrow(session.connection().connection.driver_connection.cursor(), "tmp_usage_daily", deltas)
-    _upsert_from_tmp(session, list(deltas.column_names))
+    return session.connection().connection.driver_connection.cursor()
 
 
 def _upsert_from_tmp(session: Session, cols: list[str]) -> None:

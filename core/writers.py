@@ -20,10 +20,9 @@ from sqlalchemy.orm import Session
 from core import bulk
 
 _CSV = pa_csv.WriteOptions(include_header=False)
-MONEY = ("cost_input", "cost_output", "total_cost")
 
 
-def _money(micro: np.ndarray) -> pa.Array:
+def money_array(micro: np.ndarray) -> pa.Array:
     """Micro-dollars as NUMERIC(…, 6): the same integers read with a scale of 6, exact."""
     whole = pa.array(micro, pa.int64()).cast(pa.decimal128(38, 0))
     return pa.Array.from_buffers(pa.decimal128(38, 6), len(whole), whole.buffers())
@@ -58,8 +57,8 @@ def _tables(c: dict, ids: np.ndarray) -> tuple[pa.Table, pa.Table]:
         "job_status": jobs["status"], "operation": jobs["operation"], "created_at": ts,
         **{k: pa.array(c[k], pa.int64()) for k in ("input_tokens", "output_tokens", "total_tokens",
                                                     "cached_tokens", "cache_write_tokens", "reasoning_tokens")},
-        "cost_input": _money(c["cost_input"]), "cost_output": _money(c["cost_output"]),
-        "total_cost": _money(c["total_cost"]), "pricing_status": _str(c["pricing_status"]),
+        "cost_input": money_array(c["cost_input"]), "cost_output": money_array(c["cost_output"]),
+        "total_cost": money_array(c["total_cost"]), "pricing_status": _str(c["pricing_status"]),
         "execution_ms": pa.array(c["execution_ms"], pa.int64()),
         "memory_usage_mb": pa.array(c["memory_usage_mb"], pa.int64()),
         "provider_name": _str(c["provider"]), "model_name": _str(c["model"]),
@@ -67,14 +66,6 @@ def _tables(c: dict, ids: np.ndarray) -> tuple[pa.Table, pa.Table]:
         "error_count": pa.array(c["error_count"], pa.int64()), "error_class": _const(None, n, s)})
     assert tuple(jobs.column_names) == bulk.JOB_COLS and tuple(usage.column_names) == bulk.USAGE_COLS
     return jobs, usage
-
-
-def arrow_deltas(sums) -> pa.Table:
-    """Rollup deltas (a frame, money in micro-dollars) as the Arrow table `rollup.apply_copy` loads."""
-    cols = {k: pa.array(sums[k].to_numpy()) for k in sums.columns if k not in ("day", *MONEY)}
-    cols["day"] = pa.array(sums["day"].to_numpy().astype("datetime64[D]"), pa.date32())
-    cols.update({m: _money(sums[m].to_numpy()) for m in MONEY})
-    return pa.table(cols)
 
 
 def copy_arrow(cur, table: str, data: pa.Table) -> None:

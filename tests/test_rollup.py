@@ -167,7 +167,7 @@ def test_both_rollups_equal_raw_after_inserts_late_records_reprices_and_deletes(
     with session_scope() as s:  # the row path (rollup.apply with dict deltas)
         ingest(s, [validate_record(raw_record(i, base + timedelta(minutes=m), *pm, t, stt, op), now=NOW)
                    for i, (m, pm, t, stt, op) in enumerate(first)])
-    with session_scope() as s:  # late records, columnar path (rollup.apply_copy on PostgreSQL)
+    with session_scope() as s:  # late records, columnar path (rollup.apply_frame on PostgreSQL)
         records = [raw_record(100 + i, base + timedelta(minutes=m), *pm, t, stt, op)
                    for i, (m, pm, t, stt, op) in enumerate(late)]
         if records:
