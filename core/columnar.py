@@ -117,7 +117,8 @@ def _is_na(v) -> bool:
 
 def _store(session, c: dict, positions: np.ndarray, source: str, is_demo: bool, pricer: Pricer,
            result: FrameResult) -> None:
-    names = _Names(session)
+    # PostgreSQL runs two batches at once: a new company or brand is committed on its own (see _Names).
+    names = _Names(session, commit_new=session.get_bind().dialect.name == "postgresql")
     pairs, _, pair_codes = factorize(c["company"], c["brand"])
     ids = np.array([names.ids(co, br) for co, br in pairs], dtype=np.int64).reshape(-1, 2)
     c["company_id"], c["brand_id"] = ids[pair_codes, 0], ids[pair_codes, 1]

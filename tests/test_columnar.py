@@ -167,6 +167,19 @@ def test_batches_in_flight_keep_the_earlier_record(db):
                               "WHERE j.job_id = 'j0'")).scalar() == 100
 
 
+def test_new_company_is_committed_before_its_batch(pg_db):
+    """A batch in flight with another must not wait for the other's uncommitted insert of a new company or
+    brand (that serialised two in-flight batches of a new company): new names are committed on their own."""
+    with session_scope() as s:
+        ingest_frame(s, pd.DataFrame([_rec(0, company="Newco", brand="Site A")]), now=NOW)
+        with session_scope() as other:  # the batch is not committed yet; its names are
+            assert other.execute(text("SELECT count(*) FROM ai_jobs")).scalar() == 0
+            assert other.execute(text("SELECT c.name, b.name FROM brands b JOIN companies c ON c.id = b.company_id"
+                                      " WHERE c.name = 'Newco'")).all() == [("Newco", "Site A")]
+    with session_scope() as s:
+        assert s.execute(text("SELECT count(*) FROM ai_jobs")).scalar() == 1
+
+
 def test_timestamps_stored_in_utc_whatever_the_session_zone(db):
     with session_scope() as s:
         if s.get_bind().dialect.name == "postgresql":
