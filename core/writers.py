@@ -85,7 +85,16 @@ def write(session: Session, c: dict) -> dict[str, str] | None:
     ids = np.array(session.execute(
         text("SELECT array_agg(nextval(pg_get_serial_sequence('ai_jobs', 'id'))) FROM generate_series(1, :n)"),
         {"n": n}).scalar(), dtype=np.int64)
-    jobs, usage = _tables(c, ids)
+    ts = c["created_at"]
+    if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
+        # Written in time order: each time-led index then takes the batch in runs along its leaves instead of at
+        # random ones (a shuffled 250k batch into 10M rows: 30k records/s server-side, sorted 55k).
+        order = np.argsort(ts, kind="stable")
+        ids_at = np.empty_like(ids)
+        ids_at[order] = ids  # ids rise with time too
+        jobs, usage = (t.take(pa.array(order)) for t in _tables(c, ids_at))
+    else:
+        jobs, usage = _tables(c, ids)
     try:
         with session.begin_nested():
             cur = session.connection().connection.driver_connection.cursor()

@@ -180,6 +180,17 @@ def test_new_company_is_committed_before_its_batch(pg_db):
         assert s.execute(text("SELECT count(*) FROM ai_jobs")).scalar() == 1
 
 
+def test_shuffled_batch_is_written_in_time_order(pg_db):
+    """PostgreSQL writes a batch sorted by time (ids rising with it), each job still with its own usage row."""
+    records = [_rec(i, input_tokens=1000 + i) for i in (5, 0, 9, 3, 7, 1, 8, 2, 6, 4)]  # hours before NOW
+    with session_scope() as s:
+        assert ingest_frame(s, pd.DataFrame(records), now=NOW).inserted == 10
+    with session_scope() as s:
+        rows = s.execute(text("SELECT j.job_id, u.input_tokens, j.created_at = u.created_at FROM ai_jobs j "
+                              "JOIN ai_job_usage u ON u.ai_job_id = j.id ORDER BY j.id")).all()
+    assert rows == [(f"j{i}", 1000 + i, True) for i in range(9, -1, -1)]  # oldest first
+
+
 def test_timestamps_stored_in_utc_whatever_the_session_zone(db):
     with session_scope() as s:
         if s.get_bind().dialect.name == "postgresql":
@@ -187,7 +198,8 @@ def test_timestamps_stored_in_utc_whatever_the_session_zone(db):
         ingest_frame(s, pd.DataFrame([_rec(0, created_at="2026-03-01T10:00:00Z"),
                                       _rec(1, created_at="2026-03-01T10:00:00.250000+02:00")]), now=NOW)
     with session_scope() as s:
-        got = [r[0] for r in s.execute(text("SELECT created_at FROM ai_job_usage ORDER BY ai_job_id"))]
+        got = [r[0] for r in s.execute(text("SELECT u.created_at FROM ai_job_usage u JOIN ai_jobs j "
+                                            "ON j.id = u.ai_job_id ORDER BY j.job_id"))]
     wanted = [datetime(2026, 3, 1, 10, tzinfo=UTC), datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=UTC)]
     if isinstance(got[0], str):  # SQLite: the stored text
         assert got == ["2026-03-01 10:00:00.000000", "2026-03-01 08:00:00.250000"]
