@@ -78,8 +78,27 @@ def _raw_query(session: Session, dims: list[str], filters: Mapping, start: datet
     sums = [func.count().label("jobs") if m == "jobs" else _sum(getattr(u, _RAW_SOURCE.get(m, m)), m)
             for m in measures]
     q = select(literal(part).label("part"), *cols, *sums).where(u.created_at >= start, u.created_at < end,
-                                                              *_filter_conds(u, filters))
+                                                              *_filter_conds(u, filters), *_companies_of(
+                                                                  session, filters, start, end))
     return q.group_by(*cols) if cols else q
+
+
+def _companies_of(session: Session, filters: Mapping, start: datetime, end: datetime) -> list:
+    """PostgreSQL, no company or provider filter: "company_id = ANY(the companies with records on those days)".
+
+    Time alone is served by a BRIN index there, which is only as tight as the heap is in time order: batches
+    imported side by side interleave their pages, and half a day then read 500k rows to keep 15k (74 ms). Listing
+    the companies lets the (company_id, created_at) B-tree read exactly the range, once per company (15 ms). The
+    list comes from the narrow rollup, kept in the ledger's transaction: in one snapshot it holds every company
+    that has a record on those days, so no record is missed.
+    """
+    if session.get_bind().dialect.name != "postgresql" or any(
+            filters.get(k) is not None for k in ("company_id", "provider_name")):
+        return []
+    last = (end - timedelta(microseconds=1)).date()
+    ids = select(UsageDailyModel.company_id).where(UsageDailyModel.day >= start.date(),
+                                                   UsageDailyModel.day <= last).distinct()
+    return [AIJobUsage.company_id == func.any(func.array(ids.scalar_subquery()))]
 
 
 # A record may be stamped up to this far past the clock (core.validation.MAX_FUTURE): later than that, a range
