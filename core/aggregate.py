@@ -1,8 +1,9 @@
-"""Grouped figures over a time range, read from the daily rollup for whole days and from the raw ledger only
-for the partial days at either end. Returns a compact pandas frame (one row per group).
+"""Grouped figures over a time range: whole days from a daily rollup, the whole hours of a day the range cuts
+from the hourly rollup, and the raw ledger only for what is left, at most half an hour at either end. Returns a
+compact pandas frame (one row per group).
 
 Whole days come from usage_daily_model when every dim and filter is in its key (~10x fewer rows a day), from
-usage_daily (which adds brand and operation) otherwise.
+usage_daily (which adds brand and operation) otherwise; hours from usage_hourly.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 from sqlalchemy import BigInteger, Date, cast, func, literal, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
-from core.models import AIJobUsage, UsageDaily, UsageDailyModel
+from core.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.rollup import INT_MEASURES, KEYS, MEASURES, NARROW_KEYS, day_expr
 
 DIMS = KEYS  # day, company_id, brand_id, provider_name, model_name, operation, job_status, pricing_status
@@ -52,14 +53,18 @@ def rollup_table(dims: Iterable[str], filters: Mapping):
 
 
 def _rollup_query(dims: list[str], filters: Mapping, d0: date | None, d1: date | None, part: int = -1,
-                  columns: list[str] | None = None, measures: Iterable[str] = MEASURES):
-    """Sums per group of `dims`; `columns` (a superset of dims, for a UNION with finer raw parts) adds NULLs."""
-    t = rollup_table(dims, filters)
+                  columns: list[str] | None = None, measures: Iterable[str] = MEASURES,
+                  hours: tuple[date, int, int] | None = None):
+    """Sums per group of `dims` from a daily rollup for days [d0, d1), or from usage_hourly for `hours` (day,
+    first hour, end hour); `columns` (a superset of dims, for a UNION with finer raw parts) adds NULLs."""
+    t = UsageHourly if hours else rollup_table(dims, filters)
     # NULL columns take the wide table's types: the narrow one lacks brand_id and operation.
     cols = [getattr(t, d).label(d) if d in dims else cast(null(), getattr(UsageDaily, d).type).label(d)
             for d in (columns or dims)]
     sums = [_sum(getattr(t, m), m) for m in measures]
     q = select(literal(part).label("part"), *cols, *sums).where(*_filter_conds(t, filters))
+    if hours:
+        q = q.where(t.day == hours[0], t.hour >= hours[1], t.hour < hours[2])
     if d0 is not None:
         q = q.where(t.day >= d0)
     if d1 is not None:
@@ -111,44 +116,100 @@ def _cost(lo: datetime, hi: datetime, horizon: datetime) -> timedelta:
     return max(min(hi, horizon) - lo, timedelta(0))
 
 
-def plan(start: datetime | None, end: datetime | None,
-         horizon: datetime | None = None) -> tuple[date | None, date | None, list[tuple[int, datetime, datetime]]]:
-    """How to answer [start, end): rollup days [r0, r1) (None: unbounded) and raw ranges to add (+1) or subtract (-1).
+RAW, HOURLY = "raw", "hourly"
+_HOUR = timedelta(hours=1)
 
-    A partial day is read from the raw ledger either directly, or as its whole day from the rollup minus the raw
-    records of the rest of that day, whichever covers less time: "today up to now" is the whole day minus the
-    (empty) rest of it, and a window starting at 21:00 reads its first day's last three hours.
+
+def _floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _split(sign: int, lo: datetime, hi: datetime, horizon: datetime) -> list[tuple[int, datetime, datetime, str]]:
+    """[lo, hi), inside one day, as whole hours from usage_hourly and raw records for the partial hours at its
+    ends: each partial hour read directly, or as its whole hour minus the raw rest, whichever covers less time."""
+    out: list[tuple[int, datetime, datetime, str]] = []
+    h_lo = _floor_hour(lo)
+    h0 = h_lo if h_lo == lo else h_lo + _HOUR  # first whole hour
+    h1 = _floor_hour(hi)  # end of the last whole hour
+    if h0 > h1:  # inside one hour
+        if _cost(lo, hi, horizon) <= _cost(h_lo, lo, horizon) + _cost(hi, h_lo + _HOUR, horizon):
+            return [(sign, lo, hi, RAW)]
+        return [(sign, h_lo, h_lo + _HOUR, HOURLY)] + [
+            (-sign, a, b, RAW) for a, b in ((h_lo, lo), (hi, h_lo + _HOUR)) if a < b]
+    if lo < h0:
+        if _cost(lo, h0, horizon) <= _cost(h_lo, lo, horizon):
+            out.append((sign, lo, h0, RAW))
+        else:
+            out += [(sign, h_lo, h0, HOURLY), (-sign, h_lo, lo, RAW)]
+    if h0 < h1:
+        out.append((sign, h0, h1, HOURLY))
+    if h1 < hi:
+        if _cost(h1, hi, horizon) <= _cost(hi, h1 + _HOUR, horizon):
+            out.append((sign, h1, hi, RAW))
+        else:
+            out += [(sign, h1, h1 + _HOUR, HOURLY), (-sign, hi, h1 + _HOUR, RAW)]
+    # Adjacent hours of the same sign: one range.
+    merged: list[tuple[int, datetime, datetime, str]] = []
+    for piece in sorted(out, key=lambda p: (p[3], p[0], p[1])):
+        last = merged[-1] if merged else None
+        if last and piece[3] == HOURLY == last[3] and piece[0] == last[0] and piece[1] == last[2]:
+            merged[-1] = (last[0], last[1], piece[2], HOURLY)
+        else:
+            merged.append(piece)
+    whole = [(sign, lo, hi, RAW)]  # e.g. "from now to midnight": nothing recorded yet, one empty raw read
+    return whole if _split_cost(whole, horizon) <= _split_cost(merged, horizon) else merged
+
+
+def _split_cost(pieces: list[tuple[int, datetime, datetime, str]], horizon: datetime) -> tuple[timedelta, timedelta]:
+    """(raw time, hourly time) a list of pieces reads: raw records cost most, hourly rows next."""
+    raw = sum((_cost(lo, hi, horizon) for _, lo, hi, kind in pieces if kind == RAW), timedelta(0))
+    hourly = sum((_cost(lo, hi, horizon) for _, lo, hi, kind in pieces if kind == HOURLY), timedelta(0))
+    return raw, hourly
+
+
+def plan(start: datetime | None, end: datetime | None, horizon: datetime | None = None
+         ) -> tuple[date | None, date | None, list[tuple[int, datetime, datetime, str]]]:
+    """How to answer [start, end): daily rollup days [r0, r1) (None: unbounded), then pieces to add (+1) or
+    subtract (-1), each (sign, lo, hi, kind) with kind HOURLY (usage_hourly, whole hours) or RAW (the ledger).
+
+    A cut day is read as its part inside the range, or as its whole day minus the part outside, whichever reads
+    fewer raw minutes (then fewer hours): "today up to now" is the whole day minus the (empty) rest of it, and a
+    window opening at 12:00 reads the twelve hourly rows of its first day's afternoon, no raw record.
     """
     horizon = horizon or datetime.now(UTC) + _FUTURE
     r0 = r1 = None
-    pieces: list[tuple[int, datetime, datetime]] = []
+    pieces: list[tuple[int, datetime, datetime, str]] = []
     ds = None if start is None else start.date()
     de = None if end is None else end.date()
     start_cut = start is not None and start != _midnight(ds)
     end_cut = end is not None and end != _midnight(de)
     if start_cut and end_cut and ds == de:  # both ends inside one day
         d0, d1 = _midnight(ds), _midnight(ds + timedelta(days=1))
-        if _cost(start, end, horizon) <= _cost(d0, start, horizon) + _cost(end, d1, horizon):
-            return ds, ds, [(1, start, end)]
-        return ds, ds + timedelta(days=1), [(-1, d0, start), (-1, end, d1)]
+        inside = _split(1, start, end, horizon)
+        outside = _split(-1, d0, start, horizon) + _split(-1, end, d1, horizon)
+        if _split_cost(inside, horizon) <= _split_cost(outside, horizon):
+            return ds, ds, inside
+        return ds, ds + timedelta(days=1), outside
     if start is not None:
         r0 = ds
         if start_cut:
-            d1 = _midnight(ds + timedelta(days=1))
-            if _cost(start, d1, horizon) <= _cost(_midnight(ds), start, horizon):
+            d0, d1 = _midnight(ds), _midnight(ds + timedelta(days=1))
+            inside, outside = _split(1, start, d1, horizon), _split(-1, d0, start, horizon)
+            if _split_cost(inside, horizon) <= _split_cost(outside, horizon):
                 r0 = ds + timedelta(days=1)
-                pieces.append((1, start, d1))
+                pieces += inside
             else:
-                pieces.append((-1, _midnight(ds), start))
+                pieces += outside
     if end is not None:
         r1 = de
         if end_cut:
-            d1 = _midnight(de + timedelta(days=1))
-            if _cost(_midnight(de), end, horizon) <= _cost(end, d1, horizon):
-                pieces.append((1, _midnight(de), end))
+            d0, d1 = _midnight(de), _midnight(de + timedelta(days=1))
+            inside, outside = _split(1, d0, end, horizon), _split(-1, end, d1, horizon)
+            if _split_cost(inside, horizon) <= _split_cost(outside, horizon):
+                pieces += inside
             else:
                 r1 = de + timedelta(days=1)
-                pieces.append((-1, end, d1))
+                pieces += outside
     return r0, r1, pieces
 
 
@@ -157,10 +218,11 @@ def aggregate(session: Session, *, start: datetime | None = None, end: datetime 
               raw_dims: Iterable[str] | None = None, measures: Iterable[str] | None = None) -> pd.DataFrame:
     """Figures per group of `dims` for records with start <= created_at < end (None: unbounded).
 
-    Whole days come from the rollup; partial days from the raw ledger (see `plan`). Calls over the same range
-    ends can share their raw reads: pass the same `memo` dict, and `raw_dims` (a superset of the later calls'
-    dims) to the first; a raw range read once serves every later call grouping by fewer dims. A memo belongs to
-    one snapshot (see `snapshot_memo`). `measures` (default: all of MEASURES; "jobs" always) limits the sums read to those a view shows.
+    Whole days come from a daily rollup; a cut day from hourly rows and raw records (see `plan`). Calls over the
+    same range ends can share their raw reads: pass the same `memo` dict, and `raw_dims` (a superset of the later
+    calls' dims) to the first; a raw range read once serves every later call grouping by fewer dims. A memo
+    belongs to one snapshot (see `snapshot_memo`). `measures` (default: all of MEASURES; "jobs" always) limits
+    the sums read to those a view shows.
     """
     dims = list(dims)
     bad = [d for d in dims if d not in DIMS]
@@ -183,7 +245,13 @@ def aggregate(session: Session, *, start: datetime | None = None, end: datetime 
     queries = []
     if r0 is None or r1 is None or r0 < r1:
         queries.append(_rollup_query(dims, filters, r0, r1, part=-1, columns=group_dims, measures=measures))
-    for i, (_, lo, hi) in enumerate(pieces):
+    for i, (_, lo, hi, kind) in enumerate(pieces):
+        if kind == HOURLY:  # a few rows per hour: read each time, in the same statement
+            parts[i] = []
+            hours = (lo.date(), lo.hour, lo.hour + (hi - lo) // _HOUR)
+            queries.append(_rollup_query(dims, filters, None, None, part=i, columns=group_dims, measures=measures,
+                                         hours=hours))
+            continue
         cached = None if memo is None else memo.get((lo, hi, filters_key))
         if cached is None or not set(group_dims) <= set(cached[0]):
             parts[i] = []
@@ -204,9 +272,10 @@ def aggregate(session: Session, *, start: datetime | None = None, end: datetime 
             if r[jobs]:
                 (rollup_rows if r[0] < 0 else parts[r[0]]).append(tuple(r)[1:])
     if memo is not None:
-        for i, (_, lo, hi) in enumerate(pieces):
-            memo.setdefault((lo, hi, filters_key), (group_dims, parts[i]))
-    sources = [(1, rollup_rows)] + [(sign, parts[i]) for i, (sign, _, _) in enumerate(pieces)]
+        for i, (_, lo, hi, kind) in enumerate(pieces):
+            if kind == RAW:
+                memo.setdefault((lo, hi, filters_key), (group_dims, parts[i]))
+    sources = [(1, rollup_rows)] + [(sign, parts[i]) for i, (sign, _, _, _) in enumerate(pieces)]
     return _frame(sources, dims, len(group_dims), measures)
 
 
@@ -226,8 +295,10 @@ def _frame(sources: list[tuple[int, list[tuple]]], dims: list[str], width: int |
     subtracted part, a group left with no job is dropped."""
     cols = dims + list(measures)
     nd, width = len(dims), len(dims) if width is None else width
-    acc: dict[tuple, list] = {}
-    for sign, rows in sources:
+    # The first source is the daily rollup, grouped by dims in SQL: one row per group, no sum needed (the bulk
+    # of the rows; the cut days' parts that follow are a few hundred).
+    acc: dict[tuple, list] = {r[:nd]: list(r[width:]) for r in (sources[0][1] if sources else [])}
+    for sign, rows in sources[1:]:
         for r in rows:
             key, values = r[:nd], r[width:]
             if sign < 0:

@@ -153,9 +153,11 @@ def _np(arr: pa.Array) -> np.ndarray:
 
 
 def _deltas(c: dict) -> pd.DataFrame:
-    """The rollup additions of these rows, one row per rollup key (money summed in micro-dollars, exact)."""
+    """The rollup additions of these rows, one row per hourly rollup key (money summed in micro-dollars, exact)."""
+    day = c["created_at"].astype("datetime64[D]")
+    hour = (c["created_at"].astype("datetime64[h]") - day).astype(np.int64)
     df = pd.DataFrame({
-        "day": c["created_at"].astype("datetime64[D]"), "company_id": c["company_id"], "brand_id": c["brand_id"],
+        "day": day, "hour": hour, "company_id": c["company_id"], "brand_id": c["brand_id"],
         "provider_name": _np(c["provider"]), "model_name": _np(c["model"]), "operation": _np(c["operation"]),
         "job_status": _np(c["status"]), "pricing_status": c["pricing_status"], "jobs": 1,
         "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "total_tokens": c["total_tokens"],
@@ -163,7 +165,7 @@ def _deltas(c: dict) -> pd.DataFrame:
         "reasoning_tokens": c["reasoning_tokens"], "execution_ms": c["execution_ms"],
         "error_count": c["error_count"], "memory_mb": c["memory_usage_mb"], "cost_input": c["cost_input"],
         "cost_output": c["cost_output"], "total_cost": c["total_cost"], "success_sum": c["success_rate"]})
-    return df.groupby(list(rollup.KEYS), sort=False).sum().reset_index()
+    return df.groupby(list(rollup.HOUR_KEYS), sort=False).sum().reset_index()
 
 
 def _apply_deltas(session, sums: pd.DataFrame) -> None:
@@ -173,8 +175,8 @@ def _apply_deltas(session, sums: pd.DataFrame) -> None:
     money = set(rollup.MONEY_MEASURES)
     out: dict[tuple, dict] = {}
     for row in sums.to_dict("records"):
-        key = (row["day"].date(), int(row["company_id"]), int(row["brand_id"]),
-               *(row[k] for k in rollup.KEYS[3:]))
+        key = (row["day"].date(), int(row["hour"]), int(row["company_id"]), int(row["brand_id"]),
+               *(row[k] for k in rollup.HOUR_KEYS[4:]))
         out[key] = {m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum"
                         else int(row[m])) for m in rollup.MEASURES}
     rollup.apply(session, out)

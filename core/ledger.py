@@ -166,8 +166,8 @@ def count_usage(session: Session, filters: dict, company: str | None = None,
                 day_counts: tuple[bool, list] | None = None) -> int:
     """Records matching the filters (validated by `usage_conditions` first).
 
-    Filters on rollup dimensions and time are counted from the daily rollup (`aggregate`: whole days from
-    usage_daily, partial days from the raw ledger), exact since the rollup is written with every record; a cost,
+    Filters on rollup dimensions and time are counted from the rollups (`aggregate`: whole days from a daily
+    rollup, cut days from usage_hourly and the raw ledger), exact since they are written with every record; a cost,
     duration or success-rate filter counts the raw rows.
     """
     conds = usage_conditions(session, filters, company)

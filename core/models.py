@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -176,6 +177,25 @@ class UsageDaily(RollupMeasures, Base):
     pricing_status: Mapped[str] = mapped_column(String(16), primary_key=True)
 
     __table_args__ = (Index("ix_usage_daily_company_day", "company_id", "day"),)
+
+
+class UsageHourly(RollupMeasures, Base):
+    """usage_daily split by UTC hour of the day (0-23), written in the same transaction (core.rollup).
+
+    Only read for a day that a range cuts (core.aggregate.plan): its whole hours come from here, and at most half
+    an hour of raw records, instead of up to half a day of them (~50k rows, ~70 ms at 10M records).
+    """
+
+    __tablename__ = "usage_hourly"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    company_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pricing_status: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class UsageDailyModel(RollupMeasures, Base):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 import core.aggregate as agg_mod
-from core.aggregate import aggregate, plan, snapshot_memo
+from core.aggregate import HOURLY, RAW, aggregate, plan, snapshot_memo
 from core.db import get_session, read_scope, session_scope
 from core.ledger import list_usage
 from core.models import AIJobUsage, Brand, Company, UsageDaily, UsageDailyModel
@@ -33,16 +33,38 @@ def midnight(d):
 def test_today_up_to_now_is_the_whole_day_minus_the_empty_rest_of_it():
     start = datetime(2025, 10, 21, 21, 0, tzinfo=UTC)  # a 30-day window opened at 21:00
     r0, r1, pieces = plan(start, NOW, horizon=NOW + timedelta(minutes=5))
-    # First day: its last three hours read raw; today: the rollup's whole day minus [now, midnight).
-    assert pieces == [(1, start, midnight(start.date() + DAY)), (-1, NOW, midnight(NOW.date() + DAY))]
+    # First day: its last three hours from the hourly rollup; today: the whole day minus [now, midnight), raw.
+    assert pieces == [(1, start, midnight(start.date() + DAY), HOURLY), (-1, NOW, midnight(NOW.date() + DAY), RAW)]
     assert (r0, r1) == (start.date() + DAY, NOW.date() + DAY)
 
 
 def test_a_window_opened_early_in_the_day_subtracts_the_hours_before_it():
     start = datetime(2025, 10, 21, 3, 0, tzinfo=UTC)
     r0, r1, pieces = plan(start, midnight(NOW.date()), horizon=NOW)
-    assert pieces == [(-1, midnight(start.date()), start)]
+    assert pieces == [(-1, midnight(start.date()), start, HOURLY)]
     assert (r0, r1) == (start.date(), NOW.date())
+
+
+def test_a_window_opened_at_noon_reads_no_raw_record():
+    start = datetime(2025, 10, 21, 12, 0, tzinfo=UTC)
+    r0, r1, pieces = plan(start, midnight(NOW.date()), horizon=NOW)
+    assert pieces == [(1, start, midnight(start.date() + DAY), HOURLY)]
+    assert (r0, r1) == (start.date() + DAY, NOW.date())
+
+
+def test_a_window_opened_mid_hour_reads_at_most_half_an_hour_raw():
+    d0 = datetime(2025, 10, 21, tzinfo=UTC)
+    at = lambda h, m=0: d0 + timedelta(hours=h, minutes=m)  # noqa: E731
+    # 12:34: the 26 minutes to 13:00 raw, then the hours to midnight.
+    assert plan(at(12, 34), midnight(NOW.date()), horizon=NOW)[2] == [(1, at(13), at(24), HOURLY),
+                                                                       (1, at(12, 34), at(13), RAW)]
+    # 12:20: the whole hour 12 minus its first 20 minutes (shorter than the 40 minutes after).
+    assert plan(at(12, 20), midnight(NOW.date()), horizon=NOW)[2] == [(1, at(12), at(24), HOURLY),
+                                                                       (-1, at(12), at(12, 20), RAW)]
+    for minute in range(0, 60, 7):
+        pieces = plan(at(12, minute), midnight(NOW.date()), horizon=NOW)[2]
+        raw = sum((hi - lo for _, lo, hi, kind in pieces if kind == RAW), timedelta(0))
+        assert raw <= timedelta(minutes=30)
 
 
 def test_whole_days_need_no_raw_read():
@@ -54,10 +76,10 @@ def test_whole_days_need_no_raw_read():
 def test_a_range_inside_one_day_reads_the_shorter_side():
     d0 = midnight(NOW.date())
     assert plan(d0 + timedelta(hours=10), d0 + timedelta(hours=11), horizon=NOW)[2] == [
-        (1, d0 + timedelta(hours=10), d0 + timedelta(hours=11))]
+        (1, d0 + timedelta(hours=10), d0 + timedelta(hours=11), HOURLY)]
     r0, r1, pieces = plan(d0 + timedelta(hours=1), d0 + timedelta(hours=23), horizon=d0 + 2 * DAY)
     assert (r0, r1) == (NOW.date(), NOW.date() + DAY)
-    assert pieces == [(-1, d0, d0 + timedelta(hours=1)), (-1, d0 + timedelta(hours=23), d0 + DAY)]
+    assert pieces == [(-1, d0, d0 + timedelta(hours=1), HOURLY), (-1, d0 + timedelta(hours=23), d0 + DAY, HOURLY)]
 
 
 # -- every plan gives the raw figures -----------------------------------------------------------------------
@@ -171,9 +193,12 @@ def test_each_rollup_table_gives_the_raw_figures(db, dims, filters, table):
         df = aggregate(s, start=start, end=end, dims=dims, filters=filters)
         sql = statements[-1]
         other = "usage_daily" if table == "usage_daily_model" else "usage_daily_model"
-        rollup_part, *raw_parts = sql.split("UNION ALL")
+        rollup_part, *cut_parts = sql.split("UNION ALL")
         assert re.search(rf"FROM {table}\b", rollup_part) and not re.search(rf"FROM {other}\b", rollup_part)
-        assert raw_parts and all("FROM ai_job_usage" in p for p in raw_parts)  # the partial days, raw
+        # The cut days: whole hours from usage_hourly, the partial hours raw.
+        hourly = [p for p in cut_parts if re.search(r"FROM usage_hourly\b", p)]
+        raw_parts = [p for p in cut_parts if p not in hourly]
+        assert hourly and raw_parts and all("FROM ai_job_usage" in p for p in raw_parts)
         # PostgreSQL: without a company or provider filter, a raw part names the day's companies, so the
         # (company_id, created_at) B-tree bounds it (the time index there is a BRIN, loose after parallel imports).
         listed = [bool(re.search(r"company_id = any\(array\(\(SELECT DISTINCT usage_daily_model.company_id", p))

@@ -92,3 +92,45 @@ def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
         wide_rows = s.query(UsageDaily).count()
     assert got == expected
     assert 1 < len(got) < wide_rows  # brand and operation were summed away
+
+
+def test_migration_0006_backfills_the_hourly_rollup_from_the_ledger(db):
+    """Down to 0005 (no usage_hourly) and up again: the backfill equals the raw records summed by UTC hour."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, select
+
+    from core import rollup
+    from core.db import PROJECT_ROOT, session_scope
+    from core.models import UsageHourly
+    from core.usage import ingest
+    from core.validation import validate_record
+
+    now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
+    with session_scope() as s:  # 70 records 17 minutes apart, over two days, given in three zones
+        ingest(s, [validate_record({
+            "job_id": f"h{i}", "created_at": (now - timedelta(minutes=17 * i)).astimezone(
+                timezone(timedelta(hours=[0, 5, -8][i % 3]))).isoformat(),
+            "provider": ["openai", "acme"][i % 2], "model": ["gpt-4o-mini", "custom-1"][i % 2],
+            "input_tokens": 100 + i, "output_tokens": 7, "status": ["completed", "failed"][i % 11 == 0],
+            "company": "Acme", "brand": "b1", "operation": "chat"}, now=now) for i in range(70)])
+    with session_scope() as s:
+        expected = {tuple(getattr(r, k) for k in rollup.HOUR_KEYS): (r.jobs, r.total_tokens, r.total_cost)
+                    for r in s.scalars(select(UsageHourly))}
+    engine = get_engine(db)
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0005")
+        assert "usage_hourly" not in inspect(engine).get_table_names()
+    finally:
+        migrate(db)
+    with session_scope() as s:
+        got = {tuple(getattr(r, k) for k in rollup.HOUR_KEYS): (r.jobs, r.total_tokens, r.total_cost)
+               for r in s.scalars(select(UsageHourly))}
+    assert got == expected  # the backfill (SQL) equals what ingest wrote (Python), key for key
+    assert len({k[:2] for k in got}) > 20 and max(v[0] for v in got.values()) > 1  # many hours, some shared

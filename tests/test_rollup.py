@@ -14,7 +14,7 @@ from core.aggregate import aggregate
 from core.columnar import ingest_frame
 from core.db import get_session, session_scope
 from core.limits import _rollup_row, set_price
-from core.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel
+from core.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.usage import ingest, record_usage
 from core.validation import validate_record
 
@@ -110,7 +110,7 @@ def test_reprice_moves_figures_between_pricing_statuses(db):
     s.close()
 
 
-# -- both rollups (usage_daily and the narrow usage_daily_model) equal the raw ledger ------------------------
+# -- the three rollups (usage_daily, the narrow usage_daily_model, usage_hourly) equal the raw ledger ---------
 
 FIGURES = ("jobs", "input_tokens", "total_tokens", "total_cost", "execution_ms", "error_count", "memory_mb")
 
@@ -119,7 +119,8 @@ def raw_rollup(session, keys):
     """The raw records summed per rollup key: {key: (FIGURES...)} as the rollup tables should hold them."""
     out: dict = {}
     for u in session.scalars(select(AIJobUsage)):
-        row = {"day": u.created_at.astimezone(UTC).date(), **{k: getattr(u, k) for k in keys[1:]}}
+        utc = u.created_at.astimezone(UTC)
+        row = {"day": utc.date(), "hour": utc.hour, **{k: getattr(u, k) for k in keys if k not in ("day", "hour")}}
         acc = out.setdefault(tuple(row[k] for k in keys), [0, 0, 0, Decimal(0), 0, 0, 0])
         for i, v in enumerate((1, u.input_tokens, u.total_tokens, u.total_cost, u.execution_ms, u.error_count,
                                u.memory_usage_mb)):
@@ -135,6 +136,7 @@ def table_rollup(session, model, keys):
 def assert_rollups_equal_raw(s):
     assert table_rollup(s, UsageDaily, rollup.KEYS) == raw_rollup(s, rollup.KEYS)
     assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == raw_rollup(s, rollup.NARROW_KEYS)
+    assert table_rollup(s, UsageHourly, rollup.HOUR_KEYS) == raw_rollup(s, rollup.HOUR_KEYS)
 
 
 def raw_record(i, ts, provider, model, tokens, status, op):
@@ -180,7 +182,8 @@ def test_both_rollups_equal_raw_after_inserts_late_records_reprices_and_deletes(
     s = get_session(db)
     try:
         assert_rollups_equal_raw(s)
-        assert s.scalar(select(func.count()).select_from(UsageDailyModel).where(UsageDailyModel.jobs <= 0)) == 0
+        for model in (UsageDaily, UsageDailyModel, UsageHourly):
+            assert s.scalar(select(func.count()).select_from(model).where(model.jobs <= 0)) == 0
     finally:
         s.close()
 
@@ -204,6 +207,7 @@ def test_many_keys_at_once_update_both_rollups(db):
         s.commit()
         assert s.scalar(select(func.count()).select_from(UsageDaily)) == 0
         assert s.scalar(select(func.count()).select_from(UsageDailyModel)) == 0
+        assert s.scalar(select(func.count()).select_from(UsageHourly)) == 0
     finally:
         s.close()
 
@@ -216,17 +220,21 @@ def test_rebuild_reproduces_both_rollups(db):
     s = get_session(db)
     try:
         wide, narrow_ = table_rollup(s, UsageDaily, rollup.KEYS), table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS)
-        assert len(wide) > len(narrow_) > 10  # brand and operation do split the narrow rows
+        hourly = table_rollup(s, UsageHourly, rollup.HOUR_KEYS)
+        assert len(hourly) >= len(wide) > len(narrow_) > 10  # brand and operation do split the narrow rows
         # A range, then everything: both tables come back row for row (and the days outside a range stay).
         rollup.rebuild(s, (NOW - timedelta(days=8)).date(), (NOW - timedelta(days=3)).date())
         s.commit()
         assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
         assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
-        s.execute(delete(UsageDailyModel))  # a lost narrow table is repaired by a full rebuild
+        assert table_rollup(s, UsageHourly, rollup.HOUR_KEYS) == hourly
+        s.execute(delete(UsageDailyModel))  # lost rollup rows are repaired by a full rebuild
+        s.execute(delete(UsageHourly))
         rollup.rebuild(s)
         s.commit()
         assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
         assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
+        assert table_rollup(s, UsageHourly, rollup.HOUR_KEYS) == hourly
         assert_rollups_equal_raw(s)
     finally:
         s.close()
