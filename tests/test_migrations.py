@@ -52,12 +52,10 @@ def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import inspect, select
+    from sqlalchemy import select
 
     from core import rollup
-    from core.db import PROJECT_ROOT, session_scope
+    from core.db import session_scope
     from core.models import UsageDaily, UsageDailyModel
     from core.usage import ingest
     from core.validation import validate_record
@@ -75,16 +73,7 @@ def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
             acc = expected.setdefault(tuple(getattr(r, k) for k in rollup.NARROW_KEYS), [0, 0, Decimal(0), 0])
             for i, v in enumerate((r.jobs, r.total_tokens, r.total_cost, r.execution_ms)):
                 acc[i] += v
-    engine = get_engine(db)
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0004")
-        assert "usage_daily_model" not in inspect(engine).get_table_names()
-    finally:
-        migrate(db)  # back to head, whatever happened: the later tests need the table
+    _down_and_up(db, "0004", "usage_daily_model")
     with session_scope() as s:
         got = {tuple(getattr(r, k) for k in rollup.NARROW_KEYS): [r.jobs, r.total_tokens, r.total_cost,
                                                                   r.execution_ms]
@@ -98,12 +87,10 @@ def test_migration_0006_backfills_the_hourly_rollup_from_the_ledger(db):
     """Down to 0005 (no usage_hourly) and up again: the backfill equals the raw records summed by UTC hour."""
     from datetime import UTC, datetime, timedelta, timezone
 
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import inspect, select
+    from sqlalchemy import select
 
     from core import rollup
-    from core.db import PROJECT_ROOT, session_scope
+    from core.db import session_scope
     from core.models import UsageHourly
     from core.usage import ingest
     from core.validation import validate_record
@@ -119,18 +106,30 @@ def test_migration_0006_backfills_the_hourly_rollup_from_the_ledger(db):
     with session_scope() as s:
         expected = {tuple(getattr(r, k) for k in rollup.HOUR_KEYS): (r.jobs, r.total_tokens, r.total_cost)
                     for r in s.scalars(select(UsageHourly))}
+    _down_and_up(db, "0005", "usage_hourly")
+    with session_scope() as s:
+        got = {tuple(getattr(r, k) for k in rollup.HOUR_KEYS): (r.jobs, r.total_tokens, r.total_cost)
+               for r in s.scalars(select(UsageHourly))}
+    assert got == expected  # the backfill (SQL) equals what ingest wrote (Python), key for key
+    assert len({k[:2] for k in got}) > 20 and max(v[0] for v in got.values()) > 1  # many hours, some shared
+
+
+def _down_and_up(db, revision: str, table: str) -> None:
+    """Downgrade to `revision` (which must drop `table`), then migrate back to head whatever happened: the later
+    tests need the table."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from core.db import PROJECT_ROOT
+
     engine = get_engine(db)
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0005")
-        assert "usage_hourly" not in inspect(engine).get_table_names()
+            command.downgrade(cfg, revision)
+        assert table not in inspect(engine).get_table_names()
     finally:
         migrate(db)
-    with session_scope() as s:
-        got = {tuple(getattr(r, k) for k in rollup.HOUR_KEYS): (r.jobs, r.total_tokens, r.total_cost)
-               for r in s.scalars(select(UsageHourly))}
-    assert got == expected  # the backfill (SQL) equals what ingest wrote (Python), key for key
-    assert len({k[:2] for k in got}) > 20 and max(v[0] for v in got.values()) > 1  # many hours, some shared
