@@ -119,7 +119,9 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
     # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
     values = [dict(zip(HOUR_KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
-    if dialect != "sqlite" and len(values) > 200:
+    if dialect != "sqlite" and len(values) == 1:  # one record (record_usage): one round trip for the three
+        session.connection().execute(_ONE_PG, values[0])
+    elif dialect != "sqlite" and len(values) > 200:
         _apply_pg_copy(session, values)  # the daily sums are grouped in SQL from the same temporary table
     else:
         _execute(session, _upsert(dialect, UsageHourly, HOUR_KEYS), values)
@@ -129,6 +131,20 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     if any(acc["jobs"] < 0 for acc in deltas.values()):
         for model in (UsageHourly, UsageDaily, UsageDailyModel):
             session.execute(delete(model).where(model.jobs <= 0))
+
+
+def _one_pg_sql() -> str:
+    """PostgreSQL: one key's deltas into the three rollups in one statement. Each step reads the previous one's
+    RETURNING row, so the rows are locked in the bulk path's order (hourly, daily, narrow): no deadlock."""
+    def upsert(table: str, keys: tuple, source: str) -> str:
+        cols = ", ".join(keys + MEASURES)
+        params = ", ".join(f":{c}" for c in keys + MEASURES)
+        values = f"VALUES ({params})" if source is None else f"SELECT {params} FROM {source}"
+        return (f"INSERT INTO {table} ({cols}) {values} ON CONFLICT ({', '.join(keys)}) "
+                f"DO UPDATE SET {_adds(table, list(MEASURES))}")
+    return (f"WITH h AS ({upsert('usage_hourly', HOUR_KEYS, None)} RETURNING 1), "
+            f"d AS ({upsert('usage_daily', KEYS, 'h')} RETURNING 1) "
+            f"{upsert('usage_daily_model', NARROW_KEYS, 'd')}")
 
 
 def _execute(session: Session, stmt, values: list[dict]) -> None:
@@ -228,3 +244,6 @@ def _days(model, start: date | None, end: date | None) -> list:
     """Conditions on a rollup's day for [start, end) (None: unbounded)."""
     return [c for c in (None if start is None else model.day >= start, None if end is None else model.day < end)
             if c is not None]
+
+
+_ONE_PG = text(_one_pg_sql())

@@ -238,3 +238,28 @@ def test_rebuild_reproduces_both_rollups(db):
         assert_rollups_equal_raw(s)
     finally:
         s.close()
+
+
+def test_one_record_at_a_time_keeps_the_three_rollups(db):
+    """A single key's deltas (record_usage, a one-record correction) take one statement on PostgreSQL: a new
+    row, an addition to it, a subtraction, and the row's removal when its last record goes."""
+    records = [raw_record(i, NOW - timedelta(minutes=5 * i), *PROVIDERS[0], 100, "completed", "chat")
+               for i in range(2)]
+    for r in records:  # same hour, same key: the second adds to the first's rows
+        with session_scope() as s:
+            ingest(s, [validate_record(r | {"company": "Acme", "brand": "b1"}, now=NOW)])
+    s = get_session(db)
+    try:
+        assert len(table_rollup(s, UsageHourly, rollup.HOUR_KEYS)) == 1
+        assert next(iter(table_rollup(s, UsageDaily, rollup.KEYS).values()))[:2] == (2, 200)
+        assert_rollups_equal_raw(s)
+        ids = sorted(s.scalars(select(AIJobUsage.id)))
+        _delete_records(s, ids[:1])
+        s.commit()
+        assert_rollups_equal_raw(s)
+        _delete_records(s, ids[1:])
+        s.commit()
+        for model in (UsageHourly, UsageDaily, UsageDailyModel):
+            assert s.scalar(select(func.count()).select_from(model)) == 0
+    finally:
+        s.close()
