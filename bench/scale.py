@@ -12,9 +12,10 @@ Measured in one run (medians, so that the noise of a busy 2-core machine does no
 - each dashboard page's AppTest run (st.cache_data cleared before each run), `check_alerts`;
 - peak RSS (VmHWM) of a real `streamlit run dashboard.py` process after every page was opened twice in headless
   Chromium (AppTest in a subprocess when Chromium is missing);
-- bulk ingest of --ingest-rows extra records through `core.columnar.ingest_frame` and 300 `record_usage` calls,
-  into a company of their own ("Bench Ingest") that is deleted afterwards (with its rollup rows, then VACUUM), so
-  the database stays as generated.
+- bulk ingest of --ingest-rows extra records through `core.columnar.ingest_frames`, spread over the last 120
+  days (a backfill) then over the last day (live traffic), and 300 `record_usage` calls, into a company of their
+  own ("Bench Ingest") that is deleted afterwards (with its rollup rows, then VACUUM), so the database stays as
+  generated.
 Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -315,26 +316,34 @@ def memory_row_apptest(url: str) -> Row:
 # -- writes: bulk ingest and record_usage, then removed ------------------------------------------------------
 
 def ingest_rows(url: str, rows: int) -> list[Row]:
-    from bench.generate import frames, ingest_frames
+    """Bulk ingest twice, each into a new company removed afterwards: a backfill spread over the last 120 days
+    (every time-led index takes inserts along its length) and the last day's records (live traffic)."""
     from bench.ingest import single
 
-    now = datetime.now(UTC)
-    log(f"bulk ingest of {rows:,} records into {BENCH_COMPANY!r}")
-    engine = create_engine(url)
-    with engine.connect() as c:
-        wal0 = c.scalar(text("SELECT pg_current_wal_lsn()"))
-    stored, spent = ingest_frames(frames(rows, 120, int(now.timestamp()), now - timedelta(minutes=2), 200_000,
-                                         f"scale-{now:%Y%m%d%H%M%S}-", company=BENCH_COMPANY), now)
-    with engine.connect() as c:  # WAL written meanwhile (other sessions' writes included, if any)
-        wal = c.scalar(text("SELECT pg_current_wal_lsn() - CAST(:lsn AS pg_lsn)"), {"lsn": wal0})
-    engine.dispose()
-    out = [Row(f"bulk ingest_frame ({stored:,} records, 120 d)", "", "", stored / spent, "rec/s", INGEST_PER_S,
-               higher_is_better=True, note=f"WAL {int(wal) / max(stored, 1):,.0f} bytes/record")]
+    out = [ingest_row(url, rows, 120, "backfill"), ingest_row(url, rows, 1, "live")]
     log("record_usage x 300")
     out.append(Row("record_usage (one call, own transaction)", "", "", single("scale", 300, company=BENCH_COMPANY),
                    "ms", RECORD_MS))
     remove_bench_company(url)
     return out
+
+
+def ingest_row(url: str, rows: int, days: int, kind: str) -> Row:
+    from bench.generate import frames, ingest_frames
+
+    remove_bench_company(url)
+    now = datetime.now(UTC)
+    log(f"bulk ingest of {rows:,} records over {days} d into {BENCH_COMPANY!r}")
+    engine = create_engine(url)
+    with engine.connect() as c:
+        wal0 = c.scalar(text("SELECT pg_current_wal_lsn()"))
+    stored, spent = ingest_frames(frames(rows, days, int(now.timestamp()), now - timedelta(minutes=2), 200_000,
+                                         f"scale-{kind}-{now:%Y%m%d%H%M%S}-", company=BENCH_COMPANY), now)
+    with engine.connect() as c:  # WAL written meanwhile (other sessions' writes included, if any)
+        wal = c.scalar(text("SELECT pg_current_wal_lsn() - CAST(:lsn AS pg_lsn)"), {"lsn": wal0})
+    engine.dispose()
+    return Row(f"bulk ingest_frame ({stored:,} records, {days} d: {kind})", "", "", stored / spent, "rec/s",
+               INGEST_PER_S, higher_is_better=True, note=f"WAL {int(wal) / max(stored, 1):,.0f} bytes/record")
 
 
 def remove_bench_company(url: str) -> None:
