@@ -96,13 +96,17 @@ def ingest_frame(session, frame: pd.DataFrame, *, source: str = "import", is_dem
                     result.conflicts.append((int(pos_all[i]), ids_all[i]))
     fast_idx = good[keep[:len(good)]]
     slow_kept = [s for s, k in zip(slow, keep[len(good):]) if k]
+    sums = None
     if len(fast_idx):
-        _store(session, _take(cols, fast_idx), fast_idx, source, is_demo, pricer, result)
+        sums = _store(session, _take(cols, fast_idx), fast_idx, source, is_demo, pricer, result)
+    slow_deltas: dict = {}
     if slow_kept:
-        res: IngestResult = ingest(session, (r for _, r in slow_kept), source=source, is_demo=is_demo, pricer=pricer)
+        res: IngestResult = ingest(session, (r for _, r in slow_kept), source=source, is_demo=is_demo, pricer=pricer,
+                                   rollup_deltas=slow_deltas)
         result.inserted += res.inserted
         result.duplicates += res.duplicates
         result.conflicts.extend((slow_kept[p][0], jid) for p, jid in res.conflicts)
+    _apply_deltas(session, sums, slow_deltas)  # one rollup update for the batch (see rollup.apply)
     result.conflicts.sort()
     result.refused.sort()
     return result
@@ -116,7 +120,8 @@ def _is_na(v) -> bool:
 
 
 def _store(session, c: dict, positions: np.ndarray, source: str, is_demo: bool, pricer: Pricer,
-           result: FrameResult) -> None:
+           result: FrameResult) -> pd.DataFrame | None:
+    """Write the rows of `c` not stored yet; returns their rollup deltas (None if none was written)."""
     # PostgreSQL runs two batches at once: a new company or brand is committed on its own (see _Names).
     names = _Names(session, commit_new=session.get_bind().dialect.name == "postgresql")
     pairs, _, pair_codes = factorize(c["company"], c["brand"])
@@ -141,11 +146,11 @@ def _store(session, c: dict, positions: np.ndarray, source: str, is_demo: bool, 
         keep = np.flatnonzero(~known)
         c, positions = _take(c, keep), positions[keep]
         if not len(c["job_id"]):
-            return
+            return None
     else:
         raise RuntimeError("ingest: a concurrent writer keeps storing the same job_ids; run the import again")
-    _apply_deltas(session, _deltas(c))
     result.inserted += len(c["job_id"])
+    return _deltas(c)
 
 
 def _np(arr: pa.Array) -> np.ndarray:
@@ -168,18 +173,20 @@ def _deltas(c: dict) -> pd.DataFrame:
     return df.groupby(list(rollup.HOUR_KEYS), sort=False).sum().reset_index()
 
 
-def _apply_deltas(session, sums: pd.DataFrame) -> None:
-    if session.get_bind().dialect.name != "sqlite":
+def _apply_deltas(session, sums: pd.DataFrame | None, extra: dict) -> None:
+    """One rollup update for the batch: the frame's deltas, plus `extra` (dict deltas of rows that took the row
+    path). PostgreSQL takes a frame alone as one Arrow COPY."""
+    if sums is not None and not extra and session.get_bind().dialect.name != "sqlite":
         rollup.apply_frame(session, sums)
         return
     money = set(rollup.MONEY_MEASURES)
     out: dict[tuple, dict] = {}
-    for row in sums.to_dict("records"):
+    for row in ([] if sums is None else sums.to_dict("records")):
         key = (row["day"].date(), int(row["hour"]), int(row["company_id"]), int(row["brand_id"]),
                *(row[k] for k in rollup.HOUR_KEYS[4:]))
         out[key] = {m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum"
                         else int(row[m])) for m in rollup.MEASURES}
-    rollup.apply(session, out)
+    rollup.apply(session, rollup.add_into(out, extra))
 
 
 def _job_id_keys(frame: pd.DataFrame) -> set:

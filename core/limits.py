@@ -206,9 +206,11 @@ def reprice_usage(session: Session, *, provider: str, model_pattern: str, since:
                                   AIJobUsage.pricing_status != "billed").order_by(AIJobUsage.id))
     changed = 0
     last_id = 0
+    deltas: dict = {}  # every batch's, applied once at the end (one rollup.apply per transaction)
     while True:
         batch = list(session.scalars(q.where(AIJobUsage.id > last_id).limit(2000)))
         if not batch:
+            rollup.apply(session, deltas)
             return changed
         last_id = batch[-1].id
         old_rows, new_rows = [], []
@@ -227,8 +229,8 @@ def reprice_usage(session: Session, *, provider: str, model_pattern: str, since:
             new_rows.append(_rollup_row(u))
             changed += 1
         session.flush()
-        rollup.add_rows(session, old_rows, sign=-1)
-        rollup.add_rows(session, new_rows)
+        rollup.add_into(deltas, rollup.accumulate(old_rows, sign=-1))
+        rollup.add_into(deltas, rollup.accumulate(new_rows))
 
 
 def _rollup_row(u: AIJobUsage) -> dict:

@@ -236,8 +236,9 @@ def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lin
         select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
         .where(AIJob.company_id == cid, AIJob.source == SOURCE, AIJob.job_id.like(JOB_PREFIX + "%"),
                AIJobUsage.created_at >= start, AIJobUsage.created_at < end)))
+    # The old rows' subtraction and the new rows' addition: one rollup.apply, after the ingest below.
+    deltas = rollup.accumulate([_rollup_dict(u) for u in old], sign=-1)
     if old:
-        rollup.add_rows(s, [_rollup_dict(u) for u in old], sign=-1)
         ids = [u.ai_job_id for u in old]
         for i in range(0, len(ids), 500):
             s.execute(delete(AIJobUsage).where(AIJobUsage.ai_job_id.in_(ids[i:i + 500])))
@@ -258,7 +259,8 @@ def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lin
                            + (f" in project {r.project}" if r.project else ""),
             "cost_input": cost[0] if cost else None, "cost_output": cost[1] if cost else None,
         }, now=now))
-    result = ingest(s, records, source=SOURCE, pricer=Pricer(s))
+    result = ingest(s, records, source=SOURCE, pricer=Pricer(s), rollup_deltas=deltas)
+    rollup.apply(s, deltas)
     if result.conflicts:  # cannot happen after the delete unless another company's row holds the job_id
         raise SyncError(f"{len(result.conflicts)} usage rows conflict with existing records")
     cost_rows = []

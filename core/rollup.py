@@ -79,6 +79,18 @@ def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
     return out
 
 
+def add_into(target: dict[tuple, dict], deltas: dict[tuple, dict]) -> dict[tuple, dict]:
+    """Add hourly deltas into `target` (returned): a transaction's writes gathered for one `apply`."""
+    for key, acc in deltas.items():
+        cur = target.get(key)
+        if cur is None:
+            target[key] = dict(acc)
+        else:
+            for m, v in acc.items():
+                cur[m] += v
+    return target
+
+
 def summed(deltas: dict[tuple, dict], at: list[int] = _NARROW_AT) -> dict[tuple, dict]:
     """Hourly deltas summed per coarser key (the values of HOUR_KEYS at `at`): the usage_daily_model deltas by
     default, the usage_daily ones with _WIDE_AT."""
@@ -112,7 +124,12 @@ def _upsert(dialect: str, model=UsageDaily, keys: tuple = KEYS):
 
 def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     """Upsert-add the hourly deltas (keyed by HOUR_KEYS) into usage_hourly and, summed by day, into usage_daily
-    and usage_daily_model; rows left with no job are removed from all three."""
+    and usage_daily_model; rows left with no job are removed from all three.
+
+    Call it once per transaction (gather a transaction's deltas with `add_into`): one call locks rollup rows in
+    one order, so concurrent writers cannot deadlock; a second call in the same transaction may need a row that a
+    writer waiting on the first call's rows already holds.
+    """
     if not deltas:
         return
     dialect = session.get_bind().dialect.name
@@ -129,8 +146,9 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
             _execute(session, _upsert(dialect, model, keys),
                      [dict(zip(keys, key)) | acc for key, acc in sorted(summed(deltas, at).items())])
     if any(acc["jobs"] < 0 for acc in deltas.values()):
+        days = sorted({key[0] for key in deltas})  # the primary keys start with the day: no scan of the tables
         for model in (UsageHourly, UsageDaily, UsageDailyModel):
-            session.execute(delete(model).where(model.jobs <= 0))
+            session.execute(delete(model).where(model.day.in_(days), model.jobs <= 0))
 
 
 def _one_pg_sql() -> str:
@@ -204,6 +222,7 @@ def _adds(table: str, measures: list[str]) -> str:
 
 
 def add_rows(session: Session, rows: Iterable[Mapping], sign: int = 1) -> None:
+    """`apply` of these rows' deltas (the transaction's only call: see `apply`)."""
     apply(session, accumulate(rows, sign))
 
 

@@ -40,22 +40,33 @@ def _insert(session: Session):
     return (sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert)
 
 
+def _company_id(session: Session, name: str) -> int | None:
+    return session.scalar(select(Company.id).where(Company.name == name))
+
+
+def _brand_id(session: Session, company_id: int, name: str) -> int | None:
+    return session.scalar(select(Brand.id).where(Brand.company_id == company_id, Brand.name == name))
+
+
 def get_or_create_company(session: Session, name: str) -> int:
-    cid = session.scalar(select(Company.id).where(Company.name == name))
+    cid = _company_id(session, name)
     if cid is None:
         session.execute(_insert(session)(Company).values(name=name, created_at=datetime.now(UTC))
                         .on_conflict_do_nothing(index_elements=["name"]))
-        cid = session.scalar(select(Company.id).where(Company.name == name))
+        cid = _company_id(session, name)
     return cid
 
 
 def get_or_create_brand(session: Session, company_id: int, name: str) -> int:
-    bid = session.scalar(select(Brand.id).where(Brand.company_id == company_id, Brand.name == name))
+    bid = _brand_id(session, company_id, name)
     if bid is None:
         session.execute(_insert(session)(Brand).values(company_id=company_id, name=name)
                         .on_conflict_do_nothing(index_elements=["company_id", "name"]))
-        bid = session.scalar(select(Brand.id).where(Brand.company_id == company_id, Brand.name == name))
+        bid = _brand_id(session, company_id, name)
     return bid
+
+
+_ID_OF = {get_or_create_company: _company_id, get_or_create_brand: _brand_id}
 
 
 class _Names:
@@ -93,28 +104,41 @@ class _Names:
     def _create(self, get_or_create, *args) -> int:
         if not self.commit_new:
             return get_or_create(self.session, *args)
+        # This transaction may hold the name uncommitted (created earlier in it): then it is found here, and the
+        # own transaction below, which would wait for this one forever, is not opened.
+        found = _ID_OF[get_or_create](self.session, *args)
+        if found is not None:
+            return found
         with Session(bind=self.session.get_bind()) as own, own.begin():  # same database as the batch
             return get_or_create(own, *args)
 
 
 def ingest(session: Session, records: Iterable[UsageRecord], *, source: str = "api", is_demo: bool = False,
-           pricer: Pricer | None = None) -> IngestResult:
-    """Store validated records in chunks (many rows per statement). The caller commits."""
+           pricer: Pricer | None = None, rollup_deltas: dict | None = None) -> IngestResult:
+    """Store validated records in chunks (many rows per statement). The caller commits.
+
+    The rollups are updated once, after the last chunk (one `rollup.apply` per transaction); a caller with other
+    rollup changes in the same transaction passes `rollup_deltas`, receives this ingest's deltas there, and
+    applies them all itself.
+    """
     result = IngestResult()
     pricer = pricer or Pricer(session)
     names = _Names(session)
+    deltas = {} if rollup_deltas is None else rollup_deltas
     chunk: list[tuple[int, UsageRecord]] = []
     for pos, rec in enumerate(records):
         chunk.append((pos, rec))
         if len(chunk) >= CHUNK:
-            _ingest_chunk(session, chunk, source, is_demo, pricer, names, result)
+            _ingest_chunk(session, chunk, source, is_demo, pricer, names, result, deltas)
             chunk = []
     if chunk:
-        _ingest_chunk(session, chunk, source, is_demo, pricer, names, result)
+        _ingest_chunk(session, chunk, source, is_demo, pricer, names, result, deltas)
+    if rollup_deltas is None:
+        rollup.apply(session, deltas)
     return result
 
 
-def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: IngestResult) -> None:
+def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: IngestResult, deltas: dict) -> None:
     # Same job_id twice inside the chunk: the first wins, the rest are duplicates or conflicts.
     first: dict[str, tuple[int, UsageRecord]] = {}
     for pos, rec in chunk:
@@ -151,7 +175,7 @@ def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: Ingest
             bulk.insert_usage(session, rows)
         else:
             session.connection().execute(AIJobUsage.__table__.insert(), rows[0] if len(rows) == 1 else rows)
-        rollup.add_rows(session, rows)
+        rollup.add_into(deltas, rollup.accumulate(rows))
     result.inserted += len(rows)
     result.inserted_ids.extend(new_ids.values())
 

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from core.columnar import ingest_frame, ingest_frames
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.limits import set_price
 from core.models import AIJobUsage
-from core.usage import ingest, record_usage
+from core.usage import get_or_create_brand, get_or_create_company, ingest, record_usage
 from core.validation import InvalidRecord, validate_record
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -178,6 +178,53 @@ def test_new_company_is_committed_before_its_batch(pg_db):
                                       " WHERE c.name = 'Newco'")).all() == [("Newco", "Site A")]
     with session_scope() as s:
         assert s.execute(text("SELECT count(*) FROM ai_jobs")).scalar() == 1
+
+
+def test_a_name_this_transaction_created_is_not_created_again_on_the_side(pg_db):
+    """A brand the batch's own transaction created earlier (uncommitted) is found there: creating it in a
+    transaction of its own would wait for this one forever (a 3 s lock_timeout turns that into an error)."""
+    engine = get_engine(pg_db)
+
+    @event.listens_for(engine, "connect")
+    def _lock_timeout(dbapi, _record):
+        with dbapi.cursor() as cur:
+            cur.execute("SET lock_timeout = '3s'")
+
+    engine.dispose()
+    with session_scope() as s:
+        get_or_create_brand(s, get_or_create_company(s, "Acme"), "b1")
+    with session_scope() as s:
+        get_or_create_brand(s, get_or_create_company(s, "Acme"), "b2")  # earlier work of the same transaction
+        res = ingest_frame(s, pd.DataFrame([_rec(0, brand="b1"), _rec(1, brand="b2")]), now=NOW)
+    assert (res.inserted, res.refused) == (2, [])
+    with session_scope() as s:
+        assert s.execute(text("SELECT count(*) FROM brands")).scalar() == 2
+
+
+def test_one_rollup_write_per_transaction(db, monkeypatch):
+    """Every writer updates the rollups once per transaction (rollup.apply's lock order then holds across
+    writers: no deadlock): a row-path ingest over several chunks, and a batch mixing columnar and row-path rows."""
+    import core.usage as usage_mod
+    from core import rollup
+
+    calls = []
+    for name in ("apply", "apply_frame"):
+        real = getattr(rollup, name)
+        monkeypatch.setattr(rollup, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+    monkeypatch.setattr(usage_mod, "CHUNK", 3)
+    with session_scope() as s:  # 10 records, 4 chunks, 10 hours
+        ingest(s, [validate_record(_rec(i), now=NOW) for i in range(10)])
+    assert len(calls) == 1
+    calls.clear()
+    odd = _rec(11, input_tokens="1200")  # a string count: validated by the scalar path, stored by the row path
+    with session_scope() as s:
+        res = ingest_frame(s, pd.DataFrame([_rec(10), odd, _rec(12)]), now=NOW, raw=[_rec(10), odd, _rec(12)])
+    assert res.inserted == 3 and len(calls) == 1
+    with session_scope() as s:
+        assert s.execute(text("SELECT sum(jobs) FROM usage_hourly")).scalar() == 13
+    calls.clear()  # a reprice subtracts the old costs and adds the new ones: one update too
+    result = set_price("openai", "gpt-4o-mini", "1", "2", effective_from=NOW - timedelta(days=2), reprice=True)
+    assert result["repriced"] == 13 and len(calls) == 1
 
 
 def test_shuffled_batch_is_written_in_time_order(pg_db):
