@@ -5,12 +5,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 import core.aggregate as agg_mod
+from core.columnar import ingest_frame
 from core.aggregate import HOURLY, RAW, aggregate, plan, snapshot_memo
 from core.db import get_session, read_scope, session_scope
 from core.ledger import list_usage
@@ -347,3 +349,54 @@ def test_every_page_holds_the_rows_of_a_plain_sort(db, ordering, filters):
         page += 1
     assert got == expected
     assert len(expected) >= 7 * 2  # several pages, so windows and offsets were exercised
+
+
+# -- hour and day edges, to the microsecond, on both write paths ------------------------------------------------
+
+_D0 = datetime(2025, 11, 17, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+EDGES = sorted({_D0 + timedelta(hours=h) + d for h in range(0, 49) for d in (-_US, timedelta(0), _US)}
+               | {_D0 + timedelta(hours=h, minutes=m) for h in range(0, 48, 5) for m in (17, 29, 31, 44)})
+
+
+def _edge_record(i, ts):
+    return {"job_id": f"x{i}", "created_at": ts.isoformat(), "provider": ["openai", "acme"][i % 3 == 0],
+            "model": "m", "input_tokens": 10 + i, "output_tokens": 1, "status": "completed",
+            "company": ["Acme", "Beta"][i % 2], "brand": "b"}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(times=st.lists(st.sampled_from(EDGES), min_size=1, max_size=40), a=st.sampled_from(EDGES + [None]),
+       b=st.sampled_from(EDGES + [None]), columnar=st.booleans(), longer=st.booleans())
+def test_hour_and_day_edges_to_the_microsecond(db, times, a, b, columnar, longer):
+    """Records and range ends on either side of an hour or midnight (±1 µs), written by either path, either side
+    of each cut read: the figures are the raw records' (whole hours, partial hours and days all line up)."""
+    from tests.conftest import _empty
+    _empty(db)
+    records = [_edge_record(i, t) for i, t in enumerate(times)]
+    with session_scope() as s:
+        if columnar:
+            assert ingest_frame(s, pd.DataFrame(records), now=NOW).inserted == len(records)
+        else:
+            ingest(s, [validate_record(r, now=NOW) for r in records])
+    if a is not None and b is not None and a > b:
+        a, b = b, a
+    if a is not None and a == b:
+        return
+    real_cost = agg_mod._cost
+    cost = real_cost if not longer else (lambda lo, hi, horizon: -real_cost(lo, hi, hi + DAY))
+    s = get_session(db)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(agg_mod, "_cost", cost)
+            df = aggregate(s, start=a, end=b, dims=["day", "provider_name"])
+        got = {(r.day, r.provider_name): [int(r.jobs), int(r.input_tokens)] for r in df.itertuples()}
+        expected: dict = {}
+        for u in s.scalars(select(AIJobUsage)):
+            if (a is None or u.created_at >= a) and (b is None or u.created_at < b):
+                acc = expected.setdefault((u.created_at.astimezone(UTC).date(), u.provider_name), [0, 0])
+                acc[0] += 1
+                acc[1] += u.input_tokens
+        assert got == expected, (a, b, agg_mod.plan(a, b))
+    finally:
+        s.close()
