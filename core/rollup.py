@@ -96,13 +96,7 @@ def summed(deltas: dict[tuple, dict], at: list[int] = _NARROW_AT) -> dict[tuple,
     default, the usage_daily ones with _WIDE_AT."""
     out: dict[tuple, dict] = {}
     for key, acc in deltas.items():
-        nkey = tuple(key[i] for i in at)
-        cur = out.get(nkey)
-        if cur is None:
-            out[nkey] = dict(acc)
-        else:
-            for m, v in acc.items():
-                cur[m] += v
+        add_into(out, {tuple(key[i] for i in at): acc})
     return out
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import core.aggregate as agg_mod
 from core.columnar import ingest_frame
@@ -168,6 +168,13 @@ def test_every_split_equals_the_raw_records(db, first, late, start_min, span_min
         s.close()
 
 
+def _statements(session) -> list[str]:
+    """The SQL text of every statement `session` runs from now on (listening on its connection only)."""
+    statements: list[str] = []
+    event.listen(session.connection(), "before_cursor_execute", lambda *a: statements.append(a[2]))
+    return statements
+
+
 @pytest.mark.parametrize(("dims", "filters", "table"), [
     (["day", "provider_name", "model_name", "job_status", "pricing_status"], {}, "usage_daily_model"),
     (["provider_name"], {"company_id": "beta", "brand_id": None}, "usage_daily_model"),  # None: no filter
@@ -181,12 +188,8 @@ def test_each_rollup_table_gives_the_raw_figures(db, dims, filters, table):
         ingest(s, [make(i, NOW - timedelta(minutes=131 * i), *PROVIDERS[i % 4], 100 + 37 * i,
                         ["completed", "failed"][i % 3 == 0], ["Acme", "Beta"][i // 4 % 2]) for i in range(120)])
     s = get_session(db)
-    statements = []
-    from sqlalchemy import event
-    engine = s.get_bind()
-    listener = lambda *a: statements.append(a[2])
-    event.listen(engine, "before_cursor_execute", listener)
     try:
+        statements = _statements(s)
         ids = {"beta": [s.scalar(select(Company.id).where(Company.name == "Beta"))],
                "b1": list(s.scalars(select(Brand.id).where(Brand.name == "b1")))}
         filters = {k: ids.get(v, v) for k, v in filters.items()}
@@ -220,7 +223,6 @@ def test_each_rollup_table_gives_the_raw_figures(db, dims, filters, table):
                for r in df.itertuples()}
         assert got == expected and expected  # make() sets no operation: that grouping has one row
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
         s.close()
 
 
@@ -229,12 +231,8 @@ def test_memo_reads_each_raw_range_once(db):
         ingest(s, [make(i, NOW - timedelta(hours=5 * i), "openai", "gpt-4o-mini", 100 + i, "completed", "Acme")
                    for i in range(20)])
     s = get_session(db)
-    statements = []
-    from sqlalchemy import event
-    engine = s.get_bind()
-    listener = lambda *a: statements.append(a[2])
-    event.listen(engine, "before_cursor_execute", listener)
     try:
+        statements = _statements(s)
         start = NOW - timedelta(days=2, hours=3)
         memo: dict = {}
         first = aggregate(s, start=start, end=NOW, dims=["day"], memo=memo, raw_dims=["day", "brand_id"])
@@ -252,7 +250,6 @@ def test_memo_reads_each_raw_range_once(db):
         assert int(plain["jobs"].sum()) == sum(1 for i in range(20) if start - (NOW - start)
                                                <= NOW - timedelta(hours=5 * i) < start)
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
         s.close()
 
 
