@@ -3,14 +3,29 @@
 Our shape: `input_tokens` counts every input token (cache reads and cache writes included), `output_tokens`
 every output token (reasoning included); `cached_tokens`, `cache_write_tokens` and `reasoning_tokens` say how
 many of those were cache reads, cache writes and reasoning.
+
+The reading itself is genai-prices' (its per-provider, per-API extractors), so a new response shape arrives
+with a library update. Our own code only finds the usage object, checks the raw counts (so an error names the
+field) and covers what the library has no reader for: Ollama's native API, Mistral's `num_cached_tokens` and the
+thinking tokens that Gemini's OpenAI-compatible endpoint reports only in `total_tokens`.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
+from genai_prices import data_snapshot
+
 FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens")
 PROVIDERS = ("openai", "anthropic", "gemini", "mistral", "ollama")
+
+# Our provider name -> the library's provider id; any other provider speaking the OpenAI chat API (Ollama,
+# DeepSeek behind a proxy…) is read with OpenAI's extractor for that API.
+_LIBRARY_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "gemini": "google", "mistral": "mistral"}
+# Shape found in the payload -> (library provider, API flavour) when the provider's own id has no such reader.
+_SHAPE_READER = {"chat": ("openai", "chat"), "responses": ("openai", "responses"),
+                 "anthropic": ("anthropic", "default"), "gemini_native": ("google", "default")}
 
 
 def _as_dict(payload: Any) -> dict:
@@ -21,23 +36,27 @@ def _as_dict(payload: Any) -> dict:
     return dict(payload)
 
 
-def _int(d: Mapping | None, *path: str) -> int:
+def _check_counts(obj: Any, path: str = "") -> None:
+    """Every number in the usage object must be a token count; the error names the field."""
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            _check_counts(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            _check_counts(value, f"{path}[{i}]")
+    elif isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return
+    elif isinstance(obj, int | float) and (obj < 0 or int(obj) != obj):
+        raise ValueError(f"usage field {path}: {obj!r} is not a token count")
+
+
+def _int(d: Mapping, *path: str) -> int:
     cur: Any = d
     for key in path:
         if not isinstance(cur, Mapping):
             return 0
         cur = cur.get(key)
-    if cur is None:
-        return 0
-    if isinstance(cur, bool) or not isinstance(cur, int | float) or cur < 0 or int(cur) != cur:
-        raise ValueError(f"usage field {'.'.join(path)}: {cur!r} is not a token count")
-    return int(cur)
-
-
-def _shape(input_tokens: int, output_tokens: int, cached: int = 0, cache_write: int = 0,
-           reasoning: int = 0) -> dict[str, int]:
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached,
-            "cache_write_tokens": cache_write, "reasoning_tokens": reasoning}
+    return int(cur) if isinstance(cur, int | float) and not isinstance(cur, bool) else 0
 
 
 def _locate(provider: str, payload: dict) -> tuple[str, dict]:
@@ -65,36 +84,50 @@ def _locate(provider: str, payload: dict) -> tuple[str, dict]:
     raise ValueError(f"{provider}: no usage found in payload (keys: {sorted(payload)[:12]})")
 
 
+@functools.cache
+def _reader(provider: str, shape: str):
+    """The library's provider object and API flavour that read `shape` for `provider`."""
+    snapshot = data_snapshot.get_snapshot()
+    own = _LIBRARY_PROVIDER.get(provider)
+    if own is not None:
+        lib_provider = snapshot.find_provider(None, own, None)
+        flavours = {e.api_flavor for e in lib_provider.extractors or ()}
+        wanted = {"chat": "chat", "responses": "responses"}.get(shape, "default")
+        if wanted in flavours:
+            return lib_provider, wanted
+        if wanted == "chat" and "default" in flavours and shape == "chat":
+            return lib_provider, "default"  # Mistral's chat API is its default flavour
+    lib_id, flavour = _SHAPE_READER[shape]
+    return snapshot.find_provider(None, lib_id, None), flavour
+
+
+def _shape(input_tokens: int, output_tokens: int, cached: int = 0, cache_write: int = 0,
+           reasoning: int = 0) -> dict[str, int]:
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached,
+            "cache_write_tokens": cache_write, "reasoning_tokens": reasoning}
+
+
 def normalize_usage(provider: str, payload: Any) -> dict[str, int]:
     """Normalise a provider response, or its usage object, to our five token counts."""
     provider = (provider or "").strip().lower()
     shape, u = _locate(provider, _as_dict(payload))
-    if shape == "gemini_native":
-        prompt = _int(u, "promptTokenCount") + _int(u, "toolUsePromptTokenCount")
-        thoughts = _int(u, "thoughtsTokenCount")
-        result = _shape(prompt, _int(u, "candidatesTokenCount") + thoughts,
-                        cached=_int(u, "cachedContentTokenCount"), reasoning=thoughts)
-    elif shape == "ollama_native":
+    _check_counts(u)
+    if shape == "ollama_native":  # the library has no Ollama reader
         result = _shape(_int(u, "prompt_eval_count"), _int(u, "eval_count"))
-    elif shape == "anthropic":
-        # Anthropic's input_tokens excludes cache reads and writes: add them back.
-        read, write = _int(u, "cache_read_input_tokens"), _int(u, "cache_creation_input_tokens")
-        result = _shape(_int(u, "input_tokens") + read + write, _int(u, "output_tokens"), read, write)
-    elif shape == "responses":
-        result = _shape(_int(u, "input_tokens"), _int(u, "output_tokens"),
-                        cached=_int(u, "input_tokens_details", "cached_tokens"),
-                        cache_write=_int(u, "input_tokens_details", "cache_write_tokens"),
-                        reasoning=_int(u, "output_tokens_details", "reasoning_tokens"))
-    else:  # chat completions: OpenAI, Mistral, Gemini and Ollama OpenAI-compatible endpoints
-        prompt, completion = _int(u, "prompt_tokens"), _int(u, "completion_tokens")
-        reasoning = _int(u, "completion_tokens_details", "reasoning_tokens")
-        cached = _int(u, "prompt_tokens_details", "cached_tokens") or _int(u, "num_cached_tokens")
-        cache_write = _int(u, "prompt_tokens_details", "cache_write_tokens")
-        hidden = _int(u, "total_tokens") - prompt - completion
-        if hidden > 0 and reasoning == 0:
-            # Gemini's OpenAI-compatible endpoint counts thinking tokens only in total_tokens.
-            reasoning, completion = hidden, completion + hidden
-        result = _shape(prompt, completion, cached, cache_write, reasoning)
+    else:
+        lib_provider, flavour = _reader(provider, shape)
+        root = {"usageMetadata": u} if shape == "gemini_native" else {"usage": u}
+        _, got = lib_provider.extract_usage(root, api_flavor=flavour)
+        result = _shape(int(got.input_tokens or 0), int(got.output_tokens or 0), int(got.cache_read_tokens or 0),
+                        int(got.cache_write_tokens or 0), int(getattr(got, "output_reasoning_tokens", 0) or 0))
+        if shape == "chat":
+            if not result["cached_tokens"]:
+                result["cached_tokens"] = _int(u, "num_cached_tokens")  # Mistral's second shape
+            hidden = _int(u, "total_tokens") - _int(u, "prompt_tokens") - _int(u, "completion_tokens")
+            if hidden > 0 and result["reasoning_tokens"] == 0:
+                # Gemini's OpenAI-compatible endpoint counts thinking tokens only in total_tokens.
+                result["reasoning_tokens"] = hidden
+                result["output_tokens"] += hidden
     if result["cached_tokens"] + result["cache_write_tokens"] > result["input_tokens"]:
         raise ValueError(f"{provider}: cached + cache-write tokens exceed input tokens in {result}")
     if result["reasoning_tokens"] > result["output_tokens"]:

@@ -118,3 +118,26 @@ def test_sdk_objects_are_accepted():
 def test_malformed_usage_is_refused_with_the_field(payload, needle):
     with pytest.raises(ValueError, match=needle):
         normalize_usage("openai", payload)
+
+
+def test_anthropic_thinking_tokens_are_reasoning():
+    # Anthropic's newer responses report extended-thinking tokens inside output_tokens, itemised here.
+    payload = {"model": "claude-sonnet-4-5", "usage": {
+        "input_tokens": 120, "output_tokens": 900, "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0, "output_tokens_details": {"thinking_tokens": 640}}}
+    assert normalize_usage("anthropic", payload) == shape(120, 900, r=640)
+
+
+def test_anthropic_cache_creation_split_by_duration():
+    # Newer responses add the 5-minute / 1-hour split beside the flat total: counted once, not twice.
+    payload = {"usage": {"input_tokens": 10, "output_tokens": 4, "cache_read_input_tokens": 0,
+                         "cache_creation_input_tokens": 500,
+                         "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 200}}}
+    assert normalize_usage("anthropic", payload) == shape(510, 4, w=500)
+
+
+def test_unknown_model_and_unknown_provider_still_read():
+    # The library's model catalogue is not needed to read tokens: a self-hosted model behind any
+    # OpenAI-compatible server is read with the chat API's reader.
+    payload = {"model": "qwen3:0.6b", "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}}
+    assert normalize_usage("vllm", payload) == shape(9, 3)
