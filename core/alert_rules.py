@@ -201,7 +201,7 @@ def check_daily_spike(ctx: Context) -> list[Finding]:
         cost_today = sum(g["total_cost"], Decimal(0))
         hist = past[(past["company_id"] == cid) & (past["provider_name"] == provider)]
         per_day = [sum(d["total_cost"], Decimal(0)) for _, d in hist.groupby("day")]
-        if len(per_day) < s.alert_baseline_min_days:
+        if len(per_day) < s.alert_baseline_min_days or int(g["jobs"].sum()) < s.alert_min_jobs:
             continue
         mean = sum(per_day, Decimal(0)) / len(per_day)
         if mean <= 0:
@@ -223,7 +223,7 @@ def check_unusual_usage(ctx: Context) -> list[Finding]:
         tokens_today = int(g["total_tokens"].sum())
         hist = past[(past["company_id"] == cid) & (past["provider_name"] == provider)]
         per_day = [int(d["total_tokens"].sum()) for _, d in hist.groupby("day")]
-        if len(per_day) < s.alert_baseline_min_days:
+        if len(per_day) < s.alert_baseline_min_days or int(g["jobs"].sum()) < s.alert_min_jobs:
             continue
         median = Decimal(str(statistics.median(per_day)))
         if median <= 0:
@@ -246,7 +246,7 @@ def check_failure_rate(ctx: Context) -> list[Finding]:
     for (cid, provider), g in df.groupby(["company_id", "provider_name"]):
         jobs = int(g["jobs"].sum())
         failed = int(g.loc[g["job_status"].isin(FAILED_STATUSES), "jobs"].sum())
-        if jobs < s.alert_failure_min_jobs or jobs == 0:
+        if jobs < s.alert_min_jobs:
             continue
         rate = Decimal(failed) / Decimal(jobs)
         if rate >= s.alert_failure_rate:
@@ -264,7 +264,7 @@ def check_slow_execution(ctx: Context) -> list[Finding]:
     out = []
     for (cid, provider), g in df.groupby(["company_id", "provider_name"]):
         jobs = int(g["jobs"].sum())
-        if not jobs:
+        if jobs < s.alert_min_jobs:
             continue
         avg = Decimal(int(g["execution_ms"].sum())) / Decimal(jobs) / 1000
         if avg >= s.alert_slow_execution_seconds:
@@ -284,7 +284,7 @@ def check_cost_deviation(ctx: Context) -> list[Finding]:
         jobs_today = int(g["jobs"].sum())
         hist = past[(past["company_id"] == cid) & (past["provider_name"] == provider) & (past["model_name"] == model)]
         jobs_before = int(hist["jobs"].sum())
-        if not jobs_today or not jobs_before:
+        if jobs_today < s.alert_min_jobs or jobs_before < s.alert_min_jobs:
             continue
         usual = sum(hist["total_cost"], Decimal(0)) / jobs_before
         if usual <= 0:

@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     alert_baseline_min_days: int = Field(default=3, ge=1, description="Days with usage needed in the baseline before those rules judge")
     alert_failure_rate: Decimal = Field(default=Decimal("0.05"), gt=0, description="high_failure_rate when failed+timeout jobs reach this share")
     alert_failure_window_days: int = Field(default=7, ge=1, description="Window of the failure-rate and slow-execution rules (days)")
-    alert_failure_min_jobs: int = Field(default=1, ge=1, description="Jobs needed in the window before the failure rate is judged")
+    # One failed job out of one is not a 100 % failure rate: rate rules judge only a sample this large.
+    alert_min_jobs: int = Field(default=20, ge=1, description="Jobs needed in a rule's window before the failure-rate, slow-execution, cost-deviation and spike rules judge it")
     alert_slow_execution_seconds: Decimal = Field(default=Decimal("30"), gt=0, description="slow_execution when a provider's average execution time reaches this")
     alert_cost_deviation: Decimal = Field(default=Decimal("2.0"), gt=0, description="high_cost_deviation when a model's cost per job today reaches this multiple of its usual")
 

@@ -52,8 +52,10 @@ def env(monkeypatch):
                 monkeypatch.setenv(k, str(v))
         config.reset_settings()
 
-    # Quiet defaults for tests: no notification channel, no pause between delivery attempts.
-    set_env(NOTIFY_URLS=None, ADMIN_NOTIFY_URLS=None, NOTIFY_RETRY_DELAY_SECONDS="0", OPENAI_API_KEY=None,
+    # Quiet defaults for tests: no notification channel, no pause between delivery attempts; rate rules judge
+    # any sample (ALERT_MIN_JOBS=1) so that a test shows one threshold with a few records — the default of 20
+    # has its own tests in test_alerts_rules.py.
+    set_env(ALERT_MIN_JOBS="1", NOTIFY_URLS=None, ADMIN_NOTIFY_URLS=None, NOTIFY_RETRY_DELAY_SECONDS="0", OPENAI_API_KEY=None,
             OLLAMA_BASE_URL=None, GEMINI_API_KEY=None, LOG_FILE=None, PROBE_TIME="09:00", PROBE_TIMEZONE="UTC")
     yield set_env
     config.reset_settings()

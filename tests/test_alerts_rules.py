@@ -152,6 +152,36 @@ def test_failure_rate_over_seven_days(db, env, jobs, failed, fires):
         assert alerts["high_failure_rate"]["current_value"] == "0.05"
 
 
+def test_one_failed_job_of_one_is_no_failure_rate(db, env):
+    """ALERT_MIN_JOBS (default 20): one imported failed record does not read as a 100 % failure rate."""
+    env(ALERT_MIN_JOBS=None)
+    spend("0.01", when=NOW - timedelta(hours=2), provider="anthropic", model="claude-sonnet-4-5", status="failed")
+    assert "high_failure_rate" not in fired()
+
+
+@pytest.mark.parametrize("jobs, fires", [(19, False), (20, True)])
+def test_rate_rules_judge_from_the_default_sample_size(db, env, jobs, fires):
+    """Failure rate and slow execution need ALERT_MIN_JOBS (20) jobs in their window."""
+    env(ALERT_MIN_JOBS=None)
+    for i in range(jobs):
+        spend("0.01", when=NOW - timedelta(hours=i + 1), status="failed" if i < 5 else "completed", secs="45")
+    alerts = fired()
+    assert ("high_failure_rate" in alerts) is fires
+    assert ("slow_execution" in alerts) is fires
+
+
+@pytest.mark.parametrize("jobs_today, fires", [(19, False), (20, True)])
+def test_spike_and_deviation_rules_need_the_sample_today(db, env, jobs_today, fires):
+    """Daily spike, unusual usage and cost deviation judge a day only with ALERT_MIN_JOBS jobs in it."""
+    env(ALERT_MIN_JOBS=None)
+    baseline(days=3, cost="0.01", jobs=20, tokens=(10, 10))
+    for i in range(jobs_today):
+        spend("0.05", when=NOW - timedelta(minutes=10 * i + 5), tokens=(50, 50))
+    alerts = fired()
+    assert {"daily_spike", "unusual_usage", "high_cost_deviation"} & set(alerts) == (
+        {"daily_spike", "unusual_usage", "high_cost_deviation"} if fires else set())
+
+
 def test_failures_older_than_the_window_do_not_count(db, env):
     spend("0", when=NOW - timedelta(days=7, minutes=1), status="failed")
     spend("0", when=NOW - timedelta(hours=1))
