@@ -1,8 +1,9 @@
-"""Generate a large, realistic ledger in a PostgreSQL database of its own, through the product's bulk ingest.
+"""Generate a large, realistic ledger in a database of its own, through the product's bulk ingest.
 
-    python -m bench.generate --rows 10000000 [--db aium_scale] [--days 120] [--chunk 200000] [--seed 7]
+    python -m bench.generate --rows 10000000 [--db aium_scale] [--kind postgresql|sqlite] [--days 120]
+                             [--chunk 200000] [--seed 7]
 
-The database is dropped and recreated (migrated), then filled with `--rows` records over the last `--days` days,
+The database (PostgreSQL, or with --kind sqlite the file /tmp/NAME.db) is dropped and recreated (migrated), then filled with `--rows` records over the last `--days` days,
 oldest first (as a ledger grows): five companies of different sizes and their brands, the five providers with
 real model names (plus a fine-tune nobody prices), business hours and a weekday/weekend rhythm, growth over the
 period, failures and timeouts, lognormal token counts per operation, cached / cache-write / reasoning tokens, a
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -220,13 +222,16 @@ def set_limits() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--db", default=DEFAULT_DB, help="PostgreSQL database to (re)create (default aium_scale)")
+    ap.add_argument("--db", default=DEFAULT_DB, help="database to (re)create (default aium_scale; on SQLite the "
+                                                     "file /tmp/NAME.db)")
+    ap.add_argument("--kind", choices=("postgresql", "sqlite"), default="postgresql",
+                    help="PostgreSQL (default) or the embedded SQLite")
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--chunk", type=int, default=200_000, help="records per frame and transaction")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 
-    url = fresh_database("postgresql", args.db)
+    url = fresh_database(args.kind, args.db)
     print(f"database {args.db} recreated; generating {args.rows:,} records over {args.days} days")
     now = datetime.now(UTC)
     end = now - timedelta(minutes=2)
@@ -238,8 +243,12 @@ def main() -> None:
     t = time.perf_counter()
     eng = create_engine(url, isolation_level="AUTOCOMMIT")
     with eng.connect() as c:  # visibility map and statistics, as autovacuum leaves them after a load
-        c.execute(text("VACUUM ANALYZE"))
-        size = c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))"))
+        if args.kind == "sqlite":
+            c.execute(text("ANALYZE"))
+            size = f"{Path(url.removeprefix('sqlite:///')).stat().st_size / 2**20:,.0f} MB"
+        else:
+            c.execute(text("VACUUM ANALYZE"))
+            size = c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))"))
     eng.dispose()
     print(f"{stored:,} records in {wall:.0f} s: {stored / wall:,.0f} records/s overall "
           f"(generation included), {stored / spent:,.0f} records/s in ingest_frame; "
