@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.aggregate import aggregate
+from core.analytics_budgets import get_budget_status
 from core.analytics_common import price_hint, scope_filters
 from core.analytics_costs import get_cost_breakdown
 from core.analytics_dashboard import get_usage_dashboard
@@ -17,7 +18,7 @@ from core.db import read_scope
 from core.ledger import export_csv, export_csv_text, get_usage, list_usage
 from core.models import Brand, Company
 
-__all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_usage_stats", "get_usage_trends", "get_efficiency",
+__all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends", "get_efficiency",
            "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options", "unpriced_models"]
 
 
