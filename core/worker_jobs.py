@@ -162,8 +162,8 @@ def _log_channels() -> None:
     from core.notify import channel_status
     for ch in channel_status():
         if ch["state"] == "failing":
-            log.warning("notification channel %s (%s) failing since %s (%s failed deliveries, next attempt at %s): %s",
-                        ch["source"], ch["label"], ch["failing_since"], ch["consecutive_failures"],
+            log.warning("notification channel %s (%s) failing since %s (failed deliveries: %s, next attempt at %s): "
+                        "%s", ch["source"], ch["label"], ch["failing_since"], ch["consecutive_failures"],
                         ch["next_attempt_at"], ch["last_error"])
 
 

@@ -102,7 +102,7 @@ if admin:  # the channels are the deployment's, not one company's: admins see th
         for ch in channels:
             if ch["state"] == "failing":
                 st.text(f"🔴 {ch['source']} · {ch['label']} · failing since {ch['failing_since']} "
-                        f"({ch['consecutive_failures']} failed deliveries, next attempt at {ch['next_attempt_at']})")
+                        f"(failed deliveries: {ch['consecutive_failures']}, next attempt at {ch['next_attempt_at']})")
                 st.text(f"Last error: {ch['last_error']}")
             elif ch["state"] == "ok":
                 st.text(f"🟢 {ch['source']} · {ch['label']} · ok (last delivery {ch['last_ok_at']})")

@@ -71,7 +71,7 @@ class Webhook:
         self.release = threading.Event()
         self.redirect_to: str | None = None  # answer 307 to this URL instead (redirects must not be followed)
         self.script: deque[str] = deque()
-        self.received: list[dict] = []  # every request: {"status", "body", "path", "authorization"}
+        self.received: list[dict] = []  # every request: {"status", "body", "path", "authorization", "at"}
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,6 +79,7 @@ class Webhook:
                 pass
 
             def do_POST(self):
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if hook.redirect_to:
@@ -102,7 +103,7 @@ class Webhook:
                 if hook.delay:
                     time.sleep(hook.delay)
                 hook.received.append({"status": status, "body": body, "path": self.path,
-                                      "authorization": self.headers.get("Authorization")})
+                                      "authorization": self.headers.get("Authorization"), "at": arrived})
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

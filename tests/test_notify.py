@@ -221,7 +221,8 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     assert channel["state"] == "failing" and channel["failing_since"] == "2026-02-12T15:00:00Z"
     assert channel["label"] == f"json · 127.0.0.1:{webhook.port}" and "404" in channel["last_error"]
     assert channel["consecutive_failures"] == 1 and channel["next_attempt_at"] == "2026-02-12T15:15:00Z"
-    assert f"notification channel URL #1 (json · 127.0.0.1:{webhook.port}) failing since" in caplog.text
+    assert (f"notification channel URL #1 (json · 127.0.0.1:{webhook.port}) failing since 2026-02-12T15:00:00Z "
+            "(failed deliveries: 1, next attempt at 2026-02-12T15:15:00Z): HTTP 404") in caplog.text  # worker log
     assert all(not sent and "404" in error for sent, _, _, error, _ in alert_rows().values())
 
     st.cache_data.clear()
@@ -229,7 +230,8 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     assert not at.exception
     shown = "\n".join(t.value for t in at.text)
     assert "Notification channels" in [h.value for h in at.subheader]
-    assert f"URL #1 · json · 127.0.0.1:{webhook.port} · failing since 2026-02-12T15:00:00Z" in shown
+    assert (f"URL #1 · json · 127.0.0.1:{webhook.port} · failing since 2026-02-12T15:00:00Z (failed deliveries: 1, "
+            "next attempt at 2026-02-12T15:15:00Z)") in shown
     assert "Last error: HTTP 404" in shown
 
     webhook.mode = "ok"
@@ -379,3 +381,28 @@ def test_reminders_and_resolved_messages_go_to_each_channel_once(db, env, webhoo
             assert [a.resolved_notified for a in s.scalars(select(Alert))] == [True]
     finally:
         ops.close()
+
+
+@pytest.mark.parametrize(("status", "requests"), [("404", 1), ("401", 1), ("410", 1), ("408", 3), ("429", 3),
+                                                  ("500", 3), ("503", 3)])
+def test_only_what_a_retry_can_fix_is_retried_with_a_doubling_pause(env, webhook, status, requests):
+    from core.notify_deliver import send
+    env(NOTIFY_RETRIES="3", NOTIFY_RETRY_DELAY_SECONDS="0.2", NOTIFY_TIMEOUT_SECONDS="10")
+    webhook.mode = status
+    outcome = send(webhook.url(), "title", "body")
+    assert not outcome.ok and outcome.status == int(status) and f"HTTP {status}" in outcome.error
+    assert outcome.attempts == len(webhook.received) == requests and outcome.permanent == (requests == 1)
+    gaps = [b["at"] - a["at"] for a, b in zip(webhook.received, webhook.received[1:])]
+    assert all(low <= gap < low + 0.5 for gap, low in zip(gaps, (0.2, 0.4)))  # 0.2 s, then 0.4 s
+
+
+def test_retries_stop_at_the_delivery_timeout(env, webhook):
+    import time
+
+    from core.notify_deliver import send
+    env(NOTIFY_RETRIES="10", NOTIFY_RETRY_DELAY_SECONDS="0.4", NOTIFY_TIMEOUT_SECONDS="2")
+    webhook.mode = "500"
+    started = time.monotonic()
+    outcome = send(webhook.url(), "title", "body")
+    assert not outcome.ok and time.monotonic() - started < 2.5
+    assert len(webhook.received) == 3  # pauses of 0.4 and 0.8 s fit in 2 s, the next (1.6 s) does not
