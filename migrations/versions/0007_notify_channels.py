@@ -72,8 +72,9 @@ def backfill(conn) -> None:
                   sa.column('label', sa.String()), sa.column('source', sa.String()), sa.column('state', sa.String()),
                   sa.column('consecutive_failures', sa.Integer()),
                   sa.column('created_at', core.types.UTCDateTime()), sa.column('updated_at', core.types.UTCDateTime()))
-    deliveries = sa.table('notify_deliveries', sa.column('alert_id', sa.Integer()), sa.column('channel_id', sa.Integer()),
-                          sa.column('sent_at', core.types.UTCDateTime()), sa.column('last_sent_at', core.types.UTCDateTime()),
+    deliveries = sa.table('notify_deliveries', sa.column('alert_id', sa.Integer()),
+                          sa.column('channel_id', sa.Integer()), sa.column('sent_at', core.types.UTCDateTime()),
+                          sa.column('last_sent_at', core.types.UTCDateTime()),
                           sa.column('resolved_sent_at', core.types.UTCDateTime()), sa.column('attempts', sa.Integer()))
     alerts = sa.table('alerts', sa.column('id', sa.Integer()), sa.column('severity', sa.String()),
                       sa.column('is_resolved', sa.Boolean()), sa.column('email_sent', sa.Boolean()),
