@@ -2,7 +2,8 @@
 
 - `check_alerts` runs every rule (core.alert_rules), opens one alert per (company, provider, type) — the
   database refuses a second open one through the unique `open_key` — refreshes the open ones, resolves by
-  itself every open alert whose condition has cleared, then sends the notifications (core.notify).
+  itself every open alert whose condition has cleared, commits, and then sends the notifications (core.notify)
+  outside the check lock.
 - `resolve_alert`, `list_alerts`, `active_alerts`: the dashboard and the command line.
 
 Each function opens its own session unless `session=` is passed (then the caller owns the transaction).
@@ -172,8 +173,10 @@ def check_alerts(now: datetime | None = None, *, company: str | None = None, ses
                  notify_now: bool = True) -> dict:
     """Run every rule, open/refresh/auto-resolve alerts, send notifications; seed 004's check_alerts response.
 
-    Concurrent checks queue on a lock (PostgreSQL advisory lock / SQLite lease), so one check's alerts and
-    notifications are settled before the next looks; the unique open_key still guards the database itself.
+    Concurrent checks queue on a lock (PostgreSQL advisory lock / SQLite lease) while they evaluate and write
+    alerts; the unique open_key still guards the database itself. Notifications go out after the lock is
+    released, so a slow receiver never holds up another check: concurrent dispatches claim each (alert, channel)
+    before sending (core.notify), and each delivery ends within NOTIFY_TIMEOUT_SECONDS.
     """
     now = _now(now)
     if session is not None:
@@ -188,10 +191,7 @@ def check_alerts(now: datetime | None = None, *, company: str | None = None, ses
         with session_scope() as s:
             company_id = _company_id(s, company)
             created, checks, resolved = _run_check(s, now, company_id)
-        sent = 0
-        if notify_now:
-            with session_scope() as s:
-                sent = notify.dispatch(s, now=now).alerts_sent
+    sent = notify.dispatch(now=now).alerts_sent if notify_now else 0
     return _response(checks, created, sent, resolved)
 
 

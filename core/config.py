@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     probe_operation: str = Field(default="probe", description="Operation whose fallback chain the probe walks")
     probe_timeout_seconds: float = Field(default=15.0, gt=0, description="Timeout of each probe call (seconds)")
     probe_max_tokens: int = Field(default=5, ge=1, le=5, description="Output tokens asked of each probe call (<= 5)")
-    notify_retries: int = Field(default=3, ge=1, le=10, description="Delivery attempts per notification and check")
-    notify_retry_delay_seconds: float = Field(default=2.0, ge=0, description="Pause between delivery attempts")
+    notify_retries: int = Field(default=3, ge=1, le=10, description="Delivery attempts per channel and check (a refusal such as 404 is not retried)")
+    notify_retry_delay_seconds: float = Field(default=2.0, ge=0, description="Pause before the second delivery attempt (doubles at each further one)")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="Longest time one delivery to one channel may take, retries included")
 
     # Alert thresholds (seed 004 defaults; ratios are fractions: 0.8 = 80%)
     alert_quota_warning: Decimal = Field(default=Decimal("0.8"), gt=0, description="quota_warning at this share of a quota")

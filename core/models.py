@@ -288,6 +288,52 @@ class Alert(Base):
     company: Mapped[Company | None] = relationship()
 
 
+
+class NotifyChannel(Base):
+    """One notification channel (an apprise URL) and whether it takes messages.
+
+    The URL itself is never stored (it carries credentials): `channel_key` is a slow, salted hash of it, and
+    `label` a redacted form for display (`json · host:port`). A failing channel is tried again at
+    `next_attempt_at` (back-off), not at every check.
+    """
+
+    __tablename__ = "notify_channels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_key: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(200))  # where it is configured: "URL #1", "admin URL #2"
+    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok | failing
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # redacted
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the receiver's HTTP status
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class NotifyDelivery(Base):
+    """What one channel was told about one alert: announced (`sent_at`), last reminded, told it was resolved.
+
+    `claimed_by` / `claimed_until` are a short lease taken (and committed) before sending, so two dispatches
+    running at once never send the same message to a channel twice.
+    """
+
+    __tablename__ = "notify_deliveries"
+    __table_args__ = (Index("ix_notify_deliveries_channel", "channel_id"),)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notify_channels.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # redacted
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
 class ProbeRun(Base):
     __tablename__ = "probe_runs"
     __table_args__ = (Index("ix_probe_runs_started", "started_at"),)

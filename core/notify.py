@@ -1,81 +1,70 @@
-"""Alert notifications through apprise (email, Slack, JSON webhooks… one URL scheme each).
+"""Alert notifications through apprise (email, Slack, JSON webhooks… one URL scheme each), state kept per channel.
 
-One message per check lists every alert due: the new ones, the open ones due for a reminder (after
-NOTIFY_REPEAT_HOURS) and the ones resolved since the last message (once). Critical alerts also go to
-ADMIN_NOTIFY_URLS. Each URL is retried NOTIFY_RETRIES times; an alert is marked sent only once every channel it
-was addressed to has taken the message, so a failed delivery is sent again at the next check.
+Each channel (core.notify_channels) gets one message per dispatch listing what it has not taken yet: the new
+alerts, the open ones due for a reminder (NOTIFY_REPEAT_HOURS after it was last told) and the ones resolved since
+it was told about them (once). Critical alerts also go to ADMIN_NOTIFY_URLS. What each channel took is kept per
+(alert, channel) in `notify_deliveries`, so a channel that failed never makes the others receive a message twice.
 
-The caller serialises dispatches (core.alerts holds the check lock), so two workers never send the same
-notification twice. URLs carry credentials: they are never logged, and delivery errors are redacted.
+A channel that fails (after its retries, see core.notify_deliver) is marked failing and tried again after a
+back-off (one check interval, doubling up to NOTIFY_REPEAT_HOURS), not at every check; it is ok again as soon as
+it takes a message.
+
+Dispatch runs outside the alert-check lock. Concurrent dispatches claim each (alert, channel) with a short lease
+(committed before sending; on PostgreSQL the candidate rows are picked with FOR UPDATE SKIP LOCKED), so no message
+goes twice to a channel. Sending is bounded by NOTIFY_TIMEOUT_SECONDS.
+
+The alerts' own columns summarise the channels: `email_sent` = every channel the alert is addressed to took it,
+`last_notified_at` = the last time a channel took it, `notify_error` = the failing channels' errors,
+`resolved_notified` = every channel told about the alert was told it was resolved.
 """
 from __future__ import annotations
 
 import logging
-import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import apprise
-from sqlalchemy import or_, select
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.alert_rules import provider_label
 from core.config import Settings, get_settings
-from core.models import Alert, Company
+from core.db import session_scope
+from core.models import Alert, Company, NotifyChannel, NotifyDelivery
+from core.notify_channels import Channel, channel_status, configured, retry_delay, split_urls
+from core.notify_deliver import Delivery, Outcome, deliver, send_many
 from core.redact import redact
 
 log = logging.getLogger("core.notify")
 
+LEASE_MARGIN_SECONDS = 60  # a claim outlives the longest delivery; a dispatcher that died frees it after this
 
-def split_urls(secret) -> list[str]:
-    if secret is None:
-        return []
-    raw = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
-    return [u.strip() for u in raw.replace("\n", ",").split(",") if u.strip()]
-
-
-@dataclass
-class Delivery:
-    ok: bool
-    attempts: int
-    error: str | None = None
+__all__ = ["dispatch", "DispatchResult", "deliver", "Delivery", "channel_status", "split_urls"]
 
 
 @dataclass
 class DispatchResult:
-    alerts_sent: int = 0  # open alerts (new or reminders) delivered
+    alerts_sent: int = 0  # open alerts (new or reminders) taken by at least one channel
     resolved_sent: int = 0
-    messages: int = 0
-    failed: int = 0  # alerts whose delivery failed (kept for the next check)
+    messages: int = 0  # messages attempted (one per channel with something due)
+    failed: int = 0  # alerts that a channel failed to take (kept for that channel's next attempt)
     errors: list[str] = field(default_factory=list)
 
 
-def deliver(urls: list[str], title: str, body: str, settings: Settings | None = None) -> Delivery:
-    """Send to every URL, retrying each; ok only when all took it. Errors come back redacted."""
-    s = settings or get_settings()
-    attempts = 0
-    errors: list[str] = []
-    for index, url in enumerate(urls, 1):
-        # Never follow redirects: a webhook that answers 3xx must not bounce the alert (and its figures)
-        # to another host, whatever `?redirect=` the URL carries.
-        ap = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
-        if not ap.add(url):
-            errors.append(f"notification URL #{index} is not a valid apprise URL")
-            continue
-        for plugin in ap:
-            plugin.redirects = False
-        for attempt in range(1, s.notify_retries + 1):
-            attempts += 1
-            with apprise.LogCapture(level=logging.WARNING) as cap:
-                ok = ap.notify(title=title, body=body)
-            if ok:
-                break
-            detail = " ".join(line.strip() for line in cap.getvalue().splitlines() if line.strip())
-            if attempt == s.notify_retries:
-                errors.append(f"URL #{index}: {redact(detail)[:300] or 'delivery failed'}")
-            elif s.notify_retry_delay_seconds:
-                time.sleep(s.notify_retry_delay_seconds * attempt)
-    return Delivery(not errors, attempts, "; ".join(errors) or None)
+@dataclass
+class _Job:
+    """What one channel is about to be sent; its (alert, channel) rows are claimed by this dispatcher."""
+
+    channel: Channel
+    channel_id: int
+    new: list[Alert]
+    repeat: list[Alert]
+    resolved: list[Alert]
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return self.new + self.repeat + self.resolved
 
 
 def _line(alert: Alert, companies: dict[int, str]) -> str:
@@ -106,78 +95,227 @@ def _compose(new: list[Alert], repeat: list[Alert], resolved: list[Alert], compa
     return title, "\n".join(lines)
 
 
-def dispatch(session: Session, *, now: datetime | None = None, settings: Settings | None = None) -> DispatchResult:
-    """Send what is due and record it in the alerts; the caller commits."""
-    s = settings or get_settings()
-    now = now or datetime.now(UTC)
-    main_urls, admin_urls = split_urls(s.notify_urls), split_urls(s.admin_notify_urls)
-    result = DispatchResult()
-    # Resolved before anyone was told: nothing to take back, so no "resolved" message for it.
-    for a in session.scalars(select(Alert).where(Alert.is_resolved.is_(True), Alert.resolved_notified.is_(False),
-                                                 Alert.email_sent.is_(False))):
-        a.resolved_notified = True
-    if not main_urls and not admin_urls:
-        session.flush()
-        return result
-    repeat_before = now - timedelta(hours=s.notify_repeat_hours)
-    due = list(session.scalars(select(Alert).where(
-        Alert.is_resolved.is_(False),
-        or_(Alert.email_sent.is_(False), Alert.last_notified_at.is_(None), Alert.last_notified_at <= repeat_before))
-        .order_by(Alert.id)))
-    resolved = list(session.scalars(select(Alert).where(Alert.is_resolved.is_(True),
-                                                        Alert.resolved_notified.is_(False)).order_by(Alert.id)))
-    # Without a general channel only critical alerts have somewhere to go.
-    if not main_urls:
-        due = [a for a in due if a.severity == "critical"]
-        resolved = [a for a in resolved if a.severity == "critical"]
-    if not due and not resolved:
-        session.flush()
-        return result
-    companies = dict(session.execute(select(Company.id, Company.name)).all())
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
-    def send(urls: list[str], items_due: list[Alert], items_resolved: list[Alert]) -> Delivery | None:
-        if not urls or not (items_due or items_resolved):
-            return None
-        new = [a for a in items_due if not a.email_sent]
-        repeat = [a for a in items_due if a.email_sent]
-        title, body = _compose(new, repeat, items_resolved, companies, now)
-        d = deliver(urls, title, body, s)
-        result.messages += 1
-        if d.ok:
-            log.info("notification sent: %s", redact(title))
-        else:
-            log.warning("notification failed after %s attempt(s): %s", d.attempts, d.error)
-            result.errors.append(d.error or "delivery failed")
-        return d
 
-    main = send(main_urls, due, resolved)
-    admin = send(admin_urls, [a for a in due if a.severity == "critical"],
-                 [a for a in resolved if a.severity == "critical"])
+def _insert(session: Session):
+    return postgresql.insert if _is_pg(session) else sqlite.insert
 
-    def delivered(alert: Alert) -> tuple[bool, int, str | None]:
-        outcomes = [d for d in (main if main_urls else None,
-                                admin if (admin_urls and alert.severity == "critical") else None) if d is not None]
-        ok = bool(outcomes) and all(d.ok for d in outcomes)
-        return ok, sum(d.attempts for d in outcomes), "; ".join(d.error for d in outcomes if d.error) or None
 
-    for a in due:
-        ok, attempts, error = delivered(a)
-        a.notify_attempts = (a.notify_attempts or 0) + attempts
-        if ok:
-            a.email_sent = True
-            a.email_sent_at = a.email_sent_at or now
-            a.last_notified_at = now
-            a.notify_error = None
-            result.alerts_sent += 1
-        else:
-            a.notify_error = error
-            result.failed += 1
+def _register(s: Session, channels: list[Channel], now: datetime) -> dict[str, int]:
+    """The channels' rows (created on first use, label kept current): {key: id}."""
+    s.execute(_insert(s)(NotifyChannel).values([
+        {"channel_key": c.key, "label": c.label, "source": c.source, "state": "ok", "consecutive_failures": 0,
+         "created_at": now, "updated_at": now} for c in channels]).on_conflict_do_nothing(
+        index_elements=["channel_key"]))
+    rows = {r.channel_key: r for r in s.scalars(select(NotifyChannel).where(
+        NotifyChannel.channel_key.in_([c.key for c in channels])))}
+    for c in channels:
+        row = rows[c.key]
+        if (row.label, row.source) != (c.label, c.source):
+            row.label, row.source = c.label, c.source
+    s.flush()
+    return {key: row.id for key, row in rows.items()}
+
+
+def _owed_resolution(s: Session, alert_ids: list[int]) -> set[int]:
+    """Resolved alerts that a channel was told about and not yet told resolved.
+
+    Any channel, configured here or not: a command run without the worker's NOTIFY_URLS must not cancel the
+    "resolved" messages the worker's channels are owed."""
+    if not alert_ids:
+        return set()
+    return set(s.scalars(select(NotifyDelivery.alert_id).where(
+        NotifyDelivery.alert_id.in_(alert_ids), NotifyDelivery.sent_at.is_not(None),
+        NotifyDelivery.resolved_sent_at.is_(None))))
+
+
+def _take(s: Session, channel_id: int, alert_ids: list[int], due, *, holder: str, until: datetime,
+          clock: datetime, now: datetime) -> set[int]:
+    """Claim the (alert, channel) rows among `alert_ids` that are due and not claimed by someone else."""
+    if not alert_ids:
+        return set()
+    D = NotifyDelivery
+    channel_due = exists(select(NotifyChannel.id).where(
+        NotifyChannel.id == D.channel_id,
+        or_(NotifyChannel.next_attempt_at.is_(None), NotifyChannel.next_attempt_at <= now)))
+    conds = [D.channel_id == channel_id, D.alert_id.in_(alert_ids), *due, channel_due,
+             or_(D.claimed_until.is_(None), D.claimed_until < clock)]
+    if _is_pg(s):  # rows another dispatcher is claiming right now are skipped, not waited for
+        alert_ids = list(s.scalars(select(D.alert_id).where(*conds).with_for_update(skip_locked=True)))
+        if not alert_ids:
+            return set()
+        conds[1] = D.alert_id.in_(alert_ids)
+    taken = s.execute(update(D).where(*conds).values(claimed_by=holder, claimed_until=until)
+                      .returning(D.alert_id).execution_options(synchronize_session=False)).scalars()
+    return set(taken)
+
+
+def _claim(s: Session, channels: list[Channel], ids: dict[str, int], now: datetime, s_: Settings,
+           holder: str) -> list[_Job]:
+    clock = datetime.now(UTC)  # leases are about real processes: wall-clock time, whatever `now` says
+    until = clock + timedelta(seconds=s_.notify_timeout_seconds + LEASE_MARGIN_SECONDS)
+    repeat_before = now - timedelta(hours=s_.notify_repeat_hours)
+    D = NotifyDelivery
+    open_alerts = list(s.scalars(select(Alert).where(Alert.is_resolved.is_(False)).order_by(Alert.id)))
+    resolved = list(s.scalars(select(Alert).where(Alert.is_resolved.is_(True), Alert.resolved_notified.is_(False))
+                              .order_by(Alert.id)))
+    # A resolved alert that no channel is owed a "resolved" message for (it was never announced, or every channel
+    # told of it was told it is resolved) needs nothing more.
+    owed = _owed_resolution(s, [a.id for a in resolved])
     for a in resolved:
-        ok, _, error = delivered(a)
-        if ok:
+        if a.id not in owed:
             a.resolved_notified = True
-            result.resolved_sent += 1
+    resolved = [a for a in resolved if a.id in owed]
+    # Every (open alert, channel) pair gets its row, in one statement and in alert order: the rows' foreign keys
+    # lock the alerts in the order a concurrent check locks them, so the two never deadlock.
+    pairs = sorted((a.id, ids[c.key]) for a in open_alerts for c in channels if c.addresses(a.severity))
+    if pairs:
+        s.execute(_insert(s)(D).values([{"alert_id": a, "channel_id": c, "attempts": 0} for a, c in pairs])
+                  .on_conflict_do_nothing(index_elements=["alert_id", "channel_id"]))
+    jobs: list[_Job] = []
+    for c in sorted(channels, key=lambda ch: ids[ch.key]):
+        cid = ids[c.key]
+        mine_open = [a for a in open_alerts if c.addresses(a.severity)]
+        mine_resolved = [a for a in resolved if c.addresses(a.severity)]
+        if not (mine_open or mine_resolved):
+            continue
+        kw = {"holder": holder, "until": until, "clock": clock, "now": now}
+        open_ids = [a.id for a in mine_open]
+        new = _take(s, cid, open_ids, [D.sent_at.is_(None)], **kw)
+        repeat = _take(s, cid, open_ids, [D.sent_at.is_not(None), D.last_sent_at <= repeat_before], **kw)
+        done = _take(s, cid, [a.id for a in mine_resolved],
+                     [D.sent_at.is_not(None), D.resolved_sent_at.is_(None)], **kw)
+        if new or repeat or done:
+            jobs.append(_Job(c, cid, [a for a in mine_open if a.id in new], [a for a in mine_open if a.id in repeat],
+                             [a for a in mine_resolved if a.id in done]))
+    s.flush()
+    return jobs
+
+
+def _record(s: Session, jobs: list[_Job], outcomes: dict[str, Outcome], now: datetime, s_: Settings,
+            holder: str) -> None:
+    """Store each channel's state, then what it took (releasing the claims)."""
+    D = NotifyDelivery
+    for job in sorted(jobs, key=lambda j: j.channel_id):  # channel rows first, in id order: no lock cycle
+        o = outcomes[job.channel.key]
+        row = s.get(NotifyChannel, job.channel_id, with_for_update=_is_pg(s), populate_existing=True)
+        was_failing = row.state == "failing"
+        row.last_attempt_at = now
+        row.updated_at = now
+        if o.ok:
+            if was_failing:
+                log.info("notification channel %s (%s) works again after %s failed attempt(s) since %s",
+                         job.channel.source, row.label, row.consecutive_failures, _iso(row.failing_since))
+            row.state, row.failing_since, row.consecutive_failures = "ok", None, 0
+            row.last_error, row.last_status, row.next_attempt_at, row.last_ok_at = None, None, None, now
         else:
-            a.notify_error = error
-    session.flush()
+            row.consecutive_failures = (row.consecutive_failures or 0) + 1
+            row.state = "failing"
+            row.failing_since = row.failing_since or now
+            row.last_error, row.last_status = o.error or "delivery failed", o.status
+            row.next_attempt_at = now + retry_delay(row.consecutive_failures, s_)
+            log.warning("notification channel %s (%s) failing since %s: %s; %s attempt(s)%s; next attempt at %s",
+                        job.channel.source, row.label, _iso(row.failing_since), row.last_error, o.attempts,
+                        " (refused: not retried)" if o.permanent else "", _iso(row.next_attempt_at))
+    s.flush()
+    for job in jobs:
+        o = outcomes[job.channel.key]
+        error = None if o.ok else (o.error or "delivery failed")
+        for alert, kind in ([(a, "open") for a in job.new + job.repeat] + [(a, "resolved") for a in job.resolved]):
+            values = {"attempts": D.attempts + o.attempts, "last_error": error, "claimed_by": None,
+                      "claimed_until": None}
+            if o.ok and kind == "open":
+                values.update(sent_at=func.coalesce(D.sent_at, now), last_sent_at=now)
+            elif o.ok:
+                values["resolved_sent_at"] = now
+            s.execute(update(D).where(D.alert_id == alert.id, D.channel_id == job.channel_id,
+                                      D.claimed_by == holder).values(**values)
+                      .execution_options(synchronize_session=False))
+
+
+def _release(s: Session, holder: str) -> None:
+    s.execute(update(NotifyDelivery).where(NotifyDelivery.claimed_by == holder)
+              .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _settle(s: Session, alert_id: int, channels: list[Channel], ids: dict[str, int], attempts: int,
+            now: datetime) -> None:
+    """Bring one alert's summary columns up to date with its per-channel rows."""
+    # FOR NO KEY UPDATE: it does not wait for (nor block) the foreign-key locks of delivery rows being inserted.
+    alert = s.get(Alert, alert_id, with_for_update={"key_share": True} if _is_pg(s) else None,
+                  populate_existing=True)
+    if alert is None:
+        return
+    rows = {d.channel_id: d for d in s.scalars(select(NotifyDelivery).where(NotifyDelivery.alert_id == alert_id))}
+    addressed = [(c, rows.get(ids[c.key])) for c in channels if c.addresses(alert.severity)]
+    told = [(c, d) for c, d in addressed if d is not None and d.sent_at is not None]
+    alert.notify_attempts = (alert.notify_attempts or 0) + attempts
+    errors = [f"{c.source} ({c.label}): {d.last_error}" for c, d in addressed if d is not None and d.last_error]
+    alert.notify_error = "; ".join(errors) or None
+    if told:
+        alert.last_notified_at = max(d.last_sent_at or d.sent_at for _, d in told)
+    if alert.is_resolved:  # every channel told of it (configured here or not) was told it is resolved
+        alert.resolved_notified = all(d.resolved_sent_at is not None for d in rows.values() if d.sent_at)
+        s.flush()
+        return
+    everyone = bool(addressed) and len(told) == len(addressed)
+    if everyone and not alert.email_sent:
+        alert.email_sent_at = alert.email_sent_at or now
+    alert.email_sent = everyone
+    s.flush()
+
+
+def dispatch(session: Session | None = None, *, now: datetime | None = None,
+             settings: Settings | None = None) -> DispatchResult:
+    """Send what each channel is due and record it.
+
+    Without `session`, each step commits on its own (claims before sending, results after), so nothing is
+    held while a receiver answers. With a caller's session everything happens in it and the caller commits.
+    """
+    s_ = settings or get_settings()
+    now = now or datetime.now(UTC)
+    channels = configured(s_)
+    holder = f"dispatch:{uuid.uuid4().hex[:12]}"
+    result = DispatchResult()
+    with session_scope(session) as s:
+        ids = _register(s, channels, now) if channels else {}
+        jobs = _claim(s, channels, ids, now, s_, holder)
+        companies = dict(s.execute(select(Company.id, Company.name)).all()) if jobs else {}
+    if not jobs:
+        return result
+    messages = {job.channel.key: (job.channel.url, *_compose(job.new, job.repeat, job.resolved, companies, now))
+                for job in jobs}
+    try:
+        outcomes = send_many(messages, settings=s_)
+    except BaseException:  # interrupted (the worker stopping): free the claims, judge no channel
+        with session_scope(session) as s:
+            _release(s, holder)
+        raise
+    with session_scope(session) as s:
+        _record(s, jobs, outcomes, now, s_, holder)
+    attempts: dict[int, int] = {}
+    for job in jobs:
+        o = outcomes[job.channel.key]
+        result.messages += 1
+        title = messages[job.channel.key][1]
+        if o.ok:
+            log.info("notification sent to %s (%s): %s", job.channel.source, job.channel.label, redact(title))
+        else:
+            result.errors.append(f"{job.channel.source} ({job.channel.label}): {o.error or 'delivery failed'}")
+        for a in job.alerts:
+            attempts[a.id] = attempts.get(a.id, 0) + o.attempts
+    sent = {a.id for job in jobs if outcomes[job.channel.key].ok for a in job.new + job.repeat}
+    result.alerts_sent = len(sent)
+    result.resolved_sent = len({a.id for job in jobs if outcomes[job.channel.key].ok for a in job.resolved})
+    result.failed = len({a.id for job in jobs if not outcomes[job.channel.key].ok for a in job.alerts})
+    # One short transaction per alert: a check refreshing several alerts at the same time never deadlocks with it.
+    for alert_id in sorted(attempts):
+        with session_scope(session) as s:
+            _settle(s, alert_id, channels, ids, attempts[alert_id], now)
     return result

@@ -154,6 +154,17 @@ def _log_check(check: dict) -> None:
              check.get("auto_resolved", 0), check["notifications_sent"], ", ".join(check["checks_performed"]))
     for a in check["alerts"]:
         log.warning("ALERT %s [%s] %s: %s", a["type"], a["severity"], a["provider"] or "-", redact(a["message"]))
+    _log_channels()
+
+
+def _log_channels() -> None:
+    """Every failing notification channel, after each check, until it works again."""
+    from core.notify import channel_status
+    for ch in channel_status():
+        if ch["state"] == "failing":
+            log.warning("notification channel %s (%s) failing since %s (failed deliveries: %s, next attempt at %s): "
+                        "%s", ch["source"], ch["label"], ch["failing_since"], ch["consecutive_failures"],
+                        ch["next_attempt_at"], ch["last_error"])
 
 
 def sync_job(now: datetime | None = None) -> JobOutcome:

@@ -1,5 +1,6 @@
 """Alerts: the open alerts with their severity and seed 004's summary counts, "Run checks now", resolve with a
-note (confirmed in a dialog), and the full list with the seed's filters. Alert text is always shown as text."""
+note (confirmed in a dialog), the notification channels' state, and the full list with the seed's filters. Alert
+text is always shown as text."""
 import pandas as pd
 import streamlit as st
 
@@ -93,6 +94,20 @@ for alert in active["alerts"]:
 
 if PENDING in st.session_state:
     confirm(st.session_state[PENDING])
+
+if admin:  # the channels are the deployment's, not one company's: admins see their state
+    channels = view.channels()
+    if channels:
+        st.subheader("Notification channels")
+        for ch in channels:
+            if ch["state"] == "failing":
+                st.text(f"🔴 {ch['source']} · {ch['label']} · failing since {ch['failing_since']} "
+                        f"(failed deliveries: {ch['consecutive_failures']}, next attempt at {ch['next_attempt_at']})")
+                st.text(f"Last error: {ch['last_error']}")
+            elif ch["state"] == "ok":
+                st.text(f"🟢 {ch['source']} · {ch['label']} · ok (last delivery {ch['last_ok_at']})")
+            else:
+                st.text(f"⚪ {ch['source']} · {ch['label']} · not used yet")
 
 st.subheader("All alerts")
 f = st.columns(4)

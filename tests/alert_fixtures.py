@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections import deque
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,13 +63,17 @@ def env(monkeypatch):
 
 
 class Webhook:
-    """A real HTTP receiver: `mode` "ok" answers 200, "500" answers 500; `script` queues statuses per call."""
+    """A real HTTP receiver: `mode` "ok" answers 200, "500" (any status) answers it, "hang" answers nothing until
+    `release` is set (its requests are recorded on arrival with status None); `script` queues modes per call;
+    `delay` seconds pass before each answer."""
 
     def __init__(self):
         self.mode = "ok"
+        self.delay = 0.0
+        self.release = threading.Event()
         self.redirect_to: str | None = None  # answer 307 to this URL instead (redirects must not be followed)
         self.script: deque[str] = deque()
-        self.received: list[dict] = []  # every request: {"status", "body", "path", "authorization"}
+        self.received: list[dict] = []  # every request: {"status", "body", "path", "authorization", "at"}
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +81,7 @@ class Webhook:
                 pass
 
             def do_POST(self):
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if hook.redirect_to:
@@ -86,13 +92,20 @@ class Webhook:
                     self.end_headers()
                     return
                 mode = hook.script.popleft() if hook.script else hook.mode
-                status = 200 if mode == "ok" else int(mode)
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"raw": raw.decode(errors="replace")}
+                if mode == "hang":
+                    hook.received.append({"status": None, "body": body, "path": self.path,
+                                          "authorization": self.headers.get("Authorization")})
+                    hook.release.wait(30)
+                    return
+                status = 200 if mode == "ok" else int(mode)
+                if hook.delay:
+                    time.sleep(hook.delay)
                 hook.received.append({"status": status, "body": body, "path": self.path,
-                                      "authorization": self.headers.get("Authorization")})
+                                      "authorization": self.headers.get("Authorization"), "at": arrived})
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -115,6 +128,7 @@ class Webhook:
         return [r["body"] for r in self.received if r["status"] == 200]
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -1,5 +1,6 @@
 """Migrations build exactly the schema the models describe, on both databases, and re-run harmlessly."""
 from alembic.autogenerate import compare_metadata
+from alert_fixtures import env, webhook  # noqa: F401
 from alembic.migration import MigrationContext
 
 from core.db import get_engine, migrate
@@ -112,6 +113,27 @@ def test_migration_0006_backfills_the_hourly_rollup_from_the_ledger(db):
                for r in s.scalars(select(UsageHourly))}
     assert got == expected  # the backfill (SQL) equals what ingest wrote (Python), key and sum for sum
     assert len({k[:2] for k in got}) > 20 and max(v[0] for v in got.values()) > 1  # many hours, some shared
+
+
+def test_migration_0007_takes_the_alerts_already_sent_as_taken_by_the_configured_channels(db, env, webhook):
+    """Down to 0006 (no per-channel state) and up again: an upgrade announces nothing twice, and the reminder
+    still comes NOTIFY_REPEAT_HOURS after the last message."""
+    from datetime import timedelta
+
+    from alert_fixtures import NOW, spend
+
+    from core.alerts import check_alerts
+    from core.limits import set_budget
+
+    env(NOTIFY_URLS=webhook.url(), NOTIFY_REPEAT_HOURS="24")
+    set_budget("Acme", "100", provider="openai")
+    spend("85", when=NOW - timedelta(hours=1))
+    assert check_alerts(now=NOW)["notifications_sent"] == 1
+    _down_and_up(db, "0006", "notify_channels")
+    assert check_alerts(now=NOW + timedelta(minutes=15))["notifications_sent"] == 0
+    assert len(webhook.received) == 1
+    assert check_alerts(now=NOW + timedelta(hours=24))["notifications_sent"] == 1
+    assert len(webhook.delivered) == 2 and "still open" in webhook.delivered[1]["title"]
 
 
 def _down_and_up(db, revision: str, table: str) -> None:

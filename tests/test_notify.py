@@ -1,9 +1,11 @@
 """Notifications through apprise to a real SMTP server (aiosmtpd) and a real webhook receiver on loopback:
 grouped per check, retried, marked sent only after delivery, repeated after NOTIFY_REPEAT_HOURS, resolved once,
-critical ones to the admin channel, credentials never shown."""
+critical ones to the admin channel, credentials never shown; state per channel (a refusal is not retried, a failing
+channel backs off and shows on the Alerts page), delivery outside the check lock, concurrent dispatches."""
 import logging
 from datetime import timedelta
 
+import pytest
 from alert_fixtures import NOW, env, free_port, smtp_server, spend, text_of, webhook  # noqa: F401
 from sqlalchemy import select
 
@@ -181,3 +183,226 @@ def test_webhook_redirects_are_not_followed(env):
     finally:
         target.close()
         bouncer.close()
+
+
+# Per-channel state: a refusal is not retried, a failing channel backs off, the others never receive twice,
+# delivery runs outside the check lock within NOTIFY_TIMEOUT_SECONDS, concurrent dispatches send once.
+
+def channels_by_source() -> dict:
+    from core.notify import channel_status
+    return {c["source"]: c for c in channel_status()}
+
+
+def alert_ids_per_path(hook) -> dict:
+    """{path: {alert id: times announced}} over every request the receiver got."""
+    import re
+    out: dict = {}
+    for r in hook.received:
+        counts = out.setdefault(r["path"], {})
+        for alert_id in re.findall(r"\(#(\d+)\)", text_of(r["body"])):
+            counts[int(alert_id)] = counts.get(int(alert_id), 0) + 1
+    return out
+
+
+def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_works(db, env, webhook, caplog):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core.worker_jobs import alerts_job
+    env(NOTIFY_URLS=webhook.url(), NOTIFY_RETRIES="3", CHECK_INTERVAL_MINUTES="15")
+    two_alerts()
+    webhook.mode = "404"
+    caplog.set_level(logging.INFO)
+    alerts_job(now=NOW)  # the worker's check: it logs the failing channel
+    for minute in range(1, 5):
+        check_alerts(now=NOW + timedelta(minutes=minute))
+    assert [r["status"] for r in webhook.received] == [404]  # not retried, not re-sent at each check
+    channel = channels_by_source()["URL #1"]
+    assert channel["state"] == "failing" and channel["failing_since"] == "2026-02-12T15:00:00Z"
+    assert channel["label"] == f"json · 127.0.0.1:{webhook.port}" and "404" in channel["last_error"]
+    assert channel["consecutive_failures"] == 1 and channel["next_attempt_at"] == "2026-02-12T15:15:00Z"
+    assert (f"notification channel URL #1 (json · 127.0.0.1:{webhook.port}) failing since 2026-02-12T15:00:00Z "
+            "(failed deliveries: 1, next attempt at 2026-02-12T15:15:00Z): HTTP 404") in caplog.text  # worker log
+    assert all(not sent and "404" in error for sent, _, _, error, _ in alert_rows().values())
+
+    st.cache_data.clear()
+    at = AppTest.from_file("../pages/alerts.py", default_timeout=30).run()
+    assert not at.exception
+    shown = "\n".join(t.value for t in at.text)
+    assert "Notification channels" in [h.value for h in at.subheader]
+    assert (f"URL #1 · json · 127.0.0.1:{webhook.port} · failing since 2026-02-12T15:00:00Z (failed deliveries: 1, "
+            "next attempt at 2026-02-12T15:15:00Z)") in shown
+    assert "Last error: HTTP 404" in shown
+
+    webhook.mode = "ok"
+    check_alerts(now=NOW + timedelta(minutes=14))  # still backing off
+    assert len(webhook.received) == 1
+    r = check_alerts(now=NOW + timedelta(minutes=15))
+    assert r["notifications_sent"] == 2
+    assert len(webhook.delivered) == 1 and "2 new alerts" in text_of(webhook.delivered[0])
+    channel = channels_by_source()["URL #1"]
+    assert channel["state"] == "ok" and channel["failing_since"] is None and channel["last_error"] is None
+    assert all(sent and sent_at == NOW + timedelta(minutes=15) and error is None
+               for sent, sent_at, _, error, _ in alert_rows().values())
+    check_alerts(now=NOW + timedelta(minutes=30))
+    assert len(webhook.received) == 2
+    st.cache_data.clear()
+    shown = "\n".join(t.value for t in AppTest.from_file("../pages/alerts.py", default_timeout=30).run().text)
+    assert f"URL #1 · json · 127.0.0.1:{webhook.port} · ok" in shown and "failing" not in shown
+
+
+def test_a_failing_channel_never_makes_the_working_one_receive_twice(db, env, webhook):
+    from alert_fixtures import Webhook
+    failing = Webhook()
+    try:
+        failing.mode = "500"
+        env(NOTIFY_URLS=f"{webhook.url('team')},{failing.url('ops')}", NOTIFY_RETRIES="3")
+        two_alerts()
+        results = [check_alerts(now=NOW + timedelta(minutes=m)) for m in (0, 1, 2)]
+        assert len(webhook.received) == 1 and "2 new alerts" in text_of(webhook.delivered[0])
+        assert [r["notifications_sent"] for r in results] == [2, 0, 0]
+        assert [r["status"] for r in failing.received] == [500, 500, 500]  # one check's retries, then back-off
+        rows = alert_rows()
+        assert all(not sent and "URL #2" in error and "URL #1" not in error for sent, _, _, error, _ in rows.values())
+        states = channels_by_source()
+        assert states["URL #1"]["state"] == "ok" and states["URL #2"]["state"] == "failing"
+
+        failing.mode = "ok"
+        r = check_alerts(now=NOW + timedelta(minutes=15))
+        assert r["notifications_sent"] == 2
+        assert len(failing.delivered) == 1 and "2 new alerts" in text_of(failing.delivered[0])
+        assert len(webhook.received) == 1  # the working channel was not told again
+        assert all(sent and sent_at == NOW + timedelta(minutes=15) and error is None
+                   for sent, sent_at, _, error, _ in alert_rows().values())
+        check_alerts(now=NOW + timedelta(minutes=30))
+        assert len(webhook.received) == 1 and len(failing.received) == 4
+        assert channels_by_source()["URL #2"]["state"] == "ok"
+    finally:
+        failing.close()
+
+
+def test_a_hanging_receiver_holds_neither_the_check_lock_nor_the_next_check(db, env, webhook):
+    import threading
+    import time
+    env(NOTIFY_URLS=webhook.url(), NOTIFY_TIMEOUT_SECONDS="3")
+    two_alerts()
+    webhook.mode = "hang"
+    first: dict = {}
+
+    def run():
+        started = time.monotonic()
+        first["result"] = check_alerts(now=NOW)
+        first["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not webhook.received and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert webhook.received, "the first check never reached the receiver"
+    second = check_alerts(now=NOW + timedelta(minutes=1))  # takes the check lock while the first one delivers
+    assert thread.is_alive()  # the first check is still waiting for the receiver
+    assert second["new_alerts_created"] == 0 and second["notifications_sent"] == 0
+    thread.join(15)
+    assert not thread.is_alive()
+    assert 3 <= first["seconds"] < 6  # bounded by NOTIFY_TIMEOUT_SECONDS, no retry after it
+    assert first["result"]["new_alerts_created"] == 2 and first["result"]["notifications_sent"] == 0
+    assert len(webhook.received) == 1  # the second check did not send the claimed message again
+    channel = channels_by_source()["URL #1"]
+    assert channel["state"] == "failing" and "no answer within 3 s" in channel["last_error"]
+
+
+@pytest.mark.parametrize("own_sessions", [True, False], ids=["own-sessions", "caller-session"])
+def test_concurrent_dispatches_send_each_alert_once_per_channel(db, env, webhook, own_sessions):
+    import threading
+
+    from core import notify
+    env(NOTIFY_URLS=f"{webhook.url('team')},{webhook.url('ops')}", ADMIN_NOTIFY_URLS=webhook.url("admin"))
+    two_alerts()
+    created = {a["type"]: a["id"] for a in check_alerts(now=NOW, notify_now=False)["alerts"]}
+    webhook.delay = 0.3  # each answer takes a moment: the dispatches overlap
+    barrier = threading.Barrier(3)
+    errors: list = []
+
+    def run():
+        try:
+            barrier.wait()
+            if own_sessions:
+                notify.dispatch(now=NOW)
+            else:
+                with session_scope() as s:
+                    notify.dispatch(s, now=NOW)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    both = {created["cost_warning"]: 1, created["quota_exceeded"]: 1}
+    assert alert_ids_per_path(webhook) == {"/team": both, "/ops": both, "/admin": {created["quota_exceeded"]: 1}}
+    assert all(sent for sent, *_ in alert_rows().values())
+
+
+def test_reminders_and_resolved_messages_go_to_each_channel_once(db, env, webhook):
+    from alert_fixtures import Webhook
+    ops = Webhook()
+    try:
+        urls = f"{webhook.url('team')},{ops.url('ops')}"
+        env(NOTIFY_URLS=urls, NOTIFY_REPEAT_HOURS="24", NOTIFY_RETRIES="1")
+        set_budget("Acme", "100", provider="openai")
+        spend("85", when=NOW - timedelta(hours=1))
+        check_alerts(now=NOW)
+        assert len(webhook.delivered) == 1 and len(ops.delivered) == 1
+        ops.mode = "500"
+        check_alerts(now=NOW + timedelta(hours=24))  # reminder: the team takes it, ops fails
+        assert len(webhook.delivered) == 2 and "still open" in text_of(webhook.delivered[1])
+        ops.mode = "ok"
+        check_alerts(now=NOW + timedelta(hours=24, minutes=15))  # ops' back-off has passed
+        assert len(ops.delivered) == 2 and "still open" in text_of(ops.delivered[1])
+        assert len(webhook.received) == 2  # the team is not reminded twice
+
+        resolve_alert(list_alerts()["results"][0]["id"], "budget raised", now=NOW + timedelta(hours=25))
+        set_budget("Acme", "1000", provider="openai")
+        ops.mode = "500"
+        check_alerts(now=NOW + timedelta(hours=25, minutes=15))
+        assert len(webhook.delivered) == 3 and "1 resolved" in text_of(webhook.delivered[2])
+        env(NOTIFY_URLS=None)  # a check run without the channels (e.g. a shell without the worker's settings)…
+        check_alerts(now=NOW + timedelta(hours=25, minutes=20))
+        env(NOTIFY_URLS=urls)  # …cancels nothing: ops is still owed its "resolved" message
+        ops.mode = "ok"
+        check_alerts(now=NOW + timedelta(hours=25, minutes=45))
+        assert len(ops.delivered) == 3 and "1 resolved" in text_of(ops.delivered[2])
+        check_alerts(now=NOW + timedelta(hours=26, minutes=45))
+        assert len(webhook.received) == 3 and len(ops.delivered) == 3  # each told once
+        with session_scope() as s:
+            assert [a.resolved_notified for a in s.scalars(select(Alert))] == [True]
+    finally:
+        ops.close()
+
+
+@pytest.mark.parametrize(("status", "requests"), [("404", 1), ("401", 1), ("410", 1), ("408", 3), ("429", 3),
+                                                  ("500", 3), ("503", 3)])
+def test_only_what_a_retry_can_fix_is_retried_with_a_doubling_pause(env, webhook, status, requests):
+    from core.notify_deliver import send
+    env(NOTIFY_RETRIES="3", NOTIFY_RETRY_DELAY_SECONDS="0.2", NOTIFY_TIMEOUT_SECONDS="10")
+    webhook.mode = status
+    outcome = send(webhook.url(), "title", "body")
+    assert not outcome.ok and outcome.status == int(status) and f"HTTP {status}" in outcome.error
+    assert outcome.attempts == len(webhook.received) == requests and outcome.permanent == (requests == 1)
+    gaps = [b["at"] - a["at"] for a, b in zip(webhook.received, webhook.received[1:])]
+    assert all(low <= gap < low + 0.5 for gap, low in zip(gaps, (0.2, 0.4)))  # 0.2 s, then 0.4 s
+
+
+def test_retries_stop_at_the_delivery_timeout(env, webhook):
+    import time
+
+    from core.notify_deliver import send
+    env(NOTIFY_RETRIES="10", NOTIFY_RETRY_DELAY_SECONDS="0.4", NOTIFY_TIMEOUT_SECONDS="2")
+    webhook.mode = "500"
+    started = time.monotonic()
+    outcome = send(webhook.url(), "title", "body")
+    assert not outcome.ok and time.monotonic() - started < 2.5
+    assert len(webhook.received) == 3  # pauses of 0.4 and 0.8 s fit in 2 s, the next (1.6 s) does not

@@ -1,10 +1,10 @@
-"""The Alerts page's calls into core.alerts: cached reads (dicts only, the database URL in every key) and the two
-writes (run the checks, resolve one alert), after which the cached alert views are dropped."""
+"""The Alerts page's calls into core.alerts and core.notify: cached reads (dicts only, the database URL in every
+key) and the two writes (run the checks, resolve one alert), after which the cached alert views are dropped."""
 from __future__ import annotations
 
 import streamlit as st
 
-from core import alerts
+from core import alerts, notify
 from core.alert_rules import ALERT_TYPES
 from core.config import get_settings
 from ui.auth_gate import current_user, enforce_company, require_admin
@@ -12,7 +12,7 @@ from ui.auth_gate import current_user, enforce_company, require_admin
 TTL = 15
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 
-__all__ = ["ALERT_TYPES", "SEVERITY_ICON", "active", "listing", "run_checks", "resolve", "clear"]
+__all__ = ["ALERT_TYPES", "SEVERITY_ICON", "active", "listing", "channels", "run_checks", "resolve", "clear"]
 
 
 def _db() -> str:
@@ -27,6 +27,16 @@ def _active(db: str, company: str | None) -> dict:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _listing(db: str, company: str | None, filters: tuple, page: int, page_size: int) -> dict:
     return alerts.list_alerts(company=company, page=page, page_size=page_size, **dict(filters))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _channels(db: str) -> list[dict]:
+    return notify.channel_status()
+
+
+def channels() -> list[dict]:
+    """The configured notification channels: redacted label, state, failing since, last error."""
+    return _channels(_db())
 
 
 def active(company: str | None = None) -> dict:
@@ -47,6 +57,7 @@ def _who() -> str:
 def clear() -> None:
     _active.clear()
     _listing.clear()
+    _channels.clear()
 
 
 def run_checks(company: str | None = None) -> dict:
