@@ -63,6 +63,16 @@ def compile_secrets(values) -> re.Pattern | None:
 
 
 def _configured() -> re.Pattern | None:
+    if getattr(_busy, "on", False):  # reading the settings logged something: that line gets the shapes only
+        return None
+    _busy.on = True
+    try:
+        return _values()
+    finally:
+        _busy.on = False
+
+
+def _values() -> re.Pattern | None:
     global _cache, _get_settings
     try:
         if _get_settings is None:
@@ -73,15 +83,10 @@ def _configured() -> re.Pattern | None:
     cached = _cache
     if cached is not None and cached[0] is settings:
         return cached[1]
-    if getattr(_busy, "on", False):  # building the pattern logged something: that line gets the shapes only
-        return None
-    _busy.on = True
     try:
         pattern = compile_secrets(settings.secret_values())
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an unreadable secrets file: the shapes still apply
         return None
-    finally:
-        _busy.on = False
     _cache = (settings, pattern)
     return pattern
 
