@@ -4,7 +4,9 @@ CHECK_INTERVAL_MINUTES, a heartbeat every cycle.
     python worker.py                       # loop (systemd, `make run`)
     python worker.py --once probe|alerts|all   # one run for cron: exit 1 when an alert fired, else 0
 
-SIGTERM / SIGINT: the job in hand finishes (its transaction commits or rolls back as usual), then exit 0.
+SIGTERM / SIGINT: exit 0 within a second or so. A probe in hand is cut short, even mid-call, and recorded as cut
+off (it runs again at the next start); another job in hand finishes (its transaction commits or rolls back as
+usual).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import schedule  # noqa: E402
 
 from core.config import get_settings  # noqa: E402
 from core.heartbeat import beat  # noqa: E402
+from core.probe import StopRequest  # noqa: E402
 from core.redact import redact  # noqa: E402
 from core.worker_jobs import alerts_job, probe_job, probe_missed, setup_logging, sync_job  # noqa: E402
 
@@ -38,16 +41,24 @@ class Worker:
     def __init__(self, *, out=sys.stdout):
         self.settings = get_settings()
         self.out = out
-        self.stopping = False
+        self.stop = StopRequest()
         self.started_at = datetime.now(UTC)
         self.last_job = "start"
         self.scheduler = schedule.Scheduler()
 
+    @property
+    def stopping(self) -> bool:
+        return self.stop.is_set()
+
     # -- signals ---------------------------------------------------------------------------------------------
     def request_stop(self, signum=None, frame=None) -> None:
+        try:
+            name = signal.Signals(signum).name
+        except (TypeError, ValueError):
+            name = "a stop request"
         if not self.stopping:
-            log.info("worker: signal %s received, stopping after the job in hand", signum)
-        self.stopping = True
+            log.info("worker: %s received, stopping (a probe in hand is cut short)", name)
+        self.stop.set(name)
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -63,7 +74,7 @@ class Worker:
         self.last_job = name
         try:
             if name == "probe":
-                return probe_job(scheduled=scheduled, out=self.out)
+                return probe_job(scheduled=scheduled, out=self.out, stop=self.stop)
             if name == "sync":
                 return sync_job()
             return alerts_job(scheduled=scheduled)

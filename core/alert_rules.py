@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.aggregate import aggregate
@@ -26,6 +26,7 @@ from core.spend import limit_statuses
 PROBE_OPERATION = "probe"
 FAILED_STATUSES = ("failed", "timeout")
 PROBE_BATCH_KEY = "probe.last_batch_started"  # WorkerState: start of the latest probe run (all providers)
+PROBE_STOPPED = "ProbeStopped"  # probe_runs.error_class of a run cut off by a stop: no measure of the provider
 
 SEVERITY = {
     "quota_warning": "warning", "quota_critical": "critical", "quota_exceeded": "critical",
@@ -311,7 +312,9 @@ def check_provider_availability(ctx: Context) -> list[Finding]:
     if state is None:
         return []
     batch_start = datetime.fromisoformat(state.value)
-    runs = list(ctx.session.scalars(select(ProbeRun).where(ProbeRun.started_at >= batch_start)
+    # A run cut off by a stop says nothing about the provider: it is neither a failure nor a success.
+    measured = or_(ProbeRun.error_class.is_(None), ProbeRun.error_class != PROBE_STOPPED)
+    runs = list(ctx.session.scalars(select(ProbeRun).where(ProbeRun.started_at >= batch_start, measured)
                                     .order_by(ProbeRun.started_at, ProbeRun.id)))
     latest: dict[str, ProbeRun] = {}
     for r in runs:
@@ -321,7 +324,7 @@ def check_provider_availability(ctx: Context) -> list[Finding]:
         if run.ok:
             continue
         company_id = ctx.probe_company_id(create=True)
-        history = ctx.session.scalars(select(ProbeRun.ok).where(ProbeRun.provider == provider)
+        history = ctx.session.scalars(select(ProbeRun.ok).where(ProbeRun.provider == provider, measured)
                                       .order_by(ProbeRun.started_at.desc(), ProbeRun.id.desc()).limit(100))
         streak = 0
         for ok in history:

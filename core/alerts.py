@@ -225,6 +225,10 @@ def resolve_alert(alert_id, resolution_note: str | None = None, *, resolved_by: 
                           "resolution_note": alert.resolution_note}}
 
 
+def _shown(text: str | None) -> str | None:
+    return None if text is None else redact(text)
+
+
 def alert_dict(alert: Alert, company_name: str | None) -> dict:
     return {
         "id": alert.id,
@@ -234,10 +238,11 @@ def alert_dict(alert: Alert, company_name: str | None) -> dict:
         "severity": alert.severity,
         "threshold_value": _dec(alert.threshold_value),
         "current_value": _dec(alert.current_value),
-        "message": alert.message,
+        # Read back through redact too: a secret configured after the text was stored still never shows.
+        "message": _shown(alert.message),
         "is_resolved": alert.is_resolved,
         "resolved_at": _iso(alert.resolved_at),
-        "resolution_note": alert.resolution_note,
+        "resolution_note": _shown(alert.resolution_note),
         "resolved_by": alert.resolved_by,
         "email_sent": alert.email_sent,
         "email_sent_at": _iso(alert.email_sent_at),
@@ -318,7 +323,7 @@ def active_alerts(*, company: str | None = None, session: Session | None = None,
     summary = {group: sum(1 for a in rows if a.alert_type in types) for group, types in SUMMARY_GROUPS.items()}
     return {
         "count": len(rows),
-        "alerts": [{"id": a.id, "type": a.alert_type, "provider": a.provider_name, "message": a.message,
+        "alerts": [{"id": a.id, "type": a.alert_type, "provider": a.provider_name, "message": _shown(a.message),
                     "severity": a.severity, "created_at": _iso(a.created_at),
                     "company": names.get(a.company_id), "threshold_value": _dec(a.threshold_value),
                     "current_value": _dec(a.current_value)} for a in rows],

@@ -17,6 +17,7 @@ from core.costliest import costliest_ids
 from core.db import read_scope
 from core.ledger import iso_z
 from core.models import AIJob, AIJobUsage, Brand, Company
+from core.redact import redact
 from core.validation import InvalidRecord
 
 # Three small groupings rather than one over every dimension: the product of all dimensions is ~10k rows a month at
@@ -65,7 +66,8 @@ def _top_costly(s: Session, start: datetime, end: datetime, filters: dict, limit
          .join(AIJob, AIJob.id == u.ai_job_id).where(u.id.in_(ids)))
     rows = {r.id: r for r in s.execute(q)}
     return [{"job_id": r.job_id, "cost": money(r.total_cost), "tokens": int(r.total_tokens), "model": r.model_name,
-             "provider": r.provider_name, "description": r.description, "operation": r.operation,
+             "provider": r.provider_name,
+             "description": None if r.description is None else redact(r.description), "operation": r.operation,
              "status": r.job_status, "usage_id": r.id, "created_at": iso_z(r.created_at)}
             for r in (rows[i] for i in ids if i in rows)]
 

@@ -5,8 +5,11 @@ Secrets are `SecretStr` so that printing the settings never shows them.
 from __future__ import annotations
 
 import functools
+import re
+import tomllib
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +39,7 @@ class Settings(BaseSettings):
         description="Gemini OpenAI-compatible base URL",
     )
     gemini_api_key: SecretStr | None = Field(default=None, description="Gemini API key")
+    anthropic_admin_key: SecretStr | None = Field(default=None, description="Anthropic admin key (Usage & Cost API)")
     openai_model: str = Field(default="gpt-4o-mini", description="Model used by the probe on OpenAI")
     ollama_model: str = Field(default="llama3.1:8b", description="Model used by the probe on Ollama")
     gemini_model: str = Field(default="gemini-2.0-flash", description="Model used by the probe on Gemini")
@@ -106,6 +110,93 @@ class Settings(BaseSettings):
         if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60):
             raise ValueError(f"must be HH:MM, got {v!r}")
         return f"{int(hh):02d}:{int(mm):02d}"
+
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret as plain text, for core.redact to mask wherever it appears.
+
+        Provider and admin keys; the DATABASE_URL password; each NOTIFY_URLS / ADMIN_NOTIFY_URLS URL whole and the
+        credentials inside it; the secrets of the Streamlit secrets file's [auth] section (OIDC client and cookie
+        secrets).
+        """
+        keys = (self.openai_api_key, self.gemini_api_key, self.openai_admin_key, self.anthropic_admin_key)
+        out = [k.get_secret_value() for k in keys if k is not None]
+        out += _dsn_secrets(self.database_url)
+        for urls in (self.notify_urls, self.admin_notify_urls):
+            if urls is not None:
+                for url in urls.get_secret_value().replace("\n", ",").split(","):
+                    if url.strip():
+                        out += [url.strip(), *_notify_url_secrets(url.strip())]
+        out += _auth_secrets(Path(self.auth_secrets_file))
+        return [v for v in dict.fromkeys(v.strip() for v in out) if v]
+
+
+# A query parameter under such a name holds a credential, whatever its value looks like.
+_SECRET_NAME = re.compile(r"(?i)pass|secret|token|key|auth|sig|cred|hook")
+# Apprise URLs carry tokens as the user, the host or path segments (slack://T1/B2/C3, tgram://bot/chat): such a
+# part is taken for a credential unless it is a plain lowercase word ("webhook", "localhost") or a host name.
+_PLAIN_WORD = re.compile(r"[a-z]+")
+
+
+def _token_like(part: str | None) -> bool:
+    return bool(part) and not _PLAIN_WORD.fullmatch(part)
+
+
+def _split(url: str):
+    try:
+        return urlsplit(url)
+    except ValueError:  # a malformed URL: still masked whole
+        return None
+
+
+def _with_decoded(values) -> list[str]:
+    out = []
+    for v in values:
+        if v:
+            out += [v, unquote(v)]
+    return out
+
+
+def _dsn_secrets(url: str) -> list[str]:
+    parts = _split(url)
+    if parts is None:
+        return []
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=False) if k.lower() == "password"]
+    return _with_decoded(found)
+
+
+def _notify_url_secrets(url: str) -> list[str]:
+    parts = _split(url)
+    if parts is None:
+        return []
+    found = [parts.password]
+    # The host as written (hostname would lower-case a token), without port or brackets.
+    host = parts.netloc.rpartition("@")[2].rsplit(":", 1)[0].strip("[]")
+    found += [p for p in (parts.username, host) if _token_like(p) and "." not in p and ":" not in p]
+    found += [seg for seg in parts.path.split("/") if _token_like(seg)]
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=False) if _SECRET_NAME.search(k)]
+    return _with_decoded(found)
+
+
+def _auth_secrets(path: Path) -> list[str]:
+    """String values named like secrets under [auth] (and its provider subsections) of the Streamlit secrets file."""
+    try:
+        auth = tomllib.loads(path.read_text(encoding="utf-8")).get("auth")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str) and _SECRET_NAME.search(k):
+                    found.append(v)
+                else:
+                    walk(v)
+
+    walk(auth)
+    return found
 
 
 @functools.lru_cache(maxsize=1)

@@ -255,7 +255,7 @@ def serialize_usage(u: AIJobUsage, job: AIJob, brand: Brand, company: Company) -
         "id": u.id,
         "ai_job": {"id": job.id, "job_id": job.job_id, "job_type": job.job_type, "status": job.status,
                    "brand": {"id": brand.id, "name": brand.name}, "operation": job.operation,
-                   "description": job.description, "source": job.source, "request_id": job.request_id},
+                   "description": None if job.description is None else redact(job.description), "source": job.source, "request_id": job.request_id},
         "company": {"id": company.id, "name": company.name},
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
@@ -352,12 +352,13 @@ def iter_export_rows(*, company: str | None = None, session: Session | None = No
             if not rows:
                 return
             for u, job, brand, comp in rows:
-                yield [safe_cell(v) for v in (
+                # Every text a caller chose goes through redact: an export is text leaving the process.
+                yield [safe_cell(redact(v) if isinstance(v, str) else v) for v in (
                     u.id, job.job_id, iso_z(u.created_at), comp.name, brand.name, u.provider_name, u.model_name,
                     job.job_type, job.status, job.operation, u.input_tokens, u.output_tokens, u.total_tokens,
                     u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens, u.cost_input, u.cost_output,
                     u.total_cost, u.pricing_status, u.execution_time_seconds, u.memory_usage_mb, u.success_rate,
-                    u.error_count, redact(job.description) if job.description else None)]
+                    u.error_count, job.description)]
             last = rows[-1][0].id
 
 

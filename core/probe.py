@@ -6,11 +6,17 @@ Each call asks for at most PROBE_MAX_TOKENS (<= 5) output tokens, has a timeout 
 (operation "probe", source "probe", company PROBE_COMPANY) and in `probe_runs`; the provider_unavailable rule
 reads the latest run. The chain is walked in the probe operation's fallback order, and the report names the
 provider that now serves.
+
+A stop (SIGTERM to the worker) cuts the probe short within a fraction of a second, even mid-call: each call runs
+in a thread the probe stops waiting for. The run is then recorded as cut off (error_class ProbeStopped, with how
+long it ran and the providers not probed), the completed-probe marks are left alone, so the probe runs again at
+the next start, and the provider_unavailable rule ignores the cut-off row.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +25,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from core.alert_rules import PROBE_BATCH_KEY, PROBE_OPERATION, provider_label
+from core.alert_rules import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, provider_label
 from core.config import get_settings
 from core.db import session_scope
 from core.models import ProbeRun, WorkerState
@@ -73,6 +79,27 @@ def _model_for(provider: str, cfg: ProviderConfig) -> ProviderConfig:
         return cfg
 
 
+STOP_POLL_SECONDS = 0.1  # how often a waiting probe looks at the stop request
+
+
+class StopRequest:
+    """A stop asked of a running job, set from a signal handler (a plain attribute: no lock taken there)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None  # what asked for the stop, e.g. "SIGTERM"
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def is_set(self) -> bool:
+        return self.reason is not None
+
+
+class ProbeStopped(Exception):
+    """The stop request was set while a provider call was in flight."""
+
+
 @dataclass
 class ProviderCheck:
     provider: str
@@ -98,26 +125,51 @@ class ProbeReport:
     served_by: str | None = None
     reasons: list[str] = field(default_factory=list)  # why the report says ALERT
     text: str = ""
+    stopped: str | None = None  # the run was cut off by a stop: why, after how long, what was not probed
 
     @property
     def alert(self) -> bool:
         return bool(self.reasons)
 
 
-def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int) -> ProviderCheck:
-    """One tiny chat completion; never raises."""
+def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
+                  stop: StopRequest | None = None) -> ProviderCheck:
+    """One tiny chat completion; never raises, except ProbeStopped when `stop` is set before the call ends."""
     client = make_client(cfg, timeout=timeout, max_retries=0)
+    outcome: dict = {}
+
+    def call() -> None:
+        try:
+            outcome["response"] = client.chat.completions.create(
+                model=cfg.model, messages=[{"role": "user", "content": "Reply with the single word OK."}],
+                max_tokens=max_tokens)
+        except Exception as e:  # noqa: BLE001 - every failure is a probe result
+            outcome["error"] = e
+        finally:
+            client.close()
+
     t0 = time.monotonic()
-    try:
-        resp = client.chat.completions.create(
-            model=cfg.model, messages=[{"role": "user", "content": "Reply with the single word OK."}],
-            max_tokens=max_tokens)
-    except Exception as e:  # noqa: BLE001 - every failure is a probe result
-        return ProviderCheck(cfg.name, cfg.model, False, latency_ms=int((time.monotonic() - t0) * 1000),
-                             error=classify_error(e))
-    finally:
-        client.close()
+    if stop is None:
+        call()
+    else:
+        # A blocking HTTP read cannot be interrupted: the call runs in a daemon thread, and on a stop the probe
+        # leaves it behind (it ends at its own timeout, or with the process).
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                call()
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name=f"probe-{cfg.name}", daemon=True).start()
+        while not done.wait(STOP_POLL_SECONDS):
+            if stop.is_set():
+                raise ProbeStopped(cfg.name)
     latency = int((time.monotonic() - t0) * 1000)
+    if "error" in outcome:
+        return ProviderCheck(cfg.name, cfg.model, False, latency_ms=latency, error=classify_error(outcome["error"]))
+    resp = outcome["response"]
     try:
         from core.usage import normalize_usage
         tokens = normalize_usage(cfg.name, resp)
@@ -163,8 +215,57 @@ def _money(value: Decimal) -> str:
     return f"${value.quantize(Decimal('0.01')):,}"
 
 
-def run_probe(now: datetime | None = None) -> ProbeReport:
-    """Probe every configured provider in chain order, record the results, and build seed 000's report."""
+def _check_lines(check: ProviderCheck) -> list[str]:
+    label = provider_label(check.provider)
+    if check.ok:
+        return [f"✅ {label} accessible", f"   Model: {check.model}",
+                f"   Tokens: {check.input_tokens + check.output_tokens} "
+                f"({check.input_tokens} in, {check.output_tokens} out)"]
+    return [f"❌ {label} not accessible", f"   Model: {check.model}", f"   Error: {check.why}"]
+
+
+def _record_cut(report: ProbeReport, stop: StopRequest, cut: ProviderConfig, interrupted: bool,
+                not_probed: list[str], elapsed: float, call_started: float) -> ProbeReport:
+    """A run cut off by a stop: the calls that ended are kept as measured, one row says where it stopped."""
+    started = report.started_at
+    why = f"stopped by {stop.reason} after {elapsed:.1f} s"
+    if interrupted:
+        why += f" during the {provider_label(cut.name)} call"
+    if not_probed:
+        why += f"; not probed: {', '.join(not_probed)}"
+    report.stopped = why
+    report.served_by = next((c.provider for c in report.checks if c.ok), None)
+    lines = [RULE, f"{started:%Y-%m-%d %H:%M:%S} - AI provider monitoring", RULE, ""]
+    for check in report.checks:
+        lines += _check_lines(check) + [""]
+    lines.append(f"⏹️ Probe {why}")
+    report.text = redact("\n".join(lines))
+    finished = started + timedelta(seconds=elapsed)
+    with session_scope() as s:
+        for check in report.checks:
+            s.add(_probe_run(report, check))
+        s.add(ProbeRun(started_at=started, finished_at=finished, provider=cut.name, model=cut.model, ok=False,
+                       error_class=PROBE_STOPPED, error_message=redact(why), input_tokens=0, output_tokens=0,
+                       latency_ms=int((elapsed - call_started) * 1000) if interrupted else 0,
+                       served_by=report.served_by, report=report.text))
+    return report
+
+
+def _probe_run(report: ProbeReport, check: ProviderCheck) -> ProbeRun:
+    finished = report.started_at + timedelta(milliseconds=check.latency_ms)
+    return ProbeRun(started_at=report.started_at, finished_at=finished, provider=check.provider, model=check.model, ok=check.ok,
+                    error_class=check.error.error_class if check.error else None,
+                    error_message=redact(check.why) if check.why else None, input_tokens=check.input_tokens,
+                    output_tokens=check.output_tokens, latency_ms=check.latency_ms, served_by=report.served_by,
+                    report=report.text)
+
+
+def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None) -> ProbeReport:
+    """Probe every configured provider in chain order, record the results, and build seed 000's report.
+
+    With `stop`, the probe ends as soon as the request is set, even mid-call, and returns a report whose
+    `stopped` says so (the run is recorded as cut off).
+    """
     settings = get_settings()
     started = (now or datetime.now(UTC)).astimezone(UTC)
     providers = configured_providers()
@@ -175,9 +276,17 @@ def run_probe(now: datetime | None = None) -> ProbeReport:
     with session_scope() as s:
         _set_state(s, LAST_RUN_KEY, started.isoformat(), started)
 
-    for name in order:
-        check = call_provider(_model_for(name, providers[name]), timeout=settings.probe_timeout_seconds,
-                              max_tokens=settings.probe_max_tokens)
+    for index, name in enumerate(order):
+        cfg = _model_for(name, providers[name])
+        call_started = time.monotonic() - t_start
+        if stop is not None and stop.is_set():
+            return _record_cut(report, stop, cfg, False, order[index:], call_started, call_started)
+        try:
+            check = call_provider(cfg, timeout=settings.probe_timeout_seconds,
+                                  max_tokens=settings.probe_max_tokens, stop=stop)
+        except ProbeStopped:
+            return _record_cut(report, stop, cfg, True, order[index + 1:], time.monotonic() - t_start,
+                               call_started)
         report.checks.append(check)
         _record(check, started)
         if check.ok:
@@ -197,12 +306,10 @@ def run_probe(now: datetime | None = None) -> ProbeReport:
         lines += ["⚠️ No provider configured (set OPENAI_API_KEY, OLLAMA_BASE_URL or GEMINI_API_KEY)", ""]
     for check in report.checks:
         label = provider_label(check.provider)
+        lines += _check_lines(check)
         if check.ok:
-            lines += [f"✅ {label} accessible", f"   Model: {check.model}",
-                      f"   Tokens: {check.input_tokens + check.output_tokens} "
-                      f"({check.input_tokens} in, {check.output_tokens} out)", ""]
+            lines.append("")
         else:
-            lines += [f"❌ {label} not accessible", f"   Model: {check.model}", f"   Error: {check.why}"]
             report.reasons.append(f"{label} unavailable: {check.error.kind} ({check.error.error_class})")
             later = order[order.index(check.provider) + 1:]
             if report.served_by and report.served_by != check.provider and report.served_by in later:
@@ -249,11 +356,7 @@ def run_probe(now: datetime | None = None) -> ProbeReport:
         report.text = redact("\n".join(lines))
 
         for check in report.checks:
-            s.add(ProbeRun(started_at=started, finished_at=started + timedelta(milliseconds=check.latency_ms), provider=check.provider,
-                           model=check.model, ok=check.ok, error_class=check.error.error_class if check.error else None,
-                           error_message=check.why or None, input_tokens=check.input_tokens,
-                           output_tokens=check.output_tokens, latency_ms=check.latency_ms,
-                           served_by=report.served_by, report=report.text))
+            s.add(_probe_run(report, check))
         _set_state(s, PROBE_BATCH_KEY, started.isoformat(), started)
         _set_state(s, LAST_SUCCESS_KEY, started.isoformat(), started)
     return report

@@ -103,8 +103,11 @@ class JobOutcome:
     details: list[str] = field(default_factory=list)
 
 
-def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None) -> JobOutcome:
-    """Run the probe (then an alert check, so provider_unavailable opens and is notified at once)."""
+def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None, stop=None) -> JobOutcome:
+    """Run the probe (then an alert check, so provider_unavailable opens and is notified at once).
+
+    `stop` (a core.probe.StopRequest) cuts the probe short when set; the alert check is then left to the next run.
+    """
     from core.alerts import check_alerts
     from core.probe import LAST_SUCCESS_KEY, run_probe
     now = now or datetime.now(UTC)
@@ -117,9 +120,12 @@ def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None)
             if last_run is not None and last_run >= latest_slot(now):
                 log.info("probe: skipped, the %s slot already ran", latest_slot(now).isoformat())
                 return JobOutcome("probe", ran=False, skipped_reason="slot already done")
-        report = run_probe(now=now)
+        report = run_probe(now=now, stop=stop)
     if out is not None:
         print(report.text, file=out, flush=True)
+    if report.stopped:
+        log.warning("probe: %s", report.stopped)
+        return JobOutcome("probe", report=report.text, details=[report.stopped])
     log.info("probe: %s", "ALERT: " + "; ".join(report.reasons) if report.alert else "monitoring OK")
     check = check_alerts(now=now)
     _log_check(check)

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from core.db import session_scope
 from core.limits import set_budget
-from core.models import ProbeRun, WorkerHeartbeat, WorkerState
+from core.models import AIJob, ProbeRun, WorkerHeartbeat, WorkerState
+from core.alert_rules import PROBE_BATCH_KEY
 from core.probe import LAST_SUCCESS_KEY
 from core.worker_jobs import latest_slot, probe_job, probe_missed
 
@@ -214,22 +215,89 @@ def test_sigterm_while_idle_exits_0(db, env):
     assert "worker: stopped" in err
 
 
-def test_sigterm_during_the_probe_finishes_it_then_exits_0(db, openai_fake):
-    openai_fake.mode = "hang"
-    openai_fake.hang_seconds = 2
-    set_last_success(datetime.now(UTC) - timedelta(days=2))  # the missed probe runs at start
-    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=dict(os.environ),
+@pytest.fixture
+def hanging(env):
+    """OpenAI and Gemini both hang far longer than a stop may take; the probe's timeout is long too."""
+    with FakeProvider("openai", "gpt-4o-mini", hang_seconds=90) as o, \
+            FakeProvider("gemini", "gemini-2.0-flash", hang_seconds=90) as g:
+        o.mode = g.mode = "hang"
+        env(OPENAI_BASE_URL=o.base_url, OPENAI_API_KEY=KEY, GEMINI_BASE_URL=g.base_url,
+            GEMINI_API_KEY="AIzaSyWORKERgeminiKEY0123456789abc", PROBE_TIMEOUT_SECONDS="30",
+            OPERATIONS_FILE="/nonexistent/operations.toml")
+        yield o, g
+
+
+def cut_off_runs() -> list[ProbeRun]:
+    with session_scope() as s:
+        return list(s.scalars(select(ProbeRun).order_by(ProbeRun.id)))
+
+
+def stop_mid_probe(args: list[str], fake: FakeProvider) -> tuple[float, str, str, int]:
+    """Start the worker, SIGTERM it once the provider has the probe's call in hand; seconds until it exited."""
+    proc = subprocess.Popen([sys.executable, "worker.py", *args], cwd=ROOT, env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: openai_fake.calls >= 1, "the probe call")
+        wait_for(lambda: fake.calls >= 1, "the probe call")
+        time.sleep(0.3)  # well inside the call
+        sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=15)  # the call would hang 30 s: a stop that waits for it fails here
+        return time.monotonic() - sent, out, err, proc.returncode
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, err
-    assert probe_runs() == 1  # the job in hand was finished and recorded
-    assert "❌ OpenAI not accessible" in out
+            proc.communicate()
+
+
+def assert_cut_off(out: str, last_success: str | None = None) -> None:
+    runs = cut_off_runs()
+    assert len(runs) == 1, [(r.provider, r.error_class) for r in runs]
+    run = runs[0]
+    assert (run.provider, run.ok, run.error_class) == ("openai", False, "ProbeStopped")
+    assert re.fullmatch(r"stopped by SIGTERM after \d+\.\d s during the OpenAI call; not probed: gemini",
+                        run.error_message), run.error_message
+    assert "⏹️ Probe stopped by SIGTERM" in out and run.report in out
+    assert state(LAST_SUCCESS_KEY) == last_success  # not a completed probe: it runs again at the next start
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(AIJob)) == 0  # the cut call measured nothing
+
+
+def test_sigterm_mid_probe_once_exits_at_once_and_records_the_cut(db, hanging):
+    openai_fake, gemini_fake = hanging
+    took, out, err, code = stop_mid_probe(["--once", "probe"], openai_fake)
+    assert code == 0, err
+    assert took < 5, f"{took:.1f} s between SIGTERM and exit"
+    assert gemini_fake.calls == 0
+    assert_cut_off(out)
+    assert "probe: stopped by SIGTERM" in err
+
+
+def test_sigterm_mid_probe_in_the_loop_exits_at_once_and_no_outage_is_reported(db, hanging):
+    openai_fake, _ = hanging
+    before = datetime.now(UTC) - timedelta(days=2)
+    set_last_success(before)  # the missed probe runs at start
+    with session_scope() as s:  # the previous complete probe: the availability rule reads runs since then
+        s.merge(WorkerState(key=PROBE_BATCH_KEY, value=before.isoformat(), updated_at=before))
+    took, out, err, code = stop_mid_probe([], openai_fake)
+    assert code == 0, err
+    assert took < 5, f"{took:.1f} s between SIGTERM and exit"
+    assert "worker: stopped" in err
+    assert_cut_off(out, last_success=before.isoformat())
+    # The cut-off row is no measure of OpenAI: the next check opens no provider_unavailable for it.
+    from core.alerts import check_alerts
+    assert not [a for a in check_alerts()["alerts"] if a["type"] == "provider_unavailable"]
+
+
+def test_a_stop_between_calls_probes_nothing_more(db, hanging):
+    from core.probe import StopRequest, run_probe
+    stop = StopRequest()
+    stop.set("SIGINT")
+    report = run_probe(stop=stop)
+    assert report.stopped.startswith("stopped by SIGINT after ")
+    assert report.stopped.endswith("s; not probed: openai, gemini")
+    assert [f.calls for f in hanging] == [0, 0]
+    runs = cut_off_runs()
+    assert [(r.provider, r.error_class) for r in runs] == [("openai", "ProbeStopped")]
 
 
 def test_job_lock_is_exclusive_across_connections(db):

@@ -32,7 +32,11 @@ STATUS = {"ok": 200, "401": 401, "429_quota": 429, "429_rate": 429, "400": 400, 
 
 
 class FakeProvider:
-    """`mode` is one of ok | 401 | 429_quota | 429_rate | 400 | 500 | hang; `script` queues modes per call."""
+    """`mode` is one of ok | 401 | 401_echo | 429_quota | 429_rate | 400 | 500 | hang; `script` queues modes per call.
+
+    401_echo answers 401 with a body that repeats the key it was sent, then `echo` (what a careless proxy puts in
+    its errors: its own settings, say), as some OpenAI-compatible proxies do.
+    """
 
     def __init__(self, name: str = "openai", model: str = "gpt-4o-mini", *, prompt_tokens: int = 12,
                  completion_tokens: int = 5, cached_tokens: int = 0, reasoning_tokens: int = 0,
@@ -46,6 +50,7 @@ class FakeProvider:
         self.cached_tokens = cached_tokens
         self.reasoning_tokens = reasoning_tokens
         self.hang_seconds = hang_seconds
+        self.echo = ""
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -141,6 +146,12 @@ class FakeProvider:
                 if mode == "hang":
                     time.sleep(fake.hang_seconds)
                     mode = "500"
+                if mode == "401_echo":
+                    key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                    self._send(401, {"error": {"message": f"Incorrect API key provided: {key}. {fake.echo}".strip(),
+                                               "type": "invalid_request_error", "param": None,
+                                               "code": "invalid_api_key"}})
+                    return
                 if mode != "ok":
                     key = {"401": 401, "400": 400, "500": 500}.get(mode, mode)
                     self._send(STATUS[mode], ERROR_BODIES[key])
