@@ -43,7 +43,8 @@ def check_url() -> None:
     each is named in a plain message and dropped (from the URL, the remembered filters and its widget), so the
     page shows what it would without it."""
     for e in url_values.problems(st.query_params.to_dict()):
-        st.error(f"Filter **{esc(e.field)}** ignored — {esc(str(e))}", icon=":material/filter_alt_off:")
+        shown = repr(e.value) if len(repr(e.value)) <= 80 else repr(e.value)[:77] + "..."
+        st.error(f"Filter `{e.field}` ignored: {esc(shown)} {esc(e.reason)}.", icon=":material/filter_alt_off:")
         put(e.field, None)
         st.session_state.pop(_key(e.field), None)
 
