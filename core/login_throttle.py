@@ -74,7 +74,8 @@ class LoginThrottle:
             if len(self._failures) >= MAX_KEYS:
                 self._prune(now)
             for key in self._keys(username, address):
-                self._failures[key] = [*self._recent(key, now), now]
+                # Past MAX_LOCKOUT the count changes nothing: keep only as many failures as reach it.
+                self._failures[key] = [*self._recent(key, now), now][-(self.free_failures + 32):]
 
     def succeeded(self, username: str | None, address: str | None = None) -> None:
         with self._lock:
