@@ -1,7 +1,7 @@
 """Dashboard entry point: page config, database migration, shared filters, banners, then navigation.
 
-Order of a run: setup -> the access gate (sign-in, roles, companies) -> shared sidebar filters -> banners ->
-the selected page. Run with `streamlit run dashboard.py`.
+Order of a run: setup -> the access gate (sign-in, roles, companies) -> the URL's filter values checked ->
+shared sidebar filters -> banners -> the selected page. Run with `streamlit run dashboard.py`.
 """
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def navigation() -> st.navigation:
 def main() -> None:
     setup()
     user = auth_gate.gate()  # signs in (or stops the run) before anything reads usage data
+    filters.check_url()  # a link's unusable filter values are refused here, before any query
     nav = navigation()
     shared_filters()
     auth_gate.sidebar(user)

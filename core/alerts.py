@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session
 
 from core import notify
 from core.alert_rules import ALERT_TYPES, RULES, SEVERITY, Context, Finding, company_names, open_key
+from core.auth import User, authorize
 from core.config import get_settings
 from core.db import session_scope
 from core.locks import LockTimeout, job_lock
 from core.models import Alert, Company
+from core.query_values import MAX_ID
 from core.redact import redact
 
 log = logging.getLogger("core.alerts")
@@ -201,25 +203,32 @@ def _response(checks: list[str], created: list[dict], sent: int, resolved: int) 
 
 
 def resolve_alert(alert_id, resolution_note: str | None = None, *, resolved_by: str | None = None,
-                  company: str | None = None, session: Session | None = None, now: datetime | None = None) -> dict:
+                  company: str | None = None, session: Session | None = None, now: datetime | None = None,
+                  actor: User | None = None) -> dict:
     """Resolve one alert with an optional note; resolving a resolved alert changes nothing.
 
-    Raises AlertNotFound (a LookupError) for an unknown id (or one outside `company`).
+    `actor` (default: the local operator) must be an admin of the alert's company; an alert of no company (a
+    provider or probe alert) needs an admin of all companies. Raises PermissionError otherwise, AlertNotFound
+    (a LookupError) for an unknown id (or one outside `company`).
     """
     now = _now(now)
     try:
         alert_id = int(alert_id)
     except (TypeError, ValueError):
         raise AlertNotFound(alert_id) from None
+    if not 1 <= alert_id <= MAX_ID:  # past the column's range: no such alert (and no out-of-range SQL error)
+        raise AlertNotFound(alert_id)
     with session_scope(session) as s:
         alert = s.get(Alert, alert_id, with_for_update=s.get_bind().dialect.name != "sqlite")
         if alert is None or (company and (alert.company is None or alert.company.name != company)):
             raise AlertNotFound(alert_id)
+        who = authorize(actor, "resolve alerts", company=None if alert.company is None else alert.company.name)
         if not alert.is_resolved:
             note = (resolution_note or "").strip() or None
-            _close(alert, now, note, resolved_by or "user")
+            by = resolved_by or (who.username if actor is not None else "user")
+            _close(alert, now, note, by)
             s.flush()
-            log.info("alert resolved: #%s %s by %s", alert.id, alert.alert_type, resolved_by or "user")
+            log.info("alert resolved: #%s %s by %s", alert.id, alert.alert_type, by)
         return {"message": "Alert resolved successfully",
                 "alert": {"id": alert.id, "is_resolved": True, "resolved_at": _iso(alert.resolved_at),
                           "resolution_note": alert.resolution_note}}

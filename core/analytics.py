@@ -17,6 +17,7 @@ from core.analytics_trends import get_usage_trends
 from core.db import read_scope
 from core.ledger import export_csv, export_csv_text, get_usage, list_usage
 from core.models import Brand, Company
+from core.query_values import name_value
 
 __all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends", "get_efficiency",
            "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options", "unpriced_models"]
@@ -24,6 +25,7 @@ __all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "ge
 
 def filter_options(company: str | None = None, session: Session | None = None) -> dict:
     """Companies, brands, providers and models known to the ledger (from the rollup: cheap at any size)."""
+    company = name_value("company", company) if company else None
     with read_scope(session) as s:
         companies = list(s.scalars(select(Company.name).order_by(Company.name)))
         bq = (select(Brand.id, Brand.name, Company.name).join(Company, Company.id == Brand.company_id)

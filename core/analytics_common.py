@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Brand, Company
+from core.query_values import brand_ref, day_in_range, name_value
 
 MICRO = Decimal("0.000001")
 ZERO = Decimal("0.000000")
@@ -77,30 +78,32 @@ def rate(success_sum: float, jobs: int) -> float:
 def scope_filters(session: Session, *, company: str | None = None, brand=None, provider: str | None = None) -> dict:
     """Rollup filters for a company name, a brand (id, digit string or name) and a provider.
 
-    An unknown company or brand becomes an empty id list: the view is empty rather than unfiltered.
+    An unknown company or brand becomes an empty id list: the view is empty rather than unfiltered. A value no
+    column can hold (an id past its range, a control character) raises InvalidRecord before any query.
     """
     filters: dict = {}
+    company = name_value("company", company) if company else None
+    ref = brand_ref("brand", brand) if brand not in (None, "") else None
+    provider = name_value("provider", provider).lower() if provider else None
     if company:
-        cid = session.scalar(select(Company.id).where(Company.name == str(company).strip()))
+        cid = session.scalar(select(Company.id).where(Company.name == company))
         filters["company_id"] = [cid] if cid is not None else []
-    if brand not in (None, ""):
-        text = str(brand).strip()
-        if text.isdigit():
-            filters["brand_id"] = [int(text)]
-        else:
-            q = select(Brand.id).where(Brand.name == text)
-            if "company_id" in filters:
-                q = q.where(Brand.company_id.in_(filters["company_id"]))
-            filters["brand_id"] = list(session.scalars(q))
+    if isinstance(ref, int):
+        filters["brand_id"] = [ref]
+    elif ref is not None:
+        q = select(Brand.id).where(Brand.name == ref)
+        if "company_id" in filters:
+            q = q.where(Brand.company_id.in_(filters["company_id"]))
+        filters["brand_id"] = list(session.scalars(q))
     if provider:
-        filters["provider_name"] = str(provider).strip().lower()
+        filters["provider_name"] = provider
     return filters
 
 
 def company_ids_in_scope(session: Session, company: str | None) -> list[int]:
     q = select(Company.id)
     if company:
-        q = q.where(Company.name == str(company).strip())
+        q = q.where(Company.name == name_value("company", company))
     return list(session.scalars(q))
 
 
@@ -167,6 +170,7 @@ def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:
         except (ValueError, TypeError):
             from core.validation import InvalidRecord
             raise InvalidRecord("month", month, "must be YYYY-MM") from None
+        day_in_range("month", start, month)
     else:
         start = datetime(now.year, now.month, 1, tzinfo=UTC)
     end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)

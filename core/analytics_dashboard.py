@@ -17,6 +17,7 @@ from core.costliest import costliest_ids
 from core.db import read_scope
 from core.ledger import iso_z
 from core.models import AIJob, AIJobUsage, Brand, Company
+from core.query_values import day_in_range
 from core.redact import redact
 from core.validation import InvalidRecord
 
@@ -33,6 +34,8 @@ def _window(days, start, end, now: datetime) -> tuple[datetime, datetime, int]:
         d1 = end.date() if isinstance(end, datetime) else end
         d1 = d1 or now.date()
         d0 = d0 or d1 - timedelta(days=29)
+        day_in_range("start", d0)
+        day_in_range("end", d1)
         if d0 > d1:
             raise InvalidRecord("start", str(d0), "must not be after end")
         return midnight(d0), min(midnight(d1 + timedelta(days=1)), now + EPSILON), (d1 - d0).days + 1

@@ -20,10 +20,12 @@ from core.analytics_common import (
     EPSILON, ZERO, avg_money, group, money, price_hint, scope_filters, unpriced_summary, utc_now,
 )
 from core.db import read_scope
+from core.validation import InvalidRecord
 
 QUALITY_THRESHOLD = 0.95  # seed 004's high_failure_rate: 5 %
 SLOW_SECONDS = 30  # seed 004's slow_execution
 FEW_CALLS = 10
+MAX_DAYS = 3660  # as the dashboard view: ten years
 WEIGHTS = {"cost": 0.4, "speed": 0.3, "quality": 0.3}
 
 
@@ -108,7 +110,13 @@ def _recommend(m: dict, ctx: dict) -> list[str]:
 def get_efficiency(now: datetime | None = None, company: str | None = None, session: Session | None = None, *,
                    days: int = 30, brand=None, provider: str | None = None) -> dict:
     now = utc_now(now)
-    start = now - timedelta(days=int(days))
+    try:
+        days = int(days)
+    except (TypeError, ValueError):
+        raise InvalidRecord("days", days, "must be a whole number of days") from None
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidRecord("days", days, f"must be between 1 and {MAX_DAYS}")
+    start = now - timedelta(days=days)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         df = aggregate(s, start=start, end=now + EPSILON, dims=["provider_name", "model_name", "pricing_status"],

@@ -1,7 +1,9 @@
-"""Users of the built-in password login: bcrypt hashes in a JSON file, a role and the companies each may see.
+"""Users of the built-in password login: bcrypt hashes in a JSON file, a role and the companies each may see;
+and `authorize`, the one check every write in core makes on its acting user.
 
 Roles: `viewer` reads; `admin` also resolves alerts, edits budgets, quotas and prices and runs checks.
 Companies: a list of company names, or ["*"] for every company. The dashboard filters every query on them.
+The local operator (the command line, the worker, a dashboard in local mode) is an admin of every company.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import bcrypt
 
 from core.config import get_settings
+from core.login_throttle import THROTTLE, TooManyAttempts
 from core.validation import InvalidRecord
 
 ROLES = ("viewer", "admin")
@@ -43,6 +46,10 @@ class User:
         return self.all_companies or (company is not None and company in self.companies)
 
 
+# Not a valid username (it has a space): no entry of the users file can claim to be the local operator.
+LOCAL_OPERATOR = User("local operator", "admin", (ALL_COMPANIES,))
+
+
 def _path() -> Path:
     return Path(get_settings().users_file)
 
@@ -69,8 +76,10 @@ def password_login_configured() -> bool:
     return bool(_load())
 
 
-def add_user(username: str, password: str | None, role: str = "viewer", companies: list[str] | None = None) -> User:
+def add_user(username: str, password: str | None, role: str = "viewer", companies: list[str] | None = None, *,
+             actor: User | None = None) -> User:
     """Add or update a user. `password=None` makes a single-sign-on user (OIDC login only, matched by email)."""
+    authorize(actor, "manage users", company=None)
     if not _USERNAME.match(username or ""):
         raise InvalidRecord("username", username, "use 1-64 letters, digits or _.@+-")
     if role not in ROLES:
@@ -87,7 +96,8 @@ def add_user(username: str, password: str | None, role: str = "viewer", companie
     return User(username, role, tuple(comps))
 
 
-def remove_user(username: str) -> bool:
+def remove_user(username: str, *, actor: User | None = None) -> bool:
+    authorize(actor, "manage users", company=None)
     users = _load()
     if username not in users:
         return False
@@ -107,6 +117,22 @@ def authenticate(username: str, password: str) -> User | None:
     if not (stored and ok):
         return None
     return User(username, entry["role"], tuple(entry["companies"]))
+
+
+def sign_in(username: str, password: str, *, address: str | None = None) -> User | None:
+    """Password sign-in, throttled per account and per client address across every session of this process.
+
+    Raises TooManyAttempts (with the seconds to wait) while either is locked out; the password is then not even
+    checked, so a guessing loop learns nothing. Returns the user, or None for a wrong username or password.
+    """
+    username = (username or "").strip()
+    THROTTLE.check(username, address)
+    user = authenticate(username, password)
+    if user is None:
+        THROTTLE.failed(username, address)
+    else:
+        THROTTLE.succeeded(username, address)
+    return user
 
 
 def lookup(username: str) -> User | None:
@@ -133,3 +159,51 @@ def login_mode() -> str:
     if oidc_configured():
         return "oidc"
     return "password" if password_login_configured() else "local"
+
+
+def current(actor: User) -> User | None:
+    """The actor as the users file describes it now (None: removed). The local operator is not in the file."""
+    if actor == LOCAL_OPERATOR:
+        return actor
+    return lookup(actor.username)
+
+
+def authorize(actor: User | None, action: str, *, company: str | None) -> User:
+    """Check that `actor` may do `action` (a phrase: "set budgets") on `company` (None: every company, or a global
+    setting such as a price). Raises PermissionError with a plain message; returns the user that acts.
+
+    `actor=None` is the local operator. Any other actor is taken as the users file has it now, and never with
+    more rights than it claims: a user removed or downgraded since signing in loses them at once.
+    """
+    if actor is None:
+        return LOCAL_OPERATOR
+    if not isinstance(actor, User):
+        raise PermissionError(f"Unknown acting user {actor!r}: pass a core.auth.User.")
+    now = current(actor)
+    if now is None:
+        raise PermissionError(f"{actor.username} no longer has access, so they may not {action}.")
+    effective = User(now.username, "admin" if now.is_admin and actor.is_admin else "viewer",
+                     _narrowest(actor.companies, now.companies))
+    if not effective.is_admin:
+        raise PermissionError(f"Only an admin may {action}; {effective.username} is a viewer.")
+    if company is None:
+        if not effective.all_companies:
+            raise PermissionError(f"{effective.username} may not {action} for every company: only an admin of "
+                                  "all companies may.")
+    elif not effective.may_see(company):
+        raise PermissionError(f"{effective.username} may not {action} for {company!r}: it is not one of their "
+                              "companies.")
+    return effective
+
+
+def _narrowest(claimed: tuple[str, ...], stored: tuple[str, ...]) -> tuple[str, ...]:
+    if ALL_COMPANIES in claimed:
+        return stored
+    if ALL_COMPANIES in stored:
+        return claimed
+    return tuple(c for c in claimed if c in stored)
+
+
+__all__ = ["ROLES", "ALL_COMPANIES", "LOCAL_OPERATOR", "User", "TooManyAttempts", "add_user", "remove_user",
+           "list_users", "authenticate", "sign_in", "lookup", "current", "authorize", "oidc_configured",
+           "login_mode", "password_login_configured"]

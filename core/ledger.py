@@ -19,6 +19,7 @@ from core.aggregate import aggregate
 from core.costliest import costliest_ids
 from core.db import read_scope, session_scope
 from core.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company, UsageDaily
+from core.query_values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
 from core.redact import redact
 from core.validation import InvalidRecord
 
@@ -54,6 +55,7 @@ def _date_or_ts(name: str, value) -> datetime:
         ts = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         raise InvalidRecord(name, value, "must be a date (YYYY-MM-DD) or ISO 8601 timestamp") from None
+    day_in_range(name, ts, value)
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
@@ -81,9 +83,9 @@ def usage_conditions(session: Session, filters: dict, company: str | None = None
         if value is None or value == "":
             continue
         if name == "provider_name":
-            conds.append(u.provider_name == str(value).strip().lower())
+            conds.append(u.provider_name == name_value(name, value).lower())
         elif name == "model_name":
-            conds.append(u.model_name == str(value).strip())
+            conds.append(u.model_name == name_value(name, value))
         elif name == "total_cost__gte":
             conds.append(u.total_cost >= _decimal(name, value))
         elif name == "execution_time_seconds__gte":
@@ -95,19 +97,20 @@ def usage_conditions(session: Session, filters: dict, company: str | None = None
         elif name == "created_at__lt":
             conds.append(u.created_at < _date_or_ts(name, value))
         elif name == "ai_job__brand":
-            text = str(value).strip()
-            if text.isdigit():
-                conds.append(u.brand_id == int(text))
+            ref = brand_ref(name, value)
+            if isinstance(ref, int):
+                conds.append(u.brand_id == ref)
             else:
-                conds.append(u.brand_id.in_(select(Brand.id).where(Brand.name == text)))
+                conds.append(u.brand_id.in_(select(Brand.id).where(Brand.name == ref)))
         elif name == "ai_job__status":
             status = str(value).strip().lower()
             if status not in JOB_STATUSES:
                 raise InvalidRecord(name, value, f"must be one of {', '.join(JOB_STATUSES)}")
             conds.append(u.job_status == status)
         elif name == "pricing_status":
-            conds.append(u.pricing_status == str(value).strip())
+            conds.append(u.pricing_status == name_value(name, value))
     if company:
+        company = name_value("company", company)
         conds.append(u.company_id == select(Company.id).where(Company.name == company).scalar_subquery())
     return conds
 
@@ -146,9 +149,9 @@ def _rollup_filters(session: Session, filters: dict, company: str | None) -> dic
         elif name == "pricing_status":
             dims["pricing_status"] = str(value).strip()
         elif name == "ai_job__brand":
-            text = str(value).strip()
-            dims["brand_id"] = [int(text)] if text.isdigit() else list(
-                session.scalars(select(Brand.id).where(Brand.name == text)))
+            ref = brand_ref(name, value)
+            dims["brand_id"] = [ref] if isinstance(ref, int) else list(
+                session.scalars(select(Brand.id).where(Brand.name == ref)))
     return dims
 
 
@@ -317,12 +320,9 @@ def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None
 
 def get_usage(usage_id: int, *, company: str | None = None, session: Session | None = None) -> dict | None:
     """One usage with its job (seed 004's `/ai/usage/{id}/`), or None."""
-    try:
-        usage_id = int(usage_id)
-    except (TypeError, ValueError):
-        raise InvalidRecord("id", usage_id, "must be a whole number") from None
-    if not 0 < usage_id < 2**63:
-        return None
+    usage_id = whole_id("id", usage_id, maximum=MAX_BIG_ID)
+    if company:
+        company = name_value("company", company)
     with session_scope(session) as s:
         q = _joined().where(AIJobUsage.id == usage_id)
         if company:

@@ -1,4 +1,9 @@
-"""Budgets, quotas and price overrides: validated writes and listings (CLI and Settings page share them)."""
+"""Budgets, quotas and price overrides: validated writes and listings (CLI and Settings page share them).
+
+Every write takes the acting user (`actor=`, default the local operator) and checks it with core.auth.authorize
+before anything is written: a budget or quota needs an admin of its company; a price, which applies to every
+company, an admin of all companies.
+"""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -8,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import rollup
+from core.auth import User, authorize
 from core.db import session_scope
 from core.models import AIJobUsage, Budget, Company, PriceOverride, Quota
 from core.pricing import Pricer
@@ -49,7 +55,9 @@ def _company_id(session: Session, name: str, create: bool = True) -> int:
     return cid
 
 
-def set_budget(company: str, monthly_usd, provider: str | None = None, *, session: Session | None = None) -> dict:
+def set_budget(company: str, monthly_usd, provider: str | None = None, *, session: Session | None = None,
+               actor: User | None = None) -> dict:
+    authorize(actor, "set budgets", company=_text("company", company))
     amount = _positive_money("monthly_usd", monthly_usd)
     prov = _text("provider", provider, default="", max_len=64, lower=True)
     with session_scope(session) as s:
@@ -64,7 +72,9 @@ def set_budget(company: str, monthly_usd, provider: str | None = None, *, sessio
         return {"company": company.strip(), "provider": prov or None, "monthly_usd": str(amount)}
 
 
-def delete_budget(company: str, provider: str | None = None, *, session: Session | None = None) -> bool:
+def delete_budget(company: str, provider: str | None = None, *, session: Session | None = None,
+                  actor: User | None = None) -> bool:
+    authorize(actor, "delete budgets", company=_text("company", company))
     prov = (provider or "").strip().lower()
     with session_scope(session) as s:
         cid = _company_id(s, company, create=False)
@@ -85,7 +95,8 @@ def list_budgets(*, company: str | None = None, session: Session | None = None) 
 
 
 def set_quota(company: str, provider: str, monthly_usd=None, monthly_tokens=None, *,
-              session: Session | None = None) -> dict:
+              session: Session | None = None, actor: User | None = None) -> dict:
+    authorize(actor, "set quotas", company=_text("company", company))
     prov = _text("provider", provider, max_len=64, lower=True)
     usd = None if monthly_usd in (None, "") else _positive_money("monthly_usd", monthly_usd)
     tokens = None
@@ -107,7 +118,8 @@ def set_quota(company: str, provider: str, monthly_usd=None, monthly_tokens=None
                 "monthly_tokens": tokens}
 
 
-def delete_quota(company: str, provider: str, *, session: Session | None = None) -> bool:
+def delete_quota(company: str, provider: str, *, session: Session | None = None, actor: User | None = None) -> bool:
+    authorize(actor, "delete quotas", company=_text("company", company))
     with session_scope(session) as s:
         cid = _company_id(s, company, create=False)
         row = s.scalar(select(Quota).where(Quota.company_id == cid, Quota.provider == provider.strip().lower()))
@@ -147,8 +159,9 @@ def _effective(value) -> datetime:
 
 def set_price(provider: str, model: str, input_per_million, output_per_million, cached_input_per_million=None,
               cache_write_per_million=None, effective_from=None, *, reprice: bool = False,
-              session: Session | None = None) -> dict:
+              session: Session | None = None, actor: User | None = None) -> dict:
     """Add (or replace, same key) a price override. Stored records are repriced only with `reprice=True`."""
+    actor = authorize(actor, "set prices", company=None)
     prov = _text("provider", provider, max_len=64, lower=True)
     pattern = _text("model", model)
     row_values = dict(
@@ -170,7 +183,7 @@ def set_price(provider: str, model: str, input_per_million, output_per_million, 
             for k, v in row_values.items():
                 setattr(row, k, v)
         s.flush()
-        repriced = reprice_usage(s, provider=prov, model_pattern=pattern, since=eff) if reprice else 0
+        repriced = reprice_usage(s, provider=prov, model_pattern=pattern, since=eff, actor=actor) if reprice else 0
         return {"provider": prov, "model": pattern, "effective_from": eff.isoformat(), "repriced": repriced,
                 **{k: None if v is None else str(v) for k, v in row_values.items()}}
 
@@ -197,8 +210,10 @@ def count_repriceable(provider: str, model: str, since, *, session: Session | No
             AIJobUsage.created_at >= _effective(since), AIJobUsage.pricing_status != "billed")) or 0
 
 
-def reprice_usage(session: Session, *, provider: str, model_pattern: str, since: datetime) -> int:
+def reprice_usage(session: Session, *, provider: str, model_pattern: str, since: datetime,
+                  actor: User | None = None) -> int:
     """Recompute the cost of stored, non-billed records of provider/model from `since`; keeps rollups exact."""
+    authorize(actor, "reprice stored usage", company=None)  # every company's records
     import fnmatch
 
     pricer = Pricer(session)

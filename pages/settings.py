@@ -1,5 +1,6 @@
 """Settings: budgets, quotas and price overrides, listed and edited with the command line's validation; every
-change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them."""
+change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them.
+Each write acts as the signed-in user, whose role and companies core checks again (a refusal is shown as is)."""
 import pandas as pd
 import streamlit as st
 
@@ -60,7 +61,7 @@ def confirm(pending: dict) -> None:
     if a.button("Confirm", type="primary", key="confirm_yes"):
         try:
             actions.apply(getattr(limits, pending["fn"]), *pending["args"], **pending["kwargs"])
-        except InvalidRecord as e:
+        except (InvalidRecord, PermissionError) as e:
             st.error(str(e))
             return
         st.session_state["settings_flash"] = pending["done"]
@@ -78,7 +79,7 @@ def propose(fn: str, args: tuple, kwargs: dict, summary: str, done: str, details
         return
     try:
         preview = actions.dry_run(getattr(limits, fn), *args, **kwargs)
-    except InvalidRecord as e:
+    except (InvalidRecord, PermissionError) as e:
         st.error(f"Not saved — {e}")
         return
     if fn.startswith("delete_") and not preview:
@@ -120,14 +121,14 @@ def price_model(target: dict) -> None:
             actions.dry_run(limits.set_price, *args, **(kwargs | {"reprice": False}))
             n = limits.count_repriceable(target["provider"], target["model"], target["first_seen"])
             st.info(f"Saving prices up to {n:,} stored calls from {target['first_seen']}.")
-        except InvalidRecord as e:
+        except (InvalidRecord, PermissionError) as e:
             st.error(f"Not valid — {e}")
             ready = False
     a, b = st.columns(2)
     if a.button("Confirm and save", type="primary", disabled=not ready, key="d_save"):
         try:
             result = actions.apply(limits.set_price, *args, **kwargs)
-        except InvalidRecord as e:
+        except (InvalidRecord, PermissionError) as e:
             st.error(str(e))
             return
         st.session_state["settings_flash"] = (f"Price saved for {target['provider']} / {target['model']}; "

@@ -8,8 +8,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import config
 from core.alerts import check_alerts, list_alerts
-from core.auth import add_user
+from core.auth import add_user, remove_user
 from core.limits import set_budget
+from core.login_throttle import THROTTLE
 from tests.dashboard_fixtures import navigation_mode  # noqa: F401
 
 PASSWORD = "a long enough password"
@@ -18,8 +19,10 @@ PASSWORD = "a long enough password"
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     st.cache_data.clear()
+    THROTTLE.clear()
     yield
     st.cache_data.clear()
+    THROTTLE.clear()
 
 
 @pytest.fixture
@@ -135,3 +138,47 @@ def test_local_mode_says_so(db):
     at = app()
     assert not at.exception
     assert any("Local mode, no login" in c.value for c in at.sidebar.caption)
+
+
+def test_downgrade_applies_at_the_next_rerun(users):
+    at = app("alice", "pages/settings.py")
+    assert at.get("form") and not any("Read-only" in i.value for i in at.info)  # admin widgets
+    add_user("alice", PASSWORD, role="viewer", companies=["Humari"])
+    at.run()
+    assert any("Read-only" in i.value for i in at.info) and not at.get("form")
+    assert any("Signed in as alice · viewer" in c.value for c in at.sidebar.caption)
+
+
+def test_removed_user_is_signed_out_at_the_next_rerun(users):
+    at = app("alice", "pages/overview.py")
+    assert metric(at, "Jobs") == "3"
+    remove_user("alice")
+    at.run()
+    assert not at.metric
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert any("alice no longer has access" in w.value for w in at.warning)
+
+
+def test_company_change_applies_at_the_next_rerun(users):
+    at = app("alice", "pages/overview.py")
+    assert metric(at, "Jobs") == "3"  # Humari
+    add_user("alice", PASSWORD, role="admin", companies=["Qadhya"])
+    at.run()
+    assert metric(at, "Jobs") == "2"  # Qadhya's two calls, Humari's gone
+
+
+def test_sign_in_failures_count_across_sessions(users):
+    """Five wrong passwords in three separate sessions lock the account for a new session too."""
+    for session_failures in (2, 2, 1):
+        at = app()
+        for _ in range(session_failures):
+            at.text_input(key="login_username").input("alice")
+            at.text_input(key="login_password").input("wrong password!")
+            at.button[0].click().run()
+            assert any("Wrong username or password" in e.value for e in at.error)
+    at = app()
+    at.text_input(key="login_username").input("alice")
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert any("Too many failed sign-ins" in e.value for e in at.error)
+    assert not at.metric

@@ -1,5 +1,9 @@
 """Writes from the Settings page: a dry run first (the CLI's own validation, inside a transaction that is rolled
-back), then the real write after the user confirms. Cached figures are dropped after every write."""
+back), then the real write after the user confirms. Cached figures are dropped after every write.
+
+Each write acts as the signed-in user (`actor=`): core checks the role and the company again (core.auth.authorize),
+so a forged call from this layer is refused there too.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,7 +11,7 @@ from collections.abc import Callable
 from core.db import get_session
 from core.validation import InvalidRecord
 from ui import cache
-from ui.auth_gate import require_admin
+from ui.auth_gate import ensure_user, require_admin
 
 
 def dry_run(fn: Callable, *args, **kwargs) -> dict | bool:
@@ -15,7 +19,7 @@ def dry_run(fn: Callable, *args, **kwargs) -> dict | bool:
     require_admin()
     s = get_session()
     try:
-        return fn(*args, session=s, **kwargs)
+        return fn(*args, session=s, actor=ensure_user(), **kwargs)
     finally:
         s.rollback()
         s.close()
@@ -23,7 +27,7 @@ def dry_run(fn: Callable, *args, **kwargs) -> dict | bool:
 
 def apply(fn: Callable, *args, **kwargs):
     require_admin()
-    result = fn(*args, **kwargs)
+    result = fn(*args, actor=ensure_user(), **kwargs)
     cache.clear()
     return result
 

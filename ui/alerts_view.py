@@ -6,8 +6,9 @@ import streamlit as st
 
 from core import alerts, notify
 from core.alert_rules import ALERT_TYPES
+from core.auth import LOCAL_OPERATOR
 from core.config import get_settings
-from ui.auth_gate import current_user, enforce_company, require_admin
+from ui.auth_gate import current_user, enforce_company, ensure_user, require_admin
 
 TTL = 15
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
@@ -51,7 +52,7 @@ def listing(company: str | None = None, *, page: int = 1, page_size: int = 50, *
 
 def _who() -> str:
     user = current_user()
-    return f"dashboard:{user.username}" if user and user.username != "local" else "dashboard"
+    return f"dashboard:{user.username}" if user and user != LOCAL_OPERATOR else "dashboard"
 
 
 def clear() -> None:
@@ -71,6 +72,7 @@ def run_checks(company: str | None = None) -> dict:
 def resolve(alert_id: int, note: str | None, company: str | None = None) -> dict:
     require_admin()
     try:
-        return alerts.resolve_alert(alert_id, note, resolved_by=_who(), company=enforce_company(company))
+        return alerts.resolve_alert(alert_id, note, resolved_by=_who(), company=enforce_company(company),
+                                    actor=ensure_user())
     finally:
         clear()

@@ -1,21 +1,21 @@
 """The access gate: who is looking, what they may do, which companies they may see.
 
 Modes (core.auth.login_mode): `oidc` (st.login, when .streamlit/secrets.toml has [auth]), `password` (the users
-file), `local` (neither: everyone is admin, and the dashboard must listen on 127.0.0.1 only).
-Every check here runs in the server-side script: a widget hidden from a viewer is also refused if forged.
+file), `local` (neither: the local operator, an admin of everything — so only this machine is served, see
+ui.local_only). The user's role and companies are read from the users file at every run, so a user removed or
+downgraded loses access at their next click. Every check here runs in the server-side script, and core checks
+every write again (core.auth.authorize).
 """
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from core.auth import ALL_COMPANIES, User, authenticate, login_mode, lookup
+from core.auth import LOCAL_OPERATOR, TooManyAttempts, User, login_mode, lookup, sign_in
+from ui import local_only
 
 USER_KEY = "_auth_user"
-FAILS_KEY = "_auth_failures"
-LOCAL_USER = User("local", "admin", (ALL_COMPANIES,))
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+NOTICE_KEY = "_auth_notice"
+LOCAL_USER = LOCAL_OPERATOR
 
 
 def current_user() -> User | None:
@@ -35,20 +35,23 @@ def logout() -> None:
 def _password_form() -> None:
     st.title("AI Usage Monitor")
     st.subheader("Sign in")
-    failures = st.session_state.get(FAILS_KEY, 0)
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.warning(notice)
     with st.form("login"):
         username = st.text_input("Username", key="login_username")
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        if failures >= 5:
-            time.sleep(min(8, 2 ** (failures - 5)))  # slows a guessing loop in this session
-        user = authenticate(username.strip(), password)
+        try:
+            # Throttled per account and per client address across every session (core.login_throttle).
+            user = sign_in(username, password, address=local_only.client_address())
+        except TooManyAttempts as e:
+            st.error(str(e))
+            st.stop()
         if user is None:
-            st.session_state[FAILS_KEY] = failures + 1
             st.error("Wrong username or password.")
         else:
-            st.session_state.pop(FAILS_KEY, None)
             _remember(user)
             st.rerun()
     st.stop()
@@ -60,7 +63,7 @@ def _oidc() -> User:
         st.button("Sign in", type="primary", on_click=st.login)
         st.stop()
     email = str(st.user.get("email") or "")
-    user = lookup(email)
+    user = lookup(email)  # at every run: a mapping removed or changed applies at once
     if user is None:
         st.title("AI Usage Monitor")
         st.error(f"{email or 'This account'} has no access yet. An admin can grant it with "
@@ -70,22 +73,37 @@ def _oidc() -> User:
     return user
 
 
-def gate() -> User:
-    """Return the signed-in user, or show the sign-in page and stop the run."""
-    mode = login_mode()
+def _signed_in() -> User | None:
+    """The session's user as the users file has them now; None (and signed out) when they are gone."""
     known = current_user()
-    if known is not None and mode == "password" and known.username != LOCAL_USER.username:
-        return known
+    if known is None or known == LOCAL_OPERATOR:  # a local-mode session signs in once a login is configured
+        return None
+    now = lookup(known.username)
+    if now is None:
+        st.session_state[NOTICE_KEY] = f"{known.username} no longer has access: you have been signed out."
+        return None
+    if now != known:
+        st.toast(f"Your access changed: {now.role} of {', '.join(now.companies)}.")
+    return now
+
+
+def gate() -> User:
+    """Return the signed-in user, or show the sign-in page (or the local-mode refusal) and stop the run."""
+    mode = login_mode()
     if mode == "local":
-        address = str(st.get_option("server.address") or "127.0.0.1")
-        if address not in LOOPBACK:
-            st.error("No login is configured, so the dashboard only serves 127.0.0.1. Add users with "
-                     "`python -m core user add …` or configure [auth] in .streamlit/secrets.toml.")
+        problem = local_only.refusal_here()
+        if problem:
+            logout()
+            st.error(problem)
             st.stop()
-        _remember(LOCAL_USER)
-        return LOCAL_USER
+        _remember(LOCAL_OPERATOR)
+        return LOCAL_OPERATOR
     if mode == "oidc":
         user = _oidc()
+        _remember(user)
+        return user
+    user = _signed_in()
+    if user is not None:
         _remember(user)
         return user
     logout()

@@ -11,6 +11,9 @@ from datetime import date
 
 import streamlit as st
 
+from ui import url_values
+from ui.common import esc
+
 _MEMORY = "_query_memory"
 SHARED = ("company", "brand", "provider")
 
@@ -33,6 +36,17 @@ def restore() -> None:
         if k not in current:
             st.query_params[k] = v
     mem.update(st.query_params.to_dict())
+
+
+def check_url() -> None:
+    """Refuse a link's values that no query can take (an id past its range, a malformed date…), before any query:
+    each is named in a plain message and dropped (from the URL, the remembered filters and its widget), so the
+    page shows what it would without it."""
+    for e in url_values.problems(st.query_params.to_dict()):
+        shown = repr(e.value) if len(repr(e.value)) <= 80 else repr(e.value)[:77] + "..."
+        st.error(f"Filter `{e.field}` ignored: {esc(shown)} {esc(e.reason)}.", icon=":material/filter_alt_off:")
+        put(e.field, None)
+        st.session_state.pop(_key(e.field), None)
 
 
 def get(name: str, default: str | None = None) -> str | None:

@@ -1,5 +1,7 @@
-"""budget, quota, price."""
+"""budget, quota, price. The command line writes as the local operator (core.auth.LOCAL_OPERATOR)."""
 from __future__ import annotations
+
+from core.auth import LOCAL_OPERATOR
 
 
 def register(sub) -> None:
@@ -67,7 +69,7 @@ def _table(rows: list[dict], columns: list[str]) -> None:
 
 def _budget_set(args) -> int:
     from core.limits import set_budget
-    r = set_budget(args.company, args.monthly_usd, provider=args.provider)
+    r = set_budget(args.company, args.monthly_usd, provider=args.provider, actor=LOCAL_OPERATOR)
     print(f"budget set: {r['company']} / {r['provider'] or 'all providers'}: ${r['monthly_usd']} per month")
     return 0
 
@@ -81,14 +83,15 @@ def _budget_list(args) -> int:
 
 def _budget_delete(args) -> int:
     from core.limits import delete_budget
-    ok = delete_budget(args.company, args.provider)
+    ok = delete_budget(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("budget deleted" if ok else "no such budget")
     return 0 if ok else 2
 
 
 def _quota_set(args) -> int:
     from core.limits import set_quota
-    r = set_quota(args.company, args.provider, monthly_usd=args.monthly_usd, monthly_tokens=args.monthly_tokens)
+    r = set_quota(args.company, args.provider, monthly_usd=args.monthly_usd, monthly_tokens=args.monthly_tokens,
+                  actor=LOCAL_OPERATOR)
     print(f"quota set: {r['company']} / {r['provider']}: usd={r['monthly_usd']} tokens={r['monthly_tokens']}")
     return 0
 
@@ -101,7 +104,7 @@ def _quota_list(args) -> int:
 
 def _quota_delete(args) -> int:
     from core.limits import delete_quota
-    ok = delete_quota(args.company, args.provider)
+    ok = delete_quota(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("quota deleted" if ok else "no such quota")
     return 0 if ok else 2
 
@@ -113,7 +116,7 @@ def _price_set(args) -> int:
     r = set_price(args.provider, args.model, args.input_per_million, args.output_per_million,
                   cached_input_per_million=args.cached_input_per_million,
                   cache_write_per_million=args.cache_write_per_million, effective_from=args.effective_from,
-                  reprice=args.reprice)
+                  reprice=args.reprice, actor=LOCAL_OPERATOR)
     print(f"price set: {r['provider']} / {r['model']} from {r['effective_from']}: in ${r['input_per_million']}"
           f" out ${r['output_per_million']} per million" + (f"; repriced {r['repriced']} records"
                                                              if args.reprice else ""))

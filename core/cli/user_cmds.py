@@ -1,4 +1,4 @@
-"""user add|list|remove: the password-login users file."""
+"""user add|list|remove: the password-login users file (written as the local operator)."""
 from __future__ import annotations
 
 import getpass
@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def _add(args) -> int:
-    from core.auth import add_user
+    from core.auth import LOCAL_OPERATOR, add_user
 
     if args.sso:
         password = None
@@ -37,7 +37,7 @@ def _add(args) -> int:
         if getpass.getpass("Again: ") != password:
             print("error: passwords differ", file=sys.stderr)
             return 2
-    user = add_user(args.username, password, role=args.role, companies=args.companies)
+    user = add_user(args.username, password, role=args.role, companies=args.companies, actor=LOCAL_OPERATOR)
     print(f"user {user.username} saved: role {user.role}, companies {', '.join(user.companies)}")
     return 0
 
@@ -54,8 +54,8 @@ def _list(args) -> int:
 
 
 def _remove(args) -> int:
-    from core.auth import remove_user
+    from core.auth import LOCAL_OPERATOR, remove_user
 
-    ok = remove_user(args.username)
+    ok = remove_user(args.username, actor=LOCAL_OPERATOR)
     print("user removed" if ok else "no such user")
     return 0 if ok else 2
