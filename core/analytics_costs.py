@@ -25,8 +25,7 @@ from core.models import Budget, Company
 DIMS = ["day", "provider_name", "model_name", "pricing_status"]
 
 
-def _budgets(s: Session, company: str | None) -> list[dict]:
-    ids = company_ids_in_scope(s, company)
+def _budgets(s: Session, ids: list[int]) -> list[dict]:
     if not ids:
         return []
     q = (select(Budget.provider, Budget.monthly_usd, Company.name).join(Company, Company.id == Budget.company_id)
@@ -94,11 +93,16 @@ def get_cost_breakdown(month: str | None = None, brand=None, now: datetime | Non
         to_now = df if now >= m1 else aggregate(s, start=m0, end=min(now + EPSILON, m1), dims=["pricing_status"],
                                                 filters=filters)
         brands = _brand_names(s, by_b["brand_id"].unique()) if not by_b.empty else {}
-        budgets = _budgets(s, company)
+        in_scope = company_ids_in_scope(s, company)
+        budgets = _budgets(s, in_scope)
     t = totals(df)
     total = t["cost"]
-    company_wide = [Decimal(b["monthly_usd"]) for b in budgets if b["provider"] is None]
-    budget = sum(company_wide, ZERO) if company_wide else None
+    # The headline budget is one company's (adding up different companies' budgets answers no one's question):
+    # its company-wide budget, or with a provider filter that provider's own; every budget and quota of the
+    # scope is on the budget status board (get_budget_status).
+    wanted = (provider or "").strip().lower() or None
+    own = [Decimal(b["monthly_usd"]) for b in budgets if b["provider"] == wanted] if len(in_scope) == 1 else []
+    budget = own[0] if own else None
 
     days_in_month = Decimal((m1 - m0).days)
     spent_to_now = totals(to_now)["cost"] if now >= m0 else ZERO

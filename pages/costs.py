@@ -1,12 +1,14 @@
-"""Costs (seed 004's cost breakdown): one month against the budget, the month-end projection and the day the
-budget runs out at the current pace; by provider, model and brand; ISO weeks with the average daily cost."""
+"""Costs: one month's spend, the month-end projection, every budget and quota in scope (worst first, never a sum
+across companies) and the day each runs out at the current pace; by provider, model and brand; ISO weeks with the
+average daily cost."""
 from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
+from core import display
 from core.validation import InvalidRecord
-from ui import cache, charts, filters
+from ui import budgets, cache, charts, filters
 from ui.common import count, empty_state, esc, no_data_hint, percent, scope_caption, unpriced_note, usd
 from ui.entry import require_entry
 
@@ -30,28 +32,40 @@ st.caption(f"{d['period']['start_date']} → {d['period']['end_date']} (UTC). Pr
 scope_caption(scope)
 
 f = d["budget_forecast"]
-cols = st.columns(5)
+current_month = month == months[0]
+board = cache.budget_status(scope["company"], scope["provider"]) if current_month else {"budgets": [], "worst": None}
+worst = board["worst"]
+cols = st.columns(4)
 cols[0].metric("Cost this month", usd(d["total_cost"]))
-cols[1].metric("Budget", usd(d["budget_limit"]) if d["budget_limit"] else "No budget")
-cols[2].metric("Budget used", percent(d["budget_used_percentage"]))
 share = d["projected_budget_percentage"]
-cols[3].metric("Projected month end", usd(d["projected_monthly_cost"]),
+cols[1].metric("Projected month end", usd(d["projected_monthly_cost"]),
                None if share is None else f"{share:.1f}% of budget", delta_color="off")
-runs_out = {"exceeded": (f["runs_out_on"], "-already exceeded"), "runs_out": (f["runs_out_on"], "-at this pace"),
-            "within_budget": ("Holds", "not this month"), "no_budget": ("—", None)}[f["status"]]
-cols[4].metric("Budget runs out", runs_out[0], runs_out[1],
-               delta_color="off" if f["status"] == "within_budget" else "normal")
+if d["budget_limit"]:
+    # One company (and provider, when filtered): its own budget, never a sum across companies.
+    cols[2].metric("Budget", usd(d["budget_limit"]), f"{percent(d['budget_used_percentage'])} used",
+                   delta_color="off")
+    runs_out = {"exceeded": (f["runs_out_on"], "-already exceeded"), "runs_out": (f["runs_out_on"], "-at this pace"),
+                "within_budget": ("Holds", "not this month"), "no_budget": ("—", None)}[f["status"]]
+    cols[3].metric("Budget runs out", runs_out[0], runs_out[1],
+                   delta_color="off" if f["status"] == "within_budget" else "normal")
+elif worst is not None:
+    cols[2].metric("Worst budget", f"{worst['percentage']:.1f}% used",
+                   f"{budgets.STATUS_LABEL[worst['status']]}: {budgets.scope_label(worst)}", delta_color="off")
+    cols[3].metric("Runs out", display.day(worst["runs_out_on"]) if worst["runs_out_on"] else "Holds",
+                   None if worst["runs_out_on"] else "not this month", delta_color="off")
+if worst is not None:
+    box = {"exceeded": st.error, "critical": st.error, "warning": st.warning}.get(worst["status"], st.info)
+    box(f"**{esc(budgets.headline(worst))}**", icon=":material/savings:")
 if d["budget_limit"]:
     used = d["budget_used_percentage"] or 0.0
     st.progress(min(used / 100, 1.0), text=f"{used:.1f}% of the monthly budget used "
                 f"(pace {usd(f['daily_pace'])} a day; remaining {usd(f['remaining'])})")
-    if f["status"] == "runs_out":
-        st.warning(f"At the current pace the budget runs out on {f['runs_out_on']}, before the month ends.")
-    elif f["status"] == "exceeded":
-        st.error(f"The budget was exceeded on {f['runs_out_on']}.")
-else:
-    st.caption("No company-wide budget is set for this scope: set one in Settings or with "
-               "`python -m core budget set --company NAME --monthly-usd AMOUNT`.")
+if current_month:
+    with st.expander(f"Budgets and quotas ({len(board['budgets'])}), worst first",
+                     expanded=bool(board["budgets"]) and board["budgets"][0]["status"] != "ok"):
+        budgets.render_board(board)
+elif not d["budget_limit"]:
+    st.caption("The budget board shows the month in progress; pick it to see each budget and quota.")
 unpriced_note(d["unpriced"])
 
 if d["jobs"] == 0:

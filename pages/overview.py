@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.validation import InvalidRecord
-from ui import cache, charts, filters
+from ui import budgets, cache, charts, filters
 from ui.common import (
     compact, count, delta, empty_state, esc, no_data_hint, percent, scope_caption, seconds, unpriced_note, usd,
 )
@@ -35,6 +35,8 @@ except InvalidRecord as e:
     st.error(f"Invalid period: {e}")
     st.stop()
 
+# Budgets and quotas at risk this month come first: a finance reader acts on them before reading trends.
+budgets.render_at_risk(cache.budget_status(scope["company"], scope["provider"]))
 period = d["period"]
 st.caption(f"{period['start_date']} → {period['end_date']} (UTC), {period['days']} days; compared with "
            f"{d['comparison']['previous_period']['start_date']} → {d['comparison']['previous_period']['end_date']}.")

@@ -69,7 +69,16 @@ def test_budget_projection_and_run_out_day(ledger):
     set_budget("Acme Corp", "5.00")
     set_budget("Beta", "3.00")
     set_budget("Beta", "1000.00", provider="openai")  # provider budgets are not the company budget
+    # Across companies there is no headline budget: their budgets are never added up.
     d = analytics.get_cost_breakdown(now=NOW)
+    assert d["budget_limit"] is None and d["budget_forecast"]["status"] == "no_budget"
+    assert {(b["company"], b["provider"]) for b in d["budgets"]} == {("Acme Corp", None), ("Beta", None),
+                                                                      ("Beta", "openai")}
+    # The same maths on one company whose budget is 8.
+    set_budget("Acme Corp", "8.00")
+    picked = month_rows(ledger, 2025, 11, company="Acme Corp")
+    spent = csum(picked)
+    d = analytics.get_cost_breakdown(now=NOW, company="Acme Corp")
     assert d["budget_limit"] == "8.000000"
     assert d["budget_used_percentage"] == pct(spent, Decimal(8))
     elapsed = Decimal((NOW - datetime(2025, 11, 1, tzinfo=UTC)).total_seconds()) / 86400
@@ -88,10 +97,12 @@ def test_budget_projection_and_run_out_day(ledger):
         when = NOW + timedelta(days=float((8 - spent) / pace))
         expected = when.date().isoformat() if when < datetime(2025, 12, 1, tzinfo=UTC) else None
         assert f["runs_out_on"] == expected
-    # Scoped to one company: only its budget.
+    # Scoped to one company: only its budget; with a provider filter, that provider's own budget.
     d = analytics.get_cost_breakdown(now=NOW, company="Beta")
     assert d["budget_limit"] == "3.000000"
     assert d["total_cost"] == money(csum(month_rows(ledger, 2025, 11, company="Beta")))
+    assert analytics.get_cost_breakdown(now=NOW, company="Beta", provider="openai")["budget_limit"] == "1000.000000"
+    assert analytics.get_cost_breakdown(now=NOW, company="Beta", provider="gemini")["budget_limit"] is None
 
 
 def test_run_out_day_at_current_pace(db):

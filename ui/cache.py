@@ -28,6 +28,11 @@ def _costs(db: str, **kw) -> dict:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def _budget_status(db: str, company: str | None, provider: str | None) -> dict:
+    return analytics.get_budget_status(company=company, provider=provider)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def _stats(db: str, **kw) -> dict:
     return analytics.get_usage_stats(**kw)
 
@@ -71,6 +76,10 @@ def dashboard(**kw) -> dict:
 
 def costs(**kw) -> dict:
     return _costs(db_key(), **kw)
+
+
+def budget_status(company: str | None, provider: str | None) -> dict:
+    return _budget_status(db_key(), company, provider)
 
 
 def stats(**kw) -> dict:
