@@ -4,7 +4,8 @@
   database refuses a second open one through the unique `open_key` — refreshes the open ones, resolves by
   itself every open alert whose condition has cleared, commits, and then sends the notifications (core.notify)
   outside the check lock.
-- `resolve_alert`, `list_alerts`, `active_alerts`: the dashboard and the command line.
+- `resolve_alert`, `acknowledge_alert` (core.alert_ack), `condition_holds`, `list_alerts`, `active_alerts`: the
+  dashboard and the command line.
 
 Each function opens its own session unless `session=` is passed (then the caller owns the transaction).
 """
@@ -19,10 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import notify
-from core.alert_rules import ALERT_TYPES, RULES, SEVERITY, Context, Finding, company_names, open_key
+from core.alert_ack import LOCAL_OPERATOR, ack_fields, acknowledge, parse_until
+from core.alert_rules import ALERT_TYPES, RULES, SEVERITY, Context, Finding, Rule, company_names, open_key
 from core.auth import User, authorize
 from core.config import get_settings
-from core.db import session_scope
+from core.db import get_session, session_scope
 from core.locks import LockTimeout, job_lock
 from core.models import Alert, Company
 from core.query_values import MAX_ID
@@ -51,6 +53,15 @@ class AlertNotFound(LookupError, ValueError):  # a lookup miss, and a bad argume
     def __init__(self, alert_id):
         self.alert_id = alert_id
         super().__init__(f"alert {alert_id!r} not found")
+
+
+class AlertNotOpen(AlertNotFound):
+    """The alert exists but is resolved: there is no open alert with that id to act on."""
+
+    def __init__(self, alert_id, resolved_at: datetime | None):
+        self.alert_id = alert_id
+        LookupError.__init__(self, f"alert {alert_id!r} is already resolved ({_iso(resolved_at)}): "
+                                   "there is no open alert to acknowledge")
 
 
 def _now(now: datetime | None) -> datetime:
@@ -109,12 +120,13 @@ def _close(alert: Alert, now: datetime, note: str | None, by: str | None) -> Non
     alert.updated_at = now
 
 
-def _evaluate(s: Session, now: datetime, company_id: int | None) -> tuple[list[Finding], list[str], set[str]]:
+def _evaluate(s: Session, now: datetime, company_id: int | None,
+              rules: tuple[Rule, ...] = RULES) -> tuple[list[Finding], list[str], set[str]]:
     ctx = Context(session=s, now=now, settings=get_settings(), company_id=company_id)
     findings: list[Finding] = []
     checks: list[str] = []
     judged: set[str] = set()
-    for rule in RULES:
+    for rule in rules:
         try:
             if s.get_bind().dialect.name == "sqlite":
                 findings.extend(rule.run(ctx))
@@ -172,15 +184,19 @@ def _run_check(s: Session, now: datetime, company_id: int | None) -> tuple[list[
 
 
 def check_alerts(now: datetime | None = None, *, company: str | None = None, session: Session | None = None,
-                 notify_now: bool = True) -> dict:
+                 notify_now: bool = True, actor: User | None = None) -> dict:
     """Run every rule, open/refresh/auto-resolve alerts, send notifications; seed 004's check_alerts response.
 
     Concurrent checks queue on a lock (PostgreSQL advisory lock / SQLite lease) while they evaluate and write
     alerts; the unique open_key still guards the database itself. Notifications go out after the lock is
     released, so a slow receiver never holds up another check: concurrent dispatches claim each (alert, channel)
     before sending (core.notify), and each delivery ends within NOTIFY_TIMEOUT_SECONDS.
+
+    `actor` (default: the local operator, i.e. the worker and the command line) must be an admin of `company`,
+    or of all companies for a check of every company: a check writes alerts.
     """
     now = _now(now)
+    authorize(actor, "run alert checks", company=company)
     if session is not None:
         company_id = _company_id(session, company)
         created, checks, resolved = _run_check(session, now, company_id)
@@ -238,7 +254,78 @@ def _shown(text: str | None) -> str | None:
     return None if text is None else redact(text)
 
 
-def alert_dict(alert: Alert, company_name: str | None) -> dict:
+def _open_for_update(s: Session, alert_id, company: str | None) -> Alert:
+    """The open alert `alert_id` (in `company` when given), locked on PostgreSQL; AlertNotFound / AlertNotOpen."""
+    try:
+        alert_id = int(alert_id)
+    except (TypeError, ValueError):
+        raise AlertNotFound(alert_id) from None
+    if not 1 <= alert_id <= MAX_ID:  # past the column's range: no such alert (and no out-of-range SQL error)
+        raise AlertNotFound(alert_id)
+    alert = s.get(Alert, alert_id, with_for_update=s.get_bind().dialect.name != "sqlite")
+    if alert is None or (company and (alert.company is None or alert.company.name != company)):
+        raise AlertNotFound(alert_id)
+    if alert.is_resolved:
+        raise AlertNotOpen(alert_id, alert.resolved_at)
+    return alert
+
+
+def acknowledge_alert(alert_id, note: str | None = None, until=None, *, acknowledged_by: str | None = None,
+                      company: str | None = None, session: Session | None = None,
+                      now: datetime | None = None, actor: User | None = None) -> dict:
+    """Acknowledge an open alert: it stays open (and still resolves by itself when its condition clears) but gets
+    no more messages until `until` — a datetime, or an ISO date ("YYYY-MM-DD": the start of that day, UTC) or
+    date and time — or, without `until`, for as long as it stays open. Acknowledging again replaces the end and,
+    when one is given, the note.
+
+    `actor` (default: the local operator) must be an admin of the alert's company, as for resolve_alert.
+    Raises ValueError for an `until` that cannot be read or is not in the future, AlertNotFound for an unknown id
+    (or one outside `company`), AlertNotOpen (an AlertNotFound) for a resolved alert, PermissionError.
+    """
+    now = _now(now)
+    end = parse_until(until, now)
+    with session_scope(session) as s:
+        alert = _open_for_update(s, alert_id, company)
+        who = authorize(actor, "acknowledge alerts", company=None if alert.company is None else alert.company.name)
+        by = acknowledged_by or (who.username if actor is not None else LOCAL_OPERATOR)
+        acknowledge(alert, note, end, by, now)
+        s.flush()
+        log.info("alert acknowledged: #%s %s by %s, %s", alert.id, alert.alert_type, by,
+                 f"no reminder until {_iso(end)}" if end else "no reminder while open")
+        return {"message": "Alert acknowledged successfully",
+                "alert": {"id": alert.id, "is_resolved": False, **ack_fields(alert, now)}}
+
+
+def condition_holds(alert_id, *, company: str | None = None, now: datetime | None = None) -> bool:
+    """Whether the alert's condition is met now (or a higher level of it, e.g. quota_critical for a
+    quota_warning): its rule is evaluated as a check would, and nothing is written. True means a check would
+    open (or keep open) an alert for it. Works for resolved alerts too.
+
+    Raises AlertNotFound for an unknown id (or one outside `company`), RuntimeError when the rule fails.
+    """
+    now = _now(now)
+    try:
+        alert_id = int(alert_id)
+    except (TypeError, ValueError):
+        raise AlertNotFound(alert_id) from None
+    s = get_session()
+    try:  # a session of its own, rolled back: the evaluation never writes
+        alert = s.get(Alert, alert_id)
+        if alert is None or (company and (alert.company is None or alert.company.name != company)):
+            raise AlertNotFound(alert_id)
+        rules = tuple(r for r in RULES if alert.alert_type in r.types)
+        findings, checks, _ = _evaluate(s, now, alert.company_id, rules)
+        if len(checks) < len(rules):
+            raise RuntimeError(f"the {alert.alert_type} rule could not be evaluated (see the log)")
+        types = (alert.alert_type, *(t for t, lower in SUPERSEDES.items() if alert.alert_type in lower))
+        wanted = {open_key(alert.company_id, alert.provider_name, t) for t in types}
+        return any(f.key in wanted for f in findings)
+    finally:
+        s.rollback()
+        s.close()
+
+
+def alert_dict(alert: Alert, company_name: str | None, now: datetime | None = None) -> dict:
     return {
         "id": alert.id,
         "company": None if alert.company_id is None else {"id": alert.company_id, "name": company_name},
@@ -257,6 +344,7 @@ def alert_dict(alert: Alert, company_name: str | None) -> dict:
         "email_sent_at": _iso(alert.email_sent_at),
         "created_at": _iso(alert.created_at),
         "updated_at": _iso(alert.updated_at),
+        **ack_fields(alert, _now(now)),
     }
 
 
@@ -315,31 +403,35 @@ def list_alerts(*, alert_type: str | None = None, provider_name: str | None = No
         rows = s.scalars(select(Alert).where(*conds).order_by(Alert.created_at.desc(), Alert.id.desc())
                          .offset((page - 1) * page_size).limit(page_size)).all()
         names = company_names(s)
-        return {"count": int(count or 0), "results": [alert_dict(a, names.get(a.company_id)) for a in rows]}
+        return {"count": int(count or 0), "results": [alert_dict(a, names.get(a.company_id), now) for a in rows]}
 
 
 def active_alerts(*, company: str | None = None, session: Session | None = None,
                   now: datetime | None = None) -> dict:
-    """Seed 004's GET /ai/alerts/active/: open alerts (most severe first) and counts per family and severity."""
+    """Seed 004's GET /ai/alerts/active/: open alerts (most severe first, silenced ones after the others of their
+    severity) and counts per family and severity; each alert carries its acknowledgement (core.alert_ack)."""
     order = {"critical": 0, "warning": 1, "info": 2}
+    now = _now(now)
     with session_scope(session) as s:
         q = select(Alert).where(Alert.is_resolved.is_(False))
         if company:
             q = q.where(Alert.company_id == _company_id(s, company))
         rows = list(s.scalars(q.order_by(Alert.created_at.desc(), Alert.id.desc())))
         names = company_names(s)
-    rows.sort(key=lambda a: order.get(a.severity, 3))
+    acks = {a.id: ack_fields(a, now) for a in rows}
+    rows.sort(key=lambda a: (order.get(a.severity, 3), acks[a.id]["silenced"]))
     summary = {group: sum(1 for a in rows if a.alert_type in types) for group, types in SUMMARY_GROUPS.items()}
     return {
         "count": len(rows),
         "alerts": [{"id": a.id, "type": a.alert_type, "provider": a.provider_name, "message": _shown(a.message),
                     "severity": a.severity, "created_at": _iso(a.created_at),
                     "company": names.get(a.company_id), "threshold_value": _dec(a.threshold_value),
-                    "current_value": _dec(a.current_value)} for a in rows],
+                    "current_value": _dec(a.current_value), **acks[a.id]} for a in rows],
         "summary": summary,  # the families add up to count
         "by_severity": {sev: sum(1 for a in rows if a.severity == sev) for sev in order},
+        "acknowledged_count": sum(1 for a in rows if acks[a.id]["acknowledged"]),
     }
 
 
-__all__ = ["check_alerts", "resolve_alert", "list_alerts", "active_alerts", "AlertNotFound", "ALERT_TYPES",
-           "SEVERITY", "open_alert"]
+__all__ = ["check_alerts", "resolve_alert", "acknowledge_alert", "condition_holds", "list_alerts", "active_alerts",
+           "AlertNotFound", "AlertNotOpen", "ALERT_TYPES", "SEVERITY", "open_alert"]

@@ -283,6 +283,12 @@ class Alert(Base):
     notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
     notify_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Acknowledged: still open (it still resolves by itself), but no more messages while acknowledged — until
+    # `snoozed_until` when set, then reminders resume. Kept after resolution as the alert's history.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledgement_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     company: Mapped[Company | None] = relationship()

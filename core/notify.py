@@ -2,7 +2,8 @@
 
 Each channel (core.notify_channels) gets one message per dispatch listing what it has not taken yet: the new
 alerts, the open ones due for a reminder (NOTIFY_REPEAT_HOURS after it was last told) and the ones resolved since
-it was told about them (once). Critical alerts also go to ADMIN_NOTIFY_URLS. What each channel took is kept per
+it was told about them (once). An acknowledged alert (core.alert_ack) gets neither while it is silenced; its
+"resolved" message still goes. Critical alerts also go to ADMIN_NOTIFY_URLS. What each channel took is kept per
 (alert, channel) in `notify_deliveries`, so a channel that failed never makes the others receive a message twice.
 
 A channel that fails (after its retries, see core.notify_deliver) is marked failing and tried again after a
@@ -28,6 +29,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.alert_ack import is_silenced
 from core.alert_rules import provider_label
 from core.config import Settings, get_settings
 from core.db import session_scope
@@ -92,6 +94,7 @@ def _compose(new: list[Alert], repeat: list[Alert], resolved: list[Alert], compa
         lines += ["Resolved:"] + [_line(a, companies) + (f" — {redact(a.resolution_note)}" if a.resolution_note
                                                          else "") for a in resolved] + [""]
     lines.append("Resolve from the dashboard's Alerts page or: python -m core alerts resolve ID --note TEXT")
+    lines.append("No more reminders for an alert: python -m core alerts ack ID [--until DATE]")
     return title, "\n".join(lines)
 
 
@@ -175,9 +178,11 @@ def _claim(s: Session, channels: list[Channel], ids: dict[str, int], now: dateti
         s.execute(_insert(s)(D).values([{"alert_id": a, "channel_id": c, "attempts": 0} for a, c in pairs])
                   .on_conflict_do_nothing(index_elements=["alert_id", "channel_id"]))
     jobs: list[_Job] = []
+    # An acknowledged alert sends nothing while silenced (its "resolved" message still goes).
+    speaking = [a for a in open_alerts if not is_silenced(a, now)]
     for c in sorted(channels, key=lambda ch: ids[ch.key]):
         cid = ids[c.key]
-        mine_open = [a for a in open_alerts if c.addresses(a.severity)]
+        mine_open = [a for a in speaking if c.addresses(a.severity)]
         mine_resolved = [a for a in resolved if c.addresses(a.severity)]
         if not (mine_open or mine_resolved):
             continue

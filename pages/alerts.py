@@ -1,9 +1,12 @@
 """Alerts: the open alerts with their severity and seed 004's summary counts, "Run checks now", resolve with a
-note (confirmed in a dialog), the notification channels' state, and the full list with the seed's filters. Alert
-text is always shown as text."""
+note, acknowledge or snooze (each confirmed in a dialog; the Resolve one says when the condition still holds), the
+notification channels' state, and the full list with the seed's filters. Alert text is always shown as text."""
+from datetime import UTC, datetime, timedelta
+
 import pandas as pd
 import streamlit as st
 
+from core.display import when
 from ui import alerts_view as view
 from ui.auth_gate import is_admin
 from ui.entry import require_entry
@@ -12,7 +15,12 @@ from ui.filters import scope
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
 
 PENDING = "alerts_pending_resolve"
+PENDING_ACK = "alerts_pending_ack"  # {"id", ..., "snooze": bool}
 FLASH = "alerts_flash"
+SNOOZE_FOR = {"1 hour": timedelta(hours=1), "1 day": timedelta(days=1), "1 week": timedelta(weeks=1),
+              "Until a date": None}
+STILL_HOLDS = ("The condition still holds: it will open again at the next check. Acknowledge it instead to stop "
+               "the reminders.")
 
 st.title("Alerts")
 company = scope()["company"]  # the shared company filter, limited to the signed-in user's companies
@@ -20,7 +28,13 @@ admin = is_admin()
 
 
 def _clear_pending() -> None:
-    st.session_state.pop(PENDING, None)
+    for key in (PENDING, PENDING_ACK, "alerts_ack_note", "alerts_snooze_for", "alerts_snooze_date"):
+        st.session_state.pop(key, None)
+
+
+def _pending(alert: dict, **extra) -> dict:
+    return {"id": alert["id"], "type": alert["type"], "provider": alert["provider"], "message": alert["message"],
+            **extra}
 
 
 @st.dialog("Resolve this alert?", on_dismiss=_clear_pending)
@@ -28,6 +42,12 @@ def confirm(pending: dict) -> None:
     st.text(f"#{pending['id']} · {pending['type']} · {pending['provider'] or 'all providers'}")
     st.text(pending["message"])
     st.text(f"Note: {pending['note']}" if pending["note"] else "No note")
+    if pending.get("holds"):
+        st.warning(STILL_HOLDS)
+        if st.button("Acknowledge instead", key="alerts_confirm_ack"):
+            _clear_pending()
+            st.session_state[PENDING_ACK] = {**pending, "snooze": False}
+            st.rerun()
     yes, no = st.columns(2)
     if yes.button("Confirm", type="primary", key="alerts_confirm_yes"):
         try:
@@ -41,6 +61,68 @@ def confirm(pending: dict) -> None:
     if no.button("Cancel", key="alerts_confirm_no"):
         _clear_pending()
         st.rerun()
+
+
+def _acknowledge_form(pending: dict, snooze: bool) -> None:
+    st.text(f"#{pending['id']} · {pending['type']} · {pending['provider'] or 'all providers'}")
+    st.text(pending["message"])
+    until = None
+    if snooze:
+        choice = st.radio("No reminder for", list(SNOOZE_FOR), horizontal=True, key="alerts_snooze_for")
+        if SNOOZE_FOR[choice] is None:
+            tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+            until = st.date_input("Until (the start of that day, UTC)", value=tomorrow + timedelta(days=6),
+                                  min_value=tomorrow, key="alerts_snooze_date")
+        st.caption("It stays open and still resolves by itself when its condition clears. Reminders resume "
+                   "after this if it is still open; a higher level (critical, exceeded) is a new alert and is "
+                   "notified.")
+    else:
+        st.caption("It stays open and still resolves by itself when its condition clears; no reminder is sent "
+                   "while it stays acknowledged. A higher level (critical, exceeded) is a new alert and is "
+                   "notified.")
+    note = st.text_input("Note", key="alerts_ack_note", placeholder="e.g. Vendor raising the quota on Monday")
+    prefix = "alerts_snooze" if snooze else "alerts_ack"
+    yes, no = st.columns(2)
+    if yes.button("Confirm", type="primary", key=f"{prefix}_yes"):
+        if snooze and until is None:
+            until = datetime.now(UTC) + SNOOZE_FOR[choice]
+        try:
+            result = view.acknowledge(pending["id"], note.strip() or None, until, company=company)
+        except (LookupError, ValueError) as e:
+            st.error(str(e))
+            return
+        end = result["alert"]["snoozed_until"]
+        st.session_state[FLASH] = (f"Alert #{pending['id']} snoozed: no reminder until {when(end)}" if end else
+                                   f"Alert #{pending['id']} acknowledged: no reminder while it stays open")
+        _clear_pending()
+        st.rerun()
+    if no.button("Cancel", key=f"{prefix}_no"):
+        _clear_pending()
+        st.rerun()
+
+
+@st.dialog("Acknowledge this alert?", on_dismiss=_clear_pending)
+def confirm_acknowledge(pending: dict) -> None:
+    _acknowledge_form(pending, snooze=False)
+
+
+@st.dialog("Snooze this alert's reminders?", on_dismiss=_clear_pending)
+def confirm_snooze(pending: dict) -> None:
+    _acknowledge_form(pending, snooze=True)
+
+
+def acknowledgement(alert: dict) -> str:
+    """'Acknowledged by X at T · no reminder until U · Note: …' (shown as text)."""
+    parts = [f"✔ Acknowledged by {alert['acknowledged_by']} at {when(alert['acknowledged_at'])}"]
+    if alert["snoozed_until"] is None:
+        parts.append("no reminder while it stays open")
+    elif alert["silenced"]:
+        parts.append(f"no reminder until {when(alert['snoozed_until'])}")
+    else:
+        parts.append(f"snooze ended {when(alert['snoozed_until'])}: reminders resume")
+    if alert["acknowledgement_note"]:
+        parts.append(f"Note: {alert['acknowledgement_note']}")
+    return " · ".join(parts)
 
 
 if FLASH in st.session_state:
@@ -77,23 +159,43 @@ m[5].metric("Usage / performance", summary["usage_alerts"] + summary["performanc
 st.subheader("Active alerts")
 if not active["alerts"]:
     st.info("No open alert.")
+elif active["acknowledged_count"]:
+    st.caption(f"{active['acknowledged_count']} of {active['count']} acknowledged: they still resolve by "
+               "themselves, without reminders while acknowledged.")
 for alert in active["alerts"]:
     with st.container(border=True):
         icon = view.SEVERITY_ICON.get(alert["severity"], "⚪")
         st.text(f"{icon} {alert['severity'].upper()} · {alert['type']} · {alert['provider'] or 'all providers'}"
                 f" · {alert['company'] or '-'} · since {alert['created_at']} · #{alert['id']}")
         st.text(alert["message"])
+        if alert["acknowledged"]:
+            st.text(acknowledgement(alert))
         if not admin:
             continue
-        note_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
+        note_col, resolve_col, ack_col, snooze_col = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
         note = note_col.text_input("Resolution note", key=f"alerts_note_{alert['id']}",
                                    placeholder="e.g. Quota raised to 150$")
-        if button_col.button("Resolve", key=f"alerts_resolve_{alert['id']}"):
-            st.session_state[PENDING] = {"id": alert["id"], "type": alert["type"], "provider": alert["provider"],
-                                         "message": alert["message"], "note": note.strip()}
+        if resolve_col.button("Resolve", key=f"alerts_resolve_{alert['id']}"):
+            _clear_pending()
+            try:  # evaluated now: a condition that still holds opens a new alert at the next check
+                holds = view.condition_holds(alert["id"], company)
+            except LookupError:
+                holds = None
+            st.session_state[PENDING] = _pending(alert, note=note.strip(), holds=holds)
+        if ack_col.button("Acknowledge", key=f"alerts_ack_{alert['id']}",
+                          help="Seen, being handled: no more reminders while it stays open"):
+            _clear_pending()
+            st.session_state[PENDING_ACK] = _pending(alert, snooze=False)
+        if snooze_col.button("Snooze", key=f"alerts_snooze_{alert['id']}",
+                             help="No reminder for 1 hour, 1 day, 1 week or until a date"):
+            _clear_pending()
+            st.session_state[PENDING_ACK] = _pending(alert, snooze=True)
 
 if PENDING in st.session_state:
     confirm(st.session_state[PENDING])
+elif PENDING_ACK in st.session_state:
+    pending_ack = st.session_state[PENDING_ACK]
+    (confirm_snooze if pending_ack["snooze"] else confirm_acknowledge)(pending_ack)
 
 if admin:  # the channels are the deployment's, not one company's: admins see their state
     channels = view.channels()
@@ -126,7 +228,8 @@ if listing["results"]:
              "provider": a["provider_name"] or "all", "company": (a["company"] or {}).get("name"),
              "current": a["current_value"], "threshold": a["threshold_value"], "message": a["message"],
              "status": "resolved" if a["is_resolved"] else "open", "resolved_at": a["resolved_at"],
-             "note": a["resolution_note"], "notified": a["email_sent"]} for a in listing["results"]]
+             "note": a["resolution_note"], "notified": a["email_sent"],
+             "acknowledged_by": a["acknowledged_by"]} for a in listing["results"]]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 else:
     st.info("No alert matches these filters.")

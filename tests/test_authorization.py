@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import config
-from core.alerts import check_alerts, list_alerts, resolve_alert
+from core.alerts import acknowledge_alert, active_alerts, check_alerts, list_alerts, resolve_alert
 from core.auth import LOCAL_OPERATOR, TooManyAttempts, User, add_user, authorize, remove_user, sign_in
 from core.limits import (
     delete_budget, delete_quota, list_budgets, list_prices, list_quotas, reprice_usage, set_budget, set_price,
@@ -114,6 +114,30 @@ def test_resolve_alert_checks_the_alerts_company(users):
     assert resolve_alert(ids["Qadhya"], "operator")["alert"]["is_resolved"]  # local operator
     resolved = {a["company"]["name"]: a["resolved_by"] for a in list_alerts(is_resolved=True)["results"]}
     assert resolved == {"Humari": "alice", "Qadhya": "user"}
+
+
+def test_acknowledge_and_checks_check_the_company(users):
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    for company in ("Humari", "Qadhya"):
+        set_budget(company, "0.0001")
+        record_usage(job_id=f"ack-{company}", company=company, provider_name="openai", model_name="gpt-4o-mini",
+                     input_tokens=1000, output_tokens=100, created_at=now, cost_input="1", cost_output="0")
+    with pytest.raises(PermissionError, match="alice may not run alert checks for every company"):
+        check_alerts(actor=ALICE)
+    with pytest.raises(PermissionError, match="Only an admin"):
+        check_alerts(company="Humari", actor=VICTOR)
+    assert list_alerts()["count"] == 0  # refused checks wrote nothing
+    check_alerts(company="Humari", actor=ALICE)  # their own company
+    check_alerts(actor=ROOT)
+    ids = {a["company"]["name"]: a["id"] for a in list_alerts(is_resolved=False)["results"] if a["company"]}
+    with pytest.raises(PermissionError, match="alice may not acknowledge alerts"):
+        acknowledge_alert(ids["Qadhya"], "not mine", actor=ALICE)
+    with pytest.raises(PermissionError, match="Only an admin"):
+        acknowledge_alert(ids["Humari"], "viewer", actor=VICTOR)
+    assert not any(a["acknowledged"] for a in active_alerts()["alerts"])
+    acknowledge_alert(ids["Humari"], "on it", actor=ALICE)
+    acked = {a["company"]: a["acknowledged_by"] for a in active_alerts()["alerts"] if a["acknowledged"]}
+    assert acked == {"Humari": "alice"}
 
 
 def test_ui_actions_called_directly_are_refused_in_core(users):

@@ -1,5 +1,6 @@
 """The Alerts page's calls into core.alerts and core.notify: cached reads (dicts only, the database URL in every
-key) and the two writes (run the checks, resolve one alert), after which the cached alert views are dropped."""
+key), the condition of one alert evaluated now (never cached), and the writes (run the checks, resolve or
+acknowledge one alert), each after a server-side admin check and followed by dropping the cached alert views."""
 from __future__ import annotations
 
 import streamlit as st
@@ -13,7 +14,8 @@ from ui.auth_gate import current_user, enforce_company, ensure_user, require_adm
 TTL = 15
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 
-__all__ = ["ALERT_TYPES", "SEVERITY_ICON", "active", "listing", "channels", "run_checks", "resolve", "clear"]
+__all__ = ["ALERT_TYPES", "SEVERITY_ICON", "active", "listing", "channels", "condition_holds", "run_checks", "resolve",
+           "acknowledge", "clear"]
 
 
 def _db() -> str:
@@ -64,7 +66,7 @@ def clear() -> None:
 def run_checks(company: str | None = None) -> dict:
     require_admin()
     try:
-        return alerts.check_alerts(company=company)
+        return alerts.check_alerts(company=company, actor=ensure_user())
     finally:
         clear()
 
@@ -76,3 +78,21 @@ def resolve(alert_id: int, note: str | None, company: str | None = None) -> dict
                                     actor=ensure_user())
     finally:
         clear()
+
+
+def acknowledge(alert_id: int, note: str | None, until=None, company: str | None = None) -> dict:
+    """Acknowledge (no `until`) or snooze (until a datetime or date) one open alert."""
+    require_admin()
+    try:
+        return alerts.acknowledge_alert(alert_id, note, until, acknowledged_by=_who(),
+                                        company=enforce_company(company), actor=ensure_user())
+    finally:
+        clear()
+
+
+def condition_holds(alert_id: int, company: str | None = None) -> bool | None:
+    """Whether the alert's condition is still met now; None when it cannot be told (the rule failed)."""
+    try:
+        return alerts.condition_holds(alert_id, company=enforce_company(company))
+    except RuntimeError:
+        return None

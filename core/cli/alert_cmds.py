@@ -1,4 +1,4 @@
-"""alerts check / list / active / resolve, and probe."""
+"""alerts check / list / active / resolve / ack, and probe."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from core.redact import redact
 
 def register(sub) -> None:
     a = sub.add_parser("alerts", help="alert checks, listing and resolution",
-                       description="Run the alert rules, list alerts, resolve them.")
+                       description="Run the alert rules, list alerts, acknowledge or resolve them.")
     acts = a.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     p = acts.add_parser("check", help="run every alert rule now (and send notifications)",
@@ -44,6 +44,18 @@ def register(sub) -> None:
     p.add_argument("id", help="alert id (see `alerts list`)")
     p.add_argument("--note", help="resolution note, e.g. 'Quota raised to 150$'")
     p.set_defaults(func=_resolve)
+
+    p = acts.add_parser("ack", help="acknowledge an alert: it stays open, without reminders (until a date)",
+                        description="Acknowledge one open alert: it stays open and still resolves by itself when "
+                                    "its condition clears, but sends no more reminders — until --until, then "
+                                    "reminders resume, or without --until while it stays open. A higher level "
+                                    "(e.g. quota_critical after quota_warning) is a new alert and is notified. "
+                                    "Acknowledging again replaces the end and, when given, the note.")
+    p.add_argument("id", help="alert id (see `alerts list`)")
+    p.add_argument("--note", help="why, e.g. 'Vendor raising the quota on Monday'")
+    p.add_argument("--until", metavar="DATE",
+                   help="end of the snooze: YYYY-MM-DD (the start of that day, UTC) or an ISO 8601 date and time")
+    p.set_defaults(func=_ack)
 
     p = sub.add_parser("probe", help="run the daily provider probe now and print its report",
                        description="Call each configured provider once (<= 5 tokens), print month-to-date usage "
@@ -86,7 +98,7 @@ def _list(args) -> int:
         return 0
     print(f"{r['count']} alert(s)")
     for a in r["results"]:
-        state = f"resolved {a['resolved_at']}" if a["is_resolved"] else "OPEN"
+        state = f"resolved {a['resolved_at']}" if a["is_resolved"] else "OPEN" + _ack_state(a)
         company = (a["company"] or {}).get("name") or "-"
         print(f"#{a['id']} {a['created_at']} [{a['severity']}] {a['alert_type']} {a['provider_name'] or '-'} "
               f"({company}) {a['current_value']}/{a['threshold_value']} {state}: {redact(a['message'])}")
@@ -103,8 +115,18 @@ def _active(args) -> int:
     print(f"{r['count']} open alert(s): quota {s['quota_warnings']}, cost {s['cost_warnings']}, "
           f"failures {s['failure_alerts']}, usage {s['usage_alerts']}, performance {s['performance_alerts']}")
     for a in r["alerts"]:
-        print(f"#{a['id']} [{a['severity']}] {a['type']} {a['provider'] or '-'}: {redact(a['message'])}")
+        print(f"#{a['id']} [{a['severity']}] {a['type']} {a['provider'] or '-'}{_ack_state(a)}: "
+              f"{redact(a['message'])}")
     return 0
+
+
+def _ack_state(a: dict) -> str:
+    if not a["acknowledged"]:
+        return ""
+    if a["snoozed_until"] is None:
+        return f" (acknowledged by {a['acknowledged_by']})"
+    word = "snoozed until" if a["silenced"] else "snooze ended"
+    return f" (acknowledged by {a['acknowledged_by']}, {word} {a['snoozed_until']})"
 
 
 def _resolve(args) -> int:
@@ -115,6 +137,22 @@ def _resolve(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{r['message']}: #{r['alert']['id']} at {r['alert']['resolved_at']}")
+    return 0
+
+
+def _ack(args) -> int:
+    from core.alerts import AlertNotFound, acknowledge_alert
+    try:
+        r = acknowledge_alert(args.id, args.note, args.until, acknowledged_by="cli")
+    except AlertNotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    a = r["alert"]
+    until = f"no reminder until {a['snoozed_until']}" if a["snoozed_until"] else "no reminder while it stays open"
+    print(f"{r['message']}: #{a['id']} by {a['acknowledged_by']} at {a['acknowledged_at']}, {until}")
     return 0
 
 
