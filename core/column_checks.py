@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
-from core.storage_bounds import MAX_RECORD_COST_MICROS, MAX_RECORD_COUNT
+from core.storage_bounds import MAX_RECORD_COST_MICROS, RECORD_COUNT_MAX
 from core.validation import MAX_FUTURE, InvalidRecord, record_cost
 
 MAX_SECONDS = 86400 * 7
@@ -98,8 +98,9 @@ class _Checker:
         vals, miss = self.number(name)
         if default is None:
             self.bad |= miss
-        self.bad |= (vals != np.floor(vals)) | (vals < 0) | (vals > MAX_RECORD_COUNT)
-        out = np.clip(vals, 0, MAX_RECORD_COUNT).astype(np.int64)
+        maximum = RECORD_COUNT_MAX[name]
+        self.bad |= (vals != np.floor(vals)) | (vals < 0) | (vals > maximum)
+        out = np.clip(vals, 0, maximum).astype(np.int64)
         if default is not None and miss.any():
             out = np.where(miss, default, out)
         return out

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlalchemy import BigInteger
+
+from core.models import AIJobUsage
 from core.types import Money
 
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
 RECORDS_AT_MAXIMUM = 10**6
 
 MONEY_SCALE = Money.impl.scale
@@ -33,7 +37,18 @@ def _round_figure(n: int) -> int:
 MAX_RECORD_COST_MICROS = _round_figure(-(-MONEY_MAX_MICROS // RECORDS_AT_MAXIMUM))
 MAX_RECORD_COST = Decimal(MAX_RECORD_COST_MICROS) / 10**MONEY_SCALE  # $1,000,000 per record
 # A record's total_tokens is input + output, two counts at the maximum.
-MAX_RECORD_COUNT = _round_figure(COUNT_MAX // RECORDS_AT_MAXIMUM // 2)  # 10^12 tokens (or MB, errors) per field
+MAX_RECORD_COUNT = _round_figure(COUNT_MAX // RECORDS_AT_MAXIMUM // 2)  # 10^12 tokens per field
+
+
+def _column_max(name: str) -> int:
+    return INT64_MAX if isinstance(AIJobUsage.__table__.c[name].type, BigInteger) else INT32_MAX
+
+
+# The count fields of a record and their maximums: within the record's own column too (memory_usage_mb and
+# error_count are INTEGER there: 10^9).
+RECORD_COUNT_MAX = {name: _round_figure(min(MAX_RECORD_COUNT, _column_max(name))) for name in (
+    "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "memory_usage_mb",
+    "error_count")}
 
 
 def money_text(micros: int) -> str:

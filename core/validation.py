@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from core.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
-from core.storage_bounds import MAX_RECORD_COST, MAX_RECORD_COUNT, MONEY_MAX
+from core.storage_bounds import MAX_RECORD_COST, MAX_RECORD_COUNT, MONEY_MAX, RECORD_COUNT_MAX
 
 MAX_FUTURE = timedelta(minutes=5)
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens")
@@ -113,8 +113,9 @@ def _count(name: str, v, default: int | None = None) -> int:
         n = int(d)
     if n < 0:
         raise InvalidRecord(name, v, "must not be negative")
-    if n > MAX_RECORD_COUNT:
-        raise InvalidRecord(name, v, f"is more than the per-record maximum ({MAX_RECORD_COUNT:,})")
+    maximum = RECORD_COUNT_MAX.get(name, MAX_RECORD_COUNT)
+    if n > maximum:
+        raise InvalidRecord(name, v, f"is more than the per-record maximum ({maximum:,})")
     return n
 
 
