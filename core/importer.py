@@ -231,6 +231,8 @@ def csv_rows(lines: Iterable[str], bom: int = 0) -> Iterator[Row]:
         row = dict(zip(header, values))
         for name in header[len(values):]:
             row.setdefault(name, None)
+        for k in unnamed:  # empty here; a name no database can store goes too
+            row.pop(header[k], None)
         yield tap.number, row, None
 
 
