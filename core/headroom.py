@@ -8,21 +8,30 @@ record above the per-record maximum is refused the same way (a billed one never 
 refuses it).
 
 PostgreSQL writers take the check in turn: a transaction advisory lock, taken once the records are written, so
-that only the check, the rollup update and the commit wait for another writer. SQLite writers already hold its
-one write lock.
+that only the check, the rollup update and the commit wait for another writer; every rollup change takes it too
+(`rollups_changed`). SQLite writers hold its one write lock (taken before the read if not yet held).
+
+Reading the lifetime totals is a scan of usage_daily_model (a few ms at a year of data): each process keeps the
+totals it last read or wrote, with the token that every rollup change writes anew (in worker_state, in the same
+transaction). The scan runs again only when another writer changed the rollups since; a transaction that rolls
+back leaves the old token, which no longer matches the kept one.
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from core import bulk
 from core.storage_bounds import COUNT_MAX, MAX_RECORD_COST, MAX_RECORD_COST_MICROS, MONEY_MAX, MONEY_MAX_MICROS, \
     money_text
+from core.types import UTCDateTime
 from core.validation import InvalidRecord
 
 # The rollup measures that bound all others: input, output, cached, cache-write and reasoning tokens are each at
@@ -31,6 +40,15 @@ GUARDED = ("total_tokens", "total_cost", "execution_ms", "error_count", "memory_
 BOUNDS = {m: MONEY_MAX_MICROS if m == "total_cost" else COUNT_MAX for m in GUARDED}
 RECORD_FIELDS = {"memory_mb": "memory_usage_mb"}  # the record's name of a rollup measure, where they differ
 LOCK_KEY = 0x6C65646765  # pg_advisory_xact_lock key of this check
+TOKEN_KEY = "rollup_version"  # worker_state key: a new random token at every rollup change
+_kept: dict[str, tuple[str, dict[str, int]]] = {}  # database URL -> (token, lifetime totals)
+_SEEN = "core.headroom.token"  # session.info key: (transaction, the token it sees)
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_READ = text("SELECT value FROM worker_state WHERE key = :key")
+_WRITE = text("INSERT INTO worker_state (key, value, updated_at) VALUES (:key, :value, :now) ON CONFLICT (key) "
+              "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+              ).bindparams(bindparam("now", type_=UTCDateTime()))
+_SCAN = text("SELECT " + ", ".join(f"COALESCE(SUM({m}), 0)" for m in GUARDED) + " FROM usage_daily_model")
 
 
 class Written:
@@ -85,13 +103,65 @@ def _value_text(m: str, v: int) -> str:
     return money_text(v) if m == "total_cost" else str(v)
 
 
-def lifetime_totals(session: Session) -> dict[str, int]:
-    """The ledger's lifetime total of each guarded measure (money in micro-dollars), as committed plus this
-    transaction's own rollup changes."""
-    row = session.execute(text("SELECT " + ", ".join(f"COALESCE(SUM({m}), 0)" for m in GUARDED)
-                               + " FROM usage_daily_model")).one()
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(_LOCK, {"key": LOCK_KEY})
+    else:
+        bulk.lock_for_write(session)  # SQLite's write lock before the read: no other writer commits in between
+
+
+def _token(session: Session) -> str | None:
+    """The rollups' token, as this transaction sees it once it holds the lock (read once per transaction: only
+    this transaction can change it then)."""
+    tx = session.get_transaction()
+    seen = session.info.get(_SEEN)
+    if seen is not None and seen[0] is tx:
+        return seen[1]
+    _lock(session)
+    token = session.connection().execute(_READ, {"key": TOKEN_KEY}).scalar()
+    session.info[_SEEN] = (tx, token)
+    return token
+
+
+def _scan(session: Session) -> dict[str, int]:
+    row = session.connection().execute(_SCAN).one()
     money_scale = 0 if session.get_bind().dialect.name == "sqlite" else 6  # SQLite holds micro-dollars
     return {m: int(Decimal(v).scaleb(money_scale)) if m == "total_cost" else int(v) for m, v in zip(GUARDED, row)}
+
+
+def lifetime_totals(session: Session) -> dict[str, int]:
+    """The ledger's lifetime total of each guarded measure (money in micro-dollars), this transaction's own
+    rollup changes included. Takes the check's lock: no other writer changes them until this one commits."""
+    token = _token(session)
+    url = session.get_bind().url.render_as_string()
+    kept = _kept.get(url)
+    if token is not None and kept is not None and kept[0] == token:
+        return dict(kept[1])
+    totals = _scan(session)
+    if token is not None:
+        _kept[url] = (token, totals)
+    return dict(totals)
+
+
+def rollups_changed(session: Session, net: Mapping[str, int] | None) -> None:
+    """Every rollup change calls this in its transaction (core.rollup): the lock, and a new token. `net`: the
+    change of each guarded measure's lifetime total (money in micro-dollars), None when not known (a rebuild).
+    A change that would take a total past its bound (a reprice to a higher price, say) raises InvalidRecord;
+    an ingest never does: `check` admitted its records."""
+    if net is not None and any(v > 0 for v in net.values()):
+        totals = lifetime_totals(session)
+        over = next((m for m in GUARDED if totals[m] + net[m] > BOUNDS[m]), None)
+        if over is not None:
+            raise InvalidRecord(RECORD_FIELDS.get(over, over), _value_text(over, net[over]),
+                                f"this change would take the ledger's lifetime total past {_bound_text(over)}, "
+                                "the most the database holds")
+    old, new = _token(session), uuid.uuid4().hex
+    session.connection().execute(_WRITE, {"key": TOKEN_KEY, "value": new, "now": datetime.now(UTC)})
+    session.info[_SEEN] = (session.get_transaction(), new)
+    url = session.get_bind().url.render_as_string()
+    kept = _kept.pop(url, None)
+    if net is not None and old is not None and kept is not None and kept[0] == old:
+        _kept[url] = (new, {m: kept[1][m] + int(net[m]) for m in GUARDED})
 
 
 def check(session: Session, written: Written) -> list[Refusal]:
@@ -99,8 +169,6 @@ def check(session: Session, written: Written) -> list[Refusal]:
     bound. Records are admitted in key order; a refused one takes nothing, so a later smaller one may fit."""
     if not len(written):
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     room = {m: BOUNDS[m] - total for m, total in lifetime_totals(session).items()}
     keys, values = written.arrays()
     priced_over = values["total_cost"] > MAX_RECORD_COST_MICROS

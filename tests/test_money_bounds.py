@@ -16,6 +16,7 @@ from core.analytics import get_usage_dashboard, get_usage_stats
 from core.columnar import ingest_frame
 from core.db import session_scope
 from core.import_formats import import_any
+from core.limits import list_prices, set_price
 from core.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.storage_bounds import MAX_RECORD_COST, MONEY_MAX
 from core.usage import InvalidRecord, get_or_create_brand, get_or_create_company, ingest, record_usage
@@ -153,3 +154,17 @@ def test_cli_reports_overflow_refusals_with_their_lines(db, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "imported 2000, duplicates 0, refused 1" in proc.stdout
     assert "line 2001: total_cost='1000000.000000': would take the ledger's lifetime total past" in proc.stdout
+
+
+def test_a_reprice_that_would_pass_the_bound_is_refused_and_changes_nothing(db, tmp_path):
+    before = legacy_ledger(499)  # $2 billion of room
+    # 2,100 calls of a model without a price (stored at $0), 10 million input tokens each.
+    rows = [rec(i, provider="acme", model="custom-1", input_tokens=10_000_000, output_tokens=0) for i in range(2100)]
+    assert import_any(write_jsonl(tmp_path / "u.jsonl", rows), now=NOW).imported == 2100
+    # $100,000 per million tokens makes each $1,000,000: $2.1 billion more than the ledger holds.
+    with pytest.raises(InvalidRecord) as exc:
+        set_price("acme", "custom-1", "100000", "0", effective_from="2025-10-01", reprice=True)
+    assert str(exc.value) == ("total_cost='2100000000.000000': this change would take the ledger's lifetime total "
+                              "past $999,999,999,999.999999, the most the database holds")
+    assert totals() == ([before] * 4, before)
+    assert list_prices() == []
