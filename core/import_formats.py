@@ -177,7 +177,7 @@ def _litellm_objects(path: Path) -> Iterator[Row]:
     for i, obj in enumerate(items, start=1):  # "line" = position in the array
         if not isinstance(obj, dict):
             yield i, None, "an element must be a JSON object"
-        elif why := unreadable_text(obj):
+        elif why := unreadable_text(obj, escaped_bytes=True):
             yield i, None, why
         else:
             yield i, obj, None

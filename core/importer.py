@@ -88,18 +88,20 @@ def _escaped_byte(text: str, shift: int = 0) -> str | None:
     return f"not valid UTF-8 at byte {offset} (0x{ord(m.group()) - 0xDC00:02x})"
 
 
-def unreadable_text(row: dict) -> str | None:
-    """Why a parsed record holds text no database can store (a byte that was not UTF-8, or half a surrogate pair
-    from a JSON escape), naming the field; None when it holds none."""
+def unreadable_text(row: dict, *, escaped_bytes: bool = False) -> str | None:
+    """Why a parsed record holds text no database can store, naming the field: half a surrogate pair (from a JSON
+    escape), or with `escaped_bytes` (text decoded with errors="surrogateescape") a byte that was not UTF-8.
+    None when it holds none."""
     for key, value in row.items():
         try:
             json.dumps([key, value], ensure_ascii=False, default=str).encode("utf-8")
         except UnicodeEncodeError:
-            text = json.dumps(value, ensure_ascii=False, default=str)
-            m = _ESCAPED.search(text)
-            why = (f"not valid UTF-8 (byte 0x{ord(m.group()) - 0xDC00:02x})" if m
-                   else "is not valid Unicode (a lone surrogate)")
-            return str(InvalidRecord(key, value, why))
+            m = _ESCAPED.search(json.dumps([key, value], ensure_ascii=False, default=str)) if escaped_bytes else None
+            if m is None:
+                return str(InvalidRecord(key, value, "is not valid Unicode (a lone surrogate)"))
+            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace") \
+                if isinstance(value, str) else value
+            return str(InvalidRecord(key, shown, f"not valid UTF-8 (byte 0x{ord(m.group()) - 0xDC00:02x})"))
     return None
 
 

@@ -174,3 +174,15 @@ def test_half_a_surrogate_pair_refuses_its_line_not_the_import(db, tmp_path):
     assert result.refused == [(2, "model='gpt\\ud800': is not valid Unicode (a lone surrogate)"),
                               (4, "input_tokens=None: is required")]
     assert stored_ids() == ids({0, 2})
+
+
+def test_litellm_json_array_with_a_bad_byte_refuses_that_element(db, tmp_path):
+    log = {"request_id": "r1", "call_type": "acompletion", "spend": 0.5, "prompt_tokens": 10,
+           "completion_tokens": 5, "startTime": "2025-10-02T08:00:00Z", "model": "gpt-4o",
+           "custom_llm_provider": "openai"}
+    body = json.dumps([log, log | {"request_id": "r2", "model": "gpt-BAD"}, log | {"request_id": "r3"}])
+    path = tmp_path / "spend.json"
+    path.write_bytes(body.encode().replace(b"BAD", b"\xff"))
+    result = import_any(path, fmt="litellm")
+    assert result.refused == [(2, "model='gpt-\ufffd': not valid UTF-8 (byte 0xff)")]
+    assert stored_ids() == ["litellm:r1", "litellm:r3"]
