@@ -109,10 +109,12 @@ class _Tap:
     """The lines a csv.reader takes, counted, those of the current record kept: a refusal then names the line
     and byte of a bad byte, and the field over the size limit."""
 
+    __slots__ = ("_lines", "number", "record", "escaped")
+
     def __init__(self, lines: Iterable[str]):
         self._lines = iter(lines)
         self.number = 0
-        self.record: list[str] = []
+        self.start()
 
     def __iter__(self):
         return self
@@ -121,14 +123,23 @@ class _Tap:
         line = next(self._lines)
         self.number += 1
         self.record.append(line)
+        if not line.isascii() and _ESCAPED.search(line):
+            self.escaped = True
         return line
 
     def start(self) -> None:
-        self.record = []
+        self.record: list[str] = []
+        self.escaped = False
 
     @property
     def first(self) -> int:
         return self.number - len(self.record) + 1
+
+    def bad_byte(self, bom: int) -> tuple[int, str]:
+        """(line, why) of the record's first byte that is not UTF-8 (when `escaped`)."""
+        first = self.first
+        return next((first + k, why) for k, line in enumerate(self.record)
+                    if (why := _escaped_byte(line, bom if first + k == 1 else 0)))
 
     def skip_quoted(self) -> bool:
         """Take the lines of a quoted field left open by a refused record (the csv module stops at the error);
@@ -196,6 +207,7 @@ def csv_rows(lines: Iterable[str], bom: int = 0) -> Iterator[Row]:
     tap = _Tap(lines)
     reader = csv.reader(tap)
     header: list[str] | None = None
+    width = 0
     unnamed: list[int] = []  # header columns whose name is not UTF-8: their values cannot be placed
     while True:
         tap.start()
@@ -207,23 +219,26 @@ def csv_rows(lines: Iterable[str], bom: int = 0) -> Iterator[Row]:
             first = tap.first
             yield first, None, _csv_refusal(tap, e, header)
             continue
-        bad = next(((tap.first + k, why) for k, line in enumerate(tap.record)
-                    if (why := _escaped_byte(line, bom if tap.first + k == 1 else 0))), None)
         if header is None:
             if not values:
                 continue
-            header = values
-            if bad:
+            header, width = values, len(values)
+            if tap.escaped:
+                line, why = tap.bad_byte(bom)
                 unnamed = [k for k, name in enumerate(header) if _ESCAPED.search(name)]
                 columns = ", ".join(str(k + 1) for k in unnamed)
-                yield bad[0], None, f"{bad[1]} in the header: column {columns} has no readable name"
+                yield line, None, f"{why} in the header: column {columns} has no readable name"
+            continue
+        if tap.escaped:
+            line, why = tap.bad_byte(bom)
+            yield line, None, why
             continue
         if not values:
             continue
-        if bad:
-            yield bad[0], None, bad[1]
+        if len(values) == width and not unnamed:  # the common case
+            yield tap.number, dict(zip(header, values)), None
             continue
-        if len(values) > len(header):
+        if len(values) > width:
             yield tap.number, None, "more values than header columns"
             continue
         lost = next((k for k in unnamed if k < len(values) and values[k].strip()), None)
