@@ -11,11 +11,11 @@ from datetime import UTC
 from decimal import Decimal
 from operator import itemgetter
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.models import AIJob
+from core.models import AIJob, AIJobUsage
 
 JOB_COLS = ("id", "job_id", "company_id", "brand_id", "job_type", "status", "operation", "description",
             "source", "is_demo", "request_id", "fingerprint", "created_at")
@@ -107,3 +107,20 @@ def insert_usage(session: Session, rows: list[dict]) -> None:
     with cur.copy(f"COPY ai_job_usage ({', '.join(USAGE_COLS)}) FROM STDIN") as copy:
         for r in rows:
             copy.write_row(row_of(r))
+
+
+def remove_jobs(session: Session, job_ids: list[str]) -> list[dict]:
+    """Delete jobs this transaction wrote (and their usage rows) before their rollups were added, as when the
+    write guard refuses them; returns the usage rows (AIJobUsage column names, with job_id), for the caller to
+    take their rollup additions back."""
+    usage = AIJobUsage.__table__
+    removed: list[dict] = []
+    for i in range(0, len(job_ids), IN_BATCH):
+        part = job_ids[i:i + IN_BATCH]
+        rows = session.execute(select(usage, AIJob.job_id).join(AIJob, AIJob.id == usage.c.ai_job_id)
+                               .where(AIJob.job_id.in_(part))).mappings().all()
+        ids = [r["ai_job_id"] for r in rows]
+        session.execute(delete(AIJobUsage).where(AIJobUsage.ai_job_id.in_(ids)))
+        session.execute(delete(AIJob).where(AIJob.id.in_(ids)))
+        removed.extend(dict(r) for r in rows)
+    return removed

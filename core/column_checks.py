@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
-from core.validation import MAX_FUTURE, InvalidRecord, _money
+from core.storage_bounds import MAX_RECORD_COST_MICROS, RECORD_COUNT_MAX
+from core.validation import MAX_FUTURE, InvalidRecord, record_cost
 
-MAX_COUNT = 10**15
 MAX_SECONDS = 86400 * 7
 # The timestamp shapes parsed here; anything else goes to the scalar parser (datetime.fromisoformat).
 ISO_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|z|[+-]\d{2}:\d{2})?"
@@ -98,8 +98,9 @@ class _Checker:
         vals, miss = self.number(name)
         if default is None:
             self.bad |= miss
-        self.bad |= (vals != np.floor(vals)) | (vals < 0) | (vals > MAX_COUNT)
-        out = np.clip(vals, 0, MAX_COUNT).astype(np.int64)
+        maximum = RECORD_COUNT_MAX[name]
+        self.bad |= (vals != np.floor(vals)) | (vals < 0) | (vals > maximum)
+        out = np.clip(vals, 0, maximum).astype(np.int64)
         if default is not None and miss.any():
             out = np.where(miss, default, out)
         return out
@@ -157,7 +158,7 @@ def _money_column(chk: _Checker, name: str) -> tuple[np.ndarray, list]:
     values = s.to_numpy(dtype=object)
     for i in np.flatnonzero(~miss):
         try:
-            d = _money(name, values[i])
+            d = record_cost(name, values[i])
         except InvalidRecord:
             chk.bad[i] = True
             continue
@@ -207,6 +208,7 @@ def check_frame(frame: pd.DataFrame, now: datetime, default_company: str | None 
             chk.bad |= ~chk.missing(extra)  # set by the tracked client, not by imports: row by row
     c["bill_in"], bill_in_shown = _money_column(chk, "cost_input")
     c["bill_out"], bill_out_shown = _money_column(chk, "cost_output")
+    chk.bad |= c["bill_in"] + c["bill_out"] > MAX_RECORD_COST_MICROS  # the scalar path names the field
     c["billed"] = np.array([a is not None or b is not None for a, b in zip(bill_in_shown, bill_out_shown)],
                            dtype=bool)
     c["fingerprint"] = _fingerprints(c, bill_in_shown, bill_out_shown)

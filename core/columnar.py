@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from core import rollup, writers
+from core import bulk, headroom, rollup, writers
 from core.column_checks import check_frame
 from core.column_prices import ColumnPrices, factorize
 from core.db import get_engine, session_scope
@@ -96,20 +96,48 @@ def ingest_frame(session, frame: pd.DataFrame, *, source: str = "import", is_dem
                     result.conflicts.append((int(pos_all[i]), ids_all[i]))
     fast_idx = good[keep[:len(good)]]
     slow_kept = [s for s, k in zip(slow, keep[len(good):]) if k]
-    sums = None
+    stored = None
+    written = headroom.Written()
     if len(fast_idx):
-        sums = _store(session, _take(cols, fast_idx), fast_idx, source, is_demo, pricer, result)
+        stored = _store(session, _take(cols, fast_idx), fast_idx, source, is_demo, pricer, result)
+    if stored is not None:
+        written.add(stored["position"], stored["job_id"], {
+            m: stored[headroom.RECORD_FIELDS.get(m, m)] for m in headroom.GUARDED})
     slow_deltas: dict = {}
     if slow_kept:
+        slow_written = headroom.Written()
         res: IngestResult = ingest(session, (r for _, r in slow_kept), source=source, is_demo=is_demo, pricer=pricer,
-                                   rollup_deltas=slow_deltas)
+                                   rollup_deltas=slow_deltas, written=slow_written)
         result.inserted += res.inserted
         result.duplicates += res.duplicates
         result.conflicts.extend((slow_kept[p][0], jid) for p, jid in res.conflicts)
-    _apply_deltas(session, sums, slow_deltas)  # one rollup update for the batch (see rollup.apply)
+        written.extend(slow_written, lambda p: slow_kept[p][0])
+    refusals = headroom.check(session, written)  # before the rollups: no sum may pass what storage holds
+    if refusals:
+        stored = _remove(session, refusals, stored, slow_deltas, result)
+    # One rollup update for the batch (see rollup.apply).
+    _apply_deltas(session, None if stored is None else _deltas(stored), slow_deltas)
     result.conflicts.sort()
     result.refused.sort()
     return result
+
+
+def _remove(session, refusals: list[headroom.Refusal], stored: dict | None, slow_deltas: dict,
+            result: FrameResult) -> dict | None:
+    """Take refused records out again: from the ledger, from the frame's written rows (`stored`, returned) and,
+    for rows that took the row path, from their rollup deltas."""
+    removed = bulk.remove_jobs(session, [r.job_id for r in refusals])
+    gone = {r.job_id for r in refusals}
+    result.inserted -= len(refusals)
+    result.refused.extend((r.key, str(r.error)) for r in refusals)
+    fast: set = set()
+    if stored is not None:
+        job_ids = stored["job_id"].to_pylist()
+        fast = gone.intersection(job_ids)
+        keep = np.flatnonzero([j not in gone for j in job_ids])
+        stored = _take(stored, keep) if len(keep) else None
+    rollup.add_into(slow_deltas, rollup.accumulate([r for r in removed if r["job_id"] not in fast], sign=-1))
+    return stored
 
 
 def _is_na(v) -> bool:
@@ -120,8 +148,9 @@ def _is_na(v) -> bool:
 
 
 def _store(session, c: dict, positions: np.ndarray, source: str, is_demo: bool, pricer: Pricer,
-           result: FrameResult) -> pd.DataFrame | None:
-    """Write the rows of `c` not stored yet; returns their rollup deltas (None if none was written)."""
+           result: FrameResult) -> dict | None:
+    """Write the rows of `c` not stored yet; returns their columns, with their frame positions as "position"
+    (None if none was written)."""
     # PostgreSQL runs two batches at once: a new company or brand is committed on its own (see _Names).
     names = _Names(session, commit_new=session.get_bind().dialect.name == "postgresql")
     pairs, _, pair_codes = factorize(c["company"], c["brand"])
@@ -150,7 +179,8 @@ def _store(session, c: dict, positions: np.ndarray, source: str, is_demo: bool, 
     else:
         raise RuntimeError("ingest: a concurrent writer keeps storing the same job_ids; run the import again")
     result.inserted += len(c["job_id"])
-    return _deltas(c)
+    c["position"] = positions
+    return c
 
 
 def _np(arr: pa.Array) -> np.ndarray:

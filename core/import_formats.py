@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from core.importer import ImportResult, _progress_printer, import_file, import_rows, iter_rows
+from core.importer import ImportResult, import_file, import_rows, iter_rows, progress_printer, unreadable_text
+from core.validation import InvalidRecord, check_text
 
 FORMATS = ("auto", "ledger", "openai-csv", "litellm")
 Row = tuple[int, dict | None, str | None]
@@ -45,7 +46,8 @@ class FormatError(ValueError):
 
 # -- detection ---------------------------------------------------------------------------------------------
 def _head(path: Path) -> str:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    # A byte that is not UTF-8 refuses its own line later; detection reads past it.
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         return fh.read(65536)
 
 
@@ -97,6 +99,16 @@ def _decimal(v) -> Decimal | None:
         return None
 
 
+def _text_fields(row: dict, names: tuple[str, ...]) -> str | None:
+    """Why a field read as text here is not text (a JSON object, array or boolean), or None."""
+    try:
+        for name in names:
+            check_text(name, row.get(name))
+    except InvalidRecord as e:
+        return str(e)
+    return None
+
+
 def _json_field(v):
     """LiteLLM's Json columns arrive as objects (JSON) or as JSON text (CSV)."""
     if isinstance(v, str) and v.strip()[:1] in ("{", "["):
@@ -122,6 +134,10 @@ def openai_usage_rows(path: Path) -> Iterator[Row]:
             continue
         if all(_blank(row.get(c)) for c in ("model", "input_tokens", "output_tokens", "num_model_requests")):
             continue  # an empty bucket: the export writes a row per bucket, used or not
+        why = _text_fields(row, ("project_id", "model"))
+        if why:
+            yield lineno, None, why
+            continue
         created = _openai_created_at(row)
         if _blank(created):
             yield lineno, None, "start_time: is required (unix seconds) or start_time_iso"
@@ -149,7 +165,8 @@ def _litellm_objects(path: Path) -> Iterator[Row]:
         yield from iter_rows(path)  # CSV or JSONL
         return
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"), parse_float=Decimal)
+        # A byte that is not UTF-8 is kept (escaped) and refuses the element holding it.
+        data = json.loads(path.read_text(encoding="utf-8-sig", errors="surrogateescape"), parse_float=Decimal)
     except json.JSONDecodeError as e:
         yield e.lineno, None, f"invalid JSON: {e.msg} at column {e.colno}"
         return
@@ -158,7 +175,12 @@ def _litellm_objects(path: Path) -> Iterator[Row]:
         yield 1, None, "expected a JSON array of spend logs or {\"data\": [...]}"
         return
     for i, obj in enumerate(items, start=1):  # "line" = position in the array
-        yield (i, obj, None) if isinstance(obj, dict) else (i, None, "an element must be a JSON object")
+        if not isinstance(obj, dict):
+            yield i, None, "an element must be a JSON object"
+        elif why := unreadable_text(obj, escaped_bytes=True):
+            yield i, None, why
+        else:
+            yield i, obj, None
 
 
 def _litellm_provider(row: dict, model: str) -> tuple[str, str]:
@@ -194,6 +216,10 @@ def litellm_rows(path: Path) -> Iterator[Row]:
         rid = row.get("request_id")
         if _blank(rid):
             yield lineno, None, "request_id: is required"
+            continue
+        why = _text_fields(row, ("request_id", "model", "model_group", "custom_llm_provider", "status"))
+        if why:
+            yield lineno, None, why
             continue
         model = str(row.get("model") or row.get("model_group") or "").strip()
         provider, model = _litellm_provider(row, model)
@@ -240,4 +266,4 @@ def import_any(path: str | Path, *, fmt: str = "auto", company: str | None = Non
     rows = openai_usage_rows(path) if found == "openai-csv" else litellm_rows(path)
     source = "provider_bill" if found == "openai-csv" else "import"
     return import_rows(rows, company=company, source=source, now=now,
-                       progress=_progress_printer(path) if progress else None)
+                       progress=progress_printer(path) if progress else None)

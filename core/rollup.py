@@ -20,6 +20,7 @@ from sqlalchemy import Date, Integer, cast, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core import headroom
 from core.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.writers import copy_arrow, money_array
 
@@ -126,6 +127,8 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     """
     if not deltas:
         return
+    headroom.rollups_changed(session, {m: sum(_units(m, acc[m]) for acc in deltas.values())
+                                       for m in headroom.GUARDED})
     dialect = session.get_bind().dialect.name
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
     # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
@@ -143,6 +146,11 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
         days = sorted({key[0] for key in deltas})  # the primary keys start with the day: no scan of the tables
         for model in (UsageHourly, UsageDaily, UsageDailyModel):
             session.execute(delete(model).where(model.day.in_(days), model.jobs <= 0))
+
+
+def _units(measure: str, value) -> int:
+    """A measure as the write guard counts it: money in micro-dollars."""
+    return int(Decimal(value).scaleb(6)) if measure in MONEY_MEASURES else int(value)
 
 
 def _one_pg_sql() -> str:
@@ -180,6 +188,7 @@ def _apply_pg_copy(session: Session, values: list[dict]) -> None:
 def apply_frame(session: Session, sums) -> None:
     """PostgreSQL: add a frame of hourly deltas (HOUR_KEYS + MEASURES columns, money in micro-dollars) — one COPY
     of an Arrow table, then one upsert per rollup."""
+    headroom.rollups_changed(session, {m: int(sums[m].sum()) for m in headroom.GUARDED})
     cols = {k: pa.array(sums[k].to_numpy()) for k in sums.columns if k not in ("day", *MONEY_MEASURES)}
     cols["day"] = pa.array(sums["day"].to_numpy().astype("datetime64[D]"), pa.date32())
     cols.update({m: money_array(sums[m].to_numpy()) for m in MONEY_MEASURES})
@@ -240,6 +249,7 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
         func.sum(u.memory_usage_mb), func.sum(u.cost_input), func.sum(u.cost_output), func.sum(u.total_cost),
         func.sum(u.success_rate),
     ).where(*where).group_by(*keys)
+    headroom.rollups_changed(session, None)
     session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
     session.execute(insert(UsageHourly).from_select(list(HOUR_KEYS) + list(MEASURES), sel))
     rows = 0

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
-from core import bulk, rollup
+from core import bulk, headroom, rollup
 from core.db import session_scope
 from core.models import AIJob, AIJobUsage, Brand, Company
 from core.normalize import normalize_usage  # noqa: F401  (part of this module's contract)
@@ -34,6 +34,8 @@ class IngestResult:
     duplicates: int = 0
     conflicts: list[tuple[int, str]] = field(default_factory=list)  # (position, job_id)
     inserted_ids: list[int] = field(default_factory=list)  # ai_jobs.id of new records
+    # (position, why): records the write guard refused (core/headroom.py), not stored
+    refused: list[tuple[int, InvalidRecord]] = field(default_factory=list)
 
 
 def _insert(session: Session):
@@ -114,31 +116,50 @@ class _Names:
 
 
 def ingest(session: Session, records: Iterable[UsageRecord], *, source: str = "api", is_demo: bool = False,
-           pricer: Pricer | None = None, rollup_deltas: dict | None = None) -> IngestResult:
+           pricer: Pricer | None = None, rollup_deltas: dict | None = None,
+           written: headroom.Written | None = None) -> IngestResult:
     """Store validated records in chunks (many rows per statement). The caller commits.
 
     The rollups are updated once, after the last chunk (one `rollup.apply` per transaction); a caller with other
     rollup changes in the same transaction passes `rollup_deltas`, receives this ingest's deltas there, and
-    applies them all itself.
+    applies them all itself. Before that, the write guard (core/headroom.py) refuses the records that would take
+    a lifetime total past what storage holds (in `result.refused`); a caller that guards its whole transaction
+    passes `written`, receives the records there (keyed by position), and checks and removes them itself.
     """
     result = IngestResult()
     pricer = pricer or Pricer(session)
     names = _Names(session)
     deltas = {} if rollup_deltas is None else rollup_deltas
+    mine = headroom.Written() if written is None else written
     chunk: list[tuple[int, UsageRecord]] = []
     for pos, rec in enumerate(records):
         chunk.append((pos, rec))
         if len(chunk) >= CHUNK:
-            _ingest_chunk(session, chunk, source, is_demo, pricer, names, result, deltas)
+            _ingest_chunk(session, chunk, source, is_demo, pricer, names, result, deltas, mine)
             chunk = []
     if chunk:
-        _ingest_chunk(session, chunk, source, is_demo, pricer, names, result, deltas)
+        _ingest_chunk(session, chunk, source, is_demo, pricer, names, result, deltas, mine)
+    if written is None:
+        _refuse_overflow(session, mine, result, deltas)
     if rollup_deltas is None:
         rollup.apply(session, deltas)
     return result
 
 
-def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: IngestResult, deltas: dict) -> None:
+def _refuse_overflow(session: Session, written: headroom.Written, result: IngestResult, deltas: dict) -> None:
+    refusals = headroom.check(session, written)
+    if not refusals:
+        return
+    removed = bulk.remove_jobs(session, [r.job_id for r in refusals])
+    rollup.add_into(deltas, rollup.accumulate(removed, sign=-1))
+    gone = {r["ai_job_id"] for r in removed}
+    result.inserted -= len(refusals)
+    result.inserted_ids = [i for i in result.inserted_ids if i not in gone]
+    result.refused.extend((r.key, r.error) for r in refusals)
+
+
+def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: IngestResult, deltas: dict,
+                  written: headroom.Written) -> None:
     # Same job_id twice inside the chunk: the first wins, the rest are duplicates or conflicts.
     first: dict[str, tuple[int, UsageRecord]] = {}
     for pos, rec in chunk:
@@ -170,6 +191,7 @@ def _ingest_chunk(session, chunk, source, is_demo, pricer, names, result: Ingest
                 result.conflicts.append((first[jid][0], jid))
     job_index = {j["job_id"]: j for j in jobs}
     rows = [_usage_row(first[jid][1], job_index[jid], ai_job_id, pricer) for jid, ai_job_id in new_ids.items()]
+    written.add_rows([first[jid][0] for jid in new_ids], list(new_ids), rows)
     if rows:
         if len(rows) >= BULK_MIN:
             bulk.insert_usage(session, rows)
@@ -263,6 +285,8 @@ def record_usage(*, session: Session | None = None, source: str = "api", is_demo
         result = ingest(s, [rec], source=source, is_demo=is_demo)
         if result.conflicts:
             raise UsageConflict(rec.job_id)
+        if result.refused:
+            raise result.refused[0][1]
         # One round trip for the row, its job, brand and company (the caller gets them loaded).
         job = joinedload(AIJobUsage.ai_job, innerjoin=True)
         return s.scalar(select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from core.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
+from core.storage_bounds import MAX_RECORD_COST, MAX_RECORD_COUNT, MONEY_MAX, RECORD_COUNT_MAX
 
 MAX_FUTURE = timedelta(minutes=5)
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens")
@@ -112,9 +113,28 @@ def _count(name: str, v, default: int | None = None) -> int:
         n = int(d)
     if n < 0:
         raise InvalidRecord(name, v, "must not be negative")
-    if n > 10**15:
-        raise InvalidRecord(name, v, "is implausibly large")
+    maximum = RECORD_COUNT_MAX.get(name, MAX_RECORD_COUNT)
+    if n > maximum:
+        raise InvalidRecord(name, v, f"is more than the per-record maximum ({maximum:,})")
     return n
+
+
+_KINDS = {dict: "a JSON object", list: "a JSON array", tuple: "a JSON array", bool: "a boolean"}
+
+
+def _not_text(v) -> str | None:
+    """What v is when it cannot stand for text (None for text, for numbers, which read as their digits, and for
+    no value)."""
+    if v is None or isinstance(v, str) or (isinstance(v, int | float | Decimal) and not isinstance(v, bool)):
+        return None
+    return next((kind for t, kind in _KINDS.items() if isinstance(v, t)), type(v).__name__)
+
+
+def check_text(name: str, v) -> None:
+    """Refuse a value that is not text (a JSON object, array or boolean given for a text field)."""
+    kind = _not_text(v)
+    if kind is not None:
+        raise InvalidRecord(name, v, f"must be text, not {kind}")
 
 
 def _text(name: str, v, default: str | None = None, max_len: int = 200, lower: bool = False) -> str:
@@ -122,6 +142,7 @@ def _text(name: str, v, default: str | None = None, max_len: int = 200, lower: b
         if default is None:
             raise InvalidRecord(name, v, "is required")
         return default
+    check_text(name, v)
     if not isinstance(v, str):
         v = str(v)
     v = v.strip()
@@ -129,6 +150,10 @@ def _text(name: str, v, default: str | None = None, max_len: int = 200, lower: b
         raise InvalidRecord(name, v, f"is longer than {max_len} characters")
     if not v.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in v):
         raise InvalidRecord(name, v, "contains control characters")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a JSON escape of half a pair): no database stores it
+        raise InvalidRecord(name, v, "is not valid Unicode (a lone surrogate)") from None
     return v.lower() if lower else v
 
 
@@ -150,15 +175,27 @@ def parse_timestamp(name: str, v, now: datetime) -> datetime:
     return ts
 
 
-def _money(name: str, v) -> Decimal | None:
+def _money(name: str, v, maximum: Decimal = MONEY_MAX, what: str = "the most the database holds") -> Decimal | None:
     if _missing(v):
         return None
     d = _number(name, v)
     if d < 0:
         raise InvalidRecord(name, v, "must not be negative")
-    if d > Decimal("1e9"):
-        raise InvalidRecord(name, v, "is implausibly large")
+    if d > maximum:
+        raise InvalidRecord(name, v, f"is more than {what} (${maximum:,})")
     return d.quantize(Decimal("0.000001"))
+
+
+def record_cost(name: str, v) -> Decimal | None:
+    """A record's billed cost_input or cost_output: at most the per-record maximum (core/storage_bounds.py)."""
+    return _money(name, v, MAX_RECORD_COST, "the per-record maximum")
+
+
+def check_record_total(cost_input: Decimal | None, cost_output: Decimal | None, raw_output) -> None:
+    """cost_input + cost_output within the per-record maximum (each alone already is)."""
+    if cost_input is not None and cost_output is not None and cost_input + cost_output > MAX_RECORD_COST:
+        raise InvalidRecord("cost_output", raw_output,
+                            f"cost_input + cost_output is more than the per-record maximum (${MAX_RECORD_COST:,})")
 
 
 def validate_record(raw: Mapping, *, now: datetime | None = None, default_company: str | None = None,
@@ -220,11 +257,12 @@ def validate_record(raw: Mapping, *, now: datetime | None = None, default_compan
         operation=_text("operation", g("operation"), default=NO_OPERATION),
         description=None if _missing(g("description")) else _text("description", g("description"),
                                                                    max_len=2000),
-        cost_input=_money("cost_input", g("cost_input")),
-        cost_output=_money("cost_output", g("cost_output")),
+        cost_input=record_cost("cost_input", g("cost_input")),
+        cost_output=record_cost("cost_output", g("cost_output")),
         error_class=None if _missing(g("error_class")) else _text("error_class", g("error_class"), max_len=120),
         request_id=None if _missing(g("request_id")) else _text("request_id", g("request_id")),
         created_at_given=not _missing(g("created_at")),
     )
+    check_record_total(rec.cost_input, rec.cost_output, g("cost_output"))
     rec.fingerprint = rec.compute_fingerprint()
     return rec

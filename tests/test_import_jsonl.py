@@ -44,7 +44,7 @@ def test_invalid_utf8_line_is_refused_alone(db, tmp_path, small_blocks):
     path = tmp_path / "u.jsonl"
     path.write_bytes(_lines([rec(1), b'{"job_id": "\xff\xfe"}', rec(3)]))
     result = import_file(path)
-    assert result.refused == [(2, "not valid UTF-8")]
+    assert result.refused == [(2, "not valid UTF-8 at byte 13 (0xff)")]
     assert result.imported == 2
 
 
