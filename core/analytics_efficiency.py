@@ -1,32 +1,41 @@
 """Seed 004's `/ai/usage/efficiency/`: per model over the last `days` days (default 30) — average cost per job,
-execution time, success rate, tokens, cost per token — an efficiency score and recommendations derived from
-the figures.
+execution time, reliability (the seed's `success_rate`), tokens, cost per token — an efficiency score,
+recommendations derived from the figures, and the savings of moving an operation's calls to a cheaper model.
 
 Efficiency score (0-10, 1 decimal) = 0.4 x cost score + 0.3 x speed score + 0.3 x quality score, where
 - cost score = 10 x (highest - own cost per token) / (highest - lowest), over the priced models (10 when equal);
 - speed score = the same min-max scale on the average execution time;
-- quality score = 10 x success rate.
-A model with no priced call has no cost score: its score is 0.5 x speed + 0.5 x quality.
+- quality score = 10 x reliability.
+A model with no priced call, or a self-hosted one (its $0 is no price, see `core.model_choice`), has no cost
+score: its score is 0.5 x speed + 0.5 x quality, and self-hosted models are listed after the others.
+"Most cost-effective" is `core.model_choice.cheapest`, the definition Stats uses too. Reliability describes a
+model; it is never a reason to send it harder work.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.aggregate import aggregate
 from core.analytics_common import (
     EPSILON, ZERO, avg_money, group, money, price_hint, scope_filters, unpriced_summary, utc_now,
 )
+from core.analytics_savings import DIMS as SAVINGS_DIMS
+from core.analytics_savings import SAVINGS_DAYS, savings
 from core.db import read_scope
+from core.display import percent, plural, seconds, usd
+from core.model_choice import MIN_JOBS, RELIABLE, cheapest, model_costs
+from core.models import Company
 from core.validation import InvalidRecord
 
-QUALITY_THRESHOLD = 0.95  # seed 004's high_failure_rate: 5 %
+QUALITY_THRESHOLD = RELIABLE  # seed 004's high_failure_rate: 5 %
 SLOW_SECONDS = 30  # seed 004's slow_execution
-FEW_CALLS = 10
 MAX_DAYS = 3660  # as the dashboard view: ten years
 WEIGHTS = {"cost": 0.4, "speed": 0.3, "quality": 0.3}
+TOP_SAVINGS = 3  # savings named among the overall recommendations (the page lists them all)
 
 
 def _minmax(value: float, lo: float, hi: float) -> float:
@@ -38,19 +47,23 @@ def _models(df) -> list[dict]:
     all_ = group(df, ["provider_name", "model_name"])
     priced = group(df[df["pricing_status"] != "unpriced"], ["provider_name", "model_name"])
     priced = {(r.provider_name, r.model_name): r for r in priced.itertuples()} if not priced.empty else {}
+    costs = model_costs(df)
     for r in all_.itertuples():
         jobs = int(r.jobs)
         p = priced.get((r.provider_name, r.model_name))
+        c = costs.get((r.provider_name, r.model_name))
         cpt = float(p.total_cost / p.total_tokens) if p is not None and p.total_tokens else None
         unpriced_jobs = jobs - (int(p.jobs) if p is not None else 0)
-        out.append({"model": r.model_name, "provider": r.provider_name, "metrics": {
+        self_hosted = c is not None and c.self_hosted
+        out.append({"model": r.model_name, "provider": r.provider_name, "self_hosted": self_hosted, "metrics": {
             "avg_cost_per_job": avg_money(r.total_cost, jobs),
             "avg_execution_time": round(r.execution_ms / jobs / 1000, 2) if jobs else 0.0,
             "success_rate": round(r.success_sum / jobs, 3) if jobs else 0.0,
             "avg_tokens": round(int(r.total_tokens) / jobs) if jobs else 0,
             "cost_per_token": None if cpt is None else round(cpt, 9),
             "jobs_count": jobs, "total_cost": money(r.total_cost), "unpriced_jobs": unpriced_jobs},
-            "_exact_cpt": cpt})
+            # A self-hosted model's $0 is no price: it stays off the cost scale.
+            "_exact_cpt": None if self_hosted else cpt, "_cost": c})
     return out
 
 
@@ -72,39 +85,68 @@ def _score(models: list[dict]) -> None:
                             "quality": round(quality, 1)}
 
 
+def _reliability(met: dict) -> str:
+    return percent(met["success_rate"] * 100)
+
+
 def _recommend(m: dict, ctx: dict) -> list[str]:
     met, parts, rec = m["metrics"], m["score_parts"], []
     name = m["model"]
-    cheapest, best_q, fastest = ctx["cheapest"], ctx["best_quality"], ctx["fastest"]
-    if cheapest and name == cheapest["model"] and ctx["priced_models"] > 1:
-        rec.append(f"Lowest cost per token (${met['cost_per_token'] * 1000:.4f} per 1k tokens): "
-                   "first choice for simple, high-volume tasks")
+    cheapest_, best_q, fastest = ctx["cheapest"], ctx["best_quality"], ctx["fastest"]
+    if m["self_hosted"]:
+        rec.append("Self-hosted: $0 per call in the ledger because the hardware is paid elsewhere; "
+                   "not compared on cost with priced models")
+    elif cheapest_ and name == cheapest_["model"] and ctx["priced_models"] > 1:
+        first_choice = ctx["simple"] is not None and name == ctx["simple"]["model"]
+        rec.append(f"Cheapest priced model: {usd(m['_cost'].avg_cost_per_job)} per job on average"
+                   + ("; first choice for simple, high-volume tasks" if first_choice else ""))
     elif parts["cost"] is not None and parts["cost"] <= 3 and ctx["priced_models"] > 1:
-        ratio = m["_exact_cpt"] / cheapest["_exact_cpt"] if cheapest and cheapest["_exact_cpt"] else None
-        if best_q and name == best_q["model"]:
-            rec.append("Costly but the highest success rate: keep it for complex tasks")
-        elif ratio:
-            rec.append(f"Cost per token {ratio:.1f}x that of {cheapest['model']}: check whether it would do")
+        mine = m["_cost"].avg_cost_per_job if m["_cost"] is not None else None
+        base = cheapest_["_cost"].avg_cost_per_job if cheapest_ else None
+        if mine is not None and base and mine > base:
+            rec.append(f"Average cost per job {mine / base:.1f}x that of {cheapest_['model']}, "
+                       "the cheapest priced model")
         else:
-            rec.append("Among the most expensive models per token: reserve it for tasks that need it")
+            rec.append("Among the dearest models per token: check whether a cheaper model serves its operations "
+                       "as reliably")
+    moves = ctx["savings"].get((m["provider"], name))
+    if moves:
+        rec.append(f"Moving its calls on {plural(moves[1], 'operation')} to cheaper models that already do that "
+                   f"work reliably saves ≈ {usd(moves[0])}/month (see the savings)")
     if met["success_rate"] < QUALITY_THRESHOLD:
-        rec.append(f"Success rate {met['success_rate'] * 100:.1f}% is below {QUALITY_THRESHOLD * 100:.0f}%: "
+        rec.append(f"Reliability {_reliability(met)} is below {percent(QUALITY_THRESHOLD * 100, 0)}: "
                    "look at its errors or add a fallback")
-    elif best_q and name == best_q["model"] and ctx["models"] > 1 and not any("highest success" in r for r in rec):
-        rec.append(f"Highest success rate ({met['success_rate'] * 100:.1f}%)")
+    elif best_q and name == best_q["model"] and ctx["models"] > 1:
+        rec.append(f"Most reliable: {_reliability(met)} of its calls succeeded")
     if met["avg_execution_time"] >= SLOW_SECONDS:
-        rec.append(f"Slow: {met['avg_execution_time']:.1f} s on average (threshold {SLOW_SECONDS} s); "
+        rec.append(f"Slow: {seconds(met['avg_execution_time'])} on average (threshold {SLOW_SECONDS} s); "
                    "avoid it for interactive calls")
     elif fastest and name == fastest["model"] and ctx["models"] > 1:
-        rec.append(f"Fastest model ({met['avg_execution_time']:.1f} s on average): suited to interactive calls")
+        rec.append(f"Fastest model ({seconds(met['avg_execution_time'])} on average): suited to interactive calls")
     if met["unpriced_jobs"]:
-        rec.append(f"{met['unpriced_jobs']} calls have no price: {price_hint(m['provider'], name)}")
-    if met["jobs_count"] < FEW_CALLS:
-        rec.append(f"Only {met['jobs_count']} calls in the period: figures are indicative")
+        rec.append(f"{plural(met['unpriced_jobs'], 'call')} without a price: {price_hint(m['provider'], name)}")
+    if met["jobs_count"] < MIN_JOBS:
+        rec.append(f"Only {plural(met['jobs_count'], 'call')} in the period (fewer than {MIN_JOBS}): "
+                   "not ranked on cost, figures are indicative")
     if not rec:
         rec.append(f"Balanced: cost score {parts['cost'] if parts['cost'] is not None else 'n/a'}, speed "
-                   f"{parts['speed']}, quality {parts['quality']} out of 10; no change needed")
+                   f"{parts['speed']}, reliability {parts['quality']} out of 10; no change needed")
     return rec
+
+
+def saving_text(s: dict) -> str:
+    """"Humari · document-summary: gpt-4o → gpt-4o-mini saves ≈ $41.20/month (…)"."""
+    return (f"{s['company']} · {s['operation']}: {s['from_model']} → {s['to_model']} "
+            f"saves ≈ {usd(s['saving_usd_month'])}/month "
+            f"({plural(s['calls_30d'], 'call')} in the last {SAVINGS_DAYS} days at {usd(s['from_avg_cost_per_job'])} "
+            f"instead of {usd(s['to_avg_cost_per_job'])}; {s['to_model']} is {percent(s['to_reliability'] * 100)} "
+            "reliable on this operation)")
+
+
+def _pick(models: list[dict], costs) -> dict | None:
+    """The model entry of core.model_choice.cheapest over `costs`."""
+    c = cheapest(costs)
+    return next((m for m in models if m["_cost"] is c), None) if c is not None else None
 
 
 def get_efficiency(now: datetime | None = None, company: str | None = None, session: Session | None = None, *,
@@ -119,47 +161,68 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
     start = now - timedelta(days=days)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        df = aggregate(s, start=start, end=now + EPSILON, dims=["provider_name", "model_name", "pricing_status"],
-                       filters=filters)
+        by_op = aggregate(s, start=now - timedelta(days=SAVINGS_DAYS), end=now + EPSILON, dims=SAVINGS_DIMS,
+                          filters=filters)
+        names = dict(s.execute(select(Company.id, Company.name)).all())
+        # The savings' frame serves the models too when the period is the same 30 days.
+        df = by_op if int(days) == SAVINGS_DAYS else aggregate(
+            s, start=start, end=now + EPSILON, dims=["provider_name", "model_name", "pricing_status"],
+            filters=filters)
     models = _models(df) if not df.empty else []
     insights = {"most_cost_effective": None, "highest_quality": None, "fastest": None, "best_overall": None,
                 "recommended_for_simple_tasks": None, "recommendations": []}
+    proposals = savings(by_op, names) if not by_op.empty else []
     if models:
         _score(models)
         priced = [m for m in models if m["_exact_cpt"] is not None]
-        cheapest = min(priced, key=lambda m: (m["_exact_cpt"], -m["metrics"]["jobs_count"])) if priced else None
+        cheapest_ = _pick(models, (m["_cost"] for m in models if m["_cost"] is not None))
         best_q = max(models, key=lambda m: (m["metrics"]["success_rate"], m["metrics"]["jobs_count"]))
         fastest = min(models, key=lambda m: (m["metrics"]["avg_execution_time"], -m["metrics"]["jobs_count"]))
-        best = max(models, key=lambda m: (m["efficiency_score"], m["metrics"]["jobs_count"]))
-        ctx = {"cheapest": cheapest, "best_quality": best_q, "fastest": fastest, "priced_models": len(priced),
-               "models": len(models)}
+        # Self-hosted models are ranked apart: the best score is among the others when there are any.
+        ranked = [m for m in models if not m["self_hosted"]] or models
+        best = max(ranked, key=lambda m: (m["efficiency_score"], m["metrics"]["jobs_count"]))
+        # For simple tasks: the cheapest model that is also reliable and quick enough (else the cheapest).
+        usable = _pick(models, (m["_cost"] for m in priced if m["metrics"]["success_rate"] >= QUALITY_THRESHOLD
+                                and m["metrics"]["avg_execution_time"] < SLOW_SECONDS))
+        simple = usable or cheapest_
+        by_model: dict[tuple, list] = {}
+        for p in proposals:
+            acc = by_model.setdefault((p["from_provider"], p["from_model"]), [ZERO, 0])
+            acc[0] += Decimal(p["saving_usd_month"])
+            acc[1] += 1
+        ctx = {"cheapest": cheapest_, "best_quality": best_q, "fastest": fastest, "priced_models": len(priced),
+               "models": len(models), "savings": by_model, "simple": usable}
         for m in models:
             m["recommendations"] = _recommend(m, ctx)
-        insights.update(most_cost_effective=cheapest["model"] if cheapest else None, highest_quality=best_q["model"],
-                        fastest=fastest["model"], best_overall=best["model"])
+        insights.update(most_cost_effective=cheapest_["model"] if cheapest_ else None,
+                        highest_quality=best_q["model"], fastest=fastest["model"], best_overall=best["model"],
+                        recommended_for_simple_tasks=simple["model"] if simple else None)
         recs = insights["recommendations"]
-        # For simple tasks: the cheapest model that is also reliable and quick enough (else the cheapest).
-        usable = [m for m in priced if m["metrics"]["success_rate"] >= QUALITY_THRESHOLD
-                  and m["metrics"]["avg_execution_time"] < SLOW_SECONDS]
-        simple = min(usable, key=lambda m: (m["_exact_cpt"], -m["metrics"]["jobs_count"])) if usable else cheapest
-        insights["recommended_for_simple_tasks"] = simple["model"] if simple else None
-        if simple and simple["model"] != best_q["model"]:
-            recs.append(f"Use {simple['model']} for simple tasks")
-            recs.append(f"Reserve {best_q['model']} for complex analyses (highest success rate)")
+        recs.extend(saving_text(p) for p in proposals[:TOP_SAVINGS])
+        if len(proposals) > TOP_SAVINGS:
+            recs.append(f"{plural(len(proposals) - TOP_SAVINGS, 'more saving')} in the savings table")
+        if usable:
+            recs.append(f"Use {usable['model']} for simple tasks: the cheapest per job among priced models with "
+                        f"reliability of {percent(QUALITY_THRESHOLD * 100, 0)} or more and under {SLOW_SECONDS} s")
+        elif simple:
+            recs.append(f"Use {simple['model']} for simple tasks: the cheapest per job (no priced model with enough "
+                        f"jobs is both reliable and under {SLOW_SECONDS} s)")
         for m in models:
             if m["metrics"]["success_rate"] < QUALITY_THRESHOLD:
-                recs.append(f"Investigate {m['model']}: success rate {m['metrics']['success_rate'] * 100:.1f}%")
+                recs.append(f"Investigate {m['model']}: reliability {_reliability(m['metrics'])}")
             if m["metrics"]["avg_execution_time"] >= SLOW_SECONDS:
                 recs.append(f"Move latency-sensitive work off {m['model']} "
-                            f"({m['metrics']['avg_execution_time']:.1f} s on average)")
+                            f"({seconds(m['metrics']['avg_execution_time'])} on average)")
         for m in models:
             if m["metrics"]["unpriced_jobs"]:
                 recs.append(f"Price {m['model']} so that costs are complete: {price_hint(m['provider'], m['model'])}")
         if not recs:
-            recs.append(f"{best['model']} has the best balance of cost, speed and quality")
+            recs.append(f"{best['model']} has the best balance of cost, speed and reliability")
     for m in models:
         m.pop("_exact_cpt", None)
-    models.sort(key=lambda m: (-m["efficiency_score"], -m["metrics"]["jobs_count"], m["model"]))
+        m.pop("_cost", None)
+    models.sort(key=lambda m: (m["self_hosted"], -m["efficiency_score"], -m["metrics"]["jobs_count"], m["model"]))
     return {"period": {"days": int(days), "start_date": start.date().isoformat(), "end_date": now.date().isoformat()},
             "models_comparison": models, "overall_insights": insights, "unpriced": unpriced_summary(df),
-            "total_cost": money(sum((Decimal(m["metrics"]["total_cost"]) for m in models), ZERO))}
+            "total_cost": money(sum((Decimal(m["metrics"]["total_cost"]) for m in models), ZERO)),
+            "savings": proposals, "savings_period_days": SAVINGS_DAYS, "min_jobs": MIN_JOBS}

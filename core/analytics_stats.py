@@ -1,8 +1,9 @@
 """Seed 004's `/ai/usage/stats/`: lifetime totals (up to `now`), the month to date against the whole previous
 month, lifetime efficiency figures and top performers.
 
-Top performers, over the lifetime: most efficient = lowest cost per token among priced models with a cost;
-fastest = lowest average execution time; most used = most calls.
+Top performers, over the lifetime: most efficient = the cheapest model as `core.model_choice.cheapest` defines
+it for Efficiency too (lowest average cost per job among priced models with at least MIN_JOBS priced jobs; a
+self-hosted $0 model is never it); fastest = lowest average execution time; most used = most calls.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core.analytics_common import (
     EPSILON, avg_money, avg_seconds, group, growth, money, rate, scope_filters, totals, unpriced_summary, utc_now,
 )
 from core.db import read_scope
+from core.model_choice import cheapest, model_costs
 
 
 def _month(t: dict) -> dict:
@@ -28,11 +30,8 @@ def top_performers(df) -> dict:
         return out
     models = group(df, ["provider_name", "model_name"])
     models = models[models["jobs"] > 0]
-    priced = group(df[df["pricing_status"] != "unpriced"], ["provider_name", "model_name"])
-    priced = [(r.total_cost / r.total_tokens, r.model_name) for r in priced.itertuples()
-              if r.total_tokens and r.total_cost > 0]
-    if priced:
-        out["most_efficient_model"] = min(priced)[1]
+    cheap = cheapest(model_costs(df).values())
+    out["most_efficient_model"] = cheap.model if cheap else None
     timed = [(r.execution_ms / r.jobs, r.model_name) for r in models.itertuples() if r.execution_ms > 0]
     if timed:
         out["fastest_model"] = min(timed)[1]

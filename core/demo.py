@@ -1,27 +1,43 @@
 """Deterministic demo data: several companies and brands, five providers with real model names, 120 days,
 weekday/weekend rhythm, failure bursts, one cost spike, one slow model and one unpriced model, so that every
 view and every alert rule has something to show. Every row is marked as demo (`ai_jobs.is_demo`).
+
+It also writes an OpenAI bill, as `python -m core sync openai` keeps it in `provider_costs` (one line per day,
+project, model snapshot and input/output), for every company's priced OpenAI calls: within ±1 % of our estimate
+on most days, and off by more than the reconciliation's 5 % tolerance on a few (BILL_GAPS), so that the Costs
+page's reconciliation has something to show. Those lines carry a `proj_demo_` project id, which is how they are
+told apart from a real bill when the demo is cleared.
 """
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import Date, delete, exists, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from core import rollup
 from core.db import session_scope
 from core.limits import set_budget, set_quota
-from core.models import AIJob, AIJobUsage, WorkerState
+from core.models import AIJob, AIJobUsage, Company, ProviderCost, WorkerState
 from core.pricing import Pricer
+from core.types import to_money
 from core.usage import ingest
 from core.validation import UsageRecord
 
 DEMO_FLAG = "demo_data"
+BILL_PROJECT_PREFIX = "proj_demo_"
+# The Costs API names model snapshots in its line items ("gpt-4o-2024-08-06, input").
+BILL_SNAPSHOTS = {"gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+                  "o3-mini": "o3-mini-2025-01-31"}
+# Days back from today on which the bill for gpt-4o differs from our estimate by this factor: calls that were never
+# tracked (x1.25, x1.30) and a credit (x0.85). gpt-4o is most of the OpenAI spend, so the whole day is over 5 %.
+BILL_GAPS = {2: Decimal("1.25"), 8: Decimal("0.85"), 19: Decimal("1.30")}
+BILL_GAP_MODEL = "gpt-4o"
+BILL_NOISE_BP = 100  # ordinary days: the bill within ±1 % (100 basis points) of the estimate
 
 
 @dataclass(frozen=True)
@@ -153,11 +169,44 @@ def ledger_is_empty(session: Session) -> bool:
     return not session.scalar(select(exists().where(AIJob.id.is_not(None))))
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower())
+
+
+def write_demo_bill(session: Session, seed: int, now: datetime) -> int:
+    """OpenAI's bill for the demo's priced OpenAI calls, per company, day and model (see the module's docstring).
+    Exact Decimal amounts; returns the number of cost lines written."""
+    u = AIJobUsage
+    day = type_coerce(rollup.day_expr(session), Date)
+    q = (select(u.company_id, day.label("day"), u.model_name, func.sum(u.cost_input), func.sum(u.cost_output))
+         .join(AIJob, AIJob.id == u.ai_job_id)
+         .where(AIJob.is_demo.is_(True), u.provider_name == "openai", u.pricing_status != "unpriced")
+         .group_by(u.company_id, day, u.model_name).order_by(u.company_id, day, u.model_name))
+    names = dict(session.execute(select(Company.id, Company.name)).all())
+    rng = random.Random(seed)
+    today = now.astimezone(UTC).date()
+    rows = []
+    for cid, d, model, cost_in, cost_out in session.execute(q).all():
+        d = date.fromisoformat(d) if isinstance(d, str) else d
+        gap = BILL_GAPS.get((today - d).days) if model == BILL_GAP_MODEL else None
+        factor = gap or 1 + Decimal(rng.randint(-BILL_NOISE_BP, BILL_NOISE_BP)) / 10_000
+        snapshot = BILL_SNAPSHOTS.get(model, model)
+        for kind, cost in (("input", cost_in), ("output", cost_out)):
+            rows.append({"company_id": cid, "provider": "openai", "day": d,
+                         "project_id": BILL_PROJECT_PREFIX + _slug(names.get(cid, str(cid))),
+                         "line_item": f"{snapshot}, {kind}", "model": snapshot, "cost_kind": kind,
+                         "amount": to_money(Decimal(cost or 0) * factor), "currency": "usd", "synced_at": now})
+    for i in range(0, len(rows), 1000):
+        session.execute(ProviderCost.__table__.insert(), rows[i:i + 1000])
+    return len(rows)
+
+
 def clear_demo(session: Session) -> int:
-    """Delete demo rows (and their rollup contributions)."""
+    """Delete demo rows (and their rollup contributions) and the demo's OpenAI bill."""
     demo_jobs = select(AIJob.id).where(AIJob.is_demo.is_(True))
     n = session.execute(delete(AIJobUsage).where(AIJobUsage.ai_job_id.in_(demo_jobs))).rowcount
     session.execute(delete(AIJob).where(AIJob.is_demo.is_(True)))
+    session.execute(delete(ProviderCost).where(ProviderCost.project_id.like(BILL_PROJECT_PREFIX + "%")))
     rollup.rebuild(session)
     session.execute(delete(WorkerState).where(WorkerState.key == DEMO_FLAG))
     return n or 0
@@ -172,18 +221,17 @@ def load_demo(seed: int = 42, days: int = 120, now: datetime | None = None, *, r
                 raise ValueError("demo data is already loaded (use --replace to load it again)")
             clear_demo(s)
         result = ingest(s, generate(seed, days, now), source="demo", is_demo=True, pricer=Pricer(s))
+        bill_lines = write_demo_bill(s, seed, now)
         s.merge(WorkerState(key=DEMO_FLAG, value=f"seed={seed} days={days}", updated_at=now))
         month_start = datetime(now.year, now.month, 1, tzinfo=UTC)
         mtd = dict(s.execute(
             select(AIJobUsage.company_id, func.sum(AIJobUsage.total_cost))
             .where(AIJobUsage.created_at >= month_start).group_by(AIJobUsage.company_id)).all())
     _demo_limits(mtd)
-    return {"inserted": result.inserted, "duplicates": result.duplicates}
+    return {"inserted": result.inserted, "duplicates": result.duplicates, "bill_lines": bill_lines}
 
 
 def _demo_limits(mtd_by_company_id: dict) -> None:
-    from core.models import Company
-
     with session_scope() as s:
         names = dict(s.execute(select(Company.id, Company.name)).all())
     spent = {names[cid]: Decimal(v or 0) for cid, v in mtd_by_company_id.items()}

@@ -11,6 +11,7 @@ from core.validation import InvalidRecord
 from ui import budgets, cache, charts, filters
 from ui.common import count, empty_state, esc, no_data_hint, percent, scope_caption, unpriced_note, usd
 from ui.entry import require_entry
+from ui.reconciliation import render_reconciliation
 
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
 st.title("Costs")
@@ -101,3 +102,6 @@ st.table(pd.DataFrame([{"ISO week": w["week"], "Days": esc(f"{w['start_date']} â
                         "Cost": esc(usd(w["cost"])), "Jobs": count(w["jobs"]),
                         "Average daily cost": esc(usd(w["avg_daily"]))} for w in d["cost_trends"]]
                       ).set_index("ISO week"))
+
+# Estimated vs billed for the same month and company (the bill is OpenAI's: other providers have none to compare).
+render_reconciliation(scope["company"], month=month, provider=scope["provider"], brand=scope["brand"])

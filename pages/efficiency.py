@@ -1,10 +1,14 @@
-"""Efficiency (seed 004's efficiency analysis): per model cost, speed and quality, a 0-10 score with its formula,
-recommendations derived from the figures, and overall insights."""
+"""Efficiency (seed 004's efficiency analysis): per model cost, speed and reliability, a 0-10 score with its formula,
+the monthly savings of moving an operation's calls to a cheaper model, recommendations derived from the figures,
+and overall insights. Self-hosted models are listed apart: their $0 is no price."""
+from decimal import Decimal
+
 import pandas as pd
 import streamlit as st
 
+from core.display import count, percent, seconds, usd
 from ui import cache, charts, filters
-from ui.common import empty_state, esc, no_data_hint, percent, scope_caption, unpriced_note, usd
+from ui.common import empty_state, esc, no_data_hint, scope_caption, unpriced_note
 from ui.entry import require_entry
 
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
@@ -22,45 +26,89 @@ if not models:
                 no_data_hint())
     st.stop()
 
+MIN = d["min_jobs"]
 ins = d["overall_insights"]
 c = st.columns(3)
-c[0].metric("Most cost-effective", ins["most_cost_effective"] or "—", help="Lowest cost per token")
+c[0].metric("Cheapest per job", ins["most_cost_effective"] or "—",
+            help=f"Lowest average cost per job among priced models with at least {MIN} priced jobs in the period. "
+                 "Self-hosted models ($0: the hardware is paid elsewhere) are not ranked on cost.")
 c[1].metric("For simple tasks", ins["recommended_for_simple_tasks"] or "—",
-            help="Cheapest per token among models with a success rate of 95 % or more and under 30 s on average")
-c[2].metric("Highest quality", ins["highest_quality"] or "—", help="Highest success rate")
+            help=f"Cheapest per job among priced models with a reliability of 95 % or more, under 30 s on average "
+                 f"and at least {MIN} jobs")
+c[2].metric("Most reliable", ins["highest_quality"] or "—", help="Highest share of calls that succeeded")
 c = st.columns(3)
 c[0].metric("Fastest", ins["fastest"] or "—", help="Lowest average execution time")
-c[1].metric("Best overall score", ins["best_overall"] or "—")
+c[1].metric("Best overall score", ins["best_overall"] or "—", help="Among priced models when there are any")
 for rec in ins["recommendations"]:
     st.markdown("- " + esc(rec))
 unpriced_note(d["unpriced"])
-st.caption("Score (0-10) = 0.4 × cost score + 0.3 × speed score + 0.3 × quality score. Cost and speed scores "
-           "place each model between the cheapest/fastest (10) and the dearest/slowest (0) of the models shown; "
-           "quality = 10 × success rate. A model without a price is scored on speed and quality only (half each).")
 
+st.subheader(f"Savings per operation (last {d['savings_period_days']} days)")
+plan = d["savings"]
+if plan:
+    # Each proposal moves different calls (one per operation and model), so they add up.
+    total = sum((Decimal(s["saving_usd_month"]) for s in plan), Decimal(0))
+    st.metric("Saving if every proposal is followed", f"{usd(total)} / month",
+              help=f"At the last {d['savings_period_days']} days' volume")
+    st.table(pd.DataFrame([{
+        "Company": esc(s["company"] or "—"), "Operation": esc(s["operation"]),
+        "From": esc(f"{s['from_model']} ({s['from_provider']})"), "To": esc(f"{s['to_model']} ({s['to_provider']})"),
+        "Calls (30 days)": count(s["calls_30d"]), "From avg / job": esc(usd(s["from_avg_cost_per_job"])),
+        "To avg / job": esc(usd(s["to_avg_cost_per_job"])), "To reliability": esc(percent(s["to_reliability"] * 100)),
+        "Saving / month": esc(usd(s["saving_usd_month"]))} for s in plan]).set_index("Company"))
+    st.caption(f"Saving / month = the operation's calls on the first model in the last {d['savings_period_days']} "
+               "days × (its average cost per job − the other's), both averages over those days. Proposed only "
+               f"when the cheaper model already serves the same operation of the same company, with at least {MIN} "
+               "priced jobs there and a reliability of 95 % or more. Self-hosted models are left out.")
+else:
+    st.caption(f"No saving to propose: no operation has a cheaper priced model with at least {MIN} jobs on it and "
+               "a reliability of 95 % or more in the last 30 days.")
+
+st.subheader("Scores")
+st.caption("Score (0-10) = 0.4 × cost score + 0.3 × speed score + 0.3 × reliability score. Cost and speed scores "
+           "place each model between the cheapest/fastest (10) and the dearest/slowest (0) of the models shown; "
+           "reliability score = 10 × the share of calls that succeeded. A model without a price, or a self-hosted "
+           "one, is scored on speed and reliability only (half each).")
 left, right = st.columns(2)
 with left:
     st.plotly_chart(charts.score_bars(models), width="stretch")
 with right:
-    if any(m["metrics"]["cost_per_token"] is not None for m in models):
-        st.plotly_chart(charts.efficiency_scatter(models), width="stretch")
+    # A self-hosted model's $0 is no cost: it would sit at the bottom of the cost axis as if it were cheapest.
+    on_cost_axis = [m for m in models if not m["self_hosted"] and m["metrics"]["cost_per_token"] is not None]
+    if on_cost_axis:
+        st.plotly_chart(charts.efficiency_scatter(on_cost_axis), width="stretch")
     else:
         empty_state("No priced model in this period: nothing to place on a cost axis.")
 
-st.dataframe(pd.DataFrame([{
-    "Model": m["model"], "Provider": m["provider"], "Score": m["efficiency_score"],
-    "Avg cost / job": usd(m["metrics"]["avg_cost_per_job"], 4),
-    "Cost / 1k tokens": "unpriced" if m["metrics"]["cost_per_token"] is None
-    else usd(m["metrics"]["cost_per_token"] * 1000, 4),
-    "Avg time (s)": m["metrics"]["avg_execution_time"], "Success rate": percent(m["metrics"]["success_rate"] * 100),
-    "Avg tokens": m["metrics"]["avg_tokens"], "Jobs": m["metrics"]["jobs_count"]} for m in models]),
-    hide_index=True, width="stretch")
+
+def _row(m: dict) -> dict:
+    met = m["metrics"]
+    if m["self_hosted"]:
+        per_job = per_1k = "self-hosted"
+    else:
+        per_job = usd(met["avg_cost_per_job"])
+        per_1k = "unpriced" if met["cost_per_token"] is None else usd(met["cost_per_token"] * 1000)
+    return {"Model": m["model"], "Provider": m["provider"], "Score": m["efficiency_score"],
+            "Avg cost / job": per_job, "Cost / 1k tokens": per_1k, "Avg time": seconds(met["avg_execution_time"]),
+            "Reliability": percent(met["success_rate"] * 100), "Avg tokens": count(met["avg_tokens"]),
+            "Jobs": count(met["jobs_count"])}
+
+
+priced = [m for m in models if not m["self_hosted"]]
+hosted = [m for m in models if m["self_hosted"]]
+if priced:
+    st.dataframe(pd.DataFrame([_row(m) for m in priced]), hide_index=True, width="stretch")
+if hosted:
+    st.markdown("**Self-hosted models** — \\$0 per call in the ledger because the hardware is paid elsewhere: "
+                "ranked apart, never compared on cost with priced models.")
+    st.dataframe(pd.DataFrame([_row(m) for m in hosted]), hide_index=True, width="stretch")
 
 st.subheader("Recommendations per model")
 for m in models:
-    with st.expander(f"{esc(m['model'])} ({esc(m['provider'])}) — score {m['efficiency_score']:.1f}"):
+    label = " · self-hosted" if m["self_hosted"] else ""
+    with st.expander(f"{esc(m['model'])} ({esc(m['provider'])}{label}) — score {m['efficiency_score']:.1f}"):
         parts = m["score_parts"]
         st.caption(f"Cost score {parts['cost'] if parts['cost'] is not None else 'n/a'}, speed {parts['speed']}, "
-                   f"quality {parts['quality']}")
+                   f"reliability {parts['quality']}")
         for rec in m["recommendations"]:
             st.markdown("- " + esc(rec))

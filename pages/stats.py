@@ -2,6 +2,7 @@
 lifetime efficiency figures and the top performers."""
 import streamlit as st
 
+from core.model_choice import MIN_JOBS
 from ui import cache, charts, filters
 from ui.common import (
     compact, count, delta, empty_state, no_data_hint, percent, scope_caption, seconds, unpriced_note, usd,
@@ -49,6 +50,9 @@ c[3].metric("Success rate", percent(e["success_rate"] * 100))
 t = d["top_performers"]
 st.subheader("Top performers")
 c = st.columns(3)
-c[0].metric("Most efficient (lowest cost per token)", t["most_efficient_model"] or "—")
+c[0].metric("Cheapest per job", t["most_efficient_model"] or "—",
+            help=f"Lowest average cost per job among priced models with at least {MIN_JOBS} priced jobs, over "
+                 "the lifetime (Efficiency uses the same rule over its period). Self-hosted models ($0) are not "
+                 "ranked on cost.")
 c[1].metric("Fastest", t["fastest_model"] or "—")
 c[2].metric("Most used", t["most_used_model"] or "—")

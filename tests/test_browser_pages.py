@@ -45,7 +45,7 @@ def test_every_page_by_its_url(server):
         "costs": ("Costs", "Cost this month", usd2(csum(month))),
         "": ("Overview", "Cost", usd2(csum(last30))),  # the default page is served at "/"
         "trends": ("Trends", "Volatility", None),
-        "efficiency": ("Efficiency", "Most cost-effective", None),
+        "efficiency": ("Efficiency", "Cheapest per job", None),
         "stats": ("Stats", "Jobs", f"{len(rows):,}"),
         "usage": ("Usage", None, None),
         "settings": ("Settings", None, None),

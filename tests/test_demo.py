@@ -59,3 +59,42 @@ def test_load_marks_demo_and_sets_limits(db):
     assert list_quotas()
     with pytest.raises(ValueError, match="already loaded"):
         load_demo(seed=1, days=10, now=NOW)
+
+
+def test_demo_has_an_openai_bill_to_reconcile(db):
+    from datetime import timedelta
+
+    from core.demo import BILL_GAPS, clear_demo
+    from core.models import ProviderCost
+    from core.reconcile import reconcile
+
+    result = load_demo(seed=1, days=25, now=NOW)
+    assert result["bill_lines"] > 0
+    s = get_session(db)
+    try:
+        lines = s.scalars(select(ProviderCost)).all()
+        assert len(lines) == result["bill_lines"]
+        # As the OpenAI sync keeps them: one line per day, project, model snapshot and input/output, in USD.
+        assert all(x.provider == "openai" and x.currency == "usd" and x.cost_kind in ("input", "output")
+                   and x.line_item == f"{x.model}, {x.cost_kind}" and x.project_id.startswith("proj_demo_")
+                   for x in lines)
+        assert {x.model for x in lines} == {"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "o3-mini-2025-01-31"}
+    finally:
+        s.close()
+    first = NOW.date() - timedelta(days=24)
+    r = reconcile(first, NOW.date(), now=NOW)
+    assert len(r["days"]) == 25 and all(d["synced"] for d in r["days"])
+    # Within the 5 % tolerance every day but the few on which the bill was made to differ.
+    assert r["days_over_tolerance"] == sorted((NOW.date() - timedelta(days=k)).isoformat() for k in BILL_GAPS)
+    assert all(abs(d["difference_pct"]) <= 1.0 for d in r["days"] if not d["over_tolerance"])
+    assert reconcile(first, NOW.date(), company="Qadhya", now=NOW)["days_over_tolerance"] == []
+    # Loading again replaces the bill; clearing the demo removes it.
+    load_demo(seed=1, days=25, now=NOW, replace=True)
+    assert reconcile(first, NOW.date(), now=NOW) == r
+    with session_scope() as s:
+        clear_demo(s)
+    s = get_session(db)
+    try:
+        assert s.scalar(select(func.count()).select_from(ProviderCost)) == 0
+    finally:
+        s.close()

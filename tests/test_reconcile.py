@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import config
+from core.display import usd
 from core.openai_sync import sync_openai
 from core.reconcile import reconcile
 from core.usage import record_usage
@@ -102,7 +103,9 @@ def test_reconciliation_section_renders(sqlite_db, admin, clear_cache):
     at = AppTest.from_function(_page, args=("Acme",), default_timeout=30).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Estimated": "$1.75", "Billed": "$2.10", "Difference": "-$0.35", "Days over tolerance": "2"}
+    # Amounts in the shared format (core.display): under a dollar with four decimals.
+    assert metrics == {"Estimated": "$1.75", "Billed": "$2.10", "Difference": usd("-0.350000"),
+                       "Days over tolerance": "2"}
     table = at.table[0].value
     assert list(table["Date"]) == [(today - timedelta(days=2)).isoformat(), today.isoformat()]
     at.number_input(key="reconcile_tolerance").set_value(10.0).run()

@@ -11,9 +11,12 @@ import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
+from core.display import count, usd
 from core.reconcile import reconcile
+from ui.common import esc
 
 TTL = 60
+PROVIDER = "openai"  # the provider whose bill is synced (core.openai_sync)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -21,32 +24,57 @@ def _reconcile(db: str, company: str | None, since: date, until: date, tolerance
     return reconcile(since, until, company=company, tolerance_pct=Decimal(tolerance))
 
 
-def _usd(value: str) -> str:
-    d = Decimal(value)
-    sign = "-" if d < 0 else ""
-    return f"{sign}${abs(d):,.2f}" if abs(d) >= Decimal("0.01") or d == 0 else f"{sign}${abs(d):,.6f}"
-
-
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.2f}%"
+    """Signed difference in % of the bill (one decimal); — when nothing was billed."""
+    return "—" if value is None else f"{value:+.1f}%"
 
 
-def render_reconciliation(company: str | None) -> None:
-    """Estimated (ledger) vs billed (OpenAI Costs API) per day and model, with the days over tolerance."""
+def _month_days(month: str, today: date) -> tuple[date, date] | None:
+    """First and last day of "YYYY-MM" up to today; None for a month that has not started."""
+    y, m = (int(p) for p in month.split("-", 1))
+    first = date(y, m, 1)
+    last = date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)
+    return None if first > today else (first, min(last, today))
+
+
+def render_reconciliation(company: str | None, *, month: str | None = None, provider: str | None = None,
+                          brand: str | None = None) -> None:
+    """Estimated (ledger) vs billed (OpenAI Costs API) per day and model, with the days over tolerance.
+
+    With `month` ("YYYY-MM", the Costs page's choice) the period is that month up to today; without it, two date
+    pickers (the last 30 days by default). `provider` and `brand` are the page's other filters: the bill is
+    OpenAI's and has no brand, so they only change what is said.
+    """
     settings = get_settings()
     st.subheader("Reconciliation with the OpenAI bill")
-    today = datetime.now(UTC).date()
-    c1, c2, c3 = st.columns(3)
-    since = c1.date_input("From", today - timedelta(days=29), key="reconcile_since")
-    until = c2.date_input("To", today, key="reconcile_until")
-    tolerance = c3.number_input("Tolerance (%)", min_value=0.0, max_value=1000.0, step=0.5,
-                                value=float(settings.reconcile_tolerance_pct), key="reconcile_tolerance")
-    if since > until:
-        st.warning("The start date is after the end date.")
+    if provider and provider != PROVIDER:
+        st.caption(f"The provider filter is {provider}: the reconciliation compares OpenAI's bill only. "
+                   "Choose openai or all providers to see it.")
         return
+    today = datetime.now(UTC).date()
+    if month:
+        days = _month_days(month, today)
+        if days is None:
+            st.caption(f"{month} has not started: nothing to reconcile yet.")
+            return
+        since, until = days
+        tolerance = st.number_input("Tolerance (%)", min_value=0.0, max_value=1000.0, step=0.5,
+                                    value=float(settings.reconcile_tolerance_pct), key="reconcile_tolerance")
+    else:
+        c1, c2, c3 = st.columns(3)
+        since = c1.date_input("From", today - timedelta(days=29), key="reconcile_since")
+        until = c2.date_input("To", today, key="reconcile_until")
+        tolerance = c3.number_input("Tolerance (%)", min_value=0.0, max_value=1000.0, step=0.5,
+                                    value=float(settings.reconcile_tolerance_pct), key="reconcile_tolerance")
+        if since > until:
+            st.warning("The start date is after the end date.")
+            return
     # The tolerance goes through str so no binary float reaches the Decimal comparison.
     data = _reconcile(settings.database_url, company or None, since, until, f"{tolerance:.4f}")
-    st.caption(f"Estimated: our ledger's OpenAI cost (provider-bill imports excluded). Billed: the Costs API "
+    scope = f"company {company}" if company else "all companies"
+    st.caption(f"{since.isoformat()} → {until.isoformat()} (UTC), {scope}"
+               + (" (the bill has no brand: the whole company is compared)" if brand else "")
+               + ". Estimated: our ledger's OpenAI cost (provider-bill imports excluded). Billed: the Costs API "
                f"lines synced with `python -m core sync openai`. Tolerance ±{data['tolerance_pct']:g}%.")
     if not data["rows"]:
         st.info("Nothing to reconcile in this period: no OpenAI usage in the ledger and no synced bill. "
@@ -54,20 +82,23 @@ def render_reconciliation(company: str | None) -> None:
         return
     t = data["totals"]
     m = st.columns(4)
-    m[0].metric("Estimated", _usd(t["estimated"]))
-    m[1].metric("Billed", _usd(t["billed"]))
-    m[2].metric("Difference", _usd(t["difference"]), _pct(t["difference_pct"]), delta_color="off")
-    m[3].metric("Days over tolerance", str(len(data["days_over_tolerance"])))
+    m[0].metric("Estimated", usd(t["estimated"]))
+    m[1].metric("Billed", usd(t["billed"]))
+    m[2].metric("Difference", usd(t["difference"]), _pct(t["difference_pct"]), delta_color="off")
+    m[3].metric("Days over tolerance", count(len(data["days_over_tolerance"])))
     over = [d for d in data["days"] if d["over_tolerance"]]
     if over:
         st.markdown("**Days over tolerance**")
-        st.table(pd.DataFrame([{"Date": d["date"], "Estimated": _usd(d["estimated"]), "Billed": _usd(d["billed"]),
-                                "Difference": _usd(d["difference"]), "Difference %": _pct(d["difference_pct"]),
+        # st.table renders markdown: amounts are escaped so "$" never opens a formula.
+        st.table(pd.DataFrame([{"Date": d["date"], "Estimated": esc(usd(d["estimated"])),
+                                "Billed": esc(usd(d["billed"])), "Difference": esc(usd(d["difference"])),
+                                "Difference %": esc(_pct(d["difference_pct"])),
                                 "Bill synced": "yes" if d["synced"] else "no"} for d in over]))
     else:
         st.success("Every day is within the tolerance.")
     st.markdown("**Per day and model**")
-    st.dataframe(pd.DataFrame([{"Date": r["date"], "Model": r["model"], "Estimated": r["estimated"],
-                                "Billed": r["billed"], "Difference": r["difference"],
-                                "Difference %": r["difference_pct"], "Over tolerance": r["over_tolerance"]}
+    st.dataframe(pd.DataFrame([{"Date": r["date"], "Model": r["model"], "Estimated": usd(r["estimated"]),
+                                "Billed": usd(r["billed"]), "Difference": usd(r["difference"]),
+                                "Difference %": _pct(r["difference_pct"]),
+                                "Over tolerance": "yes" if r["over_tolerance"] else "no"}
                                for r in data["rows"]]), hide_index=True, width="stretch")
