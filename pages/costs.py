@@ -40,20 +40,22 @@ cols = st.columns(4)
 cols[0].metric("Cost this month", usd(d["total_cost"]))
 share = d["projected_budget_percentage"]
 cols[1].metric("Projected month end", usd(d["projected_monthly_cost"]),
-               None if share is None else f"{share:.1f}% of budget", delta_color="off")
+               None if share is None else f"{share:.1f}% of budget", delta_color="off", delta_arrow="off")
 if d["budget_limit"]:
     # One company (and provider, when filtered): its own budget, never a sum across companies.
     cols[2].metric("Budget", usd(d["budget_limit"]), f"{percent(d['budget_used_percentage'])} used",
-                   delta_color="off")
+                   delta_color="off", delta_arrow="off")
     runs_out = {"exceeded": (f["runs_out_on"], "-already exceeded"), "runs_out": (f["runs_out_on"], "-at this pace"),
                 "within_budget": ("Holds", "not this month"), "no_budget": ("—", None)}[f["status"]]
     cols[3].metric("Budget runs out", runs_out[0], runs_out[1],
-                   delta_color="off" if f["status"] == "within_budget" else "normal")
+                   delta_color="off" if f["status"] == "within_budget" else "normal",
+                   delta_arrow="off" if f["status"] == "within_budget" else "auto")
 elif worst is not None:
     cols[2].metric("Worst budget", f"{worst['percentage']:.1f}% used",
-                   f"{budgets.STATUS_LABEL[worst['status']]}: {budgets.scope_label(worst)}", delta_color="off")
+                   f"{budgets.STATUS_LABEL[worst['status']]}: {budgets.scope_label(worst)}", delta_color="off",
+                   delta_arrow="off")
     cols[3].metric("Runs out", display.day(worst["runs_out_on"]) if worst["runs_out_on"] else "Holds",
-                   None if worst["runs_out_on"] else "not this month", delta_color="off")
+                   None if worst["runs_out_on"] else "not this month", delta_color="off", delta_arrow="off")
 if worst is not None:
     box = {"exceeded": st.error, "critical": st.error, "warning": st.warning}.get(worst["status"], st.info)
     box(f"**{esc(budgets.headline(worst))}**", icon=":material/savings:")

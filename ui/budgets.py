@@ -9,7 +9,8 @@ from core import display
 from ui.common import esc
 
 STATUS_LABEL = {"ok": "OK", "warning": "Warning", "critical": "Critical", "exceeded": "Exceeded"}
-STATUS_ICON = {"ok": "🟢", "warning": "🟠", "critical": "🔴", "exceeded": "⛔"}
+STATUS_ICON = {"ok": ":material/check_circle:", "warning": ":material/warning:", "critical": ":material/error:",
+               "exceeded": ":material/block:"}
 
 
 def scope_label(item: dict) -> str:
@@ -46,7 +47,7 @@ def render_board(status: dict) -> None:
         st.caption("No budget or quota in this scope: set one in Settings or with `python -m core budget set "
                    "--company NAME --monthly-usd AMOUNT`.")
         return
-    rows = [{"Status": f"{STATUS_ICON[i['status']]} {STATUS_LABEL[i['status']]}", "Company": i["company"],
+    rows = [{"Status": STATUS_LABEL[i["status"]], "Company": i["company"],
              "Provider": i["provider"] or "all providers", "Kind": i["kind"], "Limit": limit_text(i),
              "Spent": display.usd(i["spent_usd"]), "Tokens": display.count(i["spent_tokens"]),
              "Used": display.percent(i["percentage"]), "Projected month end": display.usd(i["projected_usd"]),
@@ -66,7 +67,7 @@ def render_at_risk(status: dict) -> None:
         icon=":material/savings:")
     for item in risky[:6]:
         params = {"company": item["company"]} | ({"provider": item["provider"]} if item["provider"] else {})
-        st.page_link("pages/costs.py", label=f"{STATUS_ICON[item['status']]} {esc(headline(item))}",
+        st.page_link("pages/costs.py", label=esc(headline(item)), icon=STATUS_ICON[item["status"]],
                      query_params=params)
     if len(risky) > 6:
         st.caption(f"… and {len(risky) - 6} more on the Costs page.")
