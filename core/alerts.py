@@ -228,16 +228,8 @@ def resolve_alert(alert_id, resolution_note: str | None = None, *, resolved_by: 
     (a LookupError) for an unknown id (or one outside `company`).
     """
     now = _now(now)
-    try:
-        alert_id = int(alert_id)
-    except (TypeError, ValueError):
-        raise AlertNotFound(alert_id) from None
-    if not 1 <= alert_id <= MAX_ID:  # past the column's range: no such alert (and no out-of-range SQL error)
-        raise AlertNotFound(alert_id)
     with session_scope(session) as s:
-        alert = s.get(Alert, alert_id, with_for_update=s.get_bind().dialect.name != "sqlite")
-        if alert is None or (company and (alert.company is None or alert.company.name != company)):
-            raise AlertNotFound(alert_id)
+        alert = _alert_for_update(s, alert_id, company)
         who = authorize(actor, "resolve alerts", company=None if alert.company is None else alert.company.name)
         if not alert.is_resolved:
             note = (resolution_note or "").strip() or None
@@ -254,17 +246,28 @@ def _shown(text: str | None) -> str | None:
     return None if text is None else redact(text)
 
 
-def _open_for_update(s: Session, alert_id, company: str | None) -> Alert:
-    """The open alert `alert_id` (in `company` when given), locked on PostgreSQL; AlertNotFound / AlertNotOpen."""
+def _alert_id(alert_id) -> int:
     try:
-        alert_id = int(alert_id)
+        value = int(alert_id)
     except (TypeError, ValueError):
         raise AlertNotFound(alert_id) from None
-    if not 1 <= alert_id <= MAX_ID:  # past the column's range: no such alert (and no out-of-range SQL error)
+    if not 1 <= value <= MAX_ID:  # past the column's range: no such alert (and no out-of-range SQL error)
         raise AlertNotFound(alert_id)
+    return value
+
+
+def _alert_for_update(s: Session, alert_id, company: str | None) -> Alert:
+    """The alert `alert_id` (in `company` when given), locked on PostgreSQL; AlertNotFound otherwise."""
+    alert_id = _alert_id(alert_id)
     alert = s.get(Alert, alert_id, with_for_update=s.get_bind().dialect.name != "sqlite")
     if alert is None or (company and (alert.company is None or alert.company.name != company)):
         raise AlertNotFound(alert_id)
+    return alert
+
+
+def _open_for_update(s: Session, alert_id, company: str | None) -> Alert:
+    """The open alert `alert_id` (in `company` when given), locked on PostgreSQL; AlertNotFound / AlertNotOpen."""
+    alert = _alert_for_update(s, alert_id, company)
     if alert.is_resolved:
         raise AlertNotOpen(alert_id, alert.resolved_at)
     return alert
@@ -304,10 +307,7 @@ def condition_holds(alert_id, *, company: str | None = None, now: datetime | Non
     Raises AlertNotFound for an unknown id (or one outside `company`), RuntimeError when the rule fails.
     """
     now = _now(now)
-    try:
-        alert_id = int(alert_id)
-    except (TypeError, ValueError):
-        raise AlertNotFound(alert_id) from None
+    alert_id = _alert_id(alert_id)
     s = get_session()
     try:  # a session of its own, rolled back: the evaluation never writes
         alert = s.get(Alert, alert_id)
