@@ -2,7 +2,10 @@
 CHECK_INTERVAL_MINUTES, a heartbeat every cycle.
 
     python worker.py                       # loop (systemd, `make run`)
-    python worker.py --once probe|alerts|all   # one run for cron: exit 1 when an alert fired, else 0
+    python worker.py --once probe|alerts|all   # one run for cron, exit code:
+        2  nothing could be probed: no provider configured (probe, all; before any other code)
+        1  an alert fired (a new alert, a probe report saying ALERT) or a critical alert is open
+        0  otherwise
 
 SIGTERM / SIGINT: exit 0 within a second or so. A probe in hand is cut short, even mid-call, and recorded as cut
 off (it runs again at the next start); another job in hand finishes (its transaction commits or rolls back as
@@ -29,6 +32,8 @@ import schedule  # noqa: E402
 from core.config import get_settings  # noqa: E402
 from core.heartbeat import beat  # noqa: E402
 from core.probe import StopRequest  # noqa: E402
+from core.probe_report import settings_to_set  # noqa: E402
+from core.providers import configured_providers  # noqa: E402
 from core.redact import redact  # noqa: E402
 from core.worker_jobs import alerts_job, probe_job, probe_missed, setup_logging, sync_job  # noqa: E402
 
@@ -91,6 +96,9 @@ class Worker:
             self.scheduler.every().day.at(s.sync_time, s.probe_timezone).do(self.run_job, "sync")
         log.info("worker: probe daily at %s %s, alert checks every %s min", s.probe_time, s.probe_timezone,
                  s.check_interval_minutes)
+        if not configured_providers(s):
+            log.warning("worker: no provider configured, so the daily probe has nothing to call and reports NOT OK; "
+                        "set %s", settings_to_set())
 
     def start(self) -> None:
         """Schedule the jobs, catch up a missed daily probe (once), run a first alert check."""
@@ -130,27 +138,29 @@ class Worker:
         return 0
 
     def once(self, what: str) -> int:
-        fired = False
+        """Exit code: 2 nothing could be probed (it outranks the rest), 1 an alert or a failed job, else 0."""
+        codes = []
         names = ["probe", "alerts"] if what == "all" else [what]
         for name in names:
             if name == "alerts" and what == "all":
                 continue  # the probe job ends with an alert check already
             outcome = self.run_job(name, scheduled=False)
             if outcome is None and not self.stopping:
-                fired = True  # the job itself failed: cron should hear about it
-            elif outcome is not None and outcome.alert:
-                fired = True
+                codes.append(1)  # the job itself failed: cron should hear about it
+            elif outcome is not None:
+                codes.append(outcome.exit_code)
         self.heartbeat()
         if self.stopping:
             return 0
-        return 1 if fired else 0
+        return max(codes, default=0)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python worker.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--once", choices=["probe", "alerts", "all"],
-                        help="run once and exit: 1 when an alert fired (new alert, probe ALERT), else 0")
+                        help="run once and exit: 2 when nothing could be probed (no provider configured), 1 when "
+                             "an alert fired or a critical alert is open, else 0")
     args = parser.parse_args(argv)
     settings = get_settings()
     setup_logging(settings.log_file)

@@ -1,7 +1,8 @@
 """Seed 004's `/ai/usage/trends/`: a metric (cost, tokens, jobs) per calendar period (ISO week, month,
 quarter; UTC), with the change against the previous period and a summary.
 
-Summary rules (over complete periods; the period in progress counts only when fewer than two are complete):
+The period in progress (the one `now` falls in) is flagged `in_progress` (and `complete: false`) and has no
+change: a partial period against a full one says nothing about a trend. The summary is over complete periods only:
 - avg_growth: mean of the period-over-period change percentages (1 decimal).
 - trend: least-squares slope of the values, as a percentage of their mean per period; above +5 % "increasing",
   below -5 % "decreasing", otherwise "stable".
@@ -115,15 +116,14 @@ def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime |
         end = _next(st, period) - timedelta(days=1)
         value = b[metric]
         label, key = _label(st, period)
+        complete = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1) <= now
+        change = None if prev_value is None or not complete else growth(value, prev_value)
         points.append({"period_label": label, "key": key, "start_date": st.isoformat(), "end_date": end.isoformat(),
                        "value": money(value) if metric == "cost" else int(value), "jobs": b["jobs"],
-                       "tokens": b["tokens"], "cost": money(b["cost"]),
-                       "change_percentage": None if prev_value is None else growth(value, prev_value),
-                       "complete": datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1) <= now})
+                       "tokens": b["tokens"], "cost": money(b["cost"]), "change_percentage": change,
+                       "complete": complete, "in_progress": not complete})
         prev_value = value
     used = [p for p in points if p["complete"]]
-    if len(used) < 2:
-        used = points
     values = [float(Decimal(p["value"])) if metric == "cost" else float(p["value"]) for p in used]
     changes = [p["change_percentage"] for p in used]
     return {"metric": metric, "period": period, "data_points": points, "summary": summarize(values, changes),

@@ -1,5 +1,6 @@
 """The daily probe (seed 000): a tiny live call to each configured provider, month-to-date usage from the ledger,
-budget total / consumed / remaining, then "Monitoring OK" or ALERT.
+budget total / consumed / remaining, the open critical alerts, then the verdict: OK, ALERT, or NOT OK when
+nothing could be probed (core.probe_report holds the report and the rules of its verdict).
 
 Each call asks for at most PROBE_MAX_TOKENS (<= 5) output tokens, has a timeout and no client retries (a retried
 429 `insufficient_quota` would hide the very failure the probe is for). Every call is recorded in the ledger
@@ -19,17 +20,20 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from core import display
 from core.alert_rules import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, provider_label
 from core.config import get_settings
 from core.db import session_scope
 from core.models import ProbeRun, WorkerState
-from core.providers import DEFAULT_CHAIN, ErrorInfo, ProviderConfig, classify_error, configured_providers, make_client
+from core.probe_report import (RULE, ProbeReport, ProviderCheck, check_lines, critical_alert_lines,
+                               not_configured_lines, open_critical_alerts, verdict_lines)
+from core.providers import DEFAULT_CHAIN, ProviderConfig, classify_error, configured_providers, make_client
 from core.redact import redact
 from core.spend import limit_statuses, month_start, month_to_date
 
@@ -37,18 +41,6 @@ log = logging.getLogger("core.probe")
 
 LAST_SUCCESS_KEY = "probe.last_success"  # WorkerState: when the last probe completed (ISO 8601, UTC)
 LAST_RUN_KEY = "probe.last_run"  # WorkerState: when the last probe started
-
-KIND_TEXT = {
-    "quota": "quota exhausted or no credit left",
-    "rate_limit": "rate limited",
-    "auth": "authentication refused",
-    "server": "provider server error",
-    "timeout": "no answer before the timeout",
-    "connection": "connection failed",
-    "bad_request": "request refused",
-    "unknown": "unexpected error",
-}
-RULE = "=" * 46
 
 
 def _operation(operation: str | None = None):
@@ -98,38 +90,6 @@ class StopRequest:
 
 class ProbeStopped(Exception):
     """The stop request was set while a provider call was in flight."""
-
-
-@dataclass
-class ProviderCheck:
-    provider: str
-    model: str
-    ok: bool
-    input_tokens: int = 0
-    output_tokens: int = 0
-    latency_ms: int = 0
-    error: ErrorInfo | None = None
-
-    @property
-    def why(self) -> str:
-        if self.error is None:
-            return ""
-        return f"{KIND_TEXT.get(self.error.kind, self.error.kind)} ({self.error.error_class}): {self.error.message}"
-
-
-@dataclass
-class ProbeReport:
-    started_at: datetime
-    chain: list[str]
-    checks: list[ProviderCheck] = field(default_factory=list)
-    served_by: str | None = None
-    reasons: list[str] = field(default_factory=list)  # why the report says ALERT
-    text: str = ""
-    stopped: str | None = None  # the run was cut off by a stop: why, after how long, what was not probed
-
-    @property
-    def alert(self) -> bool:
-        return bool(self.reasons)
 
 
 def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
@@ -211,19 +171,6 @@ def last_success(session: Session | None = None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _money(value: Decimal) -> str:
-    return f"${value.quantize(Decimal('0.01')):,}"
-
-
-def _check_lines(check: ProviderCheck) -> list[str]:
-    label = provider_label(check.provider)
-    if check.ok:
-        return [f"✅ {label} accessible", f"   Model: {check.model}",
-                f"   Tokens: {check.input_tokens + check.output_tokens} "
-                f"({check.input_tokens} in, {check.output_tokens} out)"]
-    return [f"❌ {label} not accessible", f"   Model: {check.model}", f"   Error: {check.why}"]
-
-
 def _record_cut(report: ProbeReport, stop: StopRequest, cut: ProviderConfig, interrupted: bool,
                 not_probed: list[str], elapsed: float, call_started: float) -> ProbeReport:
     """A run cut off by a stop: the calls that ended are kept as measured, one row says where it stopped."""
@@ -237,7 +184,7 @@ def _record_cut(report: ProbeReport, stop: StopRequest, cut: ProviderConfig, int
     report.served_by = next((c.provider for c in report.checks if c.ok), None)
     lines = [RULE, f"{started:%Y-%m-%d %H:%M:%S} - AI provider monitoring", RULE, ""]
     for check in report.checks:
-        lines += _check_lines(check) + [""]
+        lines += check_lines(check) + [""]
     lines.append(f"⏹️ Probe {why}")
     report.text = redact("\n".join(lines))
     finished = started + timedelta(seconds=elapsed)
@@ -260,9 +207,13 @@ def _probe_run(report: ProbeReport, check: ProviderCheck) -> ProbeRun:
                     report=report.text)
 
 
-def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None) -> ProbeReport:
+def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None,
+              check_alerts: bool = False) -> ProbeReport:
     """Probe every configured provider in chain order, record the results, and build seed 000's report.
 
+    With `check_alerts`, the alert check runs once the probe is recorded (its result in `report.check`). Either
+    way the report lists the critical alerts open at its end (every company) and ends with its verdict
+    (core.probe_report).
     With `stop`, the probe ends as soon as the request is set, even mid-call, and returns a report whose
     `stopped` says so (the run is recorded as cut off).
     """
@@ -301,62 +252,98 @@ def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None) -
     lines = [RULE, f"{started:%Y-%m-%d %H:%M:%S} - AI provider monitoring", RULE,
              f"🔍 Checking providers (fallback chain for '{settings.probe_operation}': "
              f"{' → '.join(provider_label(p) for p in order) or 'none'})...", ""]
-    if not order:
-        # Nothing to call is a configuration choice (ledger-only use), not an outage: no ALERT for it.
-        lines += ["⚠️ No provider configured (set OPENAI_API_KEY, OLLAMA_BASE_URL or GEMINI_API_KEY)", ""]
+    if report.nothing_probed:
+        lines += not_configured_lines() + [""]
+    lines += _provider_lines(report)
+    with session_scope() as s:
+        lines += _figure_lines(s, report, until)
+        runs = [_probe_run(report, check) for check in report.checks]
+        s.add_all(runs)
+        s.flush()
+        run_ids = [r.id for r in runs]
+        _set_state(s, PROBE_BATCH_KEY, started.isoformat(), started)
+        _set_state(s, LAST_SUCCESS_KEY, started.isoformat(), started)
+
+    # After the probe is recorded, so that the check judges this run (provider_unavailable opens or resolves now)
+    # and the verdict lists the alerts as they stand after it.
+    if check_alerts:
+        report.check = _alert_check(report, started)
+    try:
+        report.critical_alerts = open_critical_alerts()
+    except Exception as e:  # noqa: BLE001 - the report still goes out, and says what it could not read
+        log.error("probe: could not read the open alerts: %s: %s", type(e).__name__, redact(e))
+        report.reasons.append(f"the open alerts could not be read ({type(e).__name__})")
+    if report.critical_alerts:
+        report.reasons.append(f"{display.plural(len(report.critical_alerts), 'critical alert')} open (listed above)")
+    lines += critical_alert_lines(report.critical_alerts) + verdict_lines(report)
+    report.text = redact("\n".join(lines))
+    if run_ids:
+        with session_scope() as s:
+            s.execute(update(ProbeRun).where(ProbeRun.id.in_(run_ids)).values(report=report.text))
+    return report
+
+
+def _provider_lines(report: ProbeReport) -> list[str]:
+    """Each provider's answer, the fallback taken and who serves now; a failure is a reason for ALERT."""
+    lines: list[str] = []
+    order = report.chain
     for check in report.checks:
         label = provider_label(check.provider)
-        lines += _check_lines(check)
+        lines += check_lines(check)
         if check.ok:
             lines.append("")
+            continue
+        report.reasons.append(f"{label} unavailable: {check.error.kind} ({check.error.error_class})")
+        later = order[order.index(check.provider) + 1:]
+        if report.served_by and report.served_by != check.provider and report.served_by in later:
+            lines.append(f"   ↪ Fallback: {label} → {provider_label(report.served_by)} "
+                         f"(now served by {provider_label(report.served_by)})")
+        elif report.served_by and report.served_by not in later:
+            lines.append(f"   ↪ Served by {provider_label(report.served_by)}, earlier in the chain")
         else:
-            report.reasons.append(f"{label} unavailable: {check.error.kind} ({check.error.error_class})")
-            later = order[order.index(check.provider) + 1:]
-            if report.served_by and report.served_by != check.provider and report.served_by in later:
-                lines.append(f"   ↪ Fallback: {label} → {provider_label(report.served_by)} "
-                             f"(now served by {provider_label(report.served_by)})")
-            elif report.served_by and report.served_by not in later:
-                lines.append(f"   ↪ Served by {provider_label(report.served_by)}, earlier in the chain")
-            else:
-                lines.append("   ↪ Fallback: no provider in the chain answered")
-            lines.append("")
+            lines.append("   ↪ Fallback: no provider in the chain answered")
+        lines.append("")
     if order:
         serving = provider_label(report.served_by) if report.served_by else "none (every provider failed)"
         lines += [f"➡️  Now serving: {serving}", ""]
         if report.served_by is None:
             report.reasons.append("no provider in the fallback chain answered")
+    return lines
 
-    with session_scope() as s:
-        ms = month_start(started)
-        for name in order:
-            spend = month_to_date(s, provider=name, now=until)
-            lines += [f"📊 {provider_label(name)} usage this month:", f"   Calls: {spend.calls:,}",
-                      f"   Tokens: {spend.tokens:,}", f"   Estimated cost: {_money(spend.cost)}"]
-            if spend.unpriced_calls:
-                lines.append(f"   Unpriced calls: {spend.unpriced_calls:,} (no known price; not in the cost)")
-            lines += [f"   Period: {ms:%d/%m/%Y} - today", ""]
-        budgets = [st for st in limit_statuses(s, now=until) if st.kind == "budget"]
-        if not budgets:
-            lines += ["💰 Monthly budget: none set (python -m core budget set --company NAME --monthly-usd 10)", ""]
-        for st in budgets:
-            lines += [f"💰 Monthly budget ({st.company} / {provider_label(st.provider)}):",
-                      f"   Total budget: {_money(st.limit)}", f"   Consumed: {_money(st.consumed)}",
-                      f"   Remaining: {_money(st.remaining)}", ""]
-            if st.exhausted:
-                report.reasons.append(f"budget {st.company} / {provider_label(st.provider)} exhausted: "
-                                      f"{_money(st.consumed)} of {_money(st.limit)}")
-            elif st.remaining <= settings.alert_remaining_under_usd:
-                report.reasons.append(f"budget {st.company} / {provider_label(st.provider)}: "
-                                      f"{_money(st.remaining)} remaining (alert at "
-                                      f"{_money(settings.alert_remaining_under_usd)} or less)")
-        if report.alert:
-            lines += [f"🚨 ALERT: {reason}" for reason in report.reasons]
-        else:
-            lines.append("✅ Monitoring OK")
-        report.text = redact("\n".join(lines))
 
-        for check in report.checks:
-            s.add(_probe_run(report, check))
-        _set_state(s, PROBE_BATCH_KEY, started.isoformat(), started)
-        _set_state(s, LAST_SUCCESS_KEY, started.isoformat(), started)
-    return report
+def _figure_lines(s: Session, report: ProbeReport, until: datetime) -> list[str]:
+    """Month-to-date usage per probed provider and every budget; a budget (nearly) spent is a reason for ALERT."""
+    settings = get_settings()
+    lines: list[str] = []
+    ms = month_start(report.started_at)
+    for name in report.chain:
+        spend = month_to_date(s, provider=name, now=until)
+        lines += [f"📊 {provider_label(name)} usage this month:", f"   Calls: {display.count(spend.calls)}",
+                  f"   Tokens: {display.count(spend.tokens)}", f"   Estimated cost: {display.usd(spend.cost)}"]
+        if spend.unpriced_calls:
+            lines.append(f"   Unpriced calls: {display.count(spend.unpriced_calls)} (no known price; not in the cost)")
+        lines += [f"   Period: {ms:%d/%m/%Y} - today", ""]
+    budgets = [st for st in limit_statuses(s, now=until) if st.kind == "budget"]
+    if not budgets:
+        lines += ["💰 Monthly budget: none set (python -m core budget set --company NAME --monthly-usd 10)", ""]
+    for st in budgets:
+        where = f"{st.company} / {provider_label(st.provider)}"
+        lines += [f"💰 Monthly budget ({where}):", f"   Total budget: {display.usd(st.limit)}",
+                  f"   Consumed: {display.usd(st.consumed)}", f"   Remaining: {display.usd(st.remaining)}", ""]
+        if st.exhausted:
+            report.reasons.append(f"budget {where} exhausted: {display.usd(st.consumed)} of {display.usd(st.limit)}")
+        elif st.remaining <= settings.alert_remaining_under_usd:
+            report.reasons.append(f"budget {where}: {display.usd(st.remaining)} remaining (alert at "
+                                  f"{display.usd(settings.alert_remaining_under_usd)} or less)")
+    return lines
+
+
+def _alert_check(report: ProbeReport, now: datetime) -> dict | None:
+    """The alert check after the probe; a failing check makes the report ALERT instead of losing it."""
+    from core.alerts import check_alerts
+    try:
+        return check_alerts(now=now)
+    except Exception as e:  # noqa: BLE001 - reported, and the run's exit code says so
+        log.error("probe: the alert check failed: %s: %s", type(e).__name__, redact(e))
+        report.reasons.append(f"the alert check failed ({type(e).__name__}: {redact(e)})")
+        return None

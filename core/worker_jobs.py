@@ -96,19 +96,25 @@ def probe_missed(now: datetime | None = None) -> bool:
 class JobOutcome:
     name: str
     ran: bool = True
-    alert: bool = False  # a new alert was created, or the probe reported ALERT
+    alert: bool = False  # a new alert was created, a critical alert is open, or the probe report is not OK
+    nothing_probed: bool = False  # the probe had no provider to call: the monitor itself is misconfigured
     skipped_reason: str | None = None
     report: str | None = None
     check: dict | None = None
     details: list[str] = field(default_factory=list)
 
+    @property
+    def exit_code(self) -> int:
+        """`--once`: 2 nothing could be probed (before anything else), 1 an alert, 0 otherwise."""
+        return 2 if self.nothing_probed else 1 if self.alert else 0
+
 
 def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None, stop=None) -> JobOutcome:
-    """Run the probe (then an alert check, so provider_unavailable opens and is notified at once).
+    """Run the probe, then an alert check (so provider_unavailable opens and is notified at once); the report
+    lists the critical alerts open after that check and ends with the verdict, which the log repeats.
 
     `stop` (a core.probe.StopRequest) cuts the probe short when set; the alert check is then left to the next run.
     """
-    from core.alerts import check_alerts
     from core.probe import LAST_SUCCESS_KEY, run_probe
     now = now or datetime.now(UTC)
     with job_lock("job.probe") as acquired:
@@ -120,23 +126,41 @@ def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None,
             if last_run is not None and last_run >= latest_slot(now):
                 log.info("probe: skipped, the %s slot already ran", latest_slot(now).isoformat())
                 return JobOutcome("probe", ran=False, skipped_reason="slot already done")
-        report = run_probe(now=now, stop=stop)
+        report = run_probe(now=now, stop=stop, check_alerts=True)
     if out is not None:
         print(report.text, file=out, flush=True)
     if report.stopped:
         log.warning("probe: %s", report.stopped)
         return JobOutcome("probe", report=report.text, details=[report.stopped])
-    log.info("probe: %s", "ALERT: " + "; ".join(report.reasons) if report.alert else "monitoring OK")
-    check = check_alerts(now=now)
-    _log_check(check)
-    return JobOutcome("probe", alert=report.alert or check["new_alerts_created"] > 0, report=report.text,
-                      check=check, details=report.reasons)
+    _log_verdict(report)
+    check = report.check
+    if check is not None:
+        _log_check(check, critical=len(report.critical_alerts))
+    created = check["new_alerts_created"] if check is not None else 0
+    return JobOutcome("probe", alert=report.alert or created > 0, nothing_probed=report.nothing_probed,
+                      report=report.text, check=check, details=list(report.reasons))
+
+
+def _log_verdict(report) -> None:
+    """The probe's verdict in the log, as the report states it (the loop has no terminal to print it to)."""
+    from core.probe_report import NOTHING_PROBED, alert_line, settings_to_set
+    for alert in report.critical_alerts:
+        log.warning("probe: critical alert open: %s", alert_line(alert))
+    if report.nothing_probed:
+        log.warning("probe: NOT OK: %s (set %s)", NOTHING_PROBED, settings_to_set())
+    if report.reasons:
+        log.warning("probe: ALERT: %s", "; ".join(report.reasons))
+    elif not report.nothing_probed:
+        log.info("probe: monitoring OK")
 
 
 def alerts_job(now: datetime | None = None, *, scheduled: bool = False) -> JobOutcome:
+    """One alert check. Its outcome is an alert when the check opened one or a critical alert is open (any
+    company); a run asked for (not scheduled: `--once`, cron) logs each open critical alert."""
     from core.alerts import check_alerts
     from core.db import session_scope
     from core.models import WorkerState
+    from core.probe_report import alert_line, open_critical_alerts
     now = now or datetime.now(UTC)
     with job_lock("job.alerts") as acquired:
         if not acquired:
@@ -151,13 +175,20 @@ def alerts_job(now: datetime | None = None, *, scheduled: bool = False) -> JobOu
         check = check_alerts(now=now)
         with session_scope() as s:
             s.merge(WorkerState(key=ALERTS_LAST_RUN_KEY, value=now.isoformat(), updated_at=now))
-    _log_check(check)
-    return JobOutcome("alerts", alert=check["new_alerts_created"] > 0, check=check)
+    critical = open_critical_alerts()
+    _log_check(check, critical=len(critical))
+    if not scheduled:
+        for alert in critical:
+            log.warning("alerts: critical alert open: %s", alert_line(alert))
+    return JobOutcome("alerts", alert=check["new_alerts_created"] > 0 or bool(critical), check=check,
+                      details=[alert_line(a) for a in critical])
 
 
-def _log_check(check: dict) -> None:
-    log.info("alerts: %s new, %s auto-resolved, %s notified (checks: %s)", check["new_alerts_created"],
-             check.get("auto_resolved", 0), check["notifications_sent"], ", ".join(check["checks_performed"]))
+def _log_check(check: dict, *, critical: int | None = None) -> None:
+    still_open = "" if critical is None else f", {critical} critical open"
+    log.info("alerts: %s new, %s auto-resolved, %s notified%s (checks: %s)", check["new_alerts_created"],
+             check.get("auto_resolved", 0), check["notifications_sent"], still_open,
+             ", ".join(check["checks_performed"]))
     for a in check["alerts"]:
         log.warning("ALERT %s [%s] %s: %s", a["type"], a["severity"], a["provider"] or "-", redact(a["message"]))
     _log_channels()

@@ -101,7 +101,9 @@ def test_trend_points_match_raw_records(ledger, period, metric):
         assert p["value"] == expected
         assert p["jobs"] == len(rows)
         v = Decimal(p["value"]) if metric == "cost" else p["value"]
-        if prev:
+        if p["in_progress"]:
+            assert p["change_percentage"] is None and p is points[-1]
+        elif prev:
             assert p["change_percentage"] == pytest.approx(float((v - prev) / prev * 100), abs=0.051)
         prev = v
     assert sum(p["jobs"] for p in points) == sum(len(v) for v in groups.values())
@@ -126,10 +128,42 @@ def test_trend_summary_on_a_steady_rise(db):
     d = analytics.get_usage_trends(period="week", metric="cost", now=datetime(2025, 11, 17, 0, 0, tzinfo=UTC))
     points = d["data_points"]
     assert [p["change_percentage"] for p in points[1:8]] == [10.0] * 7
-    # The week in progress (no call yet) shows -100 % but does not count in the summary.
-    assert points[8]["complete"] is False and points[8]["change_percentage"] == -100.0 and len(points) == 9
-    assert d["summary"] == d["summary"] | {"trend": "increasing", "avg_growth": 10.0, "volatility": "low"}
+    # The week in progress (no call yet) has no change and does not count in the summary.
+    assert points[8]["in_progress"] is True and points[8]["change_percentage"] is None and len(points) == 9
+    assert d["summary"] == d["summary"] | {"trend": "increasing", "avg_growth": 10.0, "volatility": "low",
+                                           "periods_used": 8}
     assert d["data_points"][0]["period_label"] == "Week 39"
+
+
+def _week_records(costs: dict[date, str]) -> list[dict]:
+    return [{"job_id": f"p{day}", "created_at": datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+             "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 10, "cost_input": cost,
+             "cost_output": "0"} for day, cost in costs.items()]
+
+
+def test_the_week_in_progress_has_no_change_and_stays_out_of_the_summary(db):
+    # Three full weeks at $100, then one day into the current week ($1.40 so far): not a 98.6 % fall.
+    load(_week_records({date(2025, 10, 29): "100", date(2025, 11, 5): "100", date(2025, 11, 12): "100",
+                        date(2025, 11, 17): "1.40"}))
+    d = analytics.get_usage_trends(period="week", metric="cost", now=datetime(2025, 11, 17, 18, tzinfo=UTC))
+    points = d["data_points"]
+    assert [p["change_percentage"] for p in points] == [None, 0.0, 0.0, None]
+    assert [p["complete"] for p in points] == [True, True, True, False]
+    assert [p["in_progress"] for p in points] == [False, False, False, True]
+    assert points[-1]["value"] == "1.400000"  # the figure so far is still there
+    assert d["summary"] == d["summary"] | {"trend": "stable", "avg_growth": 0.0, "volatility": "low",
+                                           "slope_percentage": 0.0, "periods_used": 3}
+
+
+def test_one_complete_week_and_one_in_progress_make_no_trend(db):
+    load(_week_records({date(2025, 11, 12): "100", date(2025, 11, 17): "1.40"}))
+    d = analytics.get_usage_trends(period="week", metric="cost", now=datetime(2025, 11, 17, 18, tzinfo=UTC))
+    assert [p["change_percentage"] for p in d["data_points"]] == [None, None]
+    assert d["summary"] == d["summary"] | {"trend": "stable", "avg_growth": 0.0, "periods_used": 1}
+    month = analytics.get_usage_trends(period="month", metric="jobs", now=datetime(2025, 11, 17, 18, tzinfo=UTC))
+    assert [(p["period_label"], p["in_progress"], p["change_percentage"]) for p in month["data_points"]] == [
+        ("Nov 2025", True, None)]
+    assert month["summary"]["periods_used"] == 0
 
 
 def test_trend_rules():

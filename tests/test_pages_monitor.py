@@ -142,6 +142,25 @@ def test_trends_and_costs_controls(ledger):
     assert metric(at, "Cost this month") == usd2(csum(month))
 
 
+def test_trends_draws_the_week_in_progress_as_such(db):
+    now = datetime.now(UTC)
+    week = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=now.weekday())
+    days = [week - timedelta(days=7 * n - 2) for n in (3, 2, 1)] + [max(week, now - timedelta(seconds=1))]
+    load([{"job_id": f"w{i}", "created_at": day, "provider": "openai", "model": "gpt-4o", "input_tokens": 10,
+           "output_tokens": 10, "cost_input": cost, "cost_output": "0"}
+          for i, (day, cost) in enumerate(zip(days, ["100", "100", "100", "1.40"]))])
+    at = app_test("trends")
+    assert not at.exception
+    table = at.table[0].value
+    assert [plain(c) for c in table["Change"]] == ["—", "+0.0%", "+0.0%", "in progress"]
+    assert plain(table.index[-1]).endswith("(so far)")
+    assert metric(at, "Average growth") == "+0.0%" and metric(at, "Trend") == "→ stable"
+    assert any("3 complete weeks" in c.value and "in progress" in c.value for c in at.caption)
+    bar = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert list(bar["text"]) == ["", "+0.0%", "+0.0%", "so far"]
+    assert list(bar["marker"]["pattern"]["shape"]) == ["", "", "", "/"]
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_empty_database_shows_an_empty_state(db, page):
     at = app_test(page)

@@ -7,9 +7,9 @@ from alert_fixtures import NOW, env, free_port, spend  # noqa: F401
 from fakes.provider_server import FakeProvider
 from sqlalchemy import select
 
-from core.alerts import list_alerts
+from core.alerts import active_alerts, check_alerts, list_alerts
 from core.db import session_scope
-from core.limits import set_budget
+from core.limits import set_budget, set_quota
 from core.models import AIJob, AIJobUsage, ProbeRun
 from core.probe import last_success, probe_chain, run_probe
 from core.worker_jobs import probe_job
@@ -43,8 +43,8 @@ def test_all_providers_ok_prints_the_seed_report(db, providers):
     assert not report.alert and report.served_by == "openai"
     for line in ["2026-02-12 15:00:00", "✅ OpenAI accessible", "Model: gpt-4o-mini", "Tokens: 17",
                  "✅ Ollama accessible", "✅ Gemini accessible", "📊 OpenAI usage this month:", "Calls: 2",
-                 "Tokens: 45,247", "Estimated cost: $0.18", "Period: 01/02/2026 - today", "Total budget: $10.00",
-                 "Consumed: $0.18", "Remaining: $9.82", "✅ Monitoring OK"]:
+                 "Tokens: 45,247", "Estimated cost: $0.1800", "Period: 01/02/2026 - today",
+                 "Total budget: $10.00", "Consumed: $0.1800", "Remaining: $9.82", "✅ Monitoring OK"]:
         assert line in text, line
     assert text.index("OpenAI accessible") < text.index("Ollama accessible") < text.index("Gemini accessible")
     for fake in providers.values():
@@ -130,9 +130,49 @@ def test_probe_job_opens_provider_unavailable_then_resolves_it(db, providers):
     assert alert["is_resolved"] and "condition cleared" in alert["resolution_note"]
 
 
-def test_no_provider_configured_is_not_an_outage(db, env):
+def test_nothing_probed_is_not_ok_and_says_how_to_configure(db, env):
     report = run_probe(now=NOW)
-    assert "No provider configured" in report.text and not report.alert
+    text = report.text
+    assert "Monitoring OK" not in text
+    assert "No provider configured: nothing was probed." in text
+    assert "⛔ Monitoring NOT OK: nothing was probed, no provider is configured" in text
+    for name in ("OPENAI_API_KEY", "OLLAMA_BASE_URL", "GEMINI_API_KEY"):
+        assert name in text
+    assert (report.verdict, report.exit_code) == ("NOT OK", 2) and report.nothing_probed and report.alert
+    outcome = probe_job(now=NOW)
+    assert outcome.nothing_probed and outcome.exit_code == 2 and "Monitoring NOT OK" in outcome.report
+
+
+def quota_blown(now):
+    """An OpenAI quota of Acme past 100 % and the check that opens its critical quota_exceeded alert."""
+    set_quota("Acme", "openai", monthly_usd="10")
+    spend("12.5", when=now - timedelta(hours=2), company="Acme")
+    check = check_alerts(now=now)
+    assert [a["type"] for a in check["alerts"]] == ["quota_exceeded"]
+    return active_alerts()["alerts"][0]
+
+
+def test_an_open_critical_alert_makes_the_verdict_alert(db, providers):
+    alert = quota_blown(NOW)
+    report = run_probe(now=NOW)
+    text = report.text
+    assert "✅ OpenAI accessible" in text and "Monitoring OK" not in text
+    assert "🚨 Critical alerts open (1):" in text
+    assert f"• quota_exceeded · Acme / OpenAI: {alert['message']} (since 2026-02-12 15:00 UTC)" in text
+    assert "🚨 ALERT: 1 critical alert open (listed above)" in text
+    assert (report.verdict, report.exit_code) == ("ALERT", 1)
+    outcome = probe_job(now=NOW + timedelta(minutes=1))  # the check runs again: nothing new, still open
+    assert outcome.check["new_alerts_created"] == 0 and outcome.exit_code == 1
+    assert "quota_exceeded · Acme / OpenAI" in outcome.report
+
+
+def test_a_critical_alert_that_cleared_no_longer_counts(db, providers):
+    quota_blown(NOW)
+    set_quota("Acme", "openai", monthly_usd="100")  # the condition clears: the next check resolves it
+    outcome = probe_job(now=NOW + timedelta(minutes=1))
+    assert outcome.check["auto_resolved"] == 1
+    assert "Critical alerts open" not in outcome.report and "✅ Monitoring OK" in outcome.report
+    assert outcome.exit_code == 0
 
 
 def test_probe_command_line(db, providers):

@@ -19,7 +19,7 @@ from fakes.provider_server import FakeProvider
 from sqlalchemy import func, select
 
 from core.db import session_scope
-from core.limits import set_budget
+from core.limits import set_budget, set_quota
 from core.models import AIJob, ProbeRun, WorkerHeartbeat, WorkerState
 from core.alert_rules import PROBE_BATCH_KEY
 from core.probe import LAST_SUCCESS_KEY
@@ -187,6 +187,49 @@ def test_once_probe_and_all_exit_codes_and_log_file(db, openai_fake, tmp_path):
     openai_fake.mode = "ok"
     r = run_worker("--once", "probe")
     assert r.returncode == 0  # recovered: the alert resolves itself, nothing new fired
+
+
+def blow_quota():
+    """Acme's OpenAI quota past 100 %: the check opens a critical quota_exceeded alert."""
+    from core.alerts import check_alerts
+    set_quota("Acme", "openai", monthly_usd="10")
+    spend("12.5", when=datetime.now(UTC) - timedelta(minutes=5))
+    assert [a["type"] for a in check_alerts()["alerts"]] == ["quota_exceeded"]
+
+
+def test_once_exits_2_when_nothing_could_be_probed(db, env):
+    blow_quota()  # a critical alert open as well: the misconfigured monitor still comes first
+    r = run_worker("--once", "all")
+    assert r.returncode == 2, r.stderr
+    assert "Monitoring OK" not in r.stdout and "⛔ Monitoring NOT OK: nothing was probed" in r.stdout
+    assert "OPENAI_API_KEY" in r.stdout and "quota_exceeded · Acme / OpenAI" in r.stdout
+    assert "probe: NOT OK: nothing was probed, no provider is configured" in r.stderr
+    r = run_worker("--once", "probe")
+    assert r.returncode == 2, r.stderr
+    assert "nothing was probed" in r.stdout
+
+
+def test_once_exits_1_while_a_critical_alert_is_open(db, openai_fake):
+    blow_quota()  # opened before: the runs below create nothing new
+    r = run_worker("--once", "probe")
+    assert r.returncode == 1, r.stderr
+    assert "✅ OpenAI accessible" in r.stdout and "Monitoring OK" not in r.stdout
+    assert "🚨 Critical alerts open (1):" in r.stdout and "quota_exceeded · Acme / OpenAI: " in r.stdout
+    assert "probe: critical alert open: quota_exceeded" in r.stderr
+    r = run_worker("--once", "alerts")
+    assert r.returncode == 1, r.stderr
+    assert "1 critical open" in r.stderr and "alerts: critical alert open: quota_exceeded" in r.stderr
+
+
+def test_the_loop_logs_the_same_verdict(db, env, caplog):
+    caplog.set_level(logging.INFO)
+    w = worker_module.Worker(out=io.StringIO())
+    w.setup()
+    assert "no provider configured, so the daily probe has nothing to call" in caplog.text
+    outcome = w.run_job("probe", scheduled=False)
+    assert outcome.exit_code == 2
+    assert "probe: NOT OK: nothing was probed" in caplog.text and "monitoring OK" not in caplog.text
+    assert "Monitoring NOT OK" in w.out.getvalue()
 
 
 def wait_for(predicate, what, limit=60.0):

@@ -122,16 +122,24 @@ def weekly_bars(rows: list[dict]) -> go.Figure:
 
 
 def trend_chart(points: list[dict], metric: str) -> go.Figure:
+    """One bar per period with its change; the period in progress hatched, lighter and labelled "so far" (a part
+    of a period, so no change is drawn for it)."""
     df = pd.DataFrame(points)
     df["y"] = [num(v) for v in df["value"]] if metric == "cost" else df["value"]
-    colors = ["#94a3b8" if not c else "#2563eb" for c in df["complete"]]
+    partial = [bool(p.get("in_progress")) for p in points]
+    text = ["so far" if part else "" if p["change_percentage"] is None else f"{p['change_percentage']:+.1f}%"
+            for p, part in zip(points, partial)]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=df["period_label"], y=df["y"], marker_color=colors, name=UNITS[metric],
-                         text=[("" if p["change_percentage"] is None else f"{p['change_percentage']:+.1f}%")
-                               for p in points],
-                         textposition="outside"))
+    fig.add_trace(go.Bar(x=df["period_label"], y=df["y"], name=UNITS[metric], text=text, textposition="outside",
+                         marker={"color": ["#bfdbfe" if part else "#2563eb" for part in partial],
+                                 "line": {"color": "#2563eb", "width": 1},
+                                 "pattern": {"shape": ["/" if part else "" for part in partial],
+                                             "fgcolor": "#2563eb"}}))
     fig.update_xaxes(type="category")  # "Nov 2025", "Q4 2025": labels, not dates
-    return _layout(fig, f"{UNITS[metric].split(' (')[0]} per period (grey: in progress)", "Period", UNITS[metric])
+    title = f"{UNITS[metric].split(' (')[0]} per period"
+    if any(partial):
+        title += " (hatched: in progress, so far)"
+    return _layout(fig, title, "Period", UNITS[metric])
 
 
 def efficiency_scatter(models: list[dict]) -> go.Figure:
