@@ -190,3 +190,8 @@ def test_probe_command_line(db, providers):
                        text=True, env=dict(os.environ))
     assert r.returncode == 1 and "❌ Gemini not accessible" in r.stdout and "InternalServerError" in r.stdout
     assert KEY not in r.stdout + r.stderr
+    # Nothing configured: the monitor itself is misconfigured, exit 2 (as worker.py --once probe).
+    bare = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "GEMINI_API_KEY", "OLLAMA_BASE_URL")}
+    for args in (["probe"], ["probe", "--no-check"]):
+        r = subprocess.run([sys.executable, "-m", "core", *args], cwd=root, capture_output=True, text=True, env=bare)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)

@@ -162,10 +162,10 @@ def _probe(args) -> int:
         from core.probe import run_probe
         report = run_probe()
         print(report.text)
-        return 1 if report.alert else 0
+        return report.exit_code  # as `worker.py --once probe`: 2 nothing probed, 1 ALERT, 0 OK
     from core.worker_jobs import probe_job
     outcome = probe_job(out=sys.stdout)
     if not outcome.ran:
         print(f"probe skipped: {outcome.skipped_reason}", file=sys.stderr)
         return 0
-    return 1 if outcome.alert else 0
+    return outcome.exit_code
