@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, Date, cast, func, literal, null, select, type
 from sqlalchemy.orm import Session
 
 from core.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.rollup import INT_MEASURES, KEYS, MEASURES, NARROW_KEYS, day_expr
+from core.rollup import INT_MEASURES, KEYS, MEASURED, MEASURES, NARROW_KEYS, day_expr, raw_sum
 
 DIMS = KEYS  # day, company_id, brand_id, provider_name, model_name, operation, job_status, pricing_status
 
@@ -72,16 +72,12 @@ def _rollup_query(dims: list[str], filters: Mapping, d0: date | None, d1: date |
     return q.group_by(*[getattr(t, d) for d in dims]) if dims else q
 
 
-_RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
-
-
 def _raw_query(session: Session, dims: list[str], filters: Mapping, start: datetime, end: datetime, part: int = 0,
                measures: Iterable[str] = MEASURES):
     u = AIJobUsage
     day = type_coerce(day_expr(session), Date)
     cols = [day.label("day") if d == "day" else getattr(u, d).label(d) for d in dims]
-    sums = [func.count().label("jobs") if m == "jobs" else _sum(getattr(u, _RAW_SOURCE.get(m, m)), m)
-            for m in measures]
+    sums = [(cast(raw_sum(m), BigInteger) if m in INT_MEASURES else raw_sum(m)).label(m) for m in measures]
     q = select(literal(part).label("part"), *cols, *sums).where(u.created_at >= start, u.created_at < end,
                                                               *_filter_conds(u, filters), *_companies_of(
                                                                   session, filters, start, end))
@@ -222,7 +218,8 @@ def aggregate(session: Session, *, start: datetime | None = None, end: datetime 
     same range ends can share their raw reads: pass the same `memo` dict, and `raw_dims` (a superset of the later
     calls' dims) to the first; a raw range read once serves every later call grouping by fewer dims. A memo
     belongs to one snapshot (see `snapshot_memo`). `measures` (default: all of MEASURES; "jobs" always) limits
-    the sums read to those a view shows.
+    the sums read to those a view shows; a measure a record may lack (execution_ms, memory_mb) comes with its
+    count of measured jobs (timed_jobs, memory_jobs), which its average divides by.
     """
     dims = list(dims)
     bad = [d for d in dims if d not in DIMS]
@@ -234,6 +231,7 @@ def aggregate(session: Session, *, start: datetime | None = None, end: datetime 
     if end is not None:
         end = end.astimezone(UTC)
     wanted = set(measures or MEASURES) | {"jobs"}
+    wanted |= {MEASURED[m] for m in wanted if m in MEASURED}  # an average's divisor comes with its sum
     measures = [m for m in MEASURES if m in wanted]
     if start is not None and end is not None and start >= end:
         return _frame([], dims, measures=measures)

@@ -264,14 +264,15 @@ def check_slow_execution(ctx: Context) -> list[Finding]:
     df = ctx.window_frame()
     out = []
     for (cid, provider), g in df.groupby(["company_id", "provider_name"]):
-        jobs = int(g["jobs"].sum())
-        if jobs < s.alert_min_jobs:
+        # Over the timed jobs only: a job without a measured time is no evidence of speed, neither 0 s nor slow.
+        timed = int(g["timed_jobs"].sum())
+        if timed < s.alert_min_jobs:
             continue
-        avg = Decimal(int(g["execution_ms"].sum())) / Decimal(jobs) / 1000
+        avg = Decimal(int(g["execution_ms"].sum())) / Decimal(timed) / 1000
         if avg >= s.alert_slow_execution_seconds:
             out.append(Finding(int(cid), provider, "slow_execution", s.alert_slow_execution_seconds, _down(avg),
                                f"Slow {provider_label(provider)} execution: {_num(_down(avg, '0.1'))} s average "
-                               f"over {s.alert_failure_window_days} days ({jobs} jobs; threshold: "
+                               f"over {s.alert_failure_window_days} days ({timed} timed jobs; threshold: "
                                f"{_num(s.alert_slow_execution_seconds)} s)"))
     return out
 

@@ -61,14 +61,16 @@ def pct(part, whole) -> float:
 
 
 def growth(current, previous) -> float | None:
-    """Change in percent, 1 decimal; None when there is nothing to compare with (previous is zero)."""
-    if not previous:
+    """Change in percent, 1 decimal; None when there is nothing to compare with (previous is zero, or either
+    figure was not measured)."""
+    if not previous or current is None:
         return None
     return round(float((Decimal(current) - Decimal(previous)) * 100 / Decimal(previous)), 1)
 
 
-def avg_seconds(execution_ms: int, jobs: int) -> float:
-    return round(execution_ms / jobs / 1000, 2) if jobs else 0.0
+def avg_seconds(execution_ms: int, timed_jobs: int) -> float | None:
+    """Average execution time over the jobs that were timed; None when none was (not measured, not 0 s)."""
+    return round(execution_ms / timed_jobs / 1000, 2) if timed_jobs else None
 
 
 def rate(success_sum: float, jobs: int) -> float:
@@ -123,13 +125,14 @@ def unpriced_summary(df: pd.DataFrame) -> dict:
 def totals(df: pd.DataFrame) -> dict:
     """Summed measures of a frame (any grouping) as exact Python values."""
     if df.empty:
-        return {"jobs": 0, "tokens": 0, "cost": ZERO, "execution_ms": 0, "success_sum": 0.0}
+        return {"jobs": 0, "tokens": 0, "cost": ZERO, "execution_ms": 0, "timed_jobs": 0, "success_sum": 0.0}
     return {"jobs": int(df["jobs"].sum()), "tokens": int(df["total_tokens"].sum()),
             "cost": money_sum(df["total_cost"]), "execution_ms": int(df["execution_ms"].sum()),
-            "success_sum": float(df["success_sum"].sum())}
+            "timed_jobs": int(df["timed_jobs"].sum()), "success_sum": float(df["success_sum"].sum())}
 
 
-GROUP_MEASURES = ("jobs", "total_tokens", "execution_ms", "success_sum", "error_count", "total_cost")
+GROUP_MEASURES = ("jobs", "total_tokens", "execution_ms", "timed_jobs", "success_sum", "error_count", "total_cost")
+_GROUP_TYPES = {"success_sum": "float64", "total_cost": object}
 
 
 def group(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -143,22 +146,17 @@ def group(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in keys + cols})
     key_cols = [df[k].tolist() for k in keys]
     acc: dict[tuple, list] = {}
-    for key, jobs, tokens, ms, success, errors, cost in zip(zip(*key_cols), *(df[c].tolist() for c in cols)):
+    width = range(len(cols))
+    for key, *values in zip(zip(*key_cols), *(df[c].tolist() for c in cols)):
         cur = acc.get(key)
         if cur is None:
-            acc[key] = [jobs, tokens, ms, success, errors, cost]
+            acc[key] = values
         else:
-            cur[0] += jobs
-            cur[1] += tokens
-            cur[2] += ms
-            cur[3] += success
-            cur[4] += errors
-            cur[5] += cost
+            for i in width:
+                cur[i] += values[i]
     values = list(zip(*acc.values()))
-    types = {"jobs": "int64", "total_tokens": "int64", "execution_ms": "int64", "success_sum": "float64",
-             "error_count": "int64", "total_cost": object}
     out = {k: np.array(v, dtype=object) for k, v in zip(keys, zip(*acc.keys()))}
-    return pd.DataFrame(out | {c: np.array(v, dtype=types[c]) for c, v in zip(cols, values)})
+    return pd.DataFrame(out | {c: np.array(v, dtype=_GROUP_TYPES.get(c, "int64")) for c, v in zip(cols, values)})
 
 
 def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:

@@ -52,7 +52,7 @@ def _summary(df) -> dict:
     t = totals(df)
     return {"jobs": t["jobs"], "tokens": t["tokens"], "cost": money(t["cost"]),
             "avg_cost_per_job": avg_money(t["cost"], t["jobs"]),
-            "avg_execution_time": avg_seconds(t["execution_ms"], t["jobs"])}
+            "avg_execution_time": avg_seconds(t["execution_ms"], t["timed_jobs"])}
 
 
 def _top_costly(s: Session, start: datetime, end: datetime, filters: dict, limit: int = 10) -> list[dict]:
@@ -138,7 +138,8 @@ def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None,
     by_brand.sort(key=lambda x: (-_d(x["cost"]), -x["jobs"], x["brand_name"]))
 
     daily = [{"date": r.day.isoformat(), "jobs": int(r.jobs), "cost": money(r.total_cost),
-              "tokens": int(r.total_tokens), "avg_execution_time": avg_seconds(int(r.execution_ms), int(r.jobs))}
+              "tokens": int(r.total_tokens),
+              "avg_execution_time": avg_seconds(int(r.execution_ms), int(r.timed_jobs))}
              for r in group(df, ["day"]).itertuples()]
     daily.sort(key=lambda x: x["date"], reverse=True)  # newest first, as the seed
     daily_by_provider = [{"date": r.day.isoformat(), "provider": r.provider_name, "jobs": int(r.jobs),
@@ -148,7 +149,7 @@ def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None,
 
     status_jobs = group(df, ["job_status"]).set_index("job_status")["jobs"] if not df.empty else {}
     quality = {"success_rate": rate(t["success_sum"], t["jobs"]),
-               "avg_execution_time": avg_seconds(t["execution_ms"], t["jobs"]),
+               "avg_execution_time": avg_seconds(t["execution_ms"], t["timed_jobs"]),
                "failed_jobs": int(status_jobs.get("failed", 0)),
                "timeout_jobs": int(status_jobs.get("timeout", 0)),
                "error_count": int(df["error_count"].sum()) if not df.empty else 0}
@@ -183,5 +184,6 @@ def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None,
     }
 
 
-def _d(text) -> Decimal:
-    return Decimal(str(text))
+def _d(text) -> Decimal | None:
+    """A figure as a Decimal; None (not measured) stays None, which `growth` compares with nothing."""
+    return None if text is None else Decimal(str(text))

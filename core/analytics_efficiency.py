@@ -4,10 +4,12 @@ recommendations derived from the figures, and the savings of moving an operation
 
 Efficiency score (0-10, 1 decimal) = 0.4 x cost score + 0.3 x speed score + 0.3 x quality score, where
 - cost score = 10 x (highest - own cost per token) / (highest - lowest), over the priced models (10 when equal);
-- speed score = the same min-max scale on the average execution time;
+- speed score = the same min-max scale on the average execution time, over the models with timed calls;
 - quality score = 10 x reliability.
 A model with no priced call, or a self-hosted one (its $0 is no price, see `core.model_choice`), has no cost
-score: its score is 0.5 x speed + 0.5 x quality, and self-hosted models are listed after the others.
+score, and a model none of whose calls was timed has no speed score (its average time is None, not 0 s): its
+score is the weighted mean of the parts it has (0.5 x speed + 0.5 x quality without cost). Self-hosted models
+are listed after the others.
 "Most cost-effective" is `core.model_choice.cheapest`, the definition Stats uses too. Reliability describes a
 model; it is never a reason to send it harder work.
 """
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.aggregate import aggregate
 from core.analytics_common import (
-    EPSILON, ZERO, avg_money, group, money, price_hint, scope_filters, unpriced_summary, utc_now,
+    EPSILON, ZERO, avg_money, avg_seconds, group, money, price_hint, scope_filters, unpriced_summary, utc_now,
 )
 from core.analytics_savings import DIMS as SAVINGS_DIMS
 from core.analytics_savings import SAVINGS_DAYS, savings
@@ -57,7 +59,7 @@ def _models(df) -> list[dict]:
         self_hosted = c is not None and c.self_hosted
         out.append({"model": r.model_name, "provider": r.provider_name, "self_hosted": self_hosted, "metrics": {
             "avg_cost_per_job": avg_money(r.total_cost, jobs),
-            "avg_execution_time": round(r.execution_ms / jobs / 1000, 2) if jobs else 0.0,
+            "avg_execution_time": avg_seconds(int(r.execution_ms), int(r.timed_jobs)),
             "success_rate": round(r.success_sum / jobs, 3) if jobs else 0.0,
             "avg_tokens": round(int(r.total_tokens) / jobs) if jobs else 0,
             "cost_per_token": None if cpt is None else round(cpt, 9),
@@ -69,20 +71,23 @@ def _models(df) -> list[dict]:
 
 def _score(models: list[dict]) -> None:
     cpts = [m["_exact_cpt"] for m in models if m["_exact_cpt"] is not None]
-    times = [m["metrics"]["avg_execution_time"] for m in models]
+    times = [m["metrics"]["avg_execution_time"] for m in models if m["metrics"]["avg_execution_time"] is not None]
     for m in models:
         met = m["metrics"]
-        speed = _minmax(met["avg_execution_time"], min(times), max(times))
-        quality = 10.0 * met["success_rate"]
-        if m["_exact_cpt"] is None:
-            cost = None
-            score = 0.5 * speed + 0.5 * quality
-        else:
-            cost = _minmax(m["_exact_cpt"], min(cpts), max(cpts))
-            score = WEIGHTS["cost"] * cost + WEIGHTS["speed"] * speed + WEIGHTS["quality"] * quality
+        parts = {"cost": None if m["_exact_cpt"] is None else _minmax(m["_exact_cpt"], min(cpts), max(cpts)),
+                 "speed": None if met["avg_execution_time"] is None else _minmax(met["avg_execution_time"],
+                                                                                   min(times), max(times)),
+                 "quality": 10.0 * met["success_rate"]}
+        # A part that cannot be judged (no price, no timed call) is left out and the others keep their ratio.
+        known = {k: v for k, v in parts.items() if v is not None}
+        score = sum(WEIGHTS[k] * v for k, v in known.items()) / sum(WEIGHTS[k] for k in known)
         m["efficiency_score"] = round(score, 1)
-        m["score_parts"] = {"cost": None if cost is None else round(cost, 1), "speed": round(speed, 1),
-                            "quality": round(quality, 1)}
+        m["score_parts"] = {k: None if v is None else round(v, 1) for k, v in parts.items()}
+
+
+def _slow(met: dict) -> bool:
+    """Timed calls averaging SLOW_SECONDS or more (a model without a timed call is not known to be slow)."""
+    return met["avg_execution_time"] is not None and met["avg_execution_time"] >= SLOW_SECONDS
 
 
 def _reliability(met: dict) -> str:
@@ -118,7 +123,7 @@ def _recommend(m: dict, ctx: dict) -> list[str]:
                    "look at its errors or add a fallback")
     elif best_q and name == best_q["model"] and ctx["models"] > 1:
         rec.append(f"Most reliable: {_reliability(met)} of its calls succeeded")
-    if met["avg_execution_time"] >= SLOW_SECONDS:
+    if _slow(met):
         rec.append(f"Slow: {seconds(met['avg_execution_time'])} on average (threshold {SLOW_SECONDS} s); "
                    "avoid it for interactive calls")
     elif fastest and name == fastest["model"] and ctx["models"] > 1:
@@ -130,7 +135,8 @@ def _recommend(m: dict, ctx: dict) -> list[str]:
                    "not ranked on cost, figures are indicative")
     if not rec:
         rec.append(f"Balanced: cost score {parts['cost'] if parts['cost'] is not None else 'n/a'}, speed "
-                   f"{parts['speed']}, reliability {parts['quality']} out of 10; no change needed")
+                   f"{parts['speed'] if parts['speed'] is not None else 'n/a'}, reliability {parts['quality']} "
+                   "out of 10; no change needed")
     return rec
 
 
@@ -177,13 +183,15 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
         priced = [m for m in models if m["_exact_cpt"] is not None]
         cheapest_ = _pick(models, (m["_cost"] for m in models if m["_cost"] is not None))
         best_q = max(models, key=lambda m: (m["metrics"]["success_rate"], m["metrics"]["jobs_count"]))
-        fastest = min(models, key=lambda m: (m["metrics"]["avg_execution_time"], -m["metrics"]["jobs_count"]))
+        timed = [m for m in models if m["metrics"]["avg_execution_time"] is not None]
+        fastest = min(timed, key=lambda m: (m["metrics"]["avg_execution_time"], -m["metrics"]["jobs_count"]),
+                      default=None)
         # Self-hosted models are ranked apart: the best score is among the others when there are any.
         ranked = [m for m in models if not m["self_hosted"]] or models
         best = max(ranked, key=lambda m: (m["efficiency_score"], m["metrics"]["jobs_count"]))
         # For simple tasks: the cheapest model that is also reliable and quick enough (else the cheapest).
         usable = _pick(models, (m["_cost"] for m in priced if m["metrics"]["success_rate"] >= QUALITY_THRESHOLD
-                                and m["metrics"]["avg_execution_time"] < SLOW_SECONDS))
+                                and not _slow(m["metrics"])))
         simple = usable or cheapest_
         by_model: dict[tuple, list] = {}
         for p in proposals:
@@ -195,7 +203,8 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
         for m in models:
             m["recommendations"] = _recommend(m, ctx)
         insights.update(most_cost_effective=cheapest_["model"] if cheapest_ else None,
-                        highest_quality=best_q["model"], fastest=fastest["model"], best_overall=best["model"],
+                        highest_quality=best_q["model"], fastest=fastest["model"] if fastest else None,
+                        best_overall=best["model"],
                         recommended_for_simple_tasks=simple["model"] if simple else None)
         recs = insights["recommendations"]
         recs.extend(saving_text(p) for p in proposals[:TOP_SAVINGS])
@@ -203,14 +212,15 @@ def get_efficiency(now: datetime | None = None, company: str | None = None, sess
             recs.append(f"{plural(len(proposals) - TOP_SAVINGS, 'more saving')} in the savings table")
         if usable:
             recs.append(f"Use {usable['model']} for simple tasks: the cheapest per job among priced models with "
-                        f"reliability of {percent(QUALITY_THRESHOLD * 100, 0)} or more and under {SLOW_SECONDS} s")
+                        f"reliability of {percent(QUALITY_THRESHOLD * 100, 0)} or more and not slow (under "
+                        f"{SLOW_SECONDS} s on average where timed)")
         elif simple:
             recs.append(f"Use {simple['model']} for simple tasks: the cheapest per job (no priced model with enough "
-                        f"jobs is both reliable and under {SLOW_SECONDS} s)")
+                        f"jobs is both reliable and not slow, under {SLOW_SECONDS} s on average where timed)")
         for m in models:
             if m["metrics"]["success_rate"] < QUALITY_THRESHOLD:
                 recs.append(f"Investigate {m['model']}: reliability {_reliability(m['metrics'])}")
-            if m["metrics"]["avg_execution_time"] >= SLOW_SECONDS:
+            if _slow(m["metrics"]):
                 recs.append(f"Move latency-sensitive work off {m['model']} "
                             f"({seconds(m['metrics']['avg_execution_time'])} on average)")
         for m in models:

@@ -3,7 +3,8 @@ month, lifetime efficiency figures and top performers.
 
 Top performers, over the lifetime: most efficient = the cheapest model as `core.model_choice.cheapest` defines
 it for Efficiency too (lowest average cost per job among priced models with at least MIN_JOBS priced jobs; a
-self-hosted $0 model is never it); fastest = lowest average execution time; most used = most calls.
+self-hosted $0 model is never it); fastest = lowest average execution time over its timed calls (a model with
+none is not ranked); most used = most calls.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def top_performers(df) -> dict:
     models = models[models["jobs"] > 0]
     cheap = cheapest(model_costs(df).values())
     out["most_efficient_model"] = cheap.model if cheap else None
-    timed = [(r.execution_ms / r.jobs, r.model_name) for r in models.itertuples() if r.execution_ms > 0]
+    timed = [(r.execution_ms / r.timed_jobs, r.model_name) for r in models.itertuples() if r.timed_jobs > 0]
     if timed:
         out["fastest_model"] = min(timed)[1]
     used = sorted(((-int(r.jobs), r.model_name) for r in models.itertuples()))
@@ -66,7 +67,7 @@ def get_usage_stats(now: datetime | None = None, company: str | None = None, ses
         },
         "efficiency": {"avg_tokens_per_job": round(lt["tokens"] / lt["jobs"]) if lt["jobs"] else 0,
                        "avg_cost_per_job": avg_money(lt["cost"], lt["jobs"]),
-                       "avg_execution_time": avg_seconds(lt["execution_ms"], lt["jobs"]),
+                       "avg_execution_time": avg_seconds(lt["execution_ms"], lt["timed_jobs"]),
                        "success_rate": rate(lt["success_sum"], lt["jobs"])},
         "top_performers": top_performers(life),
         "unpriced": unpriced_summary(life),

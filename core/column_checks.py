@@ -95,15 +95,19 @@ class _Checker:
         return np.where(miss | ~finite, 0.0, vals), miss
 
     def count(self, name: str, default: int | np.ndarray | None) -> np.ndarray:
-        vals, miss = self.number(name)
+        out, miss = self.optional_count(name)
         if default is None:
             self.bad |= miss
-        maximum = RECORD_COUNT_MAX[name]
-        self.bad |= (vals != np.floor(vals)) | (vals < 0) | (vals > maximum)
-        out = np.clip(vals, 0, maximum).astype(np.int64)
-        if default is not None and miss.any():
+        elif miss.any():
             out = np.where(miss, default, out)
         return out
+
+    def optional_count(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(values, missing mask): a missing value is 0 in the values, for the caller to fill or store as NULL."""
+        vals, miss = self.number(name)
+        maximum = RECORD_COUNT_MAX[name]
+        self.bad |= (vals != np.floor(vals)) | (vals < 0) | (vals > maximum)
+        return np.clip(vals, 0, maximum).astype(np.int64), miss
 
     def timestamps(self, name: str, now: datetime) -> np.ndarray:
         """UTC datetime64[us]; rows without a timestamp (the scalar path stamps them `now`) are marked bad."""
@@ -187,7 +191,9 @@ def check_frame(frame: pd.DataFrame, now: datetime, default_company: str | None 
     ms = secs * 1000
     # Half-way cases are where float and decimal rounding could disagree: the scalar path decides them.
     chk.bad |= np.abs(ms - np.floor(ms) - 0.5) < 1e-6
+    # A missing time or memory is 0 in its column and flagged: written as NULL, left out of the measured jobs.
     c["execution_ms"] = np.where(secs_missing, 0, np.rint(np.clip(ms, 0, MAX_SECONDS * 1000))).astype(np.int64)
+    c["timed"] = ~secs_missing
     success = chk.column("success_rate")
     if success is not None:
         chk.bad |= ~chk.missing(success)  # rare outside record_usage: judged row by row
@@ -198,7 +204,8 @@ def check_frame(frame: pd.DataFrame, now: datetime, default_company: str | None 
     c["provider"] = chk.text("provider", max_len=64, lower=True)
     c["model"] = chk.text("model")
     c["job_type"] = chk.text("job_type", default="chat_completion", max_len=64)
-    c["memory_usage_mb"] = chk.count("memory_usage_mb", 0)
+    c["memory_usage_mb"], memory_missing = chk.optional_count("memory_usage_mb")
+    c["memory_measured"] = ~memory_missing
     c["error_count"] = chk.count("error_count", np.where(completed, 0, 1))
     c["operation"] = chk.text("operation", default=NO_OPERATION)
     c["description"] = chk.text("description", max_len=2000, optional=True)

@@ -199,7 +199,9 @@ def _deltas(c: dict) -> pd.DataFrame:
         "cached_tokens": c["cached_tokens"], "cache_write_tokens": c["cache_write_tokens"],
         "reasoning_tokens": c["reasoning_tokens"], "execution_ms": c["execution_ms"],
         "error_count": c["error_count"], "memory_mb": c["memory_usage_mb"], "cost_input": c["cost_input"],
-        "cost_output": c["cost_output"], "total_cost": c["total_cost"], "success_sum": c["success_rate"]})
+        "cost_output": c["cost_output"], "total_cost": c["total_cost"], "success_sum": c["success_rate"],
+        # A value not measured is 0 in its column: the counts say how many jobs each sum is over.
+        "timed_jobs": c["timed"].astype(np.int64), "memory_jobs": c["memory_measured"].astype(np.int64)})
     return df.groupby(list(rollup.HOUR_KEYS), sort=False).sum().reset_index()
 
 

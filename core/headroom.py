@@ -70,9 +70,11 @@ class Written:
         self._values.append({m: np.asarray(values[m], dtype=np.int64) for m in GUARDED})
 
     def add_rows(self, keys: list[int], job_ids: list[str], rows: list[Mapping]) -> None:
-        """Usage rows as `core.usage` builds them (AIJobUsage column names, money as Decimal)."""
+        """Usage rows as `core.usage` builds them (AIJobUsage column names, money as Decimal; None for a measure
+        not taken, which adds nothing)."""
         self.add(keys, job_ids, {
-            m: [int(r["total_cost"].scaleb(6)) if m == "total_cost" else r[RECORD_FIELDS.get(m, m)] for r in rows]
+            m: [int(r["total_cost"].scaleb(6)) if m == "total_cost" else r[RECORD_FIELDS.get(m, m)] or 0
+                for r in rows]
             for m in GUARDED})
 
     def extend(self, other: Written, key: Callable[[int], int]) -> None:

@@ -30,7 +30,7 @@ ORDERINGS = {
     "created_at": (AIJobUsage.created_at.asc(), AIJobUsage.id.asc()),
     "-total_cost": (AIJobUsage.total_cost.desc(), AIJobUsage.id.desc()),
     "total_cost": (AIJobUsage.total_cost.asc(), AIJobUsage.id.asc()),
-    "-execution_time_seconds": (AIJobUsage.execution_ms.desc(), AIJobUsage.id.desc()),
+    "-execution_time_seconds": (AIJobUsage.execution_ms.desc().nulls_last(), AIJobUsage.id.desc()),  # untimed last
     "-total_tokens": (AIJobUsage.total_tokens.desc(), AIJobUsage.id.desc()),
 }
 MAX_PAGE_SIZE = 500

@@ -120,7 +120,7 @@ def _configured_steps(op: Operation, skip: str | None = None) -> list[_Step]:
 
 
 # -- ledger -------------------------------------------------------------------------------------------------
-def _record(ctx: _Context, attempt_no: int, *, provider: str, model: str, started: datetime, elapsed: float,
+def _record(ctx: _Context, attempt_no: int, *, provider: str, model: str, started: datetime, elapsed: float | None,
             status: str, tokens: dict | None = None, error_class: str | None = None,
             description: str | None = None) -> str | None:
     job_id = f"{ctx.request_id}-{attempt_no}"
@@ -132,7 +132,8 @@ def _record(ctx: _Context, attempt_no: int, *, provider: str, model: str, starte
             input_tokens=tokens.get("input_tokens", 0), output_tokens=tokens.get("output_tokens", 0),
             cached_tokens=tokens.get("cached_tokens", 0), cache_write_tokens=tokens.get("cache_write_tokens", 0),
             reasoning_tokens=tokens.get("reasoning_tokens", 0),
-            execution_time_seconds=Decimal(int(elapsed * 1000)) / 1000,
+            # None: no call was made, so there is no time to record (stored NULL, not 0 s).
+            execution_time_seconds=None if elapsed is None else Decimal(int(elapsed * 1000)) / 1000,
             error_class=error_class, error_count=0 if status == "completed" or error_class == BUDGET_EXHAUSTED else 1,
             success_rate=1.0 if status == "completed" else 0.0,
             description=redact(description)[:2000] if description else None,
@@ -184,7 +185,7 @@ def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetim
             continue
         reason = _budget_reason(exhausted, step.provider)
         if reason:
-            job = _record(ctx, n, provider=step.provider, model=step.model, started=datetime.now(UTC), elapsed=0,
+            job = _record(ctx, n, provider=step.provider, model=step.model, started=datetime.now(UTC), elapsed=None,
                           status="failed", error_class=BUDGET_EXHAUSTED,
                           description=f"skipped before calling: {reason}")
             attempts.append(Attempt(step.provider, step.model, "skipped", "budget", BUDGET_EXHAUSTED, reason, job))

@@ -119,9 +119,10 @@ class AIJobUsage(Base):
     total_cost: Mapped[Decimal] = mapped_column(Money())
     pricing_status: Mapped[str] = mapped_column(String(16))
 
-    # Milliseconds as an integer: sums stay exact in rollups; `execution_time_seconds` is derived.
-    execution_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    memory_usage_mb: Mapped[int] = mapped_column(Integer, default=0)
+    # Milliseconds as an integer: sums stay exact in rollups; `execution_time_seconds` is derived. NULL when the
+    # call was not timed (or its memory not measured): an average is over the jobs that have the value.
+    execution_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    memory_usage_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
     provider_name: Mapped[str] = mapped_column(String(64))
     model_name: Mapped[str] = mapped_column(String(200))
     success_rate: Mapped[float] = mapped_column(Float, default=1.0)
@@ -132,8 +133,8 @@ class AIJobUsage(Base):
                                          back_populates="usage", viewonly=True)
 
     @property
-    def execution_time_seconds(self) -> float:
-        return self.execution_ms / 1000
+    def execution_time_seconds(self) -> float | None:
+        return None if self.execution_ms is None else self.execution_ms / 1000
 
     @property
     def cost_per_token(self) -> float:
@@ -157,6 +158,10 @@ class RollupMeasures:
     success_sum: Mapped[float] = mapped_column(Float, default=0.0)
     error_count: Mapped[int] = mapped_column(BigInteger, default=0)
     memory_mb: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The jobs whose execution time / memory was measured (NULL ones add nothing to execution_ms / memory_mb):
+    # the divisors of the averages.
+    timed_jobs: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_jobs: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class UsageDaily(RollupMeasures, Base):

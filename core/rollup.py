@@ -27,13 +27,30 @@ from core.writers import copy_arrow, money_array
 KEYS = ("day", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
         "pricing_status")
 INT_MEASURES = ("jobs", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-                "reasoning_tokens", "execution_ms", "error_count", "memory_mb")
+                "reasoning_tokens", "execution_ms", "error_count", "memory_mb", "timed_jobs", "memory_jobs")
 MONEY_MEASURES = ("cost_input", "cost_output", "total_cost")
 MEASURES = INT_MEASURES + MONEY_MEASURES + ("success_sum",)
 NARROW_KEYS = ("day", "company_id", "provider_name", "model_name", "job_status", "pricing_status")
 HOUR_KEYS = ("day", "hour") + KEYS[1:]
 _WIDE_AT = [HOUR_KEYS.index(k) for k in KEYS]
 _NARROW_AT = [HOUR_KEYS.index(k) for k in NARROW_KEYS]
+# The ledger column of each rollup measure, where the names differ.
+RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
+# The measures a record may lack (NULL: not measured), each with the count of the jobs that have it: an average
+# of the measure divides by that count, never by `jobs`.
+MEASURED = {"execution_ms": "timed_jobs", "memory_mb": "memory_jobs"}
+
+
+def raw_sum(measure: str):
+    """SQL of a rollup measure over ledger rows: a sum (0 when every value is NULL), or a count of jobs."""
+    u = AIJobUsage
+    if measure == "jobs":
+        return func.count()
+    counted = next((m for m, n in MEASURED.items() if n == measure), None)
+    if counted is not None:
+        return func.count(getattr(u, RAW_SOURCE.get(counted, counted)))
+    total = func.sum(getattr(u, RAW_SOURCE.get(measure, measure)))
+    return func.coalesce(total, 0) if measure in MEASURED else total
 
 
 def utc_day(ts: datetime) -> date:
@@ -71,9 +88,15 @@ def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
                 "success_sum": 0.0}
         acc["jobs"] += sign
         for m in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-                  "reasoning_tokens", "execution_ms", "error_count"):
+                  "reasoning_tokens", "error_count"):
             acc[m] += sign * r[m]
-        acc["memory_mb"] += sign * r["memory_usage_mb"]
+        # Not measured (None): no time or memory added, and the job is not among the measured ones.
+        if r["execution_ms"] is not None:
+            acc["execution_ms"] += sign * r["execution_ms"]
+            acc["timed_jobs"] += sign
+        if r["memory_usage_mb"] is not None:
+            acc["memory_mb"] += sign * r["memory_usage_mb"]
+            acc["memory_jobs"] += sign
         for m in MONEY_MEASURES:
             acc[m] += sign * r[m]
         acc["success_sum"] += sign * r["success_rate"]
@@ -242,13 +265,7 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
     day, hour = day_expr(session), hour_expr(session)
     keys = [day.label("day"), hour.label("hour"), u.company_id, u.brand_id, u.provider_name, u.model_name,
             u.operation, u.job_status, u.pricing_status]
-    sel = select(
-        *keys, func.count().label("jobs"), func.sum(u.input_tokens), func.sum(u.output_tokens),
-        func.sum(u.total_tokens), func.sum(u.cached_tokens), func.sum(u.cache_write_tokens),
-        func.sum(u.reasoning_tokens), func.sum(u.execution_ms), func.sum(u.error_count),
-        func.sum(u.memory_usage_mb), func.sum(u.cost_input), func.sum(u.cost_output), func.sum(u.total_cost),
-        func.sum(u.success_rate),
-    ).where(*where).group_by(*keys)
+    sel = select(*keys, *[raw_sum(m) for m in MEASURES]).where(*where).group_by(*keys)
     headroom.rollups_changed(session, None)
     session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
     session.execute(insert(UsageHourly).from_select(list(HOUR_KEYS) + list(MEASURES), sel))

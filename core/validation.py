@@ -56,8 +56,8 @@ class UsageRecord:
     cached_tokens: int
     cache_write_tokens: int
     reasoning_tokens: int
-    execution_ms: int
-    memory_usage_mb: int
+    execution_ms: int | None  # None: not measured (stored NULL, never 0)
+    memory_usage_mb: int | None
     error_count: int
     success_rate: float
     operation: str
@@ -73,10 +73,16 @@ class UsageRecord:
     def compute_fingerprint(self) -> str:
         parts = (self.job_id, self.created_at.isoformat() if self.created_at_given else "", self.company, self.brand, self.provider, self.model,
                  self.job_type, self.status, self.input_tokens, self.output_tokens, self.cached_tokens,
-                 self.cache_write_tokens, self.reasoning_tokens, self.execution_ms, self.memory_usage_mb,
-                 self.error_count, repr(self.success_rate), self.operation, self.description or "",
-                 str(self.cost_input), str(self.cost_output))
+                 self.cache_write_tokens, self.reasoning_tokens, _hashed(self.execution_ms),
+                 _hashed(self.memory_usage_mb), self.error_count, repr(self.success_rate), self.operation,
+                 self.description or "", str(self.cost_input), str(self.cost_output))
         return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+
+
+def _hashed(measure: int | None) -> int:
+    """A measure as the fingerprint holds it: a missing one as 0, the way it was hashed when a missing value was
+    stored as 0, so that replaying an import made back then is still a duplicate, not a conflict."""
+    return 0 if measure is None else measure
 
 
 def _missing(v) -> bool:
@@ -224,7 +230,7 @@ def validate_record(raw: Mapping, *, now: datetime | None = None, default_compan
         raise InvalidRecord("reasoning_tokens", g("reasoning_tokens"), f"exceeds output_tokens ({out})")
     exec_raw = g("execution_time_seconds")
     if _missing(exec_raw):
-        exec_ms = 0
+        exec_ms = None
     else:
         secs = _number("execution_time_seconds", exec_raw)
         if secs < 0:
@@ -251,7 +257,7 @@ def validate_record(raw: Mapping, *, now: datetime | None = None, default_compan
         status=status,
         input_tokens=inp, output_tokens=out, cached_tokens=cached, cache_write_tokens=write,
         reasoning_tokens=reasoning, execution_ms=exec_ms,
-        memory_usage_mb=_count("memory_usage_mb", g("memory_usage_mb"), 0),
+        memory_usage_mb=None if _missing(g("memory_usage_mb")) else _count("memory_usage_mb", g("memory_usage_mb")),
         error_count=_count("error_count", g("error_count"), 0 if status == "completed" else 1),
         success_rate=success,
         operation=_text("operation", g("operation"), default=NO_OPERATION),

@@ -59,8 +59,8 @@ def _tables(c: dict, ids: np.ndarray) -> tuple[pa.Table, pa.Table]:
                                                     "cached_tokens", "cache_write_tokens", "reasoning_tokens")},
         "cost_input": money_array(c["cost_input"]), "cost_output": money_array(c["cost_output"]),
         "total_cost": money_array(c["total_cost"]), "pricing_status": _str(c["pricing_status"]),
-        "execution_ms": pa.array(c["execution_ms"], pa.int64()),
-        "memory_usage_mb": pa.array(c["memory_usage_mb"], pa.int64()),
+        "execution_ms": pa.array(c["execution_ms"], pa.int64(), mask=~c["timed"]),  # NULL: not measured
+        "memory_usage_mb": pa.array(c["memory_usage_mb"], pa.int64(), mask=~c["memory_measured"]),
         "provider_name": _str(c["provider"]), "model_name": _str(c["model"]),
         "success_rate": pa.array(c["success_rate"], pa.float64()),
         "error_count": pa.array(c["error_count"], pa.int64()), "error_class": _const(None, n, s)})
@@ -111,6 +111,11 @@ def _sqlite_times(ts: np.ndarray) -> list[str]:
     return [s.replace("T", " ") for s in np.datetime_as_string(ts, unit="us").tolist()]
 
 
+def _measured(values: np.ndarray, measured: np.ndarray) -> list:
+    """The values as a list, None (NULL) where not measured."""
+    return [v if m else None for v, m in zip(values.tolist(), measured.tolist())]
+
+
 def _write_sqlite(session: Session, c: dict, n: int) -> dict[str, str] | None:
     bulk.lock_for_write(session)
     stored = bulk.existing_fingerprints(session, _list(c["job_id"]))
@@ -132,7 +137,8 @@ def _write_sqlite(session: Session, c: dict, n: int) -> dict[str, str] | None:
             *(c[k].tolist() for k in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens",
                                       "cache_write_tokens", "reasoning_tokens", "cost_input", "cost_output",
                                       "total_cost")),
-            _list(c["pricing_status"]), c["execution_ms"].tolist(), c["memory_usage_mb"].tolist(),
+            _list(c["pricing_status"]), _measured(c["execution_ms"], c["timed"]),
+            _measured(c["memory_usage_mb"], c["memory_measured"]),
             _list(c["provider"]), _list(c["model"]), c["success_rate"].tolist(), c["error_count"].tolist(), [None] * n]
     dbapi.executemany(f"INSERT INTO ai_job_usage ({', '.join(bulk.USAGE_COLS)}) "
                       f"VALUES ({', '.join('?' * len(bulk.USAGE_COLS))})", list(zip(*cols)))

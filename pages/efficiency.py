@@ -68,17 +68,20 @@ st.subheader("Scores")
 st.caption("Score (0-10) = 0.4 × cost score + 0.3 × speed score + 0.3 × reliability score. Cost and speed scores "
            "place each model between the cheapest/fastest (10) and the dearest/slowest (0) of the models shown; "
            "reliability score = 10 × the share of calls that succeeded. A model without a price, or a self-hosted "
-           "one, is scored on speed and reliability only (half each).")
+           "one, is scored on speed and reliability only (half each); a model with no timed call has no speed score, "
+           "and the parts it has keep their weights' ratio.")
 left, right = st.columns(2)
 with left:
     st.plotly_chart(charts.score_bars(models), width="stretch")
 with right:
     # A self-hosted model's $0 is no cost: it would sit at the bottom of the cost axis as if it were cheapest.
-    on_cost_axis = [m for m in models if not m["self_hosted"] and m["metrics"]["cost_per_token"] is not None]
+    # A model none of whose calls was timed has no place on the speed axis either (its time is unknown, not 0 s).
+    on_cost_axis = [m for m in models if not m["self_hosted"] and m["metrics"]["cost_per_token"] is not None
+                    and m["metrics"]["avg_execution_time"] is not None]
     if on_cost_axis:
         st.plotly_chart(charts.efficiency_scatter(on_cost_axis), width="stretch")
     else:
-        empty_state("No priced model in this period: nothing to place on a cost axis.")
+        empty_state("No priced model with timed calls in this period: nothing to place on the cost and speed axes.")
 
 
 def _row(m: dict) -> dict:

@@ -96,7 +96,7 @@ with right:
 
 st.subheader("Daily breakdown")
 st.dataframe(pd.DataFrame([{"Day": x["date"], "Jobs": x["jobs"], "Tokens": x["tokens"], "Cost": usd(x["cost"]),
-                            "Avg execution time (s)": x["avg_execution_time"]} for x in d["daily_breakdown"]]),
+                            "Avg execution time": seconds(x["avg_execution_time"])} for x in d["daily_breakdown"]]),
              hide_index=True, width="stretch")
 
 st.subheader("10 costliest jobs")

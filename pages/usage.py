@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.validation import InvalidRecord
 from ui import cache, filters
-from ui.common import count, empty_state, esc, no_data_hint, usd
+from ui.common import count, empty_state, esc, no_data_hint, seconds, usd
 from ui.entry import require_entry
 
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
@@ -79,7 +79,7 @@ if detail_id:
         c[0].metric("Total cost", usd(u["total_cost"], 6))
         c[1].metric("Cost per token", usd(u["cost_per_token"], 8) if u["cost_per_token"] else "$0")
         c[2].metric("Tokens (in / out)", f"{u['input_tokens']:,} / {u['output_tokens']:,}")
-        c[3].metric("Execution time", f"{u['execution_time_seconds']:.2f} s")
+        c[3].metric("Execution time", seconds(u["execution_time_seconds"]))  # — when not measured
         c[4].metric("Success rate", f"{u['success_rate']:.2f}")
         if u["pricing_status"] == "unpriced":
             st.warning("This call has no known price (counted as $0). Price the model in Settings.")
@@ -102,7 +102,7 @@ rows = result["results"]
 st.dataframe(pd.DataFrame([{
     "id": r["id"], "When (UTC)": r["created_at"], "Job": r["ai_job"]["job_id"], "Status": r["ai_job"]["status"],
     "Brand": r["ai_job"]["brand"]["name"], "Provider": r["provider_name"], "Model": r["model_name"],
-    "Tokens": r["total_tokens"], "Cost": usd(r["total_cost"], 6), "Time (s)": r["execution_time_seconds"],
+    "Tokens": r["total_tokens"], "Cost": usd(r["total_cost"], 6), "Time": seconds(r["execution_time_seconds"]),
     "Success": r["success_rate"], "Pricing": r["pricing_status"]} for r in rows]), hide_index=True, width="stretch")
 
 nav = st.columns([1, 2, 1, 3])

@@ -89,12 +89,14 @@ def test_a_range_inside_one_day_reads_the_shorter_side():
 def make(i, ts, provider, model, tokens, status, company):
     return validate_record({"job_id": f"p{i}", "created_at": ts, "provider": provider, "model": model,
                             "input_tokens": tokens, "output_tokens": tokens // 3, "status": status,
-                            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}", "company": company,
+                            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}" if tokens % 5 else None,
+                            "company": company,
                             "brand": "b1" if tokens % 2 else "b2"}, now=NOW)
 
 
 def raw_groups(session, start, end, provider=None, status=None, brand_ids=None):
-    """(day, provider, status) -> [jobs, tokens, cost, execution_ms, error_count] from the raw records."""
+    """(day, provider, status) -> [jobs, tokens, cost, execution_ms, error_count, timed_jobs] from the raw
+    records (an untimed one adds to neither execution_ms nor timed_jobs)."""
     out: dict = {}
     for u in session.scalars(select(AIJobUsage)):
         if (start and u.created_at < start) or (end and u.created_at >= end):
@@ -104,15 +106,16 @@ def raw_groups(session, start, end, provider=None, status=None, brand_ids=None):
         if brand_ids is not None and u.brand_id not in brand_ids:
             continue
         acc = out.setdefault((u.created_at.astimezone(UTC).date(), u.provider_name, u.job_status),
-                             [0, 0, Decimal(0), 0, 0])
-        for i, v in enumerate((1, u.total_tokens, u.total_cost, u.execution_ms, u.error_count)):
+                             [0, 0, Decimal(0), 0, 0, 0])
+        for i, v in enumerate((1, u.total_tokens, u.total_cost, u.execution_ms or 0, u.error_count,
+                               u.execution_ms is not None)):
             acc[i] += v
     return out
 
 
 def agg_groups(df):
     return {(r.day, r.provider_name, r.job_status): [int(r.jobs), int(r.total_tokens), r.total_cost,
-                                                      int(r.execution_ms), int(r.error_count)]
+                                                      int(r.execution_ms), int(r.error_count), int(r.timed_jobs)]
             for r in df.itertuples()}
 
 
@@ -295,7 +298,9 @@ def test_list_count_equals_the_matching_records(db, filters, company):
                 and ("ai_job__brand" not in filters or u.brand_id in brand_ids)
                 and (gte is None or u.created_at >= _ts(gte)) and (lt is None or u.created_at < _ts(lt))
                 and u.total_cost >= Decimal(filters.get("total_cost__gte", "0"))
-                and u.execution_ms >= int(Decimal(filters.get("execution_time_seconds__gte", "0")) * 1000))
+                # An untimed record (NULL) has no duration to compare: no minimum duration selects it.
+                and ("execution_time_seconds__gte" not in filters or u.execution_ms is not None and u.execution_ms
+                     >= int(Decimal(filters["execution_time_seconds__gte"]) * 1000)))
 
     assert page["count"] == sum(1 for u in u_all if match(u))
     if company != "Nobody" and not set(filters) & {"total_cost__gte", "execution_time_seconds__gte"}:

@@ -203,6 +203,22 @@ def test_slow_execution_average(db, env, secs, fires):
     assert ("slow_execution" in fired()) is fires
 
 
+@pytest.mark.parametrize("timed, untimed, fires", [(20, 20, True), (19, 30, False)])
+def test_slow_execution_judges_the_timed_jobs_only(db, env, timed, untimed, fires):
+    """Jobs without an execution time neither pull the average down (as 0 s would) nor make up the sample."""
+    env(ALERT_MIN_JOBS=None)  # the default, 20
+    for i in range(timed):
+        spend("0", when=NOW - timedelta(hours=1, minutes=i), secs="40")
+    for i in range(untimed):
+        spend("0", when=NOW - timedelta(hours=2, minutes=i), secs="")
+    alerts = fired()
+    assert ("slow_execution" in alerts) is fires
+    if fires:
+        assert alerts["slow_execution"]["current_value"] == "40.00"
+        assert "40 s average" in alerts["slow_execution"]["message"]
+        assert f"{timed} timed jobs" in alerts["slow_execution"]["message"]
+
+
 @pytest.mark.parametrize("today_cost, fires", [("0.199999", False), ("0.2", True)])
 def test_cost_deviation_per_model(db, env, today_cost, fires):
     baseline(days=3, cost="0.1", jobs=2, model="gpt-4o")

@@ -149,7 +149,7 @@ def test_custom_range_takes_whole_days(ledger):
 def test_empty_database(db):
     d = analytics.get_usage_dashboard(now=NOW)
     assert d["totals"] == {"jobs": 0, "tokens": 0, "cost": "0.000000", "avg_cost_per_job": "0.000000",
-                           "avg_execution_time": 0.0}
+                           "avg_execution_time": None}  # no timed job: not measured, not 0 s
     assert d["by_provider"] == d["by_model"] == d["daily_breakdown"] == d["top_costly_jobs"] == []
     assert d["comparison"]["change"]["jobs_percentage"] is None
     assert d["unpriced"]["jobs"] == 0

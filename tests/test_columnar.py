@@ -29,7 +29,8 @@ DUMP = text(
     " JOIN brands b ON b.id = j.brand_id ORDER BY j.job_id")
 DAILY = text("SELECT d.day, c.name, d.provider_name, d.model_name, d.operation, d.job_status, d.pricing_status,"
              " d.jobs, d.input_tokens, d.total_tokens, d.cost_input, d.cost_output, d.total_cost, d.execution_ms,"
-             " d.success_sum, d.error_count FROM usage_daily d JOIN companies c ON c.id = d.company_id"
+             " d.success_sum, d.error_count, d.timed_jobs, d.memory_mb, d.memory_jobs"
+             " FROM usage_daily d JOIN companies c ON c.id = d.company_id"
              " ORDER BY 1, 2, 3, 4, 5, 6, 7")
 
 
@@ -225,6 +226,36 @@ def test_one_rollup_write_per_transaction(db, monkeypatch):
     calls.clear()  # a reprice subtracts the old costs and adds the new ones: one update too
     result = set_price("openai", "gpt-4o-mini", "1", "2", effective_from=NOW - timedelta(days=2), reprice=True)
     assert result["repriced"] == 13 and len(calls) == 1
+
+
+def test_unmeasured_time_and_memory_are_stored_null_and_left_out_of_the_measured_counts(db):
+    """A batch of 300 (the columnar path; on PostgreSQL the COPY writer and the Arrow rollup update): a missing
+    execution time or memory is NULL in the ledger, and each rollup counts only the jobs that have the value."""
+    records = [_rec(i, execution_time_seconds=None if i % 3 else i / 10, memory_usage_mb=None if i % 4 else 64,
+                    status="failed" if i % 7 == 0 else "completed")
+               for i in range(300)]
+    with session_scope() as s:
+        res = ingest_frame(s, pd.DataFrame.from_records(records), now=NOW)
+    assert (res.inserted, res.refused) == (300, [])
+    with session_scope() as s:
+        stored = dict(((j, (ms, mb)) for j, ms, mb in s.execute(text(
+            "SELECT j.job_id, u.execution_ms, u.memory_usage_mb FROM ai_jobs j "
+            "JOIN ai_job_usage u ON u.ai_job_id = j.id")).all()))
+        sums = {t: s.execute(text(f"SELECT sum(jobs), sum(timed_jobs), sum(execution_ms), sum(memory_jobs), "
+                                  f"sum(memory_mb) FROM {t}")).one()
+                for t in ("usage_hourly", "usage_daily", "usage_daily_model")}
+        per_day = s.execute(text("SELECT day, jobs, timed_jobs, memory_jobs FROM usage_daily_model "
+                                 "ORDER BY day, job_status")).all()
+    assert stored == {f"j{i}": (None if i % 3 else i * 100, None if i % 4 else 64) for i in range(300)}
+    timed_ms = sum(i * 100 for i in range(0, 300, 3))
+    assert {tuple(int(v) for v in row) for row in sums.values()} == {(300, 100, timed_ms, 75, 75 * 64)}
+    expected: dict = {}
+    for i in range(300):
+        key = ((NOW - timedelta(hours=i)).date(), "failed" if i % 7 == 0 else "completed")
+        acc = expected.setdefault(key, [0, 0, 0])
+        acc[0], acc[1], acc[2] = acc[0] + 1, acc[1] + (i % 3 == 0), acc[2] + (i % 4 == 0)
+    assert [(str(d)[:10], jobs, timed, mem) for d, jobs, timed, mem in per_day] == [
+        (d.isoformat(), *v) for (d, _), v in sorted(expected.items())]
 
 
 def test_shuffled_batch_is_written_in_time_order(pg_db):

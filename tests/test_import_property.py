@@ -26,10 +26,15 @@ BAD = [("input_tokens", -1), ("input_tokens", 1.5), ("input_tokens", "NaN"), ("o
 
 
 def valid(i: int, rng: random.Random) -> dict:
-    return {"job_id": f"v-{i}", "created_at": (NOW - timedelta(minutes=rng.randrange(60 * 24 * 60))).isoformat(),
-            "company": rng.choice(["Acme", "Beta"]), "brand": "Web", "provider": rng.choice(["openai", "ollama"]),
-            "model": rng.choice(["gpt-4o-mini", "llama3.1:8b"]), "status": "completed",
-            "input_tokens": rng.randrange(1, 5000), "output_tokens": rng.randrange(0, 500)}
+    rec = {"job_id": f"v-{i}", "created_at": (NOW - timedelta(minutes=rng.randrange(60 * 24 * 60))).isoformat(),
+           "company": rng.choice(["Acme", "Beta"]), "brand": "Web", "provider": rng.choice(["openai", "ollama"]),
+           "model": rng.choice(["gpt-4o-mini", "llama3.1:8b"]), "status": "completed",
+           "input_tokens": rng.randrange(1, 5000), "output_tokens": rng.randrange(0, 500)}
+    if rng.random() < 0.5:  # the others were not timed: NULL, and not among the rollups' timed jobs
+        rec["execution_time_seconds"] = rng.randrange(0, 60_000) / 1000
+    if rng.random() < 0.3:
+        rec["memory_usage_mb"] = rng.randrange(0, 4096)
+    return rec
 
 
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -68,6 +73,13 @@ def test_ten_thousand_malformed_among_ten_thousand_valid(db, tmp_path_factory, s
         assert s.scalar(select(func.count()).select_from(AIJobUsage).where(
             AIJobUsage.ai_job_id.is_(None))) == 0
         assert s.scalar(select(func.sum(UsageDaily.jobs))) == 10_000
+        # The measured-job counts and sums of the rollup are those of the stored values (NULL: not measured).
+        u, d = AIJobUsage, UsageDaily
+        assert s.execute(select(func.sum(d.timed_jobs), func.sum(d.execution_ms), func.sum(d.memory_jobs),
+                                func.sum(d.memory_mb))).one() == s.execute(
+            select(func.count(u.execution_ms), func.coalesce(func.sum(u.execution_ms), 0),
+                   func.count(u.memory_usage_mb), func.coalesce(func.sum(u.memory_usage_mb), 0))).one()
+        assert 0 < s.scalar(select(func.count(u.execution_ms))) < 10_000
         assert [(b.monthly_usd) for b in s.scalars(select(Budget))] == [Decimal("100")]
     finally:
         s.close()

@@ -119,6 +119,18 @@ def test_exhausted_provider_budget_is_skipped_before_calling(db, monkeypatch, tm
     assert second.attempts[0].outcome == "skipped"
 
 
+def test_a_skipped_attempt_has_no_execution_time(db, monkeypatch, tmp_path):
+    """A provider skipped before calling was never timed: its attempt stores NULL, not 0 s; the call that served
+    has its measured time."""
+    set_budget("Acme", "0.000001", provider="openai")
+    with providers(monkeypatch, tmp_path, prompt_tokens=1000, completion_tokens=500) as (oa, ol, ge):
+        llm.complete_traced("kb-quality-analysis-short", MSG, company="Acme")
+        second = llm.complete_traced("kb-quality-analysis-short", MSG, company="Acme")
+    skipped, served = attempts(db, second.request_id)
+    assert (skipped["error_class"], skipped["execution_ms"]) == ("BudgetExhausted", None)
+    assert served["status"] == "completed" and isinstance(served["execution_ms"], int)
+
+
 def test_token_quota_exhausted_is_skipped(db, monkeypatch, tmp_path):
     set_quota("Acme", "openai", monthly_tokens=100)
     with providers(monkeypatch, tmp_path, prompt_tokens=80, completion_tokens=20) as (oa, ol, ge):

@@ -284,3 +284,30 @@ def test_costs_page_shows_the_reconciliation_on_demo_data(db):
     rows = {d: (plain(e), plain(b)) for d, e, b in zip(over["Date"], over["Estimated"], over["Billed"])}
     assert rows[gap.isoformat()] == (usd(day["estimated"]), usd(day["billed"]))
     assert metric(at, "Days over tolerance") == count(len(month["days_over_tolerance"]))
+
+
+def test_a_period_without_timed_calls_shows_a_dash_not_zero_seconds(db):
+    """Calls recorded without an execution time: the average is not measured ("—"), not "0.00 s"; an older timed
+    call has its own average, and the day without one shows "—"."""
+    now = datetime.now(UTC)
+    recent, older = now - timedelta(hours=1), now - timedelta(days=10)
+    untimed = [{"job_id": f"u{i}", "created_at": recent - timedelta(minutes=i), "provider": "openai",
+                "model": "gpt-4o", "input_tokens": 100, "output_tokens": 50} for i in range(3)]
+    load(untimed + [{"job_id": "timed", "created_at": older, "provider": "openai", "model": "gpt-4o",
+                     "input_tokens": 100, "output_tokens": 50, "execution_time_seconds": "1.5"}])
+    at = app_test()  # 30 days: one timed call among four
+    assert not at.exception
+    assert [m.value for m in at.metric if m.label == "Avg execution time"] == ["1.50 s", "1.50 s"]
+    daily = at.dataframe[-1].value
+    days = {(recent - timedelta(minutes=i)).date().isoformat() for i in range(3)}
+    assert dict(zip(daily["Day"], daily["Avg execution time"])) == {d: "—" for d in days} | {
+        older.date().isoformat(): "1.50 s"}
+    at.radio(key="qp_days").set_value("7").run()  # the untimed calls alone
+    assert not at.exception and metric(at, "Jobs") == "3"
+    assert [m.value for m in at.metric if m.label == "Avg execution time"] == ["—", "—"]
+    at.switch_page("pages/efficiency.py").run()  # the Overview's 7 days
+    assert not at.exception
+    assert list(at.dataframe[0].value["Avg time"]) == ["—"]
+    assert metric(at, "Fastest") == "—"
+    at.switch_page("pages/stats.py").run()  # lifetime: the timed call
+    assert not at.exception and metric(at, "Avg execution time") == "1.50 s"

@@ -28,22 +28,25 @@ def raw_figures(session, start, end, provider=None):
     picked = [u for u in rows if (start is None or u.created_at >= start) and (end is None or u.created_at < end)
               and (provider is None or u.provider_name == provider)]
     return (len(picked), sum(u.total_tokens for u in picked), sum((u.total_cost for u in picked), Decimal(0)),
-            sum(u.execution_ms for u in picked), sum(1 for u in picked if u.pricing_status == "unpriced"))
+            sum(u.execution_ms or 0 for u in picked), sum(1 for u in picked if u.pricing_status == "unpriced"),
+            sum(u.execution_ms is not None for u in picked))
 
 
 def agg_figures(session, start, end, provider=None):
     df = aggregate(session, start=start, end=end, dims=["pricing_status"],
                    filters={"provider_name": provider} if provider else None)
     if df.empty:
-        return (0, 0, Decimal(0), 0, 0)
+        return (0, 0, Decimal(0), 0, 0, 0)
     return (int(df["jobs"].sum()), int(df["total_tokens"].sum()), sum(df["total_cost"], Decimal(0)),
-            int(df["execution_ms"].sum()), int(df.loc[df.pricing_status == "unpriced", "jobs"].sum()))
+            int(df["execution_ms"].sum()), int(df.loc[df.pricing_status == "unpriced", "jobs"].sum()),
+            int(df["timed_jobs"].sum()))
 
 
 def make(i, ts, provider, model, tokens, status="completed"):
+    # One record in five is not timed (NULL): it adds nothing to execution_ms nor to timed_jobs.
     return validate_record({"job_id": f"r{i}", "created_at": ts, "provider": provider, "model": model,
                             "input_tokens": tokens, "output_tokens": tokens // 3, "status": status,
-                            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}",
+                            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}" if tokens % 5 else None,
                             "company": "Acme" if i % 3 else "Beta"}, now=NOW)
 
 
@@ -112,7 +115,8 @@ def test_reprice_moves_figures_between_pricing_statuses(db):
 
 # -- the three rollups (usage_daily, the narrow usage_daily_model, usage_hourly) equal the raw ledger ---------
 
-FIGURES = ("jobs", "input_tokens", "total_tokens", "total_cost", "execution_ms", "error_count", "memory_mb")
+FIGURES = ("jobs", "input_tokens", "total_tokens", "total_cost", "execution_ms", "error_count", "memory_mb",
+           "timed_jobs", "memory_jobs")
 
 
 def raw_rollup(session, keys):
@@ -121,9 +125,9 @@ def raw_rollup(session, keys):
     for u in session.scalars(select(AIJobUsage)):
         utc = u.created_at.astimezone(UTC)
         row = {"day": utc.date(), "hour": utc.hour, **{k: getattr(u, k) for k in keys if k not in ("day", "hour")}}
-        acc = out.setdefault(tuple(row[k] for k in keys), [0, 0, 0, Decimal(0), 0, 0, 0])
-        for i, v in enumerate((1, u.input_tokens, u.total_tokens, u.total_cost, u.execution_ms, u.error_count,
-                               u.memory_usage_mb)):
+        acc = out.setdefault(tuple(row[k] for k in keys), [0, 0, 0, Decimal(0), 0, 0, 0, 0, 0])
+        for i, v in enumerate((1, u.input_tokens, u.total_tokens, u.total_cost, u.execution_ms or 0, u.error_count,
+                               u.memory_usage_mb or 0, u.execution_ms is not None, u.memory_usage_mb is not None)):
             acc[i] += v
     return {k: tuple(v) for k, v in out.items()}
 
@@ -140,10 +144,12 @@ def assert_rollups_equal_raw(s):
 
 
 def raw_record(i, ts, provider, model, tokens, status, op):
+    # Some records lack the execution time or the memory (stored NULL, not counted as measured).
     return {"job_id": f"n{i}", "created_at": ts.isoformat(), "provider": provider, "model": model,
             "input_tokens": tokens, "output_tokens": tokens // 3, "status": status,
-            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}", "company": "Acme" if i % 3 else "Beta",
-            "brand": f"b{tokens % 3}", "operation": op, "memory_usage_mb": tokens % 50}
+            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}" if tokens % 4 else None,
+            "company": "Acme" if i % 3 else "Beta", "brand": f"b{tokens % 3}", "operation": op,
+            "memory_usage_mb": tokens % 50 if tokens % 7 else None}
 
 
 narrow_record = st.tuples(st.integers(0, 24 * 60 * 10), st.sampled_from(PROVIDERS), st.integers(1, 50_000),
