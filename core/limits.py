@@ -3,6 +3,9 @@
 Every write takes the acting user (`actor=`, default the local operator) and checks it with core.auth.authorize
 before anything is written: a budget or quota needs an admin of its company; a price, which applies to every
 company, an admin of all companies.
+
+Pricing and the rollups (genai-prices, pyarrow) are imported by the reprice alone: listing or setting a limit
+does not load them.
 """
 from __future__ import annotations
 
@@ -12,12 +15,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import rollup
 from core.auth import User, authorize
+from core.companies import get_or_create_company
 from core.db import session_scope
 from core.models import AIJobUsage, Budget, Company, PriceOverride, Quota
-from core.pricing import Pricer
-from core.usage import get_or_create_company
 from core.validation import InvalidRecord, _count, _money, _number, _text
 
 
@@ -215,6 +216,9 @@ def reprice_usage(session: Session, *, provider: str, model_pattern: str, since:
     """Recompute the cost of stored, non-billed records of provider/model from `since`; keeps rollups exact."""
     authorize(actor, "reprice stored usage", company=None)  # every company's records
     import fnmatch
+
+    from core import rollup
+    from core.pricing import Pricer
 
     pricer = Pricer(session)
     q = (select(AIJobUsage).where(AIJobUsage.provider_name == provider, AIJobUsage.created_at >= since,

@@ -105,3 +105,24 @@ def test_export_to_file(db, tmp_path):
 def test_unknown_filter_value_is_an_error(db):
     proc = run("export", "--ai-job--status", "sideways")
     assert proc.returncode == 2 and "ai_job__status='sideways'" in proc.stderr
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Top-level modules a fresh interpreter imports to run `python -m core ARGS` (from -X importtime)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "core", *args], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in proc.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_help_loads_no_data_library():
+    modules = imported_modules("--help")
+    assert "argparse" in modules  # the listing is read right
+    assert not {"pandas", "pyarrow", "numpy", "genai_prices", "openai", "apprise", "sqlalchemy"} & modules
+
+
+def test_budget_list_loads_no_data_library(db):
+    modules = imported_modules("budget", "list")
+    assert "sqlalchemy" in modules  # it does read the database
+    assert not {"pandas", "pyarrow", "numpy", "genai_prices", "openai", "apprise"} & modules

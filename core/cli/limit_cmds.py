@@ -1,8 +1,6 @@
 """budget, quota, price. The command line writes as the local operator (core.auth.LOCAL_OPERATOR)."""
 from __future__ import annotations
 
-from core.auth import LOCAL_OPERATOR
-
 
 def register(sub) -> None:
     b = sub.add_parser("budget", help="monthly budgets (USD) per company, optionally per provider",
@@ -68,6 +66,7 @@ def _table(rows: list[dict], columns: list[str]) -> None:
 
 
 def _budget_set(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import set_budget
     r = set_budget(args.company, args.monthly_usd, provider=args.provider, actor=LOCAL_OPERATOR)
     print(f"budget set: {r['company']} / {r['provider'] or 'all providers'}: ${r['monthly_usd']} per month")
@@ -82,6 +81,7 @@ def _budget_list(args) -> int:
 
 
 def _budget_delete(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import delete_budget
     ok = delete_budget(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("budget deleted" if ok else "no such budget")
@@ -89,6 +89,7 @@ def _budget_delete(args) -> int:
 
 
 def _quota_set(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import set_quota
     r = set_quota(args.company, args.provider, monthly_usd=args.monthly_usd, monthly_tokens=args.monthly_tokens,
                   actor=LOCAL_OPERATOR)
@@ -103,6 +104,7 @@ def _quota_list(args) -> int:
 
 
 def _quota_delete(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import delete_quota
     ok = delete_quota(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("quota deleted" if ok else "no such quota")
@@ -110,6 +112,7 @@ def _quota_delete(args) -> int:
 
 
 def _price_set(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.db import migrate
     from core.limits import set_price
     migrate()
