@@ -107,6 +107,22 @@ def test_unknown_filter_value_is_an_error(db):
     assert proc.returncode == 2 and "ai_job__status='sideways'" in proc.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ("budget", "set", "--company", "X", "--provider", "opnai", "--monthly-usd", "10"),
+    ("quota", "set", "--company", "X", "--provider", "opnai", "--monthly-tokens", "1000"),
+    ("price", "set", "--provider", "opnai", "--model", "m", "--input-per-million", "1", "--output-per-million", "2"),
+], ids=lambda a: " ".join(a[:2]))
+def test_unknown_provider_is_refused_unless_declared_new(db, capsys, args):
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert "provider='opnai': unknown provider — did you mean openai?" in err and "Traceback" not in err
+    assert main(["budget", "list"]) == 0 and main(["quota", "list"]) == 0 and main(["price", "list"]) == 0
+    assert "opnai" not in capsys.readouterr().out  # nothing was saved
+    assert main([*args, "--allow-new-provider"]) == 0
+    assert "opnai" in capsys.readouterr().out
+    assert main([*args]) == 0  # named by a limit now: known from then on
+
+
 def imported_modules(*args: str) -> set[str]:
     """Top-level modules a fresh interpreter imports to run `python -m core ARGS` (from -X importtime)."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "core", *args], cwd=ROOT, capture_output=True,
