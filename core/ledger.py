@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 from core.aggregate import aggregate
 from core.costliest import costliest_ids
 from core.db import read_scope, session_scope
+from core.list_filters import FILTERS
 from core.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company, UsageDaily
 from core.query_values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
 from core.redact import redact
 from core.validation import InvalidRecord
 
-FILTERS = ("provider_name", "model_name", "total_cost__gte", "execution_time_seconds__gte", "success_rate__lt",
-           "created_at__gte", "created_at__lt", "ai_job__brand", "ai_job__status", "pricing_status")
 ORDERINGS = {
     "-created_at": (AIJobUsage.created_at.desc(), AIJobUsage.id.desc()),
     "created_at": (AIJobUsage.created_at.asc(), AIJobUsage.id.asc()),

@@ -2,7 +2,11 @@
 
 Every write takes the acting user (`actor=`, default the local operator) and checks it with core.auth.authorize
 before anything is written: a budget or quota needs an admin of its company; a price, which applies to every
-company, an admin of all companies.
+company, an admin of all companies. The provider a write names must be known (core.provider_names) unless the
+caller passes `allow_new_provider=True`.
+
+Pricing and the rollups (genai-prices, pyarrow) are imported by the reprice alone: listing or setting a limit
+does not load them.
 """
 from __future__ import annotations
 
@@ -12,12 +16,11 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import rollup
 from core.auth import User, authorize
+from core.companies import get_or_create_company
 from core.db import session_scope
 from core.models import AIJobUsage, Budget, Company, PriceOverride, Quota
-from core.pricing import Pricer
-from core.usage import get_or_create_company
+from core.provider_names import check_provider
 from core.validation import InvalidRecord, _count, _money, _number, _text
 
 
@@ -56,11 +59,13 @@ def _company_id(session: Session, name: str, create: bool = True) -> int:
 
 
 def set_budget(company: str, monthly_usd, provider: str | None = None, *, session: Session | None = None,
-               actor: User | None = None) -> dict:
+               actor: User | None = None, allow_new_provider: bool = False) -> dict:
     authorize(actor, "set budgets", company=_text("company", company))
     amount = _positive_money("monthly_usd", monthly_usd)
     prov = _text("provider", provider, default="", max_len=64, lower=True)
     with session_scope(session) as s:
+        if prov:
+            check_provider(s, prov, allow_new=allow_new_provider)
         cid = _company_id(s, company)
         row = s.scalar(select(Budget).where(Budget.company_id == cid, Budget.provider == prov))
         if row is None:
@@ -95,7 +100,7 @@ def list_budgets(*, company: str | None = None, session: Session | None = None) 
 
 
 def set_quota(company: str, provider: str, monthly_usd=None, monthly_tokens=None, *,
-              session: Session | None = None, actor: User | None = None) -> dict:
+              session: Session | None = None, actor: User | None = None, allow_new_provider: bool = False) -> dict:
     authorize(actor, "set quotas", company=_text("company", company))
     prov = _text("provider", provider, max_len=64, lower=True)
     usd = None if monthly_usd in (None, "") else _positive_money("monthly_usd", monthly_usd)
@@ -107,6 +112,7 @@ def set_quota(company: str, provider: str, monthly_usd=None, monthly_tokens=None
     if usd is None and tokens is None:
         raise InvalidRecord("monthly_usd", monthly_usd, "give --monthly-usd and/or --monthly-tokens")
     with session_scope(session) as s:
+        check_provider(s, prov, allow_new=allow_new_provider)
         cid = _company_id(s, company)
         row = s.scalar(select(Quota).where(Quota.company_id == cid, Quota.provider == prov))
         if row is None:
@@ -159,7 +165,7 @@ def _effective(value) -> datetime:
 
 def set_price(provider: str, model: str, input_per_million, output_per_million, cached_input_per_million=None,
               cache_write_per_million=None, effective_from=None, *, reprice: bool = False,
-              session: Session | None = None, actor: User | None = None) -> dict:
+              session: Session | None = None, actor: User | None = None, allow_new_provider: bool = False) -> dict:
     """Add (or replace, same key) a price override. Stored records are repriced only with `reprice=True`."""
     actor = authorize(actor, "set prices", company=None)
     prov = _text("provider", provider, max_len=64, lower=True)
@@ -172,6 +178,7 @@ def set_price(provider: str, model: str, input_per_million, output_per_million, 
     )
     eff = _effective(effective_from)
     with session_scope(session) as s:
+        check_provider(s, prov, allow_new=allow_new_provider)
         row = s.scalar(select(PriceOverride).where(PriceOverride.provider == prov,
                                                    PriceOverride.model_pattern == pattern,
                                                    PriceOverride.effective_from == eff))
@@ -215,6 +222,9 @@ def reprice_usage(session: Session, *, provider: str, model_pattern: str, since:
     """Recompute the cost of stored, non-billed records of provider/model from `since`; keeps rollups exact."""
     authorize(actor, "reprice stored usage", company=None)  # every company's records
     import fnmatch
+
+    from core import rollup
+    from core.pricing import Pricer
 
     pricer = Pricer(session)
     q = (select(AIJobUsage).where(AIJobUsage.provider_name == provider, AIJobUsage.created_at >= since,

@@ -12,6 +12,7 @@ Catalog look-ups are cached per (provider, model, day): a bulk import prices a m
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -31,6 +32,14 @@ ZERO = Decimal("0.000000")
 # Our provider names -> genai-prices provider ids.
 CATALOG_PROVIDER = {"gemini": "google", "google": "google", "vertex": "google"}
 SELF_HOSTED = frozenset({"ollama", "vllm", "lmstudio", "llamacpp", "llama.cpp", "local", "tgi"})
+
+
+@functools.cache
+def catalog_providers() -> frozenset[str]:
+    """Our names of every provider priced here: the catalog's ids, our own names for them, the self-hosted ones."""
+    ids = {p.id.lower() for p in data_snapshot.get_snapshot().providers}
+    ours = {name for name, catalog_id in CATALOG_PROVIDER.items() if catalog_id in ids}
+    return frozenset(ids | ours | SELF_HOSTED)
 
 
 @dataclass(frozen=True)

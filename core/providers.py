@@ -6,11 +6,13 @@ All three serve the OpenAI chat API, so one client class talks to each. Retries 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import openai
+from typing import TYPE_CHECKING
 
 from core.config import Settings, get_settings
 from core.redact import redact
+
+if TYPE_CHECKING:
+    import openai
 
 DEFAULT_CHAIN = ("openai", "ollama", "gemini")
 
@@ -42,6 +44,8 @@ def configured_providers(settings: Settings | None = None) -> dict[str, Provider
 
 
 def make_client(cfg: ProviderConfig, *, timeout: float | None = None, max_retries: int = 0) -> openai.OpenAI:
+    import openai  # here, not at the top: naming the configured providers must not load the SDK
+
     return openai.OpenAI(base_url=cfg.base_url, api_key=cfg.api_key or "not-needed",
                          timeout=timeout or get_settings().provider_timeout_seconds, max_retries=max_retries)
 
@@ -58,6 +62,8 @@ class ErrorInfo:
 
 
 def classify_error(exc: BaseException) -> ErrorInfo:
+    import openai
+
     cls = type(exc).__name__
     msg = redact(getattr(exc, "message", None) or str(exc))[:300]
     if isinstance(exc, openai.APITimeoutError):

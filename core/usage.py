@@ -8,13 +8,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from core import bulk, headroom, rollup
+from core.companies import brand_id, company_id, dialect_insert, get_or_create_brand, get_or_create_company
 from core.db import session_scope
 from core.models import AIJob, AIJobUsage, Brand, Company
 from core.normalize import normalize_usage  # noqa: F401  (part of this module's contract)
@@ -38,37 +38,7 @@ class IngestResult:
     refused: list[tuple[int, InvalidRecord]] = field(default_factory=list)
 
 
-def _insert(session: Session):
-    return (sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert)
-
-
-def _company_id(session: Session, name: str) -> int | None:
-    return session.scalar(select(Company.id).where(Company.name == name))
-
-
-def _brand_id(session: Session, company_id: int, name: str) -> int | None:
-    return session.scalar(select(Brand.id).where(Brand.company_id == company_id, Brand.name == name))
-
-
-def get_or_create_company(session: Session, name: str) -> int:
-    cid = _company_id(session, name)
-    if cid is None:
-        session.execute(_insert(session)(Company).values(name=name, created_at=datetime.now(UTC))
-                        .on_conflict_do_nothing(index_elements=["name"]))
-        cid = _company_id(session, name)
-    return cid
-
-
-def get_or_create_brand(session: Session, company_id: int, name: str) -> int:
-    bid = _brand_id(session, company_id, name)
-    if bid is None:
-        session.execute(_insert(session)(Brand).values(company_id=company_id, name=name)
-                        .on_conflict_do_nothing(index_elements=["company_id", "name"]))
-        bid = _brand_id(session, company_id, name)
-    return bid
-
-
-_ID_OF = {get_or_create_company: _company_id, get_or_create_brand: _brand_id}
+_ID_OF = {get_or_create_company: company_id, get_or_create_brand: brand_id}
 
 
 class _Names:
@@ -215,7 +185,7 @@ def _insert_jobs_on_conflict(session: Session, jobs: list[dict]) -> dict[str, in
     if not jobs:
         return {}
     table = AIJob.__table__
-    stmt = (_insert(session)(table).on_conflict_do_nothing(index_elements=["job_id"])
+    stmt = (dialect_insert(session)(table).on_conflict_do_nothing(index_elements=["job_id"])
             .returning(table.c.id, table.c.job_id))
     # A single row goes as one statement, not through executemany (which costs extra round trips).
     rows = session.connection().execute(stmt, jobs[0] if len(jobs) == 1 else jobs).all()

@@ -15,6 +15,9 @@ from ui.filters import scope
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
 st.title("Settings")
 PENDING = "settings_pending"
+# A provider name nothing knows yet is refused by core as a likely typo; this box says it is meant.
+NEW_PROVIDER_HELP = ("Tick to save a provider that is not yet in the pricing catalog, the configured providers or "
+                     "the ledger. Otherwise such a name is refused as a likely typo.")
 user = ensure_user()
 companies = allowed_companies(cache.options()["companies"])
 NEW = ["(new company)"] if user.all_companies else []  # a scoped admin manages their own companies only
@@ -174,10 +177,11 @@ with tab_b:
         new_company = c[0].text_input("New company name", key="b_new_company", disabled=not NEW,
                                       help="Used when the company is '(new company)' or none exists yet")
         provider = c[1].text_input("Provider (empty: all providers)", key="b_provider")
+        new_b = c[1].checkbox("This is a new provider", key="b_new_provider", help=NEW_PROVIDER_HELP)
         amount = c[2].text_input("Monthly USD", key="b_amount", placeholder="500.00")
         if st.form_submit_button("Save budget…"):
             name = new_company if company in (None, "(new company)") and NEW else company
-            propose("set_budget", (name, amount), {"provider": provider or None},
+            propose("set_budget", (name, amount), {"provider": provider or None, "allow_new_provider": new_b},
                     f"Set the monthly budget of {name or '?'} ({provider or 'all providers'}) to ${amount}?",
                     f"Budget saved for {name}.")
     if budgets:
@@ -209,11 +213,13 @@ with tab_q:
         company = c[0].selectbox("Company", companies + NEW, key="q_company") if companies else None
         new_company = c[0].text_input("New company name", key="q_new_company", disabled=not NEW)
         provider = c[1].text_input("Provider", key="q_provider")
+        new_q = c[1].checkbox("This is a new provider", key="q_new_provider", help=NEW_PROVIDER_HELP)
         usd_limit = c[2].text_input("Monthly USD (optional)", key="q_usd")
         tokens = c[3].text_input("Monthly tokens (optional)", key="q_tokens")
         if st.form_submit_button("Save quota…"):
             name = new_company if company in (None, "(new company)") and NEW else company
-            propose("set_quota", (name, provider), {"monthly_usd": usd_limit or None, "monthly_tokens": tokens or None},
+            propose("set_quota", (name, provider), {"monthly_usd": usd_limit or None, "monthly_tokens": tokens or None,
+                                                    "allow_new_provider": new_q},
                     f"Set the {provider or '?'} quota of {name or '?'}?", f"Quota saved for {name}.",
                     [f"Monthly USD: {usd_limit or 'none'}", f"Monthly tokens: {tokens or 'none'}"])
     if quotas:
@@ -241,6 +247,7 @@ with tab_p:
             st.markdown("**Set a price**")
             c = st.columns(2)
             provider = c[0].text_input("Provider", key="p_provider")
+            new_p = c[0].checkbox("This is a new provider", key="p_new_provider", help=NEW_PROVIDER_HELP)
             model = c[1].text_input("Model or pattern", key="p_model")
             c = st.columns(4)
             inp = c[0].text_input("Input USD / million", key="p_input")
@@ -253,7 +260,7 @@ with tab_p:
             if st.form_submit_button("Save price…"):
                 propose("set_price", (provider, model, inp, out),
                         {"cached_input_per_million": cached or None, "cache_write_per_million": write or None,
-                         "effective_from": eff or None, "reprice": reprice},
+                         "effective_from": eff or None, "reprice": reprice, "allow_new_provider": new_p},
                         f"Price {provider or '?'} / {model or '?'} at ${inp or '?'} in and ${out or '?'} out per "
                         "million tokens?", f"Price saved for {provider} / {model}.")
 

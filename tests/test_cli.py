@@ -105,3 +105,40 @@ def test_export_to_file(db, tmp_path):
 def test_unknown_filter_value_is_an_error(db):
     proc = run("export", "--ai-job--status", "sideways")
     assert proc.returncode == 2 and "ai_job__status='sideways'" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("budget", "set", "--company", "X", "--provider", "opnai", "--monthly-usd", "10"),
+    ("quota", "set", "--company", "X", "--provider", "opnai", "--monthly-tokens", "1000"),
+    ("price", "set", "--provider", "opnai", "--model", "m", "--input-per-million", "1", "--output-per-million", "2"),
+], ids=lambda a: " ".join(a[:2]))
+def test_unknown_provider_is_refused_unless_declared_new(db, capsys, args):
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert "provider='opnai': unknown provider — did you mean openai?" in err and "Traceback" not in err
+    assert main(["budget", "list"]) == 0 and main(["quota", "list"]) == 0 and main(["price", "list"]) == 0
+    assert "opnai" not in capsys.readouterr().out  # nothing was saved
+    assert main([*args, "--allow-new-provider"]) == 0
+    assert "opnai" in capsys.readouterr().out
+    assert main([*args]) == 0  # named by a limit now: known from then on
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Top-level modules a fresh interpreter imports to run `python -m core ARGS` (from -X importtime)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "core", *args], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in proc.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_help_loads_no_data_library():
+    modules = imported_modules("--help")
+    assert "argparse" in modules  # the listing is read right
+    assert not {"pandas", "pyarrow", "numpy", "genai_prices", "openai", "apprise", "sqlalchemy"} & modules
+
+
+def test_budget_list_loads_no_data_library(db):
+    modules = imported_modules("budget", "list")
+    assert "sqlalchemy" in modules  # it does read the database
+    assert not {"pandas", "pyarrow", "numpy", "genai_prices", "openai", "apprise"} & modules

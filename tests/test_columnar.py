@@ -98,7 +98,7 @@ def test_columnar_equals_row_path(db, batch):
     from tests.conftest import _empty
     records = [_flatten(r) for r in batch]
     _empty(db)
-    set_price("acme", "custom-*", input_per_million="0.3", output_per_million="1.2",
+    set_price("acme", "custom-*", input_per_million="0.3", output_per_million="1.2", allow_new_provider=True,
               effective_from=NOW - timedelta(days=400))
     # An override starting in the middle of a day: rows of that day are priced on either side of it.
     set_price("openai", "gpt-4o", input_per_million="1.1", output_per_million="3.3",
@@ -106,7 +106,7 @@ def test_columnar_equals_row_path(db, batch):
     expected = row_path(records)
     want = snapshot()
     _empty(db)
-    set_price("acme", "custom-*", input_per_million="0.3", output_per_million="1.2",
+    set_price("acme", "custom-*", input_per_million="0.3", output_per_million="1.2", allow_new_provider=True,
               effective_from=NOW - timedelta(days=400))
     set_price("openai", "gpt-4o", input_per_million="1.1", output_per_million="3.3",
               cached_input_per_million="0.55", effective_from=NOW - timedelta(days=3, hours=5))

@@ -123,3 +123,33 @@ def test_empty_database_renders(db):
     at = settings_app()
     assert any(i.value == "No budget yet." for i in at.info)
     assert any("Every recorded call has a price" in s.value for s in at.success)
+
+
+def test_unknown_provider_is_refused_until_marked_new(company):
+    at = settings_app()
+    at.selectbox(key="b_company").set_value("Acme")
+    at.text_input(key="b_provider").set_value("opnai")
+    at.text_input(key="b_amount").set_value("10")
+    submit(at, "budget_form", "Save budget…")
+    assert any("provider='opnai': unknown provider — did you mean openai?" in e.value for e in at.error)
+    assert "confirm_yes" not in [b.key for b in at.button]  # refused before the confirmation dialog
+    assert list_budgets() == []
+    at.text_input(key="q_provider").set_value("opnai")
+    at.text_input(key="q_tokens").set_value("1000")
+    submit(at, "quota_form", "Save quota…")
+    assert any("did you mean openai" in e.value for e in at.error) and list_quotas() == []
+    at.text_input(key="p_provider").set_value("opnai")
+    at.text_input(key="p_model").set_value("m")
+    at.text_input(key="p_input").set_value("1")
+    at.text_input(key="p_output").set_value("2")
+    submit(at, "price_form", "Save price…")
+    assert any("did you mean openai" in e.value for e in at.error) and list_prices() == []
+    at.checkbox(key="b_new_provider").check()
+    submit(at, "budget_form", "Save budget…")
+    at.button(key="confirm_yes").click().run()
+    assert [(b["company"], b["provider"], b["monthly_usd"]) for b in list_budgets()] == [("Acme", "opnai", "10.000000")]
+    at.text_input(key="b_provider").set_value("acme")  # in the ledger: no need to mark it new
+    at.checkbox(key="b_new_provider").uncheck()
+    submit(at, "budget_form", "Save budget…")
+    at.button(key="confirm_yes").click().run()
+    assert ("Acme", "acme") in [(b["company"], b["provider"]) for b in list_budgets()]

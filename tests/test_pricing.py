@@ -95,7 +95,7 @@ def test_override_wins_over_catalog_from_its_date(db):
 
 
 def test_override_effective_mid_day(db):
-    set_price("acme", "m1", "1", "1", effective_from="2025-11-01T12:00:00Z")
+    set_price("acme", "m1", "1", "1", effective_from="2025-11-01T12:00:00Z", allow_new_provider=True)
     from core.db import session_scope
     with session_scope() as s:
         p = Pricer(s)

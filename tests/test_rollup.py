@@ -181,7 +181,8 @@ def test_both_rollups_equal_raw_after_inserts_late_records_reprices_and_deletes(
         if records:
             assert ingest_frame(s, pd.DataFrame.from_records(records), now=NOW).inserted == len(records)
     if reprice_days is not None:  # acme records become priced from that day: they move between pricing statuses
-        set_price("acme", "custom-1", "2", "4", effective_from=base + timedelta(days=reprice_days), reprice=True)
+        set_price("acme", "custom-1", "2", "4", effective_from=base + timedelta(days=reprice_days), reprice=True,
+                  allow_new_provider=True)  # the generated records may hold no acme usage
     with session_scope() as s:
         ids = sorted(s.scalars(select(AIJobUsage.id)))
         _delete_records(s, [ids[i] for i in deleted if i < len(ids)])

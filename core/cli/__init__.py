@@ -1,4 +1,8 @@
-"""The command line: one module per command group, each with `register(subparsers)`."""
+"""The command line: one module per command group, each with `register(subparsers)`.
+
+Building the parser imports no storage, pricing or analytics code (a command imports what it uses when it runs),
+so `--help` and the quick commands start in a fraction of a second.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +11,6 @@ import logging
 import sys
 
 from core.redact import redact
-from core.validation import InvalidRecord, UsageConflict
 
 # Command groups; a module missing here would leave its commands undocumented in --help.
 MODULES = ("core.cli.ledger_cmds", "core.cli.limit_cmds", "core.cli.alert_cmds", "core.cli.sync_cmds",
@@ -34,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Imported once a command runs: these load the storage models, which --help does not need.
+    from core.validation import InvalidRecord, UsageConflict
+
     try:
         return int(args.func(args) or 0)
     except (InvalidRecord, UsageConflict) as e:

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from core.ledger import FILTERS
+from core.list_filters import FILTERS
 
 
 def register(sub) -> None:

@@ -1,7 +1,9 @@
 """budget, quota, price. The command line writes as the local operator (core.auth.LOCAL_OPERATOR)."""
 from __future__ import annotations
 
-from core.auth import LOCAL_OPERATOR
+NEW_PROVIDER_HELP = ("accept a provider name that is not yet known (not in the pricing catalog, the configured "
+                     "providers, the ledger or the existing limits); without it such a name is refused as a "
+                     "likely typo")
 
 
 def register(sub) -> None:
@@ -12,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--company", required=True, help="company name (created if new)")
     p.add_argument("--provider", help="only this provider (default: all providers)")
     p.add_argument("--monthly-usd", required=True, help="budget in USD per calendar month, e.g. 100.00")
+    p.add_argument("--allow-new-provider", action="store_true", help=NEW_PROVIDER_HELP)
     p.set_defaults(func=_budget_set)
     p = bs.add_parser("list", help="list budgets", description="List every budget.")
     p.set_defaults(func=_budget_list)
@@ -28,6 +31,7 @@ def register(sub) -> None:
     p.add_argument("--provider", required=True, help="provider name, e.g. openai")
     p.add_argument("--monthly-usd", help="quota in USD per calendar month")
     p.add_argument("--monthly-tokens", help="quota in tokens per calendar month")
+    p.add_argument("--allow-new-provider", action="store_true", help=NEW_PROVIDER_HELP)
     p.set_defaults(func=_quota_set)
     p = qs.add_parser("list", help="list quotas", description="List every quota.")
     p.set_defaults(func=_quota_list)
@@ -51,6 +55,7 @@ def register(sub) -> None:
     p.add_argument("--effective-from", help="date or timestamp (UTC) from which it applies (default: now)")
     p.add_argument("--reprice", action="store_true",
                    help="recompute stored, non-billed records from --effective-from")
+    p.add_argument("--allow-new-provider", action="store_true", help=NEW_PROVIDER_HELP)
     p.set_defaults(func=_price_set)
     p = ps.add_parser("list", help="list price overrides", description="List every price override.")
     p.set_defaults(func=_price_list)
@@ -68,8 +73,10 @@ def _table(rows: list[dict], columns: list[str]) -> None:
 
 
 def _budget_set(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import set_budget
-    r = set_budget(args.company, args.monthly_usd, provider=args.provider, actor=LOCAL_OPERATOR)
+    r = set_budget(args.company, args.monthly_usd, provider=args.provider, actor=LOCAL_OPERATOR,
+                   allow_new_provider=args.allow_new_provider)
     print(f"budget set: {r['company']} / {r['provider'] or 'all providers'}: ${r['monthly_usd']} per month")
     return 0
 
@@ -82,6 +89,7 @@ def _budget_list(args) -> int:
 
 
 def _budget_delete(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import delete_budget
     ok = delete_budget(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("budget deleted" if ok else "no such budget")
@@ -89,9 +97,10 @@ def _budget_delete(args) -> int:
 
 
 def _quota_set(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import set_quota
     r = set_quota(args.company, args.provider, monthly_usd=args.monthly_usd, monthly_tokens=args.monthly_tokens,
-                  actor=LOCAL_OPERATOR)
+                  actor=LOCAL_OPERATOR, allow_new_provider=args.allow_new_provider)
     print(f"quota set: {r['company']} / {r['provider']}: usd={r['monthly_usd']} tokens={r['monthly_tokens']}")
     return 0
 
@@ -103,6 +112,7 @@ def _quota_list(args) -> int:
 
 
 def _quota_delete(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.limits import delete_quota
     ok = delete_quota(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("quota deleted" if ok else "no such quota")
@@ -110,13 +120,14 @@ def _quota_delete(args) -> int:
 
 
 def _price_set(args) -> int:
+    from core.auth import LOCAL_OPERATOR
     from core.db import migrate
     from core.limits import set_price
     migrate()
     r = set_price(args.provider, args.model, args.input_per_million, args.output_per_million,
                   cached_input_per_million=args.cached_input_per_million,
                   cache_write_per_million=args.cache_write_per_million, effective_from=args.effective_from,
-                  reprice=args.reprice, actor=LOCAL_OPERATOR)
+                  reprice=args.reprice, actor=LOCAL_OPERATOR, allow_new_provider=args.allow_new_provider)
     print(f"price set: {r['provider']} / {r['model']} from {r['effective_from']}: in ${r['input_per_million']}"
           f" out ${r['output_per_million']} per million" + (f"; repriced {r['repriced']} records"
                                                              if args.reprice else ""))
