@@ -111,9 +111,10 @@ def usage_detail(usage_id: int, company: str | None = None) -> dict | None:
     return analytics.get_usage(usage_id, company=company)
 
 
-def export_csv(company: str | None, filters: dict) -> str:
-    """The filtered ledger as CSV (streamed from the database in id batches); called on download only."""
-    return analytics.export_csv_text(company=company, **filters)
+def export_csv(company: str | None, filters: dict, ordering: str | None = None) -> str:
+    """The filtered ledger as CSV in the list's order (streamed from the database), with the UTF-8 byte order mark
+    a spreadsheet needs to read accents; called on download only."""
+    return analytics.export_csv_text(company=company, ordering=ordering, **filters)
 
 
 def status() -> dict:
