@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.validation import InvalidRecord
-from ui import budgets, cache, charts, filters
+from ui import budgets, cache, filters
 from ui.common import (
     compact, count, dataframe, delta, empty_state, esc, no_data_hint, percent, scope_caption, seconds, unpriced_note,
     usd, when,
@@ -17,23 +17,22 @@ require_entry()  # a direct URL on a fresh process: go through dashboard.py
 st.title("Overview")
 PERIODS = {"7": "7 days", "30": "30 days", "90": "90 days", "custom": "Custom range"}
 scope = filters.scope()
-choice = filters.radio("Period", list(PERIODS), "days", "30", format_func=PERIODS.get)
-kwargs = dict(scope)
+choice = filters.radio("Period", list(PERIODS), "days", str(cache.OVERVIEW_DAYS), format_func=PERIODS.get)
 if choice == "custom":
     today = datetime.now(UTC).date()
     c1, c2 = st.columns(2)
     start = filters.date_input("From", "start", today - timedelta(days=29), container=c1, max_value=today)
     end = filters.date_input("To (included)", "end", today, container=c2, max_value=today)
-    kwargs |= {"start": start, "end": end}
+    period = {"start": start, "end": end}
 else:
     filters.put("start", None)
     filters.put("end", None)
-    kwargs["days"] = int(choice)
+    period = {"days": int(choice)}
 
 try:
-    # The first view after a start computes these (ui.warmup fills them ahead when it can): say so meanwhile.
+    # The first view after a start computes these (ui.warmup computes the default view ahead): say so meanwhile.
     with st.spinner("Loading the figures of this period…"):
-        d = cache.dashboard(**kwargs)
+        d = cache.overview(scope["company"], scope["brand"], scope["provider"], **period)
         board = cache.budget_status(scope["company"], scope["provider"])
 except InvalidRecord as e:
     st.error(f"Invalid period: {e}")
@@ -61,6 +60,8 @@ cols[3].metric("Avg cost / job", usd(t["avg_cost_per_job"]), delta(change["avg_c
 cols[4].metric("Avg execution time", seconds(t["avg_execution_time"]),
                delta(change["avg_execution_time_percentage"]), delta_color="inverse")
 unpriced_note(d["unpriced"])
+
+from ui import charts  # noqa: E402 - after the figures above: a cold process shows them before importing plotly
 
 metric = filters.radio("Daily chart", ["cost", "tokens", "jobs"], "chart", "cost", format_func=str.capitalize)
 st.plotly_chart(charts.daily_stacked(d["daily_by_provider"], metric), width="stretch")
