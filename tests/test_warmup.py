@@ -58,8 +58,13 @@ def test_app_py_warms_the_database_at_server_start(tmp_path):
         while time.monotonic() < deadline and "alembic_version" not in tables:
             time.sleep(0.5)
             if path.exists():
-                with sqlite3.connect(path) as c:
+                c = sqlite3.connect(path, timeout=1)
+                try:
                     tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                except sqlite3.OperationalError:  # locked while the migration writes: look again
+                    pass
+                finally:
+                    c.close()
         assert {"alembic_version", "ai_job_usage"} <= tables
     other = tmp_path / "plain.db"
     with streamlit_server({"DATABASE_URL": f"sqlite:///{other}"}, tmp_path / "plain.log"):
