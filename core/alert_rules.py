@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.aggregate import aggregate
 from core.config import Settings
+from core.display import count, percent, plural, seconds, usd
 from core.models import Company, ProbeRun, WorkerState
 from core.redact import redact
 from core.spend import limit_statuses
@@ -55,13 +56,14 @@ def _down(value: Decimal, places: str = "0.01") -> Decimal:
 
 
 def _num(value: Decimal) -> str:
-    """87.50 -> '87.5', 80.00 -> '80' (messages); never scientific notation."""
-    text = f"{value.normalize():f}"
-    return text
+    """A ratio in a message: 2.50 -> '2.5', 3.00 -> '3'; never scientific notation. Money, counts, percentages
+    and durations are shown by core.display, as on the pages."""
+    return f"{value.normalize():f}"
 
 
-def _usd(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01')):,}$"
+def _pct(value: Decimal) -> str:
+    """A percentage in a message, one decimal as on the pages, rounded down: 99.99 reads 99.9%, never 100.0%."""
+    return percent(_down(value, "0.1"))
 
 
 @dataclass(frozen=True)
@@ -146,11 +148,11 @@ def check_quotas(ctx: Context) -> list[Finding]:
             if ratio >= threshold:
                 pct = _down(ratio * 100)
                 if st.kind == "quota_tokens":
-                    detail = f"{int(st.consumed):,} of {int(st.limit):,} tokens monthly"
+                    detail = f"{count(st.consumed)} of {count(st.limit)} tokens monthly"
                 else:
-                    detail = f"{_usd(st.consumed)} of {_usd(st.limit)} monthly"
+                    detail = f"{usd(st.consumed)} of {usd(st.limit)} monthly"
                 f = Finding(st.company_id, st.provider, alert_type, _down(threshold * 100), pct,
-                            f"{word}: quota {provider_label(st.provider)} at {_num(pct)}% ({detail})")
+                            f"{word}: quota {provider_label(st.provider)} at {_pct(pct)} ({detail})")
                 key = (st.company_id, st.provider)
                 # One alert per provider: the highest level reached, across USD and token quotas.
                 if key not in best or (rank, -ratio) < (best[key][0], -best[key][1]):
@@ -170,19 +172,19 @@ def check_costs(ctx: Context) -> list[Finding]:
         pct = _down(ratio * 100)
         if ratio >= s.alert_cost_exceeded:
             out.append(Finding(st.company_id, st.provider, "cost_exceeded", _down(s.alert_cost_exceeded * 100), pct,
-                               f"Monthly budget {label} exceeded: {_usd(st.consumed)} of {_usd(st.limit)} "
-                               f"({_num(pct)}%)"))
+                               f"Monthly budget {label} exceeded: {usd(st.consumed)} of {usd(st.limit)} "
+                               f"({_pct(pct)})"))
         elif ratio >= s.alert_cost_warning:
             out.append(Finding(st.company_id, st.provider, "cost_warning", _down(s.alert_cost_warning * 100), pct,
-                               f"Monthly budget {label} at {_num(pct)}%: {_usd(st.consumed)} of {_usd(st.limit)}"))
+                               f"Monthly budget {label} at {_pct(pct)}: {usd(st.consumed)} of {usd(st.limit)}"))
         # Seed 000's absolute rule, for a budget being used: nothing spent is no warning, and an exhausted
         # budget is cost_exceeded's to report (one alert, not two).
         if st.consumed > 0 and 0 < st.remaining <= s.alert_remaining_under_usd:
             out.append(Finding(st.company_id, st.provider, "budget_remaining_low", s.alert_remaining_under_usd,
                                st.remaining,
-                               f"Budget {label} remaining {_usd(st.remaining)} (alert at "
-                               f"{_usd(s.alert_remaining_under_usd)} or less; {_usd(st.consumed)} of "
-                               f"{_usd(st.limit)} consumed)"))
+                               f"Budget {label} remaining {usd(st.remaining)} (alert at "
+                               f"{usd(s.alert_remaining_under_usd)} or less; {usd(st.consumed)} of "
+                               f"{usd(st.limit)} consumed)"))
     return out
 
 
@@ -210,8 +212,8 @@ def check_daily_spike(ctx: Context) -> list[Finding]:
         ratio = cost_today / mean
         if ratio >= s.alert_daily_spike:
             out.append(Finding(int(cid), provider, "daily_spike", s.alert_daily_spike, _down(ratio),
-                               f"Daily spike {provider_label(provider)}: {_usd(cost_today)} today, "
-                               f"{_num(_down(ratio))}x the {len(per_day)}-day average of {_usd(mean)}"))
+                               f"Daily spike {provider_label(provider)}: {usd(cost_today)} today, "
+                               f"{_num(_down(ratio))}x the {len(per_day)}-day average of {usd(mean)}"))
     return out
 
 
@@ -234,7 +236,7 @@ def check_unusual_usage(ctx: Context) -> list[Finding]:
             increase = _down((ratio - 1) * 100, "1")
             out.append(Finding(int(cid), provider, "unusual_usage", s.alert_unusual_usage, _down(ratio),
                                f"Unusual {provider_label(provider)} usage: +{increase}% vs median "
-                               f"({tokens_today:,} tokens today, median {_num(median)} per day)"))
+                               f"({count(tokens_today)} tokens today, median {count(median)} per day)"))
     return out
 
 
@@ -253,9 +255,9 @@ def check_failure_rate(ctx: Context) -> list[Finding]:
         if rate >= s.alert_failure_rate:
             pct = _down(rate * 100, "0.1")
             out.append(Finding(int(cid), provider, "high_failure_rate", s.alert_failure_rate, _down(rate, "0.0001"),
-                               f"High {provider_label(provider)} failure rate: {_num(pct)}% over "
-                               f"{s.alert_failure_window_days} days ({failed} of {jobs} jobs; threshold: "
-                               f"{_num(s.alert_failure_rate * 100)}%)"))
+                               f"High {provider_label(provider)} failure rate: {_pct(pct)} over "
+                               f"{plural(s.alert_failure_window_days, 'day')} ({count(failed)} of "
+                               f"{plural(jobs, 'job')}; threshold: {percent(s.alert_failure_rate * 100)})"))
     return out
 
 
@@ -271,9 +273,9 @@ def check_slow_execution(ctx: Context) -> list[Finding]:
         avg = Decimal(int(g["execution_ms"].sum())) / Decimal(timed) / 1000
         if avg >= s.alert_slow_execution_seconds:
             out.append(Finding(int(cid), provider, "slow_execution", s.alert_slow_execution_seconds, _down(avg),
-                               f"Slow {provider_label(provider)} execution: {_num(_down(avg, '0.1'))} s average "
-                               f"over {s.alert_failure_window_days} days ({timed} timed jobs; threshold: "
-                               f"{_num(s.alert_slow_execution_seconds)} s)"))
+                               f"Slow {provider_label(provider)} execution: {seconds(_down(avg))} average "
+                               f"over {plural(s.alert_failure_window_days, 'day')} ({plural(timed, 'timed job')}; "
+                               f"threshold: {seconds(s.alert_slow_execution_seconds)})"))
     return out
 
 
@@ -295,8 +297,8 @@ def check_cost_deviation(ctx: Context) -> list[Finding]:
         ratio = now_cpj / usual
         if ratio >= s.alert_cost_deviation:
             f = Finding(int(cid), provider, "high_cost_deviation", s.alert_cost_deviation, _down(ratio),
-                        f"Cost deviation {provider_label(provider)} {model}: {_num(_down(now_cpj, '0.000001'))}$ per "
-                        f"job today, {_num(_down(ratio))}x its usual {_num(_down(usual, '0.000001'))}$")
+                        f"Cost deviation {provider_label(provider)} {model}: {usd(_down(now_cpj, '0.000001'))} per "
+                        f"job today, {_num(_down(ratio))}x its usual {usd(_down(usual, '0.000001'))}")
             key = (int(cid), provider)
             if key not in worst or ratio > worst[key][0]:
                 worst[key] = (ratio, f)

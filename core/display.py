@@ -42,14 +42,39 @@ def usd(value) -> str:
     return f"${d.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
 
 
+def per_million_tokens(cost, tokens) -> str:
+    """A cost per token, which as such is a long decimal, shown per million tokens: $2.50 / 1M tokens."""
+    d = _decimal(cost)
+    if d is None or not tokens:
+        return DASH
+    return f"{usd(d * 1_000_000 / int(tokens))} / 1M tokens"
+
+
 def count(value) -> str:
     """Tokens, jobs, calls: 29,771,536; None -> —."""
     return DASH if value is None else f"{int(value):,}"
 
 
+def compact(value) -> str:
+    """A large count in a narrow tile: 42,563,146 -> 42.56M (give the exact count beside it, in the tile's help);
+    under a million it is the count itself."""
+    if value is None:
+        return DASH
+    n = int(value)
+    for size, suffix in ((10**9, "B"), (10**6, "M")):
+        if abs(n) >= size:
+            return f"{n / size:,.2f}{suffix}"
+    return f"{n:,}"
+
+
 def percent(value, places: int = 1) -> str:
     """84.6% ; None -> —."""
     return DASH if value is None else f"{float(value):.{places}f}%"
+
+
+def change(value, places: int = 1) -> str:
+    """A signed change: +9.5% , -16.3% ; None (nothing to compare with) -> —."""
+    return DASH if value is None else f"{float(value):+.{places}f}%"
 
 
 def seconds(value) -> str:

@@ -33,6 +33,7 @@ from core.alert_ack import is_silenced
 from core.alert_rules import provider_label
 from core.config import Settings, get_settings
 from core.db import session_scope
+from core.display import count, plural, when
 from core.models import Alert, Company, NotifyChannel, NotifyDelivery
 from core.notify_channels import Channel, channel_status, configured, retry_delay, split_urls
 from core.notify_deliver import Delivery, Outcome, deliver, send_many
@@ -79,13 +80,13 @@ def _compose(new: list[Alert], repeat: list[Alert], resolved: list[Alert], compa
              now: datetime) -> tuple[str, str]:
     parts = []
     if new:
-        parts.append(f"{len(new)} new alert{'s' * (len(new) != 1)}")
+        parts.append(plural(len(new), "new alert"))
     if repeat:
-        parts.append(f"{len(repeat)} still open")
+        parts.append(f"{count(len(repeat))} still open")
     if resolved:
-        parts.append(f"{len(resolved)} resolved")
+        parts.append(f"{count(len(resolved))} resolved")
     title = "AI Usage Monitor: " + ", ".join(parts)
-    lines = [f"AI Usage Monitor — check of {now:%Y-%m-%d %H:%M} UTC", ""]
+    lines = [f"AI Usage Monitor — check of {when(now)}", ""]
     if new:
         lines += ["New alerts:"] + [_line(a, companies) for a in new] + [""]
     if repeat:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from core.display import when
+from core.display import count, plural, when
 from ui import alerts_view as view
 from ui.auth_gate import is_admin
+from ui.common import esc
 from ui.entry import require_entry
 from ui.filters import scope
 
@@ -125,6 +126,13 @@ def acknowledgement(alert: dict) -> str:
     return " · ".join(parts)
 
 
+def _state(a: dict) -> str:
+    """open, acknowledged by X, or resolved at T (the All alerts table)."""
+    if a["is_resolved"]:
+        return f"resolved {when(a['resolved_at'])}"
+    return f"acknowledged by {a['acknowledged_by']}" if a["acknowledged_by"] else "open"
+
+
 if FLASH in st.session_state:
     st.success(st.session_state.pop(FLASH))
 
@@ -141,20 +149,20 @@ elif top[0].button("Run checks now", type="primary", key="alerts_run_checks"):
     with st.spinner("Checking every rule…"):
         result = view.run_checks(company)
     st.session_state[FLASH] = (f"Checks done ({', '.join(result['checks_performed'])}): "
-                               f"{result['new_alerts_created']} new alert(s), "
-                               f"{result.get('auto_resolved', 0)} resolved by themselves, "
-                               f"{result['notifications_sent']} notified")
+                               f"{plural(result['new_alerts_created'], 'new alert')}, "
+                               f"{count(result.get('auto_resolved', 0))} resolved by themselves, "
+                               f"{count(result['notifications_sent'])} notified")
     st.rerun()
 top[1].caption("The worker runs these checks every few minutes; this runs them now (and sends notifications).")
 
 summary = active["summary"]
 m = st.columns(6)
-m[0].metric("Active alerts", active["count"])
-m[1].metric("Critical", active["by_severity"]["critical"])
-m[2].metric("Quota warnings", summary["quota_warnings"])
-m[3].metric("Cost warnings", summary["cost_warnings"])
-m[4].metric("Failure alerts", summary["failure_alerts"])
-m[5].metric("Usage / performance", summary["usage_alerts"] + summary["performance_alerts"])
+m[0].metric("Active alerts", count(active["count"]))
+m[1].metric("Critical", count(active["by_severity"]["critical"]))
+m[2].metric("Quota warnings", count(summary["quota_warnings"]))
+m[3].metric("Cost warnings", count(summary["cost_warnings"]))
+m[4].metric("Failure alerts", count(summary["failure_alerts"]))
+m[5].metric("Usage / performance", count(summary["usage_alerts"] + summary["performance_alerts"]))
 
 st.subheader("Active alerts")
 if not active["alerts"]:
@@ -166,7 +174,7 @@ for alert in active["alerts"]:
     with st.container(border=True):
         icon = view.SEVERITY_ICON.get(alert["severity"], "⚪")
         st.text(f"{icon} {alert['severity'].upper()} · {alert['type']} · {alert['provider'] or 'all providers'}"
-                f" · {alert['company'] or '-'} · since {alert['created_at']} · #{alert['id']}")
+                f" · {alert['company'] or '-'} · since {when(alert['created_at'])} · #{alert['id']}")
         st.text(alert["message"])
         if alert["acknowledged"]:
             st.text(acknowledgement(alert))
@@ -174,7 +182,7 @@ for alert in active["alerts"]:
             continue
         note_col, resolve_col, ack_col, snooze_col = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
         note = note_col.text_input("Resolution note", key=f"alerts_note_{alert['id']}",
-                                   placeholder="e.g. Quota raised to 150$")
+                                   placeholder="e.g. Quota raised to $150.00")
         if resolve_col.button("Resolve", key=f"alerts_resolve_{alert['id']}"):
             _clear_pending()
             try:  # evaluated now: a condition that still holds opens a new alert at the next check
@@ -203,11 +211,12 @@ if admin:  # the channels are the deployment's, not one company's: admins see th
         st.subheader("Notification channels")
         for ch in channels:
             if ch["state"] == "failing":
-                st.text(f"🔴 {ch['source']} · {ch['label']} · failing since {ch['failing_since']} "
-                        f"(failed deliveries: {ch['consecutive_failures']}, next attempt at {ch['next_attempt_at']})")
+                st.text(f"🔴 {ch['source']} · {ch['label']} · failing since {when(ch['failing_since'])} "
+                        f"({plural(ch['consecutive_failures'], 'failed delivery', 'failed deliveries')}, next "
+                        f"attempt at {when(ch['next_attempt_at'])})")
                 st.text(f"Last error: {ch['last_error']}")
             elif ch["state"] == "ok":
-                st.text(f"🟢 {ch['source']} · {ch['label']} · ok (last delivery {ch['last_ok_at']})")
+                st.text(f"🟢 {ch['source']} · {ch['label']} · ok (last delivery {when(ch['last_ok_at'])})")
             else:
                 st.text(f"⚪ {ch['source']} · {ch['label']} · not used yet")
 
@@ -222,14 +231,17 @@ filters = {"alert_type": alert_type, "provider_name": provider.strip().lower() o
            "is_resolved": {"All": None, "Active": False, "Resolved": True}[state],
            "created_at__gte": since.isoformat() if since else None}
 listing = view.listing(company, **filters)
-st.caption(f"{listing['count']:,} alert(s)" + (" — showing the 50 newest" if listing["count"] > 50 else ""))
+st.caption(plural(listing["count"], "alert") + (" — showing the 50 newest" if listing["count"] > 50 else ""))
+
+
+
 if listing["results"]:
-    rows = [{"id": a["id"], "created_at": a["created_at"], "severity": a["severity"], "type": a["alert_type"],
-             "provider": a["provider_name"] or "all", "company": (a["company"] or {}).get("name"),
-             "current": a["current_value"], "threshold": a["threshold_value"], "message": a["message"],
-             "status": "resolved" if a["is_resolved"] else "open", "resolved_at": a["resolved_at"],
-             "note": a["resolution_note"], "notified": a["email_sent"],
-             "acknowledged_by": a["acknowledged_by"]} for a in listing["results"]]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # st.table wraps long messages instead of cutting them; it renders markdown, so every cell is escaped. The
+    # message states the measured value and the threshold (the exact ones: `python -m core alerts list`).
+    rows = [{"#": a["id"], "When": when(a["created_at"]), "Severity": a["severity"], "Type": a["alert_type"],
+             "Provider": a["provider_name"] or "all", "Company": (a["company"] or {}).get("name") or "—",
+             "Message": a["message"], "Status": _state(a), "Note": a["resolution_note"] or "",
+             "Notified": "yes" if a["email_sent"] else "no"} for a in listing["results"]]
+    st.table(pd.DataFrame([{k: esc(v) for k, v in r.items()} for r in rows]).set_index("#"))
 else:
     st.info("No alert matches these filters.")

@@ -9,7 +9,9 @@ import streamlit as st
 from core import display
 from core.validation import InvalidRecord
 from ui import budgets, cache, charts, filters
-from ui.common import count, empty_state, esc, no_data_hint, percent, scope_caption, unpriced_note, usd
+from ui.common import (
+    count, dataframe, empty_state, esc, no_data_hint, percent, scope_caption, unpriced_note, usd,
+)
 from ui.entry import require_entry
 from ui.reconciliation import render_reconciliation
 
@@ -40,18 +42,19 @@ cols = st.columns(4)
 cols[0].metric("Cost this month", usd(d["total_cost"]))
 share = d["projected_budget_percentage"]
 cols[1].metric("Projected month end", usd(d["projected_monthly_cost"]),
-               None if share is None else f"{share:.1f}% of budget", delta_color="off", delta_arrow="off")
+               None if share is None else f"{percent(share)} of budget", delta_color="off", delta_arrow="off")
 if d["budget_limit"]:
     # One company (and provider, when filtered): its own budget, never a sum across companies.
     cols[2].metric("Budget", usd(d["budget_limit"]), f"{percent(d['budget_used_percentage'])} used",
                    delta_color="off", delta_arrow="off")
-    runs_out = {"exceeded": (f["runs_out_on"], "-already exceeded"), "runs_out": (f["runs_out_on"], "-at this pace"),
+    day = display.day(f["runs_out_on"]) if f["runs_out_on"] else display.DASH
+    runs_out = {"exceeded": (day, "-already exceeded"), "runs_out": (day, "-at this pace"),
                 "within_budget": ("Holds", "not this month"), "no_budget": ("—", None)}[f["status"]]
     cols[3].metric("Budget runs out", runs_out[0], runs_out[1],
                    delta_color="off" if f["status"] == "within_budget" else "normal",
                    delta_arrow="off" if f["status"] == "within_budget" else "auto")
 elif worst is not None:
-    cols[2].metric("Worst budget", f"{worst['percentage']:.1f}% used",
+    cols[2].metric("Worst budget", f"{percent(worst['percentage'])} used",
                    f"{budgets.STATUS_LABEL[worst['status']]}: {budgets.scope_label(worst)}", delta_color="off",
                    delta_arrow="off")
     cols[3].metric("Runs out", display.day(worst["runs_out_on"]) if worst["runs_out_on"] else "Holds",
@@ -61,7 +64,7 @@ if worst is not None:
     box(f"**{esc(budgets.headline(worst))}**", icon=":material/savings:")
 if d["budget_limit"]:
     used = d["budget_used_percentage"] or 0.0
-    st.progress(min(used / 100, 1.0), text=f"{used:.1f}% of the monthly budget used "
+    st.progress(min(used / 100, 1.0), text=f"{percent(used)} of the monthly budget used "
                 f"(pace {usd(f['daily_pace'])} a day; remaining {usd(f['remaining'])})")
 if current_month:
     with st.expander(f"Budgets and quotas ({len(board['budgets'])}), worst first",
@@ -82,22 +85,18 @@ left, right = st.columns(2)
 with left:
     st.subheader("By provider")
     st.plotly_chart(charts.provider_bars(d["by_provider"], "total_cost"), width="stretch")
-    st.dataframe(pd.DataFrame([{"Provider": p["provider"], "Cost": usd(p["total_cost"]),
-                                "Share": percent(p["percentage"]), "Jobs": p["jobs"],
-                                "Avg cost / job": usd(p["avg_cost_per_job"], 4)} for p in d["by_provider"]]),
-                 hide_index=True, width="stretch")
+    dataframe([{"Provider": p["provider"], "Cost": usd(p["total_cost"]), "Share": percent(p["percentage"]),
+                "Jobs": p["jobs"], "Avg cost / job": usd(p["avg_cost_per_job"])} for p in d["by_provider"]])
 with right:
     st.subheader("By brand")
     st.plotly_chart(charts.share_pie(d["by_brand"], "brand_name", "cost", "Share of cost by brand"),
                     width="stretch")
-    st.dataframe(pd.DataFrame([{"Brand": b["brand_name"], "Company": b["company"], "Cost": usd(b["cost"]),
-                                "Share": percent(b["percentage"]), "Jobs": b["jobs"]} for b in d["by_brand"]]),
-                 hide_index=True, width="stretch")
+    dataframe([{"Brand": b["brand_name"], "Company": b["company"], "Cost": usd(b["cost"]),
+                "Share": percent(b["percentage"]), "Jobs": b["jobs"]} for b in d["by_brand"]])
 st.subheader("By model")
 st.plotly_chart(charts.model_bars(d["by_model"]), width="stretch")
-st.dataframe(pd.DataFrame([{"Model": x["model"], "Provider": x["provider"], "Cost": usd(x["cost"]),
-                            "Share": percent(x["percentage"]), "Jobs": x["jobs"]} for x in d["by_model"]]),
-             hide_index=True, width="stretch")
+dataframe([{"Model": x["model"], "Provider": x["provider"], "Cost": usd(x["cost"]), "Share": percent(x["percentage"]),
+            "Jobs": x["jobs"]} for x in d["by_model"]], widths={"Model": "large"})
 st.subheader("Weekly trend")
 st.plotly_chart(charts.weekly_bars(d["cost_trends"]), width="stretch")
 st.table(pd.DataFrame([{"ISO week": w["week"], "Days": esc(f"{w['start_date']} → {w['end_date']}"),

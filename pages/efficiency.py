@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.display import count, percent, seconds, usd
 from ui import cache, charts, filters
-from ui.common import empty_state, esc, no_data_hint, scope_caption, unpriced_note
+from ui.common import dataframe, empty_state, esc, no_data_hint, scope_caption, unpriced_note
 from ui.entry import require_entry
 
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
@@ -31,7 +31,7 @@ ins = d["overall_insights"]
 c = st.columns(3)
 c[0].metric("Cheapest per job", ins["most_cost_effective"] or "—",
             help=f"Lowest average cost per job among priced models with at least {MIN} priced jobs in the period. "
-                 "Self-hosted models ($0: the hardware is paid elsewhere) are not ranked on cost.")
+                 "Self-hosted models ($0.00: the hardware is paid elsewhere) are not ranked on cost.")
 c[1].metric("For simple tasks", ins["recommended_for_simple_tasks"] or "—",
             help=f"Cheapest per job among priced models with a reliability of 95 % or more, under 30 s on average "
                  f"and at least {MIN} jobs")
@@ -87,24 +87,25 @@ with right:
 def _row(m: dict) -> dict:
     met = m["metrics"]
     if m["self_hosted"]:
-        per_job = per_1k = "self-hosted"
+        per_job = per_1m = "self-hosted"
     else:
-        per_job = usd(met["avg_cost_per_job"])
-        per_1k = "unpriced" if met["cost_per_token"] is None else usd(met["cost_per_token"] * 1000)
+        unpriced = met["cost_per_token"] is None  # no price: its $0.00 is no cost
+        per_job = "unpriced" if unpriced else usd(met["avg_cost_per_job"])
+        per_1m = "unpriced" if unpriced else usd(Decimal(str(met["cost_per_token"])) * 1_000_000)
     return {"Model": m["model"], "Provider": m["provider"], "Score": m["efficiency_score"],
-            "Avg cost / job": per_job, "Cost / 1k tokens": per_1k, "Avg time": seconds(met["avg_execution_time"]),
-            "Reliability": percent(met["success_rate"] * 100), "Avg tokens": count(met["avg_tokens"]),
-            "Jobs": count(met["jobs_count"])}
+            "Avg cost / job": per_job, "Cost / 1M tokens": per_1m, "Avg time": seconds(met["avg_execution_time"]),
+            "Reliability": percent(met["success_rate"] * 100), "Avg tokens": met["avg_tokens"],
+            "Jobs": met["jobs_count"]}
 
 
 priced = [m for m in models if not m["self_hosted"]]
 hosted = [m for m in models if m["self_hosted"]]
 if priced:
-    st.dataframe(pd.DataFrame([_row(m) for m in priced]), hide_index=True, width="stretch")
+    dataframe([_row(m) for m in priced], formats={"Score": "%.1f"})
 if hosted:
-    st.markdown("**Self-hosted models** — \\$0 per call in the ledger because the hardware is paid elsewhere: "
+    st.markdown("**Self-hosted models** — \\$0\\.00 per call in the ledger because the hardware is paid elsewhere: "
                 "ranked apart, never compared on cost with priced models.")
-    st.dataframe(pd.DataFrame([_row(m) for m in hosted]), hide_index=True, width="stretch")
+    dataframe([_row(m) for m in hosted], formats={"Score": "%.1f"})
 
 st.subheader("Recommendations per model")
 for m in models:

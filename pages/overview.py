@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core.validation import InvalidRecord
-from ui import budgets, cache, charts, filters
+from ui import budgets, cache, filters
 from ui.common import (
-    compact, count, delta, empty_state, esc, no_data_hint, percent, scope_caption, seconds, unpriced_note, usd,
+    compact, count, dataframe, delta, empty_state, esc, no_data_hint, percent, scope_caption, seconds, unpriced_note,
+    usd, when,
 )
 from ui.entry import require_entry
 
@@ -16,27 +17,29 @@ require_entry()  # a direct URL on a fresh process: go through dashboard.py
 st.title("Overview")
 PERIODS = {"7": "7 days", "30": "30 days", "90": "90 days", "custom": "Custom range"}
 scope = filters.scope()
-choice = filters.radio("Period", list(PERIODS), "days", "30", format_func=PERIODS.get)
-kwargs = dict(scope)
+choice = filters.radio("Period", list(PERIODS), "days", str(cache.OVERVIEW_DAYS), format_func=PERIODS.get)
 if choice == "custom":
     today = datetime.now(UTC).date()
     c1, c2 = st.columns(2)
     start = filters.date_input("From", "start", today - timedelta(days=29), container=c1, max_value=today)
     end = filters.date_input("To (included)", "end", today, container=c2, max_value=today)
-    kwargs |= {"start": start, "end": end}
+    period = {"start": start, "end": end}
 else:
     filters.put("start", None)
     filters.put("end", None)
-    kwargs["days"] = int(choice)
+    period = {"days": int(choice)}
 
 try:
-    d = cache.dashboard(**kwargs)
+    # The first view after a start computes these (ui.warmup computes the default view ahead): say so meanwhile.
+    with st.spinner("Loading the figures of this period…"):
+        d = cache.overview(scope["company"], scope["brand"], scope["provider"], **period)
+        board = cache.budget_status(scope["company"], scope["provider"])
 except InvalidRecord as e:
     st.error(f"Invalid period: {e}")
     st.stop()
 
 # Budgets and quotas at risk this month come first: a finance reader acts on them before reading trends.
-budgets.render_at_risk(cache.budget_status(scope["company"], scope["provider"]))
+budgets.render_at_risk(board)
 period = d["period"]
 st.caption(f"{period['start_date']} → {period['end_date']} (UTC), {period['days']} days; compared with "
            f"{d['comparison']['previous_period']['start_date']} → {d['comparison']['previous_period']['end_date']}.")
@@ -49,64 +52,66 @@ if t["jobs"] == 0:
 
 cols = st.columns(5)
 cols[0].metric("Jobs", count(t["jobs"]), delta(change["jobs_percentage"]))
-cols[1].metric("Tokens", compact(t["tokens"]), delta(change["tokens_percentage"]))
+cols[1].metric("Tokens", compact(t["tokens"]), delta(change["tokens_percentage"]),
+               help=f"{count(t['tokens'])} tokens")
 cols[2].metric("Cost", usd(t["cost"]), delta(change["cost_percentage"]), delta_color="inverse")
-cols[3].metric("Avg cost / job", usd(t["avg_cost_per_job"], 4), delta(change["avg_cost_per_job_percentage"]),
+cols[3].metric("Avg cost / job", usd(t["avg_cost_per_job"]), delta(change["avg_cost_per_job_percentage"]),
                delta_color="inverse")
 cols[4].metric("Avg execution time", seconds(t["avg_execution_time"]),
                delta(change["avg_execution_time_percentage"]), delta_color="inverse")
 unpriced_note(d["unpriced"])
 
+from ui import charts  # noqa: E402 - after the figures above: a cold process shows them before importing plotly
+
 metric = filters.radio("Daily chart", ["cost", "tokens", "jobs"], "chart", "cost", format_func=str.capitalize)
 st.plotly_chart(charts.daily_stacked(d["daily_by_provider"], metric), width="stretch")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("By provider")
-    st.plotly_chart(charts.provider_bars(d["by_provider"]), width="stretch")
-    st.dataframe(pd.DataFrame([{"Provider": p["provider"], "Jobs": p["jobs"], "Tokens": p["tokens"],
-                                "Cost": usd(p["cost"]), "Share of cost": percent(p["percentage"]),
-                                "Avg cost / job": usd(p["avg_cost"], 4), "Unpriced calls": p["unpriced_jobs"]}
-                               for p in d["by_provider"]]), hide_index=True, width="stretch")
-with right:
-    st.subheader("By model")
-    st.plotly_chart(charts.model_bars(d["by_model"]), width="stretch")
-    st.dataframe(pd.DataFrame([{"Model": m["model"], "Provider": m["provider"], "Jobs": m["jobs"],
-                                "Cost": usd(m["cost"]), "Share": percent(m["percentage"]),
-                                "Avg tokens": m["avg_tokens"]} for m in d["by_model"]]),
-                 hide_index=True, width="stretch")
+# A breakdown is a chart beside its table, the table keeping most of the width so that no column is cut at
+# 1440 px.
+st.subheader("By provider")
+chart, table = st.columns([2, 3])
+chart.plotly_chart(charts.provider_bars(d["by_provider"]), width="stretch")
+with table:
+    dataframe([{"Provider": p["provider"], "Jobs": p["jobs"], "Tokens": p["tokens"], "Cost": usd(p["cost"]),
+                "Share": percent(p["percentage"]), "Avg cost / job": usd(p["avg_cost"]),
+                "Unpriced": p["unpriced_jobs"]} for p in d["by_provider"]])
 
-left, right = st.columns(2)
+st.subheader("By model")  # model names are long: chart and table take the full width
+st.plotly_chart(charts.model_bars(d["by_model"]), width="stretch")
+dataframe([{"Model": m["model"], "Provider": m["provider"], "Jobs": m["jobs"], "Cost": usd(m["cost"]),
+            "Share": percent(m["percentage"]), "Avg tokens": m["avg_tokens"]} for m in d["by_model"]])
+
+st.subheader("By operation")
+chart, table = st.columns([2, 3])
+chart.plotly_chart(charts.operation_bars(d["by_operation"]), width="stretch")
+with table:
+    dataframe([{"Operation": o["operation"], "Calls": o["calls"], "Tokens": o["tokens"], "Cost": usd(o["cost"]),
+                "Share": percent(o["percentage"])} for o in d["by_operation"]])
+
+st.subheader("Quality")
+q = d["quality_metrics"]
+left, right = st.columns([2, 3])
 with left:
-    st.subheader("By operation")
-    st.plotly_chart(charts.operation_bars(d["by_operation"]), width="stretch")
-    st.dataframe(pd.DataFrame([{"Operation": o["operation"], "Calls": o["calls"], "Tokens": o["tokens"],
-                                "Cost": usd(o["cost"]), "Share": percent(o["percentage"])}
-                               for o in d["by_operation"]]), hide_index=True, width="stretch")
-with right:
-    st.subheader("Quality")
-    q = d["quality_metrics"]
     a, b = st.columns(2)
     a.metric("Success rate", percent(q["success_rate"] * 100))
     b.metric("Avg execution time", seconds(q["avg_execution_time"]))
     a.metric("Failed jobs", count(q["failed_jobs"]))
     b.metric("Timed-out jobs", count(q["timeout_jobs"]))
-    if len(d["by_brand"]) > 1:
-        st.plotly_chart(charts.share_pie(d["by_brand"], "brand_name", "cost", "Cost by brand"), width="stretch")
+if len(d["by_brand"]) > 1:
+    right.plotly_chart(charts.share_pie(d["by_brand"], "brand_name", "cost", "Cost by brand"), width="stretch")
 
 st.subheader("Daily breakdown")
-st.dataframe(pd.DataFrame([{"Day": x["date"], "Jobs": x["jobs"], "Tokens": x["tokens"], "Cost": usd(x["cost"]),
-                            "Avg execution time": seconds(x["avg_execution_time"])} for x in d["daily_breakdown"]]),
-             hide_index=True, width="stretch")
+dataframe([{"Day": x["date"], "Jobs": x["jobs"], "Tokens": x["tokens"], "Cost": usd(x["cost"]),
+            "Avg execution time": seconds(x["avg_execution_time"])} for x in d["daily_breakdown"]])
 
 st.subheader("10 costliest jobs")
 top = d["top_costly_jobs"]
 # st.table renders markdown in cells: every cell is escaped (job ids and descriptions come from callers).
-st.table(pd.DataFrame([{"Job": esc(j["job_id"]), "Cost": esc(usd(j["cost"], 4)), "Tokens": f"{j['tokens']:,}",
+st.table(pd.DataFrame([{"Job": esc(j["job_id"]), "Cost": esc(usd(j["cost"])), "Tokens": count(j["tokens"]),
                         "Model": esc(j["model"]), "Provider": esc(j["provider"]),
-                        "When (UTC)": esc(j["created_at"][:16]), "Description": esc(j["description"] or "")}
+                        "When": esc(when(j["created_at"])), "Description": esc(j["description"] or "")}
                        for j in top]).set_index("Job"))
-labels = {j["usage_id"]: f"{j['job_id']} — {usd(j['cost'], 4)} — {j['model']}" for j in top}
+labels = {j["usage_id"]: f"{j['job_id']} — {usd(j['cost'])} — {j['model']}" for j in top}
 pick = st.selectbox("Open a job in the usage explorer", list(labels), format_func=labels.get, key="top_pick")
 if pick is not None:
     st.page_link("pages/usage.py", label=f"Open {esc(labels[pick])}", icon=":material/search:",

@@ -1,14 +1,13 @@
 """Settings: budgets, quotas and price overrides, listed and edited with the command line's validation; every
 change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them.
 Each write acts as the signed-in user, whose role and companies core checks again (a refusal is shown as is)."""
-import pandas as pd
 import streamlit as st
 
 from core import limits
 from core.validation import InvalidRecord
 from ui import actions, cache
 from ui.auth_gate import allowed_companies, ensure_user
-from ui.common import esc, usd
+from ui.common import count, dataframe, day, esc, plural, usd, when
 from ui.entry import require_entry
 from ui.filters import scope
 
@@ -28,11 +27,18 @@ def _mine(rows: list[dict]) -> list[dict]:
 
 
 def _price_table(prices: list[dict]) -> None:
-    st.dataframe(pd.DataFrame([{"Provider": p["provider"], "Model": p["model"], "Input / M": p["input_per_million"],
-                                "Cached input / M": p["cached_input_per_million"] or "—",
-                                "Cache write / M": p["cache_write_per_million"] or "—",
-                                "Output / M": p["output_per_million"], "From": p["effective_from"][:16]}
-                               for p in prices]), hide_index=True, width="stretch")
+    dataframe([{"Provider": p["provider"], "Model": p["model"], "Input / 1M": usd(p["input_per_million"]),
+                "Cached input / 1M": usd(p["cached_input_per_million"]),
+                "Cache write / 1M": usd(p["cache_write_per_million"]), "Output / 1M": usd(p["output_per_million"]),
+                "From": when(p["effective_from"])} for p in prices])
+
+
+def _limit_row(r: dict) -> dict:
+    """A budget or a quota as the tables show it (a budget has no token limit)."""
+    row = {"Company": r["company"], "Provider": r["provider"] or "all providers", "Monthly USD": usd(r["monthly_usd"])}
+    if "monthly_tokens" in r:
+        row["Monthly tokens"] = count(r["monthly_tokens"])
+    return row | {"Updated": when(r["updated_at"])}
 
 
 if not user.is_admin:
@@ -41,9 +47,7 @@ if not user.is_admin:
     for title, rows in (("Budgets", _mine(limits.list_budgets())), ("Quotas", _mine(limits.list_quotas()))):
         st.subheader(title)
         if rows:
-            st.dataframe(pd.DataFrame([{k: ("all providers" if k == "provider" and not v else v)
-                                        for k, v in r.items() if k not in ("id", "updated_at")} for r in rows]),
-                         hide_index=True, width="stretch")
+            dataframe([_limit_row(r) for r in rows])
         else:
             st.caption(f"No {title.lower()[:-1]} for your companies.")
     st.subheader("Price overrides")
@@ -90,7 +94,7 @@ def propose(fn: str, args: tuple, kwargs: dict, summary: str, done: str, details
         return
     extra = list(details)
     if isinstance(preview, dict) and preview.get("repriced"):
-        extra.append(f"{preview['repriced']:,} stored records will be repriced")
+        extra.append(f"{plural(preview['repriced'], 'stored record')} will be repriced")
     st.session_state[PENDING] = {"fn": fn, "args": list(args), "kwargs": kwargs, "summary": summary,
                                  "done": done, "details": extra}
 
@@ -109,8 +113,8 @@ def _stop_pricing() -> None:
 def price_model(target: dict) -> None:
     """One click from the unpriced list: the model is filled in, its stored calls are repriced from its first
     call; the dialog shows what will change before anything is saved."""
-    st.markdown(f"{esc(target['provider'])} / **{esc(target['model'])}** — {target['jobs']:,} unpriced calls since "
-                f"{esc(target['first_seen'])}")
+    st.markdown(f"{esc(target['provider'])} / **{esc(target['model'])}** — "
+                f"{plural(target['jobs'], 'unpriced call')} since {esc(day(target['first_seen']))}")
     c = st.columns(2)
     inp = c[0].text_input("Input USD / million tokens", key="d_input")
     out = c[1].text_input("Output USD / million tokens", key="d_output")
@@ -123,7 +127,7 @@ def price_model(target: dict) -> None:
             # Validate without repricing: a rolled-back reprice of every stored call would hold the write lock.
             actions.dry_run(limits.set_price, *args, **(kwargs | {"reprice": False}))
             n = limits.count_repriceable(target["provider"], target["model"], target["first_seen"])
-            st.info(f"Saving prices up to {n:,} stored calls from {target['first_seen']}.")
+            st.info(f"Saving prices up to {plural(n, 'stored call')} from {day(target['first_seen'])}.")
         except (InvalidRecord, PermissionError) as e:
             st.error(f"Not valid — {e}")
             ready = False
@@ -135,7 +139,7 @@ def price_model(target: dict) -> None:
             st.error(str(e))
             return
         st.session_state["settings_flash"] = (f"Price saved for {target['provider']} / {target['model']}; "
-                                              f"{result['repriced']:,} calls repriced.")
+                                              f"{plural(result['repriced'], 'call')} repriced.")
         _stop_pricing()
         st.rerun()
     if b.button("Cancel", key="d_cancel"):
@@ -146,11 +150,11 @@ def price_model(target: dict) -> None:
 unpriced = cache.unpriced(scope()["company"]) if user.all_companies else []
 if unpriced:
     st.subheader("Unpriced models")
-    st.caption("These calls count $0 in every cost figure until their model has a price.")
+    st.caption("These calls count \\$0.00 in every cost figure until their model has a price.")
     for i, u in enumerate(unpriced):
         c = st.columns([5, 1])
-        c[0].markdown(f"{esc(u['provider'])} / **{esc(u['model'])}** — {u['jobs']:,} calls, {u['tokens']:,} tokens, "
-                      f"{esc(u['first_seen'])} → {esc(u['last_seen'])}")
+        c[0].markdown(f"{esc(u['provider'])} / **{esc(u['model'])}** — {plural(u['jobs'], 'call')}, "
+                      f"{plural(u['tokens'], 'token')}, {esc(day(u['first_seen']))} → {esc(day(u['last_seen']))}")
         if c[1].button("Price it", key=f"price_it_{i}"):
             for k in ("d_input", "d_output", "d_cached"):
                 st.session_state.pop(k, None)
@@ -165,9 +169,7 @@ with tab_b:
                "the Costs page and the alerts measure against it. CLI: `python -m core budget set`.")
     budgets = _mine(limits.list_budgets())
     if budgets:
-        st.dataframe(pd.DataFrame([{"Company": b["company"], "Provider": b["provider"] or "all providers",
-                                    "Monthly USD": usd(b["monthly_usd"]), "Updated": b["updated_at"][:16]}
-                                   for b in budgets]), hide_index=True, width="stretch")
+        dataframe([_limit_row(b) for b in budgets])
     else:
         st.info("No budget yet.")
     with st.form("budget_form"):
@@ -182,10 +184,10 @@ with tab_b:
         if st.form_submit_button("Save budget…"):
             name = new_company if company in (None, "(new company)") and NEW else company
             propose("set_budget", (name, amount), {"provider": provider or None, "allow_new_provider": new_b},
-                    f"Set the monthly budget of {name or '?'} ({provider or 'all providers'}) to ${amount}?",
+                    f"Set the monthly budget of {name or '?'} ({provider or 'all providers'}) to {usd(amount)}?",
                     f"Budget saved for {name}.")
     if budgets:
-        labels = {i: f"{b['company']} — {b['provider'] or 'all providers'} (${b['monthly_usd']})"
+        labels = {i: f"{b['company']} — {b['provider'] or 'all providers'} ({usd(b['monthly_usd'])})"
                   for i, b in enumerate(budgets)}
         c = st.columns([3, 1])
         pick = c[0].selectbox("Delete a budget", list(labels), format_func=labels.get, key="b_delete")
@@ -199,12 +201,7 @@ with tab_q:
                "CLI: `python -m core quota set`.")
     quotas = _mine(limits.list_quotas())
     if quotas:
-        st.dataframe(pd.DataFrame([{"Company": q["company"], "Provider": q["provider"],
-                                    "Monthly USD": usd(q["monthly_usd"]),
-                                    "Monthly tokens": "—" if q["monthly_tokens"] is None
-                                    else f"{q['monthly_tokens']:,}",
-                                    "Updated": q["updated_at"][:16]} for q in quotas]), hide_index=True,
-                     width="stretch")
+        dataframe([_limit_row(q) for q in quotas])
     else:
         st.info("No quota yet.")
     with st.form("quota_form"):
@@ -221,7 +218,8 @@ with tab_q:
             propose("set_quota", (name, provider), {"monthly_usd": usd_limit or None, "monthly_tokens": tokens or None,
                                                     "allow_new_provider": new_q},
                     f"Set the {provider or '?'} quota of {name or '?'}?", f"Quota saved for {name}.",
-                    [f"Monthly USD: {usd_limit or 'none'}", f"Monthly tokens: {tokens or 'none'}"])
+                    [f"Monthly USD: {usd(usd_limit) if usd_limit else 'none'}",
+                     f"Monthly tokens: {count(tokens) if tokens.strip().isdigit() else tokens or 'none'}"])
     if quotas:
         labels = {i: f"{q['company']} — {q['provider']}" for i, q in enumerate(quotas)}
         c = st.columns([3, 1])
@@ -261,7 +259,7 @@ with tab_p:
                 propose("set_price", (provider, model, inp, out),
                         {"cached_input_per_million": cached or None, "cache_write_per_million": write or None,
                          "effective_from": eff or None, "reprice": reprice, "allow_new_provider": new_p},
-                        f"Price {provider or '?'} / {model or '?'} at ${inp or '?'} in and ${out or '?'} out per "
+                        f"Price {provider or '?'} / {model or '?'} at {usd(inp)} in and {usd(out)} out per "
                         "million tokens?", f"Price saved for {provider} / {model}.")
 
 if st.session_state.get(PENDING):

@@ -1,11 +1,14 @@
 """Stats (seed 004's usage statistics): lifetime totals, the month to date against the whole previous month,
 lifetime efficiency figures and the top performers."""
+from decimal import Decimal
+
 import streamlit as st
 
 from core.model_choice import MIN_JOBS
 from ui import cache, charts, filters
 from ui.common import (
-    compact, count, delta, empty_state, no_data_hint, percent, scope_caption, seconds, unpriced_note, usd,
+    compact, count, delta, empty_state, esc, no_data_hint, percent, plural, scope_caption, seconds, unpriced_note,
+    usd,
 )
 from ui.entry import require_entry
 
@@ -23,8 +26,9 @@ st.subheader("Lifetime")
 c = st.columns(4)
 c[0].metric("Jobs", count(life["total_jobs"]))
 c[1].metric("Cost", usd(life["total_cost"]))
-c[2].metric("Tokens", compact(life["total_tokens"]))
-c[3].metric("Cost per 1k tokens", usd(life["avg_cost_per_token"] * 1000, 4),
+c[2].metric("Tokens", compact(life["total_tokens"]), help=f"{count(life['total_tokens'])} tokens")
+c[3].metric("Cost per 1M tokens", usd(None if life["avg_cost_per_token"] is None else
+                                      Decimal(str(life["avg_cost_per_token"])) * 1_000_000),
             help="Over priced calls only: unpriced calls have tokens but no cost.")
 unpriced_note(d["unpriced"])
 
@@ -34,8 +38,8 @@ st.subheader(f"This month ({cur['month']}, to {cur['to']}) against {prev['month'
 c = st.columns(3)
 c[0].metric("Jobs", count(cur["jobs"]), delta(g["jobs_percentage"]))
 c[1].metric("Cost", usd(cur["cost"]), delta(g["cost_percentage"]), delta_color="inverse")
-c[2].metric("Tokens", compact(cur["tokens"]), delta(g["tokens_percentage"]))
-st.caption(f"Previous month: {count(prev['jobs'])} jobs, {usd(prev['cost'])}, {count(prev['tokens'])} tokens. "
+c[2].metric("Tokens", compact(cur["tokens"]), delta(g["tokens_percentage"]), help=f"{count(cur['tokens'])} tokens")
+st.caption(f"Previous month: {plural(prev['jobs'], 'job')}, {esc(usd(prev['cost']))}, {plural(prev['tokens'], 'token')}. "
            "Growth compares the month to date with the whole previous month.")
 st.plotly_chart(charts.month_compare(cur, prev, cur["month"] + " (to date)", prev["month"]), width="stretch")
 
@@ -43,7 +47,7 @@ e = d["efficiency"]
 st.subheader("Efficiency (lifetime)")
 c = st.columns(4)
 c[0].metric("Avg tokens / job", count(e["avg_tokens_per_job"]))
-c[1].metric("Avg cost / job", usd(e["avg_cost_per_job"], 4))
+c[1].metric("Avg cost / job", usd(e["avg_cost_per_job"]))
 c[2].metric("Avg execution time", seconds(e["avg_execution_time"]))
 c[3].metric("Success rate", percent(e["success_rate"] * 100))
 
@@ -52,7 +56,7 @@ st.subheader("Top performers")
 c = st.columns(3)
 c[0].metric("Cheapest per job", t["most_efficient_model"] or "—",
             help=f"Lowest average cost per job among priced models with at least {MIN_JOBS} priced jobs, over "
-                 "the lifetime (Efficiency uses the same rule over its period). Self-hosted models ($0) are not "
+                 "the lifetime (Efficiency uses the same rule over its period). Self-hosted models ($0.00) are not "
                  "ranked on cost.")
 c[1].metric("Fastest", t["fastest_model"] or "—")
 c[2].metric("Most used", t["most_used_model"] or "—")

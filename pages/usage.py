@@ -2,12 +2,12 @@
 from the database one page at a time, a detail view with the job and cost per token, and CSV export."""
 import json
 
-import pandas as pd
 import streamlit as st
 
+from core.display import per_million_tokens
 from core.validation import InvalidRecord
 from ui import cache, filters
-from ui.common import count, empty_state, esc, no_data_hint, seconds, usd
+from ui.common import count, dataframe, empty_state, esc, no_data_hint, percent, plural, seconds, usd, when
 from ui.entry import require_entry
 
 require_entry()  # a direct URL on a fresh process: go through dashboard.py
@@ -76,34 +76,36 @@ if detail_id:
         if job["description"]:
             st.text(job["description"])
         c = st.columns(5)
-        c[0].metric("Total cost", usd(u["total_cost"], 6))
-        c[1].metric("Cost per token", usd(u["cost_per_token"], 8) if u["cost_per_token"] else "$0")
-        c[2].metric("Tokens (in / out)", f"{u['input_tokens']:,} / {u['output_tokens']:,}")
-        c[3].metric("Execution time", seconds(u["execution_time_seconds"]))  # — when not measured
-        c[4].metric("Success rate", f"{u['success_rate']:.2f}")
+        # The exact stored cost (6 decimals) is in the record below; the tiles show it as every page does.
+        c[0].metric("Total cost", usd(u["total_cost"]))
+        c[1].metric("Cost per 1M tokens", per_million_tokens(u["total_cost"], u["total_tokens"]),
+                    help="Total cost ÷ total tokens × 1,000,000")
+        c[2].metric("Tokens (in / out)", f"{count(u['input_tokens'])} / {count(u['output_tokens'])}")
+        c[3].metric("Execution time", seconds(u["execution_time_seconds"]))
+        c[4].metric("Success rate", percent(None if u["success_rate"] is None else u["success_rate"] * 100))
         if u["pricing_status"] == "unpriced":
-            st.warning("This call has no known price (counted as $0). Price the model in Settings.")
-        st.caption(f"{esc(u['provider_name'])} / {esc(u['model_name'])} · {esc(u['created_at'])} · pricing: "
-                   f"{u['pricing_status']}"
-                   f" · cached {u['cached_tokens']:,}, cache write {u['cache_write_tokens']:,}, reasoning "
-                   f"{u['reasoning_tokens']:,} tokens · errors {u['error_count']}")
+            st.warning("This call has no known price (counted as \\$0.00). Price the model in Settings.")
+        st.caption(f"{esc(u['provider_name'])} / {esc(u['model_name'])} · {esc(when(u['created_at']))} · pricing: "
+                   f"{u['pricing_status']} · cached {count(u['cached_tokens'])}, cache write "
+                   f"{count(u['cache_write_tokens'])}, reasoning {plural(u['reasoning_tokens'], 'token')} · "
+                   f"{plural(u['error_count'], 'error')}")
         st.code(json.dumps(u, indent=2, ensure_ascii=False), language="json")
     if st.button("Close detail"):
         filters.put("id", None)
         st.rerun()
     st.divider()
 
-st.subheader(f"{count(total)} matching usage records")
+st.subheader(f"{plural(total, 'matching usage record')}")
 if total == 0:
     empty_state("No usage matches these filters." if query else "No AI usage recorded yet.",
                 None if query else no_data_hint())
     st.stop()
 rows = result["results"]
-st.dataframe(pd.DataFrame([{
-    "id": r["id"], "When (UTC)": r["created_at"], "Job": r["ai_job"]["job_id"], "Status": r["ai_job"]["status"],
-    "Brand": r["ai_job"]["brand"]["name"], "Provider": r["provider_name"], "Model": r["model_name"],
-    "Tokens": r["total_tokens"], "Cost": usd(r["total_cost"], 6), "Time": seconds(r["execution_time_seconds"]),
-    "Success": r["success_rate"], "Pricing": r["pricing_status"]} for r in rows]), hide_index=True, width="stretch")
+# The exact six-decimal cost is in the detail view and the CSV export.
+dataframe([{"id": r["id"], "When": when(r["created_at"]), "Job": r["ai_job"]["job_id"], "Status": r["ai_job"]["status"],
+            "Brand": r["ai_job"]["brand"]["name"], "Provider": r["provider_name"], "Model": r["model_name"],
+            "Tokens": r["total_tokens"], "Cost": usd(r["total_cost"]), "Time": seconds(r["execution_time_seconds"]),
+            "Pricing": r["pricing_status"]} for r in rows], formats={"id": "%d"})
 
 nav = st.columns([1, 2, 1, 3])
 if nav[0].button("← Previous", disabled=page <= 1):
@@ -114,7 +116,7 @@ if nav[2].button("Next →", disabled=page >= pages):
     filters.put("page", page + 1)
     st.rerun()
 
-labels = {r["id"]: f"#{r['id']} · {r['ai_job']['job_id']} · {r['model_name']} · {usd(r['total_cost'], 4)}"
+labels = {r["id"]: f"#{r['id']} · {r['ai_job']['job_id']} · {r['model_name']} · {usd(r['total_cost'])}"
           for r in rows}
 pick = nav[3].selectbox("Details of", [None] + list(labels), key="detail_pick",
                         format_func=lambda i: "Choose a row…" if i is None else labels[i])
@@ -124,6 +126,6 @@ if pick is not None and str(pick) != detail_id:
     st.rerun()
 
 # Deferred: the CSV is built (in id batches, from the database) only when the button is clicked.
-st.download_button(f"Export the {count(total)} filtered rows as CSV",
-                   data=lambda: cache.export_csv(scope["company"], query),
+st.download_button(f"Export the {plural(total, 'filtered row')} as CSV",
+                   data=lambda: cache.export_csv(scope["company"], query, ordering),
                    file_name="ai_usage_export.csv", mime="text/csv", on_click="ignore", icon=":material/download:")

@@ -25,4 +25,5 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "Dashboard: http://localhost:${PORT}  (worker pid ${WORKER}; Ctrl-C stops both)"
-"$PY" -m streamlit run dashboard.py --server.address "$ADDRESS" --server.port "$PORT"
+# app.py serves dashboard.py and warms the Overview's figures when the server starts (ui.warmup).
+"$PY" -m streamlit run app.py --server.address "$ADDRESS" --server.port "$PORT"

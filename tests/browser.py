@@ -32,11 +32,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict, log_path: Path, *extra_args: str, port: int | None = None) -> Iterator[int]:
-    """Run the dashboard with `env` added to the environment; yields its port once /_stcore/health says ok."""
+def streamlit_server(env: dict, log_path: Path, *extra_args: str, port: int | None = None,
+                     script: str = "dashboard.py") -> Iterator[int]:
+    """Run the dashboard (`streamlit run SCRIPT`: dashboard.py, or app.py as `make run` does) with `env` added to
+    the environment; yields its port once /_stcore/health says ok."""
     port = port or free_port()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port",
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port",
                                  str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                                  "--browser.gatherUsageStats", "false", *extra_args],
                                 cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)

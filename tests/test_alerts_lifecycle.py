@@ -34,7 +34,7 @@ def test_response_has_the_seed_shape(db, env):
     # Exceeded: cost_exceeded alone (an exhausted budget is not also "remaining under $5").
     assert r["new_alerts_created"] == 1 == len(r["alerts"])
     exceeded = next(a for a in r["alerts"] if a["type"] == "cost_exceeded")
-    assert exceeded["provider"] == "openai" and "105.67$ of 100.00$" in exceeded["message"]
+    assert exceeded["provider"] == "openai" and "$105.67 of $100.00" in exceeded["message"]
     assert r["notifications_sent"] == 0  # no channel configured
 
 
@@ -46,7 +46,7 @@ def test_repeated_checks_keep_one_alert_and_refresh_it(db, env):
     assert check_alerts(now=NOW)["new_alerts_created"] == 0
     results = list_alerts()["results"]
     assert len(results) == 1
-    assert results[0]["current_value"] == "83.00" and "83%" in results[0]["message"]
+    assert results[0]["current_value"] == "83.00" and "at 83.0% ($83.00 of $100.00" in results[0]["message"]
 
 
 def test_concurrent_checks_make_one_alert(db, env):

@@ -82,7 +82,7 @@ def test_budget_for_all_providers_sums_them(db, env):
     spend("3", when=NOW - timedelta(hours=1), provider="gemini", model="gemini-2.0-flash")
     alerts = fired()
     assert alerts["cost_warning"]["provider"] == ""
-    assert "8.00$ of 10.00$" in alerts["cost_warning"]["message"]
+    assert "$8.00 of $10.00" in alerts["cost_warning"]["message"]
 
 
 def test_remaining_under_five_dollars_fires_at_five(db, env):

@@ -36,14 +36,14 @@ def test_resolve_an_alert_in_the_browser(dashboard):
             page.goto(f"{dashboard}/alerts")
             expect(page.get_by_test_id("stMetricValue").first).to_have_text("1", timeout=60_000)
             # The message can show twice (its card and the table of open alerts): any visible one will do.
-            expect(page.get_by_text("Monthly budget OpenAI at 85%").first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Monthly budget OpenAI at 85.0%").first).to_be_visible(timeout=30_000)
             note = page.get_by_label("Resolution note")
-            note.fill("Budget raised to 150$")
+            note.fill("Budget raised to $150.00")
             note.press("Enter")  # commit the text input before the click
             page.get_by_role("button", name="Resolve", exact=True).click()
             dialog = page.get_by_role("dialog")
             expect(dialog).to_be_visible(timeout=30_000)
-            expect(dialog.get_by_text("Note: Budget raised to 150$")).to_be_visible()
+            expect(dialog.get_by_text("Note: Budget raised to $150.00")).to_be_visible()
             dialog.get_by_role("button", name="Confirm").click()
             expect(page.get_by_text(f"Alert #{alert_id} resolved").first).to_be_visible(timeout=30_000)
             expect(page.get_by_test_id("stMetricValue").first).to_have_text("0", timeout=30_000)
@@ -53,5 +53,5 @@ def test_resolve_an_alert_in_the_browser(dashboard):
 
     stored = list_alerts(alert_type="cost_warning")["results"][0]
     assert stored["is_resolved"] is True
-    assert stored["resolution_note"] == "Budget raised to 150$"
+    assert stored["resolution_note"] == "Budget raised to $150.00"
     assert stored["resolved_by"] == "dashboard"

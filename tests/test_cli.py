@@ -55,15 +55,17 @@ def run(*args):
 
 
 def test_budget_quota_price_round_trip(db):
+    proc = run("budget", "set", "--company", "Humari", "--monthly-usd", "1234.5")
+    assert proc.returncode == 0 and proc.stdout == "budget set: Humari / all providers: $1,234.50 per month\n"
     assert run("budget", "set", "--company", "Humari", "--monthly-usd", "100").returncode == 0
     assert run("budget", "set", "--company", "Humari", "--provider", "openai", "--monthly-usd", "60.5").returncode == 0
     out = run("budget", "list").stdout
-    assert re.search(r"Humari\s+all\s+100\.000000", out) and re.search(r"Humari\s+openai\s+60\.500000", out)
+    assert re.search(r"Humari\s+all\s+\$100\.00\s", out) and re.search(r"Humari\s+openai\s+\$60\.50\s", out)
     assert run("quota", "set", "--company", "Humari", "--provider", "openai", "--monthly-tokens", "5000000").returncode == 0
-    assert re.search(r"Humari\s+openai\s+5000000", run("quota", "list").stdout)
+    assert re.search(r"Humari\s+openai\s+5,000,000\s", run("quota", "list").stdout)
     assert run("price", "set", "--provider", "ollama", "--model", "llama*", "--input-per-million", "0.1",
                "--output-per-million", "0.2", "--effective-from", "2025-01-01").returncode == 0
-    assert re.search(r"ollama\s+llama\*\s+0\.100000", run("price", "list").stdout)
+    assert re.search(r"ollama\s+llama\*\s+\$0\.1000\s", run("price", "list").stdout)
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -98,8 +100,10 @@ def test_export_to_file(db, tmp_path):
     record_usage(job_id="f1", provider_name="openai", model_name="gpt-4o", input_tokens=10, output_tokens=5)
     out = tmp_path / "x.csv"
     proc = run("export", "--output", str(out), "--created-at--gte", "2000-01-01")
-    assert proc.returncode == 0 and "exported 1 records" in proc.stderr
-    assert out.read_bytes().count(b"\r\n") == 2
+    assert proc.returncode == 0 and "exported 1 record to" in proc.stderr
+    data = out.read_bytes()
+    assert data.count(b"\r\n") == 2
+    assert data.startswith(b"\xef\xbb\xbfid,job_id,")  # the UTF-8 byte order mark: Excel reads accents right
 
 
 def test_unknown_filter_value_is_an_error(db):

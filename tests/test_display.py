@@ -32,3 +32,16 @@ def test_times_are_minutes_in_utc():
 @pytest.mark.parametrize("n, shown", [(0, "0 calls"), (1, "1 call"), (2, "2 calls"), (1204, "1,204 calls")])
 def test_plurals(n, shown):
     assert display.plural(n, "call") == shown
+
+
+def test_cost_per_token_reads_per_million_tokens():
+    assert display.per_million_tokens("0.0025", 1000) == "$2.50 / 1M tokens"
+    assert display.per_million_tokens(Decimal("0.000075"), 15) == "$5.00 / 1M tokens"
+    assert display.per_million_tokens("0.01", 1_000_000) == "$0.0100 / 1M tokens"
+    assert display.per_million_tokens("1", 0) == "—" and display.per_million_tokens(None, 10) == "—"
+
+
+def test_compact_counts_and_signed_changes():
+    assert display.compact(42_563_146) == "42.56M" and display.compact(999_999) == "999,999"
+    assert display.compact(2_500_000_000) == "2.50B" and display.compact(None) == "—"
+    assert display.change(9.54) == "+9.5%" and display.change(-16.3) == "-16.3%" and display.change(None) == "—"

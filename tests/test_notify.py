@@ -230,8 +230,8 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     assert not at.exception
     shown = "\n".join(t.value for t in at.text)
     assert "Notification channels" in [h.value for h in at.subheader]
-    assert (f"URL #1 · json · 127.0.0.1:{webhook.port} · failing since 2026-02-12T15:00:00Z (failed deliveries: 1, "
-            "next attempt at 2026-02-12T15:15:00Z)") in shown
+    assert (f"URL #1 · json · 127.0.0.1:{webhook.port} · failing since 2026-02-12 15:00 UTC (1 failed delivery, "
+            "next attempt at 2026-02-12 15:15 UTC)") in shown
     assert "Last error: HTTP 404" in shown
 
     webhook.mode = "ok"

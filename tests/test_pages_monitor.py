@@ -175,7 +175,7 @@ def test_single_record_single_provider(db):
         at = app_test(page)
         assert not at.exception, page
     at = app_test()
-    assert metric(at, "Jobs") == "1" and metric(at, "Cost") == "$0.75"
+    assert metric(at, "Jobs") == "1" and metric(at, "Cost") == "$0.7500"  # four decimals under a dollar
 
 
 def test_unknown_filter_value_in_url_shows_empty_state(ledger):

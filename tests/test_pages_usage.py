@@ -2,8 +2,9 @@
 usage with its job and cost per token, and the export holds exactly the filtered rows."""
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import streamlit as st
@@ -36,7 +37,7 @@ def usage_app(**params) -> AppTest:
 
 
 def shown_count(at) -> int:
-    head = next(s.value for s in at.subheader if s.value.endswith("matching usage records"))
+    head = next(s.value for s in at.subheader if re.fullmatch(r"[\d,]+ matching usage records?", s.value))
     return int(head.split()[0].replace(",", ""))
 
 
@@ -87,9 +88,11 @@ def test_detail_view(ledger):
     at = usage_app(id=str(row.id))
     assert any(s.value == "Usage detail" for s in at.subheader)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Total cost"] == f"${money(row.cost)}"
-    per_token = row.cost / row.tokens
-    assert metrics["Cost per token"] == f"${per_token.quantize(Decimal('0.00000001'))}"
+    assert metrics["Total cost"] == f"${row.cost.quantize(Decimal('0.01'), ROUND_HALF_UP):,}"  # over a dollar
+    per_million = row.cost * 1_000_000 / row.tokens  # cost per token reads as a long decimal: per 1M tokens
+    assert metrics["Cost per 1M tokens"] == f"${per_million.quantize(Decimal('0.01'), ROUND_HALF_UP):,} / 1M tokens"
+    when = row.created_at.astimezone(UTC)
+    assert f" · {when:%Y-%m-%d %H:%M} UTC · " in at.caption[0].value.replace("\\", "")
     assert row.job_id.replace("-", "\\-") in at.markdown[0].value
     at = usage_app(id="999999")
     assert any("No usage with id" in w.value for w in at.warning)
@@ -107,11 +110,17 @@ def test_export_returns_the_filtered_rows(ledger, monkeypatch):
         return original(self, data_callable, *args, **kwargs)
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    at = usage_app(provider="anthropic", ai_job__status="completed")
-    expected = {r.job_id for r in ledger if r.provider == "anthropic" and r.status == "completed"}
+    at = usage_app(provider="anthropic", ai_job__status="completed", ordering="-total_cost")
+    picked = [r for r in ledger if r.provider == "anthropic" and r.status == "completed"]
+    expected = {r.job_id for r in picked}
     assert at.get("download_button")[0].proto.label == f"Export the {len(expected)} filtered rows as CSV"
-    rows = list(csv.DictReader(io.StringIO(captured[-1]())))
+    text = captured[-1]()
+    assert text.startswith("\ufeffid,")  # the UTF-8 byte order mark: a spreadsheet reads accents right
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert {r["job_id"] for r in rows} == expected and len(rows) == len(expected)
+    # In the list's order ("Costliest first"), not the ledger's.
+    assert [r["job_id"] for r in rows] == [r.job_id for r in sorted(picked, key=lambda r: (r.cost, r.id), reverse=True)]
+    assert [r["job_id"] for r in rows[:len(at.dataframe[0].value)]] == list(at.dataframe[0].value["Job"])
     costs = {r.job_id: money(r.cost) for r in ledger}
     assert all(r["provider_name"] == "anthropic" and r["total_cost"] == costs[r["job_id"]] for r in rows)
 

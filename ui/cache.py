@@ -6,15 +6,29 @@ import streamlit as st
 
 from core import analytics
 from core.config import get_settings
-from core.db import session_scope
+from core.db import migrate, session_scope
 from core.demo import has_demo_data
 from core.heartbeat import worker_status
 
 TTL = 60
 
 
+OVERVIEW_DAYS = 30  # the Overview's period when the link names none (ui.warmup computes that view ahead)
+
+
 def db_key() -> str:
     return get_settings().database_url
+
+
+@st.cache_resource(show_spinner=False)
+def _migrated(db: str) -> bool:
+    migrate(db)
+    return True
+
+
+def migrated() -> bool:
+    """The configured database migrated, once per process (the first run, or ui.warmup before it)."""
+    return _migrated(db_key())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -70,8 +84,11 @@ def _status(db: str) -> dict:
 
 
 # Keyword arguments (named as the core functions) keep the cache keys readable and stable.
-def dashboard(**kw) -> dict:
-    return _dashboard(db_key(), **kw)
+def overview(company: str | None, brand: str | None, provider: str | None, *, days: int | None = None,
+             start=None, end=None) -> dict:
+    """The Overview's figures for the shared filters and either the last `days` days or start..end (included)."""
+    period = {"days": days} if start is None else {"start": start, "end": end}
+    return _dashboard(db_key(), company=company, brand=brand, provider=provider, **period)
 
 
 def costs(**kw) -> dict:
@@ -111,9 +128,10 @@ def usage_detail(usage_id: int, company: str | None = None) -> dict | None:
     return analytics.get_usage(usage_id, company=company)
 
 
-def export_csv(company: str | None, filters: dict) -> str:
-    """The filtered ledger as CSV (streamed from the database in id batches); called on download only."""
-    return analytics.export_csv_text(company=company, **filters)
+def export_csv(company: str | None, filters: dict, ordering: str | None = None) -> str:
+    """The filtered ledger as CSV in the list's order (streamed from the database), with the UTF-8 byte order mark
+    a spreadsheet needs to read accents; called on download only."""
+    return analytics.export_csv_text(company=company, ordering=ordering, **filters)
 
 
 def status() -> dict:

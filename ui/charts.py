@@ -11,6 +11,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.display import percent
+
 PROVIDER_COLORS = {
     "openai": "#10a37f", "anthropic": "#d97757", "gemini": "#4285f4", "google": "#4285f4", "mistral": "#fa520f",
     "ollama": "#6b7280", "azure": "#0078d4", "bedrock": "#ff9900", "groq": "#f55036", "deepseek": "#4d6bfe",
@@ -54,7 +56,7 @@ def provider_bars(rows: list[dict], cost_key: str = "cost") -> go.Figure:
     df = pd.DataFrame(rows)
     df["usd"] = [num(v) for v in df[cost_key]]
     fig = px.bar(df, x="provider", y="usd", color="provider", color_discrete_map=color_map(df["provider"]),
-                 text=[f"{p:.1f}%" for p in df["percentage"]])
+                 text=[percent(p) for p in df["percentage"]])
     fig.update_layout(showlegend=False)
     return _layout(fig, "Cost by provider", "Provider", "Cost (USD)")
 
@@ -144,13 +146,13 @@ def trend_chart(points: list[dict], metric: str) -> go.Figure:
 
 def efficiency_scatter(models: list[dict]) -> go.Figure:
     rows = [{"model": m["model"], "provider": m["provider"], "seconds": m["metrics"]["avg_execution_time"],
-             "usd_per_1k": (m["metrics"]["cost_per_token"] or 0) * 1000, "jobs": m["metrics"]["jobs_count"],
+             "usd_per_1m": (m["metrics"]["cost_per_token"] or 0) * 1_000_000, "jobs": m["metrics"]["jobs_count"],
              "score": m["efficiency_score"]} for m in models if m["metrics"]["cost_per_token"] is not None]
     df = pd.DataFrame(rows)
-    fig = px.scatter(df, x="seconds", y="usd_per_1k", size="jobs", color="provider", hover_name="model",
+    fig = px.scatter(df, x="seconds", y="usd_per_1m", size="jobs", color="provider", hover_name="model",
                      hover_data=["score"], color_discrete_map=color_map(df["provider"].unique()))
-    return _layout(fig, "Cost per 1k tokens against speed (bubble: calls)", "Average execution time (s)",
-                   "Cost per 1k tokens (USD)")
+    return _layout(fig, "Cost per 1M tokens against speed (bubble: calls)", "Average execution time (s)",
+                   "Cost per 1M tokens (USD)")
 
 
 def score_bars(models: list[dict]) -> go.Figure:

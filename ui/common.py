@@ -1,11 +1,12 @@
-"""Pieces every page shares: display formatting (rounding happens only here), banners, empty states, the
-unpriced-usage note. User-supplied text (model, brand, description) is always rendered as plain text."""
+"""Pieces every page shares: the figures as core.display shows them, tables whose key columns stay readable,
+banners, empty states, the unpriced-usage note. User-supplied text (model, brand, description) is always rendered
+as plain text."""
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
+import pandas as pd
 import streamlit as st
 
+from core import display
 from ui import cache
 
 
@@ -18,52 +19,42 @@ def esc(text) -> str:
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text))
 
 
-def usd(value, places: int | None = None) -> str:
-    """$1,234.57 (cents), or more decimals for amounts under a dollar so small costs do not show as $0.00."""
-    if value is None:
-        return "—"
-    d = Decimal(str(value))
-    if d < 0:
-        return "-" + usd(-d, places)
-    if places is None and 0 < d < Decimal("0.00005"):
-        return "<$0.0001"
-    small = places is None and 0 < abs(d) < 1
-    if places is None:
-        places = 4 if small else 2
-    q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    text = f"{q:,.{places}f}"
-    if small:  # $0.7500 -> $0.75, $0.0120 -> $0.012: four decimals only where they say something
-        text = text.rstrip("0")
-        text += "0" * max(0, 2 - len(text.split(".")[1]))
-    return "$" + text
-
-
-def count(value) -> str:
-    return "—" if value is None else f"{int(value):,}"
-
-
-def compact(value) -> str:
-    """Large counts in a metric tile: 42,563,146 -> 42.56M (exact figures are in the tables)."""
-    if value is None:
-        return "—"
-    n = int(value)
-    for size, suffix in ((10**9, "B"), (10**6, "M")):
-        if abs(n) >= size:
-            return f"{n / size:,.2f}{suffix}"
-    return f"{n:,}"
-
-
-def percent(value) -> str:
-    return "—" if value is None else f"{value:.1f}%"
-
-
-def seconds(value) -> str:
-    return "—" if value is None else f"{value:.2f} s"
+# Every figure on the pages is shown by core.display (the alert messages and notifications use it too).
+usd = display.usd
+count = display.count
+compact = display.compact
+percent = display.percent
+seconds = display.seconds
+when = display.when
+day = display.day
+plural = display.plural
 
 
 def delta(change: float | None) -> str | None:
     """A metric delta from a change percentage; None hides it (no previous figure)."""
-    return None if change is None else f"{change:+.1f}% vs previous"
+    return None if change is None else f"{display.change(change)} vs previous"
+
+
+COUNT_FORMAT = "%,d"  # st.column_config's printf form of display.count: 29,771,536
+
+
+def dataframe(rows: list[dict], *, widths: dict | None = None, formats: dict | None = None,
+              height: int | str = "auto") -> None:
+    """Rows as a table, every page alike: whole-number columns stay numbers (they sort as numbers) and show
+    thousands separators as display.count does; other cells arrive as display strings, or as numbers with a
+    printf form in `formats` (a score: "%.1f"). `widths` gives a column its room ("small", "medium", "large" or
+    pixels) where the automatic width would cut a key column at 1440 px."""
+    df = pd.DataFrame(rows)
+    config = {}
+    for name in df.columns:
+        width, fmt = (widths or {}).get(name), (formats or {}).get(name)
+        if fmt is None and pd.api.types.is_integer_dtype(df[name].dtype):
+            fmt = COUNT_FORMAT
+        if fmt is not None:
+            config[name] = st.column_config.NumberColumn(format=fmt, width=width)
+        elif width is not None:
+            config[name] = st.column_config.Column(width=width)
+    st.dataframe(df, hide_index=True, width="stretch", height=height, column_config=config)
 
 
 def status_banners() -> None:
@@ -98,10 +89,13 @@ def unpriced_note(unpriced: dict) -> None:
     """Unpriced calls add nothing to the costs shown: say how many, and which models."""
     if not unpriced or not unpriced.get("jobs"):
         return
-    models = ", ".join(f"{esc(m['provider'])}/{esc(m['model'])} ({m['jobs']:,})" for m in unpriced["models"][:6])
-    more = "" if len(unpriced["models"]) <= 6 else f" and {len(unpriced['models']) - 6} more"
-    st.warning(f"{unpriced['jobs']:,} calls have no known price and count \\$0 in these costs: {models}{more}. "
-               "Price them in Settings or with `python -m core price set …`.", icon=":material/money_off:")
+    models = ", ".join(f"{esc(m['provider'])}/{esc(m['model'])} ({count(m['jobs'])})" for m in unpriced["models"][:6])
+    more = "" if len(unpriced["models"]) <= 6 else f" and {count(len(unpriced['models']) - 6)} more"
+    have = "has" if unpriced["jobs"] == 1 else "have"
+    them = "the model" if len(unpriced["models"]) == 1 else "them"
+    st.warning(f"{plural(unpriced['jobs'], 'call')} {have} no known price and count \\$0\\.00 in these costs: "
+               f"{models}{more}. Price {them} in Settings or with `python -m core price set …`.",
+               icon=":material/money_off:")
 
 
 def scope_caption(scope: dict, names: dict | None = None) -> None:

@@ -11,9 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
-from core.display import count, usd
+from core.display import change, count, usd
 from core.reconcile import reconcile
-from ui.common import esc
+from ui.common import dataframe, esc
 
 TTL = 60
 PROVIDER = "openai"  # the provider whose bill is synced (core.openai_sync)
@@ -26,7 +26,7 @@ def _reconcile(db: str, company: str | None, since: date, until: date, tolerance
 
 def _pct(value: float | None) -> str:
     """Signed difference in % of the bill (one decimal); — when nothing was billed."""
-    return "—" if value is None else f"{value:+.1f}%"
+    return change(value)
 
 
 def _month_days(month: str, today: date) -> tuple[date, date] | None:
@@ -97,8 +97,7 @@ def render_reconciliation(company: str | None, *, month: str | None = None, prov
     else:
         st.success("Every day is within the tolerance.")
     st.markdown("**Per day and model**")
-    st.dataframe(pd.DataFrame([{"Date": r["date"], "Model": r["model"], "Estimated": usd(r["estimated"]),
-                                "Billed": usd(r["billed"]), "Difference": usd(r["difference"]),
-                                "Difference %": _pct(r["difference_pct"]),
-                                "Over tolerance": "yes" if r["over_tolerance"] else "no"}
-                               for r in data["rows"]]), hide_index=True, width="stretch")
+    dataframe([{"Date": r["date"], "Model": r["model"], "Estimated": usd(r["estimated"]), "Billed": usd(r["billed"]),
+                "Difference": usd(r["difference"]), "Difference %": _pct(r["difference_pct"]),
+                "Over tolerance": "yes" if r["over_tolerance"] else "no"} for r in data["rows"]],
+              widths={"Model": "large"})

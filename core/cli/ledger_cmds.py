@@ -107,9 +107,10 @@ def _export(args) -> int:
     from core.ledger import export_csv
 
     if args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as fh:
-            n = export_csv(fh, company=args.company, **_filters(args))
-        print(f"exported {n} records to {args.output}", file=sys.stderr)
+        from core.display import plural
+        with open(args.output, "w", newline="", encoding="utf-8") as fh:  # a file: with the BOM spreadsheets need
+            n = export_csv(fh, bom=True, company=args.company, **_filters(args))
+        print(f"exported {plural(n, 'record')} to {args.output}", file=sys.stderr)
     else:
         export_csv(sys.stdout, company=args.company, **_filters(args))
     return 0

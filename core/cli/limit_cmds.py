@@ -1,9 +1,16 @@
 """budget, quota, price. The command line writes as the local operator (core.auth.LOCAL_OPERATOR)."""
 from __future__ import annotations
 
+from core.display import count, plural, usd, when  # stdlib only: costs nothing at start
+
 NEW_PROVIDER_HELP = ("accept a provider name that is not yet known (not in the pricing catalog, the configured "
                      "providers, the ledger or the existing limits); without it such a name is refused as a "
                      "likely typo")
+
+# How the list commands show a column: money as on the pages, counts with separators, times in UTC minutes.
+_SHOWN = {"monthly_usd": usd, "input_per_million": usd, "cached_input_per_million": usd,
+          "cache_write_per_million": usd, "output_per_million": usd, "monthly_tokens": count,
+          "updated_at": when, "effective_from": when}
 
 
 def register(sub) -> None:
@@ -65,7 +72,7 @@ def _table(rows: list[dict], columns: list[str]) -> None:
     if not rows:
         print("(none)")
         return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[("" if r.get(c) is None else str(_SHOWN.get(c, str)(r.get(c)))) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     for row in cells:
@@ -77,7 +84,7 @@ def _budget_set(args) -> int:
     from core.limits import set_budget
     r = set_budget(args.company, args.monthly_usd, provider=args.provider, actor=LOCAL_OPERATOR,
                    allow_new_provider=args.allow_new_provider)
-    print(f"budget set: {r['company']} / {r['provider'] or 'all providers'}: ${r['monthly_usd']} per month")
+    print(f"budget set: {r['company']} / {r['provider'] or 'all providers'}: {usd(r['monthly_usd'])} per month")
     return 0
 
 
@@ -101,7 +108,9 @@ def _quota_set(args) -> int:
     from core.limits import set_quota
     r = set_quota(args.company, args.provider, monthly_usd=args.monthly_usd, monthly_tokens=args.monthly_tokens,
                   actor=LOCAL_OPERATOR, allow_new_provider=args.allow_new_provider)
-    print(f"quota set: {r['company']} / {r['provider']}: usd={r['monthly_usd']} tokens={r['monthly_tokens']}")
+    limits = [f"{usd(r['monthly_usd'])}"] if r["monthly_usd"] is not None else []
+    limits += [f"{count(r['monthly_tokens'])} tokens"] if r["monthly_tokens"] is not None else []
+    print(f"quota set: {r['company']} / {r['provider']}: {' and '.join(limits)} per month")
     return 0
 
 
@@ -128,9 +137,9 @@ def _price_set(args) -> int:
                   cached_input_per_million=args.cached_input_per_million,
                   cache_write_per_million=args.cache_write_per_million, effective_from=args.effective_from,
                   reprice=args.reprice, actor=LOCAL_OPERATOR, allow_new_provider=args.allow_new_provider)
-    print(f"price set: {r['provider']} / {r['model']} from {r['effective_from']}: in ${r['input_per_million']}"
-          f" out ${r['output_per_million']} per million" + (f"; repriced {r['repriced']} records"
-                                                             if args.reprice else ""))
+    print(f"price set: {r['provider']} / {r['model']} from {when(r['effective_from'])}: in "
+          f"{usd(r['input_per_million'])} out {usd(r['output_per_million'])} per million tokens"
+          + (f"; repriced {plural(r['repriced'], 'record')}" if args.reprice else ""))
     return 0
 
 
