@@ -215,7 +215,7 @@ def test_slow_execution_judges_the_timed_jobs_only(db, env, timed, untimed, fire
     assert ("slow_execution" in alerts) is fires
     if fires:
         assert alerts["slow_execution"]["current_value"] == "40.00"
-        assert "40 s average" in alerts["slow_execution"]["message"]
+        assert "40.00 s average" in alerts["slow_execution"]["message"]
         assert f"{timed} timed jobs" in alerts["slow_execution"]["message"]
 
 
