@@ -42,7 +42,8 @@ def _health(port: int) -> bool:
         return False
 
 
-def one_run(env: dict, browser, log: Path, script: str = "dashboard.py", delay: float = 0.0) -> tuple[float, float, float, float]:
+def one_run(env: dict, browser, log: Path, script: str = "dashboard.py",
+            delay: float = 0.0) -> tuple[float, float, float, float]:
     port = _free_port()
     with open(log, "w") as out:
         start = time.monotonic()

@@ -39,7 +39,8 @@ c = st.columns(3)
 c[0].metric("Jobs", count(cur["jobs"]), delta(g["jobs_percentage"]))
 c[1].metric("Cost", usd(cur["cost"]), delta(g["cost_percentage"]), delta_color="inverse")
 c[2].metric("Tokens", compact(cur["tokens"]), delta(g["tokens_percentage"]), help=f"{count(cur['tokens'])} tokens")
-st.caption(f"Previous month: {plural(prev['jobs'], 'job')}, {esc(usd(prev['cost']))}, {plural(prev['tokens'], 'token')}. "
+st.caption(f"Previous month: {plural(prev['jobs'], 'job')}, {esc(usd(prev['cost']))}, "
+           f"{plural(prev['tokens'], 'token')}. "
            "Growth compares the month to date with the whole previous month.")
 st.plotly_chart(charts.month_compare(cur, prev, cur["month"] + " (to date)", prev["month"]), width="stretch")
 
