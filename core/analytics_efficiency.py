@@ -1,5 +1,5 @@
-"""Seed 004's `/ai/usage/efficiency/`: per model over the last `days` days (default 30) — average cost per job,
-execution time, reliability (the seed's `success_rate`), tokens, cost per token — an efficiency score,
+"""The efficiency view (`/ai/usage/efficiency/`): per model over the last `days` days (default 30) — average cost per job,
+execution time, reliability (`success_rate`), tokens, cost per token — an efficiency score,
 recommendations derived from the figures, and the savings of moving an operation's calls to a cheaper model.
 
 Efficiency score (0-10, 1 decimal) = 0.4 x cost score + 0.3 x speed score + 0.3 x quality score, where
@@ -33,8 +33,8 @@ from core.model_choice import MIN_JOBS, RELIABLE, cheapest, model_costs
 from core.models import Company
 from core.validation import InvalidRecord
 
-QUALITY_THRESHOLD = RELIABLE  # seed 004's high_failure_rate: 5 %
-SLOW_SECONDS = 30  # seed 004's slow_execution
+QUALITY_THRESHOLD = RELIABLE  # the high_failure_rate rule's 5 %
+SLOW_SECONDS = 30  # the slow_execution rule's threshold
 MAX_DAYS = 3660  # as the dashboard view: ten years
 WEIGHTS = {"cost": 0.4, "speed": 0.3, "quality": 0.3}
 TOP_SAVINGS = 3  # savings named among the overall recommendations (the page lists them all)

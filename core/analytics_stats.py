@@ -1,4 +1,4 @@
-"""Seed 004's `/ai/usage/stats/`: lifetime totals (up to `now`), the month to date against the whole previous
+"""The usage statistics view (`/ai/usage/stats/`): lifetime totals (up to `now`), the month to date against the whole previous
 month, lifetime efficiency figures and top performers.
 
 Top performers, over the lifetime: most efficient = the cheapest model as `core.model_choice.cheapest` defines

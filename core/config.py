@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     notify_retry_delay_seconds: float = Field(default=2.0, ge=0, description="Pause before the second delivery attempt (doubles at each further one)")
     notify_timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="Longest time one delivery to one channel may take, retries included")
 
-    # Alert thresholds (seed 004 defaults; ratios are fractions: 0.8 = 80%)
+    # Alert thresholds (the documented defaults; ratios are fractions: 0.8 = 80%)
     alert_quota_warning: Decimal = Field(default=Decimal("0.8"), gt=0, description="quota_warning at this share of a quota")
     alert_quota_critical: Decimal = Field(default=Decimal("0.95"), gt=0, description="quota_critical at this share of a quota")
     alert_quota_exceeded: Decimal = Field(default=Decimal("1.0"), gt=0, description="quota_exceeded at this share of a quota")

@@ -213,7 +213,7 @@ def _usage_row(rec: UsageRecord, job: dict, ai_job_id: int, pricer: Pricer) -> d
 
 
 def _record_fields(kwargs: Mapping) -> dict:
-    """Accept seed 004's keyword names (provider_name, model_name, ai_job) besides our own."""
+    """Accept the usage API's keyword names (provider_name, model_name, ai_job) besides our own."""
     raw = dict(kwargs)
     if "provider_name" in raw:
         raw.setdefault("provider", raw.pop("provider_name"))
@@ -245,7 +245,7 @@ def record_usage(*, session: Session | None = None, source: str = "api", is_demo
                  now: datetime | None = None, **kwargs) -> AIJobUsage:
     """Record one AI call and return its usage row (with its job loaded).
 
-    Keyword arguments as seed 004 (input_tokens, output_tokens, cost_input, cost_output,
+    Keyword arguments as the usage API names them (input_tokens, output_tokens, cost_input, cost_output,
     execution_time_seconds, memory_usage_mb, provider_name, model_name, success_rate, error_count) plus
     job_id, created_at, company, brand, job_type, status, operation, description, cached_tokens,
     cache_write_tokens, reasoning_tokens. Raises InvalidRecord (field and value named) or UsageConflict.
