@@ -30,12 +30,12 @@ from datetime import UTC, datetime  # noqa: E402
 import schedule  # noqa: E402
 
 from core.config import get_settings  # noqa: E402
-from core.heartbeat import beat  # noqa: E402
-from core.probe import StopRequest  # noqa: E402
-from core.probe_report import settings_to_set  # noqa: E402
-from core.providers import configured_providers  # noqa: E402
+from core.worker.heartbeat import beat  # noqa: E402
+from core.worker.probe import StopRequest  # noqa: E402
+from core.worker.probe_report import settings_to_set  # noqa: E402
+from core.providers.registry import configured_providers  # noqa: E402
 from core.redact import redact  # noqa: E402
-from core.worker_jobs import alerts_job, probe_job, probe_missed, setup_logging, sync_job  # noqa: E402
+from core.worker.jobs import alerts_job, probe_job, probe_missed, setup_logging, sync_job  # noqa: E402
 
 log = logging.getLogger("worker")
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_file)
     worker = Worker()
     worker.install_signals()
-    from core.db import migrate
+    from core.storage.db import migrate
     try:
         migrate()
     except Exception as e:  # noqa: BLE001

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine, text
 
 from core import config
-from core.db import dispose_engines, migrate
+from core.storage.db import dispose_engines, migrate
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MODELS = [("openai", "gpt-4o", 30), ("openai", "gpt-4o-mini", 30), ("openai", "o3-mini", 5),

@@ -6,7 +6,7 @@
 For 7, 30 and 120 days (and 30 days for one company, and one provider): the median of `--runs` runs of
   - the plain query (`ORDER BY total_cost DESC LIMIT 10` as SQLAlchemy writes it; SQLite's planner takes the
     created_at index and sorts the whole window),
-  - `core.costliest.costliest_ids` (walks the total_cost index, at most WALK_ROWS entries, then sorts a narrow
+  - `core.queries.costliest.costliest_ids` (walks the total_cost index, at most WALK_ROWS entries, then sorts a narrow
     window itself),
   - `get_usage_dashboard` as a whole,
 checking that both costliest reads give the same ids.
@@ -34,10 +34,10 @@ def main() -> None:
     os.environ["AUTH_SECRETS_FILE"] = "/nonexistent/aium-bench-secrets.toml"
 
     from core.analytics import get_usage_dashboard
-    from core.costliest import costliest_ids
-    from core.db import read_scope
-    from core.models import AIJobUsage as U
-    from core.models import Company
+    from core.queries.costliest import costliest_ids
+    from core.storage.db import read_scope
+    from core.storage.models import AIJobUsage as U
+    from core.storage.models import Company
 
     with read_scope() as s:
         rows = s.scalar(select(func.count()).select_from(U))

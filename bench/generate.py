@@ -8,7 +8,7 @@ oldest first (as a ledger grows): five companies of different sizes and their br
 real model names (plus a fine-tune nobody prices), business hours and a weekday/weekend rhythm, growth over the
 period, failures and timeouts, lognormal token counts per operation, cached / cache-write / reasoning tokens, a
 few costs billed by the provider. Records are built with numpy, 200,000 at a time, as a pandas frame with the
-import fields, and the frames go through `core.columnar.ingest_frames`, one transaction each (validation, pricing
+import fields, and the frames go through `core.ingest.frames.ingest_frames`, one transaction each (validation, pricing
 and rollup included). Budgets and quotas are set from the generated spend so that the alert rules have work.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 
 from bench.common import COMPANIES, MODELS, fresh_database
-from core import columnar
-from core.db import session_scope
-from core.validation import IMPORT_FIELDS
+from core.ingest import frames as columnar
+from core.storage.db import session_scope
+from core.ingest.checks import IMPORT_FIELDS
 
 DEFAULT_DB = "aium_scale"
 # A fine-tune without a catalog price: the unpriced paths of every view have something to show.
@@ -174,7 +174,7 @@ def frame(rng: np.random.Generator, timeline: Timeline, first: int, n: int, pref
 
 
 def ingest_frames(frames, now: datetime, progress: str = "") -> tuple[int, float]:
-    """Feed the frames to the product's columnar pipeline (`core.columnar.ingest_frames`: one transaction each,
+    """Feed the frames to the product's columnar pipeline (`core.ingest.frames.ingest_frames`: one transaction each,
     two in flight on PostgreSQL); returns (records stored, seconds). The frames are made inside the timed
     loop, as the pipeline pulls them: generating costs less than a tenth of ingesting."""
     stored, t = 0, time.perf_counter()
@@ -201,9 +201,9 @@ def set_limits() -> None:
     """Budgets and quotas from this month's spend: one company near its budget, one over a quota, others fine."""
     from sqlalchemy import select
 
-    from core.aggregate import aggregate
-    from core.limits import set_budget, set_quota
-    from core.models import Company
+    from core.queries.aggregate import aggregate
+    from core.limits.budgets import set_budget, set_quota
+    from core.storage.models import Company
 
     now = datetime.now(UTC)
     m0 = datetime(now.year, now.month, 1, tzinfo=UTC)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import fresh_database, peak_rss_mb, raw_records
-from core.columnar import ingest_frames
-from core.importer import BATCH, import_file, import_rows
+from core.ingest.frames import ingest_frames
+from core.ingest.files import BATCH, import_file, import_rows
 from core.usage import record_usage
 
 

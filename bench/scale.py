@@ -12,7 +12,7 @@ Measured in one run (medians, so that the noise of a busy 2-core machine does no
 - each dashboard page's AppTest run (st.cache_data cleared before each run), `check_alerts`;
 - peak RSS (VmHWM) of a real `streamlit run dashboard.py` process after every page was opened twice in headless
   Chromium (AppTest in a subprocess when Chromium is missing);
-- bulk ingest of --ingest-rows extra records through `core.columnar.ingest_frames`, spread over the last 120
+- bulk ingest of --ingest-rows extra records through `core.ingest.frames.ingest_frames`, spread over the last 120
   days (a backfill) then over the last day (live traffic), and 300 `record_usage` calls, into a company of their
   own ("Bench Ingest") that is deleted afterwards (with its rollup rows, then VACUUM), so the database stays as
   generated.
@@ -97,7 +97,7 @@ def log(msg: str) -> None:
 
 def use_database(name: str) -> str:
     from core import config
-    from core.db import dispose_engines
+    from core.storage.db import dispose_engines
 
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     os.environ["DATABASE_URL"] = url
@@ -115,8 +115,8 @@ def use_database(name: str) -> str:
 
 def plain_group_by(conn, now: datetime, days: int, filt: dict, tuned: bool = True) -> list:
     """The overview's figures by a GROUP BY over the raw ledger; `tuned`: in a transaction with the settings the
-    product's own reads use (core.db.READ_SETTINGS: no JIT, more work_mem), else with the server's defaults."""
-    from core.db import READ_SETTINGS
+    product's own reads use (core.storage.db.READ_SETTINGS: no JIT, more work_mem), else with the server's defaults."""
+    from core.storage.db import READ_SETTINGS
 
     with conn.begin():
         if tuned:
@@ -138,7 +138,7 @@ def _plain(conn, now: datetime, days: int, filt: dict) -> list:
 
 def analytics_rows(url: str, now: datetime, runs: int) -> list[Row]:
     from core import analytics
-    from core.db import session_scope
+    from core.storage.db import session_scope
 
     def since(days: int) -> str:
         return (now - timedelta(days=days)).date().isoformat()
@@ -413,7 +413,7 @@ def main() -> None:
     ap.add_argument("--no-ingest", action="store_true", help="skip bulk ingest and record_usage")
     args = ap.parse_args()
     url = use_database(args.db)
-    from core.db import migrate
+    from core.storage.db import migrate
 
     migrate(url)  # now, not inside a page run (the dashboard migrates on start)
     remove_bench_company(url)  # left over by an interrupted run

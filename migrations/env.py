@@ -1,8 +1,8 @@
 """Alembic environment: the URL comes from core.config; batch mode for SQLite's ALTER TABLE."""
 from alembic import context
 
-from core.db import get_engine
-from core.models import Base
+from core.storage.db import get_engine
+from core.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -14,7 +14,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        user_module_prefix="core.types.",
+        user_module_prefix="core.storage.types.",
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core import display
-from core.validation import InvalidRecord
+from core.errors import InvalidRecord
 from ui import budgets, cache, charts, filters
 from ui.common import (
     count, dataframe, empty_state, esc, no_data_hint, percent, scope_caption, unpriced_note, usd,

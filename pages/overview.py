@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from core.validation import InvalidRecord
+from core.errors import InvalidRecord
 from ui import budgets, cache, filters
 from ui.common import (
     compact, count, dataframe, delta, empty_state, esc, no_data_hint, percent, scope_caption, seconds, unpriced_note,

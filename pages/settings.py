@@ -3,8 +3,8 @@ change is confirmed in a dialog first. Unpriced models are listed with a one-cli
 Each write acts as the signed-in user, whose role and companies core checks again (a refusal is shown as is)."""
 import streamlit as st
 
-from core import limits
-from core.validation import InvalidRecord
+from core.limits import budgets as limits
+from core.errors import InvalidRecord
 from ui import actions, cache
 from ui.auth_gate import allowed_companies, ensure_user
 from ui.common import count, dataframe, day, esc, plural, usd, when

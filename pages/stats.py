@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import streamlit as st
 
-from core.model_choice import MIN_JOBS
+from core.analytics.model_choice import MIN_JOBS
 from ui import cache, charts, filters
 from ui.common import (
     compact, count, delta, empty_state, esc, no_data_hint, percent, plural, scope_caption, seconds, unpriced_note,

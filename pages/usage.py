@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from core.display import per_million_tokens
-from core.validation import InvalidRecord
+from core.errors import InvalidRecord
 from ui import cache, filters
 from ui.common import count, dataframe, empty_state, esc, no_data_hint, percent, plural, seconds, usd, when
 from ui.entry import require_entry

@@ -10,7 +10,7 @@ case "$ADDRESS" in
   127.0.0.1|localhost|::1) ;;
   *)
     # No login configured: the dashboard must not be reachable from other machines.
-    if ! "$PY" -c "import sys; from core.auth import login_mode; sys.exit(login_mode() == 'local')"; then
+    if ! "$PY" -c "import sys; from core.access.users import login_mode; sys.exit(login_mode() == 'local')"; then
       echo "refusing DASHBOARD_ADDRESS=$ADDRESS: no login is configured (python -m core user add … or [auth] in .streamlit/secrets.toml)" >&2
       exit 2
     fi ;;

@@ -11,8 +11,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from core import config, db as core_db
-from core.models import Base
+from core import config
+from core.storage import db as core_db
+from core.storage.models import Base
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

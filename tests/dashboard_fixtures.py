@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from core.db import get_session, session_scope
-from core.models import AIJob, AIJobUsage, Brand, Company
-from core.usage import ingest
-from core.validation import validate_record
+from core.storage.db import get_session, session_scope
+from core.storage.models import AIJob, AIJobUsage, Brand, Company
+from core.ingest.record import ingest
+from core.ingest.checks import validate_record
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)  # a Thursday
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022"),

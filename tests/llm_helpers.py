@@ -7,8 +7,8 @@ import socket
 from sqlalchemy import select
 
 from core import config
-from core.db import get_session
-from core.models import AIJob, AIJobUsage
+from core.storage.db import get_session
+from core.storage.models import AIJob, AIJobUsage
 from tests.fakes.provider_server import FakeProvider
 
 OPENAI_KEY = "sk-proj-TESTKEYabcdefghijklmnop1234"

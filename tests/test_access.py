@@ -8,9 +8,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import config
 from core.alerts import check_alerts, list_alerts
-from core.auth import add_user, remove_user
-from core.limits import set_budget
-from core.login_throttle import THROTTLE
+from core.access.users import add_user, remove_user
+from core.limits.budgets import set_budget
+from core.access.throttle import THROTTLE
 from tests.dashboard_fixtures import navigation_mode  # noqa: F401
 
 PASSWORD = "a long enough password"
@@ -90,7 +90,7 @@ def test_company_a_sees_zero_rows_of_b_whatever_the_url_says(users):
     assert "humari secret" not in shown.to_csv()
     assert at.query_params["company"] in ("Qadhya", ["Qadhya"])
     # A Humari usage id typed into the URL is not found in Qadhya's scope.
-    from core.ledger import list_usage
+    from core.queries.usage_list import list_usage
     humari_id = list_usage(company="Humari")["results"][0]["id"]
     at = app("victor", "pages/usage.py", id=str(humari_id))
     assert any(f"No usage with id {humari_id} in this scope" in w.value for w in at.warning)

@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select
 
-import core.aggregate as agg_mod
-from core.columnar import ingest_frame
-from core.aggregate import HOURLY, RAW, aggregate, plan, snapshot_memo
-from core.db import get_session, read_scope, session_scope
-from core.ledger import list_usage
-from core.models import AIJobUsage, Brand, Company, UsageDaily, UsageDailyModel
-from core.usage import ingest
-from core.validation import validate_record
+import core.queries.aggregate as agg_mod
+from core.ingest.frames import ingest_frame
+from core.queries.aggregate import HOURLY, RAW, aggregate, plan, snapshot_memo
+from core.storage.db import get_session, read_scope, session_scope
+from core.queries.usage_list import list_usage
+from core.storage.models import AIJobUsage, Brand, Company, UsageDaily, UsageDailyModel
+from core.ingest.record import ingest
+from core.ingest.checks import validate_record
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from core.alerts import (AlertNotFound, AlertNotOpen, acknowledge_alert, active_alerts, check_alerts,
                          condition_holds, list_alerts, resolve_alert)
 from core.cli import main
-from core.db import session_scope
-from core.limits import set_quota
-from core.models import Alert
+from core.storage.db import session_scope
+from core.limits.budgets import set_quota
+from core.storage.models import Alert
 
 
 def quota_warning() -> int:
@@ -208,8 +208,8 @@ def test_migration_0008_down_and_up_keeps_alerts_and_their_deliveries(db, env, w
     from alembic.config import Config
     from sqlalchemy import inspect
 
-    from core.db import PROJECT_ROOT, get_engine, migrate
-    from core.models import NotifyDelivery
+    from core.storage.db import PROJECT_ROOT, get_engine, migrate
+    from core.storage.models import NotifyDelivery
 
     env(NOTIFY_URLS=webhook.url())
     alert_id = quota_warning()

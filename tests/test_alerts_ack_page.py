@@ -8,7 +8,7 @@ from alert_fixtures import env, spend  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from core.alerts import acknowledge_alert, active_alerts, check_alerts, list_alerts
-from core.limits import set_budget, set_quota
+from core.limits.budgets import set_budget, set_quota
 
 STILL_HOLDS = ("The condition still holds: it will open again at the next check. Acknowledge it instead to stop "
                "the reminders.")

@@ -11,11 +11,11 @@ import pytest
 from alert_fixtures import NOW, env, spend  # noqa: F401
 from sqlalchemy import func, select
 
-from core.alert_rules import Finding
+from core.alerts.rules import Finding
 from core.alerts import AlertNotFound, active_alerts, check_alerts, list_alerts, open_alert, resolve_alert
-from core.db import get_session, session_scope
-from core.limits import set_budget, set_quota
-from core.models import Alert
+from core.storage.db import get_session, session_scope
+from core.limits.budgets import set_budget, set_quota
+from core.storage.models import Alert
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,7 @@ def test_concurrent_checks_make_one_alert(db, env):
 
 def test_the_database_refuses_a_second_open_alert_for_a_key(db, env):
     """Below the check lock: racing inserts for one key leave one row (unique open_key + ON CONFLICT)."""
-    from core.usage import get_or_create_company
+    from core.ingest.record import get_or_create_company
     with session_scope() as s:
         cid = get_or_create_company(s, "Acme")
     finding = Finding(cid, "openai", "quota_warning", Decimal("80"), Decimal("85"), "Quota at 85%")

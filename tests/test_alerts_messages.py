@@ -6,7 +6,7 @@ from datetime import timedelta
 from alert_fixtures import NOW, env, spend, webhook  # noqa: F401  (fixtures)
 
 from core.alerts import check_alerts
-from core.limits import set_budget, set_quota
+from core.limits.budgets import set_budget, set_quota
 
 
 def messages(now=NOW) -> dict:

@@ -8,7 +8,7 @@ from alert_fixtures import env, spend  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from core.alerts import check_alerts, list_alerts
-from core.limits import set_budget, set_quota
+from core.limits.budgets import set_budget, set_quota
 
 
 @pytest.fixture(autouse=True)
@@ -104,9 +104,9 @@ def test_filters_and_run_checks_now(open_alerts):
 
 def test_alert_text_is_shown_as_text(db, env):
     from core.alerts import open_alert
-    from core.alert_rules import Finding
-    from core.db import session_scope
-    from core.usage import get_or_create_company
+    from core.alerts.rules import Finding
+    from core.storage.db import session_scope
+    from core.ingest.record import get_or_create_company
     from decimal import Decimal
     with session_scope() as s:
         cid = get_or_create_company(s, "Acme")

@@ -6,7 +6,7 @@ import pytest
 from alert_fixtures import NOW, env, spend  # noqa: F401  (fixtures)
 
 from core.alerts import check_alerts, list_alerts
-from core.limits import set_budget, set_quota
+from core.limits.budgets import set_budget, set_quota
 
 
 def fired(now=NOW, **kw) -> dict:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from core import analytics
-from core.limits import set_budget
+from core.limits.budgets import set_budget
 from tests.dashboard_fixtures import NOW, csum, load, make_records, money, pct, raw_rows
 
 
@@ -147,7 +147,7 @@ def test_tiny_pace_against_a_budget_is_within_budget_not_an_overflow(db):
     from decimal import Decimal
 
     from core.analytics import get_cost_breakdown
-    from core.limits import set_budget
+    from core.limits.budgets import set_budget
     from core.usage import record_usage
     set_budget("Tiny", "10")
     record_usage(job_id="tiny-1", company="Tiny", provider_name="openai", model_name="gpt-4o-mini",

@@ -102,7 +102,7 @@ def test_single_model_and_empty(db):
     d = analytics.get_efficiency(now=NOW)
     assert len(d["models_comparison"]) == 1
     assert d["models_comparison"][0]["efficiency_score"] == 10.0
-    # One job is too few to call a model the cheapest (core.model_choice.MIN_JOBS).
+    # One job is too few to call a model the cheapest (core.analytics.model_choice.MIN_JOBS).
     assert d["overall_insights"]["most_cost_effective"] is None
     assert any("Only 1 call in the period (fewer than 20)" in r for r in d["models_comparison"][0]["recommendations"])
     assert analytics.get_efficiency(now=NOW, company="Nobody")["models_comparison"] == []
@@ -158,7 +158,7 @@ def test_stats_and_efficiency_name_the_same_cheapest_model(db):
 
 
 def test_demo_data_gets_one_cheapest_model_and_savings(db):
-    from core.demo import load_demo
+    from core.ingest.demo import load_demo
 
     load_demo(seed=42, days=30, now=NOW)
     d = analytics.get_efficiency(now=NOW)
@@ -220,7 +220,7 @@ def test_savings_need_a_reliable_cheaper_model_with_enough_jobs(db):
 
 
 def test_model_choice_rules():
-    from core.model_choice import ModelCost, cheapest, is_self_hosted
+    from core.analytics.model_choice import ModelCost, cheapest, is_self_hosted
 
     assert is_self_hosted("ollama", Decimal(0)) and is_self_hosted("vLLM", Decimal(0))
     assert not is_self_hosted("ollama", Decimal("0.5")), "an override that prices it makes it a priced model"

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from core import analytics
-from core.analytics_trends import summarize
+from core.analytics.trends import summarize
 from tests.dashboard_fixtures import NOW, csum, load, make_records, money, raw_rows
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core import config
-from core.auth import add_user, authenticate, list_users, remove_user
-from core.validation import InvalidRecord
+from core.access.users import add_user, authenticate, list_users, remove_user
+from core.errors import InvalidRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 

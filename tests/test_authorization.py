@@ -9,14 +9,14 @@ from streamlit.testing.v1 import AppTest
 
 from core import config
 from core.alerts import acknowledge_alert, active_alerts, check_alerts, list_alerts, resolve_alert
-from core.auth import LOCAL_OPERATOR, TooManyAttempts, User, add_user, authorize, remove_user, sign_in
-from core.limits import (
+from core.access.users import LOCAL_OPERATOR, TooManyAttempts, User, add_user, authorize, remove_user, sign_in
+from core.limits.budgets import (
     delete_budget, delete_quota, list_budgets, list_prices, list_quotas, reprice_usage, set_budget, set_price,
     set_quota,
 )
-from core.login_throttle import THROTTLE, LoginThrottle
+from core.access.throttle import THROTTLE, LoginThrottle
 from core.usage import record_usage
-from core.db import session_scope
+from core.storage.db import session_scope
 
 PASSWORD = "a long enough password"
 ALICE = User("alice", "admin", ("Humari",))  # admin of one company
@@ -145,7 +145,7 @@ def test_ui_actions_called_directly_are_refused_in_core(users):
     def script():
         import streamlit as st
 
-        from core import limits
+        from core.limits import budgets as limits
         from ui import actions
         st.session_state["_auth_user"] = {"username": "alice", "role": "admin", "companies": ["Humari"]}
         for name, args in (("set_budget", ("Qadhya", "1")), ("delete_budget", ("Qadhya",)),

@@ -7,7 +7,7 @@ import pytest
 from alert_fixtures import env, spend  # noqa: F401
 
 from core.alerts import check_alerts, list_alerts
-from core.limits import set_budget
+from core.limits.budgets import set_budget
 from tests.browser import ARGS, CHROMIUM, MARKS, streamlit_server
 
 pytestmark = MARKS

@@ -2,7 +2,7 @@
 the dashboard shows the signed-in user's company only."""
 from datetime import UTC, datetime, timedelta
 
-from core.auth import add_user
+from core.access.users import add_user
 from core.usage import record_usage
 from tests.browser import ARGS, CHROMIUM, MARKS, free_port, streamlit_server
 from tests.fakes.oidc_server import FakeOIDC

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.db import session_scope
-from core.models import WorkerState
+from core.storage.db import session_scope
+from core.storage.models import WorkerState
 from tests.browser import ARGS, CHROMIUM, MARKS, streamlit_server
 from tests.dashboard_fixtures import csum, load, make_records, raw_rows
 

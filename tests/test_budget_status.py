@@ -5,7 +5,7 @@ import pytest
 from alert_fixtures import env, spend  # noqa: F401  (fixtures)
 
 from core.analytics import get_budget_status
-from core.limits import set_budget, set_quota
+from core.limits.budgets import set_budget, set_quota
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)  # half of a 30-day month: elapsed 14.5 days
 

@@ -1,4 +1,4 @@
-"""The columnar ingest (core/columnar.py) stores exactly what the row path stores, refuses exactly what it
+"""The columnar ingest (core/ingest/frames.py) stores exactly what the row path stores, refuses exactly what it
 refuses with the same messages, and keeps the rollup equal — for random batches, on SQLite and PostgreSQL."""
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,12 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select, text
 
-from core.columnar import ingest_frame, ingest_frames
-from core.db import get_engine, session_scope
-from core.limits import set_price
-from core.models import AIJobUsage
-from core.usage import get_or_create_brand, get_or_create_company, ingest, record_usage
-from core.validation import InvalidRecord, validate_record
+from core.ingest.frames import ingest_frame, ingest_frames
+from core.storage.db import get_engine, session_scope
+from core.limits.budgets import set_price
+from core.storage.models import AIJobUsage
+from core.ingest.record import get_or_create_brand, get_or_create_company, ingest, record_usage
+from core.errors import InvalidRecord
+from core.ingest.checks import validate_record
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MODELS = [("openai", "gpt-4o-mini"), ("OpenAI", "gpt-4o"), ("anthropic", "claude-3-5-sonnet-20241022"),
@@ -205,8 +206,8 @@ def test_a_name_this_transaction_created_is_not_created_again_on_the_side(pg_db)
 def test_one_rollup_write_per_transaction(db, monkeypatch):
     """Every writer updates the rollups once per transaction (rollup.apply's lock order then holds across
     writers: no deadlock): a row-path ingest over several chunks, and a batch mixing columnar and row-path rows."""
-    import core.usage as usage_mod
-    from core import rollup
+    import core.ingest.record as usage_mod
+    from core.storage import rollups as rollup
 
     calls = []
     for name in ("apply", "apply_frame"):

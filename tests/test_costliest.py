@@ -6,11 +6,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select
 
-from core.columnar import ingest_frame
-from core import costliest
-from core.costliest import costliest_ids
-from core.db import session_scope
-from core.models import AIJobUsage
+from core.ingest.frames import ingest_frame
+from core.queries import costliest
+from core.queries.costliest import costliest_ids
+from core.storage.db import session_scope
+from core.storage.models import AIJobUsage
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from core.db import get_session, session_scope
-from core.demo import generate, has_demo_data, ledger_is_empty, load_demo
-from core.models import AIJob, AIJobUsage
+from core.storage.db import get_session, session_scope
+from core.ingest.demo import generate, has_demo_data, ledger_is_empty, load_demo
+from core.storage.models import AIJob, AIJobUsage
 
 NOW = datetime(2025, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ def test_load_marks_demo_and_sets_limits(db):
         assert s.scalar(select(func.count()).where(AIJobUsage.pricing_status == "unpriced")) > 0
     finally:
         s.close()
-    from core.limits import list_budgets, list_quotas
+    from core.limits.budgets import list_budgets, list_quotas
     assert {b["company"] for b in list_budgets()} == {"Humari", "Qadhya", "Northwind Labs"}
     assert list_quotas()
     with pytest.raises(ValueError, match="already loaded"):
@@ -64,9 +64,9 @@ def test_load_marks_demo_and_sets_limits(db):
 def test_demo_has_an_openai_bill_to_reconcile(db):
     from datetime import timedelta
 
-    from core.demo import BILL_GAPS, clear_demo
-    from core.models import ProviderCost
-    from core.reconcile import reconcile
+    from core.ingest.demo import BILL_GAPS, clear_demo
+    from core.storage.models import ProviderCost
+    from core.providers.reconcile import reconcile
 
     result = load_demo(seed=1, days=25, now=NOW)
     assert result["bill_lines"] > 0

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.ledger import export_csv_text, list_usage, safe_cell
+from core.queries.usage_list import export_csv_text, list_usage, safe_cell
 from core.usage import record_usage
-from core.validation import InvalidRecord
+from core.errors import InvalidRecord
 
 
 @pytest.mark.parametrize("value", ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"])

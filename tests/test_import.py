@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from core.db import get_session
-from core.importer import import_file
-from core.models import AIJob, AIJobUsage, Brand, Company, UsageDaily
+from core.storage.db import get_session
+from core.ingest.files import import_file
+from core.storage.models import AIJob, AIJobUsage, Brand, Company, UsageDaily
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core import importer
-from core.columnar import ingest_frame
-from core.db import session_scope
-from core.import_formats import import_any
-from core.models import AIJob, AIJobUsage
-from core.validation import InvalidRecord, validate_record
+from core.ingest import files as importer
+from core.ingest.frames import ingest_frame
+from core.storage.db import session_scope
+from core.ingest.formats import import_any
+from core.storage.models import AIJob, AIJobUsage
+from core.errors import InvalidRecord
+from core.ingest.checks import validate_record
 from tests.test_import import ROOT, rec, stored
 
 FIELDS = ["job_id", "created_at", "company", "brand", "provider", "model", "status", "input_tokens",

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core.cli import main as cli_main
-from core.db import get_session
-from core.import_formats import FormatError, detect_format, import_any
-from core.models import AIJob, AIJobUsage, UsageDaily
-from core.pricing import price_usage
+from core.storage.db import get_session
+from core.ingest.formats import FormatError, detect_format, import_any
+from core.storage.models import AIJob, AIJobUsage, UsageDaily
+from core.pricing.catalog import price_usage
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2025, 11, 1, tzinfo=UTC)

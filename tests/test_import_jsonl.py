@@ -5,10 +5,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core import importer
-from core.db import session_scope
-from core.importer import import_file
-from core.models import AIJob, AIJobUsage
+from core.ingest import files as importer
+from core.storage.db import session_scope
+from core.ingest.files import import_file
+from core.storage.models import AIJob, AIJobUsage
 from tests.test_import import rec, stored
 
 

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.db import get_session
-from core.importer import import_file
-from core.limits import set_budget
-from core.models import AIJobUsage, Budget, UsageDaily
+from core.storage.db import get_session
+from core.ingest.files import import_file
+from core.limits.budgets import set_budget
+from core.storage.models import AIJobUsage, Budget, UsageDaily
 
 NOW = datetime.now(UTC)
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 import openai
 import pytest
 
-from core import llm
-from core.limits import set_budget, set_quota
-from core.pricing import price_usage
+from core.providers import tracked as llm
+from core.limits.budgets import set_budget, set_quota
+from core.pricing.catalog import price_usage
 from tests.llm_helpers import GEMINI_KEY, OPENAI_KEY, attempts, closed_port_url, providers
 
 MSG = [{"role": "user", "content": "Analyse ce texte court."}]

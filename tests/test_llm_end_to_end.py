@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import streamlit as st
 
-from core import llm
+from core.providers import tracked as llm
 from core.analytics import get_usage_dashboard
-from core.limits import set_budget
-from core.pricing import price_usage
+from core.limits.budgets import set_budget
+from core.pricing.catalog import price_usage
 from tests.dashboard_fixtures import app_test, navigation_mode  # noqa: F401  (autouse: st.navigation mode)
 from tests.llm_helpers import attempts, providers
 

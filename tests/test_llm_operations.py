@@ -2,7 +2,7 @@
 import pytest
 
 from core import config
-from core.operations import OperationsConfigError, get_operation, parse_operations
+from core.providers.operations import OperationsConfigError, get_operation, parse_operations
 
 
 def test_example_file_parses_with_seed_000_chain():

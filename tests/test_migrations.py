@@ -3,8 +3,8 @@ from alembic.autogenerate import compare_metadata
 from alert_fixtures import env, webhook  # noqa: F401
 from alembic.migration import MigrationContext
 
-from core.db import get_engine, migrate
-from core.models import Base
+from core.storage.db import get_engine, migrate
+from core.storage.models import Base
 
 
 def _for_dialect(dialect: str):
@@ -58,11 +58,11 @@ def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
 
     from sqlalchemy import select
 
-    from core import rollup
-    from core.db import session_scope
-    from core.models import UsageDaily, UsageDailyModel
-    from core.usage import ingest
-    from core.validation import validate_record
+    from core.storage import rollups as rollup
+    from core.storage.db import session_scope
+    from core.storage.models import UsageDaily, UsageDailyModel
+    from core.ingest.record import ingest
+    from core.ingest.checks import validate_record
 
     now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
     with session_scope() as s:
@@ -93,11 +93,11 @@ def test_migration_0006_backfills_the_hourly_rollup_from_the_ledger(db):
 
     from sqlalchemy import select
 
-    from core import rollup
-    from core.db import session_scope
-    from core.models import UsageHourly
-    from core.usage import ingest
-    from core.validation import validate_record
+    from core.storage import rollups as rollup
+    from core.storage.db import session_scope
+    from core.storage.models import UsageHourly
+    from core.ingest.record import ingest
+    from core.ingest.checks import validate_record
 
     now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
     # 70 records 17 minutes apart, over two days, given in three zones; timed and measured, as every record was
@@ -129,7 +129,7 @@ def test_migration_0007_takes_the_alerts_already_sent_as_taken_by_the_configured
     from alert_fixtures import NOW, spend
 
     from core.alerts import check_alerts
-    from core.limits import set_budget
+    from core.limits.budgets import set_budget
 
     env(NOTIFY_URLS=webhook.url(), NOTIFY_REPEAT_HOURS="24")
     set_budget("Acme", "100", provider="openai")
@@ -150,12 +150,12 @@ def test_migration_0009_keeps_every_average_and_counts_existing_jobs_as_measured
 
     from sqlalchemy import inspect, select
 
-    from core import rollup
+    from core.storage import rollups as rollup
     from core.analytics import get_efficiency, get_usage_dashboard, get_usage_stats
-    from core.db import dispose_engines, session_scope
-    from core.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-    from core.usage import ingest, record_usage
-    from core.validation import validate_record
+    from core.storage.db import dispose_engines, session_scope
+    from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+    from core.ingest.record import ingest, record_usage
+    from core.ingest.checks import validate_record
 
     now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
     with session_scope() as s:
@@ -217,7 +217,7 @@ def _downgrade(db, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from core.db import PROJECT_ROOT
+    from core.storage.db import PROJECT_ROOT
 
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
@@ -233,7 +233,7 @@ def _down_and_up(db, revision: str, table: str) -> None:
     from alembic.config import Config
     from sqlalchemy import inspect
 
-    from core.db import PROJECT_ROOT
+    from core.storage.db import PROJECT_ROOT
 
     engine = get_engine(db)
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))

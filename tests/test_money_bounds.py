@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select
 
-from core import rollup
+from core.storage import rollups as rollup
 from core.analytics import get_usage_dashboard, get_usage_stats
-from core.columnar import ingest_frame
-from core.db import session_scope
-from core.import_formats import import_any
-from core.limits import list_prices, set_price
-from core.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.storage_bounds import MAX_RECORD_COST, MONEY_MAX
-from core.usage import InvalidRecord, get_or_create_brand, get_or_create_company, ingest, record_usage
-from core.validation import validate_record
+from core.ingest.frames import ingest_frame
+from core.storage.db import session_scope
+from core.ingest.formats import import_any
+from core.limits.budgets import list_prices, set_price
+from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.bounds import MAX_RECORD_COST, MONEY_MAX
+from core.ingest.record import InvalidRecord, get_or_create_brand, get_or_create_company, ingest, record_usage
+from core.ingest.checks import validate_record
 from tests.test_import import ROOT, rec, write_jsonl
 
 NOW = datetime(2025, 10, 3, 12, tzinfo=UTC)

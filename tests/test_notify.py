@@ -10,9 +10,9 @@ from alert_fixtures import NOW, env, free_port, smtp_server, spend, text_of, web
 from sqlalchemy import select
 
 from core.alerts import check_alerts, list_alerts, resolve_alert
-from core.db import session_scope
-from core.limits import set_budget, set_quota
-from core.models import Alert
+from core.storage.db import session_scope
+from core.limits.budgets import set_budget, set_quota
+from core.storage.models import Alert
 
 
 def two_alerts():
@@ -171,7 +171,7 @@ def test_credentials_never_reach_logs_or_alerts(db, env, webhook, caplog):
 def test_webhook_redirects_are_not_followed(env):
     from alert_fixtures import Webhook
 
-    from core.notify import deliver
+    from core.alerts.notify import deliver
     target, bouncer = Webhook(), Webhook()
     try:
         bouncer.redirect_to = f"http://127.0.0.1:{target.port}/stolen"
@@ -189,7 +189,7 @@ def test_webhook_redirects_are_not_followed(env):
 # delivery runs outside the check lock within NOTIFY_TIMEOUT_SECONDS, concurrent dispatches send once.
 
 def channels_by_source() -> dict:
-    from core.notify import channel_status
+    from core.alerts.notify import channel_status
     return {c["source"]: c for c in channel_status()}
 
 
@@ -208,7 +208,7 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from core.worker_jobs import alerts_job
+    from core.worker.jobs import alerts_job
     env(NOTIFY_URLS=webhook.url(), NOTIFY_RETRIES="3", CHECK_INTERVAL_MINUTES="15")
     two_alerts()
     webhook.mode = "404"
@@ -316,7 +316,7 @@ def test_a_hanging_receiver_holds_neither_the_check_lock_nor_the_next_check(db, 
 def test_concurrent_dispatches_send_each_alert_once_per_channel(db, env, webhook, own_sessions):
     import threading
 
-    from core import notify
+    from core.alerts import notify
     env(NOTIFY_URLS=f"{webhook.url('team')},{webhook.url('ops')}", ADMIN_NOTIFY_URLS=webhook.url("admin"))
     two_alerts()
     created = {a["type"]: a["id"] for a in check_alerts(now=NOW, notify_now=False)["alerts"]}
@@ -386,7 +386,7 @@ def test_reminders_and_resolved_messages_go_to_each_channel_once(db, env, webhoo
 @pytest.mark.parametrize(("status", "requests"), [("404", 1), ("401", 1), ("410", 1), ("408", 3), ("429", 3),
                                                   ("500", 3), ("503", 3)])
 def test_only_what_a_retry_can_fix_is_retried_with_a_doubling_pause(env, webhook, status, requests):
-    from core.notify_deliver import send
+    from core.alerts.deliver import send
     env(NOTIFY_RETRIES="3", NOTIFY_RETRY_DELAY_SECONDS="0.2", NOTIFY_TIMEOUT_SECONDS="10")
     webhook.mode = status
     outcome = send(webhook.url(), "title", "body")
@@ -399,7 +399,7 @@ def test_only_what_a_retry_can_fix_is_retried_with_a_doubling_pause(env, webhook
 def test_retries_stop_at_the_delivery_timeout(env, webhook):
     import time
 
-    from core.notify_deliver import send
+    from core.alerts.deliver import send
     env(NOTIFY_RETRIES="10", NOTIFY_RETRY_DELAY_SECONDS="0.4", NOTIFY_TIMEOUT_SECONDS="2")
     webhook.mode = "500"
     started = time.monotonic()

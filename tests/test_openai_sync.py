@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from core import config
 from core.cli import main as cli_main
-from core.db import get_session
-from core.models import AIJob, AIJobUsage, ProviderCost, UsageDaily
-from core.openai_sync import SyncError, parse_line_item, sync_openai
+from core.storage.db import get_session
+from core.storage.models import AIJob, AIJobUsage, ProviderCost, UsageDaily
+from core.providers.openai_sync import SyncError, parse_line_item, sync_openai
 from core.usage import record_usage
 from tests.fakes.openai_admin_server import FakeOpenAIAdmin, cost_result, days_between, usage_result
 
@@ -130,7 +130,7 @@ def test_resync_replaces_days_and_keeps_rollup_exact(db, admin):
 
 
 def test_transient_failures_are_retried(db, admin, monkeypatch):
-    monkeypatch.setattr("core.openai_sync.RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr("core.providers.openai_sync.RETRY_DELAY_SECONDS", 0)
     _fill(admin, days_between(DAY1, 3))
     admin.fail_pages[("costs", 1)] = 500
     admin.failures.extend([429])
@@ -139,7 +139,7 @@ def test_transient_failures_are_retried(db, admin, monkeypatch):
 
 
 def test_persistent_failure_writes_nothing_and_keeps_previous_data(db, admin, monkeypatch):
-    monkeypatch.setattr("core.openai_sync.RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr("core.providers.openai_sync.RETRY_DELAY_SECONDS", 0)
     _fill(admin, days_between(DAY1, 3))
     sync_openai(DAY1, date(2024, 11, 3), now=NOW)
     before = ledger(db)
@@ -201,7 +201,7 @@ def test_cli_sync_help():
 
 def test_unreachable_api_is_a_sync_error(db, admin, monkeypatch):
     from tests.llm_helpers import closed_port_url
-    monkeypatch.setattr("core.openai_sync.RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr("core.providers.openai_sync.RETRY_DELAY_SECONDS", 0)
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
     config.reset_settings()
     with pytest.raises(SyncError, match="gave up after 3 attempts"):

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import analytics, config
 from core.alerts import AlertNotFound, resolve_alert
-from core.validation import InvalidRecord
+from core.errors import InvalidRecord
 from tests.dashboard_fixtures import load, make_records, navigation_mode  # noqa: F401
 
 SECRET = "hunter2-very-secret"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import streamlit as st
 
-from core.limits import set_budget, set_quota
+from core.limits.budgets import set_budget, set_quota
 from core.usage import record_usage
 from tests.dashboard_fixtures import app_test, navigation_mode  # noqa: F401
 

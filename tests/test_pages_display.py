@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.alerts import check_alerts
-from core.limits import set_budget, set_price, set_quota
+from core.limits.budgets import set_budget, set_price, set_quota
 from tests.dashboard_fixtures import load, make_records, navigation_mode  # noqa: F401
 
 OLD_FORMATS = {

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import streamlit as st
 
-from core.db import session_scope
-from core.models import WorkerHeartbeat, WorkerState
+from core.storage.db import session_scope
+from core.storage.models import WorkerHeartbeat, WorkerState
 from tests.dashboard_fixtures import app_test, csum, load, make_records, navigation_mode, raw_rows  # noqa: F401
 
 PAGES = ["overview", "costs", "trends", "efficiency", "stats"]
@@ -258,9 +258,9 @@ def test_efficiency_page_shows_savings_and_self_hosted_apart(db):
 
 
 def test_costs_page_shows_the_reconciliation_on_demo_data(db):
-    from core.demo import BILL_GAPS, load_demo
+    from core.ingest.demo import BILL_GAPS, load_demo
     from core.display import count, usd
-    from core.reconcile import reconcile
+    from core.providers.reconcile import reconcile
 
     load_demo(seed=3, days=30)
     today = datetime.now(UTC).date()

@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import analytics
-from core.limits import list_budgets, list_prices, list_quotas, set_budget
+from core.limits.budgets import list_budgets, list_prices, list_quotas, set_budget
 from tests.dashboard_fixtures import load, navigation_mode  # noqa: F401
 
 

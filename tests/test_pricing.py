@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.limits import set_price
-from core.pricing import Pricer, price_usage
+from core.limits.budgets import set_price
+from core.pricing.catalog import Pricer, price_usage
 from core.usage import record_usage
 
 AT = datetime(2025, 11, 1, 12, tzinfo=UTC)
@@ -84,7 +84,7 @@ def test_ollama_is_free_and_unknown_models_are_unpriced():
 def test_override_wins_over_catalog_from_its_date(db):
     set_price("openai", "gpt-4o-mini", "1.00", "2.00", effective_from="2025-10-01")
     p = Pricer(session=None, overrides=None)
-    from core.db import session_scope
+    from core.storage.db import session_scope
     with session_scope() as s:
         p = Pricer(s)
         before = p.price(provider="openai", model="gpt-4o-mini", at=datetime(2025, 9, 30, tzinfo=UTC),
@@ -96,7 +96,7 @@ def test_override_wins_over_catalog_from_its_date(db):
 
 def test_override_effective_mid_day(db):
     set_price("acme", "m1", "1", "1", effective_from="2025-11-01T12:00:00Z", allow_new_provider=True)
-    from core.db import session_scope
+    from core.storage.db import session_scope
     with session_scope() as s:
         p = Pricer(s)
         morning = p.price(provider="acme", model="m1", at=datetime(2025, 11, 1, 11, tzinfo=UTC),
@@ -127,7 +127,7 @@ def test_billed_cost_is_kept_as_given(db):
 
 
 def test_float_money_is_refused():
-    from core.types import to_money
+    from core.storage.types import to_money
     with pytest.raises(TypeError):
         to_money(0.1)
 
@@ -137,7 +137,7 @@ def test_new_override_reprices_nothing_stored_unless_asked(db):
                        output_tokens=0, created_at=datetime(2025, 10, 5, tzinfo=UTC))
     result = set_price("openai", "gpt-4o-mini", "1", "1", effective_from="2025-10-01")
     assert result["repriced"] == 0
-    from core.ledger import get_usage
+    from core.queries.usage_list import get_usage
     assert get_usage(old.id)["total_cost"] == "0.150000"
     new = record_usage(job_id="p2", provider_name="openai", model_name="gpt-4o-mini", input_tokens=M,
                        output_tokens=0, created_at=datetime(2025, 10, 6, tzinfo=UTC))

@@ -8,11 +8,11 @@ from fakes.provider_server import FakeProvider
 from sqlalchemy import select
 
 from core.alerts import active_alerts, check_alerts, list_alerts
-from core.db import session_scope
-from core.limits import set_budget, set_quota
-from core.models import AIJob, AIJobUsage, ProbeRun
-from core.probe import last_success, probe_chain, run_probe
-from core.worker_jobs import probe_job
+from core.storage.db import session_scope
+from core.limits.budgets import set_budget, set_quota
+from core.storage.models import AIJob, AIJobUsage, ProbeRun
+from core.worker.probe import last_success, probe_chain, run_probe
+from core.worker.jobs import probe_job
 
 KEY = "sk-proj-SECRETprobeKEY1234567890"
 

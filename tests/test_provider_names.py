@@ -5,12 +5,12 @@ import pytest
 from sqlalchemy import func, select
 
 from core import config
-from core.db import session_scope
-from core.limits import list_budgets, list_prices, list_quotas, set_budget, set_price, set_quota
-from core.models import Company
-from core.provider_names import check_provider, known_providers
+from core.storage.db import session_scope
+from core.limits.budgets import list_budgets, list_prices, list_quotas, set_budget, set_price, set_quota
+from core.storage.models import Company
+from core.limits.provider_names import check_provider, known_providers
 from core.usage import record_usage
-from core.validation import InvalidRecord
+from core.errors import InvalidRecord
 
 WRITES = {
     "budget": lambda p, **kw: set_budget("Acme", "10", provider=p, **kw),

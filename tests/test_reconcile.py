@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import config
 from core.display import usd
-from core.openai_sync import sync_openai
-from core.reconcile import reconcile
+from core.providers.openai_sync import sync_openai
+from core.providers.reconcile import reconcile
 from core.usage import record_usage
 from tests.fakes.openai_admin_server import FakeOpenAIAdmin, cost_result, usage_result
 

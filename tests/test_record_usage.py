@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from core.db import get_session
-from core.models import AIJob, AIJobUsage, UsageDaily
+from core.storage.db import get_session
+from core.storage.models import AIJob, AIJobUsage, UsageDaily
 from core.usage import InvalidRecord, UsageConflict, record_usage
 
 TS = datetime(2025, 11, 3, 14, 35, tzinfo=UTC)

@@ -9,14 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
-from core import rollup
-from core.aggregate import aggregate
-from core.columnar import ingest_frame
-from core.db import get_session, session_scope
-from core.limits import _rollup_row, set_price
-from core.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.usage import ingest, record_usage
-from core.validation import validate_record
+from core.storage import rollups as rollup
+from core.queries.aggregate import aggregate
+from core.ingest.frames import ingest_frame
+from core.storage.db import get_session, session_scope
+from core.limits.budgets import _rollup_row, set_price
+from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.ingest.record import ingest, record_usage
+from core.ingest.checks import validate_record
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
 PROVIDERS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022"), ("ollama", "llama3.1:8b"),
@@ -157,7 +157,7 @@ narrow_record = st.tuples(st.integers(0, 24 * 60 * 10), st.sampled_from(PROVIDER
 
 
 def _delete_records(s, ids):
-    """Delete records as a re-sync does (core/openai_sync.py): subtract them from the rollup, then the rows."""
+    """Delete records as a re-sync does (core/providers/openai_sync.py): subtract them from the rollup, then the rows."""
     old = list(s.scalars(select(AIJobUsage).where(AIJobUsage.id.in_(ids))))
     rollup.add_rows(s, [_rollup_row(u) for u in old], sign=-1)
     s.execute(delete(AIJobUsage).where(AIJobUsage.id.in_(ids)))

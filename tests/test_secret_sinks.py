@@ -21,12 +21,12 @@ from fakes.provider_server import FakeProvider
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core import db as core_db
+from core.storage import db as core_db
 from core.alerts import active_alerts, list_alerts
 from core.analytics import get_usage, get_usage_dashboard, list_usage
-from core.ledger import export_csv_text
+from core.queries.usage_list import export_csv_text
 from core.llm import AllProvidersFailed, complete
-from core.models import Base
+from core.storage.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 

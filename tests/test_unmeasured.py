@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from core.analytics import get_efficiency, get_usage_dashboard, get_usage_stats
-from core.db import get_session
-from core.importer import import_file
-from core.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.db import get_session
+from core.ingest.files import import_file
+from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.usage import record_usage
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)

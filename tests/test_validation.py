@@ -3,7 +3,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.validation import InvalidRecord, validate_record
+from core.errors import InvalidRecord
+
+from core.ingest.checks import validate_record
 
 NOW = datetime(2025, 11, 3, 12, tzinfo=UTC)
 GOOD = {"job_id": "j1", "created_at": "2025-11-03T11:00:00Z", "provider": "openai", "model": "gpt-4o",

@@ -18,12 +18,12 @@ from alert_fixtures import env, spend  # noqa: F401
 from fakes.provider_server import FakeProvider
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.limits import set_budget, set_quota
-from core.models import AIJob, ProbeRun, WorkerHeartbeat, WorkerState
-from core.alert_rules import PROBE_BATCH_KEY
-from core.probe import LAST_SUCCESS_KEY
-from core.worker_jobs import latest_slot, probe_job, probe_missed
+from core.storage.db import session_scope
+from core.limits.budgets import set_budget, set_quota
+from core.storage.models import AIJob, ProbeRun, WorkerHeartbeat, WorkerState
+from core.alerts.rules import PROBE_BATCH_KEY
+from core.worker.probe import LAST_SUCCESS_KEY
+from core.worker.jobs import latest_slot, probe_job, probe_missed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -332,7 +332,7 @@ def test_sigterm_mid_probe_in_the_loop_exits_at_once_and_no_outage_is_reported(d
 
 
 def test_a_stop_between_calls_probes_nothing_more(db, hanging):
-    from core.probe import StopRequest, run_probe
+    from core.worker.probe import StopRequest, run_probe
     stop = StopRequest()
     stop.set("SIGINT")
     report = run_probe(stop=stop)
@@ -344,7 +344,7 @@ def test_a_stop_between_calls_probes_nothing_more(db, hanging):
 
 
 def test_job_lock_is_exclusive_across_connections(db):
-    from core.locks import job_lock
+    from core.storage.locks import job_lock
     with job_lock("test.lock") as first:
         assert first
         with job_lock("test.lock", wait=0.2) as second:
@@ -356,7 +356,7 @@ def test_job_lock_is_exclusive_across_connections(db):
 
 
 def test_sqlite_lease_of_a_dead_holder_expires(sqlite_db):
-    from core.locks import job_lock
+    from core.storage.locks import job_lock
     with job_lock("lease.lock", ttl=-1) as stale:  # a holder whose lease already ran out (it died)
         assert stale
         with job_lock("lease.lock") as taken_over:

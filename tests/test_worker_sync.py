@@ -8,9 +8,9 @@ import time_machine
 from alert_fixtures import env  # noqa: F401
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import AIJob
-from core.worker_jobs import sync_job
+from core.storage.db import session_scope
+from core.storage.models import AIJob
+from core.worker.jobs import sync_job
 from tests.fakes.openai_admin_server import FakeOpenAIAdmin, usage_result
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,13 +1,14 @@
-"""The Alerts page's calls into core.alerts and core.notify: cached reads (dicts only, the database URL in every
+"""The Alerts page's calls into core.alerts and core.alerts.notify: cached reads (dicts only, the database URL in every
 key), the condition of one alert evaluated now (never cached), and the writes (run the checks, resolve or
 acknowledge one alert), each after a server-side admin check and followed by dropping the cached alert views."""
 from __future__ import annotations
 
 import streamlit as st
 
-from core import alerts, notify
-from core.alert_rules import ALERT_TYPES
-from core.auth import LOCAL_OPERATOR
+from core import alerts
+from core.alerts import notify
+from core.alerts.rules import ALERT_TYPES
+from core.access.users import LOCAL_OPERATOR
 from core.config import get_settings
 from ui.auth_gate import current_user, enforce_company, ensure_user, require_admin
 

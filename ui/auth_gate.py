@@ -1,16 +1,16 @@
 """The access gate: who is looking, what they may do, which companies they may see.
 
-Modes (core.auth.login_mode): `oidc` (st.login, when .streamlit/secrets.toml has [auth]), `password` (the users
+Modes (core.access.users.login_mode): `oidc` (st.login, when .streamlit/secrets.toml has [auth]), `password` (the users
 file), `local` (neither: the local operator, an admin of everything — so only this machine is served, see
 ui.local_only). The user's role and companies are read from the users file at every run, so a user removed or
 downgraded loses access at their next click. Every check here runs in the server-side script, and core checks
-every write again (core.auth.authorize).
+every write again (core.access.users.authorize).
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from core.auth import LOCAL_OPERATOR, TooManyAttempts, User, login_mode, lookup, sign_in
+from core.access.users import LOCAL_OPERATOR, TooManyAttempts, User, login_mode, lookup, sign_in
 from ui import local_only
 
 USER_KEY = "_auth_user"
@@ -44,7 +44,7 @@ def _password_form() -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            # Throttled per account and per client address across every session (core.login_throttle).
+            # Throttled per account and per client address across every session (core.access.throttle).
             user = sign_in(username, password, address=local_only.client_address())
         except TooManyAttempts as e:
             st.error(str(e))

@@ -6,9 +6,9 @@ import streamlit as st
 
 from core import analytics
 from core.config import get_settings
-from core.db import migrate, session_scope
-from core.demo import has_demo_data
-from core.heartbeat import worker_status
+from core.storage.db import migrate, session_scope
+from core.ingest.demo import has_demo_data
+from core.worker.heartbeat import worker_status
 
 TTL = 60
 

@@ -81,7 +81,7 @@ def empty_state(message: str, hint: str | None = None) -> None:
 
 
 def no_data_hint() -> str:
-    return ("Record calls with `core.usage.record_usage(...)`, import a file with `python -m core import FILE`, "
+    return ("Record calls with `core.ingest.record.record_usage(...)`, import a file with `python -m core import FILE`, "
             "or load demo data with `python -m core demo`.")
 
 

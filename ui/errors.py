@@ -12,7 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.redact import redact
-from core.validation import InvalidRecord
+from core.errors import InvalidRecord
 
 log = logging.getLogger("dashboard")
 

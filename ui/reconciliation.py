@@ -1,6 +1,6 @@
 """Reconciliation section of the Costs page: our estimate against OpenAI's bill per day and model.
 
-UI only: the figures come from core.reconcile through st.cache_data (dicts, never sessions).
+UI only: the figures come from core.providers.reconcile through st.cache_data (dicts, never sessions).
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import streamlit as st
 
 from core.config import get_settings
 from core.display import change, count, usd
-from core.reconcile import reconcile
+from core.providers.reconcile import reconcile
 from ui.common import dataframe, esc
 
 TTL = 60
-PROVIDER = "openai"  # the provider whose bill is synced (core.openai_sync)
+PROVIDER = "openai"  # the provider whose bill is synced (core.providers.openai_sync)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

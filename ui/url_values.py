@@ -9,10 +9,10 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from core.ledger import MAX_PAGE_SIZE, ORDERINGS
-from core.models import JOB_STATUSES
-from core.query_values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
-from core.validation import InvalidRecord
+from core.queries.usage_list import MAX_PAGE_SIZE, ORDERINGS
+from core.storage.models import JOB_STATUSES
+from core.queries.values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
+from core.errors import InvalidRecord
 
 MAX_AMOUNT = Decimal(10) ** 12  # NUMERIC(18,6) holds less than a trillion dollars
 MAX_SECONDS = Decimal(10) ** 9

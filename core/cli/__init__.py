@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Imported once a command runs: these load the storage models, which --help does not need.
-    from core.validation import InvalidRecord, UsageConflict
+    from core.errors import InvalidRecord, UsageConflict
 
     try:
         return int(args.func(args) or 0)

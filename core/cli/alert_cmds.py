@@ -65,7 +65,7 @@ def register(sub) -> None:
 
 
 def _migrate() -> None:
-    from core.db import migrate
+    from core.storage.db import migrate
     migrate()
 
 
@@ -75,7 +75,7 @@ def _print_json(data) -> None:
 
 def _check(args) -> int:
     _migrate()
-    from core.alerts import check_alerts
+    from core.alerts.lifecycle import check_alerts
     r = check_alerts(company=args.company, notify_now=not args.no_notify)
     if args.json:
         _print_json(r)
@@ -89,7 +89,7 @@ def _check(args) -> int:
 
 
 def _list(args) -> int:
-    from core.alerts import list_alerts
+    from core.alerts.lifecycle import list_alerts
     resolved = True if args.resolved else (False if args.active else None)
     r = list_alerts(alert_type=args.alert_type, provider_name=args.provider, is_resolved=resolved,
                     created_at__gte=args.since, company=args.company, page_size=args.limit)
@@ -106,7 +106,7 @@ def _list(args) -> int:
 
 
 def _active(args) -> int:
-    from core.alerts import active_alerts
+    from core.alerts.lifecycle import active_alerts
     r = active_alerts(company=args.company)
     if args.json:
         _print_json(r)
@@ -130,7 +130,7 @@ def _ack_state(a: dict) -> str:
 
 
 def _resolve(args) -> int:
-    from core.alerts import AlertNotFound, resolve_alert
+    from core.alerts.lifecycle import AlertNotFound, resolve_alert
     try:
         r = resolve_alert(args.id, args.note, resolved_by="cli")
     except AlertNotFound as e:
@@ -141,7 +141,7 @@ def _resolve(args) -> int:
 
 
 def _ack(args) -> int:
-    from core.alerts import AlertNotFound, acknowledge_alert
+    from core.alerts.lifecycle import AlertNotFound, acknowledge_alert
     try:
         r = acknowledge_alert(args.id, args.note, args.until, acknowledged_by="cli")
     except AlertNotFound as e:
@@ -159,11 +159,11 @@ def _ack(args) -> int:
 def _probe(args) -> int:
     _migrate()
     if args.no_check:
-        from core.probe import run_probe
+        from core.worker.probe import run_probe
         report = run_probe()
         print(report.text)
         return report.exit_code  # as `worker.py --once probe`: 2 nothing probed, 1 ALERT, 0 OK
-    from core.worker_jobs import probe_job
+    from core.worker.jobs import probe_job
     outcome = probe_job(out=sys.stdout)
     if not outcome.ran:
         print(f"probe skipped: {outcome.skipped_reason}", file=sys.stderr)

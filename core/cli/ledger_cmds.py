@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from core.list_filters import FILTERS
+from core.queries.list_filters import FILTERS
 
 
 def register(sub) -> None:
@@ -60,15 +60,15 @@ def _filters(args) -> dict:
 
 
 def _migrate(args) -> int:
-    from core.db import migrate
+    from core.storage.db import migrate
     migrate()
     print("migrations applied")
     return 0
 
 
 def _demo(args) -> int:
-    from core.db import migrate, session_scope
-    from core.demo import clear_demo, ledger_is_empty, load_demo
+    from core.storage.db import migrate, session_scope
+    from core.ingest.demo import clear_demo, ledger_is_empty, load_demo
 
     migrate()
     if args.clear:
@@ -88,8 +88,8 @@ def _demo(args) -> int:
 
 
 def _import(args) -> int:
-    from core.db import migrate
-    from core.import_formats import import_any
+    from core.storage.db import migrate
+    from core.ingest.formats import import_any
 
     migrate()
     result = import_any(args.file, fmt=args.format, company=args.company, progress=not args.quiet)
@@ -104,7 +104,7 @@ def _import(args) -> int:
 
 
 def _export(args) -> int:
-    from core.ledger import export_csv
+    from core.queries.usage_list import export_csv
 
     if args.output:
         from core.display import plural
@@ -117,7 +117,7 @@ def _export(args) -> int:
 
 
 def _usage(args) -> int:
-    from core.ledger import list_usage
+    from core.queries.usage_list import list_usage
 
     print(json.dumps(list_usage(page=args.page, page_size=args.page_size, company=args.company,
                                 **_filters(args)), indent=2))

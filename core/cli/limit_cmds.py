@@ -1,4 +1,4 @@
-"""budget, quota, price. The command line writes as the local operator (core.auth.LOCAL_OPERATOR)."""
+"""budget, quota, price. The command line writes as the local operator (core.access.users.LOCAL_OPERATOR)."""
 from __future__ import annotations
 
 from core.display import count, plural, usd, when  # stdlib only: costs nothing at start
@@ -80,8 +80,8 @@ def _table(rows: list[dict], columns: list[str]) -> None:
 
 
 def _budget_set(args) -> int:
-    from core.auth import LOCAL_OPERATOR
-    from core.limits import set_budget
+    from core.access.users import LOCAL_OPERATOR
+    from core.limits.budgets import set_budget
     r = set_budget(args.company, args.monthly_usd, provider=args.provider, actor=LOCAL_OPERATOR,
                    allow_new_provider=args.allow_new_provider)
     print(f"budget set: {r['company']} / {r['provider'] or 'all providers'}: {usd(r['monthly_usd'])} per month")
@@ -89,23 +89,23 @@ def _budget_set(args) -> int:
 
 
 def _budget_list(args) -> int:
-    from core.limits import list_budgets
+    from core.limits.budgets import list_budgets
     rows = [r | {"provider": r["provider"] or "all"} for r in list_budgets()]
     _table(rows, ["company", "provider", "monthly_usd", "updated_at"])
     return 0
 
 
 def _budget_delete(args) -> int:
-    from core.auth import LOCAL_OPERATOR
-    from core.limits import delete_budget
+    from core.access.users import LOCAL_OPERATOR
+    from core.limits.budgets import delete_budget
     ok = delete_budget(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("budget deleted" if ok else "no such budget")
     return 0 if ok else 2
 
 
 def _quota_set(args) -> int:
-    from core.auth import LOCAL_OPERATOR
-    from core.limits import set_quota
+    from core.access.users import LOCAL_OPERATOR
+    from core.limits.budgets import set_quota
     r = set_quota(args.company, args.provider, monthly_usd=args.monthly_usd, monthly_tokens=args.monthly_tokens,
                   actor=LOCAL_OPERATOR, allow_new_provider=args.allow_new_provider)
     limits = [f"{usd(r['monthly_usd'])}"] if r["monthly_usd"] is not None else []
@@ -115,23 +115,23 @@ def _quota_set(args) -> int:
 
 
 def _quota_list(args) -> int:
-    from core.limits import list_quotas
+    from core.limits.budgets import list_quotas
     _table(list_quotas(), ["company", "provider", "monthly_usd", "monthly_tokens", "updated_at"])
     return 0
 
 
 def _quota_delete(args) -> int:
-    from core.auth import LOCAL_OPERATOR
-    from core.limits import delete_quota
+    from core.access.users import LOCAL_OPERATOR
+    from core.limits.budgets import delete_quota
     ok = delete_quota(args.company, args.provider, actor=LOCAL_OPERATOR)
     print("quota deleted" if ok else "no such quota")
     return 0 if ok else 2
 
 
 def _price_set(args) -> int:
-    from core.auth import LOCAL_OPERATOR
-    from core.db import migrate
-    from core.limits import set_price
+    from core.access.users import LOCAL_OPERATOR
+    from core.storage.db import migrate
+    from core.limits.budgets import set_price
     migrate()
     r = set_price(args.provider, args.model, args.input_per_million, args.output_per_million,
                   cached_input_per_million=args.cached_input_per_million,
@@ -144,7 +144,7 @@ def _price_set(args) -> int:
 
 
 def _price_list(args) -> int:
-    from core.limits import list_prices
+    from core.limits.budgets import list_prices
     _table(list_prices(), ["provider", "model", "input_per_million", "cached_input_per_million",
                            "cache_write_per_million", "output_per_million", "effective_from"])
     return 0

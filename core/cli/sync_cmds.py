@@ -28,8 +28,8 @@ def register(sub) -> None:
 
 
 def _sync_openai(args) -> int:
-    from core.db import migrate
-    from core.openai_sync import SyncError, sync_openai
+    from core.storage.db import migrate
+    from core.providers.openai_sync import SyncError, sync_openai
 
     since = _date(args.since)
     until = _date(args.until) if args.until else None

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def _add(args) -> int:
-    from core.auth import LOCAL_OPERATOR, add_user
+    from core.access.users import LOCAL_OPERATOR, add_user
 
     if args.sso:
         password = None
@@ -43,7 +43,7 @@ def _add(args) -> int:
 
 
 def _list(args) -> int:
-    from core.auth import list_users
+    from core.access.users import list_users
 
     users = list_users()
     if not users:
@@ -54,7 +54,7 @@ def _list(args) -> int:
 
 
 def _remove(args) -> int:
-    from core.auth import LOCAL_OPERATOR, remove_user
+    from core.access.users import LOCAL_OPERATOR, remove_user
 
     ok = remove_user(args.username, actor=LOCAL_OPERATOR)
     print("user removed" if ok else "no such user")

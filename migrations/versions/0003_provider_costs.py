@@ -6,7 +6,7 @@ Create Date: 2026-11-23
 """
 from alembic import op
 import sqlalchemy as sa
-import core.types
+import core.storage.types
 
 
 revision = '0003'
@@ -25,9 +25,9 @@ def upgrade() -> None:
     sa.Column('line_item', sa.String(length=300), nullable=False),
     sa.Column('model', sa.String(length=200), nullable=False),
     sa.Column('cost_kind', sa.String(length=16), nullable=False),
-    sa.Column('amount', core.types.Money(precision=18, scale=6), nullable=False),
+    sa.Column('amount', core.storage.types.Money(precision=18, scale=6), nullable=False),
     sa.Column('currency', sa.String(length=8), nullable=False),
-    sa.Column('synced_at', core.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('synced_at', core.storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('company_id', 'provider', 'day', 'project_id', 'line_item', name='uq_provider_costs_key')

@@ -4,7 +4,7 @@
   time-range scans at a fraction of a B-tree's insert cost.
 - ix_usage_total_cost (random keys: every insert lands on a random leaf) is replaced by ix_usage_day_cost on
   (UTC day, total_cost): inserts stay within one day's small subtree, and the costliest rows of a range are
-  read day by day from it (core/costliest.py).
+  read day by day from it (core/queries/costliest.py).
 SQLite keeps its B-trees: it has no BRIN, and its ingest is not index-bound.
 
 Revision ID: 0004

@@ -11,7 +11,7 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 from alembic import op
 
-import core.types
+import core.storage.types
 
 revision = '0005'
 down_revision = '0004'
@@ -39,9 +39,9 @@ def upgrade() -> None:
     sa.Column('cached_tokens', sa.BigInteger(), nullable=False),
     sa.Column('cache_write_tokens', sa.BigInteger(), nullable=False),
     sa.Column('reasoning_tokens', sa.BigInteger(), nullable=False),
-    sa.Column('cost_input', core.types.Money(precision=18, scale=6), nullable=False),
-    sa.Column('cost_output', core.types.Money(precision=18, scale=6), nullable=False),
-    sa.Column('total_cost', core.types.Money(precision=18, scale=6), nullable=False),
+    sa.Column('cost_input', core.storage.types.Money(precision=18, scale=6), nullable=False),
+    sa.Column('cost_output', core.storage.types.Money(precision=18, scale=6), nullable=False),
+    sa.Column('total_cost', core.storage.types.Money(precision=18, scale=6), nullable=False),
     sa.Column('execution_ms', sa.BigInteger(), nullable=False),
     sa.Column('success_sum', sa.Float(), nullable=False),
     sa.Column('error_count', sa.BigInteger(), nullable=False),

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-import core.types
+import core.storage.types
 
 revision = '0007'
 down_revision = '0006'
@@ -29,28 +29,28 @@ def upgrade() -> None:
     sa.Column('label', sa.String(length=300), nullable=False),
     sa.Column('source', sa.String(length=200), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('failing_since', core.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failing_since', core.storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('consecutive_failures', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('last_status', sa.Integer(), nullable=True),
-    sa.Column('next_attempt_at', core.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_attempt_at', core.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_ok_at', core.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', core.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', core.storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_attempt_at', core.storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_ok_at', core.storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel_key')
     )
     op.create_table('notify_deliveries',
     sa.Column('alert_id', sa.Integer(), nullable=False),
     sa.Column('channel_id', sa.Integer(), nullable=False),
-    sa.Column('sent_at', core.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_sent_at', core.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('resolved_sent_at', core.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', core.storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_sent_at', core.storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_sent_at', core.storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('claimed_by', sa.String(length=100), nullable=True),
-    sa.Column('claimed_until', core.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_until', core.storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['channel_id'], ['notify_channels.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('alert_id', 'channel_id')
@@ -62,7 +62,7 @@ def upgrade() -> None:
 
 def backfill(conn) -> None:
     """Record the alerts already sent as taken by the channels configured now."""
-    from core.notify_channels import configured
+    from core.alerts.channels import configured
 
     channels = configured()
     if not channels:
@@ -71,15 +71,15 @@ def backfill(conn) -> None:
     ch = sa.table('notify_channels', sa.column('id', sa.Integer()), sa.column('channel_key', sa.String()),
                   sa.column('label', sa.String()), sa.column('source', sa.String()), sa.column('state', sa.String()),
                   sa.column('consecutive_failures', sa.Integer()),
-                  sa.column('created_at', core.types.UTCDateTime()), sa.column('updated_at', core.types.UTCDateTime()))
+                  sa.column('created_at', core.storage.types.UTCDateTime()), sa.column('updated_at', core.storage.types.UTCDateTime()))
     deliveries = sa.table('notify_deliveries', sa.column('alert_id', sa.Integer()),
-                          sa.column('channel_id', sa.Integer()), sa.column('sent_at', core.types.UTCDateTime()),
-                          sa.column('last_sent_at', core.types.UTCDateTime()),
-                          sa.column('resolved_sent_at', core.types.UTCDateTime()), sa.column('attempts', sa.Integer()))
+                          sa.column('channel_id', sa.Integer()), sa.column('sent_at', core.storage.types.UTCDateTime()),
+                          sa.column('last_sent_at', core.storage.types.UTCDateTime()),
+                          sa.column('resolved_sent_at', core.storage.types.UTCDateTime()), sa.column('attempts', sa.Integer()))
     alerts = sa.table('alerts', sa.column('id', sa.Integer()), sa.column('severity', sa.String()),
                       sa.column('is_resolved', sa.Boolean()), sa.column('email_sent', sa.Boolean()),
-                      sa.column('email_sent_at', core.types.UTCDateTime()),
-                      sa.column('last_notified_at', core.types.UTCDateTime()),
+                      sa.column('email_sent_at', core.storage.types.UTCDateTime()),
+                      sa.column('last_notified_at', core.storage.types.UTCDateTime()),
                       sa.column('resolved_notified', sa.Boolean()))
     conn.execute(ch.insert(), [{"channel_key": c.key, "label": c.label, "source": c.source, "state": "ok",
                                 "consecutive_failures": 0, "created_at": now, "updated_at": now} for c in channels])

@@ -11,7 +11,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-import core.types
+import core.storage.types
 
 revision = '0008'
 down_revision = '0007'
@@ -22,10 +22,10 @@ depends_on = None
 # Plain ALTER TABLE on both databases (SQLite 3.35+ drops columns itself): batch mode would copy `alerts` and drop
 # the old table, and with foreign keys on, that drop deletes every notify_deliveries row through its cascade.
 COLUMNS = (
-    ('acknowledged_at', core.types.UTCDateTime(timezone=True)),
+    ('acknowledged_at', core.storage.types.UTCDateTime(timezone=True)),
     ('acknowledged_by', sa.String(length=200)),
     ('acknowledgement_note', sa.Text()),
-    ('snoozed_until', core.types.UTCDateTime(timezone=True)),
+    ('snoozed_until', core.storage.types.UTCDateTime(timezone=True)),
 )
 
 

@@ -1,0 +1,360 @@
+"""The tracked LLM client: `complete()` walks an operation's provider chain, `instrument()` wraps an existing
+`openai.OpenAI` client. Every attempt lands in the ledger, grouped by one request_id per logical request.
+
+Routing rules:
+- Fall over to the next provider on quota, rate limit, authentication, 5xx, timeout or connection errors
+  (`core.providers.registry.classify_error` says which); the caller's own 4xx (bad request…) is raised at once.
+- Budget-aware: before calling, a provider whose monthly budget or quota for the company is used up is skipped,
+  and the skip is recorded (status "failed", error_class "BudgetExhausted", 0 tokens, $0). An exhausted
+  company-wide budget (no provider named) skips every paid provider: self-hosted ones (Ollama, $0) still serve.
+- Streaming (`stream=True`) asks for `stream_options.include_usage` and records the attempt when the stream
+  ends. A stream that fails after it started is not retried elsewhere: part of the answer was already used.
+Recording never breaks the caller's call: a ledger write that fails is logged (redacted) and the answer returned.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import openai
+from sqlalchemy import select
+
+from core.storage.db import session_scope
+from core.storage.models import Company
+from core.providers.usage_shapes import normalize_usage
+from core.providers.operations import Operation, get_operation
+from core.pricing.catalog import SELF_HOSTED
+from core.providers.registry import ProviderConfig, classify_error, configured_providers, make_client
+from core.redact import redact
+from core.limits.spend import exhausted_providers
+from core.ingest.record import record_usage
+
+log = logging.getLogger(__name__)
+
+BUDGET_EXHAUSTED = "BudgetExhausted"
+INCOMPLETE_STREAM = "IncompleteStream"
+DEFAULT_COMPANY = "default"
+SOURCE = "api"
+
+
+class AllProvidersFailed(RuntimeError):
+    """Every provider of the chain was skipped or failed with a fallback-able error."""
+
+    def __init__(self, operation: str, request_id: str, attempts: list[Attempt]):
+        self.operation = operation
+        self.request_id = request_id
+        self.attempts = attempts
+        tried = "; ".join(f"{a.provider}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in attempts)
+        super().__init__(redact(f"operation {operation!r} (request {request_id}): no provider served it: "
+                                f"{tried or 'no provider configured'}"))
+
+
+@dataclass
+class Attempt:
+    provider: str
+    model: str
+    outcome: str  # completed | failed | timeout | skipped | not_configured
+    error_kind: str | None = None
+    error_class: str | None = None
+    message: str = ""
+    job_id: str | None = None
+
+
+@dataclass
+class Traced:
+    """An answer with the route it took: which provider served it and every attempt before."""
+
+    response: object
+    request_id: str
+    provider: str
+    model: str
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Step:
+    provider: str
+    model: str
+    client: Callable[[], openai.OpenAI] | None  # None: the provider is not configured
+
+
+@dataclass(frozen=True)
+class _Context:
+    operation: str
+    company: str
+    brand: str | None
+    request_id: str
+
+
+# -- clients ----------------------------------------------------------------------------------------------
+_clients: dict[tuple[ProviderConfig, float | None], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
+def _client_for(cfg: ProviderConfig, timeout: float | None) -> openai.OpenAI:
+    # One client per configuration: its connection pool is reused across calls.
+    key = (cfg, timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = make_client(cfg, timeout=timeout, max_retries=0)
+        return client
+
+
+def _configured_steps(op: Operation, skip: str | None = None) -> list[_Step]:
+    providers = configured_providers()
+    steps = []
+    for name in op.chain:
+        if name == skip:
+            continue
+        cfg = providers.get(name)
+        factory = (lambda c=cfg: _client_for(c, op.timeout_seconds)) if cfg is not None else None
+        steps.append(_Step(name, op.model_for(name), factory))
+    return steps
+
+
+# -- ledger -------------------------------------------------------------------------------------------------
+def _record(ctx: _Context, attempt_no: int, *, provider: str, model: str, started: datetime, elapsed: float | None,
+            status: str, tokens: dict | None = None, error_class: str | None = None,
+            description: str | None = None) -> str | None:
+    job_id = f"{ctx.request_id}-{attempt_no}"
+    tokens = tokens or {}
+    try:
+        record_usage(
+            source=SOURCE, job_id=job_id, request_id=ctx.request_id, created_at=started, company=ctx.company,
+            brand=ctx.brand, provider=provider, model=model, operation=ctx.operation, status=status,
+            input_tokens=tokens.get("input_tokens", 0), output_tokens=tokens.get("output_tokens", 0),
+            cached_tokens=tokens.get("cached_tokens", 0), cache_write_tokens=tokens.get("cache_write_tokens", 0),
+            reasoning_tokens=tokens.get("reasoning_tokens", 0),
+            # None: no call was made, so there is no time to record (stored NULL, not 0 s).
+            execution_time_seconds=None if elapsed is None else Decimal(int(elapsed * 1000)) / 1000,
+            error_class=error_class, error_count=0 if status == "completed" or error_class == BUDGET_EXHAUSTED else 1,
+            success_rate=1.0 if status == "completed" else 0.0,
+            description=redact(description)[:2000] if description else None,
+        )
+        return job_id
+    except Exception as e:  # noqa: BLE001 - tracking must never break the caller's AI feature
+        log.warning("could not record attempt %s of %s: %s: %s", attempt_no, ctx.request_id, type(e).__name__,
+                    redact(str(e)))
+        return None
+
+
+def _tokens(provider: str, payload) -> tuple[dict, str | None]:
+    try:
+        return normalize_usage(provider, payload), None
+    except ValueError as e:
+        return {}, f"usage not understood: {e}"
+
+
+def _company_exhausted(company: str, now: datetime | None) -> dict[str, str]:
+    try:
+        with session_scope() as s:
+            cid = s.scalar(select(Company.id).where(Company.name == company))
+            return {} if cid is None else exhausted_providers(s, company_id=cid, now=now)
+    except Exception as e:  # noqa: BLE001 - no ledger, no budget check; the call itself must go on
+        log.warning("budget check skipped for %r: %s: %s", company, type(e).__name__, redact(str(e)))
+        return {}
+
+
+def _budget_reason(exhausted: dict[str, str], provider: str) -> str | None:
+    if provider in exhausted:
+        return exhausted[provider]
+    if "" in exhausted and provider not in SELF_HOSTED:
+        return "company-wide " + exhausted[""]
+    return None
+
+
+# -- the chain ----------------------------------------------------------------------------------------------
+def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetime | None,
+         reraise_last: bool = False) -> Traced:
+    stream = bool(params.get("stream"))
+    if stream:
+        params = params | {"stream_options": {**(params.get("stream_options") or {}), "include_usage": True}}
+    exhausted = _company_exhausted(ctx.company, now)
+    attempts: list[Attempt] = []
+    last_exc: BaseException | None = None
+    for n, step in enumerate(steps, start=1):
+        if step.client is None:
+            attempts.append(Attempt(step.provider, step.model, "not_configured"))
+            continue
+        reason = _budget_reason(exhausted, step.provider)
+        if reason:
+            job = _record(ctx, n, provider=step.provider, model=step.model, started=datetime.now(UTC), elapsed=None,
+                          status="failed", error_class=BUDGET_EXHAUSTED,
+                          description=f"skipped before calling: {reason}")
+            attempts.append(Attempt(step.provider, step.model, "skipped", "budget", BUDGET_EXHAUSTED, reason, job))
+            continue
+        started, t0 = datetime.now(UTC), time.perf_counter()
+        try:
+            resp = step.client().chat.completions.create(model=step.model, messages=messages, **params)
+        except Exception as exc:  # noqa: BLE001 - classified below; non-fallback errors are re-raised
+            info = classify_error(exc)
+            status = "timeout" if info.kind == "timeout" else "failed"
+            job = _record(ctx, n, provider=step.provider, model=step.model, started=started,
+                          elapsed=time.perf_counter() - t0, status=status, error_class=info.error_class,
+                          description=f"{info.kind}: {info.message}")
+            attempts.append(Attempt(step.provider, step.model, status, info.kind, info.error_class, info.message, job))
+            if not info.fallback:
+                raise
+            last_exc = exc
+            log.info("operation %s: %s failed (%s), trying the next provider", ctx.operation, step.provider,
+                     info.kind)
+            continue
+        if stream:
+            tracked = TrackedStream(resp, ctx, n, step.provider, step.model, started, t0)
+            attempts.append(Attempt(step.provider, step.model, "completed", job_id=tracked.job_id))
+            return Traced(tracked, ctx.request_id, step.provider, step.model, attempts)
+        tokens, note = _tokens(step.provider, resp)
+        model = getattr(resp, "model", None) or step.model
+        job = _record(ctx, n, provider=step.provider, model=model, started=started,
+                      elapsed=time.perf_counter() - t0, status="completed", tokens=tokens, description=note)
+        attempts.append(Attempt(step.provider, model, "completed", job_id=job))
+        return Traced(resp, ctx.request_id, step.provider, model, attempts)
+    if reraise_last and last_exc is not None:
+        raise last_exc  # a client without fallback behaves as the bare client would
+    raise AllProvidersFailed(ctx.operation, ctx.request_id, attempts)
+
+
+class TrackedStream:
+    """Iterates an openai Stream and records the attempt once: at its end, on an error, or when closed early."""
+
+    def __init__(self, stream, ctx: _Context, attempt_no: int, provider: str, model: str, started: datetime,
+                 t0: float):
+        self._stream = stream
+        self._ctx, self._n, self._provider, self._model = ctx, attempt_no, provider, model
+        self._started, self._t0 = started, t0
+        self._usage = None
+        self._done = False
+        self.job_id = f"{ctx.request_id}-{attempt_no}"
+
+    @property
+    def response(self):
+        return self._stream.response
+
+    def __iter__(self) -> Iterator:
+        try:
+            for chunk in self._stream:
+                if getattr(chunk, "usage", None):
+                    self._usage = chunk.usage
+                if getattr(chunk, "model", None):
+                    self._model = chunk.model
+                yield chunk
+        except GeneratorExit:
+            self._finish(closed_early=True)
+            raise
+        except Exception as exc:
+            self._finish(error=exc)
+            raise
+        self._finish()
+
+    def __enter__(self) -> TrackedStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stream.close()
+        self._finish(closed_early=True)
+
+    def _finish(self, error: BaseException | None = None, closed_early: bool = False) -> None:
+        if self._done:
+            return
+        self._done = True
+        elapsed = time.perf_counter() - self._t0
+        tokens, note = _tokens(self._provider, {"usage": self._usage.model_dump()}) if self._usage else ({}, None)
+        if error is not None:
+            info = classify_error(error)
+            _record(self._ctx, self._n, provider=self._provider, model=self._model, started=self._started,
+                    elapsed=elapsed, status="timeout" if info.kind == "timeout" else "failed", tokens=tokens,
+                    error_class=info.error_class, description=f"stream broke: {info.kind}: {info.message}")
+            return
+        error_class = None
+        if self._usage is None:
+            error_class = INCOMPLETE_STREAM
+            note = ("stream closed before its usage chunk: tokens unknown" if closed_early
+                    else "stream ended without a usage chunk: tokens unknown")
+        _record(self._ctx, self._n, provider=self._provider, model=self._model, started=self._started,
+                elapsed=elapsed, status="completed", tokens=tokens, error_class=error_class, description=note)
+
+
+def _context(operation: str, company: str | None, brand: str | None) -> _Context:
+    return _Context(operation or "unspecified", company or DEFAULT_COMPANY, brand, f"req_{uuid.uuid4().hex}")
+
+
+def complete_traced(operation: str, messages, *, company: str | None = None, brand: str | None = None,
+                    now: datetime | None = None, **params) -> Traced:
+    """`complete`, returning the route too (provider that served, request_id, every attempt)."""
+    op = get_operation(operation)
+    steps = _configured_steps(op)
+    model = params.pop("model", None)
+    if model and steps:  # a caller's model is meant for the chain's first provider only
+        steps[0] = _Step(steps[0].provider, model, steps[0].client)
+    return _run(_context(operation, company, brand), steps, messages, params, now)
+
+
+def complete(operation: str, messages, *, company: str | None = None, brand: str | None = None, **params):
+    """Chat completion through the operation's provider chain; returns the provider's ChatCompletion (or a
+    TrackedStream of chunks when stream=True). Raises the caller's own 4xx at once, AllProvidersFailed when
+    no provider could serve."""
+    return complete_traced(operation, messages, company=company, brand=brand, **params).response
+
+
+# -- instrumenting an existing client -------------------------------------------------------------------------
+class _Completions:
+    def __init__(self, owner: InstrumentedClient):
+        self._owner = owner
+
+    def create(self, *, model: str, messages, operation: str | None = None, company: str | None = None,
+               brand: str | None = None, **params):
+        o = self._owner
+        op = get_operation(operation or o.operation)
+        base = o.client.with_options(max_retries=0) if o.fallback and len(op.chain) > 1 else o.client
+        steps = [_Step(o.provider, model, lambda: base)]
+        if o.fallback:
+            steps += _configured_steps(op, skip=o.provider)
+        ctx = _context(op.name, company or o.company, brand or o.brand)
+        return _run(ctx, steps, messages, params, None, reraise_last=not o.fallback).response
+
+    def __getattr__(self, name):
+        return getattr(self._owner.client.chat.completions, name)
+
+
+class _Chat:
+    def __init__(self, owner: InstrumentedClient):
+        self.completions = _Completions(owner)
+        self._owner = owner
+
+    def __getattr__(self, name):
+        return getattr(self._owner.client.chat, name)
+
+
+class InstrumentedClient:
+    """Proxy of an openai.OpenAI client: chat.completions.create is tracked, everything else passes through."""
+
+    def __init__(self, client: openai.OpenAI, *, provider: str, company: str | None, operation: str | None,
+                 brand: str | None, fallback: bool):
+        self.client = client
+        self.provider = provider
+        self.company = company
+        self.operation = operation or "unspecified"
+        self.brand = brand
+        self.fallback = fallback
+        self.chat = _Chat(self)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def instrument(client: openai.OpenAI, *, provider: str = "openai", company: str | None = None,
+               operation: str | None = None, brand: str | None = None, fallback: bool = True) -> InstrumentedClient:
+    """Wrap `client` so that its chat.completions.create calls are recorded; on a fallback-able error the
+    rest of the operation's chain (its other providers) serves the call, unless fallback=False."""
+    return InstrumentedClient(client, provider=provider, company=company, operation=operation, brand=brand,
+                              fallback=fallback)

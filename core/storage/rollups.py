@@ -1,0 +1,289 @@
+"""The rollups: kept in step with the ledger inside the same transaction.
+
+`usage_hourly` is keyed by HOUR_KEYS (KEYS and the UTC hour); `usage_daily` by KEYS; `usage_daily_model` by
+NARROW_KEYS (no brand, no operation, ~10x fewer rows than usage_daily), and serves the views that group and
+filter by neither. Whole days are read from the daily tables, the whole hours of a cut day from the hourly one.
+Every insert adds its records to their hour's and day's rows; a correction (reprice, delete) subtracts the old
+values and adds the new ones. Callers pass the hourly deltas only: the daily ones are summed from them here, so
+the three tables always move together. `rebuild` recomputes a range from the raw ledger (repair, and the
+reference in tests).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+
+from sqlalchemy import Date, Integer, cast, delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from core.storage import headroom
+from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.column_writer import copy_arrow, money_array
+
+KEYS = ("day", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
+        "pricing_status")
+INT_MEASURES = ("jobs", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
+                "reasoning_tokens", "execution_ms", "error_count", "memory_mb", "timed_jobs", "memory_jobs")
+MONEY_MEASURES = ("cost_input", "cost_output", "total_cost")
+MEASURES = INT_MEASURES + MONEY_MEASURES + ("success_sum",)
+NARROW_KEYS = ("day", "company_id", "provider_name", "model_name", "job_status", "pricing_status")
+HOUR_KEYS = ("day", "hour") + KEYS[1:]
+_WIDE_AT = [HOUR_KEYS.index(k) for k in KEYS]
+_NARROW_AT = [HOUR_KEYS.index(k) for k in NARROW_KEYS]
+# The ledger column of each rollup measure, where the names differ.
+RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
+# The measures a record may lack (NULL: not measured), each with the count of the jobs that have it: an average
+# of the measure divides by that count, never by `jobs`.
+MEASURED = {"execution_ms": "timed_jobs", "memory_mb": "memory_jobs"}
+
+
+def raw_sum(measure: str):
+    """SQL of a rollup measure over ledger rows: a sum (0 when every value is NULL), or a count of jobs."""
+    u = AIJobUsage
+    if measure == "jobs":
+        return func.count()
+    counted = next((m for m, n in MEASURED.items() if n == measure), None)
+    if counted is not None:
+        return func.count(getattr(u, RAW_SOURCE.get(counted, counted)))
+    total = func.sum(getattr(u, RAW_SOURCE.get(measure, measure)))
+    return func.coalesce(total, 0) if measure in MEASURED else total
+
+
+def utc_day(ts: datetime) -> date:
+    return (ts.astimezone(UTC) if ts.tzinfo else ts).date()
+
+
+def utc_day_hour(ts: datetime) -> tuple[date, int]:
+    ts = ts.astimezone(UTC) if ts.tzinfo else ts
+    return ts.date(), ts.hour
+
+
+def day_expr(session: Session, column=AIJobUsage.created_at):
+    """SQL expression for the UTC calendar day of a stored timestamp."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column)
+    return cast(func.timezone("UTC", column), Date)
+
+
+def hour_expr(session: Session, column=AIJobUsage.created_at):
+    """SQL expression for the UTC hour (0-23) of a stored timestamp."""
+    if session.get_bind().dialect.name == "sqlite":  # stored as UTC text
+        return cast(func.strftime("%H", column), Integer)
+    return cast(func.extract("hour", func.timezone("UTC", column)), Integer)
+
+
+def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
+    """Sum usage rows (dicts with the AIJobUsage column names) per HOUR_KEYS key (the deltas `apply` takes)."""
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        key = (*utc_day_hour(r["created_at"]), r["company_id"], r["brand_id"], r["provider_name"], r["model_name"],
+               r["operation"], r["job_status"], r["pricing_status"])
+        acc = out.get(key)
+        if acc is None:
+            acc = out[key] = {m: 0 for m in INT_MEASURES} | {m: Decimal(0) for m in MONEY_MEASURES} | {
+                "success_sum": 0.0}
+        acc["jobs"] += sign
+        for m in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
+                  "reasoning_tokens", "error_count"):
+            acc[m] += sign * r[m]
+        # Not measured (None): no time or memory added, and the job is not among the measured ones.
+        if r["execution_ms"] is not None:
+            acc["execution_ms"] += sign * r["execution_ms"]
+            acc["timed_jobs"] += sign
+        if r["memory_usage_mb"] is not None:
+            acc["memory_mb"] += sign * r["memory_usage_mb"]
+            acc["memory_jobs"] += sign
+        for m in MONEY_MEASURES:
+            acc[m] += sign * r[m]
+        acc["success_sum"] += sign * r["success_rate"]
+    return out
+
+
+def add_into(target: dict[tuple, dict], deltas: dict[tuple, dict]) -> dict[tuple, dict]:
+    """Add hourly deltas into `target` (returned): a transaction's writes gathered for one `apply`."""
+    for key, acc in deltas.items():
+        cur = target.get(key)
+        if cur is None:
+            target[key] = dict(acc)
+        else:
+            for m, v in acc.items():
+                cur[m] += v
+    return target
+
+
+def summed(deltas: dict[tuple, dict], at: list[int] = _NARROW_AT) -> dict[tuple, dict]:
+    """Hourly deltas summed per coarser key (the values of HOUR_KEYS at `at`): the usage_daily_model deltas by
+    default, the usage_daily ones with _WIDE_AT."""
+    out: dict[tuple, dict] = {}
+    for key, acc in deltas.items():
+        add_into(out, {tuple(key[i] for i in at): acc})
+    return out
+
+
+_UPSERTS: dict[tuple, object] = {}
+
+
+def _upsert(dialect: str, model=UsageDaily, keys: tuple = KEYS):
+    """The add-on-conflict statement, built once per dialect and table (building it costs more than running it)."""
+    stmt = _UPSERTS.get((dialect, model))
+    if stmt is None:
+        table = model.__table__
+        ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+        stmt = _UPSERTS[(dialect, model)] = ins.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={m: getattr(table.c, m) + getattr(ins.excluded, m) for m in MEASURES},
+        )
+    return stmt
+
+
+def apply(session: Session, deltas: dict[tuple, dict]) -> None:
+    """Upsert-add the hourly deltas (keyed by HOUR_KEYS) into usage_hourly and, summed by day, into usage_daily
+    and usage_daily_model; rows left with no job are removed from all three.
+
+    Call it once per transaction (gather a transaction's deltas with `add_into`): one call locks rollup rows in
+    one order, so concurrent writers cannot deadlock; a second call in the same transaction may need a row that a
+    writer waiting on the first call's rows already holds.
+    """
+    if not deltas:
+        return
+    headroom.rollups_changed(session, {m: sum(_units(m, acc[m]) for acc in deltas.values())
+                                       for m in headroom.GUARDED})
+    dialect = session.get_bind().dialect.name
+    # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
+    # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
+    values = [dict(zip(HOUR_KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
+    if dialect != "sqlite" and len(values) == 1:  # one record (record_usage): one round trip for the three
+        session.connection().execute(_ONE_PG, values[0])
+    elif dialect != "sqlite" and len(values) > 200:
+        _apply_pg_copy(session, values)  # the daily sums are grouped in SQL from the same temporary table
+    else:
+        _execute(session, _upsert(dialect, UsageHourly, HOUR_KEYS), values)
+        for model, keys, at in ((UsageDaily, KEYS, _WIDE_AT), (UsageDailyModel, NARROW_KEYS, _NARROW_AT)):
+            _execute(session, _upsert(dialect, model, keys),
+                     [dict(zip(keys, key)) | acc for key, acc in sorted(summed(deltas, at).items())])
+    if any(acc["jobs"] < 0 for acc in deltas.values()):
+        days = sorted({key[0] for key in deltas})  # the primary keys start with the day: no scan of the tables
+        for model in (UsageHourly, UsageDaily, UsageDailyModel):
+            session.execute(delete(model).where(model.day.in_(days), model.jobs <= 0))
+
+
+def _units(measure: str, value) -> int:
+    """A measure as the write guard counts it: money in micro-dollars."""
+    return int(Decimal(value).scaleb(6)) if measure in MONEY_MEASURES else int(value)
+
+
+def _one_pg_sql() -> str:
+    """PostgreSQL: one key's deltas into the three rollups in one statement. Each step reads the previous one's
+    RETURNING row, so the rows are locked in the bulk path's order (hourly, daily, narrow): no deadlock."""
+    def upsert(table: str, keys: tuple, source: str) -> str:
+        cols = ", ".join(keys + MEASURES)
+        params = ", ".join(f":{c}" for c in keys + MEASURES)
+        values = f"VALUES ({params})" if source is None else f"SELECT {params} FROM {source}"
+        return (f"INSERT INTO {table} ({cols}) {values} ON CONFLICT ({', '.join(keys)}) "
+                f"DO UPDATE SET {_adds(table, list(MEASURES))}")
+    return (f"WITH h AS ({upsert('usage_hourly', HOUR_KEYS, None)} RETURNING 1), "
+            f"d AS ({upsert('usage_daily', KEYS, 'h')} RETURNING 1) "
+            f"{upsert('usage_daily_model', NARROW_KEYS, 'd')}")
+
+
+def _execute(session: Session, stmt, values: list[dict]) -> None:
+    conn = session.connection()
+    if len(values) == 1:
+        conn.execute(stmt, values[0])  # one row: no executemany round trips
+        return
+    for i in range(0, len(values), 500):
+        conn.execute(stmt, values[i:i + 500])
+
+
+def _apply_pg_copy(session: Session, values: list[dict]) -> None:
+    """Many keys at once: COPY into a temporary table, then one INSERT … ON CONFLICT DO UPDATE per rollup."""
+    cols = list(HOUR_KEYS) + list(MEASURES)
+    with _tmp_cursor(session).copy(f"COPY tmp_usage_hourly ({', '.join(cols)}) FROM STDIN") as copy:
+        for v in values:
+            copy.write_row(tuple(v[c] for c in cols))
+    _upsert_from_tmp(session, cols)
+
+
+def apply_frame(session: Session, sums) -> None:
+    """PostgreSQL: add a frame of hourly deltas (HOUR_KEYS + MEASURES columns, money in micro-dollars) — one COPY
+    of an Arrow table, then one upsert per rollup."""
+    headroom.rollups_changed(session, {m: int(sums[m].sum()) for m in headroom.GUARDED})
+    cols = {k: pa.array(sums[k].to_numpy()) for k in sums.columns if k not in ("day", *MONEY_MEASURES)}
+    cols["day"] = pa.array(sums["day"].to_numpy().astype("datetime64[D]"), pa.date32())
+    cols.update({m: money_array(sums[m].to_numpy()) for m in MONEY_MEASURES})
+    deltas = pa.table(cols)
+    copy_arrow(_tmp_cursor(session), "tmp_usage_hourly", deltas)
+    _upsert_from_tmp(session, list(deltas.column_names))
+
+
+def _tmp_cursor(session: Session):
+    """A driver cursor, with the temporary table of hourly deltas created if this connection has none yet."""
+    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_hourly "
+                         "(LIKE usage_hourly INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
+    return session.connection().connection.driver_connection.cursor()
+
+
+def _upsert_from_tmp(session: Session, cols: list[str]) -> None:
+    """The three rollups from the temporary table of hourly deltas: as they are, then grouped by day."""
+    measures = [m for m in MEASURES if m in cols]
+    sums = ", ".join(f"sum({m})" for m in measures)
+    hourly = ", ".join(HOUR_KEYS)
+    session.execute(text(
+        f"INSERT INTO usage_hourly ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tmp_usage_hourly "
+        f"ORDER BY {hourly} ON CONFLICT ({hourly}) DO UPDATE SET {_adds('usage_hourly', measures)}"))
+    for table, keys in (("usage_daily", KEYS), ("usage_daily_model", NARROW_KEYS)):
+        keys = ", ".join(keys)
+        session.execute(text(
+            f"INSERT INTO {table} ({keys}, {', '.join(measures)}) SELECT {keys}, {sums} FROM tmp_usage_hourly "
+            f"GROUP BY {keys} ORDER BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {_adds(table, measures)}"))
+    session.execute(text("DELETE FROM tmp_usage_hourly"))
+
+
+def _adds(table: str, measures: list[str]) -> str:
+    return ", ".join(f"{m} = {table}.{m} + EXCLUDED.{m}" for m in measures)
+
+
+def add_rows(session: Session, rows: Iterable[Mapping], sign: int = 1) -> None:
+    """`apply` of these rows' deltas (the transaction's only call: see `apply`)."""
+    apply(session, accumulate(rows, sign))
+
+
+def rebuild(session: Session, start: date | None = None, end: date | None = None) -> int:
+    """Recompute the rollups for the days [start, end) (None: unbounded): usage_hourly from the raw ledger, then
+    usage_daily from it, then usage_daily_model from that (sums of sums, exact). Returns the number of
+    usage_daily rows."""
+    where = []
+    if start is not None:
+        where.append(AIJobUsage.created_at >= datetime.combine(start, datetime.min.time(), UTC))
+    if end is not None:
+        where.append(AIJobUsage.created_at < datetime.combine(end, datetime.min.time(), UTC))
+    u = AIJobUsage
+    day, hour = day_expr(session), hour_expr(session)
+    keys = [day.label("day"), hour.label("hour"), u.company_id, u.brand_id, u.provider_name, u.model_name,
+            u.operation, u.job_status, u.pricing_status]
+    sel = select(*keys, *[raw_sum(m) for m in MEASURES]).where(*where).group_by(*keys)
+    headroom.rollups_changed(session, None)
+    session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
+    session.execute(insert(UsageHourly).from_select(list(HOUR_KEYS) + list(MEASURES), sel))
+    rows = 0
+    for model, source, keys in ((UsageDaily, UsageHourly, KEYS), (UsageDailyModel, UsageDaily, NARROW_KEYS)):
+        session.execute(delete(model).where(*_days(model, start, end)))
+        cols = [getattr(source, k) for k in keys]
+        sel = (select(*cols, *[func.sum(getattr(source, m)) for m in MEASURES])
+               .where(*_days(source, start, end)).group_by(*cols))
+        result = session.execute(insert(model).from_select(list(keys) + list(MEASURES), sel))
+        rows = rows or (result.rowcount or 0)
+    return rows
+
+
+def _days(model, start: date | None, end: date | None) -> list:
+    """Conditions on a rollup's day for [start, end) (None: unbounded)."""
+    return [c for c in (None if start is None else model.day >= start, None if end is None else model.day < end)
+            if c is not None]
+
+
+_ONE_PG = text(_one_pg_sql())
