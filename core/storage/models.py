@@ -414,3 +414,7 @@ class ProviderCost(Base):
     amount: Mapped[Decimal] = mapped_column(Money())
     currency: Mapped[str] = mapped_column(String(8), default="usd")
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Defined beside this module, registered on the same metadata (imported last: it needs Base).
+import core.storage.gateway_models  # noqa: E402,F401
