@@ -178,7 +178,7 @@ class Gateway:
     def authenticate(self, request: Request) -> KeyInfo:
         token = request.bearer()
         if token is None:
-            if request.authorization is None and self.loopback and self.ring.empty:
+            if not request.authorization and self.loopback and self.ring.empty:
                 return self.local_key
             raise HttpError(401, "invalid_api_key", "a gateway key is required: Authorization: Bearer <key> "
                                                     "(python -m core key create)")
