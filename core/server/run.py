@@ -38,7 +38,10 @@ def serve(host: str | None = None, port: int | None = None, *, access_log: bool 
     from core.server.app import create_app
     from core.server.keys import any_active_key
 
+    from core.storage.db import migrate
+
     s = get_settings()
+    migrate()  # as the dashboard does: a fresh database works at once (safe when several start together)
     host = host or s.gateway_host
     port = s.gateway_port if port is None else port
     loopback = is_loopback(host)
