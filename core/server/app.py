@@ -21,7 +21,15 @@ from core.providers import chain
 from core.providers.registry import configured_providers
 from core.redact import redact
 from core.server import proxy
-from core.server.http import HttpError, Request, parse_json_object, read_body, respond, respond_error, respond_json
+from core.server.http import (
+    HttpError,
+    Request,
+    parse_json_object,
+    read_body,
+    respond,
+    respond_error,
+    respond_json,
+)
 from core.server.keys import KeyInfo, KeyRing
 from core.server.metrics import CONTENT_TYPE, Metrics
 from core.server.routing import RouteError, Router
@@ -169,7 +177,7 @@ class Gateway:
                       redact(str(e))[:300])
             try:
                 await respond_error(send, HttpError(500, "internal_error", "the gateway failed on this request"))
-            except Exception:  # noqa: BLE001 - the answer had started: nothing more to say
+            except Exception:  # noqa: BLE001, S110 - the answer had started: nothing more to say
                 pass
         finally:
             self.metrics.child(self.metrics.requests, endpoint, str(status)).inc()

@@ -28,8 +28,16 @@ class HttpError(Exception):
 class Request:
     """The parts of an ASGI http scope the gateway reads, taken in one pass over the headers."""
 
-    __slots__ = ("method", "path", "authorization", "operation", "content_type", "content_encoding",
-                 "content_length", "client")
+    __slots__ = (
+        "authorization",
+        "client",
+        "content_encoding",
+        "content_length",
+        "content_type",
+        "method",
+        "operation",
+        "path",
+    )
 
     def __init__(self, scope: dict):
         self.method: str = scope["method"]

@@ -56,7 +56,9 @@ def _any_value(v):
 
 def decode_protobuf(body: bytes) -> list[tuple[dict, list[dict]]]:
     from google.protobuf.message import DecodeError
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
 
     req = ExportTraceServiceRequest()
     try:

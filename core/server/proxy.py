@@ -155,7 +155,7 @@ def _failed(gw, timing, ctx: Context, n: int, step: Step, started: datetime, t0:
 class _UsageScanner:
     """Finds the usage chunk (and the model) in SSE bytes as they pass, without holding the stream."""
 
-    __slots__ = ("tail", "usage", "model")
+    __slots__ = ("model", "tail", "usage")
 
     def __init__(self):
         self.tail = b""

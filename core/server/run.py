@@ -37,7 +37,6 @@ def serve(host: str | None = None, port: int | None = None, *, access_log: bool 
 
     from core.server.app import create_app
     from core.server.keys import any_active_key
-
     from core.storage.db import migrate
 
     s = get_settings()

@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,8 +64,7 @@ def _reject(directory: Path, items: list[tuple[dict | str, str]]) -> None:
         return
     path = directory / f"rejected-{datetime.now(UTC):%Y%m%d}.jsonl"
     with open(path, "ab") as fh:
-        for record, why in items:
-            fh.write(encode({"reason": why, "record": record}))
+        fh.writelines(encode({"reason": why, "record": record}) for record, why in items)
     log.warning("spool: %d record(s) refused by the ledger, kept in %s", len(items), path.name)
 
 

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 
-import pytest
 import uvicorn
 from sqlalchemy import func, select
 
@@ -15,7 +14,6 @@ from core import config
 from core.server.app import create_app
 from core.storage.db import get_session
 from core.storage.models import AIJob
-from tests.llm_helpers import providers
 
 
 def free_port() -> int:
@@ -79,17 +77,3 @@ def wait_for_rows(url: str, n: int, *, source: str | None = None, timeout: float
         found = ledger_count(url, source)
     return found
 
-
-OPERATIONS = """
-[operations.summarize]
-chain = ["openai", "ollama", "gemini"]
-models = { openai = "gpt-4o-mini", ollama = "qwen2.5:3b", gemini = "gemini-2.0-flash" }
-"""
-
-
-@pytest.fixture
-def fakes(db, monkeypatch, tmp_path):
-    """(openai, ollama, gemini) fake providers; operations.toml has `summarize` (openai -> ollama -> gemini)."""
-    with providers(monkeypatch, tmp_path, operations=OPERATIONS, timeout=5.0, cached_tokens=4,
-                   reasoning_tokens=2) as f:
-        yield f

@@ -14,7 +14,7 @@ import pytest
 from core.limits.budgets import set_budget
 from core.server.keys import create_key
 from tests.llm_helpers import OPENAI_KEY, attempts
-from tests.server.gateway_harness import fakes, gateway, wait_for_rows  # noqa: F401
+from tests.server.gateway_harness import gateway, wait_for_rows
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -107,7 +107,6 @@ def test_every_provider_failing_is_502_with_the_attempts_and_no_secret(fakes, db
 
 
 def test_budget_used_up_skips_the_provider_and_records_the_skip(fakes, db, monkeypatch, tmp_path):
-    oa, ol, _ = fakes
     set_budget("Acme", "0.000001", provider="openai")
     key, _ = create_key("Acme")
     with gateway(monkeypatch, tmp_path) as g:
@@ -162,7 +161,7 @@ def test_a_broken_stream_cuts_the_client_and_records_the_failure(fakes, db, monk
 
 
 def test_slow_provider_times_out_and_the_next_one_serves(fakes, db, monkeypatch, tmp_path):
-    oa, ol, _ = fakes
+    oa, _, _ = fakes
     oa.mode, oa.hang_seconds = "slow", 3.0
     key, _ = create_key("Acme")
     with gateway(monkeypatch, tmp_path, provider_timeout_seconds=0.5) as g:
@@ -191,5 +190,5 @@ def test_async_client_embeddings_and_models(fakes, db, monkeypatch, tmp_path):
     assert emb.data[0].embedding == [0.25, -0.5, 0.125] and emb.usage.prompt_tokens == 12
     assert models[0] == "summarize" and {"gpt-4o-mini", "llama3.1:8b", "gemini-2.0-flash"} <= set(models)
     got = rows(db, 6)
-    [embedding] = [r for r in got if r["model"] == "text-embedding-3-small"]
+    embedding = next(r for r in got if r["model"] == "text-embedding-3-small")
     assert (embedding["input"], embedding["output"], embedding["status"]) == (12, 0, "completed")

@@ -15,13 +15,13 @@ from core.server.keys import create_key, hash_key, list_keys, revoke_key
 from core.server.run import is_loopback
 from core.storage.db import get_session
 from core.storage.gateway_models import GatewayKey
-from tests.server.gateway_harness import fakes, gateway  # noqa: F401
+from tests.server.gateway_harness import gateway
 
 HI = [{"role": "user", "content": "hi"}]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_key_create_prints_the_key_last_and_stores_only_its_hash(db):
@@ -112,7 +112,7 @@ def test_rate_limit_per_key_answers_429_with_retry_after(fakes, db, monkeypatch,
 
 def test_serve_refuses_a_public_address_without_keys(db):
     out = subprocess.run([sys.executable, "-m", "core", "serve", "--host", "0.0.0.0", "--port", "1"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2 and "no gateway key exists" in out.stdout
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.9.9.9")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.0.2.10")

@@ -42,7 +42,7 @@ def test_admin_creates_a_key_shown_once_and_revokes_one(db):
     assert not at.exception
     shown = [c.value for c in at.code]
     assert len(shown) == 1 and shown[0].startswith("sk-aium-")
-    new = [k for k in list_keys() if k["label"] == "checkout"][0]
+    new = next(k for k in list_keys() if k["label"] == "checkout")
     assert new["requests_per_minute"] == 120 and new["company"] == "Acme"
     from core.server.keys import active_keys
     assert active_keys()[new["key_id"]].key_hash == hash_key(shown[0])

@@ -11,7 +11,7 @@ import pytest
 
 from core.server.keys import create_key
 from tests.llm_helpers import attempts
-from tests.server.gateway_harness import fakes, gateway, wait_for_rows  # noqa: F401
+from tests.server.gateway_harness import gateway, wait_for_rows
 
 NODE = shutil.which("node") or "/usr/bin/node"
 NPM = shutil.which("npm") or "/usr/bin/npm"
@@ -48,7 +48,7 @@ def openai_npm(tmp_path_factory):
     folder = tmp_path_factory.mktemp("node-app")
     (folder / "package.json").write_text(json.dumps({"name": "gateway-test", "private": True, "type": "module"}))
     done = subprocess.run([NPM, "install", "--no-audit", "--no-fund", "--silent", "openai"], cwd=folder,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         pytest.fail(f"npm install openai failed: {done.stderr[-2000:]}")
     (folder / "app.mjs").write_text(SCRIPT)
@@ -60,7 +60,7 @@ def test_typescript_app_with_the_openai_npm_package(openai_npm, fakes, db, monke
     key, _ = create_key("Acme", label="ts-app")
     with gateway(monkeypatch, tmp_path) as g:
         oa.script.extend(["ok", "ok", "429_quota"])
-        run = subprocess.run([NODE, "app.mjs"], cwd=openai_npm, capture_output=True, text=True, timeout=120,
+        run = subprocess.run([NODE, "app.mjs"], cwd=openai_npm, capture_output=True, text=True, timeout=120, check=False,
                              env={"PATH": "/usr/bin:/bin", "GATEWAY_URL": g.base_url, "GATEWAY_KEY": key})
         assert run.returncode == 0, run.stderr[-2000:]
         out = json.loads(run.stdout.strip().splitlines()[-1])

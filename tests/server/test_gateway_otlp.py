@@ -29,7 +29,7 @@ def exporter_provider(g, key: str, service: str) -> tuple[TracerProvider, OTLPSp
 def test_sdk_exporter_genai_spans_become_records(db, monkeypatch, tmp_path):
     key, _ = create_key("Acme")
     with gateway(monkeypatch, tmp_path) as g:
-        provider, exporter = exporter_provider(g, key, "checkout-app")
+        provider, _ = exporter_provider(g, key, "checkout-app")
         tracer = provider.get_tracer("test")
         with tracer.start_as_current_span("chat gpt-4o-mini") as span:
             span.set_attributes({"gen_ai.provider.name": "openai", "gen_ai.operation.name": "chat",

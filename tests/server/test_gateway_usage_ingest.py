@@ -12,7 +12,7 @@ import openai
 
 from core.server.keys import create_key
 from tests.llm_helpers import attempts
-from tests.server.gateway_harness import fakes, gateway, wait_for_rows  # noqa: F401
+from tests.server.gateway_harness import gateway, wait_for_rows
 
 
 def post(url: str, body: bytes, key: str | None = None, **headers) -> tuple[int, dict, dict]:
