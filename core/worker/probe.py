@@ -131,7 +131,7 @@ def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
         return ProviderCheck(cfg.name, cfg.model, False, latency_ms=latency, error=classify_error(outcome["error"]))
     resp = outcome["response"]
     try:
-        from core.ingest.record import normalize_usage
+        from core.providers.usage_shapes import normalize_usage
         tokens = normalize_usage(cfg.name, resp)
         inp, out = tokens["input_tokens"], tokens["output_tokens"]
     except ValueError:  # a provider that omits usage still answered
