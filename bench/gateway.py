@@ -63,6 +63,21 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             proc.wait()
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of a process group (a server and its helpers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
@@ -115,22 +130,26 @@ general_settings:
     return path
 
 
-def row(run: Run, direct: Run | None) -> str:
+def row(run: Run, direct: Run | None, cpu: float | None) -> str:
     add50 = (run.pct(0.5) - direct.pct(0.5)) * 1000 if direct else 0.0
     add99 = (run.pct(0.99) - direct.pct(0.99)) * 1000 if direct else 0.0
-    return (f"{run.name:<9} c={run.concurrency:<3} p50 {run.pct(0.5) * 1000:7.2f} ms  p99 {run.pct(0.99) * 1000:7.2f} ms"
-            f"  added p50 {add50:+7.2f} ms  p99 {add99:+7.2f} ms  {run.rps:8.1f} req/s  errors {run.errors}")
+    per = f"  CPU {cpu / max(1, len(run.latencies) + run.errors) * 1000:6.2f} ms/req" if cpu is not None else ""
+    return (f"{run.name:<8} c={run.concurrency:<3} p50 {run.pct(0.5) * 1000:7.2f} ms  p99 {run.pct(0.99) * 1000:7.2f} ms"
+            f"  added p50 {add50:+7.2f} ms  p99 {add99:+7.2f} ms  {run.rps:7.1f} req/s{per}  errors {run.errors}")
 
 
-async def compare(targets: dict, concurrencies: list[int], requests: dict[int, int]) -> list[str]:
+async def compare(targets: dict, concurrencies: list[int], requests: dict[int, int], groups: dict) -> list[str]:
+    """Each target at each concurrency; `groups`: target -> process group whose CPU time is counted."""
     lines = []
     for c in concurrencies:
         direct = None
         for name, (url, key, body) in targets.items():
-            run = await load(url, key, concurrency=c, requests=requests[c], warmup=min(200, requests[c]),
-                             name=name, body=body)
+            await load(url, key, concurrency=c, requests=min(200, requests[c]), name=name, body=body)  # warm up
+            before = group_cpu(groups[name]) if name in groups else None
+            run = await load(url, key, concurrency=c, requests=requests[c], name=name, body=body)
+            cpu = group_cpu(groups[name]) - before if before is not None else None
             direct = run if name == "direct" else direct
-            lines.append(row(run, direct))
+            lines.append(row(run, direct, cpu))
             print(lines[-1], flush=True)
     return lines
 
@@ -199,16 +218,19 @@ def main() -> int:
         if litellm:
             targets["litellm"] = (ll_url, LITELLM_KEY, BODY)
         print(f"uptime: {uptime()}", flush=True)
-        print(f"upstream answers in {args.delay_ms:g} ms; ledger on {args.db}; ledger writes on", flush=True)
+        print(f"upstream answers in {args.delay_ms:g} ms; ledger on {args.db}; ledger writes on; CPU: the "
+              "server's process group (gateway and its ledger writer; LiteLLM and its workers) per request",
+              flush=True)
         before = ledger_rows(env)
+        groups = {"gateway": gateway.pid} | ({"litellm": litellm.pid} if litellm else {})
         asyncio.run(compare(targets, [1, 16, 64], {1: max(100, args.requests // 8), 16: args.requests,
-                                                   64: args.requests}))
+                                                   64: args.requests}, groups))
         print(f"uptime: {uptime()}", flush=True)
         print("most requests per second (upstream answers at once, concurrency 64):", flush=True)
         most = {"direct": (f"http://127.0.0.1:{fast}/v1", None, BODY), "gateway": (gw_url, key, fast_body)}
         if litellm:
             most["litellm"] = (ll_url, LITELLM_KEY, ll_fast)
-        asyncio.run(compare(most, [64], {64: args.requests * 2}))
+        asyncio.run(compare(most, [64], {64: args.requests * 2}, groups))
         print(f"uptime: {uptime()}", flush=True)
         print(f"ledger: {ledger_rows(env) - before} gateway records written so far (spool drains in the background)")
         run = asyncio.run(kill_during_load(gw_url, key, gateway))

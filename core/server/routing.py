@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from core.config import Settings
 from core.providers import chain
 from core.providers.chain import Step
-from core.providers.operations import Operation, load_operations_cached
+from core.providers.operations import Operation, load_operations_cached, operations_path
 from core.providers.registry import DEFAULT_CHAIN, ProviderConfig
 from core.storage.models import NO_OPERATION
 
@@ -39,10 +39,12 @@ class Router:
     def __init__(self, settings: Settings, providers: dict[str, ProviderConfig]):
         self.settings = settings
         self.providers = providers
-        self.listed: dict[str, list[str]] = {}  # provider -> the models it lists at /models
+        self.operations_file = str(operations_path(settings))
+        self.listed: dict[str, list[str]] = {}  # provider -> the models it lists at /models (replaced whole)
+        self._models: tuple[tuple, dict[str, list[str]]] | None = None
 
     def operations(self) -> tuple[Operation, dict[str, Operation]]:
-        return load_operations_cached(self.settings)
+        return load_operations_cached(path=self.operations_file)
 
     def _timeout(self, op: Operation | None) -> float:
         return (op.timeout_seconds if op and op.timeout_seconds else None) or self.settings.provider_timeout_seconds
@@ -51,7 +53,7 @@ class Router:
         if model is not None and not isinstance(model, str):
             raise RouteError(400, "invalid_value", "'model' must be a string", "model")
         model = (model or "").strip()
-        _, ops = self.operations()
+        _, ops = self.operations()  # one read per request: the same file state for the whole resolution
         if operation is not None:
             op = ops.get(operation.strip())
             if op is None:
@@ -74,10 +76,18 @@ class Router:
         return Route(NO_OPERATION, [Step(provider, name, self.providers[provider])], self._timeout(None))
 
     def configured_models(self) -> dict[str, list[str]]:
-        """provider -> models named for it by the settings, operations.toml and its own /models listing."""
+        """provider -> models named for it by the settings, operations.toml and its own /models listing (built
+        again only when the operations file or a listing changed)."""
+        ops_now = self.operations()
+        stamp = (id(ops_now), *(id(v) for v in self.listed.values()))
+        if self._models is None or self._models[0] != stamp:
+            self._models = (stamp, self._build_models(ops_now))
+        return self._models[1]
+
+    def _build_models(self, operations) -> dict[str, list[str]]:
         s = self.settings
         out = {p: [] for p in self.providers}
-        default, ops = self.operations()
+        default, ops = operations
         named = [("openai", s.openai_model), ("ollama", s.ollama_model), ("gemini", s.gemini_model)]
         for op in (default, *ops.values()):
             named += list(op.models.items())

@@ -51,7 +51,8 @@ def serve(host: str | None = None, port: int | None = None, *, access_log: bool 
     logging.getLogger("uvicorn.error").addFilter(_QuietAbort())
     app = create_app(s, loopback=loopback, writer="process")
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                            log_level="warning", access_log=access_log, server_header=False, timeout_keep_alive=30)
+                            log_level="warning", access_log=access_log, server_header=False, timeout_keep_alive=30,
+                            proxy_headers=False)
     server = uvicorn.Server(config)
     print(f"Gateway: http://{host if ':' not in host else f'[{host}]'}:{port}/v1  (OpenAI-compatible; "
           f"{'loopback only' if loopback else 'gateway keys required'})", flush=True)

@@ -71,6 +71,7 @@ class _Connection(asyncio.Protocol):
         self.error: UpstreamError | None = None
         self.got_bytes = False
         self.until_close = False
+        self.keep_alive = False
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -98,6 +99,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()  # only meaningful inside the parser's callbacks
         names = {n for n, _ in self.headers}
         self.until_close = b"content-length" not in names and b"transfer-encoding" not in names
         self._wake()
@@ -202,7 +204,7 @@ class Response:
             return
         self._conn = None
         c.disarm()
-        if c.complete and c.error is None and not c.closed and c.parser.should_keep_alive():
+        if c.complete and c.error is None and not c.closed and c.keep_alive:
             c.pool._give_back(c)
         elif c.transport is not None:
             c.transport.close()
