@@ -105,6 +105,9 @@ async def forward(gw, request: Request, send, kind: str, payload: dict, key, tim
             info = classify_status(resp.status, parsed, message)
             _failed(gw, timing, ctx, n, step, started, t0, info, attempts, kind)
             if not info.fallback:  # the caller's own error: theirs to see, as the provider wrote it
+                secret = step.config.api_key
+                if secret and secret.encode() in answer:  # all but the provider's key, should it echo it
+                    answer = answer.replace(secret.encode(), b"***")
                 await respond(send, resp.status, answer, _headers(resp, ctx, step.provider),
                               resp.header(b"content-type") or b"application/json")
                 return resp.status

@@ -32,7 +32,7 @@ STATUS = {"ok": 200, "401": 401, "429_quota": 429, "429_rate": 429, "400": 400, 
 
 
 class FakeProvider:
-    """`mode` is one of ok | 401 | 401_echo | 429_quota | 429_rate | 400 | 500 | hang | slow | broken_stream;
+    """`mode` is one of ok | 401 | 401_echo | 400_echo | 429_quota | 429_rate | 400 | 500 | hang | slow | broken_stream;
     `script` queues modes per call. `slow` answers OK after `hang_seconds`; `broken_stream` sends the first chunks
     of a stream, then closes the connection mid-body (a JSON call answers normally).
 
@@ -152,9 +152,9 @@ class FakeProvider:
                     mode = "500" if mode == "hang" else "ok"
                 if mode == "broken_stream" and not body.get("stream"):
                     mode = "ok"
-                if mode == "401_echo":
+                if mode in ("401_echo", "400_echo"):
                     key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                    self._send(401, {"error": {"message": f"Incorrect API key provided: {key}. {fake.echo}".strip(),
+                    self._send(int(mode[:3]), {"error": {"message": f"Incorrect API key provided: {key}. {fake.echo}".strip(),
                                                "type": "invalid_request_error", "param": None,
                                                "code": "invalid_api_key"}})
                     return

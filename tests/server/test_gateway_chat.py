@@ -91,6 +91,16 @@ def test_the_callers_own_error_comes_back_as_the_provider_sent_it(fakes, db, mon
     assert (row["status"], row["error_class"]) == ("failed", "BadRequestError")
 
 
+def test_a_provider_echoing_its_key_in_the_callers_error_never_shows_it(fakes, db, monkeypatch, tmp_path):
+    oa, _, _ = fakes
+    oa.mode = "400_echo"
+    key, _ = create_key("Acme")
+    with gateway(monkeypatch, tmp_path) as g:
+        with pytest.raises(openai.BadRequestError) as e:
+            client(g, key).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    assert "Incorrect API key provided: ***" in e.value.response.text and OPENAI_KEY not in e.value.response.text
+
+
 def test_every_provider_failing_is_502_with_the_attempts_and_no_secret(fakes, db, monkeypatch, tmp_path):
     oa, ol, ge = fakes
     oa.mode = ol.mode = ge.mode = "401_echo"
