@@ -138,15 +138,18 @@ def row(run: Run, direct: Run | None, cpu: float | None) -> str:
             f"  added p50 {add50:+7.2f} ms  p99 {add99:+7.2f} ms  {run.rps:7.1f} req/s{per}  errors {run.errors}")
 
 
-async def compare(targets: dict, concurrencies: list[int], requests: dict[int, int], groups: dict) -> list[str]:
-    """Each target at each concurrency; `groups`: target -> process group whose CPU time is counted."""
+async def compare(targets: dict, concurrencies: list[int], requests: dict[int, int], groups: dict,
+                  caps: dict[str, int] | None = None) -> list[str]:
+    """Each target at each concurrency; `groups`: target -> process group whose CPU time is counted; `caps`:
+    target -> most requests measured per run (a slow peer would take many minutes)."""
     lines = []
     for c in concurrencies:
         direct = None
         for name, (url, key, body) in targets.items():
-            await load(url, key, concurrency=c, requests=min(200, requests[c]), name=name, body=body)  # warm up
+            n = min(requests[c], (caps or {}).get(name, requests[c]))
+            await load(url, key, concurrency=c, requests=min(200, n), name=name, body=body)  # warm up
             before = group_cpu(groups[name]) if name in groups else None
-            run = await load(url, key, concurrency=c, requests=requests[c], name=name, body=body)
+            run = await load(url, key, concurrency=c, requests=n, name=name, body=body)
             cpu = group_cpu(groups[name]) - before if before is not None else None
             direct = run if name == "direct" else direct
             lines.append(row(run, direct, cpu))
@@ -175,6 +178,7 @@ def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__.split("\n\n")[0])
     p.add_argument("--delay-ms", type=float, default=20.0, help="the upstream's fixed answer time")
     p.add_argument("--requests", type=int, default=2000, help="measured requests per run at concurrency 16 and 64")
+    p.add_argument("--peer-requests", type=int, default=500, help="most requests measured per run through LiteLLM")
     p.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--litellm-venv", default=os.environ.get("LITELLM_VENV", "/work/litellm-venv"),
                    help="virtualenv with litellm[proxy] (skipped when missing)")
@@ -224,13 +228,13 @@ def main() -> int:
         before = ledger_rows(env)
         groups = {"gateway": gateway.pid} | ({"litellm": litellm.pid} if litellm else {})
         asyncio.run(compare(targets, [1, 16, 64], {1: max(100, args.requests // 8), 16: args.requests,
-                                                   64: args.requests}, groups))
+                                                   64: args.requests}, groups, {"litellm": args.peer_requests}))
         print(f"uptime: {uptime()}", flush=True)
         print("most requests per second (upstream answers at once, concurrency 64):", flush=True)
         most = {"direct": (f"http://127.0.0.1:{fast}/v1", None, BODY), "gateway": (gw_url, key, fast_body)}
         if litellm:
             most["litellm"] = (ll_url, LITELLM_KEY, ll_fast)
-        asyncio.run(compare(most, [64], {64: args.requests * 2}, groups))
+        asyncio.run(compare(most, [64], {64: args.requests * 2}, groups, {"litellm": args.peer_requests}))
         print(f"uptime: {uptime()}", flush=True)
         print(f"ledger: {ledger_rows(env) - before} gateway records written so far (spool drains in the background)")
         run = asyncio.run(kill_during_load(gw_url, key, gateway))
