@@ -82,9 +82,8 @@ def test_the_callers_own_error_comes_back_as_the_provider_sent_it(fakes, db, mon
     oa, ol, _ = fakes
     oa.mode = "400"
     key, _ = create_key("Acme")
-    with gateway(monkeypatch, tmp_path) as g:
-        with pytest.raises(openai.BadRequestError) as e:
-            client(g, key).chat.completions.create(model="summarize", messages=HI)
+    with gateway(monkeypatch, tmp_path) as g, pytest.raises(openai.BadRequestError) as e:
+        client(g, key).chat.completions.create(model="summarize", messages=HI)
     assert e.value.body["param"] == "messages[3]" and e.value.response.headers["x-aium-provider"] == "openai"
     assert ol.calls == 0  # not the kind of error another provider fixes
     [row] = rows(db, 1)
@@ -95,9 +94,8 @@ def test_a_provider_echoing_its_key_in_the_callers_error_never_shows_it(fakes, d
     oa, _, _ = fakes
     oa.mode = "400_echo"
     key, _ = create_key("Acme")
-    with gateway(monkeypatch, tmp_path) as g:
-        with pytest.raises(openai.BadRequestError) as e:
-            client(g, key).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    with gateway(monkeypatch, tmp_path) as g, pytest.raises(openai.BadRequestError) as e:
+        client(g, key).chat.completions.create(model="gpt-4o-mini", messages=HI)
     assert "Incorrect API key provided: ***" in e.value.response.text and OPENAI_KEY not in e.value.response.text
 
 
@@ -105,9 +103,8 @@ def test_every_provider_failing_is_502_with_the_attempts_and_no_secret(fakes, db
     oa, ol, ge = fakes
     oa.mode = ol.mode = ge.mode = "401_echo"
     key, _ = create_key("Acme")
-    with gateway(monkeypatch, tmp_path) as g:
-        with pytest.raises(openai.APIStatusError) as e:
-            client(g, key).chat.completions.create(model="summarize", messages=HI)
+    with gateway(monkeypatch, tmp_path) as g, pytest.raises(openai.APIStatusError) as e:
+        client(g, key).chat.completions.create(model="summarize", messages=HI)
     assert e.value.status_code == 502 and e.value.body["code"] == "all_providers_failed"
     assert [a["provider"] for a in e.value.body["attempts"]] == ["openai", "ollama", "gemini"]
     assert all(a["outcome"] == "failed" for a in e.value.body["attempts"])
@@ -131,7 +128,7 @@ def test_budget_used_up_skips_the_provider_and_records_the_skip(fakes, db, monke
                 break
     assert served == "ollama"
     got = rows(db, 2, raw.headers["x-aium-request-id"])
-    assert [(r["provider"], r["error_class"], r["execution_ms"]) for r in got][0] == ("openai", "BudgetExhausted", None)
+    assert (got[0]["provider"], got[0]["error_class"], got[0]["execution_ms"]) == ("openai", "BudgetExhausted", None)
     assert got[1]["provider"] == "ollama" and got[1]["status"] == "completed"
 
 
@@ -160,10 +157,9 @@ def test_a_broken_stream_cuts_the_client_and_records_the_failure(fakes, db, monk
     oa, ol, _ = fakes
     oa.mode = "broken_stream"
     key, _ = create_key("Acme")
-    with gateway(monkeypatch, tmp_path) as g:
-        with pytest.raises(openai.APIError):
-            for _ in client(g, key).chat.completions.create(model="summarize", messages=HI, stream=True):
-                pass
+    with gateway(monkeypatch, tmp_path) as g, pytest.raises(openai.APIError):
+        for _ in client(g, key).chat.completions.create(model="summarize", messages=HI, stream=True):
+            pass
     assert ol.calls == 0  # part of the answer was already used: no second provider
     [row] = rows(db, 1)
     assert (row["status"], row["error_class"]) == ("failed", "APIConnectionError")
