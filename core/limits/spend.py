@@ -24,11 +24,6 @@ def month_start(now: datetime) -> datetime:
     return datetime(now.year, now.month, 1, tzinfo=UTC)
 
 
-def next_month_start(now: datetime) -> datetime:
-    now = now.astimezone(UTC)
-    return datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class Spend:
     calls: int

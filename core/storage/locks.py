@@ -99,12 +99,3 @@ def job_lock(name: str, *, wait: float = 0.0, ttl: float = 900.0, url: str | Non
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         finally:
             conn.close()
-
-
-@contextlib.contextmanager
-def require_lock(name: str, *, wait: float, ttl: float = 900.0) -> Iterator[None]:
-    """Like job_lock but raises LockTimeout instead of yielding False."""
-    with job_lock(name, wait=wait, ttl=ttl) as ok:
-        if not ok:
-            raise LockTimeout(f"lock {name!r} is held by another process")
-        yield

@@ -53,10 +53,6 @@ def raw_sum(measure: str):
     return func.coalesce(total, 0) if measure in MEASURED else total
 
 
-def utc_day(ts: datetime) -> date:
-    return (ts.astimezone(UTC) if ts.tzinfo else ts).date()
-
-
 def utc_day_hour(ts: datetime) -> tuple[date, int]:
     ts = ts.astimezone(UTC) if ts.tzinfo else ts
     return ts.date(), ts.hour
