@@ -44,6 +44,14 @@ def test_every_command_has_help(path, capsys):
     assert "usage: python -m core " + " ".join(path) in capsys.readouterr().out
 
 
+def test_a_command_group_that_fails_to_import_is_an_error(monkeypatch):
+    # Skipping the group would drop its commands from the command line and --help without a word.
+    import core.cli as cli
+    monkeypatch.setattr(cli, "MODULES", cli.MODULES + ("core.cli.no_such_cmds",))
+    with pytest.raises(ModuleNotFoundError, match="core.cli.no_such_cmds"):
+        cli.build_parser()
+
+
 def run(*args):
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True)
 

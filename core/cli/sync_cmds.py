@@ -28,8 +28,9 @@ def register(sub) -> None:
 
 
 def _sync_openai(args) -> int:
-    from core.storage.db import migrate
+    from core.display import usd
     from core.providers.openai_sync import SyncError, sync_openai
+    from core.storage.db import migrate
 
     since = _date(args.since)
     until = _date(args.until) if args.until else None
@@ -41,5 +42,5 @@ def _sync_openai(args) -> int:
         return 1
     print(f"OpenAI sync {s['since']} .. {s['until']} ({s['days']} days) for company {s['company']!r}: "
           f"{s['usage_rows']} usage rows ({s['removed_rows']} replaced), {s['cost_lines']} cost lines, "
-          f"billed ${s['billed_usd']}; pages read: usage {s['usage_pages']}, costs {s['cost_pages']}")
+          f"billed {usd(s['billed_usd'])}; pages read: usage {s['usage_pages']}, costs {s['cost_pages']}")
     return 0

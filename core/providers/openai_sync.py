@@ -23,19 +23,20 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from core.clock import midnight, utc_now
+from core.money import ZERO, exact, to_money
 from core.storage import rollups as rollup
 from core.config import get_settings
-from core.storage.db import session_scope
+from core.storage.db import is_sqlite, session_scope
 from core.storage.models import DEFAULT_BRAND, AIJob, AIJobUsage, ProviderCost
 from core.pricing.catalog import Pricer
 from core.redact import redact
-from core.storage.types import to_money
 from core.ingest.record import get_or_create_company, ingest
 from core.ingest.checks import validate_record
 
@@ -215,29 +216,17 @@ def _window(since: date, until: date | None, now: datetime) -> tuple[date, date]
     return since, last + timedelta(days=1)
 
 
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, dtime.min, UTC)
-
-
-def _rollup_dict(u: AIJobUsage) -> dict:
-    return {c: getattr(u, c) for c in (
-        "created_at", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
-        "pricing_status", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-        "reasoning_tokens", "execution_ms", "error_count", "memory_usage_mb", "cost_input", "cost_output",
-        "total_cost", "success_rate")}
-
-
 def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lines: dict, now: datetime) -> dict:
-    if s.get_bind().dialect.name == "postgresql":
+    if not is_sqlite(s):
         s.execute(select(func.pg_advisory_xact_lock(724_312)))  # one sync at a time
     cid = get_or_create_company(s, company)
-    start, end = _midnight(d0), _midnight(d1)
+    start, end = midnight(d0), midnight(d1)
     old = list(s.scalars(
         select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
         .where(AIJob.company_id == cid, AIJob.source == SOURCE, AIJob.job_id.like(JOB_PREFIX + "%"),
                AIJobUsage.created_at >= start, AIJobUsage.created_at < end)))
     # The old rows' subtraction and the new rows' addition: one rollup.apply, after the ingest below.
-    deltas = rollup.accumulate([_rollup_dict(u) for u in old], sign=-1)
+    deltas = rollup.accumulate([rollup.usage_row(u) for u in old], sign=-1)
     if old:
         ids = [u.ai_job_id for u in old]
         for i in range(0, len(ids), 500):
@@ -251,7 +240,7 @@ def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lin
         cost = billed.get(key)
         records.append(validate_record({
             "job_id": f"{JOB_PREFIX}{company}:{r.day.isoformat()}:{r.project or '-'}:{r.model or '-'}",
-            "created_at": _midnight(r.day), "company": company, "brand": r.project or DEFAULT_BRAND,
+            "created_at": midnight(r.day), "company": company, "brand": r.project or DEFAULT_BRAND,
             "provider": PROVIDER, "model": r.model or "unknown", "job_type": "usage_bucket",
             "status": "completed", "operation": OPERATION, "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens, "cached_tokens": r.cached, "cache_write_tokens": r.cache_write,
@@ -273,8 +262,7 @@ def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lin
         s.execute(ProviderCost.__table__.insert(), cost_rows)
     return {"removed_rows": len(old), "usage_rows": result.inserted, "cost_lines": len(cost_rows),
             "billed_rows": len(billed),
-            "billed_usd": str(sum((a for a, c in lines.values() if c == "usd"), Decimal(0)).quantize(
-                Decimal("0.000001")))}
+            "billed_usd": exact(sum((a for a, c in lines.values() if c == "usd"), ZERO))}
 
 
 def sync_openai(since: date | None = None, until: date | None = None, now: datetime | None = None, *,
@@ -283,7 +271,7 @@ def sync_openai(since: date | None = None, until: date | None = None, now: datet
     replace those days in the ledger. `since` defaults to OPENAI_SYNC_DAYS back (the daily worker job).
     Returns a summary dict; raises SyncError (nothing written) when the APIs cannot be read."""
     settings = get_settings()
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = utc_now(now)
     if since is None:
         since = now.date() - timedelta(days=settings.openai_sync_days - 1)
     d0, d1 = _window(since, until, now)
@@ -291,7 +279,7 @@ def sync_openai(since: date | None = None, until: date | None = None, now: datet
     if settings.openai_admin_key is None:
         raise SyncError("OPENAI_ADMIN_KEY is not set: the Usage and Costs APIs need an admin key")
     key = settings.openai_admin_key.get_secret_value()
-    common = [("start_time", str(int(_midnight(d0).timestamp()))), ("end_time", str(int(_midnight(d1).timestamp()))),
+    common = [("start_time", str(int(midnight(d0).timestamp()))), ("end_time", str(int(midnight(d1).timestamp()))),
               ("bucket_width", "1d"), ("limit", str(PAGE_LIMIT))]
     usage_stats: dict = {}
     cost_stats: dict = {}

@@ -11,12 +11,14 @@ Money values are exact decimal strings (6 places); percentages are floats.
 """
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Date, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from core.clock import midnight, utc_now
+from core.money import ZERO, exact
 from core.queries.aggregate import aggregate
 from core.config import get_settings
 from core.storage.db import session_scope
@@ -24,14 +26,6 @@ from core.storage.models import AIJob, AIJobUsage, Company, ProviderCost
 from core.providers.openai_sync import SOURCE as BILL_SOURCE
 from core.providers.openai_sync import base_model
 from core.storage.rollups import day_expr
-
-MICRO = Decimal("0.000001")
-ZERO = Decimal(0)
-
-
-def _money(v: Decimal) -> str:
-    return str(Decimal(v).quantize(MICRO, rounding=ROUND_HALF_EVEN))
-
 
 def _pct(diff: Decimal, billed: Decimal) -> float | None:
     return round(float(diff * 100 / billed), 2) if billed else None
@@ -43,16 +37,12 @@ def _over(estimated: Decimal, billed: Decimal, tolerance: Decimal) -> bool:
     return abs((estimated - billed) * 100 / billed) > tolerance
 
 
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, time.min, UTC)
-
-
 def _as_date(v) -> date:
     return date.fromisoformat(v) if isinstance(v, str) else v
 
 
 def _estimated(s: Session, provider: str, cid: int | None, d0: date, d1: date) -> dict[tuple[date, str], list]:
-    start, end = _midnight(d0), _midnight(d1)
+    start, end = midnight(d0), midnight(d1)
     filters = {"provider_name": provider, "company_id": cid}
     df = aggregate(s, start=start, end=end, dims=["day", "model_name", "pricing_status"], filters=filters)
     out: dict[tuple[date, str], list] = {}
@@ -98,7 +88,7 @@ def reconcile(since: date | None = None, until: date | None = None, *, company: 
               provider: str = "openai", tolerance_pct: Decimal | float | str | None = None,
               now: datetime | None = None, session: Session | None = None) -> dict:
     """Estimated vs billed over [since, until] (whole UTC days; default: the last 30 days up to today)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = utc_now(now)
     until = until or now.date()
     since = since or until - timedelta(days=29)
     if since > until:
@@ -122,20 +112,20 @@ def reconcile(since: date | None = None, until: date | None = None, *, company: 
         b = billed.get((day, model), ZERO)
         if e == 0 and b == 0 and not unpriced:
             continue
-        rows.append({"date": day.isoformat(), "model": model, "estimated": _money(e), "billed": _money(b),
-                     "difference": _money(e - b), "difference_pct": _pct(e - b, b),
+        rows.append({"date": day.isoformat(), "model": model, "estimated": exact(e), "billed": exact(b),
+                     "difference": exact(e - b), "difference_pct": _pct(e - b, b),
                      "over_tolerance": _over(e, b, tolerance), "unpriced_jobs": unpriced})
         acc = per_day.setdefault(day, [ZERO, ZERO])
         acc[0] += e
         acc[1] += b
-    days = [{"date": d.isoformat(), "estimated": _money(e), "billed": _money(b), "difference": _money(e - b),
+    days = [{"date": d.isoformat(), "estimated": exact(e), "billed": exact(b), "difference": exact(e - b),
              "difference_pct": _pct(e - b, b), "over_tolerance": _over(e, b, tolerance), "synced": d in synced}
             for d, (e, b) in sorted(per_day.items())]
     te = sum((v[0] for v in per_day.values()), ZERO)
     tb = sum((v[1] for v in per_day.values()), ZERO)
     return {"provider": provider, "company": company or None, "company_known": known,
             "since": since.isoformat(), "until": until.isoformat(), "tolerance_pct": float(tolerance),
-            "totals": {"estimated": _money(te), "billed": _money(tb), "difference": _money(te - tb),
+            "totals": {"estimated": exact(te), "billed": exact(tb), "difference": exact(te - tb),
                        "difference_pct": _pct(te - tb, tb)},
             "days": days, "rows": rows,
             "days_over_tolerance": [d["date"] for d in days if d["over_tolerance"]]}
