@@ -127,7 +127,7 @@ def test_billed_cost_is_kept_as_given(db):
 
 
 def test_float_money_is_refused():
-    from core.storage.types import to_money
+    from core.money import to_money
     with pytest.raises(TypeError):
         to_money(0.1)
 

@@ -20,6 +20,7 @@ from sqlalchemy import Date, Integer, cast, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.clock import midnight
 from core.storage import headroom
 from core.storage.db import is_sqlite
 from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
@@ -268,9 +269,9 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
     usage_daily rows."""
     where = []
     if start is not None:
-        where.append(AIJobUsage.created_at >= datetime.combine(start, datetime.min.time(), UTC))
+        where.append(AIJobUsage.created_at >= midnight(start))
     if end is not None:
-        where.append(AIJobUsage.created_at < datetime.combine(end, datetime.min.time(), UTC))
+        where.append(AIJobUsage.created_at < midnight(end))
     u = AIJobUsage
     day, hour = day_expr(session), hour_expr(session)
     keys = [day.label("day"), hour.label("hour"), u.company_id, u.brand_id, u.provider_name, u.model_name,
