@@ -7,14 +7,14 @@ from datetime import date
 
 _HELP = {
     "openai": ("OpenAI organization Usage and Costs APIs (needs OPENAI_ADMIN_KEY)",
-               "GET /v1/organization/usage/completions (daily buckets by model and project) and "
-               "/v1/organization/costs from OPENAI_BASE_URL with OPENAI_ADMIN_KEY, following every page. Each day "
-               "of the range is replaced, never doubled.", "OPENAI_SYNC_COMPANY"),
+               ("GET /v1/organization/usage/completions (daily buckets by model and project) and "
+                "/v1/organization/costs from OPENAI_BASE_URL with OPENAI_ADMIN_KEY, following every page. Each day "
+                "of the range is replaced, never doubled."), "OPENAI_SYNC_COMPANY"),
     "anthropic": ("Anthropic Admin API usage and cost reports (needs ANTHROPIC_ADMIN_KEY)",
-                  "GET /v1/organizations/usage_report/messages (daily buckets by model and workspace) and "
-                  "/v1/organizations/cost_report (by workspace and description; amounts in cents) from "
-                  "ANTHROPIC_BASE_URL with ANTHROPIC_ADMIN_KEY, following every page. Each day of the range is "
-                  "replaced, never doubled.", "ANTHROPIC_SYNC_COMPANY"),
+                  ("GET /v1/organizations/usage_report/messages (daily buckets by model and workspace) and "
+                   "/v1/organizations/cost_report (by workspace and description; amounts in cents) from "
+                   "ANTHROPIC_BASE_URL with ANTHROPIC_ADMIN_KEY, following every page. Each day of the range is "
+                   "replaced, never doubled."), "ANTHROPIC_SYNC_COMPANY"),
 }
 
 

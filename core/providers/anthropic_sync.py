@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 from core.access.users import User
 from core.config import get_settings
 from core.providers import bill_sync
-from core.providers.bill_sync import Api, BillSource, Gathered, SyncError, fetch_buckets, midnight, window
+from core.providers.bill_sync import (
+    Api,
+    BillSource,
+    Gathered,
+    SyncError,
+    fetch_buckets,
+    midnight,
+    window,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +70,10 @@ def _rfc3339(d: date) -> str:
 def _bucket_day(bucket: dict) -> date:
     raw = str(bucket.get("starting_at") or "")
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC).date()
+        start = datetime.fromisoformat(raw)
     except ValueError:
         raise SyncError(f"a bucket's starting_at={raw[:40]!r}: not an RFC 3339 time") from None
+    return (start if start.tzinfo else start.replace(tzinfo=UTC)).astimezone(UTC).date()
 
 
 def cache_write_tokens(result: dict) -> list[tuple[str, object]]:

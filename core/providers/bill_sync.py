@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -25,7 +24,8 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, func, select
@@ -99,7 +99,7 @@ def get_json(api: Api, path: str, params: list[tuple[str, str]]) -> dict:
                 last = _message(status, body)
                 continue
             raise SyncError(f"{path}: {_message(status, body)}") from None
-        except (urllib.error.URLError, OSError, socket.timeout) as e:
+        except (TimeoutError, urllib.error.URLError, OSError) as e:
             last = f"{type(e).__name__}: {redact(getattr(e, 'reason', e))}"
             continue
         try:

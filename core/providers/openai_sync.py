@@ -18,7 +18,15 @@ from core.access.users import User
 from core.config import get_settings
 from core.providers import bill_sync
 from core.providers.bill_sync import (  # noqa: F401 - SyncError, SOURCE and base_model: this module's names too
-    SOURCE, Api, BillSource, Gathered, SyncError, base_model, fetch_buckets, midnight, window,
+    SOURCE,
+    Api,
+    BillSource,
+    Gathered,
+    SyncError,
+    base_model,
+    fetch_buckets,
+    midnight,
+    window,
 )
 
 log = logging.getLogger(__name__)

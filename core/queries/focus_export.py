@@ -220,9 +220,17 @@ def export_focus(out, *, month: str | None = None, company: str | None = None,
     writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     n, total = 0, ZERO
-    for row in focus_rows(month=month, company=company, session=session):
+    cleaned: dict[str, str] = {}  # the same names recur on every row: each is redacted once
+
+    def clean(text: str) -> str:
         # Names a user chose leave redacted, and never as a cell a spreadsheet would run as a formula.
-        writer.writerow([safe_cell(redact(row[c])) if c in _TEXT else row[c] for c in COLUMNS])
+        done = cleaned.get(text)
+        if done is None:
+            done = cleaned[text] = safe_cell(redact(text))
+        return done
+
+    for row in focus_rows(month=month, company=company, session=session):
+        writer.writerow([clean(row[c]) if c in _TEXT else row[c] for c in COLUMNS])
         n += 1
         total += Decimal(row["BilledCost"])
     return {"rows": n, "billed_cost": _money(total)}

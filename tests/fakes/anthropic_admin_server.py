@@ -91,8 +91,8 @@ class FakeAnthropicAdmin:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def page(self, table: dict[date, list[dict]], query: dict) -> dict:
-        start = datetime.fromisoformat(query["starting_at"][0].replace("Z", "+00:00"))
-        end = (datetime.fromisoformat(query["ending_at"][0].replace("Z", "+00:00")) if "ending_at" in query
+        start = datetime.fromisoformat(query["starting_at"][0])
+        end = (datetime.fromisoformat(query["ending_at"][0]) if "ending_at" in query
                else start + timedelta(days=7))
         buckets = []
         for d in sorted(table):

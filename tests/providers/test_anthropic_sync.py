@@ -20,7 +20,13 @@ from core.storage.db import get_session
 from core.storage.models import AIJob, AIJobUsage, Brand, ProviderCost, UsageDaily
 from core.usage import record_usage
 from core.worker.jobs import sync_job
-from tests.fakes.anthropic_admin_server import COST_PATH, USAGE_PATH, FakeAnthropicAdmin, cost_result, usage_result
+from tests.fakes.anthropic_admin_server import (
+    COST_PATH,
+    USAGE_PATH,
+    FakeAnthropicAdmin,
+    cost_result,
+    usage_result,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -107,7 +113,7 @@ def test_both_cache_shapes_paging_and_cents(db, admin):
     q = usage_reqs[0]["query"]
     assert (q["group_by[]"], q["bucket_width"], q["starting_at"], q["ending_at"]) == (
         ["model", "workspace_id"], ["1d"], ["2025-03-01T00:00:00Z"], ["2025-03-05T00:00:00Z"])
-    assert [r["query"]["group_by[]"] for r in admin.requests if r["path"] == COST_PATH][0] == [
+    assert next(r["query"]["group_by[]"] for r in admin.requests if r["path"] == COST_PATH) == [
         "workspace_id", "description"]
     assert {(r["api_key"], r["version"], r["authorization"]) for r in admin.requests} == {
         (admin.admin_key, "2023-06-01", None)}
@@ -217,3 +223,12 @@ def test_worker_daily_job_syncs_each_configured_bill(db, admin, monkeypatch):
     w = worker_module.Worker(out=io.StringIO())
     w.setup()
     assert len(w.scheduler.get_jobs()) == 3, "the daily bill sync is scheduled with either admin key"
+
+
+def test_only_an_admin_of_the_company_syncs(sqlite_db, admin):
+    from core.access.users import User
+
+    fill(admin)
+    with pytest.raises(PermissionError, match="no longer has access"):
+        sync_anthropic(D1, D1, now=NOW, actor=User("mallory", "admin", ("*",)))  # not in the users file
+    assert admin.requests == [] and ledger(sqlite_db)[0] == []

@@ -17,11 +17,20 @@ from core import config
 from core.cli import main as cli_main
 from core.limits.budgets import set_price
 from core.providers.anthropic_sync import sync_anthropic
-from core.queries.focus_export import COLUMNS, export_focus, export_focus_text, split_input
+from core.queries.focus_export import (
+    COLUMNS,
+    export_focus,
+    export_focus_text,
+    split_input,
+)
 from core.storage.db import get_session
 from core.storage.models import AIJobUsage, Company
 from core.usage import record_usage
-from tests.fakes.anthropic_admin_server import FakeAnthropicAdmin, cost_result, usage_result
+from tests.fakes.anthropic_admin_server import (
+    FakeAnthropicAdmin,
+    cost_result,
+    usage_result,
+)
 
 NOW = datetime(2025, 4, 20, 12, 0, tzinfo=UTC)
 HAIKU = "claude-3-5-haiku-20241022"
@@ -68,7 +77,8 @@ def ledger(db, monkeypatch):
 def ledger_total(url, company=None, start="2025-03-01", end="2025-04-01") -> Decimal:
     s = get_session(url)
     try:
-        q = (select(func.coalesce(func.sum(AIJobUsage.total_cost), 0)).join(Company, Company.id == AIJobUsage.company_id)
+        q = (select(func.coalesce(func.sum(AIJobUsage.total_cost), 0))
+             .join(Company, Company.id == AIJobUsage.company_id)
              .where(AIJobUsage.created_at >= datetime.fromisoformat(start + "T00:00:00+00:00"),
                     AIJobUsage.created_at < datetime.fromisoformat(end + "T00:00:00+00:00")))
         if company:
