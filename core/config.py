@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         return f"{int(hh):02d}:{int(mm):02d}"
 
 
+    def configured_providers(self) -> tuple[str, ...]:
+        """The providers with enough settings to be called, in the default fallback order."""
+        return tuple(name for name, ready in (("openai", self.openai_api_key is not None),
+                                              ("ollama", bool(self.ollama_base_url)),
+                                              ("gemini", self.gemini_api_key is not None)) if ready)
+
     def secret_values(self) -> list[str]:
         """Every configured secret as plain text, for core.redact to mask wherever it appears.
 

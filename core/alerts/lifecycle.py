@@ -1,4 +1,4 @@
-"""Alert lifecycle and the views of seed 004's /ai/alerts/ endpoints, as JSON-able dicts.
+"""Alert lifecycle and the alert views (list, active, check) of the usage spec, as JSON-able dicts.
 
 - `check_alerts` runs every rule (core.alerts.rules), opens one alert per (company, provider, type) — the
   database refuses a second open one through the unique `open_key` — refreshes the open ones, resolves by
@@ -35,7 +35,7 @@ log = logging.getLogger("core.alerts.lifecycle")
 CHECK_LOCK = "alerts.check"
 CHECK_LOCK_WAIT = 120.0  # seconds a check waits for a concurrent one (worker vs "Run checks now")
 
-# active_alerts()' summary: seed 004's three counters, then the other families, so the groups add up to count.
+# active_alerts()' summary: the usage spec's three counters, then the other families, so the groups add up to count.
 SUMMARY_GROUPS = {
     "quota_warnings": ("quota_warning", "quota_critical", "quota_exceeded"),
     "cost_warnings": ("cost_warning", "cost_exceeded", "budget_remaining_low", "daily_spike"),
@@ -76,7 +76,7 @@ def _iso(ts: datetime | None) -> str | None:
 
 
 def _dec(value: Decimal | None) -> str | None:
-    """Seed style: at least two decimals ('80.00', '0.05'), more only when they carry information."""
+    """The usage spec's style: at least two decimals ('80.00', '0.05'), more only when they carry information."""
     if value is None:
         return None
     two = value.quantize(Decimal("0.01"))
@@ -185,7 +185,7 @@ def _run_check(s: Session, now: datetime, company_id: int | None) -> tuple[list[
 
 def check_alerts(now: datetime | None = None, *, company: str | None = None, session: Session | None = None,
                  notify_now: bool = True, actor: User | None = None) -> dict:
-    """Run every rule, open/refresh/auto-resolve alerts, send notifications; seed 004's check_alerts response.
+    """Run every rule, open/refresh/auto-resolve alerts, send notifications; the usage spec's check_alerts response.
 
     Concurrent checks queue on a lock (PostgreSQL advisory lock / SQLite lease) while they evaluate and write
     alerts; the unique open_key still guards the database itself. Notifications go out after the lock is
@@ -381,7 +381,7 @@ def _since(value) -> datetime | None:
 def list_alerts(*, alert_type: str | None = None, provider_name: str | None = None, is_resolved=None,
                 created_at__gte=None, company: str | None = None, page: int = 1, page_size: int = 100,
                 session: Session | None = None, now: datetime | None = None) -> dict:
-    """Seed 004's GET /ai/alerts/: {"count", "results"} newest first, with the seed's filters."""
+    """The alert list (GET /ai/alerts/): {"count", "results"} newest first, with the alert list's filters."""
     if alert_type and alert_type not in ALERT_TYPES:
         raise ValueError(f"alert_type must be one of {', '.join(ALERT_TYPES)}, got {alert_type!r}")
     resolved = _bool(is_resolved)
@@ -408,7 +408,7 @@ def list_alerts(*, alert_type: str | None = None, provider_name: str | None = No
 
 def active_alerts(*, company: str | None = None, session: Session | None = None,
                   now: datetime | None = None) -> dict:
-    """Seed 004's GET /ai/alerts/active/: open alerts (most severe first, silenced ones after the others of their
+    """Active alerts (/ai/alerts/active/): open alerts (most severe first, silenced ones after the others of their
     severity) and counts per family and severity; each alert carries its acknowledgement (core.alerts.ack)."""
     order = {"critical": 0, "warning": 1, "info": 2}
     now = _now(now)

@@ -177,7 +177,7 @@ def check_costs(ctx: Context) -> list[Finding]:
         elif ratio >= s.alert_cost_warning:
             out.append(Finding(st.company_id, st.provider, "cost_warning", _down(s.alert_cost_warning * 100), pct,
                                f"Monthly budget {label} at {_pct(pct)}: {usd(st.consumed)} of {usd(st.limit)}"))
-        # Seed 000's absolute rule, for a budget being used: nothing spent is no warning, and an exhausted
+        # The budget probe's absolute rule, for a budget being used: nothing spent is no warning, and an exhausted
         # budget is cost_exceeded's to report (one alert, not two).
         if st.consumed > 0 and 0 < st.remaining <= s.alert_remaining_under_usd:
             out.append(Finding(st.company_id, st.provider, "budget_remaining_low", s.alert_remaining_under_usd,

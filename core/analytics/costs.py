@@ -1,4 +1,4 @@
-"""Seed 004's `/ai/usage/cost_breakdown/`: one calendar month (UTC) by provider, model and brand, ISO weeks,
+"""The cost breakdown (`/ai/usage/cost_breakdown/`): one calendar month (UTC) by provider, model and brand, ISO weeks,
 the company budget, the month-end projection and the day the budget runs out at the current pace.
 
 Projection rule: for the month in progress, cost so far / days elapsed (fractional, at least one day) x days in the

@@ -1,4 +1,4 @@
-"""Seed 004's `/ai/usage/dashboard/`: totals, per provider / model / operation / brand / day, the ten costliest
+"""Usage dashboard (`/ai/usage/dashboard/`): totals, per provider / model / operation / brand / day, the ten costliest
 jobs and quality figures over [now - days, now], with the previous period of the same length for comparison."""
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None,
               "tokens": int(r.total_tokens),
               "avg_execution_time": avg_seconds(int(r.execution_ms), int(r.timed_jobs))}
              for r in group(df, ["day"]).itertuples()]
-    daily.sort(key=lambda x: x["date"], reverse=True)  # newest first, as the seed
+    daily.sort(key=lambda x: x["date"], reverse=True)  # newest first, as the usage spec
     daily_by_provider = [{"date": r.day.isoformat(), "provider": r.provider_name, "jobs": int(r.jobs),
                           "tokens": int(r.total_tokens), "cost": money(r.total_cost)}
                          for r in group(df, ["day", "provider_name"]).itertuples()]

@@ -1,4 +1,4 @@
-"""Seed 004's `/ai/usage/trends/`: a metric (cost, tokens, jobs) per calendar period (ISO week, month,
+"""The usage trends (`/ai/usage/trends/`): a metric (cost, tokens, jobs) per calendar period (ISO week, month,
 quarter; UTC), with the change against the previous period and a summary.
 
 The period in progress (the one `now` falls in) is flagged `in_progress` (and `complete: false`) and has no

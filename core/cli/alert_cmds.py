@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the response as JSON")
     p.set_defaults(func=_check)
 
-    p = acts.add_parser("list", help="list alerts (newest first) with the seed's filters",
+    p = acts.add_parser("list", help="list alerts (newest first) with the alert list's filters",
                         description="List alerts, newest first.")
     p.add_argument("--alert-type", help="e.g. quota_warning, cost_exceeded, provider_unavailable")
     p.add_argument("--provider", help="provider name, e.g. openai")

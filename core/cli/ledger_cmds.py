@@ -23,8 +23,9 @@ def register(sub) -> None:
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("import", help="import usage records from a JSONL or CSV file",
-                       description="Import one usage record per JSONL line or CSV row (fields in README). "
-                                   "Idempotent on job_id; refused lines are reported with their reason.")
+                       description="Import one usage record per JSONL line or CSV row "
+                                   "(fields: docs/usage-in/imports.md). Idempotent on job_id; "
+                                   "refused lines are reported with their reason.")
     p.add_argument("file", help="path to a .jsonl or .csv file")
     p.add_argument("--company", help="company of every record (a row naming another company is refused)")
     p.add_argument("--format", choices=("auto", "ledger", "openai-csv", "litellm"), default="auto",
@@ -47,7 +48,7 @@ def register(sub) -> None:
     p.set_defaults(func=_export)
 
     p = sub.add_parser("usage", help="list usage records (one page, JSON)",
-                       description="Print one page of the usage list as JSON, with the seed's filters.")
+                       description="Print one page of the usage list as JSON, with the usage list's filters.")
     _add_filters(p)
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--page-size", type=int, default=50)

@@ -1,6 +1,6 @@
-"""Raw ledger reads: the filtered usage list (seed 004's `/ai/usage/`), one usage, and CSV export.
+"""Raw ledger reads: the filtered usage list (`/ai/usage/`), one usage, and CSV export.
 
-Filters are an allow-list of seed 004's query parameters, bound as SQL parameters; pages are keyed by
+Filters are an allow-list of the usage list's query parameters, bound as SQL parameters; pages are keyed by
 offset for the list and by id for exports, so nothing loads the whole ledger.
 """
 from __future__ import annotations
@@ -288,7 +288,7 @@ def _joined():
 
 def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None, ordering: str = "-created_at",
                session: Session | None = None, **filters) -> dict:
-    """Seed 004's paginated usage list: {count, next, previous, results}."""
+    """The paginated usage list: {count, next, previous, results}."""
     try:
         page, page_size = int(page), int(page_size)
     except (TypeError, ValueError):
@@ -318,7 +318,7 @@ def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None
 
 
 def get_usage(usage_id: int, *, company: str | None = None, session: Session | None = None) -> dict | None:
-    """One usage with its job (seed 004's `/ai/usage/{id}/`), or None."""
+    """One usage with its job (`/ai/usage/{id}/`), or None."""
     usage_id = whole_id("id", usage_id, maximum=MAX_BIG_ID)
     if company:
         company = name_value("company", company)

@@ -1,5 +1,5 @@
 """What the ledger's columns hold, and the per-record maximums derived from it: one definition for the validator,
-the columnar checks, the write guard (core/storage/headroom.py) and the README.
+the columnar checks, the write guard (core/storage/headroom.py) and the manual.
 
 Money is NUMERIC(18,6) on PostgreSQL and int64 micro-dollars on SQLite; counts are BIGINT (int64) on both. Every
 rollup row, and every total a view reads, is a sum of records no larger than the ledger's lifetime total of that

@@ -1,4 +1,4 @@
-"""The daily probe (seed 000): a tiny live call to each configured provider, month-to-date usage from the ledger,
+"""The daily budget probe: a tiny live call to each configured provider, month-to-date usage from the ledger,
 budget total / consumed / remaining, the open critical alerts, then the verdict: OK, ALERT, or NOT OK when
 nothing could be probed (core.worker.probe_report holds the report and the rules of its verdict).
 
@@ -131,7 +131,7 @@ def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
         return ProviderCheck(cfg.name, cfg.model, False, latency_ms=latency, error=classify_error(outcome["error"]))
     resp = outcome["response"]
     try:
-        from core.ingest.record import normalize_usage
+        from core.providers.usage_shapes import normalize_usage
         tokens = normalize_usage(cfg.name, resp)
         inp, out = tokens["input_tokens"], tokens["output_tokens"]
     except ValueError:  # a provider that omits usage still answered
@@ -209,7 +209,7 @@ def _probe_run(report: ProbeReport, check: ProviderCheck) -> ProbeRun:
 
 def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None,
               check_alerts: bool = False) -> ProbeReport:
-    """Probe every configured provider in chain order, record the results, and build seed 000's report.
+    """Probe every configured provider in chain order, record the results, and build the probe report.
 
     With `check_alerts`, the alert check runs once the probe is recorded (its result in `report.check`). Either
     way the report lists the critical alerts open at its end (every company) and ends with its verdict

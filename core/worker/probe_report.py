@@ -1,4 +1,4 @@
-"""The probe's report (seed 000) and its verdict.
+"""The daily probe's report and its verdict.
 
 The verdict is one of three, and the worker's exit code follows it (cron reads the code, not the text):
 
