@@ -2,8 +2,8 @@
 
 One row per UTC day x company x brand x operation x provider x model x price (billed, catalog, override,
 unpriced) x token direction and cache action: input tokens uncached, read from a cache or written to it, and
-output tokens. Read from the daily rollup (usage_daily) one month at a time, so no month of the ledger is held in
-memory, let alone the whole ledger.
+output tokens. Read from the daily rollup (usage_daily) one month at a time: one month's rollup groups are in
+memory at most, never the ledger's records.
 
 - BilledCost is the ledger's own cost of those records: the provider's bill for rows synced from it
   (pricing_status "billed"), the catalog's (or an override's) price for the estimated ones. The ledger keeps input
