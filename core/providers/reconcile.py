@@ -1,9 +1,11 @@
-"""Reconciliation: what our ledger estimated against what the provider billed, per day and model.
+"""Reconciliation: what our ledger estimated against what a provider billed, per day and model — one
+implementation for every billed provider (core.providers.bills: OpenAI, Anthropic).
 
 - Estimated: the ledger's cost for the provider (daily rollup), minus the rows imported from the provider's
   own bill (source "provider_bill"), which are the bill, not an estimate. Read as rollup minus those few rows,
   so the ledger is never scanned.
-- Billed: the Costs API lines kept by `core.providers.openai_sync` (`provider_costs`).
+- Billed: the cost lines its bill sync keeps in `provider_costs` (OpenAI's Costs API, Anthropic's cost report),
+  "other" lines (tools, web search) included: they are billed too.
 - Models are compared without their snapshot date ("gpt-4o-mini-2024-07-18" and "gpt-4o-mini" are one).
 - difference = estimated - billed; difference_pct = difference / billed x 100 (None when nothing was billed).
   A day is over tolerance when |difference_pct| exceeds the tolerance, or when only one side has a cost.
@@ -23,8 +25,8 @@ from core.queries.aggregate import aggregate
 from core.config import get_settings
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, Company, ProviderCost
-from core.providers.openai_sync import SOURCE as BILL_SOURCE
-from core.providers.openai_sync import base_model
+from core.providers.bill_sync import SOURCE as BILL_SOURCE
+from core.providers.bill_sync import base_model
 from core.storage.rollups import day_expr
 
 def _pct(diff: Decimal, billed: Decimal) -> float | None:
