@@ -25,9 +25,7 @@ VICTOR = User("victor", "viewer", ("*",))
 
 
 @pytest.fixture
-def users(db, tmp_path, monkeypatch):
-    monkeypatch.setenv("USERS_FILE", str(tmp_path / "users.json"))
-    config.reset_settings()
+def users(db, users_file):
     add_user("alice", PASSWORD, role="admin", companies=["Humari"])
     add_user("root", PASSWORD, role="admin", companies=["*"])
     add_user("victor", PASSWORD, role="viewer", companies=["*"])
@@ -171,9 +169,9 @@ def throttle():
 
 def test_failures_from_two_sessions_on_one_account_count_together(users, throttle):
     """Each sign-in call stands for a different browser session (or client): the count is the account's."""
-    for i in range(3):
+    for _ in range(3):
         assert sign_in("alice", "wrong password!", address="198.51.100.1") is None
-    for i in range(2):
+    for _ in range(2):
         assert sign_in("alice", "wrong password!", address="198.51.100.2") is None
     with pytest.raises(TooManyAttempts) as exc:  # a sixth attempt, from a third address, right password
         sign_in("alice", PASSWORD, address="203.0.113.3")

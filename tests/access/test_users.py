@@ -1,25 +1,10 @@
 """Password-login users: bcrypt hashes in the users file, roles, company scope, CLI."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from core import config
 from core.access.users import add_user, authenticate, list_users, remove_user
 from core.errors import InvalidRecord
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def users_file(tmp_path, monkeypatch):
-    path = tmp_path / "users.json"
-    monkeypatch.setenv("USERS_FILE", str(path))
-    config.reset_settings()
-    yield path
-    config.reset_settings()
 
 
 def test_add_authenticate_and_scope(users_file):
@@ -53,16 +38,12 @@ def test_bad_users_are_refused(users_file, kwargs, field):
     assert not users_file.exists()
 
 
-def test_cli_add_list_remove(users_file):
-    env = {"USERS_FILE": str(users_file), "PATH": "/usr/bin:/bin"}
-    add = subprocess.run([sys.executable, "-m", "core", "user", "add", "carol", "--role", "viewer", "--company",
-                          "Humari", "--company", "Qadhya", "--password-stdin"], input="a very long password\n",
-                         cwd=ROOT, capture_output=True, text=True, env=env)
+def test_cli_add_list_remove(users_file, cli):
+    add = cli("user", "add", "carol", "--role", "viewer", "--company", "Humari", "--company", "Qadhya",
+              "--password-stdin", stdin="a very long password\n")
     assert add.returncode == 0, add.stderr
-    listed = subprocess.run([sys.executable, "-m", "core", "user", "list"], cwd=ROOT, capture_output=True,
-                            text=True, env=env)
+    listed = cli("user", "list")
     assert "carol" in listed.stdout and "Humari, Qadhya" in listed.stdout and "$2" not in listed.stdout
     assert authenticate("carol", "a very long password").companies == ("Humari", "Qadhya")
-    rm = subprocess.run([sys.executable, "-m", "core", "user", "remove", "carol"], cwd=ROOT, capture_output=True,
-                        text=True, env=env)
+    rm = cli("user", "remove", "carol")
     assert rm.returncode == 0 and list_users() == []

@@ -5,7 +5,7 @@ line. Real webhook receiver on loopback, both databases."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alert_fixtures import NOW, env, spend, text_of, webhook  # noqa: F401
+from tests.helpers.alerts import NOW, spend, text_of
 from sqlalchemy import func, select
 
 from core.alerts import (AlertNotFound, AlertNotOpen, acknowledge_alert, active_alerts, check_alerts,

@@ -1,14 +1,11 @@
 """Alert lifecycle: one open alert per (company, provider, type) even under concurrent checks, auto-resolve,
 resolve with a note, the seed's list/active views and the command line."""
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from alert_fixtures import NOW, env, spend  # noqa: F401
+from tests.helpers.alerts import NOW, spend
 from sqlalchemy import func, select
 
 from core.alerts.rules import Finding
@@ -16,8 +13,6 @@ from core.alerts import AlertNotFound, active_alerts, check_alerts, list_alerts,
 from core.storage.db import get_session, session_scope
 from core.limits.budgets import set_budget, set_quota
 from core.storage.models import Alert
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def open_count() -> int:
@@ -191,13 +186,7 @@ def test_list_filters_and_active_summary(db, env):
     assert active_alerts(company="Acme")["count"] == 0
 
 
-def cli(*args, env_extra=None):
-    import os
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env_extra or {})})
-
-
-def test_cli_check_list_resolve(db, env):
+def test_cli_check_list_resolve(db, env, cli):
     set_budget("Acme", "10", provider="openai")
     spend("9.5", when=datetime.now(UTC) - timedelta(minutes=5))
     r = cli("alerts", "check")

@@ -3,7 +3,7 @@ dollar), counts with thousands separators, percentages with one decimal, plurals
 import re
 from datetime import timedelta
 
-from alert_fixtures import NOW, env, spend, webhook  # noqa: F401  (fixtures)
+from tests.helpers.alerts import NOW, spend
 
 from core.alerts import check_alerts
 from core.limits.budgets import set_budget, set_quota

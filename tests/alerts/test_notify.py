@@ -6,13 +6,15 @@ import logging
 from datetime import timedelta
 
 import pytest
-from alert_fixtures import NOW, env, free_port, smtp_server, spend, text_of, webhook  # noqa: F401
+from tests.helpers.alerts import NOW, spend, text_of
+from tests.helpers import free_port
 from sqlalchemy import select
 
 from core.alerts import check_alerts, list_alerts, resolve_alert
 from core.storage.db import session_scope
 from core.limits.budgets import set_budget, set_quota
 from core.storage.models import Alert
+from tests.helpers.apptest import page_alone
 
 
 def two_alerts():
@@ -169,7 +171,7 @@ def test_credentials_never_reach_logs_or_alerts(db, env, webhook, caplog):
 
 
 def test_webhook_redirects_are_not_followed(env):
-    from alert_fixtures import Webhook
+    from tests.fakes.webhook_server import Webhook
 
     from core.alerts.notify import deliver
     target, bouncer = Webhook(), Webhook()
@@ -206,7 +208,6 @@ def alert_ids_per_path(hook) -> dict:
 
 def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_works(db, env, webhook, caplog):
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     from core.worker.jobs import alerts_job
     env(NOTIFY_URLS=webhook.url(), NOTIFY_RETRIES="3", CHECK_INTERVAL_MINUTES="15")
@@ -226,7 +227,7 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     assert all(not sent and "404" in error for sent, _, _, error, _ in alert_rows().values())
 
     st.cache_data.clear()
-    at = AppTest.from_file("../pages/alerts.py", default_timeout=30).run()
+    at = page_alone("alerts").run()
     assert not at.exception
     shown = "\n".join(t.value for t in at.text)
     assert "Notification channels" in [h.value for h in at.subheader]
@@ -247,12 +248,12 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     check_alerts(now=NOW + timedelta(minutes=30))
     assert len(webhook.received) == 2
     st.cache_data.clear()
-    shown = "\n".join(t.value for t in AppTest.from_file("../pages/alerts.py", default_timeout=30).run().text)
+    shown = "\n".join(t.value for t in page_alone("alerts").run().text)
     assert f"URL #1 · json · 127.0.0.1:{webhook.port} · ok" in shown and "failing" not in shown
 
 
 def test_a_failing_channel_never_makes_the_working_one_receive_twice(db, env, webhook):
-    from alert_fixtures import Webhook
+    from tests.fakes.webhook_server import Webhook
     failing = Webhook()
     try:
         failing.mode = "500"
@@ -347,7 +348,7 @@ def test_concurrent_dispatches_send_each_alert_once_per_channel(db, env, webhook
 
 
 def test_reminders_and_resolved_messages_go_to_each_channel_once(db, env, webhook):
-    from alert_fixtures import Webhook
+    from tests.fakes.webhook_server import Webhook
     ops = Webhook()
     try:
         urls = f"{webhook.url('team')},{ops.url('ops')}"

@@ -3,7 +3,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from alert_fixtures import NOW, env, spend  # noqa: F401  (fixtures)
+from tests.helpers.alerts import NOW, spend
 
 from core.alerts import check_alerts, list_alerts
 from core.limits.budgets import set_budget, set_quota

@@ -2,7 +2,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alert_fixtures import env, spend  # noqa: F401  (fixtures)
+from tests.helpers.alerts import spend
 
 from core.analytics import get_budget_status
 from core.limits.budgets import set_budget, set_quota

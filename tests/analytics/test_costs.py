@@ -7,7 +7,7 @@ import pytest
 
 from core import analytics
 from core.limits.budgets import set_budget
-from tests.dashboard_fixtures import NOW, csum, load, make_records, money, pct, raw_rows
+from tests.helpers.ledger import NOW, csum, load, make_records, money, pct, raw_rows
 
 
 @pytest.fixture

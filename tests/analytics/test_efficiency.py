@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from core import analytics
-from tests.dashboard_fixtures import NOW, csum, load, make_records, money, raw_rows
+from tests.helpers.ledger import NOW, csum, load, make_records, money, raw_rows
 
 
 @pytest.fixture

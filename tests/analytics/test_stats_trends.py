@@ -7,7 +7,7 @@ import pytest
 
 from core import analytics
 from core.analytics.trends import summarize
-from tests.dashboard_fixtures import NOW, csum, load, make_records, money, raw_rows
+from tests.helpers.ledger import NOW, csum, load, make_records, money, raw_rows
 
 
 @pytest.fixture

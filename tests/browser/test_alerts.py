@@ -4,11 +4,11 @@ the page shows the alert resolved and the database says so."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alert_fixtures import env, spend  # noqa: F401
+from tests.helpers.alerts import spend
 
 from core.alerts import check_alerts, list_alerts
 from core.limits.budgets import set_budget
-from tests.browser import ARGS, CHROMIUM, MARKS, streamlit_server
+from tests.helpers.browser import ARGS, CHROMIUM, MARKS, streamlit_server
 
 pytestmark = MARKS
 

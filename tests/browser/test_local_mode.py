@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, MARKS, ROOT, free_port
+from tests.helpers.browser import ARGS, CHROMIUM, MARKS
+from tests.helpers import ROOT, free_port
 from ui.local_only import is_loopback, listening_sockets, refusal
 
 REFUSED = "No login is configured, so this dashboard serves this machine only"

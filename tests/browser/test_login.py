@@ -4,19 +4,16 @@ from datetime import UTC, datetime, timedelta
 
 from core.access.users import add_user
 from core.usage import record_usage
-from tests.browser import ARGS, CHROMIUM, MARKS, free_port, streamlit_server
+from tests.helpers.browser import ARGS, CHROMIUM, MARKS, streamlit_server
+from tests.helpers import free_port
 from tests.fakes.oidc_server import FakeOIDC
 
 pytestmark = MARKS
 
 
-def test_oidc_login_round_trip(sqlite_db, tmp_path, monkeypatch):
+def test_oidc_login_round_trip(sqlite_db, tmp_path, users_file):
     from playwright.sync_api import expect, sync_playwright
 
-    users = tmp_path / "users.json"
-    monkeypatch.setenv("USERS_FILE", str(users))
-    from core import config
-    config.reset_settings()
     add_user("carol@example.test", None, role="viewer", companies=["Humari"])
     now = datetime.now(UTC) - timedelta(minutes=5)
     for i in range(4):
@@ -34,7 +31,7 @@ def test_oidc_login_round_trip(sqlite_db, tmp_path, monkeypatch):
             f'client_id = "{idp.client_id}"\n'
             f'client_secret = "{idp.client_secret}"\n'
             f'server_metadata_url = "{idp.issuer}/.well-known/openid-configuration"\n')
-        env = {"DATABASE_URL": sqlite_db, "USERS_FILE": str(users), "AUTH_SECRETS_FILE": str(secrets_file)}
+        env = {"DATABASE_URL": sqlite_db, "USERS_FILE": str(users_file), "AUTH_SECRETS_FILE": str(secrets_file)}
         base = f"http://localhost:{port}"  # the redirect_uri's host: the auth cookie is set for it
         with streamlit_server(env, tmp_path / "streamlit.log", "--secrets.files", str(secrets_file), port=port):
             with sync_playwright() as p:

@@ -11,8 +11,8 @@ import pytest
 
 from core.storage.db import session_scope
 from core.storage.models import WorkerState
-from tests.browser import ARGS, CHROMIUM, MARKS, streamlit_server
-from tests.dashboard_fixtures import csum, load, make_records, raw_rows
+from tests.helpers.browser import ARGS, CHROMIUM, MARKS, streamlit_server
+from tests.helpers.ledger import csum, load, make_records, raw_rows
 
 pytestmark = MARKS
 

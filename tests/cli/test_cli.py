@@ -1,32 +1,17 @@
-"""The command line: every command has --help and is documented in the README; limits and export work."""
+"""The command line, run in this process: every command has --help; limits and export work, bad values are refused
+with the field and value. Two fresh interpreters check what `--help` and `budget list` load."""
 import csv
 import io
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from core.cli import build_parser, main
+from core.cli import main
 from core.usage import record_usage
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def commands():
-    """Every command path, e.g. ('budget', 'set')."""
-    out = []
-
-    def walk(parser, prefix):
-        for action in parser._actions:
-            if action.__class__.__name__ == "_SubParsersAction":
-                for name, sub in action.choices.items():
-                    out.append(prefix + (name,))
-                    walk(sub, prefix + (name,))
-
-    walk(build_parser(), ())
-    return out
+from tests.helpers import ROOT
+from tests.helpers.commands import commands
 
 
 def test_fixed_commands_exist():
@@ -44,28 +29,19 @@ def test_every_command_has_help(path, capsys):
     assert "usage: python -m core " + " ".join(path) in capsys.readouterr().out
 
 
-def test_every_command_is_documented_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
-    missing = [" ".join(p) for p in commands() if f"python -m core {' '.join(p)}" not in readme]
-    assert missing == [], f"commands missing from README.md: {missing}"
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True)
-
-
-def test_budget_quota_price_round_trip(db):
-    proc = run("budget", "set", "--company", "Humari", "--monthly-usd", "1234.5")
+def test_budget_quota_price_round_trip(db, cli):
+    proc = cli("budget", "set", "--company", "Humari", "--monthly-usd", "1234.5")
     assert proc.returncode == 0 and proc.stdout == "budget set: Humari / all providers: $1,234.50 per month\n"
-    assert run("budget", "set", "--company", "Humari", "--monthly-usd", "100").returncode == 0
-    assert run("budget", "set", "--company", "Humari", "--provider", "openai", "--monthly-usd", "60.5").returncode == 0
-    out = run("budget", "list").stdout
+    assert cli("budget", "set", "--company", "Humari", "--monthly-usd", "100").returncode == 0
+    assert cli("budget", "set", "--company", "Humari", "--provider", "openai", "--monthly-usd", "60.5").returncode == 0
+    out = cli("budget", "list").stdout
     assert re.search(r"Humari\s+all\s+\$100\.00\s", out) and re.search(r"Humari\s+openai\s+\$60\.50\s", out)
-    assert run("quota", "set", "--company", "Humari", "--provider", "openai", "--monthly-tokens", "5000000").returncode == 0
-    assert re.search(r"Humari\s+openai\s+5,000,000\s", run("quota", "list").stdout)
-    assert run("price", "set", "--provider", "ollama", "--model", "llama*", "--input-per-million", "0.1",
+    assert cli("quota", "set", "--company", "Humari", "--provider", "openai",
+               "--monthly-tokens", "5000000").returncode == 0
+    assert re.search(r"Humari\s+openai\s+5,000,000\s", cli("quota", "list").stdout)
+    assert cli("price", "set", "--provider", "ollama", "--model", "llama*", "--input-per-million", "0.1",
                "--output-per-million", "0.2", "--effective-from", "2025-01-01").returncode == 0
-    assert re.search(r"ollama\s+llama\*\s+\$0\.1000\s", run("price", "list").stdout)
+    assert re.search(r"ollama\s+llama\*\s+\$0\.1000\s", cli("price", "list").stdout)
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -78,8 +54,8 @@ def test_budget_quota_price_round_trip(db):
     (("price", "set", "--provider", "x", "--model", "m", "--input-per-million", "1",
       "--output-per-million", "1", "--effective-from", "soon"), "effective_from"),
 ])
-def test_bad_values_are_refused_with_field_and_value(db, args, needle):
-    proc = run(*args)
+def test_bad_values_are_refused_with_field_and_value(db, cli, args, needle):
+    proc = cli(*args)
     assert proc.returncode == 2
     assert needle in proc.stderr and "Traceback" not in proc.stderr
 
@@ -96,18 +72,18 @@ def test_export_filters_and_spreadsheet_safety(db, capsys):
     assert rows[0]["total_cost"] == "0.000075"
 
 
-def test_export_to_file(db, tmp_path):
+def test_export_to_file(db, tmp_path, cli):
     record_usage(job_id="f1", provider_name="openai", model_name="gpt-4o", input_tokens=10, output_tokens=5)
     out = tmp_path / "x.csv"
-    proc = run("export", "--output", str(out), "--created-at--gte", "2000-01-01")
+    proc = cli("export", "--output", str(out), "--created-at--gte", "2000-01-01")
     assert proc.returncode == 0 and "exported 1 record to" in proc.stderr
     data = out.read_bytes()
     assert data.count(b"\r\n") == 2
     assert data.startswith(b"\xef\xbb\xbfid,job_id,")  # the UTF-8 byte order mark: Excel reads accents right
 
 
-def test_unknown_filter_value_is_an_error(db):
-    proc = run("export", "--ai-job--status", "sideways")
+def test_unknown_filter_value_is_an_error(db, cli):
+    proc = cli("export", "--ai-job--status", "sideways")
     assert proc.returncode == 2 and "ai_job__status='sideways'" in proc.stderr
 
 
@@ -137,6 +113,7 @@ def imported_modules(*args: str) -> set[str]:
 
 
 def test_help_loads_no_data_library():
+    """The smoke test of `python -m core` as a process: it starts, prints its usage, exits 0, light."""
     modules = imported_modules("--help")
     assert "argparse" in modules  # the listing is read right
     assert not {"pandas", "pyarrow", "numpy", "genai_prices", "openai", "apprise", "sqlalchemy"} & modules

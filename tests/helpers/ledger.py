@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
 from core.storage.db import get_session, session_scope
@@ -96,33 +95,3 @@ def pct(part, whole) -> float:
 
 def csum(rows) -> Decimal:
     return sum((r.cost for r in rows), Decimal(0))
-
-
-def app_test(page: str | None = None):
-    """The dashboard under AppTest (path relative to this file, generous timeout), run once; optionally on a page."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch):
-    """Run AppTest as a running server does after its first request: in `st.navigation` mode.
-
-    AppTest resets Streamlit's legacy `pages/` flag before every run, so each run would take the fresh-process
-    path (the page alone, then `ui.entry.require_entry` reruns through dashboard.py), which drops the widget
-    event being tested. The fresh-process path itself is covered by tests/test_browser_pages.py.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 
 from sqlalchemy import select
 
@@ -10,6 +9,7 @@ from core import config
 from core.storage.db import get_session
 from core.storage.models import AIJob, AIJobUsage
 from tests.fakes.provider_server import FakeProvider
+from tests.helpers import free_port
 
 OPENAI_KEY = "sk-proj-TESTKEYabcdefghijklmnop1234"
 GEMINI_KEY = "AIzaTESTKEYabcdefghijklmnopqrstu"
@@ -17,10 +17,7 @@ GEMINI_KEY = "AIzaTESTKEYabcdefghijklmnopqrstu"
 
 def closed_port_url() -> str:
     """A loopback URL nobody listens on (connection refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 @contextlib.contextmanager

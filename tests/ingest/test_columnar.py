@@ -16,6 +16,7 @@ from core.storage.models import AIJobUsage
 from core.ingest.record import get_or_create_brand, get_or_create_company, ingest, record_usage
 from core.errors import InvalidRecord
 from core.ingest.checks import validate_record
+from tests.helpers.db import empty
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MODELS = [("openai", "gpt-4o-mini"), ("OpenAI", "gpt-4o"), ("anthropic", "claude-3-5-sonnet-20241022"),
@@ -96,9 +97,8 @@ def _flatten(r: dict) -> dict:
                                                                    HealthCheck.too_slow])
 @given(batch=st.lists(record, min_size=1, max_size=60))
 def test_columnar_equals_row_path(db, batch):
-    from tests.conftest import _empty
     records = [_flatten(r) for r in batch]
-    _empty(db)
+    empty(db)
     set_price("acme", "custom-*", input_per_million="0.3", output_per_million="1.2", allow_new_provider=True,
               effective_from=NOW - timedelta(days=400))
     # An override starting in the middle of a day: rows of that day are priced on either side of it.
@@ -106,7 +106,7 @@ def test_columnar_equals_row_path(db, batch):
               cached_input_per_million="0.55", effective_from=NOW - timedelta(days=3, hours=5))
     expected = row_path(records)
     want = snapshot()
-    _empty(db)
+    empty(db)
     set_price("acme", "custom-*", input_per_million="0.3", output_per_million="1.2", allow_new_provider=True,
               effective_from=NOW - timedelta(days=400))
     set_price("openai", "gpt-4o", input_per_million="1.1", output_per_million="3.3",

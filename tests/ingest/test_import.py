@@ -1,37 +1,12 @@
 """Import of JSONL/CSV files: valid records stored, refused ones reported by line, replays counted once."""
 import csv
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from core.storage.db import get_session
 from core.ingest.files import import_file
-from core.storage.models import AIJob, AIJobUsage, Brand, Company, UsageDaily
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def rec(i, **kw):
-    return {"job_id": f"imp-{i}", "created_at": "2025-10-02T08:00:00Z", "company": "Acme", "brand": "Web",
-            "provider": "openai", "model": "gpt-4o-mini", "job_type": "chat_completion", "status": "completed",
-            "input_tokens": 1000, "output_tokens": 100, "execution_time_seconds": 1.5, "operation": "chat"} | kw
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
-
-
-def stored(url):
-    s = get_session(url)
-    try:
-        return (s.scalar(select(func.count()).select_from(AIJobUsage)),
-                s.scalar(select(func.coalesce(func.sum(UsageDaily.jobs), 0))))
-    finally:
-        s.close()
+from core.storage.db import get_session
+from core.storage.models import AIJob, AIJobUsage, Brand, Company
+from tests.helpers.records import rec, stored, write_jsonl
 
 
 def test_jsonl_mixed_valid_and_invalid(db, tmp_path):
@@ -88,10 +63,9 @@ def test_company_option_assigns_and_refuses_other_companies(db, tmp_path):
     assert result.imported == 2 and result.refused[0][0] == 2
 
 
-def test_cli_import_summary_and_exit_code(db, tmp_path):
+def test_cli_import_summary_and_exit_code(db, tmp_path, cli):
     f = write_jsonl(tmp_path / "u.jsonl", [rec(1), rec(2, model="")])
-    proc = subprocess.run([sys.executable, "-m", "core", "import", str(f), "--quiet"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = cli("import", f, "--quiet")
     assert proc.returncode == 1, proc.stderr
     assert "imported 1, duplicates 0, refused 1" in proc.stdout
     assert "line 2: model=''" in proc.stdout

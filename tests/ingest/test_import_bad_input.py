@@ -4,8 +4,6 @@ number, with the byte offset or the field), and every valid record of the file i
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -18,7 +16,7 @@ from core.ingest.formats import import_any
 from core.storage.models import AIJob, AIJobUsage
 from core.errors import InvalidRecord
 from core.ingest.checks import validate_record
-from tests.test_import import ROOT, rec, stored
+from tests.helpers.records import rec, stored
 
 FIELDS = ["job_id", "created_at", "company", "brand", "provider", "model", "status", "input_tokens",
           "output_tokens", "description"]
@@ -51,11 +49,10 @@ def ids(numbers) -> list[str]:
     return sorted(f"imp-{i}" for i in numbers)
 
 
-def test_cli_keeps_the_valid_lines_of_a_file_with_a_bad_byte(db, tmp_path):
+def test_cli_keeps_the_valid_lines_of_a_file_with_a_bad_byte(db, tmp_path, cli):
     path = tmp_path / "ten-valid-lines.jsonl"
     path.write_bytes(jsonl([rec(i) for i in range(10)]) + b'{"job_id":"\xff"}\n')
-    proc = subprocess.run([sys.executable, "-m", "core", "import", str(path), "--quiet"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = cli("import", path, "--quiet")
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.splitlines() == ["imported 10, duplicates 0, refused 1",
                                         "  line 11: not valid UTF-8 at byte 12 (0xff)"]

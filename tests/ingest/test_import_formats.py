@@ -7,7 +7,6 @@ import json
 import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,8 +16,8 @@ from core.storage.db import get_session
 from core.ingest.formats import FormatError, detect_format, import_any
 from core.storage.models import AIJob, AIJobUsage, UsageDaily
 from core.pricing.catalog import price_usage
+from tests.helpers import DATA
 
-DATA = Path(__file__).parent / "data"
 NOW = datetime(2025, 11, 1, tzinfo=UTC)
 
 

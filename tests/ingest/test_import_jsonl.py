@@ -9,7 +9,7 @@ from core.ingest import files as importer
 from core.storage.db import session_scope
 from core.ingest.files import import_file
 from core.storage.models import AIJob, AIJobUsage
-from tests.test_import import rec, stored
+from tests.helpers.records import rec, stored
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from core.storage.db import get_session
 from core.ingest.files import import_file
 from core.limits.budgets import set_budget
 from core.storage.models import AIJobUsage, Budget, UsageDaily
+from tests.helpers.db import empty
 
 NOW = datetime.now(UTC)
 
@@ -41,8 +42,7 @@ def valid(i: int, rng: random.Random) -> dict:
                                                                   HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6))
 def test_ten_thousand_malformed_among_ten_thousand_valid(db, tmp_path_factory, seed):
-    from tests.conftest import _empty
-    _empty(db)
+    empty(db)
     set_budget("Acme", "100")  # something else in the database that must not change
     rng = random.Random(seed)
     lines, expected_bad = [], {}

@@ -1,12 +1,12 @@
 """normalize_usage: one small test per provider shape, from real recorded payloads (tests/data/payloads)."""
 import json
-from pathlib import Path
 
 import pytest
 
 from core.usage import normalize_usage
+from tests.helpers import DATA
 
-PAYLOADS = Path(__file__).parent / "data" / "payloads"
+PAYLOADS = DATA / "payloads"
 
 
 def load(name: str) -> dict:

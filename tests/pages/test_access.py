@@ -3,32 +3,21 @@ in the server-side script — and local mode when no login is configured."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import config
 from core.alerts import check_alerts, list_alerts
 from core.access.users import add_user, remove_user
 from core.limits.budgets import set_budget
-from core.access.throttle import THROTTLE
-from tests.dashboard_fixtures import navigation_mode  # noqa: F401
+from tests.helpers.apptest import dashboard
+
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 PASSWORD = "a long enough password"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    THROTTLE.clear()
-    yield
-    st.cache_data.clear()
-    THROTTLE.clear()
-
-
 @pytest.fixture
-def users(db, tmp_path, monkeypatch):
-    monkeypatch.setenv("USERS_FILE", str(tmp_path / "users.json"))
-    config.reset_settings()
+def users(db, users_file):
     add_user("alice", PASSWORD, role="admin", companies=["Humari"])
     add_user("victor", PASSWORD, role="viewer", companies=["Qadhya"])
     add_user("root", PASSWORD, role="admin", companies=["*"])
@@ -49,16 +38,12 @@ def users(db, tmp_path, monkeypatch):
 
 
 def app(user: str | None = None, page: str | None = None, **params) -> AppTest:
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
+    signed_in = None
     if user is not None:
         roles = {"alice": ("admin", ["Humari"]), "victor": ("viewer", ["Qadhya"]), "root": ("admin", ["*"])}
         role, companies = roles[user]
-        at.session_state["_auth_user"] = {"username": user, "role": role, "companies": companies}
-    for k, v in params.items():
-        at.query_params[k] = v
-    if page:
-        at.switch_page(page)
-    return at.run()
+        signed_in = {"username": user, "role": role, "companies": companies}
+    return dashboard(page, user=signed_in, **params).run()
 
 
 def metric(at, label):
@@ -82,7 +67,7 @@ def test_password_login_is_required(users):
 
 
 def test_company_a_sees_zero_rows_of_b_whatever_the_url_says(users):
-    at = app("victor", "pages/usage.py", company="Humari")
+    at = app("victor", "usage", company="Humari")
     assert not at.exception
     heads = [s.value for s in at.subheader if s.value.endswith("matching usage records")]
     assert heads == ["2 matching usage records"]
@@ -92,19 +77,19 @@ def test_company_a_sees_zero_rows_of_b_whatever_the_url_says(users):
     # A Humari usage id typed into the URL is not found in Qadhya's scope.
     from core.queries.usage_list import list_usage
     humari_id = list_usage(company="Humari")["results"][0]["id"]
-    at = app("victor", "pages/usage.py", id=str(humari_id))
+    at = app("victor", "usage", id=str(humari_id))
     assert any(f"No usage with id {humari_id} in this scope" in w.value for w in at.warning)
 
 
 def test_viewer_cannot_resolve_or_run_checks(users):
-    at = app("victor", "pages/alerts.py")
+    at = app("victor", "alerts")
     assert not at.exception
     keys = [b.key for b in at.button]
     assert not any(k and k.startswith("alerts_resolve_") for k in keys)
     assert "alerts_run_checks" not in keys
     assert any("Read-only" in c.value for c in at.caption)
     assert metric(at, "Active alerts") == "1"  # Qadhya's alert only
-    at = app("victor", "pages/settings.py")
+    at = app("victor", "settings")
     assert any("Read-only" in i.value for i in at.info)
     assert not at.get("form")
 
@@ -127,7 +112,7 @@ def test_viewer_write_is_refused_server_side(users):
 
 
 def test_admin_of_one_company_resolves_only_there(users):
-    at = app("alice", "pages/alerts.py", company="Qadhya")
+    at = app("alice", "alerts", company="Qadhya")
     assert at.query_params["company"] in ("Humari", ["Humari"])
     humari_alert = list_alerts(company="Humari", is_resolved=False)["results"][0]["id"]
     resolve_keys = [b.key for b in at.button if b.key and b.key.startswith("alerts_resolve_")]
@@ -141,7 +126,7 @@ def test_local_mode_says_so(db):
 
 
 def test_downgrade_applies_at_the_next_rerun(users):
-    at = app("alice", "pages/settings.py")
+    at = app("alice", "settings")
     assert at.get("form") and not any("Read-only" in i.value for i in at.info)  # admin widgets
     add_user("alice", PASSWORD, role="viewer", companies=["Humari"])
     at.run()
@@ -150,7 +135,7 @@ def test_downgrade_applies_at_the_next_rerun(users):
 
 
 def test_removed_user_is_signed_out_at_the_next_rerun(users):
-    at = app("alice", "pages/overview.py")
+    at = app("alice", "overview")
     assert metric(at, "Jobs") == "3"
     remove_user("alice")
     at.run()
@@ -160,7 +145,7 @@ def test_removed_user_is_signed_out_at_the_next_rerun(users):
 
 
 def test_company_change_applies_at_the_next_rerun(users):
-    at = app("alice", "pages/overview.py")
+    at = app("alice", "overview")
     assert metric(at, "Jobs") == "3"  # Humari
     add_user("alice", PASSWORD, role="admin", companies=["Qadhya"])
     at.run()

@@ -3,19 +3,12 @@ resolve with a note behind the confirmation dialog; and through dashboard.py's n
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
-from alert_fixtures import env, spend  # noqa: F401
+from tests.helpers.alerts import spend
 from streamlit.testing.v1 import AppTest
 
 from core.alerts import check_alerts, list_alerts
 from core.limits.budgets import set_budget, set_quota
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+from tests.helpers.apptest import dashboard, page_alone
 
 
 @pytest.fixture
@@ -30,7 +23,7 @@ def open_alerts(db, env):
 
 
 def page() -> AppTest:
-    return AppTest.from_file("../pages/alerts.py", default_timeout=30).run()
+    return page_alone("alerts").run()
 
 
 def metric(at, label):
@@ -125,7 +118,7 @@ def test_empty_state(db, env):
 
 
 def test_reached_through_the_dashboard_navigation(open_alerts):
-    at = AppTest.from_file("../dashboard.py", default_timeout=30).run()
+    at = dashboard().run()
     at.switch_page("pages/alerts.py").run()
     assert not at.exception
     assert metric(at, "Active alerts") == "2"

@@ -3,22 +3,15 @@ dialog warning when the condition still holds; viewers get none of it, even forg
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
-from alert_fixtures import env, spend  # noqa: F401
+from tests.helpers.alerts import spend
 from streamlit.testing.v1 import AppTest
 
 from core.alerts import acknowledge_alert, active_alerts, check_alerts, list_alerts
 from core.limits.budgets import set_budget, set_quota
+from tests.helpers.apptest import page_alone
 
 STILL_HOLDS = ("The condition still holds: it will open again at the next check. Acknowledge it instead to stop "
                "the reminders.")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 @pytest.fixture
@@ -33,10 +26,7 @@ def open_alerts(db, env):
 
 
 def page(user: dict | None = None) -> AppTest:
-    at = AppTest.from_file("../pages/alerts.py", default_timeout=30)
-    if user is not None:
-        at.session_state["_auth_user"] = user
-    return at.run()
+    return page_alone("alerts", user=user).run()
 
 
 def texts(at) -> str:

@@ -3,18 +3,12 @@ companies), the board lists each budget and quota, and the Overview puts the bud
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
 
 from core.limits.budgets import set_budget, set_quota
 from core.usage import record_usage
-from tests.dashboard_fixtures import app_test, navigation_mode  # noqa: F401
+from tests.helpers.apptest import app_test, dashboard
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 
 def spend(company: str, cost: str, provider: str = "openai", model: str = "gpt-4o", n: int = [0]):
@@ -37,11 +31,7 @@ def two_companies(db):
 
 def linked(page: str, **params):
     """The dashboard opened from a shared link (query parameters set before the first run), then the page."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
-    for k, v in params.items():
-        at.query_params[k] = v
+    at = dashboard(**params)
     at.run()
     at.switch_page(f"pages/{page}.py").run()
     return at

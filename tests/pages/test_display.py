@@ -11,7 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.alerts import check_alerts
 from core.limits.budgets import set_budget, set_price, set_quota
-from tests.dashboard_fixtures import load, make_records, navigation_mode  # noqa: F401
+from tests.helpers.ledger import load, make_records
+from tests.helpers.apptest import dashboard
+
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 OLD_FORMATS = {
     "dollar sign after the amount": re.compile(r"\d\$"),
@@ -23,13 +26,6 @@ OLD_FORMATS = {
 MONEY = re.compile(r"-?(\$[1-9]\d{0,2}(,\d{3})*\.\d{2}|\$0\.00|\$0\.\d{4}|<\$0\.0001)")
 MONEY_TOKEN = re.compile(r"-?<?\$[\d,.]*\d")
 WHEN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 @pytest.fixture
@@ -82,12 +78,7 @@ def check(at) -> list[str]:
 
 
 def app(page: str | None = None, **params) -> AppTest:
-    at = AppTest.from_file("../dashboard.py", default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    if page:
-        at.switch_page(f"pages/{page}.py")
-    return at.run()
+    return dashboard(page, timeout=60, **params).run()
 
 
 @pytest.mark.parametrize("page", ["overview", "costs", "efficiency", "stats", "settings", "alerts"])

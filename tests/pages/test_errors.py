@@ -6,13 +6,15 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import analytics, config
 from core.alerts import AlertNotFound, resolve_alert
 from core.errors import InvalidRecord
-from tests.dashboard_fixtures import load, make_records, navigation_mode  # noqa: F401
+from tests.helpers.ledger import load, make_records
+from tests.helpers.apptest import dashboard
+
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 SECRET = "hunter2-very-secret"
 PAGES = ["overview", "costs", "trends", "efficiency", "stats", "usage", "alerts", "settings"]
@@ -35,13 +37,6 @@ BAD_VALUES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
-
-
 @pytest.fixture
 def ledger(db):
     load(make_records(n=30, now=datetime.now(UTC) - timedelta(minutes=1)))
@@ -49,11 +44,7 @@ def ledger(db):
 
 
 def page_app(page_name: str, /, **params) -> AppTest:
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.switch_page(f"pages/{page_name}.py")
-    return at.run()
+    return dashboard(page_name, **params).run()
 
 
 def shown(at: AppTest) -> str:

@@ -11,16 +11,12 @@ import streamlit as st
 
 from core.storage.db import session_scope
 from core.storage.models import WorkerHeartbeat, WorkerState
-from tests.dashboard_fixtures import app_test, csum, load, make_records, navigation_mode, raw_rows  # noqa: F401
+from tests.helpers.ledger import csum, load, make_records, raw_rows
+from tests.helpers.apptest import app_test, dashboard
+
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 PAGES = ["overview", "costs", "trends", "efficiency", "stats"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 @pytest.fixture
@@ -91,9 +87,7 @@ def test_overview_filters_change_figures_and_live_in_the_url(ledger):
 
 
 def test_shared_link_opens_the_filtered_view(ledger):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
+    at = dashboard()
     at.query_params["company"] = "Beta"
     at.query_params["days"] = "90"
     at.run()
@@ -179,9 +173,7 @@ def test_single_record_single_provider(db):
 
 
 def test_unknown_filter_value_in_url_shows_empty_state(ledger):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
+    at = dashboard()
     at.query_params["provider"] = "nobody"
     at.run()
     assert not at.exception
@@ -206,11 +198,9 @@ def test_demo_banner_and_stale_worker(ledger):
 
 
 def test_custom_range_and_its_link(ledger):
-    from streamlit.testing.v1 import AppTest
-
     today = datetime.now(UTC).date()
     start, end = today - timedelta(days=40), today - timedelta(days=10)
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
+    at = dashboard()
     at.query_params.update({"days": "custom", "start": start.isoformat(), "end": end.isoformat()})
     at.run()
     assert not at.exception

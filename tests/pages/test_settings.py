@@ -3,25 +3,18 @@ before any write, and one click to price an unpriced model (its stored calls are
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import analytics
 from core.limits.budgets import list_budgets, list_prices, list_quotas, set_budget
-from tests.dashboard_fixtures import load, navigation_mode  # noqa: F401
+from tests.helpers.ledger import load
+from tests.helpers.apptest import dashboard
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 
 def settings_app() -> AppTest:
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
-    at.switch_page("pages/settings.py")
-    at.run()
+    at = dashboard("settings").run()
     assert not at.exception
     return at
 

@@ -7,17 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import load, make_records, money, navigation_mode, raw_rows  # noqa: F401
+from tests.helpers.ledger import load, make_records, money, raw_rows
+from tests.helpers.apptest import dashboard
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 
 @pytest.fixture
@@ -27,11 +22,7 @@ def ledger(db):
 
 
 def usage_app(**params) -> AppTest:
-    at = AppTest.from_file("../dashboard.py", default_timeout=30)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.switch_page("pages/usage.py")  # before the first run: starts on the page, like opening its URL
-    at.run()
+    at = dashboard("usage", **params).run()  # starts on the page, like opening its URL
     assert not at.exception
     return at
 

@@ -7,16 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import streamlit as st
 
-from tests.browser import streamlit_server
-from tests.dashboard_fixtures import app_test, load, make_records, navigation_mode  # noqa: F401
+from tests.helpers.browser import streamlit_server
+from tests.helpers.ledger import load, make_records
 from ui import warmup
+from tests.helpers.apptest import app_test
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 
 def jobs_shown(at) -> str:

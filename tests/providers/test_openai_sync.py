@@ -1,11 +1,8 @@
 """OpenAI organization Usage/Costs sync against a fake admin API on loopback: the spec's page shapes, paging,
 billed costs, idempotent re-sync (rollup exact), injected failures and the command line."""
 import json
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,9 +14,7 @@ from core.storage.models import AIJob, AIJobUsage, ProviderCost, UsageDaily
 from core.providers.openai_sync import SyncError, parse_line_item, sync_openai
 from core.usage import record_usage
 from tests.fakes.openai_admin_server import FakeOpenAIAdmin, cost_result, days_between, usage_result
-
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import DATA
 NOW = datetime(2024, 11, 10, 12, 0, tzinfo=UTC)
 DAY1 = date(2024, 11, 1)
 
@@ -193,14 +188,15 @@ def test_cli_sync_openai(db, admin, capsys):
     assert "nothing written" in capsys.readouterr().err
 
 
-def test_cli_sync_help():
-    out = subprocess.run([sys.executable, "-m", "core", "sync", "openai", "--help"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+def test_cli_sync_help(cli):
+    r = cli("sync", "openai", "--help")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
     assert "--since" in out and "--until" in out and "--company" in out and "OPENAI_ADMIN_KEY" in out
 
 
 def test_unreachable_api_is_a_sync_error(db, admin, monkeypatch):
-    from tests.llm_helpers import closed_port_url
+    from tests.helpers.llm import closed_port_url
     monkeypatch.setattr("core.providers.openai_sync.RETRY_DELAY_SECONDS", 0)
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
     config.reset_settings()

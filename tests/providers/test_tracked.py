@@ -8,7 +8,7 @@ import pytest
 from core.providers import tracked as llm
 from core.limits.budgets import set_budget, set_quota
 from core.pricing.catalog import price_usage
-from tests.llm_helpers import GEMINI_KEY, OPENAI_KEY, attempts, closed_port_url, providers
+from tests.helpers.llm import GEMINI_KEY, OPENAI_KEY, attempts, closed_port_url, providers
 
 MSG = [{"role": "user", "content": "Analyse ce texte court."}]
 
@@ -197,9 +197,8 @@ def test_streaming_is_recorded_with_usage(db, monkeypatch, tmp_path):
 
 
 def test_stream_closed_early_is_still_recorded(db, monkeypatch, tmp_path):
-    with providers(monkeypatch, tmp_path) as (oa, ol, ge):
-        with llm.complete("kb-quality-analysis-short", MSG, stream=True) as stream:
-            next(iter(stream))
+    with providers(monkeypatch, tmp_path), llm.complete("kb-quality-analysis-short", MSG, stream=True) as stream:
+        next(iter(stream))
     [row] = attempts(db)
     assert (row["provider"], row["status"], row["error_class"]) == ("openai", "completed", "IncompleteStream")
 

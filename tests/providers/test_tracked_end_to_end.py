@@ -4,14 +4,17 @@ figures (core.analytics.get_usage_dashboard) include both providers."""
 import json
 from decimal import Decimal
 
+import pytest
 import streamlit as st
 
 from core.providers import tracked as llm
 from core.analytics import get_usage_dashboard
 from core.limits.budgets import set_budget
 from core.pricing.catalog import price_usage
-from tests.dashboard_fixtures import app_test, navigation_mode  # noqa: F401  (autouse: st.navigation mode)
-from tests.llm_helpers import attempts, providers
+from tests.helpers.llm import attempts, providers
+from tests.helpers.apptest import app_test
+
+pytestmark = pytest.mark.usefixtures("navigation_mode")
 
 MSG = [{"role": "user", "content": "Évalue la qualité de ce court document."}]
 CALLS = 200

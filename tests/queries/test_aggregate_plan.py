@@ -19,6 +19,7 @@ from core.queries.usage_list import list_usage
 from core.storage.models import AIJobUsage, Brand, Company, UsageDaily, UsageDailyModel
 from core.ingest.record import ingest
 from core.ingest.checks import validate_record
+from tests.helpers.db import empty
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -129,8 +130,7 @@ record = st.tuples(st.integers(0, 24 * 60 * 6), st.sampled_from(PROVIDERS), st.i
        provider=st.sampled_from([None, "openai", "ollama"]), status=st.sampled_from([None, "completed", "failed"]),
        prefer=st.sampled_from(["shorter", "longer"]), brand=st.sampled_from([None, "b1", "b2"]))
 def test_every_split_equals_the_raw_records(db, first, late, start_min, span_min, provider, status, prefer, brand):
-    from tests.conftest import _empty
-    _empty(db)
+    empty(db)
     base = NOW - timedelta(days=6)
     with session_scope() as s:
         ingest(s, [make(i, base + timedelta(minutes=m), *pm, t, stt, c) for i, (m, pm, t, stt, c) in enumerate(first)])
@@ -373,8 +373,7 @@ def _edge_record(i, ts):
 def test_hour_and_day_edges_to_the_microsecond(db, times, a, b, columnar, longer):
     """Records and range ends on either side of an hour or midnight (±1 µs), written by either path, either side
     of each cut read: the figures are the raw records' (whole hours, partial hours and days all line up)."""
-    from tests.conftest import _empty
-    _empty(db)
+    empty(db)
     records = [_edge_record(i, t) for i, t in enumerate(times)]
     with session_scope() as s:
         if columnar:

@@ -1,6 +1,5 @@
 """Migrations build exactly the schema the models describe, on both databases, and re-run harmlessly."""
 from alembic.autogenerate import compare_metadata
-from alert_fixtures import env, webhook  # noqa: F401
 from alembic.migration import MigrationContext
 
 from core.storage.db import get_engine, migrate
@@ -126,7 +125,7 @@ def test_migration_0007_takes_the_alerts_already_sent_as_taken_by_the_configured
     still comes NOTIFY_REPEAT_HOURS after the last message."""
     from datetime import timedelta
 
-    from alert_fixtures import NOW, spend
+    from tests.helpers.alerts import NOW, spend
 
     from core.alerts import check_alerts
     from core.limits.budgets import set_budget

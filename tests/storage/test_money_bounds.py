@@ -2,8 +2,6 @@
 and a write guard that refuses (naming them) the records that would take a lifetime total past the columns' bound,
 so no rollup row, lifetime total or dashboard figure ever wraps or aborts an import."""
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -21,7 +19,7 @@ from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, 
 from core.storage.bounds import MAX_RECORD_COST, MONEY_MAX
 from core.ingest.record import InvalidRecord, get_or_create_brand, get_or_create_company, ingest, record_usage
 from core.ingest.checks import validate_record
-from tests.test_import import ROOT, rec, write_jsonl
+from tests.helpers.records import rec, write_jsonl
 
 NOW = datetime(2025, 10, 3, 12, tzinfo=UTC)
 TS = datetime(2025, 10, 2, 8, tzinfo=UTC)
@@ -145,12 +143,11 @@ def test_a_frame_mixing_both_paths_past_the_bound(db):
     assert totals() == ([expected] * 4, expected)
 
 
-def test_cli_reports_overflow_refusals_with_their_lines(db, tmp_path):
+def test_cli_reports_overflow_refusals_with_their_lines(db, tmp_path, cli):
     legacy_ledger(499)
     f = write_jsonl(tmp_path / "u.jsonl", [json.dumps(rec(i, cost_input="1000000", cost_output="0"))
                                            for i in range(2001)])
-    proc = subprocess.run([sys.executable, "-m", "core", "import", str(f), "--quiet"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = cli("import", f, "--quiet")
     assert proc.returncode == 1, proc.stderr
     assert "imported 2000, duplicates 0, refused 1" in proc.stdout
     assert "line 2001: total_cost='1000000.000000': would take the ledger's lifetime total past" in proc.stdout

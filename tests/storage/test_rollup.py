@@ -17,6 +17,7 @@ from core.limits.budgets import _rollup_row, set_price
 from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.ingest.record import ingest, record_usage
 from core.ingest.checks import validate_record
+from tests.helpers.db import empty
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
 PROVIDERS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022"), ("ollama", "llama3.1:8b"),
@@ -60,8 +61,7 @@ record_strategy = st.tuples(st.integers(0, 24 * 60 * 40), st.sampled_from(PROVID
        start_min=st.integers(0, 24 * 60 * 40), span_min=st.integers(1, 24 * 60 * 40),
        provider=st.sampled_from([None, "openai", "ollama", "acme"]))
 def test_aggregate_equals_raw_for_random_ledgers(db, first, late, start_min, span_min, provider):
-    from tests.conftest import _empty
-    _empty(db)
+    empty(db)
     base = NOW - timedelta(days=40)
     with session_scope() as s:
         ingest(s, [make(i, base + timedelta(minutes=m), p, mdl, t, stt) for i, (m, (p, mdl), t, stt)
@@ -169,8 +169,7 @@ def _delete_records(s, ids):
        reprice_days=st.none() | st.integers(0, 10), deleted=st.sets(st.integers(0, 44), max_size=12))
 def test_both_rollups_equal_raw_after_inserts_late_records_reprices_and_deletes(db, first, late, reprice_days,
                                                                                  deleted):
-    from tests.conftest import _empty
-    _empty(db)
+    empty(db)
     base = NOW - timedelta(days=10)
     with session_scope() as s:  # the row path (rollup.apply with dict deltas)
         ingest(s, [validate_record(raw_record(i, base + timedelta(minutes=m), *pm, t, stt, op), now=NOW)

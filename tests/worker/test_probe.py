@@ -3,8 +3,9 @@ seed 000's report, the ledger record of each call, failures named with their cla
 from datetime import timedelta
 
 import pytest
-from alert_fixtures import NOW, env, free_port, spend  # noqa: F401
-from fakes.provider_server import FakeProvider
+from tests.helpers.alerts import NOW, spend
+from tests.helpers import free_port
+from tests.fakes.provider_server import FakeProvider
 from sqlalchemy import select
 
 from core.alerts import active_alerts, check_alerts, list_alerts
@@ -20,12 +21,12 @@ KEY = "sk-proj-SECRETprobeKEY1234567890"
 @pytest.fixture
 def providers(env):
     with FakeProvider("openai", "gpt-4o-mini", prompt_tokens=12, completion_tokens=5) as o, \
-            FakeProvider("ollama", "llama3.1:8b", prompt_tokens=20, completion_tokens=3) as l, \
+            FakeProvider("ollama", "llama3.1:8b", prompt_tokens=20, completion_tokens=3) as ol, \
             FakeProvider("gemini", "gemini-2.0-flash", prompt_tokens=8, completion_tokens=2) as g:
-        env(OPENAI_BASE_URL=o.base_url, OPENAI_API_KEY=KEY, OLLAMA_BASE_URL=l.base_url,
+        env(OPENAI_BASE_URL=o.base_url, OPENAI_API_KEY=KEY, OLLAMA_BASE_URL=ol.base_url,
             GEMINI_BASE_URL=g.base_url, GEMINI_API_KEY="AIzaSyFAKEgeminiKEY0123456789abcdef",
             PROBE_TIMEOUT_SECONDS="1", OPERATIONS_FILE="/nonexistent/operations.toml")
-        yield {"openai": o, "ollama": l, "gemini": g}
+        yield {"openai": o, "ollama": ol, "gemini": g}
 
 
 def probe_rows():
@@ -175,23 +176,16 @@ def test_a_critical_alert_that_cleared_no_longer_counts(db, providers):
     assert outcome.exit_code == 0
 
 
-def test_probe_command_line(db, providers):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
-    r = subprocess.run([sys.executable, "-m", "core", "probe"], cwd=root, capture_output=True, text=True,
-                       env=dict(os.environ))
+def test_probe_command_line(db, env, providers, cli):
+    r = cli("probe")
     assert r.returncode == 0, r.stderr
     assert "✅ Monitoring OK" in r.stdout and "Period: 01/" in r.stdout
     providers["gemini"].mode = "500"
-    r = subprocess.run([sys.executable, "-m", "core", "probe", "--no-check"], cwd=root, capture_output=True,
-                       text=True, env=dict(os.environ))
+    r = cli("probe", "--no-check")
     assert r.returncode == 1 and "❌ Gemini not accessible" in r.stdout and "InternalServerError" in r.stdout
     assert KEY not in r.stdout + r.stderr
     # Nothing configured: the monitor itself is misconfigured, exit 2 (as worker.py --once probe).
-    bare = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "GEMINI_API_KEY", "OLLAMA_BASE_URL")}
+    env(OPENAI_API_KEY=None, GEMINI_API_KEY=None, OLLAMA_BASE_URL=None)
     for args in (["probe"], ["probe", "--no-check"]):
-        r = subprocess.run([sys.executable, "-m", "core", *args], cwd=root, capture_output=True, text=True, env=bare)
+        r = cli(*args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)

@@ -1,21 +1,15 @@
 """The worker's daily OpenAI Usage/Costs sync: scheduled only with an admin key, at SYNC_TIME."""
 import io
-import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import time_machine
-from alert_fixtures import env  # noqa: F401
 from sqlalchemy import func, select
 
 from core.storage.db import session_scope
 from core.storage.models import AIJob
 from core.worker.jobs import sync_job
+import worker as worker_module
 from tests.fakes.openai_admin_server import FakeOpenAIAdmin, usage_result
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import worker as worker_module  # noqa: E402
 
 
 def billed_rows() -> int:

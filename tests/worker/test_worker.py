@@ -10,12 +10,11 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
-from alert_fixtures import env, spend  # noqa: F401
-from fakes.provider_server import FakeProvider
+from tests.helpers.alerts import spend
+from tests.fakes.provider_server import FakeProvider
 from sqlalchemy import func, select
 
 from core.storage.db import session_scope
@@ -24,10 +23,8 @@ from core.storage.models import AIJob, ProbeRun, WorkerHeartbeat, WorkerState
 from core.alerts.rules import PROBE_BATCH_KEY
 from core.worker.probe import LAST_SUCCESS_KEY
 from core.worker.jobs import latest_slot, probe_job, probe_missed
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import worker as worker_module  # noqa: E402
+import worker as worker_module
+from tests.helpers import ROOT
 
 KEY = "sk-proj-WORKERsecretKEY0123456789"
 
@@ -154,12 +151,22 @@ def test_a_failing_job_is_logged_redacted_and_the_worker_goes_on(db, env, caplog
 
 # -- the process ---------------------------------------------------------------------------------------------
 
-def run_worker(*args, extra_env=None, timeout=120):
-    return subprocess.run([sys.executable, "worker.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(extra_env or {})}, timeout=timeout)
+def test_once_as_a_process(sqlite_db, env):
+    """The smoke test of `python worker.py --once` as a process: exit codes and its log lines on stderr."""
+    def once():
+        return subprocess.run([sys.executable, "worker.py", "--once", "alerts"], cwd=ROOT, capture_output=True,
+                              text=True, env=dict(os.environ), timeout=120)
+
+    r = once()
+    assert r.returncode == 0, r.stderr
+    set_budget("Acme", "10", provider="openai")
+    spend("9", when=datetime.now(UTC) - timedelta(minutes=5))
+    r = once()
+    assert r.returncode == 1, r.stderr
+    assert "ALERT cost_warning" in r.stderr
 
 
-def test_once_alerts_exit_codes(db, env):
+def test_once_alerts_exit_codes(db, env, run_worker):
     r = run_worker("--once", "alerts")
     assert r.returncode == 0, r.stderr
     set_budget("Acme", "10", provider="openai")
@@ -170,13 +177,14 @@ def test_once_alerts_exit_codes(db, env):
     assert run_worker("--once", "alerts").returncode == 0  # still open, nothing new
 
 
-def test_once_probe_and_all_exit_codes_and_log_file(db, openai_fake, tmp_path):
+def test_once_probe_and_all_exit_codes_and_log_file(db, env, openai_fake, tmp_path, run_worker):
     log_file = tmp_path / "monitor.log"
-    r = run_worker("--once", "probe", extra_env={"LOG_FILE": str(log_file)})
+    env(LOG_FILE=log_file)
+    r = run_worker("--once", "probe")
     assert r.returncode == 0, r.stderr
     assert "✅ Monitoring OK" in r.stdout and "✅ OpenAI accessible" in r.stdout
     openai_fake.mode = "401"
-    r = run_worker("--once", "all", extra_env={"LOG_FILE": str(log_file)})
+    r = run_worker("--once", "all")
     assert r.returncode == 1
     assert "❌ OpenAI not accessible" in r.stdout and "AuthenticationError" in r.stdout
     logged = log_file.read_text()
@@ -185,6 +193,7 @@ def test_once_probe_and_all_exit_codes_and_log_file(db, openai_fake, tmp_path):
     lines = logged.splitlines()
     assert lines and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) ", line) for line in lines)
     openai_fake.mode = "ok"
+    env(LOG_FILE=None)
     r = run_worker("--once", "probe")
     assert r.returncode == 0  # recovered: the alert resolves itself, nothing new fired
 
@@ -197,7 +206,7 @@ def blow_quota():
     assert [a["type"] for a in check_alerts()["alerts"]] == ["quota_exceeded"]
 
 
-def test_once_exits_2_when_nothing_could_be_probed(db, env):
+def test_once_exits_2_when_nothing_could_be_probed(db, env, run_worker):
     blow_quota()  # a critical alert open as well: the misconfigured monitor still comes first
     r = run_worker("--once", "all")
     assert r.returncode == 2, r.stderr
@@ -209,7 +218,7 @@ def test_once_exits_2_when_nothing_could_be_probed(db, env):
     assert "nothing was probed" in r.stdout
 
 
-def test_once_exits_1_while_a_critical_alert_is_open(db, openai_fake):
+def test_once_exits_1_while_a_critical_alert_is_open(db, openai_fake, run_worker):
     blow_quota()  # opened before: the runs below create nothing new
     r = run_worker("--once", "probe")
     assert r.returncode == 1, r.stderr
