@@ -25,10 +25,9 @@ VICTOR = User("victor", "viewer", ("*",))
 
 
 @pytest.fixture
-def users(db, users_file):
-    add_user("alice", PASSWORD, role="admin", companies=["Humari"])
-    add_user("root", PASSWORD, role="admin", companies=["*"])
-    add_user("victor", PASSWORD, role="viewer", companies=["*"])
+def users(db, add_users):
+    add_users(("alice", PASSWORD, "admin", ["Humari"]), ("root", PASSWORD, "admin", ["*"]),
+              ("victor", PASSWORD, "viewer", ["*"]))
     set_budget("Qadhya", "100")  # the local operator (no actor) may write anything
     set_quota("Qadhya", "openai", monthly_usd="50")
     yield db

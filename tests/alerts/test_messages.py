@@ -53,7 +53,8 @@ def test_one_job_is_singular(db, env):
     msgs = messages()
     assert msgs["high_failure_rate"] == ("High OpenAI failure rate: 100.0% over 7 days (1 of 1 job; threshold: "
                                          "5.0%)")
-    assert msgs["slow_execution"] == "Slow OpenAI execution: 45.00 s average over 7 days (1 timed job; threshold: 30.00 s)"
+    assert msgs["slow_execution"] == ("Slow OpenAI execution: 45.00 s average over 7 days (1 timed job; "
+                                      "threshold: 30.00 s)")
 
 
 def test_notification_body_uses_the_same_formats(db, env, webhook):

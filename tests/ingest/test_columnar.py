@@ -61,7 +61,8 @@ def frame_path(records, now=NOW):
 
 
 count = st.one_of(st.integers(0, 3_000_000), st.integers(-5, 5), st.just(None), st.just(True),
-                  st.floats(0, 1e6), st.sampled_from([float("nan"), float("inf"), 12.0, 12.5]), st.sampled_from(["12", " 7", "1e3", "x", ""]))
+                  st.floats(0, 1e6), st.sampled_from([float("nan"), float("inf"), 12.0, 12.5]),
+                  st.sampled_from(["12", " 7", "1e3", "x", ""]))
 stamp = st.one_of(
     st.integers(0, 60 * 24 * 30).map(lambda m: NOW - timedelta(minutes=m)),
     st.integers(0, 60 * 24 * 30).map(lambda m: (NOW - timedelta(minutes=m, microseconds=m % 7)).isoformat()),

@@ -17,10 +17,9 @@ PASSWORD = "a long enough password"
 
 
 @pytest.fixture
-def users(db, users_file):
-    add_user("alice", PASSWORD, role="admin", companies=["Humari"])
-    add_user("victor", PASSWORD, role="viewer", companies=["Qadhya"])
-    add_user("root", PASSWORD, role="admin", companies=["*"])
+def users(db, add_users):
+    add_users(("alice", PASSWORD, "admin", ["Humari"]), ("victor", PASSWORD, "viewer", ["Qadhya"]),
+              ("root", PASSWORD, "admin", ["*"]))
     now = datetime.now(UTC) - timedelta(minutes=5)
     from core.usage import record_usage
     for i in range(3):

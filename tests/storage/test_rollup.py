@@ -157,7 +157,8 @@ narrow_record = st.tuples(st.integers(0, 24 * 60 * 10), st.sampled_from(PROVIDER
 
 
 def _delete_records(s, ids):
-    """Delete records as a re-sync does (core/providers/openai_sync.py): subtract them from the rollup, then the rows."""
+    """Delete records as a re-sync does (core/providers/openai_sync.py): subtract them from the rollup, then the
+    rows."""
     old = list(s.scalars(select(AIJobUsage).where(AIJobUsage.id.in_(ids))))
     rollup.add_rows(s, [_rollup_row(u) for u in old], sign=-1)
     s.execute(delete(AIJobUsage).where(AIJobUsage.id.in_(ids)))

@@ -31,7 +31,8 @@ def providers(env):
 
 def probe_rows():
     with session_scope() as s:
-        rows = s.execute(select(AIJobUsage, AIJob).join(AIJob, AIJob.id == AIJobUsage.ai_job_id).order_by(AIJobUsage.id)).all()
+        rows = s.execute(select(AIJobUsage, AIJob).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
+                         .order_by(AIJobUsage.id)).all()
         return [(u.provider_name, u.job_status, u.operation, j.source, u.error_class, u.total_tokens,
                  u.company_id) for u, j in rows]
 
