@@ -6,9 +6,10 @@ from streamlit.testing.v1 import AppTest
 from tests.helpers import ROOT
 
 
-def dashboard(page: str | None = None, *, user: dict | None = None, timeout: float = 30, **params) -> AppTest:
+def dashboard(page: str | None = None, /, *, user: dict | None = None, timeout: float = 30, **params) -> AppTest:
     """The dashboard as opened from a link, not run yet: query parameters set and the page (pages/PAGE.py) chosen
-    before the first run; `user` is a signed-in user's session record (username, role, companies)."""
+    before the first run (a `page` query parameter too); `user` is a signed-in user's session record (username,
+    role, companies)."""
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=timeout)
     if user is not None:
         at.session_state["_auth_user"] = user
