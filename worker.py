@@ -45,9 +45,10 @@ MAX_SLEEP = 30.0  # seconds between cycles at most: the heartbeat cadence
 
 
 class Worker:
-    def __init__(self, *, out=sys.stdout):
+    def __init__(self, *, out=None):
         self.settings = get_settings()
-        self.out = out
+        # The stdout of now, not the one at import time: a caller (a test, a wrapper) may have redirected it since.
+        self.out = out if out is not None else sys.stdout
         self.stop = StopRequest()
         self.started_at = datetime.now(UTC)
         self.last_job = "start"

@@ -45,6 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # last resort: one redacted line, not a traceback carrying a DSN
+    except Exception as e:  # noqa: BLE001 - last resort: one redacted line, not a traceback carrying a DSN
         print(f"error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
         return 1

@@ -54,7 +54,7 @@ def _date_or_ts(name: str, value) -> datetime:
 def _decimal(name: str, value) -> Decimal:
     try:
         d = Decimal(str(value).strip())
-    except Exception:
+    except ArithmeticError:  # decimal.InvalidOperation: not a number
         raise InvalidRecord(name, value, "must be a number") from None
     if not d.is_finite():
         raise InvalidRecord(name, value, "must be a finite number")

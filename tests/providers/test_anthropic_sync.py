@@ -209,7 +209,7 @@ def test_worker_daily_job_syncs_each_configured_bill(db, admin, monkeypatch):
     admin.usage[today] = [usage_result(SONNET, "wrkspc_A", uncached=10, output=5)]
     monkeypatch.setenv("ANTHROPIC_SYNC_COMPANY", "Billing")
     # OpenAI's admin API is unreachable: its failure is logged and Anthropic's sync still runs.
-    from tests.llm_helpers import closed_port_url
+    from tests.helpers.llm import closed_port_url
     monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-UNREACHABLE0123456789")
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
     config.reset_settings()

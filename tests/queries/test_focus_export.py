@@ -232,7 +232,7 @@ def clear_cache():
 def test_costs_page_downloads_the_month_as_focus(sqlite_db, monkeypatch, clear_cache):
     from streamlit.runtime.media_file_manager import MediaFileManager
 
-    from tests.dashboard_fixtures import app_test
+    from tests.helpers.apptest import app_test
 
     now = datetime.now(UTC).replace(microsecond=0)
     record_usage(job_id="p1", created_at=now.replace(day=1, hour=0).isoformat(), company="Acme", provider="anthropic",
