@@ -2,7 +2,6 @@
 amounts in cents, a 429 then success, a day re-synced with a changed amount (rollup exact), refused lines, the
 command line and the worker's daily job."""
 import io
-import subprocess
 import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -198,9 +197,8 @@ def test_cli_sync_anthropic(db, admin, capsys):
     assert "Anthropic sync failed, nothing written" in capsys.readouterr().err
 
 
-def test_cli_sync_help():
-    out = subprocess.run([sys.executable, "-m", "core", "sync", "anthropic", "--help"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+def test_cli_sync_help(cli):
+    out = cli("sync", "anthropic", "--help").stdout
     assert "--since" in out and "--until" in out and "--company" in out and "ANTHROPIC_ADMIN_KEY" in out
 
 
