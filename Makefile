@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test docs install bench bench-gateway bench-scale clean
+.PHONY: run test lint docs install bench bench-gateway bench-scale clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ run: $(VENV)/.installed
 	$(PY) -m core demo --if-empty
 	PYTHON=$(PY) bash scripts/run.sh
 
+# The whole suite in parallel (pytest-xdist): one process per core, each with its own PostgreSQL database and SQLite
+# file (tests/conftest.py). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# Lint and format check (settings in pyproject.toml).
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # The manual (docs/, mkdocs.yml): --strict fails on any warning (broken link or anchor, page out of the nav).
 # Built into a temporary directory that is removed afterwards; `.venv/bin/mkdocs serve` previews it.

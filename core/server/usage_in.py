@@ -17,14 +17,39 @@ _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)=")
 SOURCE = "import"
 
 
-def _rows(text: str) -> Iterator[tuple[int, dict | None, str | None]]:
-    from core.ingest.files import parse_text, unreadable_text
+def _json_lines(body: bytes) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Rows of JSON lines with the rules of an imported file: a line that is not UTF-8, not JSON or not one object
+    refuses itself only."""
+    from core.ingest.files import decode_line, unreadable_text
 
-    if not text.lstrip().startswith("["):
-        yield from parse_text(text, "jsonl")
+    for lineno, raw in enumerate(body.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        text, error = decode_line(raw)
+        if error:
+            yield lineno, None, error
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield lineno, None, f"invalid JSON: {e.msg} at column {e.colno}"
+            continue
+        if not isinstance(row, dict):
+            yield lineno, None, "a line must hold one JSON object"
+        elif why := unreadable_text(row):
+            yield lineno, None, why
+        else:
+            yield lineno, row, None
+
+
+def _rows(body: bytes) -> Iterator[tuple[int, dict | None, str | None]]:
+    from core.ingest.files import unreadable_text
+
+    if not body.lstrip().startswith(b"["):
+        yield from _json_lines(body)
         return
     try:
-        items = json.loads(text)
+        items = json.loads(body)
     except ValueError as e:
         raise HttpError(400, "invalid_json", f"the body is not a valid JSON array: {e}") from None
     for i, item in enumerate(items, start=1):
@@ -54,11 +79,8 @@ def _scoped(rows, key) -> Iterator[tuple[int, dict | None, str | None]]:
 def import_body(body: bytes, key) -> dict:
     from core.ingest.files import import_rows
 
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise HttpError(400, "invalid_body", f"the body is not UTF-8 (byte {e.start + 1})") from None
-    rows = list(_rows(text))  # a malformed array is refused whole, before anything is stored
+    # A malformed array is refused whole, before anything is stored.
+    rows = list(_rows(body.removeprefix(b"\xef\xbb\xbf")))
     if not rows:
         raise HttpError(400, "invalid_body", "no records: send a JSON array or JSON lines of usage records")
     result = import_rows(iter(_scoped(rows, key)), source=SOURCE)

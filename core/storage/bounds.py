@@ -49,8 +49,3 @@ def _column_max(name: str) -> int:
 RECORD_COUNT_MAX = {name: _round_figure(min(MAX_RECORD_COUNT, _column_max(name))) for name in (
     "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "memory_usage_mb",
     "error_count")}
-
-
-def money_text(micros: int) -> str:
-    """Micro-dollars as the decimal string a refusal shows."""
-    return str(Decimal(micros).scaleb(-MONEY_SCALE).quantize(Decimal(1).scaleb(-MONEY_SCALE)))

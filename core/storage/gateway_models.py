@@ -1,5 +1,4 @@
-"""The gateway's table: its keys. Kept apart from core/storage/models.py (which imports it, so that
-`Base.metadata` always holds it) to keep each module short."""
+"""The gateway's table: its keys (imported, with every other model, by core.storage.models)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.storage.models import Base
+from core.storage.ledger_models import Base
 from core.storage.types import UTCDateTime
 
 

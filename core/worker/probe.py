@@ -20,22 +20,23 @@ import logging
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import display
-from core.alerts.rules import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, provider_label
+from core.clock import month_start, utc_now
+from core.alerts.rules import provider_label
 from core.config import get_settings
 from core.storage.db import session_scope
-from core.storage.models import ProbeRun, WorkerState
+from core.storage.models import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, ProbeRun, WorkerState
 from core.worker.probe_report import (RULE, ProbeReport, ProviderCheck, check_lines, critical_alert_lines,
                                not_configured_lines, open_critical_alerts, verdict_lines)
 from core.providers.registry import DEFAULT_CHAIN, ProviderConfig, classify_error, configured_providers, make_client
 from core.redact import redact
-from core.limits.spend import limit_statuses, month_start, month_to_date
+from core.limits.spend import limit_statuses, month_to_date
 
 log = logging.getLogger("core.worker.probe")
 
@@ -218,7 +219,7 @@ def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None,
     `stopped` says so (the run is recorded as cut off).
     """
     settings = get_settings()
-    started = (now or datetime.now(UTC)).astimezone(UTC)
+    started = utc_now(now)
     providers = configured_providers()
     chain = probe_chain()
     order = [p for p in chain if p in providers] + [p for p in providers if p not in chain]

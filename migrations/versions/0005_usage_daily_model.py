@@ -56,7 +56,7 @@ def upgrade() -> None:
 
 
 def backfill_sql() -> str:
-    """usage_daily summed by the narrow key (also the reference of tests/test_migrations.py)."""
+    """usage_daily summed by the narrow key (also the reference of tests/storage/test_migrations.py)."""
     sums = ", ".join(f"sum({m})" for m in MEASURES)
     return (f"INSERT INTO usage_daily_model ({KEYS}, {', '.join(MEASURES)}) "
             f"SELECT {KEYS}, {sums} FROM usage_daily GROUP BY {KEYS}")

@@ -62,7 +62,8 @@ def upgrade() -> None:
 
 
 def backfill_sql(dialect: str) -> str:
-    """The raw ledger summed by UTC day, hour and the wide key (also the reference of tests/test_migrations.py)."""
+    """The raw ledger summed by UTC day, hour and the wide key (also the reference of
+    tests/storage/test_migrations.py)."""
     if dialect == "sqlite":  # created_at is stored as UTC text there
         day, hour = "date(created_at)", "CAST(strftime('%H', created_at) AS INTEGER)"
     else:

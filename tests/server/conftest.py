@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.llm_helpers import providers
+from tests.helpers.llm import providers
 
 OPERATIONS = """
 [operations.summarize]

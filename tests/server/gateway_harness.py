@@ -3,7 +3,6 @@ providers of tests/fakes, with the settings of the test's environment."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 
@@ -14,12 +13,7 @@ from core import config
 from core.server.app import create_app
 from core.storage.db import get_session
 from core.storage.models import AIJob
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 class Running:

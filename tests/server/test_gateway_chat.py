@@ -13,7 +13,7 @@ import pytest
 
 from core.limits.budgets import set_budget
 from core.server.keys import create_key
-from tests.llm_helpers import OPENAI_KEY, attempts
+from tests.helpers.llm import OPENAI_KEY, attempts
 from tests.server.gateway_harness import gateway, wait_for_rows
 
 HI = [{"role": "user", "content": "hi"}]

@@ -5,24 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.server.keys import create_key, hash_key, list_keys
-from tests.dashboard_fixtures import load, navigation_mode  # noqa: F401
+from tests.helpers.apptest import dashboard
+from tests.helpers.ledger import load
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("navigation_mode", "fresh_cache")
 
 
 def settings_app() -> AppTest:
-    at = AppTest.from_file("../../dashboard.py", default_timeout=30)
-    at.switch_page("pages/settings.py")
-    at.run()
+    at = dashboard("settings").run()
     assert not at.exception
     return at
 

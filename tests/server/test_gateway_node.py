@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from core.server.keys import create_key
-from tests.llm_helpers import attempts
+from tests.helpers.llm import attempts
 from tests.server.gateway_harness import gateway, wait_for_rows
 
 NODE = shutil.which("node") or "/usr/bin/node"

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from core.server.keys import create_key
-from tests.llm_helpers import attempts
+from tests.helpers.llm import attempts
 from tests.server.gateway_harness import gateway, wait_for_rows
 
 

@@ -11,7 +11,7 @@ import urllib.request
 import openai
 
 from core.server.keys import create_key
-from tests.llm_helpers import attempts
+from tests.helpers.llm import attempts
 from tests.server.gateway_harness import gateway, wait_for_rows
 
 
