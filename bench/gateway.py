@@ -134,7 +134,8 @@ def row(run: Run, direct: Run | None, cpu: float | None) -> str:
     add50 = (run.pct(0.5) - direct.pct(0.5)) * 1000 if direct else 0.0
     add99 = (run.pct(0.99) - direct.pct(0.99)) * 1000 if direct else 0.0
     per = f"  CPU {cpu / max(1, len(run.latencies) + run.errors) * 1000:6.2f} ms/req" if cpu is not None else ""
-    return (f"{run.name:<8} c={run.concurrency:<3} p50 {run.pct(0.5) * 1000:7.2f} ms  p99 {run.pct(0.99) * 1000:7.2f} ms"
+    return (f"{run.name:<8} c={run.concurrency:<3} p50 {run.pct(0.5) * 1000:7.2f} ms"
+            f"  p99 {run.pct(0.99) * 1000:7.2f} ms"
             f"  added p50 {add50:+7.2f} ms  p99 {add99:+7.2f} ms  {run.rps:7.1f} req/s{per}  errors {run.errors}")
 
 

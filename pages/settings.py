@@ -1,10 +1,10 @@
-"""Settings: budgets, quotas, price overrides and gateway keys, listed and edited with the command line's validation; every
-change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them.
+"""Settings: budgets, quotas, price overrides and gateway keys, listed and edited with the command line's validation;
+every change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them.
 Each write acts as the signed-in user, whose role and companies core checks again (a refusal is shown as is)."""
 import streamlit as st
 
-from core.limits import budgets as limits
 from core.errors import InvalidRecord
+from core.limits import budgets as limits
 from ui import actions, cache, gateway_keys
 from ui.auth_gate import allowed_companies, ensure_user
 from ui.common import count, dataframe, day, esc, plural, usd, when

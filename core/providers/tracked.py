@@ -121,7 +121,7 @@ def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetim
         started, t0 = datetime.now(UTC), time.perf_counter()
         try:
             resp = step.client().chat.completions.create(model=step.model, messages=messages, **params)
-        except Exception as exc:  # noqa: BLE001 - classified below; non-fallback errors are re-raised
+        except Exception as exc:  # classified below; non-fallback errors are re-raised
             info = classify_error(exc)
             status = chain.outcome_of(info)
             job = _store(chain.failure_record(ctx, n, chain.Step(step.provider, step.model, None), started=started,

@@ -7,6 +7,7 @@ operator's first steps, as the dashboard's local mode); any key sent must be val
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -176,10 +177,8 @@ class Gateway:
         except Exception as e:  # noqa: BLE001 - one redacted line, never the body
             log.error("gateway: %s %s failed: %s: %s", request.method, request.path, type(e).__name__,
                       redact(str(e))[:300])
-            try:
+            with contextlib.suppress(Exception):  # the answer had started: nothing more to say
                 await respond_error(send, HttpError(500, "internal_error", "the gateway failed on this request"))
-            except Exception:  # noqa: BLE001, S110 - the answer had started: nothing more to say
-                pass
         finally:
             self.metrics.child(self.metrics.requests, endpoint, str(status)).inc()
 

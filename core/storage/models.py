@@ -30,5 +30,6 @@ from core.storage.worker_models import (
 
 __all__ = ["DEFAULT_BRAND", "JOB_STATUSES", "NO_OPERATION", "PRICING_STATUSES", "PROBE_BATCH_KEY", "PROBE_OPERATION",
            "PROBE_STOPPED", "AIJob", "AIJobUsage", "Alert", "Base", "Brand", "Budget", "Company", "GatewayKey",
-           "JobLock", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost", "Quota", "RollupMeasures",
+           "JobLock", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost", "Quota",
+           "RollupMeasures",
            "UsageDaily", "UsageDailyModel", "UsageHourly", "WorkerHeartbeat", "WorkerState"]

@@ -21,7 +21,8 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=120,
+                          check=False)
 
 
 def test_key_create_prints_the_key_last_and_stores_only_its_hash(db):

@@ -42,7 +42,7 @@ def test_admin_creates_a_key_shown_once_and_revokes_one(db):
     at.run()
     assert [c.value for c in at.code] == []  # shown once
     labels = at.selectbox(key="gk_revoke").options
-    at.selectbox(key="gk_revoke").set_value(next(i for i, l in enumerate(labels) if "old app" in l))
+    at.selectbox(key="gk_revoke").set_value(next(i for i, label in enumerate(labels) if "old app" in label))
     at.button(key="gk_revoke_btn").click().run()
     assert [k["active"] for k in list_keys() if k["key_id"] == old["key_id"]] == [True]  # not before confirming
     at.button(key="gk_revoke_yes").click().run()

@@ -60,7 +60,8 @@ def test_typescript_app_with_the_openai_npm_package(openai_npm, fakes, db, monke
     key, _ = create_key("Acme", label="ts-app")
     with gateway(monkeypatch, tmp_path) as g:
         oa.script.extend(["ok", "ok", "429_quota"])
-        run = subprocess.run([NODE, "app.mjs"], cwd=openai_npm, capture_output=True, text=True, timeout=120, check=False,
+        run = subprocess.run([NODE, "app.mjs"], cwd=openai_npm, capture_output=True, text=True, timeout=120,
+                             check=False,
                              env={"PATH": "/usr/bin:/bin", "GATEWAY_URL": g.base_url, "GATEWAY_KEY": key})
         assert run.returncode == 0, run.stderr[-2000:]
         out = json.loads(run.stdout.strip().splitlines()[-1])

@@ -20,8 +20,8 @@ from core.server.keys import create_key
 from core.server.writer import drain
 from core.storage.db import get_session
 from core.storage.models import AIJob
-from tests.helpers.llm import providers
 from tests.helpers import free_port
+from tests.helpers.llm import providers
 from tests.server.gateway_harness import ledger_count
 
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
