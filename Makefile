@@ -1,9 +1,9 @@
-# The two commands: `make run` (dashboard + worker, demo data on an empty database) and `make test`.
+# The two commands: `make run` (dashboard + worker + gateway, demo data on an empty database) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint docs install bench bench-scale clean
+.PHONY: run test lint docs install bench bench-gateway bench-scale clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ docs: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.ingest
+
+# The gateway against direct calls and LiteLLM's proxy (installed into its own virtualenv, LITELLM_VENV).
+bench-gateway: $(VENV)/.installed
+	$(PY) -m bench.gateway
 
 # 10,000,000 records into the PostgreSQL database aium_scale (dropped and recreated), then the scale table.
 ROWS ?= 10000000

@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     notify_urls: SecretStr | None = Field(default=None, description="apprise URLs for every alert")
     admin_notify_urls: SecretStr | None = Field(default=None, description="apprise URLs for critical alerts")
 
+    # Gateway (python -m core serve)
+    gateway_host: str = Field(default="127.0.0.1", description="Address the gateway listens on (another than loopback needs gateway keys)")
+    gateway_port: int = Field(default=8787, ge=1, le=65535, description="Port of the gateway")
+    gateway_company: str = Field(default="default", description="Company of calls made without a key (only while no gateway key exists and the gateway listens on loopback)")
+    gateway_spool_dir: str = Field(default="data/gateway-spool", description="Folder of the gateway's spool (records on disk until they are in the ledger); relative paths start at the project root")
+    gateway_spool_fsync: bool = Field(default=False, description="fsync each spooled record: survives a power loss too, at the cost of a disk flush per record (a killed process loses nothing either way)")
+    gateway_flush_seconds: float = Field(default=1.0, gt=0, le=60, description="Seconds between two hand-overs of spooled records to the ledger writer (fewer, larger batches cost the writer less CPU per record)")
+    gateway_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Largest request body the gateway accepts (413 beyond)")
+    gateway_key_refresh_seconds: float = Field(default=2.0, gt=0, description="Seconds between two reads of the gateway keys (a revocation takes effect within this)")
+    gateway_budget_refresh_seconds: float = Field(default=10.0, gt=0, description="Seconds a company's budget and quota state is reused by the gateway before it is read again")
+
     # Access control
     users_file: str = Field(default=str(PROJECT_ROOT / "data" / "users.json"),
                             description="Password-login users (bcrypt hashes), managed with `python -m core user`")

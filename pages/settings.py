@@ -1,11 +1,11 @@
-"""Settings: budgets, quotas and price overrides, listed and edited with the command line's validation; every
-change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them.
+"""Settings: budgets, quotas, price overrides and gateway keys, listed and edited with the command line's validation;
+every change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them.
 Each write acts as the signed-in user, whose role and companies core checks again (a refusal is shown as is)."""
 import streamlit as st
 
-from core.limits import budgets as limits
 from core.errors import InvalidRecord
-from ui import actions, cache
+from core.limits import budgets as limits
+from ui import actions, cache, gateway_keys
 from ui.auth_gate import allowed_companies, ensure_user
 from ui.common import count, dataframe, day, esc, plural, usd, when
 from ui.entry import require_entry
@@ -162,7 +162,7 @@ if unpriced:
 else:
     st.success("Every recorded call has a price.")
 
-tab_b, tab_q, tab_p = st.tabs(["Budgets", "Quotas", "Price overrides"])
+tab_b, tab_q, tab_p, tab_k = st.tabs(["Budgets", "Quotas", "Price overrides", "Gateway keys"])
 
 with tab_b:
     st.caption("Monthly spend limits in USD. A budget without provider covers every provider of the company; "
@@ -261,6 +261,9 @@ with tab_p:
                          "effective_from": eff or None, "reprice": reprice, "allow_new_provider": new_p},
                         f"Price {provider or '?'} / {model or '?'} at {usd(inp)} in and {usd(out)} out per "
                         "million tokens?", f"Price saved for {provider} / {model}.")
+
+with tab_k:
+    gateway_keys.render(user, companies, NEW)
 
 if st.session_state.get(PENDING):
     confirm(st.session_state[PENDING])

@@ -14,7 +14,7 @@ from core.redact import redact
 
 # Command groups; a module missing here would leave its commands undocumented in --help.
 MODULES = ("core.cli.ledger_cmds", "core.cli.limit_cmds", "core.cli.alert_cmds", "core.cli.sync_cmds",
-           "core.cli.user_cmds")
+           "core.cli.user_cmds", "core.cli.gateway_cmds")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,29 +59,48 @@ class ErrorInfo:
         return f"{self.kind} ({self.error_class}): {self.message}"
 
 
+# The openai SDK's exception class for each HTTP status: the ledger names a failure the same way whichever
+# client (the SDK in core.llm, raw HTTP in the gateway) met it.
+STATUS_ERROR_CLASS = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
+                      404: "NotFoundError", 409: "ConflictError", 422: "UnprocessableEntityError",
+                      429: "RateLimitError"}
+
+
+def error_class_for(status: int) -> str:
+    return STATUS_ERROR_CLASS.get(status) or ("InternalServerError" if status >= 500 else "APIStatusError")
+
+
+def _error_code(body) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error") or body
+    return inner.get("code") if isinstance(inner, dict) else None
+
+
+def classify_status(status: int, body=None, message: str = "", error_class: str | None = None) -> ErrorInfo:
+    """An upstream's HTTP error answer: fall over (quota, rate limit, auth, 5xx) or hand it back (the caller's
+    own 4xx). `body`: the parsed error JSON, if any; `message`: text safe to redact and show."""
+    cls = error_class or error_class_for(status)
+    msg = redact(message)[:300]
+    if status == 429:
+        kind = "quota" if _error_code(body) == "insufficient_quota" or "insufficient_quota" in msg else "rate_limit"
+        return ErrorInfo(kind, cls, True, msg)
+    if status in (401, 403):
+        return ErrorInfo("auth", cls, True, msg)
+    if status >= 500:
+        return ErrorInfo("server", cls, True, msg)
+    return ErrorInfo("bad_request", cls, False, msg)
+
+
 def classify_error(exc: BaseException) -> ErrorInfo:
     import openai
 
     cls = type(exc).__name__
-    msg = redact(getattr(exc, "message", None) or str(exc))[:300]
+    msg = getattr(exc, "message", None) or str(exc)
     if isinstance(exc, openai.APITimeoutError):
-        return ErrorInfo("timeout", cls, True, msg)
+        return ErrorInfo("timeout", cls, True, redact(msg)[:300])
     if isinstance(exc, openai.APIConnectionError):
-        return ErrorInfo("connection", cls, True, msg)
-    if isinstance(exc, openai.RateLimitError):
-        code = getattr(exc, "code", None)
-        body = getattr(exc, "body", None)
-        if code is None and isinstance(body, dict):
-            code = (body.get("error") or body).get("code") if isinstance(body.get("error") or body, dict) else None
-        kind = "quota" if code == "insufficient_quota" or "insufficient_quota" in msg else "rate_limit"
-        return ErrorInfo(kind, cls, True, msg)
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return ErrorInfo("auth", cls, True, msg)
-    if isinstance(exc, openai.InternalServerError):
-        return ErrorInfo("server", cls, True, msg)
+        return ErrorInfo("connection", cls, True, redact(msg)[:300])
     if isinstance(exc, openai.APIStatusError):
-        status = getattr(exc, "status_code", 0) or 0
-        if status >= 500:
-            return ErrorInfo("server", cls, True, msg)
-        return ErrorInfo("bad_request", cls, False, msg)
-    return ErrorInfo("unknown", cls, False, msg)
+        return classify_status(getattr(exc, "status_code", 0) or 0, getattr(exc, "body", None), msg, cls)
+    return ErrorInfo("unknown", cls, False, redact(msg)[:300])

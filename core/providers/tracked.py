@@ -16,30 +16,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import openai
-from sqlalchemy import select
 
-from core.storage.db import session_scope
-from core.storage.models import Company
-from core.providers.usage_shapes import normalize_usage
-from core.providers.operations import Operation, get_operation
-from core.pricing.catalog import SELF_HOSTED
-from core.providers.registry import ProviderConfig, classify_error, configured_providers, make_client
-from core.redact import redact
-from core.limits.spend import exhausted_providers
 from core.ingest.record import record_usage
+from core.providers import chain
+from core.providers.chain import BUDGET_EXHAUSTED, DEFAULT_COMPANY, INCOMPLETE_STREAM, Attempt  # noqa: F401
+from core.providers.chain import Context as _Context
+from core.providers.operations import Operation, get_operation
+from core.providers.registry import ProviderConfig, classify_error, make_client
+from core.redact import redact
 
 log = logging.getLogger(__name__)
 
-BUDGET_EXHAUSTED = "BudgetExhausted"
-INCOMPLETE_STREAM = "IncompleteStream"
-DEFAULT_COMPANY = "default"
 SOURCE = "api"
 
 
@@ -53,17 +45,6 @@ class AllProvidersFailed(RuntimeError):
         tried = "; ".join(f"{a.provider}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in attempts)
         super().__init__(redact(f"operation {operation!r} (request {request_id}): no provider served it: "
                                 f"{tried or 'no provider configured'}"))
-
-
-@dataclass
-class Attempt:
-    provider: str
-    model: str
-    outcome: str  # completed | failed | timeout | skipped | not_configured
-    error_kind: str | None = None
-    error_class: str | None = None
-    message: str = ""
-    job_id: str | None = None
 
 
 @dataclass
@@ -84,14 +65,6 @@ class _Step:
     client: Callable[[], openai.OpenAI] | None  # None: the provider is not configured
 
 
-@dataclass(frozen=True)
-class _Context:
-    operation: str
-    company: str
-    brand: str | None
-    request_id: str
-
-
 # -- clients ----------------------------------------------------------------------------------------------
 _clients: dict[tuple[ProviderConfig, float | None], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
@@ -108,66 +81,23 @@ def _client_for(cfg: ProviderConfig, timeout: float | None) -> openai.OpenAI:
 
 
 def _configured_steps(op: Operation, skip: str | None = None) -> list[_Step]:
-    providers = configured_providers()
-    steps = []
-    for name in op.chain:
-        if name == skip:
-            continue
-        cfg = providers.get(name)
-        factory = (lambda c=cfg: _client_for(c, op.timeout_seconds)) if cfg is not None else None
-        steps.append(_Step(name, op.model_for(name), factory))
-    return steps
+    return [_Step(s.provider, s.model, None if s.config is None else
+                  (lambda c=s.config: _client_for(c, op.timeout_seconds)))
+            for s in chain.steps_for(op, skip=skip)]
 
 
 # -- ledger -------------------------------------------------------------------------------------------------
-def _record(ctx: _Context, attempt_no: int, *, provider: str, model: str, started: datetime, elapsed: float | None,
-            status: str, tokens: dict | None = None, error_class: str | None = None,
-            description: str | None = None) -> str | None:
-    job_id = f"{ctx.request_id}-{attempt_no}"
-    tokens = tokens or {}
+def _store(fields: dict) -> str | None:
     try:
-        record_usage(
-            source=SOURCE, job_id=job_id, request_id=ctx.request_id, created_at=started, company=ctx.company,
-            brand=ctx.brand, provider=provider, model=model, operation=ctx.operation, status=status,
-            input_tokens=tokens.get("input_tokens", 0), output_tokens=tokens.get("output_tokens", 0),
-            cached_tokens=tokens.get("cached_tokens", 0), cache_write_tokens=tokens.get("cache_write_tokens", 0),
-            reasoning_tokens=tokens.get("reasoning_tokens", 0),
-            # None: no call was made, so there is no time to record (stored NULL, not 0 s).
-            execution_time_seconds=None if elapsed is None else Decimal(int(elapsed * 1000)) / 1000,
-            error_class=error_class, error_count=0 if status == "completed" or error_class == BUDGET_EXHAUSTED else 1,
-            success_rate=1.0 if status == "completed" else 0.0,
-            description=redact(description)[:2000] if description else None,
-        )
-        return job_id
+        record_usage(source=SOURCE, **fields)
+        return fields["job_id"]
     except Exception as e:  # noqa: BLE001 - tracking must never break the caller's AI feature
-        log.warning("could not record attempt %s of %s: %s: %s", attempt_no, ctx.request_id, type(e).__name__,
-                    redact(str(e)))
+        log.warning("could not record attempt %s: %s: %s", fields["job_id"], type(e).__name__, redact(str(e)))
         return None
 
 
-def _tokens(provider: str, payload) -> tuple[dict, str | None]:
-    try:
-        return normalize_usage(provider, payload), None
-    except ValueError as e:
-        return {}, f"usage not understood: {e}"
-
-
-def _company_exhausted(company: str, now: datetime | None) -> dict[str, str]:
-    try:
-        with session_scope() as s:
-            cid = s.scalar(select(Company.id).where(Company.name == company))
-            return {} if cid is None else exhausted_providers(s, company_id=cid, now=now)
-    except Exception as e:  # noqa: BLE001 - no ledger, no budget check; the call itself must go on
-        log.warning("budget check skipped for %r: %s: %s", company, type(e).__name__, redact(str(e)))
-        return {}
-
-
-def _budget_reason(exhausted: dict[str, str], provider: str) -> str | None:
-    if provider in exhausted:
-        return exhausted[provider]
-    if "" in exhausted and provider not in SELF_HOSTED:
-        return "company-wide " + exhausted[""]
-    return None
+def _record(ctx: _Context, attempt_no: int, **kwargs) -> str | None:
+    return _store(chain.attempt_record(ctx, attempt_no, **kwargs))
 
 
 # -- the chain ----------------------------------------------------------------------------------------------
@@ -176,29 +106,26 @@ def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetim
     stream = bool(params.get("stream"))
     if stream:
         params = params | {"stream_options": {**(params.get("stream_options") or {}), "include_usage": True}}
-    exhausted = _company_exhausted(ctx.company, now)
+    exhausted = chain.company_exhausted(ctx.company, now)
     attempts: list[Attempt] = []
     last_exc: BaseException | None = None
     for n, step in enumerate(steps, start=1):
         if step.client is None:
             attempts.append(Attempt(step.provider, step.model, "not_configured"))
             continue
-        reason = _budget_reason(exhausted, step.provider)
+        reason = chain.budget_reason(exhausted, step.provider)
         if reason:
-            job = _record(ctx, n, provider=step.provider, model=step.model, started=datetime.now(UTC), elapsed=None,
-                          status="failed", error_class=BUDGET_EXHAUSTED,
-                          description=f"skipped before calling: {reason}")
+            job = _store(chain.skip_record(ctx, n, chain.Step(step.provider, step.model, None), reason))
             attempts.append(Attempt(step.provider, step.model, "skipped", "budget", BUDGET_EXHAUSTED, reason, job))
             continue
         started, t0 = datetime.now(UTC), time.perf_counter()
         try:
             resp = step.client().chat.completions.create(model=step.model, messages=messages, **params)
-        except Exception as exc:  # noqa: BLE001 - classified below; non-fallback errors are re-raised
+        except Exception as exc:  # classified below; non-fallback errors are re-raised
             info = classify_error(exc)
-            status = "timeout" if info.kind == "timeout" else "failed"
-            job = _record(ctx, n, provider=step.provider, model=step.model, started=started,
-                          elapsed=time.perf_counter() - t0, status=status, error_class=info.error_class,
-                          description=f"{info.kind}: {info.message}")
+            status = chain.outcome_of(info)
+            job = _store(chain.failure_record(ctx, n, chain.Step(step.provider, step.model, None), started=started,
+                                              elapsed=time.perf_counter() - t0, info=info))
             attempts.append(Attempt(step.provider, step.model, status, info.kind, info.error_class, info.message, job))
             if not info.fallback:
                 raise
@@ -210,7 +137,7 @@ def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetim
             tracked = TrackedStream(resp, ctx, n, step.provider, step.model, started, t0)
             attempts.append(Attempt(step.provider, step.model, "completed", job_id=tracked.job_id))
             return Traced(tracked, ctx.request_id, step.provider, step.model, attempts)
-        tokens, note = _tokens(step.provider, resp)
+        tokens, note = chain.tokens_of(step.provider, resp)
         model = getattr(resp, "model", None) or step.model
         job = _record(ctx, n, provider=step.provider, model=model, started=started,
                       elapsed=time.perf_counter() - t0, status="completed", tokens=tokens, description=note)
@@ -268,24 +195,20 @@ class TrackedStream:
             return
         self._done = True
         elapsed = time.perf_counter() - self._t0
-        tokens, note = _tokens(self._provider, {"usage": self._usage.model_dump()}) if self._usage else ({}, None)
+        tokens, note = chain.tokens_of(self._provider, {"usage": self._usage.model_dump()}) if self._usage \
+            else ({}, None)
         if error is not None:
-            info = classify_error(error)
-            _record(self._ctx, self._n, provider=self._provider, model=self._model, started=self._started,
-                    elapsed=elapsed, status="timeout" if info.kind == "timeout" else "failed", tokens=tokens,
-                    error_class=info.error_class, description=f"stream broke: {info.kind}: {info.message}")
+            _store(chain.failure_record(self._ctx, self._n, chain.Step(self._provider, self._model, None),
+                                        started=self._started, elapsed=elapsed, info=classify_error(error),
+                                        tokens=tokens, prefix="stream broke: "))
             return
-        error_class = None
-        if self._usage is None:
-            error_class = INCOMPLETE_STREAM
-            note = ("stream closed before its usage chunk: tokens unknown" if closed_early
-                    else "stream ended without a usage chunk: tokens unknown")
+        error_class, missing = chain.stream_end_note(self._usage is not None, closed_early)
+        note = missing or note
         _record(self._ctx, self._n, provider=self._provider, model=self._model, started=self._started,
                 elapsed=elapsed, status="completed", tokens=tokens, error_class=error_class, description=note)
 
 
-def _context(operation: str, company: str | None, brand: str | None) -> _Context:
-    return _Context(operation or "unspecified", company or DEFAULT_COMPANY, brand, f"req_{uuid.uuid4().hex}")
+_context = chain.new_context
 
 
 def complete_traced(operation: str, messages, *, company: str | None = None, brand: str | None = None,
@@ -294,7 +217,7 @@ def complete_traced(operation: str, messages, *, company: str | None = None, bra
     op = get_operation(operation)
     steps = _configured_steps(op)
     model = params.pop("model", None)
-    if model and steps:  # a caller's model is meant for the chain's first provider only
+    if model and steps:  # a caller's model is meant for the chain's first provider only (chain.with_first_model)
         steps[0] = _Step(steps[0].provider, model, steps[0].client)
     return _run(_context(operation, company, brand), steps, messages, params, now)
 

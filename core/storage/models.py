@@ -4,6 +4,7 @@ worker's state (`worker_models`). Importing this module loads them all (SQLAlche
 across modules); the rest of the code imports the models from here.
 """
 from core.storage.alert_models import Alert, NotifyChannel, NotifyDelivery
+from core.storage.gateway_models import GatewayKey
 from core.storage.ledger_models import (
     DEFAULT_BRAND,
     JOB_STATUSES,
@@ -28,6 +29,7 @@ from core.storage.worker_models import (
 )
 
 __all__ = ["DEFAULT_BRAND", "JOB_STATUSES", "NO_OPERATION", "PRICING_STATUSES", "PROBE_BATCH_KEY", "PROBE_OPERATION",
-           "PROBE_STOPPED", "AIJob", "AIJobUsage", "Alert", "Base", "Brand", "Budget", "Company", "JobLock",
-           "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost", "Quota", "RollupMeasures",
+           "PROBE_STOPPED", "AIJob", "AIJobUsage", "Alert", "Base", "Brand", "Budget", "Company", "GatewayKey",
+           "JobLock", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost", "Quota",
+           "RollupMeasures",
            "UsageDaily", "UsageDailyModel", "UsageHourly", "WorkerHeartbeat", "WorkerState"]

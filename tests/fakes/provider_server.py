@@ -32,7 +32,9 @@ STATUS = {"ok": 200, "401": 401, "429_quota": 429, "429_rate": 429, "400": 400, 
 
 
 class FakeProvider:
-    """`mode` is one of ok | 401 | 401_echo | 429_quota | 429_rate | 400 | 500 | hang; `script` queues modes per call.
+    """`mode` is one of ok | 401 | 401_echo | 400_echo | 429_quota | 429_rate | 400 | 500 | hang | slow | broken_stream;
+    `script` queues modes per call. `slow` answers OK after `hang_seconds`; `broken_stream` sends the first chunks
+    of a stream, then closes the connection mid-body (a JSON call answers normally).
 
     401_echo answers 401 with a body that repeats the key it was sent, then `echo` (what a careless proxy puts in
     its errors: its own settings, say), as some OpenAI-compatible proxies do.
@@ -52,6 +54,7 @@ class FakeProvider:
         self.hang_seconds = hang_seconds
         self.echo = ""
         self.requests: list[dict] = []
+        self.streams: list[bytes] = []  # the body of each stream sent, as sent
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -139,34 +142,51 @@ class FakeProvider:
                 with fake._lock:
                     fake.requests.append({"path": self.path, "body": body,
                                           "authorization": self.headers.get("Authorization")})
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                embeddings = self.path.rstrip("/").endswith("/embeddings")
+                if not self.path.rstrip("/").endswith("/chat/completions") and not embeddings:
                     self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
                     return
                 mode = fake.next_mode()
-                if mode == "hang":
+                if mode in ("hang", "slow"):
                     time.sleep(fake.hang_seconds)
-                    mode = "500"
-                if mode == "401_echo":
+                    mode = "500" if mode == "hang" else "ok"
+                if mode == "broken_stream" and not body.get("stream"):
+                    mode = "ok"
+                if mode in ("401_echo", "400_echo"):
                     key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                    self._send(401, {"error": {"message": f"Incorrect API key provided: {key}. {fake.echo}".strip(),
+                    self._send(int(mode[:3]), {"error": {"message": f"Incorrect API key provided: {key}. {fake.echo}".strip(),
                                                "type": "invalid_request_error", "param": None,
                                                "code": "invalid_api_key"}})
                     return
-                if mode != "ok":
+                if mode not in ("ok", "broken_stream"):
                     key = {"401": 401, "400": 400, "500": 500}.get(mode, mode)
                     self._send(STATUS[mode], ERROR_BODIES[key])
                     return
                 model = body.get("model", fake.model)
+                if embeddings:
+                    self._send(200, {"object": "list", "model": model, "data": [
+                        {"object": "embedding", "index": 0, "embedding": [0.25, -0.5, 0.125]}],
+                        "usage": {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens}})
+                    return
                 if body.get("stream"):
                     include = bool((body.get("stream_options") or {}).get("include_usage"))
+                    # Chunked, as the providers send streams: a connection cut mid-body is then visible.
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Transfer-Encoding", "chunked")
                     self.send_header("Connection", "close")
                     self.end_headers()
-                    for chunk in fake.stream_chunks(model, include):
-                        self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-                    self.wfile.write(b"data: [DONE]\n\n")
+                    events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in fake.stream_chunks(model, include)]
+                    events.append(b"data: [DONE]\n\n")
+                    if mode == "broken_stream":
+                        events = events[:2]
+                    fake.streams.append(b"".join(events))
+                    for event in events:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                        self.wfile.flush()
+                    if mode != "broken_stream":
+                        self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
                     self.close_connection = True
                     return

@@ -1,0 +1,138 @@
+"""The spool: every record the gateway makes is appended to a file on disk before its answer is finished, and the
+ledger writer (core.server.writer) takes it from there in batches.
+
+Files, in one folder:
+- `<time>-<pid>.open`: the segment this process appends to, one JSON line per record, locked (flock) by it.
+- `<time>-<pid>.ready`: a segment handed over (renamed every GATEWAY_FLUSH_SECONDS); the writer ingests it and
+  deletes it once the transaction holding its records has committed.
+- `rejected-<time>.jsonl`: records the ledger refused (each with the reason), kept for a person to look at.
+
+An append is one write(2) on a file opened O_APPEND: once it returns, the kernel holds the line and a `kill -9`
+of the process loses nothing. A lost machine (power) can lose the last moments unless GATEWAY_SPOOL_FSYNC is on.
+A `.open` segment nobody holds a lock on was left by a process that died: `recover` hands it over. Replays are
+harmless: the ledger is idempotent on job id.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+OPEN, READY = ".open", ".ready"
+
+
+def _default(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot spool a {type(value).__name__}")
+
+
+def encode(record: dict) -> bytes:
+    return json.dumps(record, default=_default, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def _locked_by_other(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock taken to test it
+    return False
+
+
+def count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+class Spool:
+    """Appends records to the current segment; `rotate` hands it to the writer. Used from one thread (the event
+    loop)."""
+
+    def __init__(self, directory: str | Path, *, fsync: bool = False):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fsync = fsync
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._lines = 0
+        self._handed: dict[Path, int] = {}  # ready segments made (or recovered) here -> their record count
+        self.appended = 0
+
+    def _open(self) -> None:
+        name = f"{time.time_ns():020d}-{os.getpid()}{OPEN}"
+        self._path = self.dir / name
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lines = 0
+
+    def append(self, record: dict) -> None:
+        self.append_line(encode(record))
+
+    def append_line(self, line: bytes) -> None:
+        if self._fd is None:
+            self._open()
+        written = os.write(self._fd, line)
+        if written != len(line):  # a full disk: the tail of the line is lost; say so rather than spool half
+            raise OSError(f"spool: wrote {written} of {len(line)} bytes")
+        if self.fsync:
+            os.fdatasync(self._fd)
+        self._lines += 1
+        self.appended += 1
+
+    def rotate(self) -> Path | None:
+        """Hand the current segment to the writer (if it holds anything)."""
+        if self._fd is None or self._lines == 0:
+            return None
+        ready = self._path.with_suffix(READY)
+        os.rename(self._path, ready)
+        os.close(self._fd)
+        self._handed[ready] = self._lines
+        self._fd = self._path = None
+        return ready
+
+    def close(self) -> None:
+        self.rotate()
+        if self._fd is not None:  # an empty segment
+            os.close(self._fd)
+            os.unlink(self._path)
+            self._fd = self._path = None
+
+    def recover(self) -> int:
+        """Hand over the segments of processes that died (unlocked `.open` files); returns their record count."""
+        found = 0
+        for path in sorted(self.dir.glob(f"*{OPEN}")):
+            if path == self._path or _locked_by_other(path):
+                continue
+            ready = path.with_suffix(READY)
+            os.rename(path, ready)
+            self._handed[ready] = count_lines(ready)
+            found += self._handed[ready]
+        for path in self.dir.glob(f"*{READY}"):
+            if path not in self._handed:
+                self._handed[path] = count_lines(path)
+        return found
+
+    def waiting(self) -> int:
+        """Records spooled and not yet in the ledger: the current segment's and those of the ready segments."""
+        for path in [p for p in self._handed if not p.exists()]:
+            del self._handed[path]
+        return self._lines + sum(self._handed.values())
+
+
+def ready_segments(directory: str | Path) -> list[Path]:
+    return sorted(Path(directory).glob(f"*{READY}"))
