@@ -1,6 +1,8 @@
 """The analytics views as JSON-able dicts with the usage spec's keys (the contract other parts rely on), plus the small
 look-ups the dashboard's filters need. Each view lives in its own module (`dashboard`, `costs`, `stats`, `trends`,
-`efficiency`, `budgets`); this package re-exports them.
+`efficiency`, `budgets`) as a function computing typed figures (dataclasses holding Decimal money: `overview`,
+`cost_breakdown`, `usage_stats`, `usage_trends`, `model_efficiency`, `budget_status`, what the pages format) and the
+`get_…` function returning their dict; this package re-exports both.
 
 May import: the shared leaves, `storage`, `queries`, `pricing`, `limits`.
 """
@@ -9,20 +11,21 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.queries.aggregate import aggregate
-from core.analytics.budgets import get_budget_status
+from core.analytics.budgets import budget_status, get_budget_status
 from core.analytics.common import price_hint, scope_filters
-from core.analytics.costs import get_cost_breakdown
-from core.analytics.dashboard import get_usage_dashboard
-from core.analytics.efficiency import get_efficiency
-from core.analytics.stats import get_usage_stats
-from core.analytics.trends import get_usage_trends
+from core.analytics.costs import cost_breakdown, get_cost_breakdown
+from core.analytics.dashboard import get_usage_dashboard, overview
+from core.analytics.efficiency import get_efficiency, model_efficiency
+from core.analytics.stats import get_usage_stats, usage_stats
+from core.analytics.trends import get_usage_trends, usage_trends
+from core.queries.aggregate import aggregate
 from core.storage.db import read_scope
 from core.queries.usage_list import export_csv, export_csv_text, get_usage, list_usage
 from core.storage.models import Brand, Company
 from core.queries.values import name_value
 
-__all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends", "get_efficiency",
+__all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends",
+           "get_efficiency", "overview", "cost_breakdown", "budget_status", "usage_stats", "usage_trends", "model_efficiency",
            "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options", "unpriced_models"]
 
 

@@ -62,9 +62,10 @@ def utc_day_hour(ts: datetime) -> tuple[date, int]:
     return ts.date(), ts.hour
 
 
-def day_expr(session: Session, column=AIJobUsage.created_at):
-    """SQL expression for the UTC calendar day of a stored timestamp."""
-    if session.get_bind().dialect.name == "sqlite":
+def day_expr(session: Session | str, column=AIJobUsage.created_at):
+    """SQL expression for the UTC calendar day of a stored timestamp (for a session, or a dialect's name)."""
+    dialect = session if isinstance(session, str) else session.get_bind().dialect.name
+    if dialect == "sqlite":
         return func.date(column)
     return cast(func.timezone("UTC", column), Date)
 

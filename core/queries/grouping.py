@@ -1,0 +1,243 @@
+"""The analytics views' figures in one statement: for each asked time range, the sums per group of each grouping
+set (by provider, by day, the total...), added up by the database, never by Python.
+
+Each range is planned as `core.queries.aggregate.plan` plans it (whole days from a daily rollup, the whole hours
+of a cut day from usage_hourly, raw records for what is left, each part added or subtracted); the parts of a range
+are one CTE, and each grouping set is a GROUP BY over it. Raw records read for the same time range and filters
+(the window's first day is also the previous period's last) are read once, grouped by every dimension any range
+needs. Everything is one statement, so every figure comes from one snapshot, and a view gets back a few hundred
+rows however many records the ledger holds. The statement is built once per shape (which sets, which filters,
+which kinds of part) and then only executed with new parameters.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger, Date, Integer, SmallInteger, bindparam, cast, func, literal, null, select, type_coerce, union_all,
+)
+from sqlalchemy.orm import Session
+
+from core.queries.aggregate import DIMS, HOURLY, plan
+from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.rollups import NARROW_KEYS, day_expr, raw_sum
+from core.storage.types import UTCDateTime
+
+ZERO = Decimal("0.000000")
+# What the views show: counts, tokens, time, reliability and money (MEASURES' order is irrelevant here).
+MEASURES = ("jobs", "total_tokens", "execution_ms", "timed_jobs", "success_sum", "error_count", "total_cost")
+_INTS = frozenset(("jobs", "total_tokens", "execution_ms", "timed_jobs", "error_count"))
+
+
+@dataclass(slots=True)
+class Sums:
+    """The figures of one group; money exact."""
+    jobs: int = 0
+    total_tokens: int = 0
+    execution_ms: int = 0
+    timed_jobs: int = 0
+    success_sum: float = 0.0
+    error_count: int = 0
+    total_cost: Decimal = ZERO
+
+    def add(self, other: Sums) -> Sums:
+        """Add `other` in place (returns self)."""
+        self.jobs += other.jobs
+        self.total_tokens += other.total_tokens
+        self.execution_ms += other.execution_ms
+        self.timed_jobs += other.timed_jobs
+        self.success_sum += other.success_sum
+        self.error_count += other.error_count
+        self.total_cost += other.total_cost
+        return self
+
+
+def total(groups: Mapping) -> Sums:
+    """The sum of every group of a set."""
+    out = Sums()
+    for s in groups.values():
+        out.add(s)
+    return out
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One time range [start, end) (None: unbounded) with its filters (as `aggregate` takes them) and its grouping
+    sets: name -> dims (() is the total)."""
+    start: datetime | None
+    end: datetime | None
+    sets: Mapping[str, tuple[str, ...]]
+    filters: Mapping = field(default_factory=dict)
+
+
+Figures = dict[str, dict[str, dict[tuple, Sums]]]  # range name -> set name -> group key -> sums
+
+
+def grouped(session: Session, asks: Mapping[str, Ask]) -> Figures:
+    """Sums per group of each set of each range, from one statement (see the module's docstring). A group whose
+    parts net to no job is left out, as in `aggregate`."""
+    out: Figures = {name: {s: {} for s in ask.sets} for name, ask in asks.items()}
+    layout, params = _layout(session, asks)
+    if not layout[1]:
+        return out
+    names = list(asks)
+    width = len(DIMS)
+    for row in session.execute(_statement(layout), params):
+        ask, set_name = names[row[0]], row[1]
+        dims = asks[ask].sets[set_name]
+        key = tuple(row[2 + DIMS.index(d)] for d in dims)
+        out[ask][set_name][key] = Sums(*row[2 + width:])
+    return out
+
+
+# -- layout: everything but the values; the statement is cached by it --------------------------------------------
+
+def _filters(filters: Mapping) -> tuple[tuple[str, bool], ...]:
+    """(dim, is a list) of the filters that apply (None: no filter)."""
+    bad = [d for d in filters if d not in DIMS or d == "day"]
+    if bad:
+        raise ValueError(f"cannot filter on {bad[0]!r}")
+    return tuple((d, isinstance(v, list | tuple | set | frozenset)) for d, v in sorted(filters.items())
+                 if v is not None)
+
+
+def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    params: dict = {}
+    raws: dict[tuple, list] = {}  # (lo, hi, filters) -> [index, dims]
+    ask_layouts = []
+    for i, ask in enumerate(asks.values()):
+        filters = {k: v for k, v in ask.filters.items() if v is not None}
+        flayout = _filters(filters)
+        dims = tuple(d for d in DIMS if any(d in s for s in ask.sets.values()))
+        unknown = [d for s in ask.sets.values() for d in s if d not in DIMS]
+        if unknown:
+            raise ValueError(f"unknown dimension {unknown[0]!r}")
+        start = None if ask.start is None else ask.start.astimezone(UTC)
+        end = None if ask.end is None else ask.end.astimezone(UTC)
+        if start is not None and end is not None and start >= end:
+            continue
+        r0, r1, pieces = plan(start, end)
+        narrow = set(dims) | {d for d, _ in flayout} <= set(NARROW_KEYS)
+        for d, v in filters.items():
+            params[f"a{i}_{d}"] = list(v) if isinstance(v, list | tuple | set | frozenset) else v
+        rollup = None
+        if r0 is None or r1 is None or r0 < r1:
+            rollup = (r0 is not None, r1 is not None)
+            params |= {f"a{i}_r0": r0, f"a{i}_r1": r1}
+        parts = []
+        for j, (sign, lo, hi, kind) in enumerate(pieces):
+            if kind == HOURLY:
+                params |= {f"a{i}_p{j}_day": lo.date(), f"a{i}_p{j}_h0": lo.hour,
+                           f"a{i}_p{j}_h1": lo.hour + (hi - lo) // timedelta(hours=1)}
+                parts.append((sign, HOURLY, j))
+                continue
+            fkey = repr(sorted(filters.items(), key=lambda kv: kv[0]))
+            raw = raws.setdefault((lo, hi, fkey), [len(raws), set(), filters, flayout])
+            raw[1] |= set(dims)
+            parts.append((sign, "raw", raw[0]))
+        sets = tuple((name, tuple(s)) for name, s in ask.sets.items())
+        ask_layouts.append((i, "narrow" if narrow else "wide", dims, sets, flayout, rollup, tuple(parts)))
+    raw_layouts = []
+    for (lo, hi, _), (k, dims, filters, flayout) in sorted(raws.items(), key=lambda kv: kv[1][0]):
+        by_company = not sqlite and not any(filters.get(d) is not None for d in ("company_id", "provider_name"))
+        params |= {f"r{k}_lo": lo, f"r{k}_hi": hi}
+        params |= {f"r{k}_{d}": (list(v) if isinstance(v, list | tuple | set | frozenset) else v)
+                   for d, v in filters.items()}
+        if by_company:
+            params |= {f"r{k}_d0": lo.date(), f"r{k}_d1": (hi - timedelta(microseconds=1)).date()}
+        raw_layouts.append((k, tuple(d for d in DIMS if d in dims), flayout, by_company))
+    return ("sqlite" if sqlite else "postgresql", tuple(ask_layouts), tuple(raw_layouts)), params
+
+
+# -- the statement --------------------------------------------------------------------------------------------
+
+_CACHE: dict[tuple, object] = {}
+_CACHE_SIZE = 256
+
+
+def _statement(layout: tuple):
+    stmt = _CACHE.get(layout)
+    if stmt is None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        stmt = _CACHE[layout] = _build(*layout)
+    return stmt
+
+
+def _conds(table, prefix: str, flayout) -> list:
+    return [getattr(table, d).in_(bindparam(f"{prefix}_{d}", expanding=True)) if is_list
+            else getattr(table, d) == bindparam(f"{prefix}_{d}") for d, is_list in flayout]
+
+
+def _raw_cte(dialect: str, k: int, dims: tuple, flayout, by_company: bool):
+    u = AIJobUsage
+    day = type_coerce(day_expr(dialect), Date)
+    cols = [day.label("day") if d == "day" else getattr(u, d).label(d) for d in dims]
+    sums = [(cast(raw_sum(m), BigInteger) if m in _INTS else raw_sum(m)).label(m) for m in MEASURES]
+    conds = [u.created_at >= bindparam(f"r{k}_lo", type_=UTCDateTime()),
+             u.created_at < bindparam(f"r{k}_hi", type_=UTCDateTime()), *_conds(u, f"r{k}", flayout)]
+    if by_company:  # see core.queries.aggregate._companies_of: the (company_id, created_at) index, exactly
+        n = UsageDailyModel
+        ids = select(n.company_id).where(n.day >= bindparam(f"r{k}_d0", type_=Date),
+                                         n.day <= bindparam(f"r{k}_d1", type_=Date)).distinct()
+        conds.append(u.company_id == func.any(func.array(ids.scalar_subquery())))
+    q = select(*cols, *sums).where(*conds)
+    return (q.group_by(*cols) if cols else q).cte(f"raw{k}")
+
+
+def _typed_null(d: str):
+    return cast(null(), getattr(UsageDaily, d).type)
+
+
+def _ask_cte(i: int, table: str, dims: tuple, flayout, rollup, parts, raws: dict):
+    selects = []
+    if rollup is not None:
+        t = UsageDailyModel if table == "narrow" else UsageDaily
+        q = select(*[getattr(t, d).label(d) for d in dims], *[getattr(t, m).label(m) for m in MEASURES])
+        q = q.where(*_conds(t, f"a{i}", flayout))
+        if rollup[0]:
+            q = q.where(t.day >= bindparam(f"a{i}_r0", type_=Date))
+        if rollup[1]:
+            q = q.where(t.day < bindparam(f"a{i}_r1", type_=Date))
+        selects.append(q)
+    for sign, kind, ref in parts:
+        if kind == HOURLY:
+            t, p = UsageHourly, f"a{i}_p{ref}"
+            cols = [getattr(t, d).label(d) for d in dims]
+            src_sums = [getattr(t, m) for m in MEASURES]
+            conds = [t.day == bindparam(f"{p}_day", type_=Date), t.hour >= bindparam(f"{p}_h0", type_=SmallInteger),
+                     t.hour < bindparam(f"{p}_h1", type_=SmallInteger), *_conds(t, f"a{i}", flayout)]
+        else:
+            t = raws[ref]
+            cols = [t.c[d].label(d) for d in dims]
+            src_sums = [t.c[m] for m in MEASURES]
+            conds = []
+        sums = [(s if sign > 0 else -s).label(m) for s, m in zip(src_sums, MEASURES)]
+        selects.append(select(*cols, *sums).select_from(t).where(*conds))
+    body = selects[0] if len(selects) == 1 else union_all(*selects)
+    return body.cte(f"ask{i}")
+
+
+def _build(dialect: str, asks: tuple, raw_layouts: tuple):
+    raws = {k: _raw_cte(dialect, k, dims, flayout, by_company) for k, dims, flayout, by_company in raw_layouts}
+    outer = []
+    for i, table, dims, sets, flayout, rollup, parts in asks:
+        cte = _ask_cte(i, table, dims, flayout, rollup, parts, raws)
+        for name, set_dims in sets:
+            keys = [cte.c[d] for d in set_dims]
+            cols = [cte.c[d].label(d) if d in set_dims else _typed_null(d).label(d) for d in DIMS]
+            sums = [(cast(func.sum(cte.c[m]), BigInteger) if m in _INTS else func.sum(cte.c[m])).label(m)
+                    for m in MEASURES]
+            q = select(literal(i, Integer).label("ask"), literal(name).label("set"), *cols, *sums)
+            q = q.select_from(cte).having(func.sum(cte.c.jobs) != 0)
+            outer.append(q.group_by(*keys) if keys else q)
+    return outer[0] if len(outer) == 1 else union_all(*outer)
+
+
+def day_of(value) -> date:
+    """A group's day (a date on both databases)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
