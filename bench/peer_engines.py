@@ -23,6 +23,7 @@ from decimal import Decimal
 SETS = {"totals": (), "provider": ("provider_name",), "model": ("provider_name", "model_name"),
         "operation": ("operation",), "brand": ("brand_id",), "day": ("day",), "day_provider": ("day", "provider_name")}
 COLUMNS = ("day", "provider_name", "model_name", "operation", "brand_id")
+MICRO = Decimal("0.000001")
 MEASURES = """count(*) AS jobs, sum(total_tokens) AS tokens, sum(total_cost) AS cost,
        sum(execution_ms) AS exec_ms, count(execution_ms) AS timed, sum(success_rate) AS success_sum,
        sum(error_count) AS errors, sum(CASE WHEN job_status = 'failed' THEN 1 ELSE 0 END) AS failed,
@@ -60,11 +61,10 @@ def figures(rows: list[dict], prev: dict, top: list[dict]) -> dict:
     for r in rows:
         name = set_name(int(r["g"]))
         key = "|".join(str(r[c]) for c in SETS[name])
-        out[name][key] = [int(r["jobs"]), int(r["tokens"] or 0), str(Decimal(r["cost"] or 0).quantize(Decimal("0.000001"))),
+        out[name][key] = [int(r["jobs"]), int(r["tokens"] or 0), str(Decimal(r["cost"] or 0).quantize(MICRO)),
                           int(r["failed"]), int(r["timeouts"]), int(r["unpriced"])]
-    out["previous"] = [int(prev["jobs"]), int(prev["tokens"] or 0),
-                       str(Decimal(prev["cost"] or 0).quantize(Decimal("0.000001")))]
-    out["top"] = [[int(t["id"]), str(Decimal(t["total_cost"]).quantize(Decimal("0.000001")))] for t in top]
+    out["previous"] = [int(prev["jobs"]), int(prev["tokens"] or 0), str(Decimal(prev["cost"] or 0).quantize(MICRO))]
+    out["top"] = [[int(t["id"]), str(Decimal(t["total_cost"]).quantize(MICRO))] for t in top]
     return out
 
 

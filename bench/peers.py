@@ -155,7 +155,8 @@ def product_figures(d: dict) -> dict:
     """get_usage_dashboard's result in the peers' form (peer_engines.figures)."""
     t, q = d["totals"], d["quality_metrics"]
     out: dict = {name: {} for name in SETS}
-    out["totals"][""] = [t["jobs"], t["tokens"], t["cost"], q["failed_jobs"], q["timeout_jobs"], d["unpriced"]["jobs"]]
+    out["totals"][""] = [t["jobs"], t["tokens"], t["cost"], q["failed_jobs"], q["timeout_jobs"],
+                         d["unpriced"]["jobs"]]
     for p in d["by_provider"]:
         out["provider"][p["provider"]] = [p["jobs"], p["tokens"], p["cost"], None, None, p["unpriced_jobs"]]
     for m in d["by_model"]:
@@ -224,8 +225,9 @@ def _plain_sqlite(conn, now: datetime, days: int) -> dict:
     with conn.begin():
         fine = conn.execute(text(f"SELECT {cols}, {measures} FROM (SELECT date(created_at) AS day, * FROM ai_job_usage "
                                  f"WHERE created_at >= {ts(start)} AND created_at <= {ts(now)}) GROUP BY {cols}")).all()
+        before = ts(start - timedelta(days=days))
         prev = conn.execute(text(f"SELECT count(*), sum(total_tokens), sum(total_cost) FROM ai_job_usage WHERE "
-                                 f"created_at >= {ts(start - timedelta(days=days))} AND created_at < {ts(start)}")).one()
+                                 f"created_at >= {before} AND created_at < {ts(start)}")).one()
         top = conn.execute(text(f"SELECT id, total_cost FROM ai_job_usage WHERE created_at >= {ts(start)} AND "
                                 f"created_at <= {ts(now)} ORDER BY total_cost DESC, id DESC LIMIT 10")).all()
     at = {c: i for i, c in enumerate(COLUMNS)}
@@ -339,8 +341,9 @@ def main() -> None:
     args = ap.parse_args()
     url = use_database(args.kind, args.db)
     now = datetime.now(UTC)
-    windows, export = measure(url, args.kind, now, args.days, args.runs, args.parquet or Path(f"/tmp/{args.db}.parquet"),
-                              args.python, log=lambda m: print(m, file=sys.stderr, flush=True))
+    parquet = args.parquet or Path(f"/tmp/{args.db}.parquet")
+    windows, export = measure(url, args.kind, now, args.days, args.runs, parquet, args.python,
+                              log=lambda m: print(m, file=sys.stderr, flush=True))
     print_windows(windows, f"\n{args.kind} database {args.db}; {export}; medians of {args.runs} runs; "
                            f"now = {now:%Y-%m-%d %H:%M:%S} UTC\n")
     bad = [(w.days, k) for w in windows for k, v in w.diffs.items() if v]

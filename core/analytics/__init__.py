@@ -25,8 +25,9 @@ from core.storage.models import Brand, Company
 from core.queries.values import name_value
 
 __all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends",
-           "get_efficiency", "overview", "cost_breakdown", "budget_status", "usage_stats", "usage_trends", "model_efficiency",
-           "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options", "unpriced_models"]
+           "get_efficiency", "overview", "cost_breakdown", "budget_status", "usage_stats", "usage_trends",
+           "model_efficiency", "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options",
+           "unpriced_models"]
 
 
 def filter_options(company: str | None = None, session: Session | None = None) -> dict:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.analytics.common import ZERO, micro, money, month_bounds, pct, utc_now
 from core.config import get_settings
-from core.queries.grouping import Ask, day_of, grouped
+from core.queries.grouping import VOLUME, Ask, day_of, grouped
 from core.storage.db import read_scope
 from core.storage.models import Budget, Company, Quota
 
@@ -144,7 +144,7 @@ def budget_status(company: str | None = None, provider: str | None = None, now: 
         limits = _limits(s, company, provider)
         ids = sorted({row[1] for row in limits})
         sets = {"days": ("day", "company_id", "provider_name", "pricing_status")}
-        g = grouped(s, {"month": Ask(m0, now, sets, {"company_id": ids})})["month"]["days"] if ids else {}
+        g = grouped(s, {"month": Ask(m0, now, sets, {"company_id": ids}, VOLUME)})["month"]["days"] if ids else {}
     # (company_id, provider or None) -> {day: [cost, tokens]}, plus unpriced calls; None = every provider.
     per_day: dict[tuple, dict[date, list]] = defaultdict(lambda: defaultdict(lambda: [ZERO, 0]))
     unpriced: dict[tuple, int] = defaultdict(int)

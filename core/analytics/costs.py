@@ -19,7 +19,7 @@ from core.analytics.common import (
     scope_filters, utc_now,
 )
 from core.analytics.dashboard import BrandShare, brand_names, brand_shares
-from core.queries.grouping import Ask, Sums, day_of, grouped, total
+from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped, total
 from core.storage.db import read_scope
 from core.storage.models import Budget, Company
 
@@ -184,9 +184,10 @@ def cost_breakdown(month: str | None = None, brand=None, now: datetime | None = 
     m0, m1 = month_bounds(month, now)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        asks = {"month": Ask(m0, m1, SETS, filters), "wide": Ask(m0, m1, {"brand": ("brand_id",)}, filters)}
+        asks = {"month": Ask(m0, m1, SETS, filters, VOLUME),
+                "wide": Ask(m0, m1, {"brand": ("brand_id",)}, filters, VOLUME)}
         if m0 <= now < m1:
-            asks["to_now"] = Ask(m0, now + EPSILON, {"total": ()}, filters)
+            asks["to_now"] = Ask(m0, now + EPSILON, {"total": ()}, filters, VOLUME)
         g = grouped(s, asks)
         cur = g["month"]
         brands = brand_names(s, [k[0] for k in g["wide"]["brand"]])

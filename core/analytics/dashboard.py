@@ -16,7 +16,7 @@ from core.analytics.common import (
 )
 from core.errors import InvalidRecord
 from core.queries.costliest import costliest_ids
-from core.queries.grouping import Ask, Sums, day_of, grouped, total
+from core.queries.grouping import TIMING, VOLUME, Ask, Sums, day_of, grouped, total
 from core.queries.usage_list import iso_z
 from core.queries.values import day_in_range
 from core.redact import redact
@@ -273,8 +273,8 @@ def overview(days: int = 30, provider: str | None = None, brand=None, now: datet
     prev0 = w0 - (w1 - w0)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        g = grouped(s, {"window": Ask(w0, w1, SETS, filters), "wide": Ask(w0, w1, WIDE_SETS, filters),
-                        "previous": Ask(prev0, w0, {"total": ()}, filters)})
+        g = grouped(s, {"window": Ask(w0, w1, SETS, filters), "wide": Ask(w0, w1, WIDE_SETS, filters, VOLUME),
+                        "previous": Ask(prev0, w0, {"total": ()}, filters, VOLUME + TIMING)})
         cur, wide = g["window"], g["wide"]
         top = _top_costly(s, w0, w1, filters)
         brands = brand_names(s, [k[0] for k in wide["brand"]])

@@ -31,7 +31,7 @@ from core.analytics.savings import DIMS as SAVINGS_DIMS
 from core.analytics.savings import SAVINGS_DAYS, Saving, savings
 from core.display import percent, plural, seconds, usd
 from core.errors import InvalidRecord
-from core.queries.grouping import Ask, Sums, grouped
+from core.queries.grouping import TIMING, VOLUME, Ask, Sums, grouped
 from core.storage.db import read_scope
 from core.storage.models import Company
 
@@ -43,6 +43,7 @@ TOP_SAVINGS = 3  # savings named among the overall recommendations (the page lis
 
 
 MODEL_DIMS = ("provider_name", "model_name", "pricing_status")
+MEASURES = VOLUME + TIMING + ("success_sum",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,9 +319,9 @@ def model_efficiency(now: datetime | None = None, company: str | None = None, se
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         # The savings' range serves the models too when the period is the same 30 days.
         sets = {"operations": SAVINGS_DIMS} | ({"models": MODEL_DIMS} if days == SAVINGS_DAYS else {})
-        asks = {"savings": Ask(now - timedelta(days=SAVINGS_DAYS), now + EPSILON, sets, filters)}
+        asks = {"savings": Ask(now - timedelta(days=SAVINGS_DAYS), now + EPSILON, sets, filters, MEASURES)}
         if days != SAVINGS_DAYS:
-            asks["period"] = Ask(start, now + EPSILON, {"models": MODEL_DIMS}, filters)
+            asks["period"] = Ask(start, now + EPSILON, {"models": MODEL_DIMS}, filters, MEASURES)
         g = grouped(s, asks)
         names = dict(s.execute(select(Company.id, Company.name)).all())
     by_op = g["savings"]["operations"]

@@ -2,8 +2,8 @@
 already serves that operation reliably would save in a month.
 
 For each operation of a company and each priced model A serving it, the proposed model B is the cheapest one of
-that operation (`core.analytics.model_choice.cheapest`: lowest average cost per job, at least MIN_JOBS priced jobs on the
-operation) among those with a reliability of 95 % or more on it, when B costs less per job than A:
+that operation (`core.analytics.model_choice.cheapest`: lowest average cost per job, at least MIN_JOBS priced jobs
+on the operation) among those with a reliability of 95 % or more on it, when B costs less per job than A:
 
     saving_usd_month = calls of A on the operation × (A's average cost per job − B's)
 

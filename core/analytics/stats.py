@@ -19,7 +19,7 @@ from core.analytics.common import (
     EPSILON, ZERO, Unpriced, average, avg_seconds, growth, money, rate, scope_filters, utc_now,
 )
 from core.analytics.model_choice import cheapest, model_costs
-from core.queries.grouping import Ask, Sums, grouped, total
+from core.queries.grouping import TIMING, VOLUME, Ask, Sums, grouped, total
 from core.storage.db import read_scope
 
 LIFE_DIMS = ("provider_name", "model_name", "pricing_status")
@@ -103,9 +103,10 @@ def usage_stats(now: datetime | None = None, company: str | None = None, session
     p0 = datetime(m0.year - (m0.month == 1), (m0.month - 2) % 12 + 1, 1, tzinfo=UTC)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        g = grouped(s, {"life": Ask(None, now + EPSILON, {"models": LIFE_DIMS}, filters),
-                        "month": Ask(m0, now + EPSILON, {"total": ()}, filters),
-                        "previous": Ask(p0, m0, {"total": ()}, filters)})
+        g = grouped(s, {"life": Ask(None, now + EPSILON, {"models": LIFE_DIMS}, filters,
+                                    VOLUME + TIMING + ("success_sum",)),
+                        "month": Ask(m0, now + EPSILON, {"total": ()}, filters, VOLUME),
+                        "previous": Ask(p0, m0, {"total": ()}, filters, VOLUME)})
     life = g["life"]["models"]
     lt, ct, pt = total(life), total(g["month"]["total"]), total(g["previous"]["total"])
     priced_tokens = sum(s.total_tokens for k, s in life.items() if k[2] != "unpriced")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.analytics.common import UNPRICED_SET, EPSILON, Unpriced, growth, micro, money, scope_filters, utc_now
 from core.errors import InvalidRecord
-from core.queries.grouping import Ask, Sums, day_of, grouped
+from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped
 from core.storage.db import read_scope
 
 PERIODS = {"week": 12, "month": 12, "quarter": 8}  # number of periods shown, the current one included
@@ -135,8 +135,8 @@ def usage_trends(period: str = "week", metric: str = "cost", now: datetime | Non
     range_start = datetime(starts[0].year, starts[0].month, starts[0].day, tzinfo=UTC)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        g = grouped(s, {"range": Ask(range_start, now + EPSILON, {"day": ("day",), "unpriced": UNPRICED_SET},
-                                     filters)})["range"]
+        sets = {"day": ("day",), "unpriced": UNPRICED_SET}
+        g = grouped(s, {"range": Ask(range_start, now + EPSILON, sets, filters, VOLUME)})["range"]
     buckets = {st: Sums() for st in starts}
     for (day,), sums in g["day"].items():
         buckets[_period_start(day_of(day), period)].add(sums)

@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Date, Integer, SmallInteger, bindparam, cast, func, literal, null, select, type_coerce, union_all,
+    BigInteger, Date, Integer, SmallInteger, bindparam, cast, func, literal, null, select, text, type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -27,8 +28,11 @@ from core.storage.rollups import NARROW_KEYS, day_expr, raw_sum
 from core.storage.types import UTCDateTime
 
 ZERO = Decimal("0.000000")
+_HOUR = timedelta(hours=1)
 # What the views show: counts, tokens, time, reliability and money (MEASURES' order is irrelevant here).
 MEASURES = ("jobs", "total_tokens", "execution_ms", "timed_jobs", "success_sum", "error_count", "total_cost")
+VOLUME = ("jobs", "total_tokens", "total_cost")  # what most breakdowns show
+TIMING = ("execution_ms", "timed_jobs")  # an average execution time
 _INTS = frozenset(("jobs", "total_tokens", "execution_ms", "timed_jobs", "error_count"))
 
 
@@ -65,12 +69,13 @@ def total(groups: Mapping) -> Sums:
 
 @dataclass(frozen=True)
 class Ask:
-    """One time range [start, end) (None: unbounded) with its filters (as `aggregate` takes them) and its grouping
-    sets: name -> dims (() is the total)."""
+    """One time range [start, end) (None: unbounded) with its filters (as `aggregate` takes them), its grouping
+    sets (name -> dims; () is the total) and the measures it needs ("jobs" always)."""
     start: datetime | None
     end: datetime | None
     sets: Mapping[str, tuple[str, ...]]
     filters: Mapping = field(default_factory=dict)
+    measures: tuple[str, ...] = MEASURES  # the sums read (the others stay zero): each costs time per rollup row
 
 
 Figures = dict[str, dict[str, dict[tuple, Sums]]]  # range name -> set name -> group key -> sums
@@ -85,11 +90,14 @@ def grouped(session: Session, asks: Mapping[str, Ask]) -> Figures:
         return out
     names = list(asks)
     width = len(DIMS)
+    by_mask = {(i, grouping_mask(dims, s)): name for i, _, dims, sets, *_ in layout[1] for name, s in sets}
+    read = {i: [(m, 2 + width + MEASURES.index(m)) for m in measures] for i, *_, measures in layout[1]}
+    sqlite = layout[0] == "sqlite"
     for row in session.execute(_statement(layout), params):
-        ask, set_name = names[row[0]], row[1]
+        ask, set_name = names[row[0]], (row[1] if sqlite else by_mask[(row[0], row[1])])
         dims = asks[ask].sets[set_name]
         key = tuple(row[2 + DIMS.index(d)] for d in dims)
-        out[ask][set_name][key] = Sums(*row[2 + width:])
+        out[ask][set_name][key] = Sums(**{m: row[at] for m, at in read[row[0]]})
     return out
 
 
@@ -107,7 +115,7 @@ def _filters(filters: Mapping) -> tuple[tuple[str, bool], ...]:
 def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
     sqlite = session.get_bind().dialect.name == "sqlite"
     params: dict = {}
-    raws: dict[tuple, list] = {}  # (lo, hi, filters) -> [index, dims]
+    edges: dict[tuple, list] = {}  # (kind, lo, hi, filters) -> [index, dims, filters, filter layout]
     ask_layouts = []
     for i, ask in enumerate(asks.values()):
         filters = {k: v for k, v in ask.filters.items() if v is not None}
@@ -129,28 +137,28 @@ def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
             rollup = (r0 is not None, r1 is not None)
             params |= {f"a{i}_r0": r0, f"a{i}_r1": r1}
         parts = []
-        for j, (sign, lo, hi, kind) in enumerate(pieces):
-            if kind == HOURLY:
-                params |= {f"a{i}_p{j}_day": lo.date(), f"a{i}_p{j}_h0": lo.hour,
-                           f"a{i}_p{j}_h1": lo.hour + (hi - lo) // timedelta(hours=1)}
-                parts.append((sign, HOURLY, j))
-                continue
-            fkey = repr(sorted(filters.items(), key=lambda kv: kv[0]))
-            raw = raws.setdefault((lo, hi, fkey), [len(raws), set(), filters, flayout])
-            raw[1] |= set(dims)
-            parts.append((sign, "raw", raw[0]))
+        fkey = repr(sorted(filters.items(), key=lambda kv: kv[0]))
+        for sign, lo, hi, kind in pieces:
+            edge = edges.setdefault((kind, lo, hi, fkey), [len(edges), set(), filters, flayout])
+            edge[1] |= set(dims)
+            parts.append((sign, edge[0]))
         sets = tuple((name, tuple(s)) for name, s in ask.sets.items())
-        ask_layouts.append((i, "narrow" if narrow else "wide", dims, sets, flayout, rollup, tuple(parts)))
-    raw_layouts = []
-    for (lo, hi, _), (k, dims, filters, flayout) in sorted(raws.items(), key=lambda kv: kv[1][0]):
-        by_company = not sqlite and not any(filters.get(d) is not None for d in ("company_id", "provider_name"))
-        params |= {f"r{k}_lo": lo, f"r{k}_hi": hi}
+        measures = tuple(m for m in MEASURES if m in ask.measures or m == "jobs")
+        ask_layouts.append((i, "narrow" if narrow else "wide", dims, sets, flayout, rollup, tuple(parts), measures))
+    edge_layouts = []
+    for (kind, lo, hi, _), (k, dims, filters, flayout) in sorted(edges.items(), key=lambda kv: kv[1][0]):
         params |= {f"r{k}_{d}": (list(v) if isinstance(v, list | tuple | set | frozenset) else v)
                    for d, v in filters.items()}
+        by_company = (kind != HOURLY and not sqlite
+                      and not any(filters.get(d) is not None for d in ("company_id", "provider_name")))
+        if kind == HOURLY:
+            params |= {f"r{k}_day": lo.date(), f"r{k}_h0": lo.hour, f"r{k}_h1": lo.hour + (hi - lo) // _HOUR}
+        else:
+            params |= {f"r{k}_lo": lo, f"r{k}_hi": hi}
         if by_company:
             params |= {f"r{k}_d0": lo.date(), f"r{k}_d1": (hi - timedelta(microseconds=1)).date()}
-        raw_layouts.append((k, tuple(d for d in DIMS if d in dims), flayout, by_company))
-    return ("sqlite" if sqlite else "postgresql", tuple(ask_layouts), tuple(raw_layouts)), params
+        edge_layouts.append((k, kind, tuple(d for d in DIMS if d in dims), flayout, by_company))
+    return ("sqlite" if sqlite else "postgresql", tuple(ask_layouts), tuple(edge_layouts)), params
 
 
 # -- the statement --------------------------------------------------------------------------------------------
@@ -173,7 +181,15 @@ def _conds(table, prefix: str, flayout) -> list:
             else getattr(table, d) == bindparam(f"{prefix}_{d}") for d, is_list in flayout]
 
 
-def _raw_cte(dialect: str, k: int, dims: tuple, flayout, by_company: bool):
+def _edge_cte(dialect: str, k: int, kind: str, dims: tuple, flayout, by_company: bool):
+    """The hours (usage_hourly) or raw records of a cut day that some ranges add or subtract, read once."""
+    if kind == HOURLY:
+        t = UsageHourly
+        cols = [getattr(t, d).label(d) for d in dims]
+        q = select(*cols, *_sums(t, 1)).where(
+            t.day == bindparam(f"r{k}_day", type_=Date), t.hour >= bindparam(f"r{k}_h0", type_=SmallInteger),
+            t.hour < bindparam(f"r{k}_h1", type_=SmallInteger), *_conds(t, f"r{k}", flayout))
+        return (q.group_by(*[getattr(t, d) for d in dims]) if dims else q).cte(f"edge{k}")
     u = AIJobUsage
     day = type_coerce(day_expr(dialect), Date)
     cols = [day.label("day") if d == "day" else getattr(u, d).label(d) for d in dims]
@@ -186,55 +202,84 @@ def _raw_cte(dialect: str, k: int, dims: tuple, flayout, by_company: bool):
                                          n.day <= bindparam(f"r{k}_d1", type_=Date)).distinct()
         conds.append(u.company_id == func.any(func.array(ids.scalar_subquery())))
     q = select(*cols, *sums).where(*conds)
-    return (q.group_by(*cols) if cols else q).cte(f"raw{k}")
+    return (q.group_by(*cols) if cols else q).cte(f"edge{k}")
+
+
+def _sums(table, sign: int, measures: tuple = MEASURES) -> list:
+    """Measures of a rollup table summed (counts cast back to BIGINT: PostgreSQL sums them as NUMERIC)."""
+    out = []
+    for m in measures:
+        col = getattr(table, m) if sign > 0 else -getattr(table, m)
+        out.append((cast(func.sum(col), BigInteger) if m in _INTS else func.sum(col)).label(m))
+    return out
 
 
 def _typed_null(d: str):
     return cast(null(), getattr(UsageDaily, d).type)
 
 
-def _ask_cte(i: int, table: str, dims: tuple, flayout, rollup, parts, raws: dict):
+def _parts(i: int, table: str, dims: tuple, flayout, rollup, parts, edges: dict, pre_group: bool, wanted: tuple):
+    """The range's parts (rollup days, then the hours and raw records of its cut days, the subtracted ones negated)
+    as one UNION ALL. `pre_group`: rollup rows summed by the range's dims first (SQLite, whose grouping sets each
+    read the whole range: a few hundred rows then, not the thousands of rollup rows they come from)."""
+    def summed(q, t):
+        return q.group_by(*[getattr(t, d) for d in dims]) if pre_group and dims else q
+
+    def measures(t, sign: int) -> list:
+        if pre_group:
+            return _sums(t, sign, wanted)
+        return [(getattr(t, m) if sign > 0 else -getattr(t, m)).label(m) for m in wanted]
+
     selects = []
     if rollup is not None:
         t = UsageDailyModel if table == "narrow" else UsageDaily
-        q = select(*[getattr(t, d).label(d) for d in dims], *[getattr(t, m).label(m) for m in MEASURES])
-        q = q.where(*_conds(t, f"a{i}", flayout))
+        q = select(*[getattr(t, d).label(d) for d in dims], *measures(t, 1)).where(*_conds(t, f"a{i}", flayout))
         if rollup[0]:
             q = q.where(t.day >= bindparam(f"a{i}_r0", type_=Date))
         if rollup[1]:
             q = q.where(t.day < bindparam(f"a{i}_r1", type_=Date))
-        selects.append(q)
-    for sign, kind, ref in parts:
-        if kind == HOURLY:
-            t, p = UsageHourly, f"a{i}_p{ref}"
-            cols = [getattr(t, d).label(d) for d in dims]
-            src_sums = [getattr(t, m) for m in MEASURES]
-            conds = [t.day == bindparam(f"{p}_day", type_=Date), t.hour >= bindparam(f"{p}_h0", type_=SmallInteger),
-                     t.hour < bindparam(f"{p}_h1", type_=SmallInteger), *_conds(t, f"a{i}", flayout)]
-        else:
-            t = raws[ref]
-            cols = [t.c[d].label(d) for d in dims]
-            src_sums = [t.c[m] for m in MEASURES]
-            conds = []
-        sums = [(s if sign > 0 else -s).label(m) for s, m in zip(src_sums, MEASURES)]
-        selects.append(select(*cols, *sums).select_from(t).where(*conds))
-    body = selects[0] if len(selects) == 1 else union_all(*selects)
-    return body.cte(f"ask{i}")
+        selects.append(summed(q, t))
+    for sign, ref in parts:
+        t = edges[ref]
+        selects.append(select(*[t.c[d].label(d) for d in dims],
+                              *[(t.c[m] if sign > 0 else -t.c[m]).label(m) for m in wanted]))
+    return selects[0] if len(selects) == 1 else union_all(*selects)
 
 
-def _build(dialect: str, asks: tuple, raw_layouts: tuple):
-    raws = {k: _raw_cte(dialect, k, dims, flayout, by_company) for k, dims, flayout, by_company in raw_layouts}
+def _summed(src, measures: tuple) -> list:
+    """Every measure's column of the output: the sum of those read, a typed NULL for the others."""
+    return [((cast(func.sum(src.c[m]), BigInteger) if m in _INTS else func.sum(src.c[m])) if m in measures
+             else cast(null(), getattr(UsageDaily, m).type)).label(m) for m in MEASURES]
+
+
+def grouping_mask(dims: tuple, set_dims: tuple) -> int:
+    """PostgreSQL's GROUPING(dims...) of a grouping set: a bit per dim left out, the first dim highest."""
+    return sum(1 << (len(dims) - 1 - j) for j, d in enumerate(dims) if d not in set_dims)
+
+
+def _build(dialect: str, asks: tuple, edge_layouts: tuple):
+    edges = {k: _edge_cte(dialect, k, kind, dims, flayout, by_company)
+             for k, kind, dims, flayout, by_company in edge_layouts}
     outer = []
-    for i, table, dims, sets, flayout, rollup, parts in asks:
-        cte = _ask_cte(i, table, dims, flayout, rollup, parts, raws)
-        for name, set_dims in sets:
-            keys = [cte.c[d] for d in set_dims]
-            cols = [cte.c[d].label(d) if d in set_dims else _typed_null(d).label(d) for d in DIMS]
-            sums = [(cast(func.sum(cte.c[m]), BigInteger) if m in _INTS else func.sum(cte.c[m])).label(m)
-                    for m in MEASURES]
-            q = select(literal(i, Integer).label("ask"), literal(name).label("set"), *cols, *sums)
-            q = q.select_from(cte).having(func.sum(cte.c.jobs) != 0)
-            outer.append(q.group_by(*keys) if keys else q)
+    for i, table, dims, sets, flayout, rollup, parts, measures in asks:
+        body = _parts(i, table, dims, flayout, rollup, parts, edges, dialect == "sqlite", measures)
+        if dialect == "sqlite":  # no GROUPING SETS: a GROUP BY per set over the range's CTE (read once)
+            cte = body.cte(f"ask{i}")
+            for name, set_dims in sets:
+                cols = [cte.c[d].label(d) if d in set_dims else _typed_null(d).label(d) for d in DIMS]
+                q = select(literal(i, Integer).label("ask"), literal(name).label("set"), *cols,
+                           *_summed(cte, measures))
+                q = q.select_from(cte).having(func.sum(cte.c.jobs) != 0)
+                outer.append(q.group_by(*[cte.c[d] for d in set_dims]) if set_dims else q)
+            continue
+        # PostgreSQL: one pass over the range's rows for every set; GROUPING() tells the sets apart.
+        sub = body.subquery(f"ask{i}")
+        cols = [sub.c[d].label(d) if d in dims else _typed_null(d).label(d) for d in DIMS]
+        mask = func.grouping(*[sub.c[d] for d in dims]) if dims else literal(0, Integer)
+        spec = ", ".join("(" + ", ".join(f"{sub.name}.{d}" for d in set_dims) + ")" for _, set_dims in sets)
+        q = select(literal(i, Integer).label("ask"), mask.label("set"), *cols, *_summed(sub, measures))
+        q = q.select_from(sub)
+        outer.append(q.group_by(text(f"GROUPING SETS ({spec})")).having(func.sum(sub.c.jobs) != 0))
     return outer[0] if len(outer) == 1 else union_all(*outer)
 
 
