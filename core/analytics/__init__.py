@@ -11,13 +11,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.analytics.budgets import budget_status, get_budget_status
-from core.analytics.common import price_hint, scope_filters
-from core.analytics.costs import cost_breakdown, get_cost_breakdown
-from core.analytics.dashboard import get_usage_dashboard, overview
-from core.analytics.efficiency import get_efficiency, model_efficiency
-from core.analytics.stats import get_usage_stats, usage_stats
-from core.analytics.trends import get_usage_trends, usage_trends
+from core.analytics.budgets import BudgetItem, BudgetStatus, budget_status, get_budget_status
+from core.analytics.common import Unpriced, price_hint, scope_filters
+from core.analytics.costs import CostBreakdown, cost_breakdown, get_cost_breakdown
+from core.analytics.dashboard import Overview, get_usage_dashboard, overview
+from core.analytics.efficiency import Efficiency, ModelEfficiency, get_efficiency, model_efficiency
+from core.analytics.stats import UsageStats, get_usage_stats, usage_stats
+from core.analytics.trends import Trends, get_usage_trends, usage_trends
 from core.queries.aggregate import aggregate
 from core.storage.db import read_scope
 from core.queries.usage_list import export_csv, export_csv_text, get_usage, list_usage
@@ -27,7 +27,8 @@ from core.queries.values import name_value
 __all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends",
            "get_efficiency", "overview", "cost_breakdown", "budget_status", "usage_stats", "usage_trends",
            "model_efficiency", "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options",
-           "unpriced_models"]
+           "unpriced_models", "Overview", "CostBreakdown", "BudgetStatus", "BudgetItem", "UsageStats", "Trends",
+           "Efficiency", "ModelEfficiency", "Unpriced"]
 
 
 def filter_options(company: str | None = None, session: Session | None = None) -> dict:

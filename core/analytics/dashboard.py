@@ -156,6 +156,11 @@ class Overview:
     quality: Quality
     unpriced: Unpriced
 
+    @property
+    def previous_end(self) -> datetime:
+        """The previous period's last instant (it ends where the window starts)."""
+        return self.start - EPSILON
+
     def change(self) -> dict[str, float | None]:
         """Each total against the previous period's, in percent (None: nothing to compare with)."""
         c, p = self.totals, self.previous
@@ -173,7 +178,7 @@ class Overview:
                         "company_known": self.company_known},
             "totals": self.totals.to_dict(),
             "comparison": {"previous_period": {"start_date": self.previous_start.date().isoformat(),
-                                               "end_date": (self.start - EPSILON).date().isoformat(),
+                                               "end_date": self.previous_end.date().isoformat(),
                                                **self.previous.to_dict()},
                            "change": self.change()},
             "by_provider": [{"provider": p.provider, "jobs": p.jobs, "tokens": p.tokens, "cost": money(p.cost),

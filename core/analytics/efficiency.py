@@ -52,7 +52,7 @@ class Metrics:
     avg_execution_time: float | None
     success_rate: float
     avg_tokens: int
-    cost_per_token: float | None  # over priced calls; None without any
+    cost_per_token: Decimal | None  # exact, over priced calls; None without any
     jobs_count: int
     total_cost: Decimal
     unpriced_jobs: int
@@ -79,7 +79,8 @@ class ModelEfficiency:
         met, parts = self.metrics, self.score_parts
         return {"model": self.model, "provider": self.provider, "self_hosted": self.self_hosted, "metrics": {
             "avg_cost_per_job": money(met.avg_cost_per_job), "avg_execution_time": met.avg_execution_time,
-            "success_rate": met.success_rate, "avg_tokens": met.avg_tokens, "cost_per_token": met.cost_per_token,
+            "success_rate": met.success_rate, "avg_tokens": met.avg_tokens,
+            "cost_per_token": None if met.cost_per_token is None else round(float(met.cost_per_token), 9),
             "jobs_count": met.jobs_count, "total_cost": money(met.total_cost), "unpriced_jobs": met.unpriced_jobs},
             "efficiency_score": self.efficiency_score,
             "score_parts": {"cost": parts.cost, "speed": parts.speed, "quality": parts.quality},
@@ -160,14 +161,14 @@ def _models(groups: dict[tuple, Sums]) -> list[_Model]:
     for key in sorted(all_):
         r, pr, c = all_[key], priced.get(key), costs.get(key)
         jobs = r.jobs
-        cpt = float(pr.total_cost / pr.total_tokens) if pr is not None and pr.total_tokens else None
+        cpt = pr.total_cost / pr.total_tokens if pr is not None and pr.total_tokens else None
         self_hosted = c is not None and c.self_hosted
         metrics = Metrics(average(r.total_cost, jobs), avg_seconds(r.execution_ms, r.timed_jobs),
                           round(r.success_sum / jobs, 3) if jobs else 0.0,
-                          round(r.total_tokens / jobs) if jobs else 0, None if cpt is None else round(cpt, 9), jobs,
+                          round(r.total_tokens / jobs) if jobs else 0, cpt, jobs,
                           r.total_cost, jobs - (pr.jobs if pr is not None else 0))
         # A self-hosted model's $0 is no price: it stays off the cost scale.
-        out.append(_Model(key[1], key[0], self_hosted, metrics, None if self_hosted else cpt, c))
+        out.append(_Model(key[1], key[0], self_hosted, metrics, None if self_hosted or cpt is None else float(cpt), c))
     return out
 
 

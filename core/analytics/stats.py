@@ -48,7 +48,7 @@ class UsageStats:
     total_jobs: int
     total_cost: Decimal
     total_tokens: int
-    avg_cost_per_token: float  # over priced tokens, 9 decimals
+    cost_per_token: Decimal  # exact, over priced tokens (unpriced calls have tokens but no cost); 0 without any
     current_month: Month  # to `to`
     to: datetime
     previous_month: Month
@@ -69,7 +69,8 @@ class UsageStats:
         t = self.top_performers
         return {
             "lifetime": {"total_jobs": self.total_jobs, "total_cost": money(self.total_cost),
-                         "total_tokens": self.total_tokens, "avg_cost_per_token": self.avg_cost_per_token},
+                         "total_tokens": self.total_tokens,
+                         "avg_cost_per_token": round(float(self.cost_per_token), 9)},
             "monthly": {"current_month": self.current_month.to_dict() | {"to": self.to.date().isoformat()},
                         "previous_month": self.previous_month.to_dict(), "growth": self.growth()},
             "efficiency": {"avg_tokens_per_job": self.avg_tokens_per_job,
@@ -113,7 +114,7 @@ def usage_stats(now: datetime | None = None, company: str | None = None, session
     return UsageStats(
         total_jobs=lt.jobs, total_cost=lt.total_cost, total_tokens=lt.total_tokens,
         # Per priced token: unpriced calls add tokens but no cost, which would understate the rate.
-        avg_cost_per_token=round(float(lt.total_cost / priced_tokens), 9) if priced_tokens else 0.0,
+        cost_per_token=lt.total_cost / priced_tokens if priced_tokens else ZERO,
         current_month=Month(m0.strftime("%Y-%m"), ct.jobs, ct.total_cost, ct.total_tokens), to=now,
         previous_month=Month(p0.strftime("%Y-%m"), pt.jobs, pt.total_cost, pt.total_tokens),
         avg_tokens_per_job=round(lt.total_tokens / lt.jobs) if lt.jobs else 0,
