@@ -19,6 +19,7 @@ from core.analytics.efficiency import Efficiency, ModelEfficiency, get_efficienc
 from core.analytics.stats import UsageStats, get_usage_stats, usage_stats
 from core.analytics.trends import Trends, get_usage_trends, usage_trends
 from core.queries.aggregate import aggregate
+from core.queries.grouping import Ask, grouped
 from core.storage.db import read_scope
 from core.queries.usage_list import export_csv, export_csv_text, get_usage, list_usage
 from core.storage.models import Brand, Company
@@ -41,8 +42,8 @@ def filter_options(company: str | None = None, session: Session | None = None) -
         if company:
             bq = bq.where(Company.name == company)
         brands = [{"id": i, "name": n, "company": c} for i, n, c in s.execute(bq)]
-        df = aggregate(s, dims=["provider_name", "model_name"], filters=scope_filters(s, company=company))
-    pairs = sorted({(r.provider_name, r.model_name) for r in df.itertuples()}) if not df.empty else []
+        ask = Ask(None, None, {"models": ("provider_name", "model_name")}, scope_filters(s, company=company), ())
+        pairs = sorted(grouped(s, {"all": ask})["all"]["models"])
     return {"companies": companies, "brands": brands, "providers": sorted({p for p, _ in pairs}),
             "models": [{"provider": p, "model": m} for p, m in pairs]}
 

@@ -47,6 +47,10 @@ class Sums:
     error_count: int = 0
     total_cost: Decimal = ZERO
 
+    def __post_init__(self) -> None:
+        if self.total_cost == 0:  # a measure not read comes as 0: money stays a Decimal to the micro-dollar
+            self.total_cost = ZERO
+
     def add(self, other: Sums) -> Sums:
         """Add `other` in place (returns self)."""
         self.jobs += other.jobs
@@ -88,16 +92,19 @@ def grouped(session: Session, asks: Mapping[str, Ask]) -> Figures:
     layout, params = _layout(session, asks)
     if not layout[1]:
         return out
+    # Where each row goes, worked out once per set: its dict, the positions of its key and of the sums read.
     names = list(asks)
-    width = len(DIMS)
-    by_mask = {(i, grouping_mask(dims, s)): name for i, _, dims, sets, *_ in layout[1] for name, s in sets}
-    read = {i: [(m, 2 + width + MEASURES.index(m)) for m in measures] for i, *_, measures in layout[1]}
+    first = 2 + len(DIMS)
     sqlite = layout[0] == "sqlite"
-    for row in session.execute(_statement(layout), params):
-        ask, set_name = names[row[0]], (row[1] if sqlite else by_mask[(row[0], row[1])])
-        dims = asks[ask].sets[set_name]
-        key = tuple(row[2 + DIMS.index(d)] for d in dims)
-        out[ask][set_name][key] = Sums(**{m: row[at] for m, at in read[row[0]]})
+    targets = {}
+    for i, _, dims, sets, *_, measures in layout[1]:
+        sums = tuple(first + MEASURES.index(m) if m in measures else None for m in MEASURES)
+        for name, set_dims in sets:
+            keys = tuple(2 + DIMS.index(d) for d in set_dims)
+            targets[(i, name if sqlite else grouping_mask(dims, set_dims))] = (out[names[i]][name], keys, sums)
+    for row in session.execute(_statement(layout), params).tuples():
+        groups, keys, sums = targets[row[:2]]
+        groups[tuple([row[k] for k in keys])] = Sums(*[0 if at is None else row[at] for at in sums])
     return out
 
 
