@@ -102,7 +102,7 @@ def grouped(session: Session, asks: Mapping[str, Ask]) -> Figures:
         for name, set_dims in sets:
             keys = tuple(2 + DIMS.index(d) for d in set_dims)
             targets[(i, name if sqlite else grouping_mask(dims, set_dims))] = (out[names[i]][name], keys, sums)
-    for row in session.execute(_statement(layout), params).tuples():
+    for row in session.execute(_statement(layout), params):
         groups, keys, sums = targets[row[:2]]
         groups[tuple([row[k] for k in keys])] = Sums(*[0 if at is None else row[at] for at in sums])
     return out
