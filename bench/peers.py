@@ -97,7 +97,7 @@ def _export_postgresql(url: str, out: Path) -> None:
     import pyarrow.parquet as pq
 
     csv_path = out.with_suffix(".csv")
-    cols = ", ".join(f"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" if c == "created_at"
+    cols = ", ".join("to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" if c == "created_at"
                      else c for c in EXPORT_COLUMNS)
     engine = create_engine(url)
     raw = engine.raw_connection()

@@ -15,17 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.analytics.common import (
-    EPSILON, UNPRICED_SET, ZERO, Unpriced, average, company_ids_in_scope, micro, money, month_bounds, pct,
+    EPSILON, ZERO, Unpriced, average, company_ids_in_scope, micro, money, month_bounds, pct,
     scope_filters, utc_now,
 )
 from core.analytics.dashboard import BrandShare, brand_names, brand_shares
-from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped, total
+from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped, regroup, total
 from core.storage.db import read_scope
 from core.storage.models import Budget, Company
 
-# Brands come from the wide rollup, apart: day x model x brand would multiply the rows read for nothing.
-SETS = {"total": (), "provider": ("provider_name",), "model": ("provider_name", "model_name"), "day": ("day",),
-        "unpriced": UNPRICED_SET}
+# Brands come from the wide rollup, apart: day x model x brand would multiply the rows read for nothing. The
+# totals, providers, models and unpriced calls are summed in Python from the few dozen groups of DETAIL.
+DETAIL = ("provider_name", "model_name", "pricing_status")
+SETS = {"detail": DETAIL, "day": ("day",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,8 @@ def cost_breakdown(month: str | None = None, brand=None, now: datetime | None = 
         brands = brand_names(s, [k[0] for k in g["wide"]["brand"]])
         in_scope = company_ids_in_scope(s, company)
         budgets = _budgets(s, in_scope)
-    t = total(cur["total"])
+    models = regroup(cur["detail"], DETAIL, ("provider_name", "model_name"))
+    t = total(models)
     whole = t.total_cost
     # The headline budget is one company's (adding up different companies' budgets answers no one's question):
     # its company-wide budget, or with a provider filter that provider's own; every budget and quota of the
@@ -218,10 +220,11 @@ def cost_breakdown(month: str | None = None, brand=None, now: datetime | None = 
         projected = spent_to_now / elapsed * days_in_month
 
     by_provider = sorted((ProviderCost(p, x.total_cost, pct(x.total_cost, whole), x.jobs, x.total_tokens,
-                                       average(x.total_cost, x.jobs)) for (p,), x in cur["provider"].items()),
+                                       average(x.total_cost, x.jobs))
+                          for (p,), x in regroup(models, ("provider_name", "model_name"), ("provider_name",)).items()),
                          key=lambda x: (-x.total_cost, -x.jobs, x.provider))
     by_model = sorted((ModelCost(m, p, x.total_cost, x.jobs, x.total_tokens, pct(x.total_cost, whole))
-                       for (p, m), x in cur["model"].items()), key=lambda x: (-x.cost, -x.jobs, x.model, x.provider))
+                       for (p, m), x in models.items()), key=lambda x: (-x.cost, -x.jobs, x.model, x.provider))
     per_day = {day_of(d): x for (d,), x in cur["day"].items()}
     daily = sorted((d, x.total_cost) for d, x in per_day.items())
     return CostBreakdown(
@@ -233,7 +236,7 @@ def cost_breakdown(month: str | None = None, brand=None, now: datetime | None = 
         forecast=_forecast(budget, spent_to_now, daily, now, m0, m1, elapsed), budgets=budgets,
         by_provider=tuple(by_provider), by_model=tuple(by_model),
         by_brand=tuple(brand_shares(g["wide"]["brand"], brands, whole)), weeks=_weeks(per_day, m0, m1, now),
-        daily=tuple(daily), unpriced=Unpriced.of(cur["unpriced"]))
+        daily=tuple(daily), unpriced=Unpriced.of(cur["detail"], DETAIL))
 
 
 def get_cost_breakdown(month: str | None = None, brand=None, now: datetime | None = None,

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.analytics.common import (
-    EPSILON, UNPRICED_SET, ZERO, Unpriced, average, avg_seconds, company_ids_in_scope, growth, midnight, money,
+    EPSILON, ZERO, Unpriced, average, avg_seconds, company_ids_in_scope, growth, midnight, money,
     pct, rate, scope_filters, utc_now,
 )
 from core.errors import InvalidRecord
 from core.queries.costliest import costliest_ids
-from core.queries.grouping import TIMING, VOLUME, Ask, Sums, day_of, grouped, total
+from core.queries.grouping import TIMING, VOLUME, Ask, Sums, day_of, grouped, regroup, total
 from core.queries.usage_list import iso_z
 from core.queries.values import day_in_range
 from core.redact import redact
@@ -25,9 +25,13 @@ from core.storage.models import AIJob, AIJobUsage, Brand, Company
 
 # The window's grouping sets. Operation and brand come from the wide daily rollup, the rest from the narrow one
 # (~10x fewer rows): two ranges over the same window, one statement.
-SETS = {"total": (), "provider": ("provider_name",), "model": ("provider_name", "model_name"), "day": ("day",),
-        "day_provider": ("day", "provider_name"), "status": ("job_status",), "unpriced": UNPRICED_SET}
-WIDE_SETS = {"operation": ("operation",), "brand": ("brand_id",)}
+# Two sets in the database (each rollup row of the range hashed once per set); the totals, providers, models,
+# statuses, unpriced calls and days are summed from their few dozen groups in Python.
+DETAIL = ("provider_name", "model_name", "job_status", "pricing_status")
+DAY_PROVIDER = ("day", "provider_name")
+OP_BRAND = ("operation", "brand_id")
+SETS = {"detail": DETAIL, "day_provider": DAY_PROVIDER}
+WIDE_SETS = {"op_brand": OP_BRAND}
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,32 +284,36 @@ def overview(days: int = 30, provider: str | None = None, brand=None, now: datet
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         g = grouped(s, {"window": Ask(w0, w1, SETS, filters), "wide": Ask(w0, w1, WIDE_SETS, filters, VOLUME),
                         "previous": Ask(prev0, w0, {"total": ()}, filters, VOLUME + TIMING)})
-        cur, wide = g["window"], g["wide"]
+        detail, day_provider, op_brand = g["window"]["detail"], g["window"]["day_provider"], g["wide"]["op_brand"]
+        by_brand = regroup(op_brand, OP_BRAND, ("brand_id",))
         top = _top_costly(s, w0, w1, filters)
-        brands = brand_names(s, [k[0] for k in wide["brand"]])
+        brands = brand_names(s, [k[0] for k in by_brand])
         in_scope = bool(company_ids_in_scope(s, company))
-    t = total(cur["total"])
+    models = regroup(detail, DETAIL, ("provider_name", "model_name"))
+    providers = regroup(models, ("provider_name", "model_name"), ("provider_name",))
+    t = total(providers)
     whole = t.total_cost
     unpriced_by_provider: dict[str, int] = {}
-    for (status, p, _), u in cur["unpriced"].items():
-        if status == "unpriced":
+    for (p, _, _, pricing), u in detail.items():
+        if pricing == "unpriced":
             unpriced_by_provider[p] = unpriced_by_provider.get(p, 0) + u.jobs
     by_provider = sorted((ProviderShare(p, g_.jobs, g_.total_tokens, g_.total_cost, pct(g_.total_cost, whole),
                                         pct(g_.jobs, t.jobs), average(g_.total_cost, g_.jobs),
                                         unpriced_by_provider.get(p, 0))
-                          for (p,), g_ in cur["provider"].items()), key=lambda x: (-x.cost, -x.jobs, x.provider))
+                          for (p,), g_ in providers.items()), key=lambda x: (-x.cost, -x.jobs, x.provider))
     by_model = sorted((ModelShare(m, p, g_.jobs, g_.total_tokens, g_.total_cost, pct(g_.total_cost, whole),
                                   round(g_.total_tokens / g_.jobs) if g_.jobs else 0, average(g_.total_cost, g_.jobs))
-                       for (p, m), g_ in cur["model"].items()), key=lambda x: (-x.cost, -x.jobs, x.model, x.provider))
+                       for (p, m), g_ in models.items()), key=lambda x: (-x.cost, -x.jobs, x.model, x.provider))
     by_operation = sorted((OperationShare(op, g_.jobs, g_.total_tokens, g_.total_cost, pct(g_.total_cost, whole))
-                           for (op,), g_ in wide["operation"].items()),
+                           for (op,), g_ in regroup(op_brand, OP_BRAND, ("operation",)).items()),
                           key=lambda x: (-x.cost, -x.calls, x.operation))
     daily = sorted((Day(day_of(d), g_.jobs, g_.total_cost, g_.total_tokens,
-                        avg_seconds(g_.execution_ms, g_.timed_jobs)) for (d,), g_ in cur["day"].items()),
+                        avg_seconds(g_.execution_ms, g_.timed_jobs))
+                    for (d,), g_ in regroup(day_provider, DAY_PROVIDER, ("day",)).items()),
                    key=lambda x: x.day, reverse=True)
     daily_by_provider = sorted((DayProvider(day_of(d), p, g_.jobs, g_.total_tokens, g_.total_cost)
-                                for (d, p), g_ in cur["day_provider"].items()), key=lambda x: (x.day, x.provider))
-    status = {k[0]: g_.jobs for k, g_ in cur["status"].items()}
+                                for (d, p), g_ in day_provider.items()), key=lambda x: (x.day, x.provider))
+    status = {k[0]: g_.jobs for k, g_ in regroup(detail, DETAIL, ("job_status",)).items()}
     quality = Quality(rate(t.success_sum, t.jobs), avg_seconds(t.execution_ms, t.timed_jobs),
                       status.get("failed", 0), status.get("timeout", 0), t.error_count)
     return Overview(
@@ -313,9 +321,9 @@ def overview(days: int = 30, provider: str | None = None, brand=None, now: datet
         brand=brand if brand not in ("", None) else None, company=company or None, company_known=in_scope,
         totals=Summary.of(t), previous=Summary.of(total(g["previous"]["total"])), by_provider=tuple(by_provider),
         by_model=tuple(by_model), by_operation=tuple(by_operation),
-        by_brand=tuple(brand_shares(wide["brand"], brands, whole)), daily=tuple(daily),
+        by_brand=tuple(brand_shares(by_brand, brands, whole)), daily=tuple(daily),
         daily_by_provider=tuple(daily_by_provider), top_costly_jobs=top, quality=quality,
-        unpriced=Unpriced.of(cur["unpriced"]))
+        unpriced=Unpriced.of(detail, DETAIL))
 
 
 def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None, now: datetime | None = None,

@@ -63,6 +63,21 @@ class Sums:
         return self
 
 
+def regroup(groups: Mapping[tuple, Sums], dims: tuple[str, ...], keep: tuple[str, ...]) -> dict[tuple, Sums]:
+    """A set's sums (keyed by `dims`) by fewer dims `keep`. For a set of a few dozen groups this costs less in
+    Python than one more grouping set in the database, which hashes every rollup row of the range once more."""
+    at = [dims.index(d) for d in keep]
+    out: dict[tuple, Sums] = {}
+    for key, s in groups.items():
+        k = tuple([key[i] for i in at])
+        cur = out.get(k)
+        if cur is None:
+            out[k] = Sums().add(s)
+        else:
+            cur.add(s)
+    return out
+
+
 def total(groups: Mapping) -> Sums:
     """The sum of every group of a set."""
     out = Sums()
