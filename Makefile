@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install bench bench-scale bench-peers bench-venv clean
+.PHONY: run test docs install bench bench-scale bench-peers bench-venv clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The manual (docs/, mkdocs.yml): --strict fails on any warning (broken link or anchor, page out of the nav).
+# Built into a temporary directory that is removed afterwards; `.venv/bin/mkdocs serve` previews it.
+docs: $(VENV)/.installed
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir "$$out"
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.ingest
@@ -45,4 +51,4 @@ bench-peers: $(VENV)/.installed $(BENCH_VENV)/.installed
 	$(PY) -m bench.peers --db aium_scale
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache site

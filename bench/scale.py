@@ -27,13 +27,9 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -42,13 +38,13 @@ from sqlalchemy import create_engine, text
 
 from bench.common import load_average
 from bench.common import use_database as use_generated
+from bench.pages import alerts_row, memory_row, page_rows
+from bench.table import (
+    INGEST_PER_S, PEER_RATIO, RECORD_MS, T30_MS, T120_MS, Row, log, median_ms, print_table,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["overview", "costs", "trends", "efficiency", "stats", "usage", "alerts", "settings"]
 BENCH_COMPANY = "Bench Ingest"
 FILTERS = {"": {}, "company": {"company": "Humari"}, "provider": {"provider": "openai"}}
-T30_MS, T120_MS, MIN_RATIO, PEER_RATIO = 50, 80, 15, 10
-PAGE_S, MEMORY_MB, ALERTS_S, INGEST_PER_S, RECORD_MS = 0.3, 300, 2.0, 100_000, 3.0
 
 # The overview's figures (day x provider x model x status x pricing) straight from the raw ledger.
 PLAIN_SQL = """
@@ -61,47 +57,6 @@ FROM ai_job_usage
 WHERE created_at >= :start AND created_at <= :end {extra}
 GROUP BY 1, 2, 3, 4, 5
 """
-
-
-@dataclass
-class Row:
-    measure: str
-    span: str = ""
-    filt: str = ""
-    value: float | None = None
-    unit: str = "ms"
-    target: float | None = None
-    higher_is_better: bool = False
-    plain_ms: float | None = None
-    note: str = ""
-    load: str = field(default_factory=load_average)  # the load average when the figure was taken
-    min_ratio: float = MIN_RATIO
-
-    @property
-    def ratio(self) -> float | None:
-        return self.plain_ms / self.value if self.plain_ms and self.value else None
-
-    @property
-    def passed(self) -> bool | None:
-        if self.value is None or self.target is None:
-            return None
-        ok = self.value >= self.target if self.higher_is_better else self.value <= self.target
-        if self.plain_ms is not None:
-            ok = ok and (self.ratio or 0) >= self.min_ratio
-        return ok
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def use_database(name: str, kind: str = "postgresql") -> str:
@@ -303,99 +258,6 @@ def peer_rows(url: str, kind: str, db: str, now: datetime, runs: int) -> list[Ro
     return rows
 
 
-# -- pages, alerts, memory ----------------------------------------------------------------------------------
-
-def page_rows(runs: int) -> list[Row]:
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    rows = []
-    for page in PAGES:
-        log(f"AppTest {page}")
-        # A first run does what a running server did once at its start (imports, Streamlit's registry of
-        # installed components: a second or more in a new AppTest); each timed run is a view of the page with
-        # every cached figure cleared.
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
-        if page != "overview":
-            at.switch_page(f"pages/{page}.py")
-        at.run()
-        times = []
-        for _ in range(runs):
-            st.cache_data.clear()
-            t = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - t)
-            if at.exception:
-                raise RuntimeError(f"{page}: {at.exception[0].value}")
-        rows.append(Row(f"page {page} (AppTest rerun, cache cleared)", "", "", statistics.median(times), "s",
-                        PAGE_S))
-    return rows
-
-
-def alerts_row(runs: int) -> Row:
-    from core.alerts import check_alerts
-
-    log("check_alerts")
-    return Row("check_alerts", "", "", median_ms(check_alerts, runs) / 1000, "s", ALERTS_S)
-
-
-def _child_streamlit_pid() -> int:
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            cmdline = (status.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields["PPid"]) == os.getpid() and b"streamlit" in cmdline:
-            return int(status.parent.name)
-    raise RuntimeError("streamlit process not found")
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return int(fields["VmHWM"].split()[0]) / 1024
-
-
-def memory_row(url: str) -> Row:
-    """Peak RSS of a real dashboard process after every page was opened twice in headless Chromium."""
-    from tests.browser import ARGS, CHROMIUM, streamlit_server
-
-    if not Path(CHROMIUM).exists():
-        return memory_row_apptest(url)
-    from playwright.sync_api import sync_playwright
-
-    log("dashboard process in Chromium")
-    env = {k: os.environ[k] for k in ("DATABASE_URL", "USERS_FILE", "AUTH_SECRETS_FILE")}
-    with streamlit_server(env, Path("/tmp/aium-bench-scale-streamlit.log")) as port:
-        pid = _child_streamlit_pid()
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            for _ in range(2):
-                for path in ["" if name == "overview" else name for name in PAGES]:
-                    page.goto(f"http://127.0.0.1:{port}/{path}")
-                    page.locator("h1").first.wait_for(timeout=120_000)
-                    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=120_000)
-            browser.close()
-        peak = _vm_hwm_mb(pid)
-    return Row("dashboard process peak RSS (Chromium, every page x2)", "", "", peak, "MB", MEMORY_MB)
-
-
-def memory_row_apptest(url: str) -> Row:
-    """Without Chromium: every page's AppTest run, twice, in a fresh process; its own peak RSS."""
-    log("dashboard pages by AppTest in a subprocess (no Chromium)")
-    code = ("import resource, streamlit as st\nfrom streamlit.testing.v1 import AppTest\n"
-            f"for _ in range(2):\n  for p in {PAGES!r}:\n"
-            f"    at = AppTest.from_file({str(ROOT / 'dashboard.py')!r}, default_timeout=120)\n"
-            "    p == 'overview' or at.switch_page(f'pages/{p}.py')\n    at.run()\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=os.environ.copy(), capture_output=True,
-                         text=True, check=True)
-    return Row("dashboard process peak RSS (AppTest subprocess)", "", "", float(out.stdout.split()[-1]), "MB",
-               MEMORY_MB)
-
-
 # -- writes: bulk ingest and record_usage, then removed ------------------------------------------------------
 
 def ingest_rows(url: str, rows: int) -> list[Row]:
@@ -447,45 +309,6 @@ def remove_bench_company(url: str) -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE ai_jobs, ai_job_usage, usage_daily, usage_daily_model, usage_hourly"))
     engine.dispose()
-
-
-# -- the table ----------------------------------------------------------------------------------------------
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "rec/s":
-        return f"{value:,.0f}/s"
-    if unit == "s":
-        return f"{value:.2f} s"
-    if unit == "MB":
-        return f"{value:.0f} MB"
-    if unit == "×":
-        return f"{value:.1f}×"
-    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
-
-
-def print_table(rows: list[Row], header: str) -> None:
-    print(header)
-    cols = ("measure", "range", "filter", "median", "target", "plain GROUP BY", "plain/this", "load average",
-            "result")
-    cells = []
-    for r in rows:
-        target = "-" if r.target is None else (("≥ " if r.higher_is_better else "≤ ") + fmt(r.target, r.unit))
-        if r.plain_ms is not None:
-            target += f", ≥{r.min_ratio}×"
-        result = {None: "", True: "PASS", False: "FAIL"}[r.passed]
-        cells.append((r.measure, r.span, r.filt, fmt(r.value, r.unit), target,
-                      fmt(r.plain_ms, "ms") if r.plain_ms is not None else "",
-                      f"{r.ratio:.0f}×" if r.ratio is not None else "", r.load, (result + " " + r.note).strip()))
-    widths = [max(len(c[i]) for c in [cols, *cells]) for i in range(len(cols))]
-    line = "  ".join(f"{{:<{w}}}" if i in (0, 1, 2, 7, 8) else f"{{:>{w}}}" for i, w in enumerate(widths))
-    print(line.format(*cols))
-    print("  ".join("-" * w for w in widths))
-    for c in cells:
-        print(line.format(*c))
-    verdicts = [r.passed for r in rows if r.passed is not None]
-    print(f"\n{sum(verdicts)} PASS, {len(verdicts) - sum(verdicts)} FAIL")
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Alert lifecycle: one open alert per (company, provider, type) even under concurrent checks, auto-resolve,
-resolve with a note, the seed's list/active views and the command line."""
+resolve with a note, the alert list and active views and the command line."""
 import subprocess
 import sys
 import threading

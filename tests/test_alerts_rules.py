@@ -86,7 +86,7 @@ def test_budget_for_all_providers_sums_them(db, env):
 
 
 def test_remaining_under_five_dollars_fires_at_five(db, env):
-    """Seed 000: $10 budget, alert when $5 or less remains (not at $5.01)."""
+    """The budget probe's rule: $10 budget, alert when $5 or less remains (not at $5.01)."""
     set_budget("Acme", "10", provider="openai")
     spend("4.99", when=NOW - timedelta(hours=2))
     assert fired() == {}

@@ -39,7 +39,7 @@ def test_metrics_and_score_match_raw_records(ledger):
         else:
             assert met["cost_per_token"] is None and met["unpriced_jobs"] == n
         secs[key] = met["avg_execution_time"]
-    # The README formula, recomputed.
+    # The manual's formula (docs/dashboard/formulas.md), recomputed.
     lo_c, hi_c, lo_t, hi_t = min(cpt.values()), max(cpt.values()), min(secs.values()), max(secs.values())
     for key, m in got.items():
         speed = 10 if hi_t == lo_t else 10 * (hi_t - secs[key]) / (hi_t - lo_t)

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from core import analytics
-from core.analytics.trends import summarize
+from core.analytics.trends import period_start, summarize
 from tests.dashboard_fixtures import NOW, csum, load, make_records, money, raw_rows
 
 
@@ -74,12 +74,13 @@ def test_stats_empty_database(db):
     assert d["top_performers"] == {"most_efficient_model": None, "fastest_model": None, "most_used_model": None}
 
 
-def _period_start(d: date, period: str) -> date:
-    if period == "week":
-        return d - timedelta(days=d.weekday())
-    if period == "month":
-        return d.replace(day=1)
-    return date(d.year, (d.month - 1) // 3 * 3 + 1, 1)
+@pytest.mark.parametrize("day,period,start", [
+    (date(2025, 11, 19), "week", date(2025, 11, 17)), (date(2025, 11, 17), "week", date(2025, 11, 17)),
+    (date(2026, 1, 1), "week", date(2025, 12, 29)), (date(2025, 11, 30), "month", date(2025, 11, 1)),
+    (date(2025, 8, 10), "quarter", date(2025, 7, 1)), (date(2025, 12, 31), "quarter", date(2025, 10, 1)),
+    (date(2025, 1, 1), "quarter", date(2025, 1, 1))])
+def test_period_start(day, period, start):
+    assert period_start(day, period) == start
 
 
 @pytest.mark.parametrize("period,metric", [("week", "cost"), ("week", "jobs"), ("month", "tokens"),
@@ -93,7 +94,7 @@ def test_trend_points_match_raw_records(ledger, period, metric):
     groups = defaultdict(list)
     for r in ledger:
         if r.created_at <= NOW and r.created_at.date() >= first:
-            groups[_period_start(r.created_at.date(), period)].append(r)
+            groups[period_start(r.created_at.date(), period)].append(r)
     prev = None
     for p in points:
         rows = groups.get(date.fromisoformat(p["start_date"]), [])

@@ -1,7 +1,7 @@
 """Local mode (no login configured) serves this machine only, however Streamlit is started: the project's config
 binds loopback, and the gate checks the sockets the server really listens on and where the request comes from.
 
-The real dashboard runs as a subprocess (`streamlit run dashboard.py`, as the README shows it) on SQLite and on
+The real dashboard runs as a subprocess (`streamlit run dashboard.py`, as the manual shows it) on SQLite and on
 PostgreSQL; what it serves is read in headless Chromium.
 """
 from __future__ import annotations
@@ -111,7 +111,7 @@ def test_listening_sockets_of_this_process():
 
 @browser_test
 def test_plain_run_listens_on_loopback_and_refuses_forwarded_clients(db, tmp_path):
-    """The README's command, no address given: the project's config binds 127.0.0.1, and only there; a request
+    """The manual's command, no address given: the project's config binds 127.0.0.1, and only there; a request
     that a proxy on this machine forwards from another one is refused."""
     with dashboard(db, tmp_path / "streamlit.log") as (port, pid):
         assert listening_sockets(pid) == [("127.0.0.1", port)]

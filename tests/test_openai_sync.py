@@ -63,7 +63,7 @@ def test_spec_pages_are_read(db, admin):
     assert summary | {"company": None} == {
         "company": None, "since": "2024-11-01", "until": "2024-11-01", "days": 1, "usage_pages": 1,
         "cost_pages": 1, "removed_rows": 0, "usage_rows": 1, "cost_lines": 1, "billed_rows": 0,
-        "billed_usd": "0.060000"}
+        "billed_usd": "0.060000", "refused": []}
     rows, rolled, raw, costs = ledger(db)
     [r] = rows
     assert (r.source, r.model_name, r.input_tokens, r.output_tokens, r.cached_tokens, r.cache_write_tokens) == (
@@ -130,7 +130,7 @@ def test_resync_replaces_days_and_keeps_rollup_exact(db, admin):
 
 
 def test_transient_failures_are_retried(db, admin, monkeypatch):
-    monkeypatch.setattr("core.providers.openai_sync.RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr("core.providers.bill_sync.RETRY_DELAY_SECONDS", 0)
     _fill(admin, days_between(DAY1, 3))
     admin.fail_pages[("costs", 1)] = 500
     admin.failures.extend([429])
@@ -139,7 +139,7 @@ def test_transient_failures_are_retried(db, admin, monkeypatch):
 
 
 def test_persistent_failure_writes_nothing_and_keeps_previous_data(db, admin, monkeypatch):
-    monkeypatch.setattr("core.providers.openai_sync.RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr("core.providers.bill_sync.RETRY_DELAY_SECONDS", 0)
     _fill(admin, days_between(DAY1, 3))
     sync_openai(DAY1, date(2024, 11, 3), now=NOW)
     before = ledger(db)
@@ -201,7 +201,7 @@ def test_cli_sync_help():
 
 def test_unreachable_api_is_a_sync_error(db, admin, monkeypatch):
     from tests.llm_helpers import closed_port_url
-    monkeypatch.setattr("core.providers.openai_sync.RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr("core.providers.bill_sync.RETRY_DELAY_SECONDS", 0)
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
     config.reset_settings()
     with pytest.raises(SyncError, match="gave up after 3 attempts"):

@@ -1,4 +1,4 @@
-"""The usage explorer through AppTest: the seed's filters change the rows, pages move, the detail view shows one
+"""The usage explorer through AppTest: the usage list's filters change the rows, pages move, the detail view shows one
 usage with its job and cost per token, and the export holds exactly the filtered rows."""
 import csv
 import io

@@ -32,7 +32,7 @@ def test_cached_input_at_half_price():
 
 
 def test_seed_example_gpt_4o():
-    # Seed 004's example (125 in, 275 out of gpt-4o) at today's $2.50 / $10: 0.0003125 rounds half-even to
+    # The usage spec's example (125 in, 275 out of gpt-4o) at today's $2.50 / $10: 0.0003125 rounds half-even to
     # 6 places (unbiased over millions of records).
     c = cost("openai", "gpt-4o", 125, 275)
     assert (c.cost_input, c.cost_output) == (Decimal("0.000312"), Decimal("0.002750"))
@@ -127,7 +127,7 @@ def test_billed_cost_is_kept_as_given(db):
 
 
 def test_float_money_is_refused():
-    from core.storage.types import to_money
+    from core.money import to_money
     with pytest.raises(TypeError):
         to_money(0.1)
 

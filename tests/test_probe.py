@@ -1,5 +1,5 @@
 """The daily probe against fake OpenAI, Ollama and Gemini servers on loopback (real HTTP, real openai client):
-seed 000's report, the ledger record of each call, failures named with their class, the fallback chain walked."""
+the probe report, the ledger record of each call, failures named with their class, the fallback chain walked."""
 from datetime import timedelta
 
 import pytest

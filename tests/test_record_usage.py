@@ -116,7 +116,7 @@ def test_total_tokens_must_match(db):
 
 
 def test_retry_without_timestamp_is_a_duplicate(db):
-    # Seed 004's own example passes no created_at: a retry of the same call must count once.
+    # The usage spec's own example passes no created_at: a retry of the same call must count once.
     kw = dict(job_id="retry-1", input_tokens=125, output_tokens=275, cost_input=Decimal("0.000625"),
               cost_output=Decimal("0.004125"), execution_time_seconds=3, provider_name="openai", model_name="gpt-4o")
     first = record_usage(**kw)

@@ -20,8 +20,7 @@ from sqlalchemy import func, select
 
 from core.storage.db import session_scope
 from core.limits.budgets import set_budget, set_quota
-from core.storage.models import AIJob, ProbeRun, WorkerHeartbeat, WorkerState
-from core.alerts.rules import PROBE_BATCH_KEY
+from core.storage.models import PROBE_BATCH_KEY, AIJob, ProbeRun, WorkerHeartbeat, WorkerState
 from core.worker.probe import LAST_SUCCESS_KEY
 from core.worker.jobs import latest_slot, probe_job, probe_missed
 

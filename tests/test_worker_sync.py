@@ -24,8 +24,8 @@ def billed_rows() -> int:
 
 
 def test_no_admin_key_means_no_sync_job(db, env):
-    env(OPENAI_ADMIN_KEY=None)
-    assert sync_job().skipped_reason == "OPENAI_ADMIN_KEY not set"
+    env(OPENAI_ADMIN_KEY=None, ANTHROPIC_ADMIN_KEY=None)
+    assert sync_job().skipped_reason == "no admin key set (OPENAI_ADMIN_KEY, ANTHROPIC_ADMIN_KEY)"
     w = worker_module.Worker(out=io.StringIO())
     w.setup()
     assert len(w.scheduler.get_jobs()) == 2  # probe and alerts only

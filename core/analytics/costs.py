@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.analytics.common import (
-    EPSILON, ZERO, Unpriced, average, company_ids_in_scope, micro, money, month_bounds, pct,
+    EPSILON, ZERO, Unpriced, average, brand_names, company_ids_in_scope, micro, money, month_bounds, pct,
     scope_filters, utc_now,
 )
-from core.analytics.dashboard import BrandShare, brand_names, brand_shares
+from core.analytics.dashboard import BrandShare, brand_shares
 from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped, regroup, total
 from core.storage.db import read_scope
 from core.storage.models import Budget, Company

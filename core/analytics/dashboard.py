@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.analytics.common import (
-    EPSILON, ZERO, Unpriced, average, avg_seconds, company_ids_in_scope, growth, midnight, money,
+    EPSILON, ZERO, Unpriced, average, avg_seconds, brand_names, company_ids_in_scope, growth, midnight, money,
     pct, rate, scope_filters, utc_now,
 )
 from core.errors import InvalidRecord
@@ -21,12 +21,12 @@ from core.queries.usage_list import iso_z
 from core.queries.values import day_in_range
 from core.redact import redact
 from core.storage.db import read_scope
-from core.storage.models import AIJob, AIJobUsage, Brand, Company
+from core.storage.models import AIJob, AIJobUsage
 
-# The window's grouping sets. Operation and brand come from the wide daily rollup, the rest from the narrow one
-# (~10x fewer rows): two ranges over the same window, one statement.
-# Two sets in the database (each rollup row of the range hashed once per set); the totals, providers, models,
-# statuses, unpriced calls and days are summed from their few dozen groups in Python.
+# The window's grouping sets: operation x brand from the wide daily rollup, the rest from the narrow one (~10x
+# fewer rows), two ranges over the same window in one statement. Two sets in the database (each rollup row of the
+# range hashed once per set): the totals, providers, models, statuses, unpriced calls and days are summed from
+# their few dozen groups in Python.
 DETAIL = ("provider_name", "model_name", "job_status", "pricing_status")
 DAY_PROVIDER = ("day", "provider_name")
 OP_BRAND = ("operation", "brand_id")
@@ -251,16 +251,6 @@ def _top_costly(s: Session, start: datetime, end: datetime, filters: dict, limit
                            None if r.description is None else redact(r.description), r.operation, r.job_status,
                            r.id, r.created_at)
                  for r in (rows[i] for i in ids if i in rows))
-
-
-def brand_names(s: Session, ids) -> dict[int, tuple[str, str]]:
-    """{brand id: (brand name, company name)}."""
-    ids = [int(i) for i in ids]
-    if not ids:
-        return {}
-    rows = s.execute(select(Brand.id, Brand.name, Company.name).join(Company, Company.id == Brand.company_id)
-                     .where(Brand.id.in_(ids)))
-    return {bid: (bname, cname) for bid, bname, cname in rows}
 
 
 def brand_shares(groups: dict[tuple, Sums], names: dict[int, tuple[str, str]], whole: Decimal) -> list[BrandShare]:

@@ -21,7 +21,7 @@ from core.pricing.catalog import SELF_HOSTED
 from core.queries.grouping import Sums
 
 MIN_JOBS = 20  # priced jobs a model needs in the period before it is ranked on cost
-RELIABLE = 0.95  # reliability a model needs to be proposed in place of another (the high failure rate alert's 5 %)
+RELIABLE = 0.95  # reliability a model needs to be proposed in place of another (the high_failure_rate rule's 5 %)
 _ZERO = Decimal(0)
 
 

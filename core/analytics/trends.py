@@ -31,7 +31,8 @@ VOLATILITY_LOW, VOLATILITY_HIGH = 10.0, 25.0
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _period_start(d: date, period: str) -> date:
+def period_start(d: date, period: str) -> date:
+    """The first day of the week (Monday), month or quarter holding `d`."""
     if period == "week":
         return d - timedelta(days=d.weekday())
     if period == "month":
@@ -129,7 +130,7 @@ def usage_trends(period: str = "week", metric: str = "cost", now: datetime | Non
         raise InvalidRecord("metric", metric, f"must be one of {', '.join(METRICS)}")
     now = utc_now(now)
     count = int(periods or PERIODS[period])
-    starts = [_period_start(now.date(), period)]
+    starts = [period_start(now.date(), period)]
     while len(starts) < count:
         starts.insert(0, _prev(starts[0], period))
     range_start = datetime(starts[0].year, starts[0].month, starts[0].day, tzinfo=UTC)
@@ -139,7 +140,7 @@ def usage_trends(period: str = "week", metric: str = "cost", now: datetime | Non
         g = grouped(s, {"range": Ask(range_start, now + EPSILON, sets, filters, VOLUME)})["range"]
     buckets = {st: Sums() for st in starts}
     for (day,), sums in g["day"].items():
-        buckets[_period_start(day_of(day), period)].add(sums)
+        buckets[period_start(day_of(day), period)].add(sums)
     points, prev_value, started = [], None, False
     for st in starts:
         b = buckets[st]

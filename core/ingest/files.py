@@ -431,14 +431,3 @@ def progress_printer(path: Path) -> Callable[[int], None]:
         stream.flush()
 
     return show
-
-
-def parse_text(text: str, fmt: str) -> Iterator[Row]:
-    """Rows from an in-memory upload (the dashboard), same rules as files."""
-    if fmt == "jsonl":
-        for lineno, line in enumerate(io.StringIO(text), start=1):
-            if line.strip():
-                why = _escaped_byte(line)
-                yield (lineno, None, why) if why else (lineno, *_parse_json_line(line))
-    else:
-        yield from csv_rows(io.StringIO(text, newline=""))

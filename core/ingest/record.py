@@ -19,12 +19,11 @@ from core.storage import rollups as rollup
 from core.storage.names import brand_id, company_id, dialect_insert, get_or_create_brand, get_or_create_company
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, Brand, Company
-from core.providers.usage_shapes import normalize_usage  # noqa: F401  (part of this module's contract)
 from core.pricing.catalog import Pricer, billed_cost
 from core.errors import InvalidRecord, UsageConflict
 from core.ingest.checks import UsageRecord, validate_record
 
-__all__ = ["record_usage", "ingest", "normalize_usage", "IngestResult", "InvalidRecord", "UsageConflict",
+__all__ = ["record_usage", "ingest", "IngestResult", "InvalidRecord", "UsageConflict",
            "validate_record", "get_or_create_company", "get_or_create_brand"]
 
 CHUNK = 5000

@@ -29,8 +29,10 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from core.storage import row_writer as bulk
-from core.storage.bounds import COUNT_MAX, MAX_RECORD_COST, MAX_RECORD_COST_MICROS, MONEY_MAX, MONEY_MAX_MICROS, \
-    money_text
+from core.display import usd_exact
+from core.money import exact, from_micros
+from core.storage.bounds import COUNT_MAX, MAX_RECORD_COST, MAX_RECORD_COST_MICROS, MONEY_MAX, MONEY_MAX_MICROS
+from core.storage.db import is_sqlite
 from core.storage.types import UTCDateTime
 from core.errors import InvalidRecord
 
@@ -98,15 +100,15 @@ class Refusal:
 
 
 def _bound_text(m: str) -> str:
-    return f"${MONEY_MAX:,}" if m == "total_cost" else f"{COUNT_MAX:,}"
+    return usd_exact(MONEY_MAX) if m == "total_cost" else f"{COUNT_MAX:,}"
 
 
 def _value_text(m: str, v: int) -> str:
-    return money_text(v) if m == "total_cost" else str(v)
+    return exact(from_micros(v)) if m == "total_cost" else str(v)
 
 
 def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+    if not is_sqlite(session):
         session.connection().execute(_LOCK, {"key": LOCK_KEY})
     else:
         bulk.lock_for_write(session)  # SQLite's write lock before the read: no other writer commits in between
@@ -127,7 +129,7 @@ def _token(session: Session) -> str | None:
 
 def _scan(session: Session) -> dict[str, int]:
     row = session.connection().execute(_SCAN).one()
-    money_scale = 0 if session.get_bind().dialect.name == "sqlite" else 6  # SQLite holds micro-dollars
+    money_scale = 0 if is_sqlite(session) else 6  # SQLite holds micro-dollars
     return {m: int(Decimal(v).scaleb(money_scale)) if m == "total_cost" else int(v) for m, v in zip(GUARDED, row)}
 
 
@@ -182,7 +184,7 @@ def check(session: Session, written: Written) -> list[Refusal]:
     for i in np.argsort(keys, kind="stable").tolist():
         row = {m: int(values[m][i]) for m in GUARDED}
         if priced_over[i]:
-            over, why = "total_cost", f"priced above the per-record maximum (${MAX_RECORD_COST:,})"
+            over, why = "total_cost", f"priced above the per-record maximum ({usd_exact(MAX_RECORD_COST)})"
         else:
             over = next((m for m in GUARDED if row[m] > room[m]), None)
             why = f"would take the ledger's lifetime total past {_bound_text(over)}, the most the database holds"

@@ -1,4 +1,4 @@
-"""usage_daily_model: the daily rollup without brand and operation (issue 7)
+"""usage_daily_model: the daily rollup without brand and operation (10M-record scale)
 
 Most views group and filter by day, company, provider, model and statuses only; usage_daily holds ~10x more rows
 a day because brand and operation are in its key. The new table is filled from usage_daily (sums of its sums,

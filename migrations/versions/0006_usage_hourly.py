@@ -1,4 +1,4 @@
-"""usage_hourly: the wide rollup by UTC hour, for the days a range cuts (issue 7)
+"""usage_hourly: the wide rollup by UTC hour, for the days a range cuts (10M-record scale)
 
 A window that opens at 12:00 read half of its first day raw (and half of the previous period's): ~50k records,
 ~70 ms each at 10M records. Whole hours now come from this table; at most half an hour stays raw. Filled from
