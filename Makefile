@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint docs install bench bench-gateway bench-scale clean
+.PHONY: run test lint docs install bench bench-gateway bench-scale bench-peers bench-venv clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +42,25 @@ bench: $(VENV)/.installed
 bench-gateway: $(VENV)/.installed
 	$(PY) -m bench.gateway
 
-# 10,000,000 records into the PostgreSQL database aium_scale (dropped and recreated), then the scale table.
+# DuckDB and chDB for bench.peers, in a virtualenv of their own (bench.peers finds it, or BENCH_PYTHON).
+BENCH_VENV := .bench-venv
+$(BENCH_VENV)/.installed: requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench-venv: $(BENCH_VENV)/.installed
+
+# 10,000,000 records into the PostgreSQL database aium_scale (dropped and recreated), then the scale table
+# (the Overview against DuckDB, chDB and the plain GROUP BY included).
 ROWS ?= 10000000
-bench-scale: $(VENV)/.installed
+bench-scale: $(VENV)/.installed $(BENCH_VENV)/.installed
 	$(PY) -m bench.generate --rows $(ROWS) --db aium_scale
 	$(PY) -m bench.scale --db aium_scale
 
+# The Overview against DuckDB and chDB on the generated ledger (make bench-scale generates it).
+bench-peers: $(VENV)/.installed $(BENCH_VENV)/.installed
+	$(PY) -m bench.peers --db aium_scale
+
 clean:
-	rm -rf $(VENV) .pytest_cache site
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache site

@@ -1,9 +1,11 @@
 """Shared bench helpers: fresh databases, a fast realistic record generator, peak memory."""
 from __future__ import annotations
 
+import os
 import random
 import resource
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -23,7 +25,6 @@ OPERATIONS = ["chat-support", "kb-quality-analysis-short", "document-summary", "
 def fresh_database(kind: str, name: str, tmp_dir: str = "/tmp") -> str:
     """A new, migrated database; returns its URL and makes it the configured one."""
     if kind == "sqlite":
-        import os
         path = f"{tmp_dir}/{name}.db"
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
@@ -36,12 +37,31 @@ def fresh_database(kind: str, name: str, tmp_dir: str = "/tmp") -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    import os
     os.environ["DATABASE_URL"] = url
     config.reset_settings()
     dispose_engines()
     migrate(url)
     return url
+
+
+def use_database(kind: str, name: str) -> str:
+    """Point the product at a generated database (PostgreSQL NAME, or the SQLite file /tmp/NAME.db), in local
+    mode (no login: a developer's users file or SSO secrets must not gate the page runs); returns its URL."""
+    url = f"sqlite:////tmp/{name}.db" if kind == "sqlite" else PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    os.environ["DATABASE_URL"] = url
+    os.environ["USERS_FILE"] = "/nonexistent/aium-bench-users.json"
+    os.environ["AUTH_SECRETS_FILE"] = "/nonexistent/aium-bench-secrets.toml"
+    os.environ.pop("NOTIFY_URLS", None)
+    os.environ.pop("ADMIN_NOTIFY_URLS", None)
+    config.reset_settings()
+    dispose_engines()
+    return url
+
+
+def load_average() -> str:
+    """The load average over 1, 5 and 15 minutes (as `uptime` prints it), shown beside every figure: the machine
+    is shared, and a figure means little without it."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def raw_records(n: int, *, days: int = 120, seed: int = 1, end: datetime | None = None, prefix: str = "b"):

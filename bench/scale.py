@@ -1,51 +1,54 @@
 """Scale benchmark against a generated ledger (`python -m bench.generate` first): one table of every figure
-with its target.
+with its target, the load average beside each.
 
-    python -m bench.scale [--db aium_scale] [--runs 5] [--ingest-rows 500000] [--no-browser] [--no-ingest]
+    python -m bench.scale [--db aium_scale] [--kind postgresql|sqlite] [--runs 5] [--ingest-rows 500000]
+                          [--no-browser] [--no-ingest] [--no-peers] [--no-pages]
 
 Measured in one run (medians, so that the noise of a busy 2-core machine does not decide):
+- the Overview against DuckDB and chDB on a Parquet export of the same records and against the plain GROUP BY,
+  same `now`, figures checked equal (`bench.peers`), with the ratios;
+- get_usage_dashboard's time in the database (cursor execute and fetch) and in Python;
 - each analytics function over 30 and 120 days, unfiltered and filtered by company and by provider, next to the
   plain GROUP BY over the raw ledger (no rollup) that computes the same overview figures for the same range and
   filter, with the session settings the product's reads use (its time with the server's defaults is noted); the
   ratio is plain / function. The dashboard and efficiency views also run with a window opened at 12:00 UTC, the
   time of day whose partial first day holds the most raw rows;
-- each dashboard page's AppTest run (st.cache_data cleared before each run), `check_alerts`;
+- each dashboard page's AppTest run (st.cache_data cleared before each run; the first run of each page, which
+  also imports and registers Streamlit's components as a server does once at its start, is not timed),
+  `check_alerts`;
 - peak RSS (VmHWM) of a real `streamlit run dashboard.py` process after every page was opened twice in headless
   Chromium (AppTest in a subprocess when Chromium is missing);
 - bulk ingest of --ingest-rows extra records through `core.ingest.frames.ingest_frames`, spread over the last 120
   days (a backfill) then over the last day (live traffic), and 300 `record_usage` calls, into a company of their
   own ("Bench Ingest") that is deleted afterwards (with its rollup rows, then VACUUM), so the database stays as
-  generated.
+  generated (PostgreSQL only).
 Figures are printed, never asserted.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench.common import PG_ADMIN
+from bench.common import load_average
+from bench.common import use_database as use_generated
+from bench.pages import alerts_row, memory_row, page_rows
+from bench.table import (
+    INGEST_PER_S, PEER_RATIO, RECORD_MS, T30_MS, T120_MS, Row, log, median_ms, print_table,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["overview", "costs", "trends", "efficiency", "stats", "usage", "alerts", "settings"]
 BENCH_COMPANY = "Bench Ingest"
 FILTERS = {"": {}, "company": {"company": "Humari"}, "provider": {"provider": "openai"}}
-T30_MS, T120_MS, MIN_RATIO = 100, 300, 15
-PAGE_S, MEMORY_MB, ALERTS_S, INGEST_PER_S, RECORD_MS = 1.0, 300, 2.0, 100_000, 5.0
 
 # The overview's figures (day x provider x model x status x pricing) straight from the raw ledger.
 PLAIN_SQL = """
-SELECT (created_at AT TIME ZONE 'UTC')::date AS day, provider_name, model_name, job_status, pricing_status,
+SELECT {day} AS day, provider_name, model_name, job_status, pricing_status,
        count(*) AS jobs, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
        sum(total_tokens) AS total_tokens, sum(cached_tokens) AS cached_tokens, sum(cost_input) AS cost_input,
        sum(cost_output) AS cost_output, sum(total_cost) AS total_cost, sum(execution_ms) AS execution_ms,
@@ -56,59 +59,8 @@ GROUP BY 1, 2, 3, 4, 5
 """
 
 
-@dataclass
-class Row:
-    measure: str
-    span: str = ""
-    filt: str = ""
-    value: float | None = None
-    unit: str = "ms"
-    target: float | None = None
-    higher_is_better: bool = False
-    plain_ms: float | None = None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        return self.plain_ms / self.value if self.plain_ms and self.value else None
-
-    @property
-    def passed(self) -> bool | None:
-        if self.value is None or self.target is None:
-            return None
-        ok = self.value >= self.target if self.higher_is_better else self.value <= self.target
-        if self.plain_ms is not None:
-            ok = ok and (self.ratio or 0) >= MIN_RATIO
-        return ok
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def use_database(name: str) -> str:
-    from core import config
-    from core.storage.db import dispose_engines
-
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    os.environ["DATABASE_URL"] = url
-    # Local mode (no login): a developer's users file or SSO secrets must not gate the page runs.
-    os.environ["USERS_FILE"] = "/nonexistent/aium-bench-users.json"
-    os.environ["AUTH_SECRETS_FILE"] = "/nonexistent/aium-bench-secrets.toml"
-    os.environ.pop("NOTIFY_URLS", None)
-    os.environ.pop("ADMIN_NOTIFY_URLS", None)
-    config.reset_settings()
-    dispose_engines()
-    return url
+def use_database(name: str, kind: str = "postgresql") -> str:
+    return use_generated(kind, name)
 
 
 # -- analytics against the plain GROUP BY -------------------------------------------------------------------
@@ -119,24 +71,33 @@ def plain_group_by(conn, now: datetime, days: int, filt: dict, tuned: bool = Tru
     from core.storage.db import READ_SETTINGS
 
     with conn.begin():
-        if tuned:
+        if tuned and conn.dialect.name == "postgresql":
             for name, value in READ_SETTINGS.items():
                 conn.execute(text(f"SET LOCAL {name} = '{value}'"))
         return _plain(conn, now, days, filt)
 
 
 def _plain(conn, now: datetime, days: int, filt: dict) -> list:
+    sqlite = conn.dialect.name == "sqlite"
     extra, params = "", {"start": now - timedelta(days=days), "end": now}
+    if sqlite:  # timestamps stored as naive UTC text
+        params = {k: v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for k, v in params.items()}
     if "company" in filt:
         extra += " AND company_id = (SELECT id FROM companies WHERE name = :company)"
         params["company"] = filt["company"]
     if "provider" in filt:
         extra += " AND provider_name = :provider"
         params["provider"] = filt["provider"]
-    return conn.execute(text(PLAIN_SQL.format(extra=extra)), params).all()
+    day = "date(created_at)" if sqlite else "(created_at AT TIME ZONE 'UTC')::date"
+    return conn.execute(text(PLAIN_SQL.format(extra=extra, day=day)), params).all()
 
 
-def analytics_rows(url: str, now: datetime, runs: int) -> list[Row]:
+def _money(value, sqlite: bool) -> Decimal:
+    """A plain SUM of money: integer micro-dollars on SQLite."""
+    return Decimal(int(value or 0)).scaleb(-6) if sqlite else Decimal(value or 0)
+
+
+def analytics_rows(url: str, now: datetime, runs: int, views_only: bool = False) -> list[Row]:
     from core import analytics
     from core.storage.db import session_scope
 
@@ -158,9 +119,11 @@ def analytics_rows(url: str, now: datetime, runs: int) -> list[Row]:
                 default_ms = median_ms(lambda d=days, f=filt: plain_group_by(conn, now, d, f, tuned=False), n)
                 result = plain_group_by(conn, now, days, filt)
                 d = analytics.get_usage_dashboard(days=days, now=now, **filt)
+                sqlite = conn.dialect.name == "sqlite"
                 same = (sum(r.jobs for r in result) == d["totals"]["jobs"]
                         and sum(r.total_tokens for r in result) == d["totals"]["tokens"]
-                        and sum((r.total_cost for r in result), Decimal(0)) == Decimal(d["totals"]["cost"]))
+                        and sum((_money(r.total_cost, sqlite) for r in result), Decimal(0))
+                        == Decimal(d["totals"]["cost"]))
                 rows.append(Row("plain GROUP BY (overview figures, raw ledger)", f"{days} d", fname,
                                 plain[(days, fname)], note=(
                                     f"server defaults: {default_ms:.0f} ms; "
@@ -195,6 +158,8 @@ def analytics_rows(url: str, now: datetime, runs: int) -> list[Row]:
              lambda filt=filt: analytics.get_usage_trends(period="month", metric="tokens", now=now, **filt)),
             ("get_usage_stats (lifetime)", 120, fname,
              lambda filt=filt: analytics.get_usage_stats(now=now, **filt)),
+            ("get_budget_status (this month)", 30, fname,
+             lambda filt=filt: analytics.get_budget_status(now=now, **filt)),
             ("list_usage (whole ledger, page 1)", 120, fname,
              lambda filt=filt: analytics.list_usage(**usage_filters(filt))),
             ("list_usage (page 200, status=completed)", 120, fname,
@@ -212,11 +177,14 @@ def analytics_rows(url: str, now: datetime, runs: int) -> list[Row]:
               ("filter_options", 120, "company", lambda: analytics.filter_options(company="Humari")),
               ("unpriced_models", 120, "", lambda: analytics.unpriced_models()),
               ("get_usage (one id)", 30, "", lambda: analytics.get_usage(some_id))]
-    spans = {"get_cost_breakdown (this month)": "month", "get_usage_trends (12 weeks, cost)": "12 wk",
+    spans = {"get_cost_breakdown (this month)": "month", "get_budget_status (this month)": "month",
+             "get_usage_trends (12 weeks, cost)": "12 wk",
              "get_usage_trends (12 months, tokens)": "12 mo", "get_usage_stats (lifetime)": "all",
              "list_usage (whole ledger, page 1)": "all", "list_usage (page 200, status=completed)": "all",
              "filter_options": "all", "unpriced_models": "all", "get_usage (one id)": "-"}
     for name, days, fname, fn in cases:
+        if views_only and (not name.startswith("get_") or name == "get_usage (one id)"):
+            continue
         log(f"{name} {days} d {fname or 'unfiltered'}")
         ms = median_ms(fn, runs)
         rows.append(Row(name, spans.get(name, f"{days} d"), fname, ms, target=T30_MS if days == 30 else T120_MS,
@@ -224,93 +192,70 @@ def analytics_rows(url: str, now: datetime, runs: int) -> list[Row]:
     return rows
 
 
-# -- pages, alerts, memory ----------------------------------------------------------------------------------
+def split_rows(now: datetime, runs: int) -> list[Row]:
+    """get_usage_dashboard's time in the database (the driver's execute and fetch of every statement, timed by
+    SQLAlchemy's cursor events) and the rest, in Python; medians of `runs`."""
+    from sqlalchemy import event
 
-def page_rows(runs: int) -> list[Row]:
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
+    from core import analytics
+    from core.storage.db import get_engine
 
+    spent = [0.0]
+
+    def before(conn, *_):
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def after(conn, *_):
+        spent[0] += time.perf_counter() - conn.info.pop("bench_t0")
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
     rows = []
-    for page in PAGES:
-        log(f"AppTest {page}")
-        times = []
-        for _ in range(runs):
-            st.cache_data.clear()
-            at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
-            if page != "overview":
-                at.switch_page(f"pages/{page}.py")
-            t = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - t)
-            if at.exception:
-                raise RuntimeError(f"{page}: {at.exception[0].value}")
-        rows.append(Row(f"page {page} (AppTest run, cache cleared)", "", "", statistics.median(times), "s",
-                        PAGE_S))
+    try:
+        for days in (30, 120):
+            log(f"get_usage_dashboard {days} d: database and Python")
+            analytics.get_usage_dashboard(days=days, now=now)
+            total, sql = [], []
+            for _ in range(runs):
+                spent[0] = 0.0
+                t = time.perf_counter()
+                analytics.get_usage_dashboard(days=days, now=now)
+                total.append((time.perf_counter() - t) * 1000)
+                sql.append(spent[0] * 1000)
+            py = statistics.median(a - b for a, b in zip(total, sql))
+            rows.append(Row("get_usage_dashboard: in the database", f"{days} d", "", statistics.median(sql)))
+            rows.append(Row("get_usage_dashboard: in Python", f"{days} d", "", py))
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
     return rows
 
 
-def alerts_row(runs: int) -> Row:
-    from core.alerts import check_alerts
+def peer_rows(url: str, kind: str, db: str, now: datetime, runs: int) -> list[Row]:
+    """bench.peers: the Overview against DuckDB, chDB and the plain GROUP BY, same records and `now`."""
+    from bench.peers import ENGINES, measure
 
-    log("check_alerts")
-    return Row("check_alerts", "", "", median_ms(check_alerts, runs) / 1000, "s", ALERTS_S)
-
-
-def _child_streamlit_pid() -> int:
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            cmdline = (status.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields["PPid"]) == os.getpid() and b"streamlit" in cmdline:
-            return int(status.parent.name)
-    raise RuntimeError("streamlit process not found")
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return int(fields["VmHWM"].split()[0]) / 1024
-
-
-def memory_row(url: str) -> Row:
-    """Peak RSS of a real dashboard process after every page was opened twice in headless Chromium."""
-    from tests.browser import ARGS, CHROMIUM, streamlit_server
-
-    if not Path(CHROMIUM).exists():
-        return memory_row_apptest(url)
-    from playwright.sync_api import sync_playwright
-
-    log("dashboard process in Chromium")
-    env = {k: os.environ[k] for k in ("DATABASE_URL", "USERS_FILE", "AUTH_SECRETS_FILE")}
-    with streamlit_server(env, Path("/tmp/aium-bench-scale-streamlit.log")) as port:
-        pid = _child_streamlit_pid()
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            for _ in range(2):
-                for path in ["" if name == "overview" else name for name in PAGES]:
-                    page.goto(f"http://127.0.0.1:{port}/{path}")
-                    page.locator("h1").first.wait_for(timeout=120_000)
-                    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=120_000)
-            browser.close()
-        peak = _vm_hwm_mb(pid)
-    return Row("dashboard process peak RSS (Chromium, every page x2)", "", "", peak, "MB", MEMORY_MB)
-
-
-def memory_row_apptest(url: str) -> Row:
-    """Without Chromium: every page's AppTest run, twice, in a fresh process; its own peak RSS."""
-    log("dashboard pages by AppTest in a subprocess (no Chromium)")
-    code = ("import resource, streamlit as st\nfrom streamlit.testing.v1 import AppTest\n"
-            f"for _ in range(2):\n  for p in {PAGES!r}:\n"
-            f"    at = AppTest.from_file({str(ROOT / 'dashboard.py')!r}, default_timeout=120)\n"
-            "    p == 'overview' or at.switch_page(f'pages/{p}.py')\n    at.run()\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=os.environ.copy(), capture_output=True,
-                         text=True, check=True)
-    return Row("dashboard process peak RSS (AppTest subprocess)", "", "", float(out.stdout.split()[-1]), "MB",
-               MEMORY_MB)
+    windows, export = measure(url, kind, now, [30, 120], runs, Path(f"/tmp/{db}.parquet"), log=log)
+    rows = []
+    for w in windows:
+        span = f"{w.days} d"
+        rows.append(Row("Overview: product get_usage_dashboard", span, "", w.product_ms, load=w.load["product"],
+                        note=export))
+        for name in ENGINES:
+            diffs = w.diffs.get(name, [])
+            rows.append(Row(f"Overview: {name} {w.versions.get(name, '')} on Parquet", span, "", w.peers_ms.get(name),
+                            target=None, load=w.load[name],
+                            note=(f"{w.ratio(name):.1f}× the product's time; " if w.ratio(name) else "")
+                            + ("same figures" if not diffs else f"FIGURES DIFFER {diffs[:1]}")))
+        diffs = w.diffs.get("plain", [])
+        rows.append(Row("Overview: plain GROUP BY (GROUPING SETS, raw ledger)", span, "", w.plain_ms,
+                        load=w.load["plain"], note=f"{w.ratio('plain'):.1f}× the product's time; "
+                        + ("same figures" if not diffs else f"FIGURES DIFFER {diffs[:1]}")))
+        worst = min((w.ratio(name) or 0) for name in ENGINES)
+        rows.append(Row(f"Overview: slower peer ÷ product (≥ {PEER_RATIO}×)", span, "", worst, "×", PEER_RATIO,
+                        higher_is_better=True, load=w.load["product"]))
+    return rows
 
 
 # -- writes: bulk ingest and record_usage, then removed ------------------------------------------------------
@@ -366,74 +311,55 @@ def remove_bench_company(url: str) -> None:
     engine.dispose()
 
 
-# -- the table ----------------------------------------------------------------------------------------------
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "rec/s":
-        return f"{value:,.0f}/s"
-    if unit == "s":
-        return f"{value:.2f} s"
-    if unit == "MB":
-        return f"{value:.0f} MB"
-    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
-
-
-def print_table(rows: list[Row], header: str) -> None:
-    print(header)
-    cols = ("measure", "range", "filter", "median", "target", "plain GROUP BY", "plain/this", "result")
-    cells = []
-    for r in rows:
-        target = "-" if r.target is None else (("≥ " if r.higher_is_better else "≤ ") + fmt(r.target, r.unit))
-        if r.plain_ms is not None:
-            target += f", ≥{MIN_RATIO}×"
-        result = {None: "", True: "PASS", False: "FAIL"}[r.passed]
-        cells.append((r.measure, r.span, r.filt, fmt(r.value, r.unit), target,
-                      fmt(r.plain_ms, "ms") if r.plain_ms is not None else "",
-                      f"{r.ratio:.0f}×" if r.ratio is not None else "", (result + " " + r.note).strip()))
-    widths = [max(len(c[i]) for c in [cols, *cells]) for i in range(len(cols))]
-    line = "  ".join(f"{{:<{w}}}" if i in (0, 1, 2, 7) else f"{{:>{w}}}" for i, w in enumerate(widths))
-    print(line.format(*cols))
-    print("  ".join("-" * w for w in widths))
-    for c in cells:
-        print(line.format(*c))
-    verdicts = [r.passed for r in rows if r.passed is not None]
-    print(f"\n{sum(verdicts)} PASS, {len(verdicts) - sum(verdicts)} FAIL")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--db", default="aium_scale", help="generated PostgreSQL database (python -m bench.generate)")
+    ap.add_argument("--db", default="aium_scale", help="generated database (python -m bench.generate)")
+    ap.add_argument("--kind", choices=("postgresql", "sqlite"), default="postgresql",
+                    help="PostgreSQL (default) or the SQLite file /tmp/DB.db (no bulk ingest there)")
     ap.add_argument("--runs", type=int, default=5, help="runs per analytics function (the median is shown)")
     ap.add_argument("--page-runs", type=int, default=3)
     ap.add_argument("--ingest-rows", type=int, default=500_000)
     ap.add_argument("--no-pages", action="store_true", help="skip the AppTest page runs")
     ap.add_argument("--no-browser", action="store_true", help="skip the dashboard process memory")
     ap.add_argument("--no-ingest", action="store_true", help="skip bulk ingest and record_usage")
+    ap.add_argument("--no-peers", action="store_true", help="skip DuckDB and chDB (bench.peers)")
+    ap.add_argument("--only-views", action="store_true", help="the analytics views only (no list_usage, pages, "
+                                                               "alerts, memory, ingest)")
+    ap.add_argument("--only-pages", action="store_true", help="the pages' AppTest runs only")
     args = ap.parse_args()
-    url = use_database(args.db)
+    pg = args.kind == "postgresql"
+    url = use_database(args.db, args.kind)
     from core.storage.db import migrate
 
     migrate(url)  # now, not inside a page run (the dashboard migrates on start)
-    remove_bench_company(url)  # left over by an interrupted run
+    if pg:
+        remove_bench_company(url)  # left over by an interrupted run
     engine = create_engine(url)
     with engine.connect() as c:
         records = c.scalar(text("SELECT count(*) FROM ai_job_usage"))
         rollup = c.scalar(text("SELECT count(*) FROM usage_daily"))
-        size = c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))"))
+        size = (c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))")) if pg
+                else f"{Path(url.removeprefix('sqlite:///')).stat().st_size >> 20} MB")
     engine.dispose()
     now = datetime.now(UTC)
-    rows = analytics_rows(url, now, args.runs)
-    if not args.no_pages:
+    if args.only_pages:
+        print_table(page_rows(args.page_runs), f"\n{args.kind} database {args.db}: {records:,} usage records; "
+                                               f"medians of {args.page_runs} runs; load average {load_average()}\n")
+        return
+    rows = [] if args.no_peers else peer_rows(url, args.kind, args.db, now, args.runs)
+    rows += split_rows(now, args.runs)
+    rows += analytics_rows(url, now, args.runs, views_only=args.only_views)
+    if not args.no_pages and not args.only_views:
         rows += page_rows(args.page_runs)
-    rows.append(alerts_row(3))
-    if not args.no_browser:
+    if not args.only_views:
+        rows.append(alerts_row(3))
+    if not args.no_browser and not args.only_views:
         rows.append(memory_row(url))
-    if not args.no_ingest:
+    if not args.no_ingest and not args.only_views and pg:
         rows += ingest_rows(url, args.ingest_rows)
-    print_table(rows, f"\nPostgreSQL database {args.db}: {records:,} usage records, {rollup:,} rollup rows, "
-                      f"{size}; medians of {args.runs} runs (pages {args.page_runs}); now = {now:%Y-%m-%d %H:%M} UTC\n")
+    print_table(rows, f"\n{args.kind} database {args.db}: {records:,} usage records, {rollup:,} rollup rows, "
+                      f"{size}; medians of {args.runs} runs (pages {args.page_runs}); now = {now:%Y-%m-%d %H:%M} UTC; "
+                      f"load average at the start {load_average()}\n")
 
 
 if __name__ == "__main__":

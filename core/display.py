@@ -103,10 +103,10 @@ def when(value) -> str:
 
 
 def day(value) -> str:
-    """4 Dec 2026 from an ISO date (a run-out day in a sentence); None -> —."""
+    """4 Dec 2026 from a date or an ISO date (a run-out day in a sentence); None -> —."""
     if value is None or value == "":
         return DASH
-    d = date.fromisoformat(str(value)[:10])
+    d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     return f"{d.day} {d:%b %Y}"
 
 

@@ -17,17 +17,17 @@ period = filters.radio("Period", ["week", "month", "quarter"], "period", "week",
                        format_func=str.capitalize)
 metric = filters.radio("Metric", ["cost", "tokens", "jobs"], "metric", "cost", container=c2,
                        format_func=str.capitalize)
-d = cache.trends(period=period, metric=metric, **scope)
+d = cache.trends(period, metric, scope["company"], scope["brand"], scope["provider"])
 scope_caption(scope)
-points = d["data_points"]
+points = d.points
 if not points:
     empty_state("No AI usage recorded in the periods shown" + (" for these filters." if any(scope.values()) else "."),
                 no_data_hint())
     st.stop()
 
-s = d["summary"]
-complete_changes = [p for p in points if not p["in_progress"] and p["change_percentage"] is not None]
-current = points[-1] if points[-1]["in_progress"] else None
+s = d.summary
+complete_changes = [p for p in points if not p.in_progress and p.change_percentage is not None]
+current = points[-1] if points[-1].in_progress else None
 arrows = {"increasing": "↗ increasing", "decreasing": "↘ decreasing", "stable": "→ stable"}
 cols = st.columns(3)
 if complete_changes:
@@ -39,12 +39,12 @@ if complete_changes:
 else:  # no complete period with a previous one yet: nothing to measure a change on
     for col, label in zip(cols, ("Trend", "Average growth", "Volatility")):
         col.metric(label, display.DASH)
-in_progress = f" The {period} in progress ({esc(current['period_label'])}) is left out." if current else ""
+in_progress = f" The {period} in progress ({esc(current.label)}) is left out." if current else ""
 st.caption(f"Summary over {display.plural(s['periods_used'], 'complete ' + period)}.{in_progress} Trend: "
            "least-squares slope as a % of the mean per period, beyond ±5% is increasing / decreasing. Average "
            "growth: mean of the period-over-period changes. Volatility: standard deviation of those changes — "
            "under 10 points low, under 25 moderate, else high.")
-unpriced_note(d["unpriced"])
+unpriced_note(d.unpriced)
 st.plotly_chart(charts.trend_chart(points, metric), width="stretch")
 
 
@@ -53,12 +53,12 @@ def fmt(value):
 
 
 def change(p):
-    if p["in_progress"]:
+    if p.in_progress:
         return "in progress"
-    return display.DASH if p["change_percentage"] is None else f"{p['change_percentage']:+.1f}%"
+    return display.DASH if p.change_percentage is None else f"{p.change_percentage:+.1f}%"
 
 
-st.table(pd.DataFrame([{"Period": esc(p["period_label"] + (" (so far)" if p["in_progress"] else "")),
-                        "From": p["start_date"], "To": p["end_date"], metric.capitalize(): esc(fmt(p["value"])),
-                        "Jobs": display.count(p["jobs"]), "Change": esc(change(p))} for p in points])
+st.table(pd.DataFrame([{"Period": esc(p.label + (" (so far)" if p.in_progress else "")),
+                        "From": p.start.isoformat(), "To": p.end.isoformat(), metric.capitalize(): esc(fmt(p.value)),
+                        "Jobs": display.count(p.jobs), "Change": esc(change(p))} for p in points])
          .set_index("Period"))

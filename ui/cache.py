@@ -1,6 +1,9 @@
-"""Cached core calls for the pages. Results are dicts or strings (never sessions or ORM objects); the database
-URL is part of every key so that two databases never share an entry. A short ttl keeps figures fresh."""
+"""Cached core calls for the pages. Results are the views' typed figures, dicts or strings (never sessions or ORM
+objects); the database URL is part of every key so that two databases never share an entry. A short ttl keeps
+figures fresh."""
 from __future__ import annotations
+
+from datetime import date
 
 import streamlit as st
 
@@ -31,34 +34,41 @@ def migrated() -> bool:
     return _migrated(db_key())
 
 
+# The views' typed figures (Decimal money, dates): the pages format them, never parse them back. Every argument is
+# named and typed so that the path from a page's filters to the core call can be read here.
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _dashboard(db: str, **kw) -> dict:
-    return analytics.get_usage_dashboard(**kw)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _costs(db: str, **kw) -> dict:
-    return analytics.get_cost_breakdown(**kw)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _budget_status(db: str, company: str | None, provider: str | None) -> dict:
-    return analytics.get_budget_status(company=company, provider=provider)
+def _overview(db: str, company: str | None, brand: str | None, provider: str | None, days: int | None,
+              start: date | None, end: date | None) -> analytics.Overview:
+    return analytics.overview(days=days or OVERVIEW_DAYS, provider=provider, brand=brand, company=company,
+                              start=start, end=end)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _stats(db: str, **kw) -> dict:
-    return analytics.get_usage_stats(**kw)
+def _costs(db: str, month: str | None, company: str | None, brand: str | None,
+           provider: str | None) -> analytics.CostBreakdown:
+    return analytics.cost_breakdown(month=month, brand=brand, company=company, provider=provider)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _trends(db: str, **kw) -> dict:
-    return analytics.get_usage_trends(**kw)
+def _budget_status(db: str, company: str | None, provider: str | None) -> analytics.BudgetStatus:
+    return analytics.budget_status(company=company, provider=provider)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _efficiency(db: str, **kw) -> dict:
-    return analytics.get_efficiency(**kw)
+def _stats(db: str, company: str | None, brand: str | None, provider: str | None) -> analytics.UsageStats:
+    return analytics.usage_stats(company=company, brand=brand, provider=provider)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _trends(db: str, period: str, metric: str, company: str | None, brand: str | None,
+            provider: str | None) -> analytics.Trends:
+    return analytics.usage_trends(period=period, metric=metric, company=company, brand=brand, provider=provider)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _efficiency(db: str, days: int, company: str | None, brand: str | None,
+                provider: str | None) -> analytics.Efficiency:
+    return analytics.model_efficiency(days=days, company=company, brand=brand, provider=provider)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -83,32 +93,34 @@ def _status(db: str) -> dict:
     return {"demo": demo, "worker": worker_status()}
 
 
-# Keyword arguments (named as the core functions) keep the cache keys readable and stable.
 def overview(company: str | None, brand: str | None, provider: str | None, *, days: int | None = None,
-             start=None, end=None) -> dict:
+             start: date | None = None, end: date | None = None) -> analytics.Overview:
     """The Overview's figures for the shared filters and either the last `days` days or start..end (included)."""
-    period = {"days": days} if start is None else {"start": start, "end": end}
-    return _dashboard(db_key(), company=company, brand=brand, provider=provider, **period)
+    if start is not None or end is not None:
+        days = None
+    return _overview(db_key(), company, brand, provider, days, start, end)
 
 
-def costs(**kw) -> dict:
-    return _costs(db_key(), **kw)
+def costs(month: str | None, company: str | None, brand: str | None,
+          provider: str | None) -> analytics.CostBreakdown:
+    return _costs(db_key(), month, company, brand, provider)
 
 
-def budget_status(company: str | None, provider: str | None) -> dict:
+def budget_status(company: str | None, provider: str | None) -> analytics.BudgetStatus:
     return _budget_status(db_key(), company, provider)
 
 
-def stats(**kw) -> dict:
-    return _stats(db_key(), **kw)
+def stats(company: str | None, brand: str | None, provider: str | None) -> analytics.UsageStats:
+    return _stats(db_key(), company, brand, provider)
 
 
-def trends(**kw) -> dict:
-    return _trends(db_key(), **kw)
+def trends(period: str, metric: str, company: str | None, brand: str | None,
+           provider: str | None) -> analytics.Trends:
+    return _trends(db_key(), period, metric, company, brand, provider)
 
 
-def efficiency(**kw) -> dict:
-    return _efficiency(db_key(), **kw)
+def efficiency(days: int, company: str | None, brand: str | None, provider: str | None) -> analytics.Efficiency:
+    return _efficiency(db_key(), days, company, brand, provider)
 
 
 def options(company: str | None = None) -> dict:

@@ -1,14 +1,15 @@
 """Plotly figures for the pages: titled, axes labelled with units, one colour per provider on every page.
 
-Money arrives as exact decimal strings; it becomes float here only to be drawn.
+The figures arrive typed (the views' dataclasses, money as Decimal); money becomes float here only to be drawn.
+Figures are built from plain trace dicts, validated once by plotly: plotly.express draws the same bars ten to
+twenty times slower, and a page draws four or five of them.
 """
 from __future__ import annotations
 
 import hashlib
+from datetime import date, timedelta
 from decimal import Decimal
 
-import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
 from core.display import percent
@@ -17,8 +18,12 @@ PROVIDER_COLORS = {
     "openai": "#10a37f", "anthropic": "#d97757", "gemini": "#4285f4", "google": "#4285f4", "mistral": "#fa520f",
     "ollama": "#6b7280", "azure": "#0078d4", "bedrock": "#ff9900", "groq": "#f55036", "deepseek": "#4d6bfe",
 }
-_FALLBACK = px.colors.qualitative.Safe
+# plotly's "Safe" qualitative palette, for a provider without a colour of its own.
+_FALLBACK = ["rgb(136, 204, 238)", "rgb(204, 102, 119)", "rgb(221, 204, 119)", "rgb(17, 119, 51)",
+             "rgb(51, 34, 136)", "rgb(170, 68, 153)", "rgb(68, 170, 153)", "rgb(153, 153, 51)", "rgb(136, 34, 85)",
+             "rgb(102, 17, 0)", "rgb(136, 136, 136)"]
 UNITS = {"cost": "Cost (USD)", "tokens": "Tokens", "jobs": "Jobs (calls)"}
+_MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
 
 def provider_color(provider: str) -> str:
@@ -34,140 +39,143 @@ def color_map(providers) -> dict:
 
 
 def num(value) -> float:
-    return float(Decimal(str(value))) if value is not None else 0.0
+    """A figure as a float for drawing only (money stays Decimal everywhere else); None -> 0."""
+    return float(value) if value is not None else 0.0
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = 380) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height, legend_title_text="",
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
-    return fig
+def _figure(data: list[dict], title: str, x: str, y: str, *, height: int = 380, **layout) -> go.Figure:
+    """A titled figure with labelled axes; `layout` adds settings (axis ones merge into the titled axes)."""
+    base = {"title": {"text": title}, "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
+            "height": height, "legend": {"title": {"text": ""}}, "margin": _MARGIN}
+    for key, value in layout.items():
+        base[key] = base.get(key, {}) | value if isinstance(value, dict) else value
+    return go.Figure({"data": data, "layout": base})
 
 
-def daily_stacked(rows: list[dict], metric: str = "cost") -> go.Figure:
-    df = pd.DataFrame(rows)
-    df["value"] = [num(v) for v in df[metric]] if metric == "cost" else df[metric]
-    fig = px.bar(df, x="date", y="value", color="provider", color_discrete_map=color_map(df["provider"].unique()),
-                 custom_data=["provider"])
-    fig.update_layout(barmode="stack")
-    return _layout(fig, f"Daily {metric} by provider", "Day (UTC)", UNITS[metric])
+def _by_provider(rows, x, y, **trace) -> list[dict]:
+    """Bars, one trace per provider (its colour, its legend entry), in order of first appearance."""
+    groups: dict[str, tuple[list, list]] = {}
+    for r in rows:
+        xs, ys = groups.setdefault(r.provider, ([], []))
+        xs.append(x(r))
+        ys.append(y(r))
+    return [{"type": "bar", "name": p, "x": xs, "y": ys, "marker": {"color": provider_color(p)}, **trace}
+            for p, (xs, ys) in groups.items()]
 
 
-def provider_bars(rows: list[dict], cost_key: str = "cost") -> go.Figure:
-    df = pd.DataFrame(rows)
-    df["usd"] = [num(v) for v in df[cost_key]]
-    fig = px.bar(df, x="provider", y="usd", color="provider", color_discrete_map=color_map(df["provider"]),
-                 text=[percent(p) for p in df["percentage"]])
-    fig.update_layout(showlegend=False)
-    return _layout(fig, "Cost by provider", "Provider", "Cost (USD)")
+def daily_stacked(rows, metric: str = "cost") -> go.Figure:
+    """Rows with .day, .provider and the metric (cost, tokens, jobs)."""
+    value = (lambda r: num(r.cost)) if metric == "cost" else (lambda r: getattr(r, metric))
+    data = _by_provider(rows, lambda r: r.day.isoformat(), value)
+    return _figure(data, f"Daily {metric} by provider", "Day (UTC)", UNITS[metric], barmode="stack")
 
 
-def model_bars(rows: list[dict], cost_key: str = "cost", top: int = 15) -> go.Figure:
-    df = pd.DataFrame(rows[:top])
-    df["usd"] = [num(v) for v in df[cost_key]]
-    fig = px.bar(df, x="usd", y="model", color="provider", orientation="h",
-                 color_discrete_map=color_map(df["provider"].unique()))
-    fig.update_yaxes(categoryorder="total ascending")  # largest at the top, whatever the provider
-    return _layout(fig, f"Cost by model (top {min(top, len(rows))})", "Cost (USD)", "Model",
-                   height=max(300, 28 * len(df) + 120))
+def provider_bars(rows, cost_key: str = "cost") -> go.Figure:
+    """Rows with .provider, .percentage and a cost attribute named `cost_key`."""
+    data = [{"type": "bar", "name": r.provider, "x": [r.provider], "y": [num(getattr(r, cost_key))],
+             "text": [percent(r.percentage)], "marker": {"color": provider_color(r.provider)}} for r in rows]
+    return _figure(data, "Cost by provider", "Provider", "Cost (USD)", showlegend=False)
 
 
-def operation_bars(rows: list[dict]) -> go.Figure:
-    df = pd.DataFrame(rows)
-    df["usd"] = [num(v) for v in df["cost"]]
-    fig = px.bar(df, x="operation", y="usd", hover_data=["calls", "tokens"])
-    fig.update_traces(marker_color="#6366f1")
-    return _layout(fig, "Cost by operation", "Operation", "Cost (USD)")
+def model_bars(rows, top: int = 15) -> go.Figure:
+    """Rows with .model, .provider and .cost, dearest first; the dearest at the top, whatever the provider."""
+    rows = rows[:top]
+    data = _by_provider(rows, lambda r: num(r.cost), lambda r: r.model, orientation="h")
+    return _figure(data, f"Cost by model (top {len(rows)})", "Cost (USD)", "Model",
+                   height=max(300, 28 * len(rows) + 120), yaxis={"categoryorder": "total ascending"})
 
 
-def share_pie(rows: list[dict], names: str, cost_key: str, title: str) -> go.Figure:
-    df = pd.DataFrame(rows)
-    df["usd"] = [num(v) for v in df[cost_key]]
-    fig = px.pie(df, names=names, values="usd", hole=0.45)
-    fig.update_layout(title=title, height=340, margin={"l": 10, "r": 10, "t": 50, "b": 10})
-    return fig
+def operation_bars(rows) -> go.Figure:
+    data = [{"type": "bar", "x": [r.operation for r in rows], "y": [num(r.cost) for r in rows],
+             "customdata": [[r.calls, r.tokens] for r in rows], "marker": {"color": "#6366f1"},
+             "hovertemplate": "%{x}<br>%{y:$,.2f}<br>calls %{customdata[0]:,}<br>tokens %{customdata[1]:,}"
+                              "<extra></extra>"}]
+    return _figure(data, "Cost by operation", "Operation", "Cost (USD)")
 
 
-def budget_burn(daily: list[dict], start_date: str, end_date: str, budget: str | None,
-                projected: str) -> go.Figure:
-    """Cumulative cost of the month against the budget, with the straight-line projection to month end."""
-    days = pd.date_range(start_date, end_date, freq="D")
-    per_day = {d["date"]: Decimal(d["cost"]) for d in daily}
+def share_pie(rows, names: str, cost_key: str, title: str) -> go.Figure:
+    data = [{"type": "pie", "labels": [getattr(r, names) for r in rows],
+             "values": [num(getattr(r, cost_key)) for r in rows], "hole": 0.45}]
+    return go.Figure({"data": data, "layout": {"title": {"text": title}, "height": 340, "margin": _MARGIN}})
+
+
+def budget_burn(daily, start: date, end: date, budget: Decimal | None, projected: Decimal) -> go.Figure:
+    """Cumulative cost of the month (`daily`: (day, cost), oldest first) against the budget, with the
+    straight-line projection to month end."""
+    per_day = dict(daily)
     running, xs, ys = Decimal(0), [], []
     last_data = max(per_day) if per_day else None
-    for d in days:
-        key = d.date().isoformat()
-        running += per_day.get(key, Decimal(0))
-        if last_data is not None and key <= last_data:
-            xs.append(key)
-            ys.append(float(running))
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="Cost so far", line={"color": "#2563eb"}))
+    d = start
+    while last_data is not None and d <= min(end, last_data):
+        running += per_day.get(d, Decimal(0))
+        xs.append(d.isoformat())
+        ys.append(float(running))
+        d += timedelta(days=1)
+    data = [{"type": "scatter", "x": xs, "y": ys, "mode": "lines+markers", "name": "Cost so far",
+             "line": {"color": "#2563eb"}}]
     if xs:
-        fig.add_trace(go.Scatter(x=[xs[-1], end_date], y=[ys[-1], num(projected)], mode="lines",
-                                 name="Projection", line={"dash": "dot", "color": "#9333ea"}))
+        data.append({"type": "scatter", "x": [xs[-1], end.isoformat()], "y": [ys[-1], num(projected)],
+                     "mode": "lines", "name": "Projection", "line": {"dash": "dot", "color": "#9333ea"}})
     if budget is not None:
-        fig.add_trace(go.Scatter(x=[start_date, end_date], y=[num(budget)] * 2, mode="lines", name="Budget",
-                                 line={"color": "#dc2626", "dash": "dash"}))
-    return _layout(fig, "Month-to-date cost against budget", "Day (UTC)", "Cumulative cost (USD)")
+        data.append({"type": "scatter", "x": [start.isoformat(), end.isoformat()], "y": [num(budget)] * 2,
+                     "mode": "lines", "name": "Budget", "line": {"color": "#dc2626", "dash": "dash"}})
+    return _figure(data, "Month-to-date cost against budget", "Day (UTC)", "Cumulative cost (USD)")
 
 
-def weekly_bars(rows: list[dict]) -> go.Figure:
-    df = pd.DataFrame(rows)
-    df["usd"] = [num(v) for v in df["cost"]]
-    df["daily"] = [num(v) for v in df["avg_daily"]]
-    fig = go.Figure()
-    fig.update_xaxes(type="category")
-    fig.add_trace(go.Bar(x=df["week"], y=df["usd"], name="Week cost", marker_color="#0ea5e9"))
-    fig.add_trace(go.Scatter(x=df["week"], y=df["daily"], name="Average daily cost", mode="lines+markers",
-                             line={"color": "#f59e0b"}))
-    return _layout(fig, "Cost per ISO week", "ISO week", "Cost (USD)")
+def weekly_bars(weeks) -> go.Figure:
+    labels = [w.week for w in weeks]
+    data = [{"type": "bar", "x": labels, "y": [num(w.cost) for w in weeks], "name": "Week cost",
+             "marker": {"color": "#0ea5e9"}},
+            {"type": "scatter", "x": labels, "y": [num(w.avg_daily) for w in weeks], "name": "Average daily cost",
+             "mode": "lines+markers", "line": {"color": "#f59e0b"}}]
+    return _figure(data, "Cost per ISO week", "ISO week", "Cost (USD)", xaxis={"type": "category"})
 
 
-def trend_chart(points: list[dict], metric: str) -> go.Figure:
+def trend_chart(points, metric: str) -> go.Figure:
     """One bar per period with its change; the period in progress hatched, lighter and labelled "so far" (a part
-    of a period, so no change is drawn for it)."""
-    df = pd.DataFrame(points)
-    df["y"] = [num(v) for v in df["value"]] if metric == "cost" else df["value"]
-    partial = [bool(p.get("in_progress")) for p in points]
-    text = ["so far" if part else "" if p["change_percentage"] is None else f"{p['change_percentage']:+.1f}%"
+    of a period, so no change is drawn for it). Periods are labels ("Nov 2025", "Q4 2025"), not dates."""
+    partial = [p.in_progress for p in points]
+    text = ["so far" if part else "" if p.change_percentage is None else f"{p.change_percentage:+.1f}%"
             for p, part in zip(points, partial)]
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=df["period_label"], y=df["y"], name=UNITS[metric], text=text, textposition="outside",
-                         marker={"color": ["#bfdbfe" if part else "#2563eb" for part in partial],
-                                 "line": {"color": "#2563eb", "width": 1},
-                                 "pattern": {"shape": ["/" if part else "" for part in partial],
-                                             "fgcolor": "#2563eb"}}))
-    fig.update_xaxes(type="category")  # "Nov 2025", "Q4 2025": labels, not dates
+    data = [{"type": "bar", "x": [p.label for p in points],
+             "y": [num(p.value) if metric == "cost" else p.value for p in points], "name": UNITS[metric],
+             "text": text, "textposition": "outside",
+             "marker": {"color": ["#bfdbfe" if part else "#2563eb" for part in partial],
+                        "line": {"color": "#2563eb", "width": 1},
+                        "pattern": {"shape": ["/" if part else "" for part in partial], "fgcolor": "#2563eb"}}}]
     title = f"{UNITS[metric].split(' (')[0]} per period"
     if any(partial):
         title += " (hatched: in progress, so far)"
-    return _layout(fig, title, "Period", UNITS[metric])
+    return _figure(data, title, "Period", UNITS[metric], xaxis={"type": "category"})
 
 
-def efficiency_scatter(models: list[dict]) -> go.Figure:
-    rows = [{"model": m["model"], "provider": m["provider"], "seconds": m["metrics"]["avg_execution_time"],
-             "usd_per_1m": (m["metrics"]["cost_per_token"] or 0) * 1_000_000, "jobs": m["metrics"]["jobs_count"],
-             "score": m["efficiency_score"]} for m in models if m["metrics"]["cost_per_token"] is not None]
-    df = pd.DataFrame(rows)
-    fig = px.scatter(df, x="seconds", y="usd_per_1m", size="jobs", color="provider", hover_name="model",
-                     hover_data=["score"], color_discrete_map=color_map(df["provider"].unique()))
-    return _layout(fig, "Cost per 1M tokens against speed (bubble: calls)", "Average execution time (s)",
+def efficiency_scatter(models) -> go.Figure:
+    """Priced models by speed and cost per 1M tokens; a bubble's area is its number of calls."""
+    groups: dict[str, list] = {}
+    for m in models:
+        if m.metrics.cost_per_token is not None:
+            groups.setdefault(m.provider, []).append(m)
+    biggest = max((m.metrics.jobs_count for ms in groups.values() for m in ms), default=1) or 1
+    data = [{"type": "scatter", "mode": "markers", "name": p, "x": [m.metrics.avg_execution_time for m in ms],
+             "y": [float(m.metrics.cost_per_token * 1_000_000) for m in ms], "text": [m.model for m in ms],
+             "customdata": [[m.efficiency_score] for m in ms],
+             "hovertemplate": "%{text}<br>%{x:.2f} s<br>%{y:$,.2f} / 1M tokens<br>score %{customdata[0]}"
+                              "<extra></extra>",
+             "marker": {"color": provider_color(p), "sizemode": "area", "sizeref": 2.0 * biggest / 40 ** 2,
+                        "size": [m.metrics.jobs_count for m in ms]}} for p, ms in groups.items()]
+    return _figure(data, "Cost per 1M tokens against speed (bubble: calls)", "Average execution time (s)",
                    "Cost per 1M tokens (USD)")
 
 
-def score_bars(models: list[dict]) -> go.Figure:
-    df = pd.DataFrame([{"model": m["model"], "provider": m["provider"], "score": m["efficiency_score"]}
-                       for m in models])
-    fig = px.bar(df, x="score", y="model", color="provider", orientation="h",
-                 color_discrete_map=color_map(df["provider"].unique()))
-    fig.update_xaxes(range=[0, 10])
-    fig.update_yaxes(categoryorder="total ascending")
-    return _layout(fig, "Efficiency score (0-10)", "Score (0-10)", "Model", height=max(300, 28 * len(df) + 120))
+def score_bars(models) -> go.Figure:
+    data = _by_provider(models, lambda m: m.efficiency_score, lambda m: m.model, orientation="h")
+    return _figure(data, "Efficiency score (0-10)", "Score (0-10)", "Model", height=max(300, 28 * len(models) + 120),
+                   xaxis={"range": [0, 10]}, yaxis={"categoryorder": "total ascending"})
 
 
-def month_compare(current: dict, previous: dict, cur_label: str, prev_label: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=[prev_label, cur_label], y=[num(previous["cost"]), num(current["cost"])],
-                         marker_color=["#94a3b8", "#2563eb"]))
-    fig.update_xaxes(type="category")  # "2025-11" is a label here, not a date
-    return _layout(fig, "Cost: previous month against month to date", "Month", "Cost (USD)")
+def month_compare(current, previous, cur_label: str, prev_label: str) -> go.Figure:
+    """Months are labels ("2025-11"), not dates."""
+    data = [{"type": "bar", "x": [prev_label, cur_label], "y": [num(previous.cost), num(current.cost)],
+             "marker": {"color": ["#94a3b8", "#2563eb"]}}]
+    return _figure(data, "Cost: previous month against month to date", "Month", "Cost (USD)",
+                   xaxis={"type": "category"})

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core import display
+from core.analytics import Unpriced
 from ui import cache
 
 
@@ -85,15 +86,15 @@ def no_data_hint() -> str:
             "or load demo data with `python -m core demo`.")
 
 
-def unpriced_note(unpriced: dict) -> None:
+def unpriced_note(unpriced: Unpriced) -> None:
     """Unpriced calls add nothing to the costs shown: say how many, and which models."""
-    if not unpriced or not unpriced.get("jobs"):
+    if not unpriced.jobs:
         return
-    models = ", ".join(f"{esc(m['provider'])}/{esc(m['model'])} ({count(m['jobs'])})" for m in unpriced["models"][:6])
-    more = "" if len(unpriced["models"]) <= 6 else f" and {count(len(unpriced['models']) - 6)} more"
-    have = "has" if unpriced["jobs"] == 1 else "have"
-    them = "the model" if len(unpriced["models"]) == 1 else "them"
-    st.warning(f"{plural(unpriced['jobs'], 'call')} {have} no known price and count \\$0\\.00 in these costs: "
+    models = ", ".join(f"{esc(m.provider)}/{esc(m.model)} ({count(m.jobs)})" for m in unpriced.models[:6])
+    more = "" if len(unpriced.models) <= 6 else f" and {count(len(unpriced.models) - 6)} more"
+    have = "has" if unpriced.jobs == 1 else "have"
+    them = "the model" if len(unpriced.models) == 1 else "them"
+    st.warning(f"{plural(unpriced.jobs, 'call')} {have} no known price and count \\$0\\.00 in these costs: "
                f"{models}{more}. Price {them} in Settings or with `python -m core price set …`.",
                icon=":material/money_off:")
 

@@ -53,8 +53,8 @@ def warm() -> dict:
         figures = cache.overview(None, None, None, days=cache.OVERVIEW_DAYS)
         cache.budget_status(None, None)
         step("figures")
-        if figures["daily_by_provider"]:
-            charts.daily_stacked(figures["daily_by_provider"], "cost").to_json()
+        if figures.daily_by_provider:
+            charts.daily_stacked(figures.daily_by_provider, "cost").to_json()
         step("chart")
         log.info("warm start done: %s", steps)
     except Exception:  # noqa: BLE001 - a failed warm-up costs only the time it would have saved

@@ -1,6 +1,8 @@
 """The analytics views as JSON-able dicts with the usage spec's keys (the contract other parts rely on), plus the small
 look-ups the dashboard's filters need. Each view lives in its own module (`dashboard`, `costs`, `stats`, `trends`,
-`efficiency`, `budgets`); this package re-exports them.
+`efficiency`, `budgets`) as a function computing typed figures (dataclasses holding Decimal money: `overview`,
+`cost_breakdown`, `usage_stats`, `usage_trends`, `model_efficiency`, `budget_status`, what the pages format) and the
+`get_…` function returning their dict; this package re-exports both.
 
 May import: the shared leaves, `storage`, `queries`, `pricing`, `limits`.
 """
@@ -9,21 +11,25 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.analytics.budgets import BudgetItem, BudgetStatus, budget_status, get_budget_status
+from core.analytics.common import Unpriced, price_hint, scope_filters
+from core.analytics.costs import CostBreakdown, cost_breakdown, get_cost_breakdown
+from core.analytics.dashboard import Overview, get_usage_dashboard, overview
+from core.analytics.efficiency import Efficiency, ModelEfficiency, get_efficiency, model_efficiency
+from core.analytics.stats import UsageStats, get_usage_stats, usage_stats
+from core.analytics.trends import Trends, get_usage_trends, usage_trends
 from core.queries.aggregate import aggregate
-from core.analytics.budgets import get_budget_status
-from core.analytics.common import price_hint, scope_filters
-from core.analytics.costs import get_cost_breakdown
-from core.analytics.dashboard import get_usage_dashboard
-from core.analytics.efficiency import get_efficiency
-from core.analytics.stats import get_usage_stats
-from core.analytics.trends import get_usage_trends
+from core.queries.grouping import Ask, grouped
 from core.storage.db import read_scope
 from core.queries.usage_list import export_csv, export_csv_text, get_usage, list_usage
 from core.storage.models import Brand, Company
 from core.queries.values import name_value
 
-__all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends", "get_efficiency",
-           "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options", "unpriced_models"]
+__all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends",
+           "get_efficiency", "overview", "cost_breakdown", "budget_status", "usage_stats", "usage_trends",
+           "model_efficiency", "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options",
+           "unpriced_models", "Overview", "CostBreakdown", "BudgetStatus", "BudgetItem", "UsageStats", "Trends",
+           "Efficiency", "ModelEfficiency", "Unpriced"]
 
 
 def filter_options(company: str | None = None, session: Session | None = None) -> dict:
@@ -36,8 +42,8 @@ def filter_options(company: str | None = None, session: Session | None = None) -
         if company:
             bq = bq.where(Company.name == company)
         brands = [{"id": i, "name": n, "company": c} for i, n, c in s.execute(bq)]
-        df = aggregate(s, dims=["provider_name", "model_name"], filters=scope_filters(s, company=company))
-    pairs = sorted({(r.provider_name, r.model_name) for r in df.itertuples()}) if not df.empty else []
+        ask = Ask(None, None, {"models": ("provider_name", "model_name")}, scope_filters(s, company=company), ())
+        pairs = sorted(grouped(s, {"all": ask})["all"]["models"])
     return {"companies": companies, "brands": brands, "providers": sorted({p for p, _ in pairs}),
             "models": [{"provider": p, "model": m} for p, m in pairs]}
 

@@ -15,15 +15,16 @@ month-to-date spend it counts (UTC calendar month, the same figures as the alert
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.queries.aggregate import aggregate
-from core.analytics.common import ZERO, money, month_bounds, pct, utc_now
+from core.analytics.common import ZERO, micro, money, month_bounds, pct, utc_now
 from core.config import get_settings
+from core.queries.grouping import VOLUME, Ask, day_of, grouped
 from core.storage.db import read_scope
 from core.storage.models import Budget, Company, Quota
 
@@ -96,29 +97,65 @@ def _limits(s: Session, company: str | None, provider: str | None) -> list[tuple
     return rows
 
 
-def get_budget_status(company: str | None = None, provider: str | None = None, now: datetime | None = None,
-                      session: Session | None = None) -> dict:
-    """{"budgets": [...], "worst": first item or None}: each budget and quota in scope, worst first."""
+@dataclass(frozen=True, slots=True)
+class BudgetItem:
+    company: str
+    provider: str | None  # None: company-wide
+    kind: str  # budget, quota
+    limit_usd: Decimal | None
+    limit_tokens: int | None
+    spent_usd: Decimal
+    spent_tokens: int
+    percentage: float
+    projected_usd: Decimal  # to the micro-dollar
+    runs_out_on: date | None
+    status: str  # ok, warning, critical, exceeded
+    unpriced_calls: int
+
+    def to_dict(self) -> dict:
+        return {"company": self.company, "provider": self.provider, "kind": self.kind,
+                "limit_usd": money(self.limit_usd), "limit_tokens": self.limit_tokens,
+                "spent_usd": money(self.spent_usd), "spent_tokens": self.spent_tokens, "percentage": self.percentage,
+                "projected_usd": money(self.projected_usd),
+                "runs_out_on": None if self.runs_out_on is None else self.runs_out_on.isoformat(),
+                "status": self.status, "unpriced_calls": self.unpriced_calls}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    items: tuple[BudgetItem, ...]  # worst first
+
+    @property
+    def worst(self) -> BudgetItem | None:
+        return self.items[0] if self.items else None
+
+    def to_dict(self) -> dict:
+        items = [i.to_dict() for i in self.items]
+        return {"budgets": items, "worst": items[0] if items else None}
+
+
+def budget_status(company: str | None = None, provider: str | None = None, now: datetime | None = None,
+                  session: Session | None = None) -> BudgetStatus:
+    """Each budget and quota in scope, worst first."""
     now = utc_now(now)
     m0, m1 = month_bounds(None, now)
     provider = (provider or "").strip().lower() or None
     with read_scope(session) as s:
         limits = _limits(s, company, provider)
         ids = sorted({row[1] for row in limits})
-        df = aggregate(s, start=m0, end=now, dims=["day", "company_id", "provider_name", "pricing_status"],
-                       filters={"company_id": ids}) if ids else None
+        sets = {"days": ("day", "company_id", "provider_name", "pricing_status")}
+        g = grouped(s, {"month": Ask(m0, now, sets, {"company_id": ids}, VOLUME)})["month"]["days"] if ids else {}
     # (company_id, provider or None) -> {day: [cost, tokens]}, plus unpriced calls; None = every provider.
     per_day: dict[tuple, dict[date, list]] = defaultdict(lambda: defaultdict(lambda: [ZERO, 0]))
     unpriced: dict[tuple, int] = defaultdict(int)
-    if df is not None and not df.empty:
-        for r in df.itertuples():
-            day = r.day if isinstance(r.day, date) else date.fromisoformat(str(r.day)[:10])
-            for key in ((int(r.company_id), r.provider_name), (int(r.company_id), None)):
-                cell = per_day[key][day]
-                cell[0] += r.total_cost
-                cell[1] += int(r.total_tokens)
-                if r.pricing_status == "unpriced":
-                    unpriced[key] += int(r.jobs)
+    for (day, cid, prov, pricing), r in g.items():
+        day = day_of(day)
+        for key in ((int(cid), prov), (int(cid), None)):
+            cell = per_day[key][day]
+            cell[0] += r.total_cost
+            cell[1] += r.total_tokens
+            if pricing == "unpriced":
+                unpriced[key] += r.jobs
     elapsed = max(Decimal((now - m0).total_seconds()) / Decimal(86400), Decimal(1))
     days_in_month = Decimal((m1 - m0).days)
     items = []
@@ -134,17 +171,16 @@ def get_budget_status(company: str | None = None, provider: str | None = None, n
             _run_out(spent_usd, limit_usd, [(d, v[0]) for d, v in days], now, m1, elapsed),
             _run_out(Decimal(spent_tokens), None if limit_tokens is None else Decimal(limit_tokens),
                      [(d, Decimal(v[1])) for d, v in days], now, m1, elapsed)) if d is not None]
-        items.append({
-            "company": name, "provider": prov, "kind": kind,
-            "limit_usd": None if limit_usd is None else money(limit_usd),
-            "limit_tokens": None if limit_tokens is None else int(limit_tokens),
-            "spent_usd": money(spent_usd), "spent_tokens": int(spent_tokens),
-            "percentage": pct(ratio, 1),
-            "projected_usd": money(spent_usd / elapsed * days_in_month if now < m1 else spent_usd),
-            "runs_out_on": min(run_outs).isoformat() if run_outs else None,
-            "status": _status(kind, ratio),
-            "unpriced_calls": unpriced.get((cid, prov), 0),
-        })
-    items.sort(key=lambda i: (STATUS_ORDER[i["status"]], -i["percentage"], i["company"], i["provider"] or "",
-                              i["kind"]))
-    return {"budgets": items, "worst": items[0] if items else None}
+        items.append(BudgetItem(
+            name, prov, kind, None if limit_usd is None else micro(limit_usd),
+            None if limit_tokens is None else int(limit_tokens), spent_usd, int(spent_tokens), pct(ratio, 1),
+            micro(spent_usd / elapsed * days_in_month if now < m1 else spent_usd),
+            min(run_outs) if run_outs else None, _status(kind, ratio), unpriced.get((cid, prov), 0)))
+    items.sort(key=lambda i: (STATUS_ORDER[i.status], -i.percentage, i.company, i.provider or "", i.kind))
+    return BudgetStatus(tuple(items))
+
+
+def get_budget_status(company: str | None = None, provider: str | None = None, now: datetime | None = None,
+                      session: Session | None = None) -> dict:
+    """{"budgets": [...], "worst": first item or None}: each budget and quota in scope, worst first."""
+    return budget_status(company, provider, now, session).to_dict()

@@ -1,18 +1,20 @@
 """Shared helpers of the analytics views: scope (company, brand, provider) to rollup filters, money and
-percentage formatting, period arithmetic, and the unpriced-usage summary every cost figure carries.
+percentage arithmetic, period arithmetic, and the unpriced-usage summary every cost figure carries.
 
-Everything reads compact grouped frames from `core.queries.aggregate`; nothing here loads ledger rows.
+The views read grouped sums (`core.queries.grouping`), compute typed results holding Decimal money, and turn them
+into the usage spec's JSON-able dicts (money as decimal strings) only in `to_dict`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.queries.grouping import Sums
 from core.storage.models import Brand, Company
 from core.queries.values import brand_ref, day_in_range, name_value
 
@@ -40,17 +42,23 @@ def midnight(d: date) -> datetime:
     return datetime.combine(d, time.min, UTC)
 
 
-def money(value) -> str:
-    """Exact 6-decimal string of a Decimal sum (never a float on the way)."""
-    return str(Decimal(value).quantize(MICRO, rounding=ROUND_HALF_EVEN))
+def micro(value) -> Decimal:
+    """A Decimal to the micro-dollar (half to even), as every money figure of a view is."""
+    return Decimal(value).quantize(MICRO, rounding=ROUND_HALF_EVEN)
 
 
-def money_sum(series) -> Decimal:
-    return sum(series, ZERO)
+def money(value) -> str | None:
+    """Exact 6-decimal string of a Decimal (never a float on the way); None stays None."""
+    return None if value is None else str(micro(value))
+
+
+def average(total: Decimal, count: int) -> Decimal:
+    """Average cost to the micro-dollar; zero without a count."""
+    return micro(total / count) if count else ZERO
 
 
 def avg_money(total: Decimal, count: int) -> str:
-    return money(total / count) if count else money(ZERO)
+    return str(average(total, count))
 
 
 def pct(part, whole) -> float:
@@ -62,10 +70,11 @@ def pct(part, whole) -> float:
 
 def growth(current, previous) -> float | None:
     """Change in percent, 1 decimal; None when there is nothing to compare with (previous is zero, or either
-    figure was not measured)."""
+    figure was not measured). Floats (rounded averages) count as the decimals they print as."""
     if not previous or current is None:
         return None
-    return round(float((Decimal(current) - Decimal(previous)) * 100 / Decimal(previous)), 1)
+    cur, prev = (Decimal(repr(v)) if isinstance(v, float) else Decimal(v) for v in (current, previous))
+    return round(float((cur - prev) * 100 / prev), 1)
 
 
 def avg_seconds(execution_ms: int, timed_jobs: int) -> float | None:
@@ -119,54 +128,38 @@ def company_ids_in_scope(session: Session, company: str | None) -> list[int]:
     return list(session.scalars(q))
 
 
-def unpriced_summary(df: pd.DataFrame) -> dict:
-    """Calls without a known price in a frame grouped by at least pricing_status, provider_name, model_name."""
-    per_model: dict[tuple[str, str], int] = {}
-    if not df.empty:
-        for status, provider, model, jobs in zip(df["pricing_status"].tolist(), df["provider_name"].tolist(),
-                                                 df["model_name"].tolist(), df["jobs"].tolist()):
-            if status == "unpriced":
-                per_model[(provider, model)] = per_model.get((provider, model), 0) + int(jobs)
-    ranked = sorted(per_model.items(), key=lambda kv: (-kv[1], kv[0]))
-    models = [{"provider": p, "model": m, "jobs": n} for (p, m), n in ranked]
-    return {"jobs": sum(per_model.values()), "models": models, "hint": PRICE_HINT}
+UNPRICED_SET = ("pricing_status", "provider_name", "model_name")  # the grouping set Unpriced.of reads
 
 
-def totals(df: pd.DataFrame) -> dict:
-    """Summed measures of a frame (any grouping) as exact Python values."""
-    if df.empty:
-        return {"jobs": 0, "tokens": 0, "cost": ZERO, "execution_ms": 0, "timed_jobs": 0, "success_sum": 0.0}
-    return {"jobs": int(df["jobs"].sum()), "tokens": int(df["total_tokens"].sum()),
-            "cost": money_sum(df["total_cost"]), "execution_ms": int(df["execution_ms"].sum()),
-            "timed_jobs": int(df["timed_jobs"].sum()), "success_sum": float(df["success_sum"].sum())}
+@dataclass(frozen=True, slots=True)
+class UnpricedModel:
+    provider: str
+    model: str
+    jobs: int
 
 
-GROUP_MEASURES = ("jobs", "total_tokens", "execution_ms", "timed_jobs", "success_sum", "error_count", "total_cost")
-_GROUP_TYPES = {"success_sum": "float64", "total_cost": object}
+@dataclass(frozen=True, slots=True)
+class Unpriced:
+    """Calls without a known price, per model, most calls first: every cost figure carries it."""
+    jobs: int = 0
+    models: tuple[UnpricedModel, ...] = ()
 
+    @classmethod
+    def of(cls, groups: Mapping[tuple, Sums], dims: tuple[str, ...] | None = None) -> Unpriced:
+        """From grouped sums keyed by `dims` (default UNPRICED_SET), which hold pricing_status, provider_name and
+        model_name."""
+        dims = dims or UNPRICED_SET
+        st, pv, md = (dims.index(d) for d in UNPRICED_SET)
+        per_model: dict[tuple[str, str], int] = {}
+        for key, s in groups.items():
+            if key[st] == "unpriced":
+                per_model[(key[pv], key[md])] = per_model.get((key[pv], key[md]), 0) + s.jobs
+        ranked = sorted(per_model.items(), key=lambda kv: (-kv[1], kv[0]))
+        return cls(sum(per_model.values()), tuple(UnpricedModel(p, m, n) for (p, m), n in ranked))
 
-def group(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Re-group a compact frame by fewer keys, groups in order of first appearance; money stays Decimal.
-
-    Summed in plain Python: the frames are a few thousand rows at most, where a pandas groupby (with a Python
-    callback for the Decimals) costs several milliseconds per call.
-    """
-    cols = list(GROUP_MEASURES)
-    if df.empty:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in keys + cols})
-    key_cols = [df[k].tolist() for k in keys]
-    acc: dict[tuple, list] = {}
-    width = range(len(cols))
-    for key, *values in zip(zip(*key_cols), *(df[c].tolist() for c in cols)):
-        cur = acc.get(key)
-        if cur is None:
-            acc[key] = values
-        else:
-            for i in width:
-                cur[i] += values[i]
-    values = list(zip(*acc.values()))
-    out = {k: np.array(v, dtype=object) for k, v in zip(keys, zip(*acc.keys()))}
-    return pd.DataFrame(out | {c: np.array(v, dtype=_GROUP_TYPES.get(c, "int64")) for c, v in zip(cols, values)})
+    def to_dict(self) -> dict:
+        return {"jobs": self.jobs, "models": [{"provider": m.provider, "model": m.model, "jobs": m.jobs}
+                                              for m in self.models], "hint": PRICE_HINT}
 
 
 def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:

@@ -13,13 +13,12 @@
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import pandas as pd
-
 from core.pricing.catalog import SELF_HOSTED
+from core.queries.grouping import Sums
 
 MIN_JOBS = 20  # priced jobs a model needs in the period before it is ranked on cost
 RELIABLE = 0.95  # reliability a model needs to be proposed in place of another (the high_failure_rate rule's 5 %)
@@ -61,22 +60,20 @@ def is_self_hosted(provider: str, priced_cost: Decimal) -> bool:
     return str(provider or "").strip().lower() in SELF_HOSTED and priced_cost == 0
 
 
-def model_costs(df: pd.DataFrame, keys: Sequence[str] = ("provider_name", "model_name")) -> dict[tuple, ModelCost]:
-    """Per group of `keys` (which include provider_name and model_name) from a compact frame that also has
-    pricing_status among its dims; money stays exact."""
+def model_costs(groups: Mapping[tuple, Sums], dims: Sequence[str],
+                keys: Sequence[str] = ("provider_name", "model_name")) -> dict[tuple, ModelCost]:
+    """Per group of `keys` (which include provider_name and model_name) from grouped sums whose `dims` (the
+    order of their keys) also hold pricing_status; money stays exact."""
+    at = [dims.index(k) for k in keys]
+    provider, model, status = (dims.index(d) for d in ("provider_name", "model_name", "pricing_status"))
     acc: dict[tuple, list] = {}
-    if df.empty:
-        return {}
-    cols = [df[k].tolist() for k in keys]
-    for key, provider, model, status, jobs, cost, success in zip(
-            zip(*cols), df["provider_name"].tolist(), df["model_name"].tolist(), df["pricing_status"].tolist(),
-            df["jobs"].tolist(), df["total_cost"].tolist(), df["success_sum"].tolist()):
-        cur = acc.setdefault(key, [provider, model, 0, 0, _ZERO, 0.0])
-        cur[2] += int(jobs)
-        cur[5] += float(success)
-        if status != "unpriced":
-            cur[3] += int(jobs)
-            cur[4] += cost
+    for key, s in groups.items():
+        cur = acc.setdefault(tuple(key[i] for i in at), [key[provider], key[model], 0, 0, _ZERO, 0.0])
+        cur[2] += s.jobs
+        cur[5] += s.success_sum
+        if key[status] != "unpriced":
+            cur[3] += s.jobs
+            cur[4] += s.total_cost
     return {k: ModelCost(*v) for k, v in acc.items() if v[2] > 0}
 
 

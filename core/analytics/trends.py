@@ -1,5 +1,6 @@
 """The usage trends (`/ai/usage/trends/`): a metric (cost, tokens, jobs) per calendar period (ISO week, month,
-quarter; UTC), with the change against the previous period and a summary.
+quarter; UTC), with the change against the previous period and a summary. `usage_trends` computes it as typed
+figures (Decimal money); `get_usage_trends` is its JSON-able dict.
 
 The period in progress (the one `now` falls in) is flagged `in_progress` (and `complete: false`) and has no
 change: a partial period against a full one says nothing about a trend. The summary is over complete periods only:
@@ -12,15 +13,16 @@ change: a partial period against a full one says nothing about a trend. The summ
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from core.queries.aggregate import aggregate
-from core.analytics.common import EPSILON, ZERO, group, growth, money, scope_filters, unpriced_summary, utc_now
-from core.storage.db import read_scope
+from core.analytics.common import UNPRICED_SET, EPSILON, Unpriced, growth, micro, money, scope_filters, utc_now
 from core.errors import InvalidRecord
+from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped
+from core.storage.db import read_scope
 
 PERIODS = {"week": 12, "month": 12, "quarter": 8}  # number of periods shown, the current one included
 METRICS = ("cost", "tokens", "jobs")
@@ -83,9 +85,45 @@ def summarize(values: list[float], changes: list[float | None]) -> dict:
             "change_std_dev": spread, "periods_used": len(values)}
 
 
-def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime | None = None,
-                     company: str | None = None, session: Session | None = None, *, brand=None,
-                     provider: str | None = None, periods: int | None = None) -> dict:
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One period's figures; `value` is the chosen metric (Decimal for cost, int otherwise)."""
+    label: str  # Week 47, Nov 2025, Q4 2025
+    key: str  # 2025-W47, 2025-11, 2025-Q4
+    start: date
+    end: date
+    value: Decimal | int
+    jobs: int
+    tokens: int
+    cost: Decimal
+    change_percentage: float | None
+    complete: bool
+
+    @property
+    def in_progress(self) -> bool:
+        return not self.complete
+
+
+@dataclass(frozen=True, slots=True)
+class Trends:
+    metric: str
+    period: str
+    points: tuple[Point, ...]
+    summary: dict  # summarize()'s figures
+    unpriced: Unpriced
+
+    def to_dict(self) -> dict:
+        cost = self.metric == "cost"
+        return {"metric": self.metric, "period": self.period, "data_points": [
+            {"period_label": p.label, "key": p.key, "start_date": p.start.isoformat(), "end_date": p.end.isoformat(),
+             "value": money(p.value) if cost else p.value, "jobs": p.jobs, "tokens": p.tokens, "cost": money(p.cost),
+             "change_percentage": p.change_percentage, "complete": p.complete, "in_progress": p.in_progress}
+            for p in self.points], "summary": self.summary, "unpriced": self.unpriced.to_dict()}
+
+
+def usage_trends(period: str = "week", metric: str = "cost", now: datetime | None = None,
+                 company: str | None = None, session: Session | None = None, *, brand=None,
+                 provider: str | None = None, periods: int | None = None) -> Trends:
     if period not in PERIODS:
         raise InvalidRecord("period", period, f"must be one of {', '.join(PERIODS)}")
     if metric not in METRICS:
@@ -98,34 +136,34 @@ def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime |
     range_start = datetime(starts[0].year, starts[0].month, starts[0].day, tzinfo=UTC)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        df = aggregate(s, start=range_start, end=now + EPSILON, dims=["day", "provider_name", "model_name",
-                                                                         "pricing_status"], filters=filters)
-    per_day = group(df, ["day"]) if not df.empty else None
-    buckets = {st: {"cost": ZERO, "tokens": 0, "jobs": 0} for st in starts}
-    if per_day is not None:
-        for r in per_day.itertuples():
-            b = buckets[period_start(r.day, period)]
-            b["cost"] += r.total_cost
-            b["tokens"] += int(r.total_tokens)
-            b["jobs"] += int(r.jobs)
+        sets = {"day": ("day",), "unpriced": UNPRICED_SET}
+        g = grouped(s, {"range": Ask(range_start, now + EPSILON, sets, filters, VOLUME)})["range"]
+    buckets = {st: Sums() for st in starts}
+    for (day,), sums in g["day"].items():
+        buckets[period_start(day_of(day), period)].add(sums)
     points, prev_value, started = [], None, False
     for st in starts:
         b = buckets[st]
-        if not started and b["jobs"] == 0:
+        if not started and b.jobs == 0:
             continue  # no data yet: leading empty periods say nothing about a trend
         started = True
         end = _next(st, period) - timedelta(days=1)
-        value = b[metric]
+        value = {"cost": b.total_cost, "tokens": b.total_tokens, "jobs": b.jobs}[metric]
         label, key = _label(st, period)
         complete = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1) <= now
         change = None if prev_value is None or not complete else growth(value, prev_value)
-        points.append({"period_label": label, "key": key, "start_date": st.isoformat(), "end_date": end.isoformat(),
-                       "value": money(value) if metric == "cost" else int(value), "jobs": b["jobs"],
-                       "tokens": b["tokens"], "cost": money(b["cost"]), "change_percentage": change,
-                       "complete": complete, "in_progress": not complete})
+        points.append(Point(label, key, st, end, micro(value) if metric == "cost" else value, b.jobs, b.total_tokens,
+                            b.total_cost, change, complete))
         prev_value = value
-    used = [p for p in points if p["complete"]]
-    values = [float(Decimal(p["value"])) if metric == "cost" else float(p["value"]) for p in used]
-    changes = [p["change_percentage"] for p in used]
-    return {"metric": metric, "period": period, "data_points": points, "summary": summarize(values, changes),
-            "unpriced": unpriced_summary(df)}
+    used = [p for p in points if p.complete]
+    values = [float(p.value) for p in used]
+    changes = [p.change_percentage for p in used]
+    return Trends(metric, period, tuple(points), summarize(values, changes), Unpriced.of(g["unpriced"]))
+
+
+def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime | None = None,
+                     company: str | None = None, session: Session | None = None, *, brand=None,
+                     provider: str | None = None, periods: int | None = None) -> dict:
+    """A metric per period as the usage spec's dict (see `usage_trends`)."""
+    return usage_trends(period, metric, now, company, session, brand=brand, provider=provider,
+                        periods=periods).to_dict()

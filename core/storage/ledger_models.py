@@ -47,7 +47,10 @@ class AIJob(Base):
     __tablename__ = "ai_jobs"
     # Few indexes here: every one costs on ingest, and analytics read ai_job_usage and the rollup.
     __table_args__ = (Index("ix_ai_jobs_request_id", "request_id", sqlite_where=text("request_id IS NOT NULL"),
-                            postgresql_where=text("request_id IS NOT NULL")),)
+                            postgresql_where=text("request_id IS NOT NULL")),
+                      # The few jobs imported from a provider's bill (reconciliation subtracts them).
+                      Index("ix_ai_jobs_provider_bill", "id", sqlite_where=text("source = 'provider_bill'"),
+                            postgresql_where=text("source = 'provider_bill'")))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     job_id: Mapped[str] = mapped_column(String(200), unique=True)
     company_id: Mapped[int] = mapped_column(Integer)

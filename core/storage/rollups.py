@@ -60,9 +60,9 @@ def utc_day_hour(ts: datetime) -> tuple[date, int]:
     return ts.date(), ts.hour
 
 
-def day_expr(session: Session, column=AIJobUsage.created_at):
-    """SQL expression for the UTC calendar day of a stored timestamp."""
-    if is_sqlite(session):
+def day_expr(session: Session | str, column=AIJobUsage.created_at):
+    """SQL expression for the UTC calendar day of a stored timestamp (for a session, or a dialect's name)."""
+    if session == "sqlite" if isinstance(session, str) else is_sqlite(session):
         return func.date(column)
     return cast(func.timezone("UTC", column), Date)
 
