@@ -13,7 +13,7 @@ from core.storage import rollups as rollup
 from core.queries.aggregate import aggregate
 from core.ingest.frames import ingest_frame
 from core.storage.db import get_session, session_scope
-from core.limits.budgets import _rollup_row, set_price
+from core.limits.budgets import set_price
 from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.ingest.record import ingest, record_usage
 from core.ingest.checks import validate_record
@@ -159,7 +159,7 @@ narrow_record = st.tuples(st.integers(0, 24 * 60 * 10), st.sampled_from(PROVIDER
 def _delete_records(s, ids):
     """Delete records as a re-sync does (core/providers/openai_sync.py): subtract them from the rollup, then the rows."""
     old = list(s.scalars(select(AIJobUsage).where(AIJobUsage.id.in_(ids))))
-    rollup.add_rows(s, [_rollup_row(u) for u in old], sign=-1)
+    rollup.add_rows(s, [rollup.usage_values(u) for u in old], sign=-1)
     s.execute(delete(AIJobUsage).where(AIJobUsage.id.in_(ids)))
     s.execute(delete(AIJob).where(AIJob.id.in_([u.ai_job_id for u in old])))
 

@@ -250,19 +250,12 @@ def reprice_usage(session: Session, *, provider: str, model_pattern: str, since:
             if (cost.total_cost, cost.pricing_status, cost.cost_input) == (u.total_cost, u.pricing_status,
                                                                            u.cost_input):
                 continue
-            old_rows.append(_rollup_row(u))
+            old_rows.append(rollup.usage_values(u))
             u.cost_input, u.cost_output, u.total_cost = cost.cost_input, cost.cost_output, cost.total_cost
             u.pricing_status = cost.pricing_status
-            new_rows.append(_rollup_row(u))
+            new_rows.append(rollup.usage_values(u))
             changed += 1
         session.flush()
         rollup.add_into(deltas, rollup.accumulate(old_rows, sign=-1))
         rollup.add_into(deltas, rollup.accumulate(new_rows))
 
-
-def _rollup_row(u: AIJobUsage) -> dict:
-    return {c: getattr(u, c) for c in (
-        "created_at", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
-        "pricing_status", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-        "reasoning_tokens", "execution_ms", "error_count", "memory_usage_mb", "cost_input", "cost_output",
-        "total_cost", "success_rate")}

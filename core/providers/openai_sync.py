@@ -219,14 +219,6 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, dtime.min, UTC)
 
 
-def _rollup_dict(u: AIJobUsage) -> dict:
-    return {c: getattr(u, c) for c in (
-        "created_at", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
-        "pricing_status", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-        "reasoning_tokens", "execution_ms", "error_count", "memory_usage_mb", "cost_input", "cost_output",
-        "total_cost", "success_rate")}
-
-
 def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lines: dict, now: datetime) -> dict:
     if s.get_bind().dialect.name == "postgresql":
         s.execute(select(func.pg_advisory_xact_lock(724_312)))  # one sync at a time
@@ -236,8 +228,8 @@ def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lin
         select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
         .where(AIJob.company_id == cid, AIJob.source == SOURCE, AIJob.job_id.like(JOB_PREFIX + "%"),
                AIJobUsage.created_at >= start, AIJobUsage.created_at < end)))
-    # The old rows' subtraction and the new rows' addition: one rollup.apply, after the ingest below.
-    deltas = rollup.accumulate([_rollup_dict(u) for u in old], sign=-1)
+    # The old rows' subtraction goes with the new rows' addition: one rollup update, by the ingest below.
+    deltas = rollup.accumulate([rollup.usage_values(u) for u in old], sign=-1)
     if old:
         ids = [u.ai_job_id for u in old]
         for i in range(0, len(ids), 500):
@@ -259,8 +251,7 @@ def _replace_days(s: Session, company: str, d0: date, d1: date, usage: dict, lin
                            + (f" in project {r.project}" if r.project else ""),
             "cost_input": cost[0] if cost else None, "cost_output": cost[1] if cost else None,
         }, now=now))
-    result = ingest(s, records, source=SOURCE, pricer=Pricer(s), rollup_deltas=deltas)
-    rollup.apply(s, deltas)
+    result = ingest(s, records, source=SOURCE, pricer=Pricer(s), extra_deltas=deltas)
     if result.conflicts:  # cannot happen after the delete unless another company's row holds the job_id
         raise SyncError(f"{len(result.conflicts)} usage rows conflict with existing records")
     cost_rows = []

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -112,6 +112,13 @@ def read_scope(session: Session | None = None) -> Iterator[Session]:
 def is_sqlite(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"
+
+
+def lock_for_write(session: Session) -> None:
+    """SQLite: take the write lock now (a no-op write), so that what this transaction reads next stays true until it
+    commits. PostgreSQL: nothing (its writers lock rows)."""
+    if is_sqlite(session):
+        session.execute(text("DELETE FROM job_locks WHERE 0"))
 
 
 def migrate(url: str | None = None) -> None:

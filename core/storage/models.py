@@ -382,6 +382,19 @@ class WorkerState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class LedgerTotals(Base):
+    """One row (id 1): the ledger's lifetime total of each measure the write guard bounds (core/storage/headroom.py),
+    money in micro-dollars; changed in the same transaction as the rollups."""
+
+    __tablename__ = "ledger_totals"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_cost: Mapped[int] = mapped_column(BigInteger)
+    execution_ms: Mapped[int] = mapped_column(BigInteger)
+    error_count: Mapped[int] = mapped_column(BigInteger)
+    memory_mb: Mapped[int] = mapped_column(BigInteger)
+
+
 class JobLock(Base):
     """Lease-based lock for SQLite (PostgreSQL uses advisory locks)."""
 

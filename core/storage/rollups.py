@@ -14,15 +14,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import pyarrow as pa
-
 from sqlalchemy import Date, Integer, cast, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.storage import headroom
 from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.storage.column_writer import copy_arrow, money_array
 
 KEYS = ("day", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
         "pricing_status")
@@ -39,6 +36,11 @@ RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
 # The measures a record may lack (NULL: not measured), each with the count of the jobs that have it: an average
 # of the measure divides by that count, never by `jobs`.
 MEASURED = {"execution_ms": "timed_jobs", "memory_mb": "memory_jobs"}
+# The ledger columns a usage row's rollup deltas are computed from.
+USAGE_FIELDS = ("created_at", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
+                "pricing_status", "input_tokens", "output_tokens", "total_tokens", "cached_tokens",
+                "cache_write_tokens", "reasoning_tokens", "execution_ms", "error_count", "memory_usage_mb",
+                "cost_input", "cost_output", "total_cost", "success_rate")
 
 
 def raw_sum(measure: str):
@@ -51,10 +53,6 @@ def raw_sum(measure: str):
         return func.count(getattr(u, RAW_SOURCE.get(counted, counted)))
     total = func.sum(getattr(u, RAW_SOURCE.get(measure, measure)))
     return func.coalesce(total, 0) if measure in MEASURED else total
-
-
-def utc_day(ts: datetime) -> date:
-    return (ts.astimezone(UTC) if ts.tzinfo else ts).date()
 
 
 def utc_day_hour(ts: datetime) -> tuple[date, int]:
@@ -74,6 +72,11 @@ def hour_expr(session: Session, column=AIJobUsage.created_at):
     if session.get_bind().dialect.name == "sqlite":  # stored as UTC text
         return cast(func.strftime("%H", column), Integer)
     return cast(func.extract("hour", func.timezone("UTC", column)), Integer)
+
+
+def usage_values(u: AIJobUsage) -> dict:
+    """A stored usage row as `accumulate` takes it (to subtract it before a change)."""
+    return {c: getattr(u, c) for c in USAGE_FIELDS}
 
 
 def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
@@ -100,6 +103,44 @@ def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
         for m in MONEY_MEASURES:
             acc[m] += sign * r[m]
         acc["success_sum"] += sign * r["success_rate"]
+    return out
+
+
+def column_sums(c: dict):
+    """The hourly deltas of a batch of records as columns (core/storage/writer.py: BATCH, with company_id,
+    brand_id, total_tokens and total_cost), one row per HOUR_KEYS key, money summed in micro-dollars (exact): the
+    frame `apply_frame` takes."""
+    import numpy as np
+    import pandas as pd
+
+    def np_(arr) -> np.ndarray:
+        return arr.to_numpy(zero_copy_only=False) if hasattr(arr, "to_numpy") else np.asarray(arr)
+
+    day = c["created_at"].astype("datetime64[D]")
+    hour = (c["created_at"].astype("datetime64[h]") - day).astype(np.int64)
+    df = pd.DataFrame({
+        "day": day, "hour": hour, "company_id": c["company_id"], "brand_id": c["brand_id"],
+        "provider_name": np_(c["provider"]), "model_name": np_(c["model"]), "operation": np_(c["operation"]),
+        "job_status": np_(c["status"]), "pricing_status": np_(c["pricing_status"]), "jobs": 1,
+        "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "total_tokens": c["total_tokens"],
+        "cached_tokens": c["cached_tokens"], "cache_write_tokens": c["cache_write_tokens"],
+        "reasoning_tokens": c["reasoning_tokens"], "execution_ms": c["execution_ms"],
+        "error_count": c["error_count"], "memory_mb": c["memory_usage_mb"], "cost_input": c["cost_input"],
+        "cost_output": c["cost_output"], "total_cost": c["total_cost"], "success_sum": c["success_rate"],
+        # A value not measured is 0 in its column: the counts say how many jobs each sum is over.
+        "timed_jobs": c["timed"].astype(np.int64), "memory_jobs": c["memory_measured"].astype(np.int64)})
+    return df.groupby(list(HOUR_KEYS), sort=False).sum().reset_index()
+
+
+def frame_deltas(sums) -> dict[tuple, dict]:
+    """`column_sums` as the dict deltas `apply` takes (money as Decimal)."""
+    money = set(MONEY_MEASURES)
+    out: dict[tuple, dict] = {}
+    for row in sums.to_dict("records"):
+        key = (row["day"].date(), int(row["hour"]), int(row["company_id"]), int(row["brand_id"]),
+               *(row[k] for k in HOUR_KEYS[4:]))
+        out[key] = {m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum"
+                        else int(row[m])) for m in MEASURES}
     return out
 
 
@@ -156,8 +197,8 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
     # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
     values = [dict(zip(HOUR_KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
-    if dialect != "sqlite" and len(values) == 1:  # one record (record_usage): one round trip for the three
-        session.connection().execute(_ONE_PG, values[0])
+    if dialect != "sqlite" and len(values) == 1:  # one key: one round trip for the three
+        _driver_cursor(session).execute(_ONE_PG, values[0])
     elif dialect != "sqlite" and len(values) > 200:
         _apply_pg_copy(session, values)  # the daily sums are grouped in SQL from the same temporary table
     else:
@@ -176,18 +217,26 @@ def _units(measure: str, value) -> int:
     return int(Decimal(value).scaleb(6)) if measure in MONEY_MEASURES else int(value)
 
 
-def _one_pg_sql() -> str:
-    """PostgreSQL: one key's deltas into the three rollups in one statement. Each step reads the previous one's
-    RETURNING row, so the rows are locked in the bulk path's order (hourly, daily, narrow): no deadlock."""
-    def upsert(table: str, keys: tuple, source: str) -> str:
-        cols = ", ".join(keys + MEASURES)
-        params = ", ".join(f":{c}" for c in keys + MEASURES)
-        values = f"VALUES ({params})" if source is None else f"SELECT {params} FROM {source}"
-        return (f"INSERT INTO {table} ({cols}) {values} ON CONFLICT ({', '.join(keys)}) "
-                f"DO UPDATE SET {_adds(table, list(MEASURES))}")
-    return (f"WITH h AS ({upsert('usage_hourly', HOUR_KEYS, None)} RETURNING 1), "
-            f"d AS ({upsert('usage_daily', KEYS, 'h')} RETURNING 1) "
-            f"{upsert('usage_daily_model', NARROW_KEYS, 'd')}")
+def add_one_sql(source: str, given: Mapping[str, str] | None = None) -> str:
+    """PostgreSQL: the CTEs h, d and m (for a WITH clause) that add one key's deltas to the three rollups, for each
+    row of `source` (none: nothing added). Values are driver parameters named as HOUR_KEYS and MEASURES, except
+    those in `given` (column -> SQL over `source`). Each step reads the previous one's RETURNING row, so the rows
+    are locked in the bulk path's order (hourly, daily, narrow): no deadlock."""
+    given = dict(given or {})
+
+    def upsert(table: str, keys: tuple, src: str, exprs: Mapping[str, str], returning: str) -> str:
+        cols = keys + MEASURES
+        values = ", ".join(exprs.get(c, f"%({c})s") for c in cols)
+        return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM {src} ON CONFLICT "
+                f"({', '.join(keys)}) DO UPDATE SET {_adds(table, list(MEASURES))} RETURNING {returning}")
+    ids = {"company_id": "company_id", "brand_id": "brand_id"}
+    return (f"h AS ({upsert('usage_hourly', HOUR_KEYS, source, given, 'company_id, brand_id')}), "
+            f"d AS ({upsert('usage_daily', KEYS, 'h', ids, 'company_id')}), "
+            f"m AS ({upsert('usage_daily_model', NARROW_KEYS, 'd', ids, '1')})")
+
+
+def _driver_cursor(session: Session):
+    return session.connection().connection.driver_connection.cursor()
 
 
 def _execute(session: Session, stmt, values: list[dict]) -> None:
@@ -211,6 +260,10 @@ def _apply_pg_copy(session: Session, values: list[dict]) -> None:
 def apply_frame(session: Session, sums) -> None:
     """PostgreSQL: add a frame of hourly deltas (HOUR_KEYS + MEASURES columns, money in micro-dollars) — one COPY
     of an Arrow table, then one upsert per rollup."""
+    import pyarrow as pa
+
+    from core.storage.columns import copy_arrow, money_array
+
     headroom.rollups_changed(session, {m: int(sums[m].sum()) for m in headroom.GUARDED})
     cols = {k: pa.array(sums[k].to_numpy()) for k in sums.columns if k not in ("day", *MONEY_MEASURES)}
     cols["day"] = pa.array(sums["day"].to_numpy().astype("datetime64[D]"), pa.date32())
@@ -224,7 +277,7 @@ def _tmp_cursor(session: Session):
     """A driver cursor, with the temporary table of hourly deltas created if this connection has none yet."""
     session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_hourly "
                          "(LIKE usage_hourly INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
-    return session.connection().connection.driver_connection.cursor()
+    return _driver_cursor(session)
 
 
 def _upsert_from_tmp(session: Session, cols: list[str]) -> None:
@@ -266,7 +319,7 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
     keys = [day.label("day"), hour.label("hour"), u.company_id, u.brand_id, u.provider_name, u.model_name,
             u.operation, u.job_status, u.pricing_status]
     sel = select(*keys, *[raw_sum(m) for m in MEASURES]).where(*where).group_by(*keys)
-    headroom.rollups_changed(session, None)
+    headroom.lifetime_totals(session)  # the guard's lock first, as every rollup change takes it
     session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
     session.execute(insert(UsageHourly).from_select(list(HOUR_KEYS) + list(MEASURES), sel))
     rows = 0
@@ -277,6 +330,7 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
                .where(*_days(source, start, end)).group_by(*cols))
         result = session.execute(insert(model).from_select(list(keys) + list(MEASURES), sel))
         rows = rows or (result.rowcount or 0)
+    headroom.recount(session)
     return rows
 
 
@@ -286,4 +340,4 @@ def _days(model, start: date | None, end: date | None) -> list:
             if c is not None]
 
 
-_ONE_PG = text(_one_pg_sql())
+_ONE_PG = f"WITH {add_one_sql('(SELECT 1) AS one')} SELECT 1"
