@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from core.errors import InvalidRecord, UsageConflict
 from core.ingest.checks import UsageRecord, validate_record
@@ -20,7 +20,7 @@ from core.providers.usage_shapes import normalize_usage  # noqa: F401  (part of 
 from core.storage import writer
 from core.storage.columns import concat
 from core.storage.db import session_scope
-from core.storage.models import AIJob, AIJobUsage
+from core.storage.models import AIJob, AIJobUsage, Brand, Company
 from core.storage.names import get_or_create_brand, get_or_create_company
 
 __all__ = ["record_usage", "ingest", "priced_row", "normalize_usage", "IngestResult", "InvalidRecord",
@@ -108,7 +108,7 @@ def _record_fields(kwargs: Mapping) -> dict:
 
 def record_usage(*, session: Session | None = None, source: str = "api", is_demo: bool = False,
                  now: datetime | None = None, **kwargs) -> AIJobUsage:
-    """Record one AI call and return its usage row (with its job loaded).
+    """Record one AI call and return its usage row (with its job, brand and company loaded).
 
     Keyword arguments as the usage API names them (input_tokens, output_tokens, cost_input, cost_output,
     execution_time_seconds, memory_usage_mb, provider_name, model_name, success_rate, error_count) plus
@@ -117,14 +117,51 @@ def record_usage(*, session: Session | None = None, source: str = "api", is_demo
     """
     rec = validate_record(_record_fields(kwargs), now=now)
     with session_scope(session) as s:
-        result = ingest(s, [rec], source=source, is_demo=is_demo)
+        pricer = Pricer.kept(s)
+        row = priced_row(rec, pricer)
+        result = writer.write_one(s, row, source=source, is_demo=is_demo, prices=pricer.digest)
+        if result is None:  # the price overrides changed since this process read them
+            row = priced_row(rec, Pricer.read(s))
+            result = writer.write_one(s, row, source=source, is_demo=is_demo)
         if result.conflicts:
             raise UsageConflict(rec.job_id)
         if result.refused:
             raise result.refused[0][1]
+        if result.written is not None and session is None:
+            return _as_stored(row, result.written, source, is_demo)
         # One round trip for the row, its job, brand and company (the caller gets them loaded).
         job = joinedload(AIJobUsage.ai_job, innerjoin=True)
         return s.scalar(select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
                         .where(AIJob.job_id == rec.job_id)
                         .options(job.joinedload(AIJob.brand, innerjoin=True),
                                  job.joinedload(AIJob.company, innerjoin=True)))
+
+
+def _loaded(model, **values):
+    """An instance as a query loads it (no __init__, no change history), detached."""
+    obj = model.__mapper__.class_manager.new_instance()
+    obj.__dict__.update(values)
+    make_transient_to_detached(obj)
+    return obj
+
+
+def _as_stored(row: dict, ids: dict, source: str, is_demo: bool) -> AIJobUsage:
+    """The usage row, job, brand and company just written, as loading them back would give them (detached, as
+    when the session that loads them closes): the values are the ones written, the ids the statement's."""
+    created = row["created_at"].astimezone(UTC)
+    cid, bid = ids["company_id"], ids["brand_id"]
+    company = _loaded(Company, id=cid, name=row["company"], created_at=ids["company_created_at"].astimezone(UTC))
+    brand = _loaded(Brand, id=bid, company_id=cid, name=row["brand"], company=company)
+    job = _loaded(AIJob, id=ids["job"], job_id=row["job_id"], company_id=cid, brand_id=bid, source=source,
+                  is_demo=is_demo, created_at=created, brand=brand, company=company,
+                  **{k: row[k] for k in ("job_type", "status", "operation", "description", "request_id",
+                                         "fingerprint")})
+    usage = _loaded(
+        AIJobUsage, id=ids["usage"], ai_job_id=ids["job"], company_id=cid, brand_id=bid, job_status=row["status"],
+        operation=row["operation"], created_at=created, total_tokens=row["input_tokens"] + row["output_tokens"],
+        total_cost=row["cost_input"] + row["cost_output"], provider_name=row["provider"], model_name=row["model"],
+        ai_job=job, **{k: row[k] for k in ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens",
+                                           "reasoning_tokens", "cost_input", "cost_output", "pricing_status",
+                                           "execution_ms", "memory_usage_mb", "success_rate", "error_count",
+                                           "error_class")})
+    return usage

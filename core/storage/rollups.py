@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.storage import headroom
+from core.storage.db import NativeStatement
 from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 
 KEYS = ("day", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
@@ -198,7 +199,7 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
     values = [dict(zip(HOUR_KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
     if dialect != "sqlite" and len(values) == 1:  # one key: one round trip for the three
-        _driver_cursor(session).execute(_ONE_PG, values[0])
+        _ONE_PG.run(session, values[0])
     elif dialect != "sqlite" and len(values) > 200:
         _apply_pg_copy(session, values)  # the daily sums are grouped in SQL from the same temporary table
     else:
@@ -340,4 +341,4 @@ def _days(model, start: date | None, end: date | None) -> list:
             if c is not None]
 
 
-_ONE_PG = f"WITH {add_one_sql('(SELECT 1) AS one')} SELECT 1"
+_ONE_PG = NativeStatement(f"WITH {add_one_sql('(SELECT 1) AS one')} SELECT 1")

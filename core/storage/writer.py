@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidRecord
-from core.storage import headroom, rollups
+from core.storage import headroom, one_record, rollups
 from core.storage.bounds import MAX_RECORD_COST_MICROS
 from core.storage.columns import copy_arrow, factorize, money_array, pylist, take
 from core.storage.columns import text as text_array
@@ -64,6 +64,8 @@ class Outcome:
     duplicates: int = 0
     conflicts: list[tuple[int, str]] = field(default_factory=list)  # (position, job_id)
     refused: list[tuple[int, InvalidRecord]] = field(default_factory=list)  # (position, why): the write guard's
+    # `write_one` in one statement: the ids it gave (job, usage, company_id, brand_id) and the company's created_at
+    written: dict | None = None
 
 
 def _naive_utc(ts: datetime) -> datetime:
@@ -335,65 +337,20 @@ def _usage_rows(c: dict) -> list[dict]:
     return [{k: v[i] for k, v in cols.items()} for i in range(n)]
 
 
-# -- one record on PostgreSQL: one statement -----------------------------------------------------------------
-def _one_sql() -> str:
-    def p(name: str, cast: str | None = None) -> str:
-        return f"%({name})s" if cast is None else f"CAST(%({name})s AS {cast})"
-    job = {"job_id": p("job_id"), "company_id": "n.company_id", "brand_id": "n.brand_id",
-           "job_type": p("job_type"), "status": p("status"), "operation": p("operation"),
-           "description": p("description", "TEXT"), "source": p("source"), "is_demo": p("is_demo", "BOOLEAN"),
-           "request_id": p("request_id", "VARCHAR"), "fingerprint": p("fingerprint"),
-           "created_at": p("created_at", "TIMESTAMPTZ")}
-    usage = {"ai_job_id": "j.id", "company_id": "j.company_id", "brand_id": "j.brand_id",
-             "job_status": p("job_status"), "execution_ms": p("ledger_execution_ms", "BIGINT"),
-             "memory_usage_mb": p("memory_usage_mb", "INTEGER"), "error_class": p("error_class", "VARCHAR"),
-             "created_at": p("created_at", "TIMESTAMPTZ")}
-    usage_values = ", ".join(usage.get(col, p(col)) for col in USAGE_COLS)
-    return (
-        "WITH n AS (SELECT c.id AS company_id, b.id AS brand_id FROM companies c JOIN brands b "
-        "ON b.company_id = c.id AND b.name = %(brand)s WHERE c.name = %(company)s), "
-        f"j AS (INSERT INTO ai_jobs ({', '.join(JOB_COLS[1:])}) SELECT {', '.join(job.values())} FROM n "
-        "ON CONFLICT (job_id) DO NOTHING RETURNING id, company_id, brand_id), "
-        f"t AS ({headroom.admit_one_sql('EXISTS (SELECT FROM j)')}), "
-        f"u AS (INSERT INTO ai_job_usage ({', '.join(USAGE_COLS)}) SELECT {usage_values} FROM j, t RETURNING 1), "
-        f"{rollups.add_one_sql('j, t', {'company_id': 'j.company_id', 'brand_id': 'j.brand_id'})} "
-        "SELECT (SELECT id FROM j), (SELECT count(*) FROM t), (SELECT count(*) FROM u), (SELECT count(*) FROM m)")
-
-
-_ONE = _one_sql()
-
-
-def _one_params(r: Mapping, source: str, is_demo: bool) -> dict:
-    created = r["created_at"].astimezone(UTC)
-    ms, mb = r["execution_ms"], r["memory_usage_mb"]
-    total_cost = r["cost_input"] + r["cost_output"]
-    total_tokens = r["input_tokens"] + r["output_tokens"]
-    return {
-        **{k: r.get(k) for k in TEXT if k not in ("provider", "model")}, "source": source, "is_demo": is_demo,
-        "created_at": created, "job_status": r["status"], "provider_name": r["provider"], "model_name": r["model"],
-        **{k: r[k] for k in COUNTS if k not in ("execution_ms", "memory_usage_mb")},
-        "ledger_execution_ms": ms, "memory_usage_mb": mb, "success_rate": r["success_rate"],
-        "cost_input": r["cost_input"], "cost_output": r["cost_output"], "total_cost": total_cost,
-        "total_tokens": total_tokens,
-        # the rollups' deltas
-        "day": created.date(), "hour": created.hour, "jobs": 1, "execution_ms": ms or 0,
-        "timed_jobs": int(ms is not None), "memory_mb": mb or 0, "memory_jobs": int(mb is not None),
-        "success_sum": r["success_rate"],
-        **headroom.admit_one_params({"total_tokens": total_tokens, "total_cost": int(total_cost.scaleb(6)),
-                                     "execution_ms": ms or 0, "error_count": r["error_count"], "memory_mb": mb or 0}),
-    }
-
-
-def write_one(session: Session, row: Mapping, *, source: str = "api", is_demo: bool = False) -> Outcome:
+def write_one(session: Session, row: Mapping, *, source: str = "api", is_demo: bool = False,
+              prices: str | None = None) -> Outcome | None:
     """One record (a dict as `from_rows` takes). On PostgreSQL, when its company and brand exist, its job_id is new
-    and it fits under the guard, in one statement; otherwise (and on SQLite) as a batch of one."""
+    and it fits under the guard, in one statement (core/storage/one_record.py); otherwise, and on SQLite, as a batch
+    of one. `prices`: the digest of the price overrides the record was priced with (PostgreSQL), checked in that
+    statement: None returned, nothing written, when they changed since (price it again, without a digest)."""
     if not is_sqlite(session) and (row["cost_input"] + row["cost_output"]).scaleb(6) <= MAX_RECORD_COST_MICROS:
-        cur = _driver(session).cursor()
-        job, admitted, _, _ = cur.execute(_ONE, _one_params(row, source, is_demo)).fetchone()
-        if job is not None and admitted:
+        got = one_record.STATEMENT.run(session, one_record.params(row, source, is_demo, prices))[0]
+        written = dict(zip(one_record.RESULT, got))
+        if not written["prices_current"]:
+            return None
+        if written["admitted"]:
             headroom.changed_elsewhere(session)
-            return Outcome(inserted=1)
-        if job is not None:  # the guard's totals refused it (or have no row yet): the batch path says why
-            cur.execute("DELETE FROM ai_jobs WHERE id = %s", (job,))
+            return Outcome(inserted=1, written=written)
+        if written["job"] is not None:  # the guard's totals refused it (or have no row yet): the batch path says why
+            session.execute(text("DELETE FROM ai_jobs WHERE id = :id"), {"id": written["job"]})
     return write(session, from_rows([row]), source=source, is_demo=is_demo)
-
