@@ -1,14 +1,14 @@
 """Writes at the machine's limit: bulk ingest next to what the server accepts by COPY, in the same run, and the
 latency of one `record_usage` call.
 
-    python -m bench.writes [--db aium_scale] [--rows 250000] [--chunk 50000] [--runs 3] [--calls 300]
+    python -m bench.writes [--db aium_scale] [--rows 500000] [--chunk 50000] [--runs 3] [--calls 300]
 
 On a generated PostgreSQL ledger (`python -m bench.generate --db NAME` first), for a backfill (records spread over
 the last 120 days) and live traffic (the last day):
 - the COPY ceiling: bench.copy_ceiling's ready-made rows, time-ordered, COPYed by the server alone over one
   connection and over two (rolled back);
 - bulk ingest of as many records through `core.ingest.frames.ingest_frames` (validation, pricing, the write guard
-  and the rollups included), into a company of its own, removed afterwards;
+  and the rollups included) from frames made beforehand, into a company of its own, removed afterwards;
 - their ratio (ingest / COPY over two connections, the product's own number of batches in flight);
 then the median of --calls `record_usage` calls into the same ledger. Medians of --runs; the load average is
 printed beside the figures (a shared machine). Figures are printed, never asserted.
@@ -58,12 +58,14 @@ def remove_company(url: str) -> None:
 
 
 def ingest(url: str, rows: int, days: int, chunk: int, tag: str) -> float:
+    """Records/s of `ingest_frames` over frames made before the clock starts (as the COPY's rows are)."""
     from bench.generate import frames, ingest_frames
 
     remove_company(url)
     now = datetime.now(UTC)
-    stored, spent = ingest_frames(frames(rows, days, int(now.timestamp()), now - timedelta(minutes=2), chunk,
-                                         f"writes-{tag}-{now:%Y%m%d%H%M%S%f}-", company=COMPANY), now)
+    made = list(frames(rows, days, int(now.timestamp()), now - timedelta(minutes=2), chunk,
+                       f"writes-{tag}-{now:%Y%m%d%H%M%S%f}-", company=COMPANY))
+    stored, spent = ingest_frames(made, now)
     assert stored == rows, stored
     return stored / spent
 
@@ -77,7 +79,7 @@ def record_usage_ms(calls: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default="aium_scale")
-    ap.add_argument("--rows", type=int, default=250_000)
+    ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--chunk", type=int, default=50_000, help="records per frame (one transaction each)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--calls", type=int, default=300)

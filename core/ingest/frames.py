@@ -45,12 +45,19 @@ def ingest_frame(session, frame: pd.DataFrame, *, source: str = "import", is_dem
     `raw`, when given, holds the records the frame was built from: refusals then quote the values as given
     (a frame turns 11 into 11.0 in a column with gaps).
     """
-    now = now or datetime.now(UTC)
+    batch, refused = _prepare(frame, now or datetime.now(UTC), default_company, raw,
+                              pricer if pricer is not None or frame.empty else Pricer(session))
+    return _store(session, batch, refused, source, is_demo)
+
+
+def _prepare(frame: pd.DataFrame, now: datetime, default_company: str | None, raw: list | None,
+             pricer: Pricer | None) -> tuple[dict | None, list[tuple[int, str]]]:
+    """A frame's valid rows, priced, as a batch for the ledger writer (None if none), and its refused rows
+    (position, reason). Reads nothing from the database."""
     frame = frame.reset_index(drop=True)
-    result = FrameResult()
+    refused: list[tuple[int, str]] = []
     if frame.empty:
-        return result
-    pricer = pricer or Pricer(session)
+        return None, refused
     cols, bad = check_frame(frame, now, default_company)
     batch = None
     good = np.flatnonzero(~bad)
@@ -70,10 +77,15 @@ def ingest_frame(session, frame: pd.DataFrame, *, source: str = "import", is_dem
                 rows.append(priced_row(validate_record(rec, now=now, default_company=default_company), pricer))
                 positions.append(pos)
             except InvalidRecord as e:
-                result.refused.append((pos, str(e)))
+                refused.append((pos, str(e)))
         if rows:
             part = writer.from_rows(rows, positions)
             batch = part if batch is None else concat(batch, part)
+    return batch, refused
+
+
+def _store(session, batch: dict | None, refused: list[tuple[int, str]], source: str, is_demo: bool) -> FrameResult:
+    result = FrameResult(refused=list(refused))
     if batch is not None:
         # PostgreSQL runs two batches at once: a new company or brand is committed on its own (see NameIds).
         out = writer.write(session, batch, source=source, is_demo=is_demo, names_apart=True)
@@ -101,30 +113,42 @@ def ingest_frames(batches: Iterable[tuple[pd.DataFrame, list | None, object]], *
                   default_company: str | None = None) -> Iterator[tuple[object, FrameResult]]:
     """Ingest (frame, raw, tag) batches, each in its own transaction; yields (tag, result) in batch order.
 
-    On PostgreSQL two batches are in flight: while one waits on the server (COPY, index upkeep), the other is
-    validated and priced — the two halves of the work run on two cores. A batch sharing a job_id with one still
-    in flight waits for it, so the earlier record always wins, as in a sequential import.
+    On PostgreSQL `workers` (2) batches are written at once while the next ones are validated and priced, in a
+    thread of their own, so that the server always has COPYs to run: started together, the batches went through
+    validation together (fighting for one interpreter) and left the server idle meanwhile (a third of the time).
+    A batch sharing a job_id with one still in flight waits for it, so the earlier record always wins, as in a
+    sequential import.
     """
     if workers is None:
         workers = 1 if get_engine().dialect.name == "sqlite" else 2  # SQLite has one writer at a time
+    now = now or datetime.now(UTC)
 
-    def one(frame: pd.DataFrame, raw: list | None) -> FrameResult:
+    def prepare(frame: pd.DataFrame, raw: list | None):
+        if frame.empty:
+            return None, []
         with session_scope() as s:
-            return ingest_frame(s, frame, source=source, is_demo=is_demo, now=now,
-                                default_company=default_company, raw=raw)
+            pricer = Pricer(s)  # the price overrides as they are now
+        return _prepare(frame, now, default_company, raw, pricer)
+
+    def store(prepared) -> FrameResult:
+        batch, refused = prepared.result() if hasattr(prepared, "result") else prepared
+        with session_scope() as s:
+            return _store(s, batch, refused, source, is_demo)
 
     if workers <= 1:
         for frame, raw, tag in batches:
-            yield tag, one(frame, raw)
+            yield tag, store(prepare(frame, raw))
         return
     pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as ahead, \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         for frame, raw, tag in batches:
             keys = _job_id_keys(frame)
-            while pending and (len(pending) >= workers or any(keys & p_keys for p_keys, _, _ in pending)):
+            # `workers` batches written, two more prepared meanwhile: one for each writer as it is freed.
+            while pending and (len(pending) >= workers + 2 or any(keys & p_keys for p_keys, _, _ in pending)):
                 _, p_tag, fut = pending.popleft()
                 yield p_tag, fut.result()
-            pending.append((keys, tag, pool.submit(one, frame, raw)))
+            pending.append((keys, tag, pool.submit(store, ahead.submit(prepare, frame, raw))))
         while pending:
             _, p_tag, fut = pending.popleft()
             yield p_tag, fut.result()

@@ -387,7 +387,7 @@ class LedgerTotals(Base):
     money in micro-dollars; changed in the same transaction as the rollups."""
 
     __tablename__ = "ledger_totals"
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     total_tokens: Mapped[int] = mapped_column(BigInteger)
     total_cost: Mapped[int] = mapped_column(BigInteger)
     execution_ms: Mapped[int] = mapped_column(BigInteger)

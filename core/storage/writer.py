@@ -56,6 +56,7 @@ MONEY = ("cost_input", "cost_output")
 BATCH = TEXT + COUNTS + MONEY + ("timed", "memory_measured", "created_at", "success_rate", "position")
 LOOKUP_CHUNK = 5000  # SQLite: bound values per IN (...)
 SMALL = 200  # up to this many records, rollup deltas are summed in Python, not by pandas
+_SEQUENCES: dict = {}  # database URL -> the name of ai_jobs' id sequence
 
 
 @dataclass
@@ -176,13 +177,21 @@ def _driver(session: Session):
     return session.connection().connection.driver_connection
 
 
+def _new_ids(session: Session, n: int) -> np.ndarray:
+    """n ai_jobs ids from its sequence, as one array value (fetching 50,000 rows one by one costs more than the COPY
+    of the jobs). The sequence is named as a constant: nextval() of a name looked up per row took 7x as long."""
+    url = session.get_bind().url
+    seq = _SEQUENCES.get(url)
+    if seq is None:
+        seq = _SEQUENCES[url] = session.execute(text("SELECT pg_get_serial_sequence('ai_jobs', 'id')")).scalar()
+    return np.array(session.execute(text("SELECT array_agg(nextval(CAST(:seq AS regclass))) FROM generate_series(1, :n)"),
+                                    {"seq": seq, "n": n}).scalar(), dtype=np.int64)
+
+
 def _insert_pg(session: Session, c: dict, out: Outcome, source: str, is_demo: bool) -> dict | None:
     for _ in range(3):
         n = len(c["position"])
-        # One array value, not n rows: fetching 50,000 rows one by one costs more than the COPY of the jobs.
-        ids = np.array(session.execute(
-            text("SELECT array_agg(nextval(pg_get_serial_sequence('ai_jobs', 'id'))) FROM generate_series(1, :n)"),
-            {"n": n}).scalar(), dtype=np.int64)
+        ids = _new_ids(session, n)
         ts = c["created_at"]
         order = None
         if n > 1 and not (ts[1:] >= ts[:-1]).all():
