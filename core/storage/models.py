@@ -2,7 +2,7 @@
 
 `company_id` sits in every large table so that a distributed engine (Citus) can co-locate by it.
 The two large tables (ai_jobs, ai_job_usage) carry no FOREIGN KEY constraints: their per-row triggers cut
-COPY throughput by more than half, and the only write path (core.ingest.record.ingest) creates the job, its usage row
+COPY throughput by more than half, and the only write path (core.storage.writer) creates the job, its usage row
 and their company/brand in one transaction. Relationships are declared with explicit join conditions.
 """
 from __future__ import annotations
