@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install bench bench-scale clean
+.PHONY: run test lint docs install bench bench-scale clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,22 @@ run: $(VENV)/.installed
 	$(PY) -m core demo --if-empty
 	PYTHON=$(PY) bash scripts/run.sh
 
+# The whole suite in parallel (pytest-xdist): one process per core, each with its own PostgreSQL database and SQLite
+# file (tests/conftest.py). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# Lint and format check (settings in pyproject.toml).
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# The manual (docs/, mkdocs.yml): --strict fails on any warning (broken link or anchor, page out of the nav).
+# Built into a temporary directory that is removed afterwards; `.venv/bin/mkdocs serve` previews it.
+docs: $(VENV)/.installed
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir "$$out"
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.ingest
@@ -31,4 +45,4 @@ bench-scale: $(VENV)/.installed
 	$(PY) -m bench.scale --db aium_scale
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

@@ -35,7 +35,9 @@ from core.worker.probe import StopRequest  # noqa: E402
 from core.worker.probe_report import settings_to_set  # noqa: E402
 from core.providers.registry import configured_providers  # noqa: E402
 from core.redact import redact  # noqa: E402
-from core.worker.jobs import alerts_job, probe_job, probe_missed, setup_logging, sync_job  # noqa: E402
+from core.worker.jobs import (  # noqa: E402
+    alerts_job, probe_job, probe_missed, setup_logging, sync_configured, sync_job,
+)
 
 log = logging.getLogger("worker")
 
@@ -43,9 +45,10 @@ MAX_SLEEP = 30.0  # seconds between cycles at most: the heartbeat cadence
 
 
 class Worker:
-    def __init__(self, *, out=sys.stdout):
+    def __init__(self, *, out=None):
         self.settings = get_settings()
-        self.out = out
+        # The stdout of now, not the one at import time: a caller (a test, a wrapper) may have redirected it since.
+        self.out = out if out is not None else sys.stdout
         self.stop = StopRequest()
         self.started_at = datetime.now(UTC)
         self.last_job = "start"
@@ -91,8 +94,8 @@ class Worker:
         s = self.settings
         self.scheduler.every().day.at(s.probe_time, s.probe_timezone).do(self.run_job, "probe")
         self.scheduler.every(s.check_interval_minutes).minutes.do(self.run_job, "alerts")
-        if s.openai_admin_key is not None:
-            # The provider's bill for the last days, before the morning probe reads month-to-date spend.
+        if sync_configured(s):
+            # The providers' bills for the last days, before the morning probe reads month-to-date spend.
             self.scheduler.every().day.at(s.sync_time, s.probe_timezone).do(self.run_job, "sync")
         log.info("worker: probe daily at %s %s, alert checks every %s min", s.probe_time, s.probe_timezone,
                  s.check_interval_minutes)

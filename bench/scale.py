@@ -1,5 +1,5 @@
-"""Scale benchmark against a generated ledger (`python -m bench.generate` first): one table of every figure of
-issue 7 with its target.
+"""Scale benchmark against a generated ledger (`python -m bench.generate` first): one table of every figure
+with its target.
 
     python -m bench.scale [--db aium_scale] [--runs 5] [--ingest-rows 500000] [--no-browser] [--no-ingest]
 

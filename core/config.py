@@ -39,7 +39,8 @@ class Settings(BaseSettings):
         description="Gemini OpenAI-compatible base URL",
     )
     gemini_api_key: SecretStr | None = Field(default=None, description="Gemini API key")
-    anthropic_admin_key: SecretStr | None = Field(default=None, description="Anthropic admin key (Usage & Cost API)")
+    anthropic_admin_key: SecretStr | None = Field(default=None, description="Anthropic admin key (sk-ant-admin…) for the usage and cost reports")
+    anthropic_base_url: str = Field(default="https://api.anthropic.com", description="Anthropic API base URL (the Admin API's usage and cost reports are under /v1/organizations)")
     openai_model: str = Field(default="gpt-4o-mini", description="Model used by the probe on OpenAI")
     ollama_model: str = Field(default="llama3.1:8b", description="Model used by the probe on Ollama")
     gemini_model: str = Field(default="gemini-2.0-flash", description="Model used by the probe on Gemini")
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     openai_sync_company: str = Field(default="default", description="Company that OpenAI Usage/Costs API rows are recorded under")
     openai_sync_days: int = Field(default=3, ge=1, le=90, description="Days back (today included) that the daily OpenAI sync job re-reads")
     openai_sync_retries: int = Field(default=3, ge=1, le=10, description="Attempts per Usage/Costs API page on 429/5xx/connection errors")
+    anthropic_sync_company: str = Field(default="default", description="Company that Anthropic usage and cost report rows are recorded under")
+    anthropic_sync_days: int = Field(default=3, ge=1, le=90, description="Days back (today included) that the daily Anthropic sync job re-reads")
+    anthropic_sync_retries: int = Field(default=3, ge=1, le=10, description="Attempts per usage/cost report page on 429/5xx/connection errors")
     reconcile_tolerance_pct: Decimal = Field(default=Decimal("5"), ge=0, description="Reconciliation flags a day whose estimate differs from the bill by more than this percentage")
 
     # Notifications (apprise URLs, comma-separated)
@@ -61,7 +65,7 @@ class Settings(BaseSettings):
                                    description="Streamlit secrets file; an [auth] section there turns on OIDC login")
 
     # Worker
-    sync_time: str = Field(default="08:30", description="Daily OpenAI Usage/Costs sync time HH:MM (needs OPENAI_ADMIN_KEY)")
+    sync_time: str = Field(default="08:30", description="Daily provider-bill sync time HH:MM (OpenAI with OPENAI_ADMIN_KEY, Anthropic with ANTHROPIC_ADMIN_KEY)")
     probe_time: str = Field(default="09:00", description="Daily probe time HH:MM")
     probe_timezone: str = Field(default="UTC", description="Timezone of probe_time")
     check_interval_minutes: int = Field(default=15, ge=1, description="Minutes between alert checks")
@@ -111,6 +115,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be HH:MM, got {v!r}")
         return f"{int(hh):02d}:{int(mm):02d}"
 
+
+    def configured_providers(self) -> tuple[str, ...]:
+        """The providers with enough settings to be called, in the default fallback order."""
+        return tuple(name for name, ready in (("openai", self.openai_api_key is not None),
+                                              ("ollama", bool(self.ollama_base_url)),
+                                              ("gemini", self.gemini_api_key is not None)) if ready)
 
     def secret_values(self) -> list[str]:
         """Every configured secret as plain text, for core.redact to mask wherever it appears.

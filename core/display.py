@@ -42,6 +42,12 @@ def usd(value) -> str:
     return f"${d.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
 
 
+def usd_exact(value) -> str:
+    """A limit in a refusal, every decimal kept: $1,000,000 ; $999,999,999,999.999999 (usd() would round it up
+    to a figure the limit does not reach)."""
+    return f"${Decimal(value):,}"
+
+
 def per_million_tokens(cost, tokens) -> str:
     """A cost per token, which as such is a long decimal, shown per million tokens: $2.50 / 1M tokens."""
     d = _decimal(cost)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal, InvalidOperation
 
+from core.display import usd_exact
 from core.errors import InvalidRecord
 
 
@@ -93,5 +94,5 @@ def money(name: str, v, maximum: Decimal, what: str = "the most the database hol
     if d < 0:
         raise InvalidRecord(name, v, "must not be negative")
     if d > maximum:
-        raise InvalidRecord(name, v, f"is more than {what} (${maximum:,})")
+        raise InvalidRecord(name, v, f"is more than {what} ({usd_exact(maximum)})")
     return d.quantize(Decimal("0.000001"))

@@ -43,7 +43,7 @@ _SHAPE_HINTS = re.compile(r"sk-|aiza|bearer|basic|=|://|hooks\.slack|passw|secre
 
 _cache: tuple[object, re.Pattern | None] | None = None
 _busy = threading.local()
-_get_settings = None  # core.config.get_settings, imported on first use (core.config is imported after this)
+_config = None  # core.config, imported on first use (core.config is imported after this)
 
 
 def _forms(value: str) -> set[str]:
@@ -73,11 +73,12 @@ def _configured() -> re.Pattern | None:
 
 
 def _values() -> re.Pattern | None:
-    global _cache, _get_settings
+    global _cache, _config
     try:
-        if _get_settings is None:
-            from core.config import get_settings as _get_settings
-        settings = _get_settings()
+        if _config is None:
+            import core.config
+            _config = core.config
+        settings = _config.get_settings()
     except Exception:  # noqa: BLE001 - unreadable settings: the shapes still apply, and redact never raises
         return None
     cached = _cache

@@ -1,6 +1,6 @@
-"""Alerts: the open alerts with their severity and seed 004's summary counts, "Run checks now", resolve with a
+"""Alerts: the open alerts with their severity and the summary counts, "Run checks now", resolve with a
 note, acknowledge or snooze (each confirmed in a dialog; the Resolve one says when the condition still holds), the
-notification channels' state, and the full list with the seed's filters. Alert text is always shown as text."""
+notification channels' state, and the full list with the alert list's filters. Alert text is always shown as text."""
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd

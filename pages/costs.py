@@ -1,6 +1,7 @@
 """Costs: one month's spend, the month-end projection, every budget and quota in scope (worst first, never a sum
 across companies) and the day each runs out at the current pace; by provider, model and brand; ISO weeks with the
-average daily cost."""
+average daily cost; the month as a FOCUS file for FinOps tools; our estimate against each provider's bill."""
+import re
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -33,6 +34,14 @@ except InvalidRecord as e:
 st.caption(f"{d['period']['start_date']} → {d['period']['end_date']} (UTC). Projection: cost so far ÷ days "
            "elapsed × days in the month (a finished month shows its actual total).")
 scope_caption(scope)
+focus_scope = scope["company"] or "all companies"
+st.download_button(
+    f"Download {month} as FOCUS", data=lambda: cache.export_focus(month, scope["company"]),
+    file_name=f"focus_{month}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', focus_scope)}.csv", mime="text/csv",
+    on_click="ignore", icon=":material/download:",
+    help=f"The month's cost and usage of {focus_scope} in the FinOps Foundation's FOCUS columns (CSV), for FinOps "
+         "tools: one row per day, brand, operation, provider, model and token kind. The brand and provider "
+         "filters do not apply.")
 
 f = d["budget_forecast"]
 current_month = month == months[0]
@@ -104,5 +113,5 @@ st.table(pd.DataFrame([{"ISO week": w["week"], "Days": esc(f"{w['start_date']} �
                         "Average daily cost": esc(usd(w["avg_daily"]))} for w in d["cost_trends"]]
                       ).set_index("ISO week"))
 
-# Estimated vs billed for the same month and company (the bill is OpenAI's: other providers have none to compare).
+# Estimated vs billed for the same month and company, for each provider whose bill is synced (OpenAI, Anthropic).
 render_reconciliation(scope["company"], month=month, provider=scope["provider"], brand=scope["brand"])

@@ -1,4 +1,4 @@
-"""Efficiency (seed 004's efficiency analysis): per model cost, speed and reliability, a 0-10 score with its formula,
+"""Efficiency (the efficiency analysis): per model cost, speed and reliability, a 0-10 score with its formula,
 the monthly savings of moving an operation's calls to a cheaper model, recommendations derived from the figures,
 and overall insights. Self-hosted models are listed apart: their $0 is no price."""
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Overview (seed 004's usage dashboard): totals against the previous period, where the money goes by provider,
+"""Overview (the usage dashboard): totals against the previous period, where the money goes by provider,
 model, operation and day, the ten costliest jobs and quality figures."""
 from datetime import UTC, datetime, timedelta
 

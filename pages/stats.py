@@ -1,4 +1,4 @@
-"""Stats (seed 004's usage statistics): lifetime totals, the month to date against the whole previous month,
+"""Stats (the usage statistics): lifetime totals, the month to date against the whole previous month,
 lifetime efficiency figures and the top performers."""
 from decimal import Decimal
 

@@ -1,5 +1,5 @@
-"""Trends (seed 004's usage trends): a metric per week, month or quarter, the change against the previous
-period, and a summary whose rules are stated on the page (and in the README). The period in progress is drawn
+"""Trends (the usage trends): a metric per week, month or quarter, the change against the previous
+period, and a summary whose rules are stated on the page (and in the manual). The period in progress is drawn
 hatched and labelled "so far", and has no change: it is not a full period yet."""
 import pandas as pd
 import streamlit as st

@@ -1,4 +1,4 @@
-"""Usage explorer (seed 004's /ai/usage/ and /ai/usage/{id}/): every filter of the seed, pages of rows read
+"""Usage explorer (/ai/usage/ and /ai/usage/{id}/): every filter of the usage list, pages of rows read
 from the database one page at a time, a detail view with the job and cost per token, and CSV export."""
 import json
 
@@ -20,7 +20,7 @@ ORDERINGS = {"-created_at": "Newest first", "created_at": "Oldest first", "-tota
 
 with st.expander("Filters", expanded=True):
     c = st.columns(4)
-    provider = scope["provider"]  # the sidebar's provider filter is the seed's provider_name
+    provider = scope["provider"]  # the sidebar's provider filter is the usage list's provider_name
     models = [m["model"] for m in opts["models"] if provider in (None, m["provider"])]
     model = filters.selectbox("Model", [None] + models, "model_name", container=c[0],
                               format_func=lambda v: "All models" if v is None else v)

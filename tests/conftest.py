@@ -1,19 +1,28 @@
-"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, emptied before each test.
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, emptied before each test; the environment,
+users file, notification receivers, the command line run in this process, and the AppTest navigation mode.
 
 `db` is parametrised over both engines. PostgreSQL is at 127.0.0.1:5432 (user postgres, trust auth) — on CI
-(CI=true) an unreachable server fails the run; elsewhere those tests skip with the reason.
+(CI=true) an unreachable server fails the run; elsewhere those tests skip with the reason. Each test process (each
+pytest-xdist worker) has its own PostgreSQL database and its own SQLite file.
 """
 from __future__ import annotations
 
+import io
+import logging
 import os
+import signal
+import sys
 import uuid
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from core import config
 from core.storage import db as core_db
-from core.storage.models import Base
+from tests.fakes.smtp_server import SMTPServer
+from tests.fakes.webhook_server import Webhook
+from tests.helpers.db import empty
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -47,6 +56,9 @@ def _pg_url():
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A test database need not survive a crash of the server: commits return without waiting for the disk
+        # (the tests commit thousands of small transactions; what each one sees is unchanged).
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     core_db.migrate(url)
     yield url
@@ -56,28 +68,13 @@ def _pg_url():
     admin.dispose()
 
 
-def _empty(url: str) -> None:
-    engine = core_db.get_engine(url)
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            for t in tables:
-                conn.execute(text(f'DELETE FROM "{t}"'))
-        else:
-            # A session leaked by a failed test would block TRUNCATE forever: end it, and never wait long.
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-                              "current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"))
-            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-
-
 def _use(url: str, monkeypatch) -> str:
     monkeypatch.setenv("DATABASE_URL", url)
     # Local mode (no login) unless a test configures users: a developer's own users file is never read.
     monkeypatch.setenv("USERS_FILE", "/nonexistent/aium-test-users.json")
     monkeypatch.setenv("AUTH_SECRETS_FILE", "/nonexistent/aium-test-secrets.toml")
     config.reset_settings()
-    _empty(url)
+    empty(url)
     return url
 
 
@@ -108,3 +105,185 @@ def session(db):
     yield s
     s.rollback()
     s.close()
+
+
+# -- environment and users --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def env(monkeypatch):
+    """env(NAME=value, ...) sets environment variables (None unsets one) and forgets cached settings."""
+
+    def set_env(**values):
+        for k, v in values.items():
+            if v is None:
+                monkeypatch.delenv(k, raising=False)
+            else:
+                monkeypatch.setenv(k, str(v))
+        config.reset_settings()
+
+    # Quiet defaults for tests: no notification channel, no pause between delivery attempts; rate rules judge
+    # any sample (ALERT_MIN_JOBS=1) so that a test shows one threshold with a few records — the default of 20
+    # has its own tests in tests/alerts/test_rules.py.
+    set_env(ALERT_MIN_JOBS="1", NOTIFY_URLS=None, ADMIN_NOTIFY_URLS=None, NOTIFY_RETRY_DELAY_SECONDS="0",
+            OPENAI_API_KEY=None, OLLAMA_BASE_URL=None, GEMINI_API_KEY=None, LOG_FILE=None, PROBE_TIME="09:00",
+            PROBE_TIMEZONE="UTC")
+    yield set_env
+    config.reset_settings()
+
+
+@pytest.fixture
+def users_file(tmp_path, monkeypatch):
+    """An empty password-login users file of this test (USERS_FILE): login is configured once a user is added."""
+    path = tmp_path / "users.json"
+    monkeypatch.setenv("USERS_FILE", str(path))
+    config.reset_settings()
+    yield path
+    config.reset_settings()
+
+
+_USERS_FILES: dict[tuple, bytes] = {}
+
+
+@pytest.fixture
+def add_users(users_file):
+    """add_users((username, password, role, companies), ...) fills this test's users file: add_user writes it
+    the first time in this process, later tests get a copy (a bcrypt hash at full cost takes a quarter second)."""
+    from core.access.users import add_user
+
+    def add(*users) -> None:
+        key = tuple((name, password, role, tuple(companies)) for name, password, role, companies in users)
+        if key in _USERS_FILES:
+            users_file.write_bytes(_USERS_FILES[key])
+            users_file.chmod(0o600)
+            return
+        for name, password, role, companies in key:
+            add_user(name, password, role=role, companies=list(companies))
+        _USERS_FILES[key] = users_file.read_bytes()
+
+    return add
+
+
+# -- notification receivers -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def smtp_server():
+    server = SMTPServer()
+    yield server
+    server.close()
+
+
+# -- the command line, in this process ------------------------------------------------------------------------
+
+@dataclass
+class Ran:
+    """What a command left: its exit code and what it printed (the shape of subprocess.run's result)."""
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def exit_code(e: SystemExit) -> int:
+    """The status a process would exit with after `SystemExit(e.code)`."""
+    if e.code is None:
+        return 0
+    return e.code if isinstance(e.code, int) else 1
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """cli(*args, stdin=None) runs `python -m core ARGS` in this process, as a fresh process would: settings read
+    from the environment again, log lines on stderr as `logging.basicConfig` sets them up there."""
+    from core.cli import main
+
+    def run(*args, stdin: str | None = None) -> Ran:
+        capsys.readouterr()  # what the test printed before is not the command's
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        config.reset_settings()
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:
+            code = exit_code(e)
+            if isinstance(e.code, str):
+                print(e.code, file=sys.stderr)
+        finally:
+            root.removeHandler(handler)
+        out, err = capsys.readouterr()
+        return Ran(int(code or 0), out, err)
+
+    return run
+
+
+@pytest.fixture
+def run_worker(capsys):
+    """run_worker(*args) runs `python worker.py ARGS` in this process: its exit code, stdout and stderr. The
+    signal handlers and log handlers the worker installs are taken away again afterwards."""
+    import worker
+
+    def run(*args) -> Ran:
+        capsys.readouterr()
+        config.reset_settings()
+        root = logging.getLogger()
+        level = root.level
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            code = worker.main([str(a) for a in args])
+        except SystemExit as e:
+            code = exit_code(e)
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            for h in list(root.handlers):
+                if getattr(h, "_aium", False):  # the worker's own (stderr, LOG_FILE)
+                    root.removeHandler(h)
+                    h.close()
+            root.setLevel(level)
+        out, err = capsys.readouterr()
+        return Ran(int(code or 0), out, err)
+
+    return run
+
+
+# -- AppTest ------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_cache():
+    """Streamlit's data cache and the sign-in throttle empty before and after the test."""
+    import streamlit as st
+
+    from core.access.throttle import THROTTLE
+
+    st.cache_data.clear()
+    THROTTLE.clear()
+    yield
+    st.cache_data.clear()
+    THROTTLE.clear()
+
+
+@pytest.fixture
+def navigation_mode(monkeypatch):
+    """Run AppTest as a running server does after its first request: in `st.navigation` mode.
+
+    AppTest resets Streamlit's legacy `pages/` flag before every run, so each run would take the fresh-process
+    path (the page alone, then `ui.entry.require_entry` reruns through dashboard.py), which drops the widget
+    event being tested. The fresh-process path itself is covered by tests/browser/test_pages.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

@@ -4,20 +4,15 @@ masked by value in every sink — the probe report, stdout and stderr, the log f
 table, the webhook body, the CSV export, what core returns to the pages, and the rendered pages themselves.
 
 The providers are fake servers on loopback that answer 401 with a body echoing the key they were sent (and the
-other secrets, as a careless proxy might echo its settings); the worker runs as a real process.
+other secrets, as a careless proxy might echo its settings); `worker.py --once all` runs with its own log set-up.
 """
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import streamlit as st
-from alert_fixtures import Webhook, env  # noqa: F401
-from fakes.provider_server import FakeProvider
+from tests.fakes.webhook_server import Webhook
+from tests.fakes.provider_server import FakeProvider
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
@@ -27,8 +22,7 @@ from core.analytics import get_usage, get_usage_dashboard, list_usage
 from core.queries.usage_list import export_csv_text
 from core.llm import AllProvidersFailed, complete
 from core.storage.models import Base
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.apptest import dashboard, page_alone
 
 KEYS = {"OPENAI_API_KEY": "proxy-7f3c9a1b2e", "GEMINI_API_KEY": "AIzaShort1",
         "OPENAI_ADMIN_KEY": "adm1n-Key-42", "ANTHROPIC_ADMIN_KEY": "anthr0pic-Admin-77"}
@@ -38,10 +32,8 @@ PG_PASSWORD = "Pg-pass-3e1"  # trust authentication ignores it, but the settings
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    st.cache_data.clear()
+def _fresh_cache(fresh_cache):
     yield
-    st.cache_data.clear()
 
 
 @pytest.fixture
@@ -85,7 +77,7 @@ def rendered(at: AppTest) -> str:
     return "\n".join(parts).replace("\\", "")  # markdown escapes (proxy\-7f3c…) must not hide a leak
 
 
-def test_configured_secrets_of_any_shape_never_leave_the_process(db, env, hook, tmp_path):
+def test_configured_secrets_of_any_shape_never_leave_the_process(db, env, hook, tmp_path, run_worker):
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text(f'[auth]\nredirect_uri = "http://localhost:8501/oauth2callback"\n'
                             f'cookie_secret = "{OIDC_COOKIE_SECRET}"\n'
@@ -106,8 +98,7 @@ def test_configured_secrets_of_any_shape_never_leave_the_process(db, env, hook, 
             NOTIFY_URLS=notify_url, AUTH_SECRETS_FILE=str(secrets_file), LOG_FILE=str(log_file),
             PROBE_TIMEOUT_SECONDS="5", OPERATIONS_FILE="/nonexistent/operations.toml")
 
-        proc = subprocess.run([sys.executable, "worker.py", "--once", "all"], cwd=ROOT, capture_output=True,
-                              text=True, env=dict(os.environ), timeout=120)
+        proc = run_worker("--once", "all")
         assert proc.returncode == 1, proc.stderr  # provider_unavailable fired
 
         # The tracked client writes the failure into ai_jobs.description and raises with it.
@@ -148,8 +139,8 @@ def test_configured_secrets_of_any_shape_never_leave_the_process(db, env, hook, 
     }
     # The pages, rendered as the browser gets them (local mode: the OIDC file would ask for a login).
     env(AUTH_SECRETS_FILE="/nonexistent/aium-test-secrets.toml")
-    overview = AppTest.from_file("../dashboard.py", default_timeout=30).run()
-    alerts = AppTest.from_file("../pages/alerts.py", default_timeout=30).run()
+    overview = dashboard().run()
+    alerts = page_alone("alerts").run()
     assert not overview.exception and not alerts.exception
     sinks["Overview page"], sinks["Alerts page"] = rendered(overview), rendered(alerts)
 

@@ -48,7 +48,7 @@ def active(company: str | None = None) -> dict:
 
 
 def listing(company: str | None = None, *, page: int = 1, page_size: int = 50, **filters) -> dict:
-    """list_alerts with the seed's filters (alert_type, provider_name, is_resolved, created_at__gte)."""
+    """list_alerts with the alert list's filters (alert_type, provider_name, is_resolved, created_at__gte)."""
     kept = tuple(sorted((k, v) for k, v in filters.items() if v not in (None, "")))
     return _listing(_db(), company, kept, page, page_size)
 

@@ -134,6 +134,13 @@ def export_csv(company: str | None, filters: dict, ordering: str | None = None) 
     return analytics.export_csv_text(company=company, ordering=ordering, **filters)
 
 
+def export_focus(month: str, company: str | None) -> str:
+    """The month as a FOCUS cost and usage CSV for FinOps tools (read from the daily rollup); called on download
+    only."""
+    from core.queries.focus_export import export_focus_text
+    return export_focus_text(month=month, company=company)
+
+
 def status() -> dict:
     return _status(db_key())
 

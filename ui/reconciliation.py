@@ -1,4 +1,5 @@
-"""Reconciliation section of the Costs page: our estimate against OpenAI's bill per day and model.
+"""Reconciliation section of the Costs page: our estimate against a provider's bill per day and model, for every
+billed provider (core.providers.bills: OpenAI, Anthropic), one at a time through a selector.
 
 UI only: the figures come from core.providers.reconcile through st.cache_data (dicts, never sessions).
 """
@@ -12,16 +13,16 @@ import streamlit as st
 
 from core.config import get_settings
 from core.display import change, count, usd
+from core.providers.bills import BILLED
 from core.providers.reconcile import reconcile
 from ui.common import dataframe, esc
 
 TTL = 60
-PROVIDER = "openai"  # the provider whose bill is synced (core.providers.openai_sync)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _reconcile(db: str, company: str | None, since: date, until: date, tolerance: str) -> dict:
-    return reconcile(since, until, company=company, tolerance_pct=Decimal(tolerance))
+def _reconcile(db: str, provider: str, company: str | None, since: date, until: date, tolerance: str) -> dict:
+    return reconcile(since, until, company=company, provider=provider, tolerance_pct=Decimal(tolerance))
 
 
 def _pct(value: float | None) -> str:
@@ -39,18 +40,28 @@ def _month_days(month: str, today: date) -> tuple[date, date] | None:
 
 def render_reconciliation(company: str | None, *, month: str | None = None, provider: str | None = None,
                           brand: str | None = None) -> None:
-    """Estimated (ledger) vs billed (OpenAI Costs API) per day and model, with the days over tolerance.
+    """Estimated (ledger) vs billed (the provider's synced bill) per day and model, with the days over tolerance.
 
-    With `month` ("YYYY-MM", the Costs page's choice) the period is that month up to today; without it, two date
-    pickers (the last 30 days by default). `provider` and `brand` are the page's other filters: the bill is
-    OpenAI's and has no brand, so they only change what is said.
+    The page's provider filter picks the bill when it names a billed provider; with no provider filter a selector
+    offers each billed provider. With `month` ("YYYY-MM", the Costs page's choice) the period is that month up to
+    today; without it, two date pickers (the last 30 days by default). A bill has no brand: `brand` only changes
+    what is said.
     """
     settings = get_settings()
-    st.subheader("Reconciliation with the OpenAI bill")
-    if provider and provider != PROVIDER:
-        st.caption(f"The provider filter is {provider}: the reconciliation compares OpenAI's bill only. "
-                   "Choose openai or all providers to see it.")
+    if provider and provider not in BILLED:
+        st.subheader("Reconciliation with a provider's bill")
+        st.caption(f"The provider filter is {provider}: bills are read for "
+                   f"{' and '.join(b.label for b in BILLED.values())} only. Choose one of them or all providers "
+                   "to see its reconciliation.")
         return
+    head = st.empty()  # the title names the bill chosen below it
+    if provider:
+        bill = BILLED[provider]
+    else:
+        name = st.radio("Bill", list(BILLED), key="reconcile_provider", horizontal=True,
+                        format_func=lambda n: BILLED[n].label)
+        bill = BILLED[name]
+    head.subheader(f"Reconciliation with the {bill.label} bill")
     today = datetime.now(UTC).date()
     if month:
         days = _month_days(month, today)
@@ -70,15 +81,16 @@ def render_reconciliation(company: str | None, *, month: str | None = None, prov
             st.warning("The start date is after the end date.")
             return
     # The tolerance goes through str so no binary float reaches the Decimal comparison.
-    data = _reconcile(settings.database_url, company or None, since, until, f"{tolerance:.4f}")
+    data = _reconcile(settings.database_url, bill.name, company or None, since, until, f"{tolerance:.4f}")
     scope = f"company {company}" if company else "all companies"
     st.caption(f"{since.isoformat()} → {until.isoformat()} (UTC), {scope}"
                + (" (the bill has no brand: the whole company is compared)" if brand else "")
-               + ". Estimated: our ledger's OpenAI cost (provider-bill imports excluded). Billed: the Costs API "
-               f"lines synced with `python -m core sync openai`. Tolerance ±{data['tolerance_pct']:g}%.")
+               + f". Estimated: our ledger's {bill.label} cost (provider-bill imports excluded). Billed: the cost "
+               f"lines of {bill.what} synced with `python -m core sync {bill.name}`. "
+               f"Tolerance ±{data['tolerance_pct']:g}%.")
     if not data["rows"]:
-        st.info("Nothing to reconcile in this period: no OpenAI usage in the ledger and no synced bill. "
-                "Run `python -m core sync openai --since YYYY-MM-DD` (needs OPENAI_ADMIN_KEY).")
+        st.info(f"Nothing to reconcile in this period: no {bill.label} usage in the ledger and no synced bill. "
+                f"Run `python -m core sync {bill.name} --since YYYY-MM-DD` (needs {bill.key_setting}).")
         return
     t = data["totals"]
     m = st.columns(4)

@@ -1,5 +1,6 @@
 """Alerts: the rules (`rules`), the lifecycle of an alert — open, acknowledge, snooze, resolve — (`lifecycle`, `ack`),
-and notifications through apprise with per-channel state (`notify`, `channels`, `deliver`).
+the alert listings (`listing`), and notifications through apprise with per-channel state (`notify`, `channels`,
+`deliver`).
 
 May import: the shared leaves, `storage`, `queries`, `limits`, `access`. Imported by `worker`, `cli`, the pages.
 This package is a public facade: `core.alerts.check_alerts`, `resolve_alert`, `acknowledge_alert`, `list_alerts`,
@@ -9,11 +10,9 @@ from core.alerts.lifecycle import (  # noqa: F401  (the facade's public names)
     AlertNotFound,
     AlertNotOpen,
     acknowledge_alert,
-    active_alerts,
-    alert_dict,
     check_alerts,
     condition_holds,
-    list_alerts,
     open_alert,
     resolve_alert,
 )
+from core.alerts.listing import active_alerts, alert_dict, list_alerts  # noqa: F401

@@ -8,18 +8,13 @@ acknowledged, and is notified as usual.
 """
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
+from core.clock import iso_z, parse_utc
 from core.storage.models import Alert
 from core.redact import redact
 
 LOCAL_OPERATOR = "user"  # who acts when no one is named: the command line's and the worker's operator
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_until(value, now: datetime) -> datetime | None:
@@ -28,25 +23,14 @@ def parse_until(value, now: datetime) -> datetime | None:
     is not after `now`."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, datetime):
-        ts = value
-    elif isinstance(value, date):
-        ts = datetime.combine(value, time.min)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            if _DATE_ONLY.match(text):
-                ts = datetime.combine(date.fromisoformat(text), time.min)
-            else:
-                ts = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except ValueError:
-            raise ValueError(f"until must be a date (YYYY-MM-DD) or an ISO 8601 date and time, got {value!r}") \
-                from None
-    else:
+    if not isinstance(value, (date, str)):
         raise ValueError(f"until must be a date or a date and time, got {value!r}")
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    try:
+        ts = parse_utc(value)
+    except ValueError:
+        raise ValueError(f"until must be a date (YYYY-MM-DD) or an ISO 8601 date and time, got {value!r}") from None
     if ts <= now:
-        raise ValueError(f"until must be in the future, got {value!r} ({_iso(ts)}, now is {_iso(now)})")
+        raise ValueError(f"until must be in the future, got {value!r} ({iso_z(ts)}, now is {iso_z(now)})")
     return ts
 
 
@@ -71,10 +55,10 @@ def ack_fields(alert: Alert, now: datetime) -> dict:
     """The acknowledgement keys of an alert's dict; `silenced`: no message goes out for it at `now`."""
     return {
         "acknowledged": alert.acknowledged_at is not None,
-        "acknowledged_at": _iso(alert.acknowledged_at),
+        "acknowledged_at": iso_z(alert.acknowledged_at),
         "acknowledged_by": alert.acknowledged_by,
         "acknowledgement_note": alert.acknowledgement_note,
-        "snoozed_until": _iso(alert.snoozed_until),
+        "snoozed_until": iso_z(alert.snoozed_until),
         "silenced": not alert.is_resolved and is_silenced(alert, now),
     }
 

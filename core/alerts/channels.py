@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import apprise
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.clock import iso_z
 from core.config import Settings, get_settings
 from core.storage.db import session_scope
 from core.storage.models import NotifyChannel
@@ -89,10 +90,6 @@ def retry_delay(failures: int, settings: Settings | None = None) -> timedelta:
     return min(first * 2 ** min(max(failures, 1) - 1, _MAX_DOUBLINGS), timedelta(hours=s.notify_repeat_hours))
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def channel_status(*, settings: Settings | None = None, session: Session | None = None) -> list[dict]:
     """Each configured channel: label, where it is configured, state ("ok", "failing", "not used yet"), since
     when it fails, consecutive failures, last error (redacted), next attempt, last success."""
@@ -108,12 +105,12 @@ def channel_status(*, settings: Settings | None = None, session: Session | None 
         state = "not used yet" if r is None or r.last_attempt_at is None else r.state
         out.append({
             "label": c.label, "source": c.source, "state": state,
-            "failing_since": _iso(r.failing_since) if r else None,
+            "failing_since": iso_z(r.failing_since) if r else None,
             "consecutive_failures": r.consecutive_failures if r else 0,
             "last_error": r.last_error if r and r.state == "failing" else None,
             "last_status": r.last_status if r and r.state == "failing" else None,
-            "next_attempt_at": _iso(r.next_attempt_at) if r else None,
-            "last_attempt_at": _iso(r.last_attempt_at) if r else None,
-            "last_ok_at": _iso(r.last_ok_at) if r else None,
+            "next_attempt_at": iso_z(r.next_attempt_at) if r else None,
+            "last_attempt_at": iso_z(r.last_attempt_at) if r else None,
+            "last_ok_at": iso_z(r.last_ok_at) if r else None,
         })
     return out

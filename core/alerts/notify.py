@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.alerts.ack import is_silenced
 from core.alerts.rules import provider_label
+from core.clock import iso_z
 from core.config import Settings, get_settings
-from core.storage.db import session_scope
+from core.storage.db import dialect_insert, is_sqlite, session_scope
 from core.display import count, plural, when
 from core.storage.models import Alert, Company, NotifyChannel, NotifyDelivery
 from core.alerts.channels import Channel, channel_status, configured, retry_delay, split_urls
@@ -99,17 +99,9 @@ def _compose(new: list[Alert], repeat: list[Alert], resolved: list[Alert], compa
     return title, "\n".join(lines)
 
 
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _insert(session: Session):
-    return postgresql.insert if _is_pg(session) else sqlite.insert
-
-
 def _register(s: Session, channels: list[Channel], now: datetime) -> dict[str, int]:
     """The channels' rows (created on first use, label kept current): {key: id}."""
-    s.execute(_insert(s)(NotifyChannel).values([
+    s.execute(dialect_insert(s)(NotifyChannel).values([
         {"channel_key": c.key, "label": c.label, "source": c.source, "state": "ok", "consecutive_failures": 0,
          "created_at": now, "updated_at": now} for c in channels]).on_conflict_do_nothing(
         index_elements=["channel_key"]))
@@ -146,7 +138,7 @@ def _take(s: Session, channel_id: int, alert_ids: list[int], due, *, holder: str
         or_(NotifyChannel.next_attempt_at.is_(None), NotifyChannel.next_attempt_at <= now)))
     conds = [D.channel_id == channel_id, D.alert_id.in_(alert_ids), *due, channel_due,
              or_(D.claimed_until.is_(None), D.claimed_until < clock)]
-    if _is_pg(s):  # rows another dispatcher is claiming right now are skipped, not waited for
+    if not is_sqlite(s):  # rows another dispatcher is claiming right now are skipped, not waited for
         alert_ids = list(s.scalars(select(D.alert_id).where(*conds).with_for_update(skip_locked=True)))
         if not alert_ids:
             return set()
@@ -176,7 +168,7 @@ def _claim(s: Session, channels: list[Channel], ids: dict[str, int], now: dateti
     # lock the alerts in the order a concurrent check locks them, so the two never deadlock.
     pairs = sorted((a.id, ids[c.key]) for a in open_alerts for c in channels if c.addresses(a.severity))
     if pairs:
-        s.execute(_insert(s)(D).values([{"alert_id": a, "channel_id": c, "attempts": 0} for a, c in pairs])
+        s.execute(dialect_insert(s)(D).values([{"alert_id": a, "channel_id": c, "attempts": 0} for a, c in pairs])
                   .on_conflict_do_nothing(index_elements=["alert_id", "channel_id"]))
     jobs: list[_Job] = []
     # An acknowledged alert sends nothing while silenced (its "resolved" message still goes).
@@ -206,14 +198,14 @@ def _record(s: Session, jobs: list[_Job], outcomes: dict[str, Outcome], now: dat
     D = NotifyDelivery
     for job in sorted(jobs, key=lambda j: j.channel_id):  # channel rows first, in id order: no lock cycle
         o = outcomes[job.channel.key]
-        row = s.get(NotifyChannel, job.channel_id, with_for_update=_is_pg(s), populate_existing=True)
+        row = s.get(NotifyChannel, job.channel_id, with_for_update=not is_sqlite(s), populate_existing=True)
         was_failing = row.state == "failing"
         row.last_attempt_at = now
         row.updated_at = now
         if o.ok:
             if was_failing:
                 log.info("notification channel %s (%s) works again after %s failed attempt(s) since %s",
-                         job.channel.source, row.label, row.consecutive_failures, _iso(row.failing_since))
+                         job.channel.source, row.label, row.consecutive_failures, iso_z(row.failing_since))
             row.state, row.failing_since, row.consecutive_failures = "ok", None, 0
             row.last_error, row.last_status, row.next_attempt_at, row.last_ok_at = None, None, None, now
         else:
@@ -223,8 +215,8 @@ def _record(s: Session, jobs: list[_Job], outcomes: dict[str, Outcome], now: dat
             row.last_error, row.last_status = o.error or "delivery failed", o.status
             row.next_attempt_at = now + retry_delay(row.consecutive_failures, s_)
             log.warning("notification channel %s (%s) failing since %s: %s; %s attempt(s)%s; next attempt at %s",
-                        job.channel.source, row.label, _iso(row.failing_since), row.last_error, o.attempts,
-                        " (refused: not retried)" if o.permanent else "", _iso(row.next_attempt_at))
+                        job.channel.source, row.label, iso_z(row.failing_since), row.last_error, o.attempts,
+                        " (refused: not retried)" if o.permanent else "", iso_z(row.next_attempt_at))
     s.flush()
     for job in jobs:
         o = outcomes[job.channel.key]
@@ -246,15 +238,11 @@ def _release(s: Session, holder: str) -> None:
               .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _settle(s: Session, alert_id: int, channels: list[Channel], ids: dict[str, int], attempts: int,
             now: datetime) -> None:
     """Bring one alert's summary columns up to date with its per-channel rows."""
     # FOR NO KEY UPDATE: it does not wait for (nor block) the foreign-key locks of delivery rows being inserted.
-    alert = s.get(Alert, alert_id, with_for_update={"key_share": True} if _is_pg(s) else None,
+    alert = s.get(Alert, alert_id, with_for_update={"key_share": True} if not is_sqlite(s) else None,
                   populate_existing=True)
     if alert is None:
         return

@@ -10,24 +10,22 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 import pandas as pd
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from core.clock import midnight
 from core.queries.aggregate import aggregate
 from core.config import Settings
 from core.display import count, percent, plural, seconds, usd
-from core.storage.models import Company, ProbeRun, WorkerState
+from core.storage.models import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, Company, ProbeRun, WorkerState
 from core.redact import redact
 from core.limits.spend import limit_statuses
 
-PROBE_OPERATION = "probe"
 FAILED_STATUSES = ("failed", "timeout")
-PROBE_BATCH_KEY = "probe.last_batch_started"  # WorkerState: start of the latest probe run (all providers)
-PROBE_STOPPED = "ProbeStopped"  # probe_runs.error_class of a run cut off by a stop: no measure of the provider
 
 SEVERITY = {
     "quota_warning": "warning", "quota_critical": "critical", "quota_exceeded": "critical",
@@ -107,7 +105,7 @@ class Context:
         return {"company_id": self.company_id}
 
     def today_start(self) -> datetime:
-        return datetime.combine(self.now.astimezone(UTC).date(), time.min, UTC)
+        return midnight(self.now.astimezone(UTC).date())
 
     def daily_frame(self) -> pd.DataFrame:
         """Per day / company / provider / model figures from the baseline start up to now, probe calls left out."""
@@ -177,7 +175,7 @@ def check_costs(ctx: Context) -> list[Finding]:
         elif ratio >= s.alert_cost_warning:
             out.append(Finding(st.company_id, st.provider, "cost_warning", _down(s.alert_cost_warning * 100), pct,
                                f"Monthly budget {label} at {_pct(pct)}: {usd(st.consumed)} of {usd(st.limit)}"))
-        # Seed 000's absolute rule, for a budget being used: nothing spent is no warning, and an exhausted
+        # The budget probe's absolute rule, for a budget being used: nothing spent is no warning, and an exhausted
         # budget is cost_exceeded's to report (one alert, not two).
         if st.consumed > 0 and 0 < st.remaining <= s.alert_remaining_under_usd:
             out.append(Finding(st.company_id, st.provider, "budget_remaining_low", s.alert_remaining_under_usd,

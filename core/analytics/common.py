@@ -102,6 +102,16 @@ def scope_filters(session: Session, *, company: str | None = None, brand=None, p
     return filters
 
 
+def brand_names(session: Session, ids) -> dict[int, tuple[str, str]]:
+    """{brand id: (brand name, company name)} of the given ids."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return {}
+    rows = session.execute(select(Brand.id, Brand.name, Company.name).join(Company, Company.id == Brand.company_id)
+                           .where(Brand.id.in_(ids)))
+    return {bid: (bname, cname) for bid, bname, cname in rows}
+
+
 def company_ids_in_scope(session: Session, company: str | None) -> list[int]:
     q = select(Company.id)
     if company:

@@ -1,4 +1,4 @@
-"""Seed 004's `/ai/usage/cost_breakdown/`: one calendar month (UTC) by provider, model and brand, ISO weeks,
+"""The cost breakdown (`/ai/usage/cost_breakdown/`): one calendar month (UTC) by provider, model and brand, ISO weeks,
 the company budget, the month-end projection and the day the budget runs out at the current pace.
 
 Projection rule: for the month in progress, cost so far / days elapsed (fractional, at least one day) x days in the
@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 
 from core.queries.aggregate import aggregate
 from core.analytics.common import (
-    EPSILON, ZERO, avg_money, company_ids_in_scope, group, money, month_bounds, pct, scope_filters, totals,
-    unpriced_summary, utc_now,
+    EPSILON, ZERO, avg_money, brand_names, company_ids_in_scope, group, money, month_bounds, pct, scope_filters,
+    totals, unpriced_summary, utc_now,
 )
-from core.analytics.dashboard import _brand_names
 from core.storage.db import read_scope
 from core.storage.models import Budget, Company
 
@@ -92,7 +91,7 @@ def get_cost_breakdown(month: str | None = None, brand=None, now: datetime | Non
         by_b = aggregate(s, start=m0, end=m1, dims=["brand_id"], filters=filters) if not df.empty else df
         to_now = df if now >= m1 else aggregate(s, start=m0, end=min(now + EPSILON, m1), dims=["pricing_status"],
                                                 filters=filters)
-        brands = _brand_names(s, by_b["brand_id"].unique()) if not by_b.empty else {}
+        brands = brand_names(s, by_b["brand_id"].unique()) if not by_b.empty else {}
         in_scope = company_ids_in_scope(s, company)
         budgets = _budgets(s, in_scope)
     t = totals(df)

@@ -1,4 +1,4 @@
-"""Seed 004's `/ai/usage/dashboard/`: totals, per provider / model / operation / brand / day, the ten costliest
+"""Usage dashboard (`/ai/usage/dashboard/`): totals, per provider / model / operation / brand / day, the ten costliest
 jobs and quality figures over [now - days, now], with the previous period of the same length for comparison."""
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 
 from core.queries.aggregate import aggregate, snapshot_memo
 from core.analytics.common import (
-    EPSILON, GROUP_MEASURES, avg_money, avg_seconds, company_ids_in_scope, group, growth, midnight, money, pct,
-    rate, scope_filters, totals, unpriced_summary, utc_now,
+    EPSILON, GROUP_MEASURES, avg_money, avg_seconds, brand_names, company_ids_in_scope, group, growth, midnight,
+    money, pct, rate, scope_filters, totals, unpriced_summary, utc_now,
 )
 from core.queries.costliest import costliest_ids
 from core.storage.db import read_scope
 from core.queries.usage_list import iso_z
-from core.storage.models import AIJob, AIJobUsage, Brand, Company
+from core.storage.models import AIJob, AIJobUsage
 from core.queries.values import day_in_range
 from core.redact import redact
 from core.errors import InvalidRecord
@@ -75,15 +75,6 @@ def _top_costly(s: Session, start: datetime, end: datetime, filters: dict, limit
             for r in (rows[i] for i in ids if i in rows)]
 
 
-def _brand_names(s: Session, ids) -> dict[int, tuple[str, str]]:
-    ids = [int(i) for i in ids]
-    if not ids:
-        return {}
-    rows = s.execute(select(Brand.id, Brand.name, Company.name).join(Company, Company.id == Brand.company_id)
-                     .where(Brand.id.in_(ids)))
-    return {bid: (bname, cname) for bid, bname, cname in rows}
-
-
 def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None, now: datetime | None = None,
                         company: str | None = None, session: Session | None = None, *,
                         start: date | datetime | None = None, end: date | datetime | None = None) -> dict:
@@ -101,7 +92,7 @@ def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None,
         # Only its last day can come from the memo: its first is read grouped by pricing status alone.
         prev = aggregate(s, start=w0 - (w1 - w0), end=w0, dims=["pricing_status"], **(shared | {"raw_dims": None}))
         top = _top_costly(s, w0, w1, filters)
-        brands = _brand_names(s, ops["brand_id"].unique()) if not ops.empty else {}
+        brands = brand_names(s, ops["brand_id"].unique()) if not ops.empty else {}
         in_scope = bool(company_ids_in_scope(s, company))
     t = totals(df)
     cur_summary, prev_summary = _summary(df), _summary(prev)
@@ -141,7 +132,7 @@ def get_usage_dashboard(days: int = 30, provider: str | None = None, brand=None,
               "tokens": int(r.total_tokens),
               "avg_execution_time": avg_seconds(int(r.execution_ms), int(r.timed_jobs))}
              for r in group(df, ["day"]).itertuples()]
-    daily.sort(key=lambda x: x["date"], reverse=True)  # newest first, as the seed
+    daily.sort(key=lambda x: x["date"], reverse=True)  # newest first, as the usage spec
     daily_by_provider = [{"date": r.day.isoformat(), "provider": r.provider_name, "jobs": int(r.jobs),
                           "tokens": int(r.total_tokens), "cost": money(r.total_cost)}
                          for r in group(df, ["day", "provider_name"]).itertuples()]

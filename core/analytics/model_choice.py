@@ -22,7 +22,7 @@ import pandas as pd
 from core.pricing.catalog import SELF_HOSTED
 
 MIN_JOBS = 20  # priced jobs a model needs in the period before it is ranked on cost
-RELIABLE = 0.95  # reliability a model needs to be proposed in place of another (seed 004's 5 % failure rate)
+RELIABLE = 0.95  # reliability a model needs to be proposed in place of another (the high_failure_rate rule's 5 %)
 _ZERO = Decimal(0)
 
 

@@ -1,4 +1,4 @@
-"""Seed 004's `/ai/usage/trends/`: a metric (cost, tokens, jobs) per calendar period (ISO week, month,
+"""The usage trends (`/ai/usage/trends/`): a metric (cost, tokens, jobs) per calendar period (ISO week, month,
 quarter; UTC), with the change against the previous period and a summary.
 
 The period in progress (the one `now` falls in) is flagged `in_progress` (and `complete: false`) and has no
@@ -29,7 +29,8 @@ VOLATILITY_LOW, VOLATILITY_HIGH = 10.0, 25.0
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _period_start(d: date, period: str) -> date:
+def period_start(d: date, period: str) -> date:
+    """The first day of the week (Monday), month or quarter holding `d`."""
     if period == "week":
         return d - timedelta(days=d.weekday())
     if period == "month":
@@ -91,7 +92,7 @@ def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime |
         raise InvalidRecord("metric", metric, f"must be one of {', '.join(METRICS)}")
     now = utc_now(now)
     count = int(periods or PERIODS[period])
-    starts = [_period_start(now.date(), period)]
+    starts = [period_start(now.date(), period)]
     while len(starts) < count:
         starts.insert(0, _prev(starts[0], period))
     range_start = datetime(starts[0].year, starts[0].month, starts[0].day, tzinfo=UTC)
@@ -103,7 +104,7 @@ def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime |
     buckets = {st: {"cost": ZERO, "tokens": 0, "jobs": 0} for st in starts}
     if per_day is not None:
         for r in per_day.itertuples():
-            b = buckets[_period_start(r.day, period)]
+            b = buckets[period_start(r.day, period)]
             b["cost"] += r.total_cost
             b["tokens"] += int(r.total_tokens)
             b["jobs"] += int(r.jobs)

@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the response as JSON")
     p.set_defaults(func=_check)
 
-    p = acts.add_parser("list", help="list alerts (newest first) with the seed's filters",
+    p = acts.add_parser("list", help="list alerts (newest first) with the alert list's filters",
                         description="List alerts, newest first.")
     p.add_argument("--alert-type", help="e.g. quota_warning, cost_exceeded, provider_unavailable")
     p.add_argument("--provider", help="provider name, e.g. openai")
@@ -89,7 +89,7 @@ def _check(args) -> int:
 
 
 def _list(args) -> int:
-    from core.alerts.lifecycle import list_alerts
+    from core.alerts.listing import list_alerts
     resolved = True if args.resolved else (False if args.active else None)
     r = list_alerts(alert_type=args.alert_type, provider_name=args.provider, is_resolved=resolved,
                     created_at__gte=args.since, company=args.company, page_size=args.limit)
@@ -106,7 +106,7 @@ def _list(args) -> int:
 
 
 def _active(args) -> int:
-    from core.alerts.lifecycle import active_alerts
+    from core.alerts.listing import active_alerts
     r = active_alerts(company=args.company)
     if args.json:
         _print_json(r)

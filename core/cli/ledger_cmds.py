@@ -23,8 +23,9 @@ def register(sub) -> None:
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("import", help="import usage records from a JSONL or CSV file",
-                       description="Import one usage record per JSONL line or CSV row (fields in README). "
-                                   "Idempotent on job_id; refused lines are reported with their reason.")
+                       description="Import one usage record per JSONL line or CSV row "
+                                   "(fields: docs/usage-in/imports.md). Idempotent on job_id; "
+                                   "refused lines are reported with their reason.")
     p.add_argument("file", help="path to a .jsonl or .csv file")
     p.add_argument("--company", help="company of every record (a row naming another company is refused)")
     p.add_argument("--format", choices=("auto", "ledger", "openai-csv", "litellm"), default="auto",
@@ -34,14 +35,20 @@ def register(sub) -> None:
     p.add_argument("--max-errors-shown", type=int, default=50, help="refused lines printed (default 50)")
     p.set_defaults(func=_import)
 
-    p = sub.add_parser("export", help="export the ledger as CSV, with the usage list's filters",
-                       description="Write the filtered ledger as CSV (RFC 4180, spreadsheet-safe).")
+    p = sub.add_parser("export", help="export the ledger as CSV (with the usage list's filters) or as FOCUS",
+                       description="Write the filtered ledger as CSV (RFC 4180, spreadsheet-safe), one row per "
+                                   "record; or, with --format focus, as a FOCUS cost and usage dataset for FinOps "
+                                   "tools: one row per UTC day, company, brand, operation, provider, model, price "
+                                   "and token kind, read from the daily rollup (--month and --company only).")
     _add_filters(p)
+    p.add_argument("--format", choices=("csv", "focus"), default="csv",
+                   help="csv (default): the ledger's records; focus: FOCUS columns for FinOps tools")
+    p.add_argument("--month", metavar="YYYY-MM", help="only this calendar month (UTC)")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("usage", help="list usage records (one page, JSON)",
-                       description="Print one page of the usage list as JSON, with the seed's filters.")
+                       description="Print one page of the usage list as JSON, with the usage list's filters.")
     _add_filters(p)
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--page-size", type=int, default=50)
@@ -104,15 +111,46 @@ def _import(args) -> int:
 
 
 def _export(args) -> int:
+    if args.format == "focus":
+        return _export_focus(args)
     from core.queries.usage_list import export_csv
 
+    filters = _filters(args)
+    if args.month:
+        from core.queries.focus_export import month_range
+        if {"created_at__gte", "created_at__lt"} & set(filters):
+            raise ValueError("--month: give either --month or --created-at--gte / --created-at--lt, not both")
+        first, after = month_range(args.month)
+        filters |= {"created_at__gte": first.isoformat(), "created_at__lt": after.isoformat()}
     if args.output:
         from core.display import plural
         with open(args.output, "w", newline="", encoding="utf-8") as fh:  # a file: with the BOM spreadsheets need
-            n = export_csv(fh, bom=True, company=args.company, **_filters(args))
+            n = export_csv(fh, bom=True, company=args.company, **filters)
         print(f"exported {plural(n, 'record')} to {args.output}", file=sys.stderr)
     else:
-        export_csv(sys.stdout, company=args.company, **_filters(args))
+        export_csv(sys.stdout, company=args.company, **filters)
+    return 0
+
+
+def _export_focus(args) -> int:
+    from core.queries.focus_export import FOCUS_VERSION, export_focus, month_range
+    from core.storage.db import migrate
+
+    given = list(_filters(args))
+    if given:
+        raise ValueError(f"--{given[0].replace('_', '-')}: --format focus takes --month and --company only")
+    if args.month:
+        month_range(args.month)  # a bad month is refused before any file is opened
+    migrate()
+    if args.output:
+        from core.display import plural
+        # For FinOps tools rather than spreadsheets: plain UTF-8, no byte order mark.
+        with open(args.output, "w", newline="", encoding="utf-8") as fh:
+            done = export_focus(fh, month=args.month, company=args.company)
+        print(f"exported {plural(done['rows'], 'FOCUS row')} (FOCUS {FOCUS_VERSION}, BilledCost total "
+              f"${done['billed_cost']}) to {args.output}", file=sys.stderr)
+    else:
+        export_focus(sys.stdout, month=args.month, company=args.company)
     return 0
 
 

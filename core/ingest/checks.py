@@ -6,17 +6,16 @@ exactly which field and value were refused.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from core.errors import InvalidRecord, UsageConflict  # noqa: F401  (raised here; callers import them from here)
 from core.fields import check_text, missing, money, number, text  # noqa: F401
 from core.fields import count as _field_count
 from core.storage.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
-from core.storage.bounds import MAX_RECORD_COST, MAX_RECORD_COUNT, MONEY_MAX, RECORD_COUNT_MAX
+from core.storage.bounds import MAX_RECORD_COST, MAX_RECORD_COUNT, RECORD_COUNT_MAX
 
 MAX_FUTURE = timedelta(minutes=5)
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens")

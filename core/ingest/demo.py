@@ -236,7 +236,7 @@ def _demo_limits(mtd_by_company_id: dict) -> None:
         names = dict(s.execute(select(Company.id, Company.name)).all())
     spent = {names[cid]: Decimal(v or 0) for cid, v in mtd_by_company_id.items()}
     humari = spent.get("Humari", Decimal(0))
-    # Humari is at ~85% of its budget (cost warning); Qadhya has seed 000's $10 OpenAI budget; Northwind is fine.
+    # Humari is at ~85% of its budget (cost warning); Qadhya has the probe's $10 OpenAI budget; Northwind is fine.
     set_budget("Humari", max(Decimal("50"), (humari / Decimal("0.85")).quantize(Decimal("1"))))
     set_budget("Qadhya", "10.00", provider="openai")
     set_budget("Northwind Labs", "2000.00")

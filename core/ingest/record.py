@@ -16,15 +16,14 @@ from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 from core.errors import InvalidRecord, UsageConflict
 from core.ingest.checks import UsageRecord, validate_record
 from core.pricing.catalog import Pricer, billed_cost
-from core.providers.usage_shapes import normalize_usage  # noqa: F401  (part of this module's contract)
 from core.storage import writer
 from core.storage.columns import concat
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, Brand, Company
 from core.storage.names import get_or_create_brand, get_or_create_company
 
-__all__ = ["record_usage", "ingest", "priced_row", "normalize_usage", "IngestResult", "InvalidRecord",
-           "UsageConflict", "validate_record", "get_or_create_company", "get_or_create_brand"]
+__all__ = ["record_usage", "ingest", "priced_row", "IngestResult", "InvalidRecord", "UsageConflict",
+           "validate_record", "get_or_create_company", "get_or_create_brand"]
 
 CHUNK = 5000  # records turned into columns at a time: a long iterable is never held as dicts
 # What `ingest` did: inserted, duplicates, conflicts [(position, job_id)], refused [(position, InvalidRecord)]

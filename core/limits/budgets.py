@@ -10,13 +10,14 @@ does not load them.
 """
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.access.users import User, authorize
+from core.clock import parse_utc
 from core.storage.names import get_or_create_company
 from core.storage.db import session_scope
 from core.storage.models import AIJobUsage, Budget, Company, PriceOverride, Quota
@@ -152,17 +153,10 @@ def _effective(value) -> datetime:
     """A date or ISO timestamp (UTC when no offset); may lie in the future (an announced price change)."""
     if value in (None, ""):
         return datetime.now(UTC)
-    if isinstance(value, datetime):
-        ts = value
-    elif isinstance(value, date):
-        ts = datetime(value.year, value.month, value.day)
-    else:
-        text = str(value).strip()
-        try:
-            ts = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        except ValueError:
-            raise InvalidRecord("effective_from", value, "must be a date (YYYY-MM-DD) or ISO 8601 timestamp") from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    try:
+        return parse_utc(value)
+    except ValueError:
+        raise InvalidRecord("effective_from", value, "must be a date (YYYY-MM-DD) or ISO 8601 timestamp") from None
 
 
 def set_price(provider: str, model: str, input_per_million, output_per_million, cached_input_per_million=None,
@@ -250,12 +244,11 @@ def reprice_usage(session: Session, *, provider: str, model_pattern: str, since:
             if (cost.total_cost, cost.pricing_status, cost.cost_input) == (u.total_cost, u.pricing_status,
                                                                            u.cost_input):
                 continue
-            old_rows.append(rollup.usage_values(u))
+            old_rows.append(rollup.usage_row(u))
             u.cost_input, u.cost_output, u.total_cost = cost.cost_input, cost.cost_output, cost.total_cost
             u.pricing_status = cost.pricing_status
-            new_rows.append(rollup.usage_values(u))
+            new_rows.append(rollup.usage_row(u))
             changed += 1
         session.flush()
         rollup.add_into(deltas, rollup.accumulate(old_rows, sign=-1))
         rollup.add_into(deltas, rollup.accumulate(new_rows))
-

@@ -1,7 +1,7 @@
 """Which provider names a budget, quota or price may name: those that exist somewhere.
 
 A provider is known when the pricing catalog prices it (genai-prices' providers under our names, and the
-self-hosted ones), when it is configured (core.providers.registry), when the ledger holds usage of it, or when a budget,
+self-hosted ones), when it is configured (its settings are set), when the ledger holds usage of it, or when a budget,
 quota or price already names it (it was accepted once). Anything else is most likely a typo ("opnai") that would
 never match any usage, so it is refused with the close matches, unless the caller says it is a new provider.
 Names are compared lower-case and trimmed, as they are stored.
@@ -20,8 +20,8 @@ NEW_PROVIDER_HINT = "for a new provider: --allow-new-provider, or tick 'This is 
 
 
 def _configured() -> set[str]:
-    from core.providers.registry import configured_providers
-    return set(configured_providers())
+    from core.config import get_settings
+    return set(get_settings().configured_providers())
 
 
 def _catalog() -> frozenset[str]:

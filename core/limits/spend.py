@@ -6,28 +6,17 @@ Unpriced calls add 0 to the cost consumed but are counted apart (`unpriced_calls
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.clock import month_start, utc_now
+from core.money import ZERO
 from core.queries.aggregate import aggregate
 from core.storage.db import session_scope
 from core.storage.models import Budget, Company, Quota
-
-ZERO = Decimal("0.000000")
-
-
-def month_start(now: datetime) -> datetime:
-    now = now.astimezone(UTC)
-    return datetime(now.year, now.month, 1, tzinfo=UTC)
-
-
-def next_month_start(now: datetime) -> datetime:
-    now = now.astimezone(UTC)
-    return datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
-
 
 @dataclass(frozen=True)
 class Spend:
@@ -40,7 +29,7 @@ class Spend:
 def month_to_date(session: Session, *, company_id: int | None = None, provider: str | None = None,
                   now: datetime | None = None) -> Spend:
     """Calls, tokens and cost from the 1st of `now`'s month (UTC) up to `now`."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = utc_now(now)
     filters = {"company_id": company_id, "provider_name": provider or None}
     df = aggregate(session, start=month_start(now), end=now, dims=["pricing_status"], filters=filters)
     if df.empty:
@@ -78,7 +67,7 @@ def limit_statuses(session: Session | None = None, *, company_id: int | None = N
 
     A provider-specific query also returns the company-wide budget, which that provider's spend counts toward.
     """
-    now = now or datetime.now(UTC)
+    now = utc_now(now)
     out: list[LimitStatus] = []
     with session_scope(session) as s:
         bq = select(Budget, Company.name).join(Company)

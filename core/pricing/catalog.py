@@ -14,8 +14,8 @@ from __future__ import annotations
 import fnmatch
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import date, datetime
+from decimal import Decimal
 
 from genai_prices import Usage as GPUsage
 from genai_prices import data_snapshot
@@ -23,13 +23,13 @@ from genai_prices import types as gp_types
 from sqlalchemy import literal, literal_column, select, true
 from sqlalchemy.orm import Session
 
+from core.clock import as_utc
+from core.money import ZERO, to_money
 from core.storage.db import is_sqlite
 from core.storage.models import PriceOverride
 from core.storage.one_record import PRICES_DIGEST
-from core.storage.types import MICRO
 
 MILLION = Decimal(1_000_000)
-ZERO = Decimal("0.000000")
 
 # Our provider names -> genai-prices provider ids.
 CATALOG_PROVIDER = {"gemini": "google", "google": "google", "vertex": "google"}
@@ -68,13 +68,9 @@ UNPRICED = Rates(status="unpriced")
 FREE = Rates(status="catalog")
 
 
-def _q(value: Decimal) -> Decimal:
-    return value.quantize(MICRO, rounding=ROUND_HALF_EVEN)
-
-
 def billed_cost(cost_input, cost_output) -> Cost:
-    ci = _q(Decimal(cost_input or 0))
-    co = _q(Decimal(cost_output or 0))
+    ci = to_money(Decimal(cost_input or 0))
+    co = to_money(Decimal(cost_output or 0))
     return Cost(ci, co, ci + co, "billed")
 
 
@@ -86,14 +82,14 @@ def apply_rates(rates: Rates, input_tokens: int, output_tokens: int, cached_toke
         calc = rates.tiered.calc_price(GPUsage(input_tokens=input_tokens, output_tokens=output_tokens,
                                                cache_read_tokens=cached_tokens or None,
                                                cache_write_tokens=cache_write_tokens or None))
-        ci, co = _q(calc["input_price"]), _q(calc["output_price"])
+        ci, co = to_money(calc["input_price"]), to_money(calc["output_price"])
         return Cost(ci, co, ci + co, rates.status)
     plain = input_tokens - cached_tokens - cache_write_tokens
     raw_in = (plain * rates.input
               + cached_tokens * (rates.cache_read if rates.cache_read is not None else rates.input)
               + cache_write_tokens * (rates.cache_write if rates.cache_write is not None else rates.input))
-    ci = _q(raw_in / MILLION)
-    co = _q(output_tokens * rates.output / MILLION)
+    ci = to_money(raw_in / MILLION)
+    co = to_money(output_tokens * rates.output / MILLION)
     return Cost(ci, co, ci + co, rates.status)
 
 
@@ -181,7 +177,7 @@ class Pricer:
         self._override_days = {(o.provider, o.effective_from.date()) for o in self._overrides}
 
     def rates(self, provider: str, model: str, at: datetime) -> Rates:
-        at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+        at = as_utc(at)
         key = (provider, model, at.date())
         rates = self._cache.get(key)
         if rates is None:
@@ -206,7 +202,7 @@ class Pricer:
 
     def price(self, *, provider: str, model: str, at: datetime, input_tokens: int, output_tokens: int,
               cached_tokens: int = 0, cache_write_tokens: int = 0) -> Cost:
-        at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+        at = as_utc(at)
         if self.override_starts_on(provider, at.date()):
             rates = self._lookup(provider, model, at)
         else:

@@ -1,7 +1,7 @@
 """Operations config: which providers serve an operation, in which order, with which model.
 
-The file is TOML (path from the OPERATIONS_FILE setting). Each operation names its chain either as seed 000
-does (`primary` + `fallback`) or as one list (`chain`), and may pick a model per provider:
+The file is TOML (path from the OPERATIONS_FILE setting). Each operation names its chain either as a
+primary and its fallbacks (`primary` + `fallback`) or as one list (`chain`), and may pick a model per provider:
 
     [defaults]
     chain = ["openai", "ollama", "gemini"]

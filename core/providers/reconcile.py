@@ -1,9 +1,11 @@
-"""Reconciliation: what our ledger estimated against what the provider billed, per day and model.
+"""Reconciliation: what our ledger estimated against what a provider billed, per day and model — one
+implementation for every billed provider (core.providers.bills: OpenAI, Anthropic).
 
 - Estimated: the ledger's cost for the provider (daily rollup), minus the rows imported from the provider's
   own bill (source "provider_bill"), which are the bill, not an estimate. Read as rollup minus those few rows,
   so the ledger is never scanned.
-- Billed: the Costs API lines kept by `core.providers.openai_sync` (`provider_costs`).
+- Billed: the cost lines its bill sync keeps in `provider_costs` (OpenAI's Costs API, Anthropic's cost report),
+  "other" lines (tools, web search) included: they are billed too.
 - Models are compared without their snapshot date ("gpt-4o-mini-2024-07-18" and "gpt-4o-mini" are one).
 - difference = estimated - billed; difference_pct = difference / billed x 100 (None when nothing was billed).
   A day is over tolerance when |difference_pct| exceeds the tolerance, or when only one side has a cost.
@@ -11,27 +13,21 @@ Money values are exact decimal strings (6 places); percentages are floats.
 """
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Date, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from core.clock import midnight, utc_now
+from core.money import ZERO, exact
 from core.queries.aggregate import aggregate
 from core.config import get_settings
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, Company, ProviderCost
-from core.providers.openai_sync import SOURCE as BILL_SOURCE
-from core.providers.openai_sync import base_model
+from core.providers.bill_sync import SOURCE as BILL_SOURCE
+from core.providers.bill_sync import base_model
 from core.storage.rollups import day_expr
-
-MICRO = Decimal("0.000001")
-ZERO = Decimal(0)
-
-
-def _money(v: Decimal) -> str:
-    return str(Decimal(v).quantize(MICRO, rounding=ROUND_HALF_EVEN))
-
 
 def _pct(diff: Decimal, billed: Decimal) -> float | None:
     return round(float(diff * 100 / billed), 2) if billed else None
@@ -43,16 +39,12 @@ def _over(estimated: Decimal, billed: Decimal, tolerance: Decimal) -> bool:
     return abs((estimated - billed) * 100 / billed) > tolerance
 
 
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, time.min, UTC)
-
-
 def _as_date(v) -> date:
     return date.fromisoformat(v) if isinstance(v, str) else v
 
 
 def _estimated(s: Session, provider: str, cid: int | None, d0: date, d1: date) -> dict[tuple[date, str], list]:
-    start, end = _midnight(d0), _midnight(d1)
+    start, end = midnight(d0), midnight(d1)
     filters = {"provider_name": provider, "company_id": cid}
     df = aggregate(s, start=start, end=end, dims=["day", "model_name", "pricing_status"], filters=filters)
     out: dict[tuple[date, str], list] = {}
@@ -98,7 +90,7 @@ def reconcile(since: date | None = None, until: date | None = None, *, company: 
               provider: str = "openai", tolerance_pct: Decimal | float | str | None = None,
               now: datetime | None = None, session: Session | None = None) -> dict:
     """Estimated vs billed over [since, until] (whole UTC days; default: the last 30 days up to today)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = utc_now(now)
     until = until or now.date()
     since = since or until - timedelta(days=29)
     if since > until:
@@ -122,20 +114,20 @@ def reconcile(since: date | None = None, until: date | None = None, *, company: 
         b = billed.get((day, model), ZERO)
         if e == 0 and b == 0 and not unpriced:
             continue
-        rows.append({"date": day.isoformat(), "model": model, "estimated": _money(e), "billed": _money(b),
-                     "difference": _money(e - b), "difference_pct": _pct(e - b, b),
+        rows.append({"date": day.isoformat(), "model": model, "estimated": exact(e), "billed": exact(b),
+                     "difference": exact(e - b), "difference_pct": _pct(e - b, b),
                      "over_tolerance": _over(e, b, tolerance), "unpriced_jobs": unpriced})
         acc = per_day.setdefault(day, [ZERO, ZERO])
         acc[0] += e
         acc[1] += b
-    days = [{"date": d.isoformat(), "estimated": _money(e), "billed": _money(b), "difference": _money(e - b),
+    days = [{"date": d.isoformat(), "estimated": exact(e), "billed": exact(b), "difference": exact(e - b),
              "difference_pct": _pct(e - b, b), "over_tolerance": _over(e, b, tolerance), "synced": d in synced}
             for d, (e, b) in sorted(per_day.items())]
     te = sum((v[0] for v in per_day.values()), ZERO)
     tb = sum((v[1] for v in per_day.values()), ZERO)
     return {"provider": provider, "company": company or None, "company_known": known,
             "since": since.isoformat(), "until": until.isoformat(), "tolerance_pct": float(tolerance),
-            "totals": {"estimated": _money(te), "billed": _money(tb), "difference": _money(te - tb),
+            "totals": {"estimated": exact(te), "billed": exact(tb), "difference": exact(te - tb),
                        "difference_pct": _pct(te - tb, tb)},
             "days": days, "rows": rows,
             "days_over_tolerance": [d["date"] for d in days if d["over_tolerance"]]}

@@ -31,15 +31,13 @@ class ProviderConfig:
 def configured_providers(settings: Settings | None = None) -> dict[str, ProviderConfig]:
     """Providers with enough configuration to be called, in the default fallback order."""
     s = settings or get_settings()
+    keys = {"openai": s.openai_api_key, "ollama": None, "gemini": s.gemini_api_key}
+    urls = {"openai": s.openai_base_url, "ollama": s.ollama_base_url, "gemini": s.gemini_base_url}
+    models = {"openai": s.openai_model, "ollama": s.ollama_model, "gemini": s.gemini_model}
     out: dict[str, ProviderConfig] = {}
-    if s.openai_api_key is not None:
-        out["openai"] = ProviderConfig("openai", s.openai_base_url, s.openai_api_key.get_secret_value(),
-                                       s.openai_model)
-    if s.ollama_base_url:
-        out["ollama"] = ProviderConfig("ollama", s.ollama_base_url, None, s.ollama_model)
-    if s.gemini_api_key is not None:
-        out["gemini"] = ProviderConfig("gemini", s.gemini_base_url, s.gemini_api_key.get_secret_value(),
-                                       s.gemini_model)
+    for name in s.configured_providers():
+        key = keys[name]
+        out[name] = ProviderConfig(name, urls[name], key.get_secret_value() if key is not None else None, models[name])
     return out
 
 

@@ -8,7 +8,7 @@ usage_daily (which adds brand and operation) otherwise; hours from usage_hourly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from operator import add
 
 import numpy as np
@@ -16,14 +16,12 @@ import pandas as pd
 from sqlalchemy import BigInteger, Date, cast, func, literal, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
+from core.clock import midnight
+from core.storage.db import is_sqlite
 from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.storage.rollups import INT_MEASURES, KEYS, MEASURED, MEASURES, NARROW_KEYS, day_expr, raw_sum
 
 DIMS = KEYS  # day, company_id, brand_id, provider_name, model_name, operation, job_status, pricing_status
-
-
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, time.min, UTC)
 
 
 def _filter_conds(table, filters: Mapping) -> list:
@@ -93,7 +91,7 @@ def _companies_of(session: Session, filters: Mapping, start: datetime, end: date
     list comes from the narrow rollup, kept in the ledger's transaction: in one snapshot it holds every company
     that has a record on those days, so no record is missed.
     """
-    if session.get_bind().dialect.name != "postgresql" or any(
+    if is_sqlite(session) or any(
             filters.get(k) is not None for k in ("company_id", "provider_name")):
         return []
     last = (end - timedelta(microseconds=1)).date()
@@ -168,7 +166,7 @@ def _cut_day(day: date, lo: datetime, hi: datetime, horizon: datetime
     """The part [lo, hi) of `day` that a range covers, as pieces to add to rollup days without that day (False),
     or to subtract from rollup days with it (True): whichever reads fewer raw minutes, then fewer hours."""
     inside = _split(1, lo, hi, horizon)
-    outside = [p for a, b in ((_midnight(day), lo), (hi, _midnight(day + timedelta(days=1)))) if a < b
+    outside = [p for a, b in ((midnight(day), lo), (hi, midnight(day + timedelta(days=1)))) if a < b
                for p in _split(-1, a, b, horizon)]
     if _split_cost(inside, horizon) <= _split_cost(outside, horizon):
         return False, inside
@@ -189,21 +187,21 @@ def plan(start: datetime | None, end: datetime | None, horizon: datetime | None 
     pieces: list[tuple[int, datetime, datetime, str]] = []
     ds = None if start is None else start.date()
     de = None if end is None else end.date()
-    start_cut = start is not None and start != _midnight(ds)
-    end_cut = end is not None and end != _midnight(de)
+    start_cut = start is not None and start != midnight(ds)
+    end_cut = end is not None and end != midnight(de)
     if start_cut and end_cut and ds == de:  # both ends inside one day
         whole, part = _cut_day(ds, start, end, horizon)
         return ds, ds + timedelta(days=1) if whole else ds, part
     if start is not None:
         r0 = ds
         if start_cut:
-            whole, part = _cut_day(ds, start, _midnight(ds + timedelta(days=1)), horizon)
+            whole, part = _cut_day(ds, start, midnight(ds + timedelta(days=1)), horizon)
             r0 = ds if whole else ds + timedelta(days=1)
             pieces += part
     if end is not None:
         r1 = de
         if end_cut:
-            whole, part = _cut_day(de, _midnight(de), end, horizon)
+            whole, part = _cut_day(de, midnight(de), end, horizon)
             r1 = de + timedelta(days=1) if whole else de
             pieces += part
     return r0, r1, pieces
@@ -280,7 +278,7 @@ def aggregate(session: Session, *, start: datetime | None = None, end: datetime 
 def snapshot_memo(session: Session) -> dict | None:
     """A memo for `aggregate` when every statement of the session reads one snapshot (PostgreSQL REPEATABLE READ
     or SERIALIZABLE, see core.storage.db.read_scope); None otherwise, as figures read at different moments would mix."""
-    if session.get_bind().dialect.name != "postgresql":
+    if is_sqlite(session):
         return None
     level = session.connection().get_isolation_level()
     return {} if level in ("REPEATABLE READ", "SERIALIZABLE") else None

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import ARRAY, Date, cast, func, literal, literal_column, select, text, true
 from sqlalchemy.orm import Session
 
+from core.storage.db import is_sqlite
 from core.storage.models import AIJobUsage
 
 MAX_DAYS = 3660
@@ -38,7 +39,7 @@ def costliest_ids(session: Session, start: datetime, end: datetime, conds: list,
     order = (u.total_cost.desc(), u.id.desc())
     in_range = (u.created_at >= start, u.created_at < end, *conds)
     days = _days(start, end)
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         return _sqlite_costliest(session, in_range, limit, offset)
     if not days or len(days) > MAX_DAYS:
         q = select(u.id).where(*in_range).order_by(*order).limit(limit).offset(offset)

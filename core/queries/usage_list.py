@@ -1,6 +1,6 @@
-"""Raw ledger reads: the filtered usage list (seed 004's `/ai/usage/`), one usage, and CSV export.
+"""Raw ledger reads: the filtered usage list (`/ai/usage/`), one usage, and CSV export.
 
-Filters are an allow-list of seed 004's query parameters, bound as SQL parameters; pages are keyed by
+Filters are an allow-list of the usage list's query parameters, bound as SQL parameters; pages are keyed by
 offset for the list and by id for exports, so nothing loads the whole ledger.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.clock import iso_z, midnight, parse_utc
 from core.queries.aggregate import aggregate
 from core.queries.costliest import costliest_ids
 from core.storage.db import read_scope, session_scope
@@ -40,28 +41,20 @@ EXPORT_COLUMNS = ("id", "job_id", "created_at", "company", "brand", "provider_na
                   "description")
 
 
-def iso_z(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _date_or_ts(name: str, value) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = str(value).strip()
+    if isinstance(value, date):  # a datetime too
+        return parse_utc(value)
     try:
-        ts = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        ts = parse_utc(value)
     except ValueError:
         raise InvalidRecord(name, value, "must be a date (YYYY-MM-DD) or ISO 8601 timestamp") from None
-    day_in_range(name, ts, value)
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return day_in_range(name, ts, value)
 
 
 def _decimal(name: str, value) -> Decimal:
     try:
         d = Decimal(str(value).strip())
-    except Exception:
+    except ArithmeticError:  # decimal.InvalidOperation: not a number
         raise InvalidRecord(name, value, "must be a number") from None
     if not d.is_finite():
         raise InvalidRecord(name, value, "must be a finite number")
@@ -185,10 +178,6 @@ def _data_days(session: Session) -> tuple[date, date] | None:
     return None if first is None else (first, session.scalar(select(func.max(UsageDaily.day))))
 
 
-def _midnight(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)
-
-
 def _by_time_ids(session: Session, conds: list, per_day: list[tuple[date, int]], exact: bool, newest_first: bool,
                  limit: int, offset: int, expected: int) -> list[int]:
     """One page of ids in time order, reading only the rows of a time window that holds the page.
@@ -209,7 +198,7 @@ def _by_time_ids(session: Session, conds: list, per_day: list[tuple[date, int]],
     need, seen = offset + limit, 0
     clock = datetime.now(UTC) + timedelta(minutes=5)
     for i, (day, jobs) in enumerate(days):
-        d0, d1 = _midnight(day), _midnight(day + timedelta(days=1))
+        d0, d1 = midnight(day), midnight(day + timedelta(days=1))
         if not exact:
             if (i + 1) & i == 0 or i + 1 == len(days):  # 1, 2, 4, 8… days
                 ids = page(d0 if newest_first else d1)
@@ -245,7 +234,7 @@ def _page_ids(session: Session, conds: list, filters: dict, company: str | None,
         if span is None:
             return []
         start, end = _time_range(filters)
-        first, after = _midnight(span[0]), _midnight(span[1] + timedelta(days=1))
+        first, after = midnight(span[0]), midnight(span[1] + timedelta(days=1))
         start, end = max(start or first, first), min(end or after, after)
         return costliest_ids(session, start, end, conds, limit, offset) if start < end else []
     q = select(AIJobUsage.id).where(*conds).order_by(*ORDERINGS[ordering]).limit(limit).offset(offset)
@@ -288,7 +277,7 @@ def _joined():
 
 def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None, ordering: str = "-created_at",
                session: Session | None = None, **filters) -> dict:
-    """Seed 004's paginated usage list: {count, next, previous, results}."""
+    """The paginated usage list: {count, next, previous, results}."""
     try:
         page, page_size = int(page), int(page_size)
     except (TypeError, ValueError):
@@ -318,7 +307,7 @@ def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None
 
 
 def get_usage(usage_id: int, *, company: str | None = None, session: Session | None = None) -> dict | None:
-    """One usage with its job (seed 004's `/ai/usage/{id}/`), or None."""
+    """One usage with its job (`/ai/usage/{id}/`), or None."""
     usage_id = whole_id("id", usage_id, maximum=MAX_BIG_ID)
     if company:
         company = name_value("company", company)

@@ -1,5 +1,5 @@
 """What the ledger's columns hold, and the per-record maximums derived from it: one definition for the validator,
-the columnar checks, the write guard (core/storage/headroom.py) and the README.
+the columnar checks, the write guard (core/storage/headroom.py) and the manual.
 
 Money is NUMERIC(18,6) on PostgreSQL and int64 micro-dollars on SQLite; counts are BIGINT (int64) on both. Every
 rollup row, and every total a view reads, is a sum of records no larger than the ledger's lifetime total of that
@@ -49,8 +49,3 @@ def _column_max(name: str) -> int:
 RECORD_COUNT_MAX = {name: _round_figure(min(MAX_RECORD_COUNT, _column_max(name))) for name in (
     "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "memory_usage_mb",
     "error_count")}
-
-
-def money_text(micros: int) -> str:
-    """Micro-dollars as the decimal string a refusal shows."""
-    return str(Decimal(micros).scaleb(-MONEY_SCALE).quantize(Decimal(1).scaleb(-MONEY_SCALE)))

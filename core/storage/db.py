@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,16 +114,23 @@ def read_scope(session: Session | None = None) -> Iterator[Session]:
         yield session
         return
     with session_scope() as own:
-        if own.get_bind().dialect.name == "postgresql":
+        if not is_sqlite(own):
             conn = own.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             settings = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in READ_SETTINGS.items())
             conn.exec_driver_sql(f"SELECT {settings}")
         yield own
 
 
-def is_sqlite(session_or_engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
-    return bind.dialect.name == "sqlite"
+def is_sqlite(bind) -> bool:
+    """Whether a session, engine, connection or dialect is SQLite's (else it is PostgreSQL's)."""
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
+    return getattr(bind, "dialect", bind).name == "sqlite"
+
+
+def dialect_insert(session: Session):
+    """The database's own INSERT (it has ON CONFLICT) for the session's engine."""
+    return sqlite.insert if is_sqlite(session) else postgresql.insert
 
 
 class NativeStatement:
@@ -163,7 +171,7 @@ def migrate(url: str | None = None) -> None:
     engine = get_engine(url)
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    if engine.dialect.name == "sqlite":
+    if is_sqlite(engine):
         lock_path = Path(engine.url.database or "data/usage.db").with_suffix(".migrate.lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "w") as fh:

@@ -21,9 +21,10 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.display import usd_exact
 from core.errors import InvalidRecord
-from core.storage.bounds import COUNT_MAX, MAX_RECORD_COST, MAX_RECORD_COST_MICROS, MONEY_MAX, MONEY_MAX_MICROS, \
-    money_text
+from core.money import exact, from_micros
+from core.storage.bounds import COUNT_MAX, MAX_RECORD_COST, MAX_RECORD_COST_MICROS, MONEY_MAX, MONEY_MAX_MICROS
 from core.storage.db import is_sqlite, lock_for_write
 
 # The rollup measures that bound all others: input, output, cached, cache-write and reasoning tokens are each at
@@ -49,11 +50,11 @@ class Refusal:
 
 
 def _bound_text(m: str) -> str:
-    return f"${MONEY_MAX:,}" if m == "total_cost" else f"{COUNT_MAX:,}"
+    return usd_exact(MONEY_MAX) if m == "total_cost" else f"{COUNT_MAX:,}"
 
 
 def _value_text(m: str, v: int) -> str:
-    return money_text(v) if m == "total_cost" else str(v)
+    return exact(from_micros(v)) if m == "total_cost" else str(v)
 
 
 def _scan(session: Session) -> dict[str, int]:
@@ -144,7 +145,7 @@ def check(session: Session, keys: np.ndarray, values: Mapping[str, np.ndarray],
     for i in np.argsort(keys, kind="stable").tolist():
         row = {m: int(values[m][i]) for m in GUARDED}
         if priced_over[i]:
-            over, why = "total_cost", f"priced above the per-record maximum (${MAX_RECORD_COST:,})"
+            over, why = "total_cost", f"priced above the per-record maximum ({usd_exact(MAX_RECORD_COST)})"
         else:
             over = next((m for m in GUARDED if row[m] > room[m]), None)
             why = f"would take the ledger's lifetime total past {_bound_text(over)}, the most the database holds"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import sqlite
 
-from core.storage.db import get_engine
+from core.storage.db import get_engine, is_sqlite
 from core.storage.models import JobLock
 
 
@@ -65,7 +65,7 @@ def job_lock(name: str, *, wait: float = 0.0, ttl: float = 900.0, url: str | Non
     """
     engine = get_engine(url)
     deadline = time.monotonic() + wait
-    if engine.dialect.name == "sqlite":
+    if is_sqlite(engine):
         holder = _holder()
         acquired = _sqlite_try(engine, name, holder, ttl)
         while not acquired and time.monotonic() < deadline:
@@ -99,12 +99,3 @@ def job_lock(name: str, *, wait: float = 0.0, ttl: float = 900.0, url: str | Non
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         finally:
             conn.close()
-
-
-@contextlib.contextmanager
-def require_lock(name: str, *, wait: float, ttl: float = 900.0) -> Iterator[None]:
-    """Like job_lock but raises LockTimeout instead of yielding False."""
-    with job_lock(name, wait=wait, ttl=ttl) as ok:
-        if not ok:
-            raise LockTimeout(f"lock {name!r} is held by another process")
-        yield

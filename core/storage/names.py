@@ -7,15 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.storage.db import dialect_insert
 from core.storage.models import Brand, Company
-
-
-def dialect_insert(session: Session):
-    """The database's own INSERT (it has ON CONFLICT DO NOTHING) for the session's engine."""
-    return sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
 
 
 def company_id(session: Session, name: str) -> int | None:

@@ -18,18 +18,19 @@ from sqlalchemy import Date, Integer, cast, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.clock import midnight
 from core.storage import headroom
-from core.storage.db import NativeStatement
+from core.storage.db import NativeStatement, is_sqlite
 from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 
-KEYS = ("day", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
-        "pricing_status")
+# The tables' keys in their primary keys' order (each column is declared once, in core.storage.rollup_models).
+KEYS = tuple(c.name for c in UsageDaily.__table__.primary_key)
 INT_MEASURES = ("jobs", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
                 "reasoning_tokens", "execution_ms", "error_count", "memory_mb", "timed_jobs", "memory_jobs")
 MONEY_MEASURES = ("cost_input", "cost_output", "total_cost")
 MEASURES = INT_MEASURES + MONEY_MEASURES + ("success_sum",)
-NARROW_KEYS = ("day", "company_id", "provider_name", "model_name", "job_status", "pricing_status")
-HOUR_KEYS = ("day", "hour") + KEYS[1:]
+NARROW_KEYS = tuple(c.name for c in UsageDailyModel.__table__.primary_key)
+HOUR_KEYS = tuple(c.name for c in UsageHourly.__table__.primary_key)
 _WIDE_AT = [HOUR_KEYS.index(k) for k in KEYS]
 _NARROW_AT = [HOUR_KEYS.index(k) for k in NARROW_KEYS]
 # The ledger column of each rollup measure, where the names differ.
@@ -37,11 +38,6 @@ RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
 # The measures a record may lack (NULL: not measured), each with the count of the jobs that have it: an average
 # of the measure divides by that count, never by `jobs`.
 MEASURED = {"execution_ms": "timed_jobs", "memory_mb": "memory_jobs"}
-# The ledger columns a usage row's rollup deltas are computed from.
-USAGE_FIELDS = ("created_at", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
-                "pricing_status", "input_tokens", "output_tokens", "total_tokens", "cached_tokens",
-                "cache_write_tokens", "reasoning_tokens", "execution_ms", "error_count", "memory_usage_mb",
-                "cost_input", "cost_output", "total_cost", "success_rate")
 
 
 def raw_sum(measure: str):
@@ -63,21 +59,28 @@ def utc_day_hour(ts: datetime) -> tuple[date, int]:
 
 def day_expr(session: Session, column=AIJobUsage.created_at):
     """SQL expression for the UTC calendar day of a stored timestamp."""
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         return func.date(column)
     return cast(func.timezone("UTC", column), Date)
 
 
 def hour_expr(session: Session, column=AIJobUsage.created_at):
     """SQL expression for the UTC hour (0-23) of a stored timestamp."""
-    if session.get_bind().dialect.name == "sqlite":  # stored as UTC text
+    if is_sqlite(session):  # stored as UTC text
         return cast(func.strftime("%H", column), Integer)
     return cast(func.extract("hour", func.timezone("UTC", column)), Integer)
 
 
-def usage_values(u: AIJobUsage) -> dict:
-    """A stored usage row as `accumulate` takes it (to subtract it before a change)."""
-    return {c: getattr(u, c) for c in USAGE_FIELDS}
+# The ledger columns `accumulate` reads from a usage row.
+ROW_FIELDS = ("created_at", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
+              "pricing_status", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
+              "reasoning_tokens", "execution_ms", "error_count", "memory_usage_mb", "cost_input", "cost_output",
+              "total_cost", "success_rate")
+
+
+def usage_row(u: AIJobUsage) -> dict:
+    """A stored usage row as `accumulate` takes it: read before a correction (subtracted) and after (added)."""
+    return {c: getattr(u, c) for c in ROW_FIELDS}
 
 
 def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
@@ -169,13 +172,14 @@ def summed(deltas: dict[tuple, dict], at: list[int] = _NARROW_AT) -> dict[tuple,
 _UPSERTS: dict[tuple, object] = {}
 
 
-def _upsert(dialect: str, model=UsageDaily, keys: tuple = KEYS):
-    """The add-on-conflict statement, built once per dialect and table (building it costs more than running it)."""
-    stmt = _UPSERTS.get((dialect, model))
+def _upsert(lite: bool, model=UsageDaily, keys: tuple = KEYS):
+    """The add-on-conflict statement (`lite`: SQLite's), built once per database kind and table (building it
+    costs more than running it)."""
+    stmt = _UPSERTS.get((lite, model))
     if stmt is None:
         table = model.__table__
-        ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-        stmt = _UPSERTS[(dialect, model)] = ins.on_conflict_do_update(
+        ins = (sqlite.insert if lite else postgresql.insert)(table)
+        stmt = _UPSERTS[(lite, model)] = ins.on_conflict_do_update(
             index_elements=list(keys),
             set_={m: getattr(table.c, m) + getattr(ins.excluded, m) for m in MEASURES},
         )
@@ -194,18 +198,18 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
         return
     headroom.rollups_changed(session, {m: sum(_units(m, acc[m]) for acc in deltas.values())
                                        for m in headroom.GUARDED})
-    dialect = session.get_bind().dialect.name
+    lite = is_sqlite(session)
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
     # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
     values = [dict(zip(HOUR_KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
-    if dialect != "sqlite" and len(values) == 1:  # one key: one round trip for the three
+    if not lite and len(values) == 1:  # one key: one round trip for the three
         _ONE_PG.run(session, values[0])
-    elif dialect != "sqlite" and len(values) > 200:
+    elif not lite and len(values) > 200:
         _apply_pg_copy(session, values)  # the daily sums are grouped in SQL from the same temporary table
     else:
-        _execute(session, _upsert(dialect, UsageHourly, HOUR_KEYS), values)
+        _execute(session, _upsert(lite, UsageHourly, HOUR_KEYS), values)
         for model, keys, at in ((UsageDaily, KEYS, _WIDE_AT), (UsageDailyModel, NARROW_KEYS, _NARROW_AT)):
-            _execute(session, _upsert(dialect, model, keys),
+            _execute(session, _upsert(lite, model, keys),
                      [dict(zip(keys, key)) | acc for key, acc in sorted(summed(deltas, at).items())])
     if any(acc["jobs"] < 0 for acc in deltas.values()):
         days = sorted({key[0] for key in deltas})  # the primary keys start with the day: no scan of the tables
@@ -347,9 +351,9 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
     usage_daily rows."""
     where = []
     if start is not None:
-        where.append(AIJobUsage.created_at >= datetime.combine(start, datetime.min.time(), UTC))
+        where.append(AIJobUsage.created_at >= midnight(start))
     if end is not None:
-        where.append(AIJobUsage.created_at < datetime.combine(end, datetime.min.time(), UTC))
+        where.append(AIJobUsage.created_at < midnight(end))
     u = AIJobUsage
     day, hour = day_expr(session), hour_expr(session)
     keys = [day.label("day"), hour.label("hour"), u.company_id, u.brand_id, u.provider_name, u.model_name,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.clock import as_utc
 from core.config import get_settings
 from core.storage.db import session_scope
 from core.storage.models import WorkerHeartbeat
@@ -38,7 +39,7 @@ def worker_status(now: datetime | None = None, session: Session | None = None) -
         last = datetime.fromisoformat(last)
     if last is None:
         return {"state": "never", "last_beat_at": None, "age_seconds": None, "threshold_seconds": threshold}
-    last = last.replace(tzinfo=UTC) if last.tzinfo is None else last.astimezone(UTC)
+    last = as_utc(last)
     age = (now - last).total_seconds()
     return {"state": "stale" if age > threshold else "ok", "last_beat_at": last.isoformat(),
             "age_seconds": int(age), "threshold_seconds": threshold}

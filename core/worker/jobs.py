@@ -204,16 +204,35 @@ def _log_channels() -> None:
                         ch["next_attempt_at"], ch["last_error"])
 
 
+def sync_configured(settings: Settings | None = None) -> bool:
+    """True when some provider's admin key is set: the worker then schedules the daily bill sync."""
+    from core.providers.bills import configured_bills
+    return bool(configured_bills(settings))
+
+
 def sync_job(now: datetime | None = None) -> JobOutcome:
-    """Daily OpenAI Usage/Costs sync (only when OPENAI_ADMIN_KEY is set); one worker at a time."""
-    from core.providers.openai_sync import daily_sync_job
-    if get_settings().openai_admin_key is None:
-        return JobOutcome("sync", ran=False, skipped_reason="OPENAI_ADMIN_KEY not set")
+    """Daily sync of every provider bill whose admin key is set (OpenAI, Anthropic); one worker at a time.
+
+    Each provider is synced on its own: one that fails (logged, redacted) leaves the others' sync as it is.
+    """
+    from core.providers.bills import BILLED, configured_bills
+    bills = configured_bills()
+    if not bills:
+        keys = ", ".join(b.key_setting for b in BILLED.values())
+        return JobOutcome("sync", ran=False, skipped_reason=f"no admin key set ({keys})")
+    details: list[str] = []
     with job_lock("job.sync") as acquired:
         if not acquired:
             log.info("sync: skipped, another worker is running it")
             return JobOutcome("sync", ran=False, skipped_reason="running elsewhere")
-        summary = daily_sync_job(now=now)
-    log.info("sync: OpenAI usage %s..%s into %s: %s", summary["since"], summary["until"], summary["company"],
-             ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, int)))
-    return JobOutcome("sync", details=[str(summary)])
+        for bill in bills:
+            try:
+                summary = bill.daily(now=now)
+            except Exception as e:  # noqa: BLE001 - one provider's failure must not stop the next one's sync
+                log.error("sync: %s failed, nothing written: %s: %s", bill.label, type(e).__name__, redact(str(e)))
+                details.append(f"{bill.name}: failed: {redact(str(e))}")
+                continue
+            log.info("sync: %s usage %s..%s into %s: %s", bill.label, summary["since"], summary["until"],
+                     summary["company"], ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, int)))
+            details.append(f"{bill.name}: {summary}")
+    return JobOutcome("sync", details=details)

@@ -1,4 +1,4 @@
-"""The daily probe (seed 000): a tiny live call to each configured provider, month-to-date usage from the ledger,
+"""The daily budget probe: a tiny live call to each configured provider, month-to-date usage from the ledger,
 budget total / consumed / remaining, the open critical alerts, then the verdict: OK, ALERT, or NOT OK when
 nothing could be probed (core.worker.probe_report holds the report and the rules of its verdict).
 
@@ -20,22 +20,23 @@ import logging
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import display
-from core.alerts.rules import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, provider_label
+from core.clock import month_start, utc_now
+from core.alerts.rules import provider_label
 from core.config import get_settings
 from core.storage.db import session_scope
-from core.storage.models import ProbeRun, WorkerState
+from core.storage.models import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, ProbeRun, WorkerState
 from core.worker.probe_report import (RULE, ProbeReport, ProviderCheck, check_lines, critical_alert_lines,
                                not_configured_lines, open_critical_alerts, verdict_lines)
 from core.providers.registry import DEFAULT_CHAIN, ProviderConfig, classify_error, configured_providers, make_client
 from core.redact import redact
-from core.limits.spend import limit_statuses, month_start, month_to_date
+from core.limits.spend import limit_statuses, month_to_date
 
 log = logging.getLogger("core.worker.probe")
 
@@ -131,7 +132,7 @@ def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
         return ProviderCheck(cfg.name, cfg.model, False, latency_ms=latency, error=classify_error(outcome["error"]))
     resp = outcome["response"]
     try:
-        from core.ingest.record import normalize_usage
+        from core.providers.usage_shapes import normalize_usage
         tokens = normalize_usage(cfg.name, resp)
         inp, out = tokens["input_tokens"], tokens["output_tokens"]
     except ValueError:  # a provider that omits usage still answered
@@ -209,7 +210,7 @@ def _probe_run(report: ProbeReport, check: ProviderCheck) -> ProbeRun:
 
 def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None,
               check_alerts: bool = False) -> ProbeReport:
-    """Probe every configured provider in chain order, record the results, and build seed 000's report.
+    """Probe every configured provider in chain order, record the results, and build the probe report.
 
     With `check_alerts`, the alert check runs once the probe is recorded (its result in `report.check`). Either
     way the report lists the critical alerts open at its end (every company) and ends with its verdict
@@ -218,7 +219,7 @@ def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None,
     `stopped` says so (the run is recorded as cut off).
     """
     settings = get_settings()
-    started = (now or datetime.now(UTC)).astimezone(UTC)
+    started = utc_now(now)
     providers = configured_providers()
     chain = probe_chain()
     order = [p for p in chain if p in providers] + [p for p in providers if p not in chain]

@@ -1,4 +1,4 @@
-"""The probe's report (seed 000) and its verdict.
+"""The daily probe's report and its verdict.
 
 The verdict is one of three, and the worker's exit code follows it (cron reads the code, not the text):
 
@@ -114,8 +114,8 @@ def not_configured_lines() -> list[str]:
 
 
 def open_critical_alerts() -> list[dict]:
-    """Open critical alerts of every company, as core.alerts.lifecycle.active_alerts() gives them (messages redacted)."""
-    from core.alerts.lifecycle import active_alerts
+    """Open critical alerts of every company, as core.alerts.listing.active_alerts() gives them (messages redacted)."""
+    from core.alerts.listing import active_alerts
     return [a for a in active_alerts()["alerts"] if a["severity"] == "critical"]
 
 

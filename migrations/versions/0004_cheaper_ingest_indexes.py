@@ -1,4 +1,4 @@
-"""PostgreSQL: indexes that cost less on ingest (issue 7)
+"""PostgreSQL: indexes that cost less on ingest (10M-record scale)
 
 - ix_usage_created becomes a BRIN index: rows arrive roughly in time order, so a block-range index serves
   time-range scans at a fraction of a B-tree's insert cost.

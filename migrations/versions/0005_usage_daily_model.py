@@ -1,4 +1,4 @@
-"""usage_daily_model: the daily rollup without brand and operation (issue 7)
+"""usage_daily_model: the daily rollup without brand and operation (10M-record scale)
 
 Most views group and filter by day, company, provider, model and statuses only; usage_daily holds ~10x more rows
 a day because brand and operation are in its key. The new table is filled from usage_daily (sums of its sums,
@@ -56,7 +56,7 @@ def upgrade() -> None:
 
 
 def backfill_sql() -> str:
-    """usage_daily summed by the narrow key (also the reference of tests/test_migrations.py)."""
+    """usage_daily summed by the narrow key (also the reference of tests/storage/test_migrations.py)."""
     sums = ", ".join(f"sum({m})" for m in MEASURES)
     return (f"INSERT INTO usage_daily_model ({KEYS}, {', '.join(MEASURES)}) "
             f"SELECT {KEYS}, {sums} FROM usage_daily GROUP BY {KEYS}")

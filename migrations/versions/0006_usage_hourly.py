@@ -1,4 +1,4 @@
-"""usage_hourly: the wide rollup by UTC hour, for the days a range cuts (issue 7)
+"""usage_hourly: the wide rollup by UTC hour, for the days a range cuts (10M-record scale)
 
 A window that opens at 12:00 read half of its first day raw (and half of the previous period's): ~50k records,
 ~70 ms each at 10M records. Whole hours now come from this table; at most half an hour stays raw. Filled from
@@ -62,7 +62,8 @@ def upgrade() -> None:
 
 
 def backfill_sql(dialect: str) -> str:
-    """The raw ledger summed by UTC day, hour and the wide key (also the reference of tests/test_migrations.py)."""
+    """The raw ledger summed by UTC day, hour and the wide key (also the reference of
+    tests/storage/test_migrations.py)."""
     if dialect == "sqlite":  # created_at is stored as UTC text there
         day, hour = "date(created_at)", "CAST(strftime('%H', created_at) AS INTEGER)"
     else:

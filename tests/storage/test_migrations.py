@@ -1,0 +1,246 @@
+"""Migrations build exactly the schema the models describe, on both databases, and re-run harmlessly."""
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from core.storage.db import get_engine, migrate
+from core.storage.models import Base
+
+
+def _for_dialect(dialect: str):
+    """Skip model indexes declared for the other database only (alembic ignores `ddl_if`)."""
+    def include(obj, name, type_, reflected, compare_to):
+        only = getattr(obj, "_ddl_if", None)
+        return not (type_ == "index" and not reflected and only is not None and only.dialect != dialect)
+    return include
+
+
+def _schema_diff(db) -> list:
+    with get_engine(db).connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": False,
+                                                     "include_object": _for_dialect(conn.dialect.name)})
+        return compare_metadata(ctx, Base.metadata)
+
+
+def test_schema_matches_models_and_migrate_is_idempotent(db):
+    migrate(db)  # second run: nothing to do, no error
+    assert _schema_diff(db) == []
+
+
+def test_ledger_indexes_per_database(db):
+    """PostgreSQL gets the ingest-friendly indexes of migration 0004; SQLite keeps plain B-trees."""
+    with get_engine(db).connect() as conn:
+        if conn.dialect.name == "postgresql":
+            defs = dict(conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ai_job_usage'").all())
+            assert "USING brin (created_at)" in defs["ix_usage_created"]
+            assert "(timezone('UTC'::text, created_at))::date), total_cost)" in defs["ix_usage_day_cost"]
+            assert "ix_usage_total_cost" not in defs
+        else:
+            names = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list('ai_job_usage')").all()}
+            assert {"ix_usage_created", "ix_usage_total_cost"} <= names
+            assert "ix_usage_day_cost" not in names
+
+
+def test_fresh_sqlite_file_is_created_with_its_folder(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'usage.db'}"
+    migrate(url)
+    assert (tmp_path / "nested" / "dir" / "usage.db").exists()
+    with get_engine(url).connect() as conn:
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    assert version is not None
+
+
+def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
+    """Down to 0004 (no usage_daily_model) and up again: the backfill equals usage_daily summed by the narrow key."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from core.storage import rollups as rollup
+    from core.storage.db import session_scope
+    from core.storage.models import UsageDaily, UsageDailyModel
+    from core.ingest.record import ingest
+    from core.ingest.checks import validate_record
+
+    now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
+    with session_scope() as s:
+        ingest(s, [validate_record({
+            "job_id": f"m{i}", "created_at": now - timedelta(hours=9 * i), "provider": ["openai", "acme"][i % 2],
+            "model": ["gpt-4o-mini", "custom-1"][i % 2], "input_tokens": 100 + i, "output_tokens": 7,
+            "status": ["completed", "failed"][i % 5 == 0], "company": ["Acme", "Beta"][i % 3 == 0],
+            "brand": f"b{i % 3}", "operation": f"op{i % 4}"}, now=now) for i in range(60)])
+    with session_scope() as s:
+        expected: dict = {}
+        for r in s.scalars(select(UsageDaily)):
+            acc = expected.setdefault(tuple(getattr(r, k) for k in rollup.NARROW_KEYS), [0, 0, Decimal(0), 0])
+            for i, v in enumerate((r.jobs, r.total_tokens, r.total_cost, r.execution_ms)):
+                acc[i] += v
+    _down_and_up(db, "0004", "usage_daily_model")
+    with session_scope() as s:
+        got = {tuple(getattr(r, k) for k in rollup.NARROW_KEYS): [r.jobs, r.total_tokens, r.total_cost,
+                                                                  r.execution_ms]
+               for r in s.scalars(select(UsageDailyModel))}
+        wide_rows = s.query(UsageDaily).count()
+    assert got == expected
+    assert 1 < len(got) < wide_rows  # brand and operation were summed away
+
+
+def test_migration_0006_backfills_the_hourly_rollup_from_the_ledger(db):
+    """Down to 0005 (no usage_hourly) and up again: the backfill equals the raw records summed by UTC hour."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import select
+
+    from core.storage import rollups as rollup
+    from core.storage.db import session_scope
+    from core.storage.models import UsageHourly
+    from core.ingest.record import ingest
+    from core.ingest.checks import validate_record
+
+    now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
+    # 70 records 17 minutes apart, over two days, given in three zones; timed and measured, as every record was
+    # before 0009 (going below it turns a value not measured into the 0 it used to be stored as).
+    with session_scope() as s:
+        ingest(s, [validate_record({
+            "job_id": f"h{i}", "created_at": (now - timedelta(minutes=17 * i)).astimezone(
+                timezone(timedelta(hours=[0, 5, -8][i % 3]))).isoformat(),
+            "provider": ["openai", "acme"][i % 2], "model": ["gpt-4o-mini", "custom-1"][i % 2],
+            "input_tokens": 100 + i, "output_tokens": 7, "status": ["completed", "failed"][i % 11 == 0],
+            "execution_time_seconds": i % 4, "memory_usage_mb": 64,
+            "company": "Acme", "brand": "b1", "operation": "chat"}, now=now) for i in range(70)])
+    with session_scope() as s:
+        expected = {tuple(getattr(r, k) for k in rollup.HOUR_KEYS): tuple(getattr(r, m) for m in rollup.MEASURES)
+                    for r in s.scalars(select(UsageHourly))}
+    _down_and_up(db, "0005", "usage_hourly")
+    with session_scope() as s:
+        got = {tuple(getattr(r, k) for k in rollup.HOUR_KEYS): tuple(getattr(r, m) for m in rollup.MEASURES)
+               for r in s.scalars(select(UsageHourly))}
+    assert got == expected  # the backfill (SQL) equals what ingest wrote (Python), key and sum for sum
+    assert len({k[:2] for k in got}) > 20 and max(v[0] for v in got.values()) > 1  # many hours, some shared
+
+
+def test_migration_0007_takes_the_alerts_already_sent_as_taken_by_the_configured_channels(db, env, webhook):
+    """Down to 0006 (no per-channel state) and up again: an upgrade announces nothing twice, and the reminder
+    still comes NOTIFY_REPEAT_HOURS after the last message."""
+    from datetime import timedelta
+
+    from tests.helpers.alerts import NOW, spend
+
+    from core.alerts import check_alerts
+    from core.limits.budgets import set_budget
+
+    env(NOTIFY_URLS=webhook.url(), NOTIFY_REPEAT_HOURS="24")
+    set_budget("Acme", "100", provider="openai")
+    spend("85", when=NOW - timedelta(hours=1))
+    assert check_alerts(now=NOW)["notifications_sent"] == 1
+    _down_and_up(db, "0006", "notify_channels")
+    assert check_alerts(now=NOW + timedelta(minutes=15))["notifications_sent"] == 0
+    assert len(webhook.received) == 1
+    assert check_alerts(now=NOW + timedelta(hours=24))["notifications_sent"] == 1
+    assert len(webhook.delivered) == 2 and "still open" in webhook.delivered[1]["title"]
+
+
+def test_migration_0009_keeps_every_average_and_counts_existing_jobs_as_measured(db):
+    """Existing records all hold a time and a memory (0 included: it was stored and counts as measured). Down to
+    0008 (the schema those records were written under) and up again: the ledger and every average are unchanged,
+    each rollup row counts all its jobs as measured, and a record without a time is then stored NULL."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import inspect, select
+
+    from core.storage import rollups as rollup
+    from core.analytics import get_efficiency, get_usage_dashboard, get_usage_stats
+    from core.storage.db import dispose_engines, session_scope
+    from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+    from core.ingest.record import ingest, record_usage
+    from core.ingest.checks import validate_record
+
+    now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
+    with session_scope() as s:
+        ingest(s, [validate_record({
+            "job_id": f"e{i}", "created_at": now - timedelta(hours=5 * i + 1), "provider": ["openai", "acme"][i % 2],
+            "model": ["gpt-4o-mini", "custom-1"][i % 2], "input_tokens": 100 + i, "output_tokens": 7,
+            "execution_time_seconds": 0 if i % 7 == 0 else i * 0.37, "memory_usage_mb": 0 if i % 5 == 0 else 64 + i,
+            "company": "Acme", "brand": f"b{i % 2}", "operation": "chat"}, now=now) for i in range(40)])
+
+    def averages() -> dict:
+        d = get_usage_dashboard(days=30, now=now)
+        return {"totals": d["totals"]["avg_execution_time"], "quality": d["quality_metrics"]["avg_execution_time"],
+                "daily": [(x["date"], x["avg_execution_time"]) for x in d["daily_breakdown"]],
+                "models": sorted((m["model"], m["metrics"]["avg_execution_time"])
+                                 for m in get_efficiency(now=now)["models_comparison"]),
+                "stats": get_usage_stats(now=now)["efficiency"]["avg_execution_time"]}
+
+    def ledger() -> list:
+        with session_scope() as s:
+            return s.execute(select(AIJobUsage.id, AIJobUsage.execution_ms, AIJobUsage.memory_usage_mb)
+                             .order_by(AIJobUsage.id)).all()
+
+    def rollups() -> dict:
+        with session_scope() as s:
+            return {m.__tablename__: sorted(tuple(getattr(r, c) for c in keys + rollup.MEASURES)
+                                            for r in s.scalars(select(m)))
+                    for m, keys in ((UsageHourly, rollup.HOUR_KEYS), (UsageDaily, rollup.KEYS),
+                                    (UsageDailyModel, rollup.NARROW_KEYS))}
+
+    before, stored, rows = averages(), ledger(), rollups()
+    assert before["totals"] is not None and len(before["daily"]) > 5 and 0 in [ms for _, ms, _ in stored]
+    engine = get_engine(db)
+    try:
+        _downgrade(db, "0008")
+        usage = {c["name"]: c for c in inspect(engine).get_columns("ai_job_usage")}
+        assert not usage["execution_ms"]["nullable"] and not usage["memory_usage_mb"]["nullable"]
+        for table in ("usage_hourly", "usage_daily", "usage_daily_model"):
+            assert {"timed_jobs", "memory_jobs"}.isdisjoint(c["name"] for c in inspect(engine).get_columns(table))
+    finally:
+        migrate(db)
+        dispose_engines()  # pooled connections keep temporary tables made LIKE the rollups before the downgrade
+    assert _schema_diff(db) == []  # SQLite copied ai_job_usage: its indexes and unique key came back
+    assert averages() == before
+    assert ledger() == stored
+    after = rollups()
+    assert after == rows
+    at = {m: i for i, m in enumerate(rollup.MEASURES)}
+    for table_rows in after.values():
+        width = len(table_rows[0]) - len(rollup.MEASURES)
+        assert all(r[width + at["timed_jobs"]] == r[width + at["jobs"]] == r[width + at["memory_jobs"]]
+                   for r in table_rows)
+    untimed = record_usage(job_id="after", created_at=now, provider_name="openai", model_name="gpt-4o-mini",
+                           input_tokens=1, output_tokens=1, company="Acme", now=now)
+    assert (untimed.execution_ms, untimed.memory_usage_mb) == (None, None)
+    assert averages()["totals"] == before["totals"]  # one more job, not one more timed job
+
+
+def _downgrade(db, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from core.storage.db import PROJECT_ROOT
+
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    with get_engine(db).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def _down_and_up(db, revision: str, table: str) -> None:
+    """Downgrade to `revision` (which must drop `table`), then migrate back to head whatever happened: the later
+    tests need the table."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from core.storage.db import PROJECT_ROOT
+
+    engine = get_engine(db)
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+        assert table not in inspect(engine).get_table_names()
+    finally:
+        migrate(db)
