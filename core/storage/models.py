@@ -29,5 +29,5 @@ from core.storage.worker_models import (
 
 __all__ = ["DEFAULT_BRAND", "JOB_STATUSES", "NO_OPERATION", "PRICING_STATUSES", "PROBE_BATCH_KEY", "PROBE_OPERATION",
            "PROBE_STOPPED", "AIJob", "AIJobUsage", "Alert", "Base", "Brand", "Budget", "Company", "JobLock",
-           "LedgerTotals", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost", "Quota", "RollupMeasures",
-           "UsageDaily", "UsageDailyModel", "UsageHourly", "WorkerHeartbeat", "WorkerState"]
+           "LedgerTotals", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost", "Quota",
+           "RollupMeasures", "UsageDaily", "UsageDailyModel", "UsageHourly", "WorkerHeartbeat", "WorkerState"]

@@ -1,14 +1,9 @@
-"""ledger_totals: the lifetime totals the write guard bounds, kept in one row instead of summed when needed; ids of
-the two large tables taken 1,000 at a time (PostgreSQL)
+"""ledger_totals: the lifetime totals the write guard bounds, kept in one row instead of summed when needed
 
 The guard read them by summing usage_daily_model, and kept the sums per process with a token that every rollup
 change rewrote in worker_state under an advisory lock: three round trips per record. The row is changed in the
 same transaction as the rollups, and locking it is what puts writers in turn. Filled here from usage_daily_model
 (money in micro-dollars); the token in worker_state is no longer read.
-
-A sequence without a cache writes to its page, and logs it, for every id: 50,000 ids took a second here, as long
-as a tenth of the COPY of their records. With a cache of 1,000 each connection takes a block at a time; ids still
-rise within a connection, and a connection that closes leaves the rest of its block unused (BIGINT: no matter).
 
 Revision ID: 0010
 Revises: 0009
@@ -22,7 +17,6 @@ down_revision = '0009'
 branch_labels = None
 depends_on = None
 
-SEQUENCE_CACHE = 1000
 MEASURES = ("total_tokens", "total_cost", "execution_ms", "error_count", "memory_mb")
 
 
@@ -38,15 +32,7 @@ def upgrade() -> None:
     sums = ", ".join(cost if m == "total_cost" else f"COALESCE(SUM({m}), 0)" for m in MEASURES)
     op.execute(f"INSERT INTO ledger_totals (id, {', '.join(MEASURES)}) SELECT 1, {sums} FROM usage_daily_model")
     op.execute("DELETE FROM worker_state WHERE key = 'rollup_version'")
-    if op.get_bind().dialect.name == "postgresql":
-        for table in ("ai_jobs", "ai_job_usage"):
-            op.execute(f"DO $$ BEGIN EXECUTE 'ALTER SEQUENCE ' || pg_get_serial_sequence('{table}', 'id') "
-                       f"|| ' CACHE {SEQUENCE_CACHE}'; END $$")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in ("ai_jobs", "ai_job_usage"):
-            op.execute(f"DO $$ BEGIN EXECUTE 'ALTER SEQUENCE ' || pg_get_serial_sequence('{table}', 'id') "
-                       "|| ' CACHE 1'; END $$")
     op.drop_table('ledger_totals')
