@@ -48,7 +48,7 @@ def remove_company(url: str) -> None:
             for table in ("usage_daily", "usage_daily_model", "usage_hourly"):
                 c.execute(text(f"DELETE FROM {table} WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM companies WHERE id = :c"), {"c": cid})
-    recount = getattr(headroom, "recount", None)
+    recount = getattr(headroom, "recount", None)  # None: code from before the totals row (a baseline run)
     if cid is not None and recount is not None:
         with session_scope() as s:
             recount(s)

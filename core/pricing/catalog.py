@@ -118,6 +118,7 @@ def catalog_rates(provider: str, model: str, at: datetime) -> Rates:
 _OVERRIDE_COLS = (PriceOverride.provider, PriceOverride.model_pattern, PriceOverride.input_per_million,
                   PriceOverride.cached_input_per_million, PriceOverride.cache_write_per_million,
                   PriceOverride.output_per_million, PriceOverride.effective_from)
+_OVERRIDES = select(*_OVERRIDE_COLS)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class Pricer:
     def __init__(self, session: Session | None = None, overrides: list[PriceOverride] | None = None):
         if overrides is None:
             # Plain rows, not ORM objects: this runs once per record_usage call.
-            overrides = ([_OverrideRow(*r) for r in session.execute(select(*_OVERRIDE_COLS))]
+            overrides = ([_OverrideRow(*r) for r in session.execute(_OVERRIDES)]
                          if session is not None else [])
         # Newest first, so the first matching override in force wins.
         self._overrides = sorted(overrides, key=lambda o: o.effective_from, reverse=True)

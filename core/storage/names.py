@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from core.storage.db import dialect_insert
@@ -40,6 +40,10 @@ def get_or_create_brand(session: Session, company: int, name: str) -> int:
 
 
 _ID_OF = {get_or_create_company: company_id, get_or_create_brand: brand_id}
+# Built once: building the statement cost more than running it.
+_BOTH_IDS = select(Company.id, Brand.id).outerjoin(
+    Brand, (Brand.company_id == Company.id) & (Brand.name == bindparam("brand"))).where(
+    Company.name == bindparam("company"))
 
 
 class NameIds:
@@ -60,8 +64,7 @@ class NameIds:
     def ids(self, company: str, brand: str) -> tuple[int, int]:
         if company not in self.companies:
             # Both ids in one round trip when they exist (the common case).
-            row = self.session.execute(select(Company.id, Brand.id).outerjoin(
-                Brand, (Brand.company_id == Company.id) & (Brand.name == brand)).where(Company.name == company)).first()
+            row = self.session.execute(_BOTH_IDS, {"company": company, "brand": brand}).first()
             if row is not None:
                 self.companies[company] = row[0]
                 if row[1] is not None:
