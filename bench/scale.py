@@ -291,6 +291,15 @@ def ingest_row(url: str, rows: int, days: int, kind: str) -> Row:
                INGEST_PER_S, higher_is_better=True, note=f"WAL {int(wal) / max(stored, 1):,.0f} bytes/record")
 
 
+def recount_totals(url: str) -> None:
+    """The write guard's lifetime totals summed again after rollup rows were deleted by hand."""
+    from core.storage import headroom
+    from core.storage.db import get_session
+
+    with get_session(url) as s, s.begin():
+        headroom.recount(s)
+
+
 def remove_bench_company(url: str) -> None:
     """Delete the bench company's records and rollup rows (nothing else holds them), then VACUUM."""
     log(f"removing {BENCH_COMPANY!r} and vacuuming")
@@ -306,6 +315,7 @@ def remove_bench_company(url: str) -> None:
             c.execute(text("DELETE FROM usage_hourly WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM companies WHERE id = :c"), {"c": cid})  # brands, alerts: cascade
     if cid is not None:
+        recount_totals(url)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE ai_jobs, ai_job_usage, usage_daily, usage_daily_model, usage_hourly"))
     engine.dispose()

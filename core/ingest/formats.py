@@ -9,7 +9,6 @@ refusals, duplicates and idempotency (deterministic job_ids) work as for our own
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Iterator
@@ -17,12 +16,12 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from core.ingest.files import ImportResult, import_file, import_rows, iter_rows, progress_printer, unreadable_text
 from core.errors import InvalidRecord
 from core.ingest.checks import check_text
+from core.ingest.files import FileKind, ImportResult, detect, import_file, import_rows, iter_rows, progress_printer
+from core.ingest.lines import Row, unreadable_text
 
 FORMATS = ("auto", "ledger", "openai-csv", "litellm")
-Row = tuple[int, dict | None, str | None]
 
 OPENAI_USAGE_COLUMNS = ("start_time", "end_time", "start_time_iso", "end_time_iso", "project_id",
                         "num_model_requests", "user_id", "api_key_id", "model", "batch", "service_tier",
@@ -45,45 +44,9 @@ class FormatError(ValueError):
     """The file is not in the format asked for (or detected)."""
 
 
-# -- detection ---------------------------------------------------------------------------------------------
-def _head(path: Path) -> str:
-    # A byte that is not UTF-8 refuses its own line later; detection reads past it.
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        return fh.read(65536)
-
-
-def _columns(head: str) -> set[str]:
-    text = head.lstrip()
-    if text.startswith("["):
-        text = text[1:].lstrip()
-    if text.startswith("{"):
-        line = text.split("\n", 1)[0]
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            obj = {}
-            if '"data"' in text[:200]:
-                return set(LITELLM_COLUMNS)  # a /spend/logs/v2 answer
-            # A pretty-printed JSON array: keys appear as "key": on the first lines.
-            return {part.split('"')[1] for part in text[:4000].split("\n") if part.strip().startswith('"')}
-        if isinstance(obj, dict) and isinstance(obj.get("data"), list):
-            return set(LITELLM_COLUMNS)
-        return set(obj) if isinstance(obj, dict) else set()
-    first = next(csv.reader([text.split("\n", 1)[0]]), [])
-    return {c.strip() for c in first}
-
-
 def detect_format(path: str | Path) -> str:
-    """ledger | openai-csv | openai-cost-csv | litellm, from the header (CSV) or the first object (JSON)."""
-    cols = _columns(_head(Path(path)))
-    if {"amount_value", "line_item"} <= cols:
-        return "openai-cost-csv"
-    if "num_model_requests" in cols or ({"start_time", "input_tokens", "output_tokens"} <= cols
-                                        and "job_id" not in cols):
-        return "openai-csv"
-    if "request_id" in cols and ({"startTime", "call_type", "spend"} & cols):
-        return "litellm"
-    return "ledger"
+    """ledger | openai-csv | openai-cost-csv | litellm (core.ingest.files.detect)."""
+    return detect(path).format
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -128,8 +91,8 @@ def _openai_created_at(row: dict):
     return row.get("start_time_iso") or row.get("start_time")
 
 
-def openai_usage_rows(path: Path) -> Iterator[Row]:
-    for lineno, row, error in iter_rows(path):
+def openai_usage_rows(path: Path, kind: FileKind | None = None) -> Iterator[Row]:
+    for lineno, row, error in iter_rows(path, (kind or detect(path)).syntax):
         if error is not None:
             yield lineno, None, error
             continue
@@ -160,10 +123,9 @@ def openai_usage_rows(path: Path) -> Iterator[Row]:
 
 
 # -- LiteLLM spend logs --------------------------------------------------------------------------------------
-def _litellm_objects(path: Path) -> Iterator[Row]:
-    text = _head(path).lstrip()
-    if not (text.startswith("[") or (text.startswith("{") and '"data"' in text[:200])):
-        yield from iter_rows(path)  # CSV or JSONL
+def _litellm_objects(path: Path, kind: FileKind) -> Iterator[Row]:
+    if not kind.document:
+        yield from iter_rows(path, kind.syntax)  # CSV or JSONL
         return
     try:
         # A byte that is not UTF-8 is kept (escaped) and refuses the element holding it.
@@ -209,8 +171,8 @@ def _seconds(row: dict):
     return secs if secs >= 0 else None
 
 
-def litellm_rows(path: Path) -> Iterator[Row]:
-    for lineno, row, error in _litellm_objects(path):
+def litellm_rows(path: Path, kind: FileKind | None = None) -> Iterator[Row]:
+    for lineno, row, error in _litellm_objects(path, kind or detect(path)):
         if error is not None:
             yield lineno, None, error
             continue
@@ -258,13 +220,14 @@ def import_any(path: str | Path, *, fmt: str = "auto", company: str | None = Non
         raise FileNotFoundError(f"import file not found: {path}")
     if fmt not in FORMATS:
         raise FormatError(f"format={fmt!r}: must be one of {', '.join(FORMATS)}")
-    found = detect_format(path) if fmt == "auto" else fmt
+    kind = detect(path)
+    found = kind.format if fmt == "auto" else fmt
     if found == "openai-cost-csv":
         raise FormatError("this is OpenAI's cost export (amount_value, line_item): billed costs come in with "
                           "`python -m core sync openai`; import the completions usage export instead")
     if found == "ledger":
         return import_file(path, company=company, progress=progress, now=now)
-    rows = openai_usage_rows(path) if found == "openai-csv" else litellm_rows(path)
+    rows = openai_usage_rows(path, kind) if found == "openai-csv" else litellm_rows(path, kind)
     source = "provider_bill" if found == "openai-csv" else "import"
     return import_rows(rows, company=company, source=source, now=now,
                        progress=progress_printer(path) if progress else None)

@@ -20,12 +20,14 @@ from decimal import Decimal
 from genai_prices import Usage as GPUsage
 from genai_prices import data_snapshot
 from genai_prices import types as gp_types
-from sqlalchemy import select
+from sqlalchemy import literal, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc
 from core.money import ZERO, to_money
+from core.storage.db import is_sqlite
 from core.storage.models import PriceOverride
+from core.storage.one_record import PRICES_DIGEST
 
 MILLION = Decimal(1_000_000)
 
@@ -116,6 +118,7 @@ def catalog_rates(provider: str, model: str, at: datetime) -> Rates:
 _OVERRIDE_COLS = (PriceOverride.provider, PriceOverride.model_pattern, PriceOverride.input_per_million,
                   PriceOverride.cached_input_per_million, PriceOverride.cache_write_per_million,
                   PriceOverride.output_per_million, PriceOverride.effective_from)
+_OVERRIDES = select(*_OVERRIDE_COLS)
 
 
 @dataclass(frozen=True)
@@ -134,13 +137,40 @@ def _override_rates(o) -> Rates:
                  cache_read=o.cached_input_per_million, cache_write=o.cache_write_per_million)
 
 
+_KEPT: dict = {}  # database URL -> the Pricer `Pricer.kept` hands out (PostgreSQL)
+
+
 class Pricer:
     """Prices records for one session: overrides are read once, catalog rates cached per day."""
+
+    digest: str | None = None  # of the overrides it holds, when read with them (`read`, PostgreSQL)
+
+    @classmethod
+    def read(cls, session: Session) -> Pricer:
+        """The overrides as this transaction sees them; on PostgreSQL with their digest, in one statement, and kept
+        for `kept`."""
+        if is_sqlite(session):
+            return cls(session)
+        one = select(literal(1).label("one")).subquery()
+        rows = session.execute(select(literal_column(f"({PRICES_DIGEST})"), *_OVERRIDE_COLS).select_from(
+            one.outerjoin(PriceOverride, true()))).all()
+        pricer = cls(overrides=[_OverrideRow(*r[1:]) for r in rows if r[1] is not None])
+        pricer.digest = rows[0][0]
+        _KEPT[session.get_bind().url] = pricer
+        return pricer
+
+    @classmethod
+    def kept(cls, session: Session) -> Pricer:
+        """The Pricer this process last read from the session's database (no query; its catalog rates cached too),
+        for one record whose write checks `digest` in its own statement (core.storage.writer.write_one), and
+        prices again with `read` when the overrides changed meanwhile. SQLite: `read`."""
+        pricer = None if is_sqlite(session) else _KEPT.get(session.get_bind().url)
+        return pricer or cls.read(session)
 
     def __init__(self, session: Session | None = None, overrides: list[PriceOverride] | None = None):
         if overrides is None:
             # Plain rows, not ORM objects: this runs once per record_usage call.
-            overrides = ([_OverrideRow(*r) for r in session.execute(select(*_OVERRIDE_COLS))]
+            overrides = ([_OverrideRow(*r) for r in session.execute(_OVERRIDES)]
                          if session is not None else [])
         # Newest first, so the first matching override in force wins.
         self._overrides = sorted(overrides, key=lambda o: o.effective_from, reverse=True)

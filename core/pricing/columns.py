@@ -9,31 +9,11 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from core.pricing.catalog import Pricer
+from core.storage.columns import factorize
 
 US_PER_DAY = 86_400_000_000
-
-
-def factorize(*columns) -> tuple[list[tuple], np.ndarray, np.ndarray]:
-    """Distinct value tuples of the columns (Arrow strings or integers), the first row of each, each row's code."""
-    n = len(columns[0])
-    key = np.zeros(n, dtype=np.int64)
-    decoders = []
-    for col in columns:
-        if isinstance(col, pa.Array):
-            enc = pc.dictionary_encode(col)
-            codes, values = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
-        else:
-            values, codes = np.unique(col, return_inverse=True)
-            values = values.tolist()
-        key = key * max(len(values), 1) + codes
-        decoders.append((values, codes))
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    uniq = [tuple(values[codes[i]] for values, codes in decoders) for i in first]
-    return uniq, first, inverse.reshape(-1)
 
 
 def _round_half_even(num: np.ndarray, den: int) -> np.ndarray:

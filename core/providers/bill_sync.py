@@ -270,7 +270,7 @@ def replace_days(s: Session, src: BillSource, company: str, d0: date, d1: date, 
         .where(AIJob.company_id == cid, AIJob.source == SOURCE, AIJob.job_id.like(src.job_prefix + "%"),
                AIJobUsage.provider_name == src.provider, AIJobUsage.created_at >= start,
                AIJobUsage.created_at < end)))
-    # The old rows' subtraction and the new rows' addition: one rollup.apply, after the ingest below.
+    # The old rows' subtraction goes with the new rows' addition: one rollup update, by the ingest below.
     deltas = rollup.accumulate([rollup.usage_row(u) for u in old], sign=-1)
     if old:
         ids = [u.ai_job_id for u in old]
@@ -292,8 +292,7 @@ def replace_days(s: Session, src: BillSource, company: str, d0: date, d1: date, 
             "description": r.description,
             "cost_input": cost[0] if cost else None, "cost_output": cost[1] if cost else None,
         }, now=now))
-    result = ingest(s, records, source=SOURCE, pricer=Pricer(s), rollup_deltas=deltas)
-    rollup.apply(s, deltas)
+    result = ingest(s, records, source=SOURCE, pricer=Pricer(s), extra_deltas=deltas)
     if result.conflicts:  # cannot happen after the delete unless another company's row holds the job_id
         raise SyncError(f"{len(result.conflicts)} usage rows conflict with existing records")
     cost_rows = [{"company_id": cid, "provider": src.provider, "day": line.day, "project_id": line.group[:200],

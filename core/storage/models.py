@@ -17,7 +17,7 @@ from core.storage.ledger_models import (
     Company,
 )
 from core.storage.limit_models import Budget, PriceOverride, ProviderCost, Quota
-from core.storage.rollup_models import RollupMeasures, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.rollup_models import LedgerTotals, RollupMeasures, UsageDaily, UsageDailyModel, UsageHourly
 from core.storage.worker_models import (
     PROBE_BATCH_KEY,
     PROBE_OPERATION,
@@ -30,6 +30,5 @@ from core.storage.worker_models import (
 
 __all__ = ["DEFAULT_BRAND", "JOB_STATUSES", "NO_OPERATION", "PRICING_STATUSES", "PROBE_BATCH_KEY", "PROBE_OPERATION",
            "PROBE_STOPPED", "AIJob", "AIJobUsage", "Alert", "Base", "Brand", "Budget", "Company", "GatewayKey",
-           "JobLock", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost", "Quota",
-           "RollupMeasures",
-           "UsageDaily", "UsageDailyModel", "UsageHourly", "WorkerHeartbeat", "WorkerState"]
+           "JobLock", "LedgerTotals", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost",
+           "Quota", "RollupMeasures", "UsageDaily", "UsageDailyModel", "UsageHourly", "WorkerHeartbeat", "WorkerState"]

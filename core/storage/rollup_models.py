@@ -1,5 +1,5 @@
 """The rollup tables: usage_daily, usage_hourly and usage_daily_model, kept in step with the ledger by
-core.storage.rollups.
+core.storage.rollups, and ledger_totals, their lifetime sums the write guard bounds.
 
 Each key column is declared once, on a mixin; `sort_order` keeps every table's primary key in the order
 day, [hour,] company, [brand,] provider, model, [operation,] status, pricing status (the order the indexes
@@ -88,3 +88,16 @@ class UsageDailyModel(RollupMeasures, NarrowKeys, Base):
 
     __tablename__ = "usage_daily_model"
     __table_args__ = (Index("ix_usage_daily_model_company_day", "company_id", "day"),)
+
+
+class LedgerTotals(Base):
+    """One row (id 1): the ledger's lifetime total of each measure the write guard bounds (core/storage/headroom.py),
+    money in micro-dollars; changed in the same transaction as the rollups."""
+
+    __tablename__ = "ledger_totals"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_cost: Mapped[int] = mapped_column(BigInteger)
+    execution_ms: Mapped[int] = mapped_column(BigInteger)
+    error_count: Mapped[int] = mapped_column(BigInteger)
+    memory_mb: Mapped[int] = mapped_column(BigInteger)

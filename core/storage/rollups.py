@@ -14,17 +14,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import pyarrow as pa
-
 from sqlalchemy import Date, Integer, cast, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.clock import midnight
 from core.storage import headroom
-from core.storage.db import is_sqlite
+from core.storage.db import NativeStatement, is_sqlite
 from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.storage.column_writer import copy_arrow, money_array
 
 # The tables' keys in their primary keys' order (each column is declared once, in core.storage.rollup_models).
 KEYS = tuple(c.name for c in UsageDaily.__table__.primary_key)
@@ -113,6 +110,44 @@ def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
     return out
 
 
+def column_sums(c: dict):
+    """The hourly deltas of a batch of records as columns (core/storage/writer.py: BATCH, with company_id,
+    brand_id, total_tokens and total_cost), one row per HOUR_KEYS key, money summed in micro-dollars (exact): the
+    frame `apply_frame` takes."""
+    import numpy as np
+    import pandas as pd
+
+    def np_(arr) -> np.ndarray:
+        return arr.to_numpy(zero_copy_only=False) if hasattr(arr, "to_numpy") else np.asarray(arr)
+
+    day = c["created_at"].astype("datetime64[D]")
+    hour = (c["created_at"].astype("datetime64[h]") - day).astype(np.int64)
+    df = pd.DataFrame({
+        "day": day, "hour": hour, "company_id": c["company_id"], "brand_id": c["brand_id"],
+        "provider_name": np_(c["provider"]), "model_name": np_(c["model"]), "operation": np_(c["operation"]),
+        "job_status": np_(c["status"]), "pricing_status": np_(c["pricing_status"]), "jobs": 1,
+        "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "total_tokens": c["total_tokens"],
+        "cached_tokens": c["cached_tokens"], "cache_write_tokens": c["cache_write_tokens"],
+        "reasoning_tokens": c["reasoning_tokens"], "execution_ms": c["execution_ms"],
+        "error_count": c["error_count"], "memory_mb": c["memory_usage_mb"], "cost_input": c["cost_input"],
+        "cost_output": c["cost_output"], "total_cost": c["total_cost"], "success_sum": c["success_rate"],
+        # A value not measured is 0 in its column: the counts say how many jobs each sum is over.
+        "timed_jobs": c["timed"].astype(np.int64), "memory_jobs": c["memory_measured"].astype(np.int64)})
+    return df.groupby(list(HOUR_KEYS), sort=False).sum().reset_index()
+
+
+def frame_deltas(sums) -> dict[tuple, dict]:
+    """`column_sums` as the dict deltas `apply` takes (money as Decimal)."""
+    money = set(MONEY_MEASURES)
+    out: dict[tuple, dict] = {}
+    for row in sums.to_dict("records"):
+        key = (row["day"].date(), int(row["hour"]), int(row["company_id"]), int(row["brand_id"]),
+               *(row[k] for k in HOUR_KEYS[4:]))
+        out[key] = {m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum"
+                        else int(row[m])) for m in MEASURES}
+    return out
+
+
 def add_into(target: dict[tuple, dict], deltas: dict[tuple, dict]) -> dict[tuple, dict]:
     """Add hourly deltas into `target` (returned): a transaction's writes gathered for one `apply`."""
     for key, acc in deltas.items():
@@ -167,8 +202,8 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
     # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
     values = [dict(zip(HOUR_KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
-    if not lite and len(values) == 1:  # one record (record_usage): one round trip for the three
-        session.connection().execute(_ONE_PG, values[0])
+    if not lite and len(values) == 1:  # one key: one round trip for the three
+        _ONE_PG.run(session, values[0])
     elif not lite and len(values) > 200:
         _apply_pg_copy(session, values)  # the daily sums are grouped in SQL from the same temporary table
     else:
@@ -187,18 +222,26 @@ def _units(measure: str, value) -> int:
     return int(Decimal(value).scaleb(6)) if measure in MONEY_MEASURES else int(value)
 
 
-def _one_pg_sql() -> str:
-    """PostgreSQL: one key's deltas into the three rollups in one statement. Each step reads the previous one's
-    RETURNING row, so the rows are locked in the bulk path's order (hourly, daily, narrow): no deadlock."""
-    def upsert(table: str, keys: tuple, source: str) -> str:
-        cols = ", ".join(keys + MEASURES)
-        params = ", ".join(f":{c}" for c in keys + MEASURES)
-        values = f"VALUES ({params})" if source is None else f"SELECT {params} FROM {source}"
-        return (f"INSERT INTO {table} ({cols}) {values} ON CONFLICT ({', '.join(keys)}) "
-                f"DO UPDATE SET {_adds(table, list(MEASURES))}")
-    return (f"WITH h AS ({upsert('usage_hourly', HOUR_KEYS, None)} RETURNING 1), "
-            f"d AS ({upsert('usage_daily', KEYS, 'h')} RETURNING 1) "
-            f"{upsert('usage_daily_model', NARROW_KEYS, 'd')}")
+def add_one_sql(source: str, given: Mapping[str, str] | None = None) -> str:
+    """PostgreSQL: the CTEs h, d and m (for a WITH clause) that add one key's deltas to the three rollups, for each
+    row of `source` (none: nothing added). Values are driver parameters named as HOUR_KEYS and MEASURES, except
+    those in `given` (column -> SQL over `source`). Each step reads the previous one's RETURNING row, so the rows
+    are locked in the bulk path's order (hourly, daily, narrow): no deadlock."""
+    given = dict(given or {})
+
+    def upsert(table: str, keys: tuple, src: str, exprs: Mapping[str, str], returning: str) -> str:
+        cols = keys + MEASURES
+        values = ", ".join(exprs.get(c, f"%({c})s") for c in cols)
+        return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM {src} ON CONFLICT "
+                f"({', '.join(keys)}) DO UPDATE SET {_adds(table, list(MEASURES))} RETURNING {returning}")
+    ids = {"company_id": "company_id", "brand_id": "brand_id"}
+    return (f"h AS ({upsert('usage_hourly', HOUR_KEYS, source, given, 'company_id, brand_id')}), "
+            f"d AS ({upsert('usage_daily', KEYS, 'h', ids, 'company_id')}), "
+            f"m AS ({upsert('usage_daily_model', NARROW_KEYS, 'd', ids, '1')})")
+
+
+def _driver_cursor(session: Session):
+    return session.connection().connection.driver_connection.cursor()
 
 
 def _execute(session: Session, stmt, values: list[dict]) -> None:
@@ -220,22 +263,61 @@ def _apply_pg_copy(session: Session, values: list[dict]) -> None:
 
 
 def apply_frame(session: Session, sums) -> None:
-    """PostgreSQL: add a frame of hourly deltas (HOUR_KEYS + MEASURES columns, money in micro-dollars) — one COPY
-    of an Arrow table, then one upsert per rollup."""
+    """PostgreSQL: add a frame of hourly deltas of new records (HOUR_KEYS + MEASURES columns, money in
+    micro-dollars). The (company, day)s that have no rollup row yet, as in a backfill, are COPYed into the three
+    rollups as they are (their daily sums grouped here): half the server's work of an upsert. The others go
+    through a temporary table, then one upsert per rollup."""
     headroom.rollups_changed(session, {m: int(sums[m].sum()) for m in headroom.GUARDED})
-    cols = {k: pa.array(sums[k].to_numpy()) for k in sums.columns if k not in ("day", *MONEY_MEASURES)}
-    cols["day"] = pa.array(sums["day"].to_numpy().astype("datetime64[D]"), pa.date32())
-    cols.update({m: money_array(sums[m].to_numpy()) for m in MONEY_MEASURES})
-    deltas = pa.table(cols)
-    copy_arrow(_tmp_cursor(session), "tmp_usage_hourly", deltas)
-    _upsert_from_tmp(session, list(deltas.column_names))
+    # The guard's lock is held from here to the commit, by every rollup writer: a (company, day) found without rows
+    # stays so until these are in.
+    fresh = _fresh_days(session, sums)
+    if fresh.any():
+        part = sums[fresh]
+        _copy_frame(session, "usage_hourly", part.sort_values(list(HOUR_KEYS)))
+        for table, keys in (("usage_daily", KEYS), ("usage_daily_model", NARROW_KEYS)):
+            _copy_frame(session, table, part.groupby(list(keys), sort=True)[
+                [m for m in MEASURES if m in part.columns]].sum().reset_index())
+    if not fresh.all():
+        cols = _copy_frame(session, "tmp_usage_hourly", sums[~fresh], _tmp_cursor(session))
+        _upsert_from_tmp(session, cols)
+
+
+def _fresh_days(session: Session, sums):
+    """The rows of `sums` whose (company_id, day) has no usage_daily row (so no row in any rollup: they move
+    together), found by one index probe per pair."""
+    import numpy as np
+
+    pairs = sums[["company_id", "day"]].drop_duplicates()
+    days = [d.date() for d in pairs["day"]]
+    found = session.execute(text(
+        "SELECT p.c, p.d FROM unnest(CAST(:c AS integer[]), CAST(:d AS date[])) AS p(c, d) "
+        "WHERE EXISTS (SELECT 1 FROM usage_daily u WHERE u.company_id = p.c AND u.day = p.d)"),
+        {"c": [int(c) for c in pairs["company_id"]], "d": days}).all()
+    if not found:
+        return np.ones(len(sums), dtype=bool)
+    stored = {(int(c), d) for c, d in found}
+    return np.array([(int(c), d.date()) not in stored for c, d in zip(sums["company_id"], sums["day"])], dtype=bool)
+
+
+def _copy_frame(session: Session, table: str, frame, cur=None) -> list[str]:
+    """COPY a frame of rollup rows (money in micro-dollars) into `table`; returns its columns."""
+    import pyarrow as pa
+
+    from core.storage.columns import copy_arrow, money_array
+
+    cols = {k: pa.array(frame[k].to_numpy()) for k in frame.columns if k not in ("day", *MONEY_MEASURES)}
+    cols["day"] = pa.array(frame["day"].to_numpy().astype("datetime64[D]"), pa.date32())
+    cols.update({m: money_array(frame[m].to_numpy()) for m in MONEY_MEASURES if m in frame.columns})
+    data = pa.table(cols)
+    copy_arrow(cur or _driver_cursor(session), table, data)
+    return list(data.column_names)
 
 
 def _tmp_cursor(session: Session):
     """A driver cursor, with the temporary table of hourly deltas created if this connection has none yet."""
     session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_hourly "
                          "(LIKE usage_hourly INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
-    return session.connection().connection.driver_connection.cursor()
+    return _driver_cursor(session)
 
 
 def _upsert_from_tmp(session: Session, cols: list[str]) -> None:
@@ -277,7 +359,7 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
     keys = [day.label("day"), hour.label("hour"), u.company_id, u.brand_id, u.provider_name, u.model_name,
             u.operation, u.job_status, u.pricing_status]
     sel = select(*keys, *[raw_sum(m) for m in MEASURES]).where(*where).group_by(*keys)
-    headroom.rollups_changed(session, None)
+    headroom.lifetime_totals(session)  # the guard's lock first, as every rollup change takes it
     session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
     session.execute(insert(UsageHourly).from_select(list(HOUR_KEYS) + list(MEASURES), sel))
     rows = 0
@@ -288,6 +370,7 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
                .where(*_days(source, start, end)).group_by(*cols))
         result = session.execute(insert(model).from_select(list(keys) + list(MEASURES), sel))
         rows = rows or (result.rowcount or 0)
+    headroom.recount(session)
     return rows
 
 
@@ -297,4 +380,4 @@ def _days(model, start: date | None, end: date | None) -> list:
             if c is not None]
 
 
-_ONE_PG = text(_one_pg_sql())
+_ONE_PG = NativeStatement(f"WITH {add_one_sql('(SELECT 1) AS one')} SELECT 1")

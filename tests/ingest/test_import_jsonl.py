@@ -1,6 +1,7 @@
 """JSONL files are read a block at a time by Arrow; a block Arrow cannot read is read line by line. Either way
 the same records are stored and the same lines refused, with the same messages and line numbers."""
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -58,11 +59,11 @@ def test_company_option_in_arrow_blocks(db, tmp_path, small_blocks):
     assert result.imported == 19
 
 
-def test_progress_counts_every_line(db, tmp_path, small_blocks):
+def test_progress_counts_every_line(db, tmp_path, small_blocks, capsys):
+    """The progress printer is told, block by block, how many lines were read (refused ones included)."""
     path = tmp_path / "u.jsonl"
     path.write_bytes(_lines([rec(i) for i in range(25)] + [b"[1, 2]"]))
-    seen = []
-    result = importer._ingest(importer._jsonl_batches(path, None, importer.ImportResult(), seen.append, counter := [0]),
-                              importer.ImportResult(), "import", None, seen.append, counter)
-    assert result.imported == 25
-    assert seen[-1] == 26 and seen == sorted(seen)
+    result = import_file(path, progress=True)
+    assert result.imported == 25 and result.read == 26
+    seen = [int(n.replace(",", "")) for n in re.findall(r"([\d,]+) records", capsys.readouterr().err)]
+    assert seen[-1] == 26 and seen == sorted(seen) and len(seen) > 1

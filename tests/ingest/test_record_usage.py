@@ -5,9 +5,10 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from core.storage.db import get_session
-from core.storage.models import AIJob, AIJobUsage, UsageDaily
+from core.storage.models import AIJob, AIJobUsage, PriceOverride, UsageDaily
 from core.usage import InvalidRecord, UsageConflict, record_usage
 
 TS = datetime(2025, 11, 3, 14, 35, tzinfo=UTC)
@@ -123,3 +124,41 @@ def test_retry_without_timestamp_is_a_duplicate(db):
     again = record_usage(**kw)
     assert again.id == first.id
     assert counts(db) == (1, 1, 1)
+
+
+def _columns(obj) -> dict:
+    return {a.key: (getattr(obj, a.key), type(getattr(obj, a.key))) for a in obj.__mapper__.column_attrs}
+
+
+def test_the_row_handed_back_is_the_stored_one(db):
+    """The row comes back from the write itself, not read again (PostgreSQL, company and brand known): every
+    column of it, its job, brand and company, values and types, as a query loads them."""
+    record_usage(**base(job_id="first"))  # the company and brand exist from here on
+    u = record_usage(**base(job_id="second", cost_input=Decimal("0.000625"), cost_output=Decimal("0.004125"),
+                            execution_time_seconds=None, memory_usage_mb=None, status="failed",
+                            error_class="Timeout", description="a test call", request_id="req-1",
+                            created_at=datetime(2025, 11, 3, 15, 35, tzinfo=timezone(timedelta(hours=1)))))
+    s = get_session(db)
+    job = joinedload(AIJobUsage.ai_job)
+    stored = s.scalar(select(AIJobUsage).where(AIJobUsage.id == u.id).options(
+        job.joinedload(AIJob.brand), job.joinedload(AIJob.company)))
+    s.close()
+    assert _columns(u) == _columns(stored)
+    assert _columns(u.ai_job) == _columns(stored.ai_job)
+    assert _columns(u.ai_job.brand) == _columns(stored.ai_job.brand)
+    assert _columns(u.ai_job.company) == _columns(stored.ai_job.company)
+    assert u.execution_time_seconds is None
+
+
+def test_a_price_set_by_another_process_prices_the_next_call(db):
+    """Each process keeps the price overrides it read; the write checks them in its own statement, so an override
+    set elsewhere meanwhile prices the very next call."""
+    assert record_usage(**base(job_id="before")).pricing_status == "catalog"
+    s = get_session(db)  # another process: nothing this one keeps hears of it
+    s.add(PriceOverride(provider="openai", model_pattern="gpt-4o-mini", input_per_million=Decimal("1000"),
+                        output_per_million=Decimal("0"), effective_from=TS - timedelta(days=1), created_at=TS))
+    s.commit()
+    s.close()
+    u = record_usage(**base(job_id="after"))
+    assert (u.pricing_status, u.cost_input, u.cost_output) == ("override", Decimal("0.125000"), Decimal("0.000000"))
+    assert record_usage(**base(job_id="again")).pricing_status == "override"

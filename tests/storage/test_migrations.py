@@ -244,3 +244,37 @@ def _down_and_up(db, revision: str, table: str) -> None:
         assert table not in inspect(engine).get_table_names()
     finally:
         migrate(db)
+
+
+def test_migration_0012_fills_the_lifetime_totals_from_the_rollups(db):
+    """Down to 0011 (no totals row: the write guard summed the rollups) and up again: the row holds the ledger's
+    lifetime totals (money in micro-dollars), and the next record is added to it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from core.ingest.checks import validate_record
+    from core.ingest.record import ingest, record_usage
+    from core.storage.db import session_scope
+
+    now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
+    with session_scope() as s:
+        ingest(s, [validate_record({
+            "job_id": f"t{i}", "created_at": now, "provider": "openai", "model": "gpt-4o-mini", "input_tokens": 100 + i,
+            "output_tokens": 7, "execution_time_seconds": i, "error_count": i % 2, "memory_usage_mb": 10,
+            "cost_input": "0.000010", "cost_output": f"0.00000{i % 10}", "company": "Acme"}, now=now)
+            for i in range(25)])
+
+    def totals() -> tuple:
+        with session_scope() as s:
+            return tuple(s.execute(text("SELECT total_tokens, total_cost, execution_ms, error_count, memory_mb "
+                                        "FROM ledger_totals")).one())
+
+    expected = (sum(107 + i for i in range(25)), 25 * 10 + sum(i % 10 for i in range(25)),
+                sum(1000 * i for i in range(25)), 12, 250)
+    assert totals() == expected
+    _down_and_up(db, "0011", "ledger_totals")
+    assert totals() == expected
+    record_usage(job_id="after", created_at=now, provider_name="openai", model_name="gpt-4o-mini", input_tokens=1,
+                 output_tokens=2, cost_input="0.000001", cost_output="0", company="Acme", now=now)
+    assert totals() == (expected[0] + 3, expected[1] + 1, *expected[2:])

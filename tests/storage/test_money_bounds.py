@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
+from core.storage import headroom
 from core.storage import rollups as rollup
 from core.analytics import get_usage_dashboard, get_usage_stats
 from core.ingest.frames import ingest_frame
@@ -165,3 +166,30 @@ def test_a_reprice_that_would_pass_the_bound_is_refused_and_changes_nothing(db, 
                               "past $999,999,999,999.999999, the most the database holds")
     assert totals() == ([before] * 4, before)
     assert list_prices() == []
+
+
+def test_the_lifetime_totals_follow_every_write_in_one_transaction(db):
+    """The write guard's totals row moves with the rollups whichever way records come in, several in one
+    transaction: a batch (which reads and locks the totals), a call written in one statement (PostgreSQL), another
+    batch, a reprice; and a rebuild sums them again."""
+    def check(s):
+        kept = s.execute(text(f"SELECT {', '.join(headroom.GUARDED)} FROM ledger_totals")).one()
+        summed = s.execute(text("SELECT " + ", ".join(f"COALESCE(SUM({m}), 0)" for m in headroom.GUARDED)
+                                + " FROM usage_daily_model")).one()
+        scale = 0 if s.get_bind().dialect.name == "sqlite" else 6
+        assert dict(zip(headroom.GUARDED, map(int, kept))) == {
+            m: int(Decimal(v).scaleb(scale)) if m == "total_cost" else int(v) for m, v in zip(headroom.GUARDED, summed)}
+        assert kept[0] > 0
+
+    with session_scope() as s:
+        ingest(s, [validate_record(rec(i), now=NOW) for i in range(3)])
+        record_usage(session=s, now=NOW, **rec(10, execution_time_seconds=2, memory_usage_mb=5))
+        ingest(s, [validate_record(rec(i), now=NOW) for i in range(20, 23)])
+        check(s)
+    set_price("openai", "gpt-4o-mini", "3", "4", effective_from="2025-09-01", reprice=True)
+    record_usage(now=NOW, **rec(11))
+    with session_scope() as s:
+        check(s)
+        s.execute(text("UPDATE ledger_totals SET total_tokens = 0"))
+        rollup.rebuild(s)
+        check(s)

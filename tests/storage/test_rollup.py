@@ -7,7 +7,7 @@ from decimal import Decimal
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from core.storage import rollups as rollup
 from core.queries.aggregate import aggregate
@@ -175,7 +175,7 @@ def test_both_rollups_equal_raw_after_inserts_late_records_reprices_and_deletes(
     with session_scope() as s:  # the row path (rollup.apply with dict deltas)
         ingest(s, [validate_record(raw_record(i, base + timedelta(minutes=m), *pm, t, stt, op), now=NOW)
                    for i, (m, pm, t, stt, op) in enumerate(first)])
-    with session_scope() as s:  # late records, columnar path (rollup.apply_frame on PostgreSQL)
+    with session_scope() as s:  # late records, the columnar path
         records = [raw_record(100 + i, base + timedelta(minutes=m), *pm, t, stt, op)
                    for i, (m, pm, t, stt, op) in enumerate(late)]
         if records:
@@ -268,5 +268,28 @@ def test_one_record_at_a_time_keeps_the_three_rollups(db):
         s.commit()
         for model in (UsageHourly, UsageDaily, UsageDailyModel):
             assert s.scalar(select(func.count()).select_from(model)) == 0
+    finally:
+        s.close()
+
+
+def test_a_large_batch_over_days_rolled_up_already_and_new_ones(db):
+    """Over 200 records in one batch (PostgreSQL: its deltas as one Arrow COPY), partly on (company, day)s that
+    have rollup rows already (added to them), partly on new ones (written as they are): the three rollups equal
+    the raw ledger, and the write guard's totals their sums."""
+    with session_scope() as s:
+        ingest(s, [validate_record(raw_record(i, NOW - timedelta(hours=3 * i), *PROVIDERS[i % 4], 100 + i,
+                                              "completed", "chat"), now=NOW) for i in range(40)])
+    late = [raw_record(1000 + i, NOW - timedelta(hours=2 * i), *PROVIDERS[i % 3], 50 + i,
+                       ["completed", "failed"][i % 4 == 0], f"op{i % 3}") for i in range(300)]
+    with session_scope() as s:
+        assert ingest_frame(s, pd.DataFrame.from_records(late), now=NOW).inserted == 300
+    s = get_session(db)
+    try:
+        assert_rollups_equal_raw(s)
+        days = {k[0] for k in table_rollup(s, UsageDaily, rollup.KEYS)}
+        assert len(days) > 20
+        totals = s.execute(text("SELECT total_tokens, error_count FROM ledger_totals")).one()
+        assert tuple(totals) == (s.scalar(select(func.sum(AIJobUsage.total_tokens))),
+                                 s.scalar(select(func.sum(AIJobUsage.error_count))))
     finally:
         s.close()
