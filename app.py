@@ -5,6 +5,7 @@ its startup hook (st.App's lifespan) also starts ui.warmup, which imports the fi
 database and computes the Overview's default figures in the background, so that the first view after a start
 finds them ready. The server answers at once: nothing waits for the warm-up.
 """
+
 from __future__ import annotations
 
 from contextlib import asynccontextmanager

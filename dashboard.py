@@ -5,6 +5,7 @@ The page config and a progress indicator come first: on a cold process the impor
 seconds (pandas, SQLAlchemy, plotly), and the page must show that something is coming, never stay blank. The run
 itself is ui.shell's: setup -> the access gate -> the URL's filter values -> shared filters -> banners -> the page.
 """
+
 from __future__ import annotations
 
 import streamlit as st

@@ -11,6 +11,7 @@ SIGTERM / SIGINT: exit 0 within a second or so. A probe in hand is cut short, ev
 off (it runs again at the next start); another job in hand finishes (its transaction commits or rolls back as
 usual).
 """
+
 from __future__ import annotations
 
 import signal
@@ -30,14 +31,19 @@ from datetime import UTC, datetime  # noqa: E402
 import schedule  # noqa: E402
 
 from core.config import get_settings  # noqa: E402
-from core.worker.heartbeat import beat  # noqa: E402
-from core.worker.probe import StopRequest  # noqa: E402
-from core.worker.probe_report import settings_to_set  # noqa: E402
 from core.providers.registry import configured_providers  # noqa: E402
 from core.redact import redact  # noqa: E402
+from core.worker.heartbeat import beat  # noqa: E402
 from core.worker.jobs import (  # noqa: E402
-    alerts_job, probe_job, probe_missed, setup_logging, sync_configured, sync_job,
+    alerts_job,
+    probe_job,
+    probe_missed,
+    setup_logging,
+    sync_configured,
+    sync_job,
 )
+from core.worker.probe import StopRequest  # noqa: E402
+from core.worker.probe_report import settings_to_set  # noqa: E402
 
 log = logging.getLogger("worker")
 
@@ -97,11 +103,17 @@ class Worker:
         if sync_configured(s):
             # The providers' bills for the last days, before the morning probe reads month-to-date spend.
             self.scheduler.every().day.at(s.sync_time, s.probe_timezone).do(self.run_job, "sync")
-        log.info("worker: probe daily at %s %s, alert checks every %s min", s.probe_time, s.probe_timezone,
-                 s.check_interval_minutes)
+        log.info(
+            "worker: probe daily at %s %s, alert checks every %s min",
+            s.probe_time,
+            s.probe_timezone,
+            s.check_interval_minutes,
+        )
         if not configured_providers(s):
-            log.warning("worker: no provider configured, so the daily probe has nothing to call and reports NOT OK; "
-                        "set %s", settings_to_set())
+            log.warning(
+                "worker: no provider configured, so the daily probe has nothing to call and reports NOT OK; set %s",
+                settings_to_set(),
+            )
 
     def start(self) -> None:
         """Schedule the jobs, catch up a missed daily probe (once), run a first alert check."""
@@ -159,17 +171,24 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python worker.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--once", choices=["probe", "alerts", "all"],
-                        help="run once and exit: 2 when nothing could be probed (no provider configured), 1 when "
-                             "an alert fired or a critical alert is open, else 0")
+    parser = argparse.ArgumentParser(
+        prog="python worker.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--once",
+        choices=["probe", "alerts", "all"],
+        help="run once and exit: 2 when nothing could be probed (no provider configured), 1 when "
+        "an alert fired or a critical alert is open, else 0",
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     setup_logging(settings.log_file)
     worker = Worker()
     worker.install_signals()
     from core.storage.db import migrate
+
     try:
         migrate()
     except Exception as e:  # noqa: BLE001

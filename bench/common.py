@@ -1,4 +1,5 @@
 """Shared bench helpers: fresh databases, a fast realistic record generator, peak memory."""
+
 from __future__ import annotations
 
 import os
@@ -13,12 +14,24 @@ from core import config
 from core.storage.db import dispose_engines, migrate
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MODELS = [("openai", "gpt-4o", 30), ("openai", "gpt-4o-mini", 30), ("openai", "o3-mini", 5),
-          ("anthropic", "claude-3-5-sonnet-20241022", 12), ("anthropic", "claude-3-5-haiku-20241022", 8),
-          ("gemini", "gemini-2.0-flash", 6), ("mistral", "mistral-large-latest", 4),
-          ("mistral", "mistral-small-latest", 3), ("ollama", "llama3.1:8b", 2)]
-COMPANIES = [("Humari", ["Humari", "Academy"]), ("Qadhya", ["Qadhya"]), ("Northwind Labs", ["Support", "Search"]),
-             ("Globex", ["Core"]), ("Initech", ["Reports", "Chat"])]
+MODELS = [
+    ("openai", "gpt-4o", 30),
+    ("openai", "gpt-4o-mini", 30),
+    ("openai", "o3-mini", 5),
+    ("anthropic", "claude-3-5-sonnet-20241022", 12),
+    ("anthropic", "claude-3-5-haiku-20241022", 8),
+    ("gemini", "gemini-2.0-flash", 6),
+    ("mistral", "mistral-large-latest", 4),
+    ("mistral", "mistral-small-latest", 3),
+    ("ollama", "llama3.1:8b", 2),
+]
+COMPANIES = [
+    ("Humari", ["Humari", "Academy"]),
+    ("Qadhya", ["Qadhya"]),
+    ("Northwind Labs", ["Support", "Search"]),
+    ("Globex", ["Core"]),
+    ("Initech", ["Reports", "Chat"]),
+]
 OPERATIONS = ["chat-support", "kb-quality-analysis-short", "document-summary", "translation", "code-review"]
 
 
@@ -77,11 +90,21 @@ def raw_records(n: int, *, days: int = 120, seed: int = 1, end: datetime | None 
         company, brands = COMPANIES[i % len(COMPANIES)]
         inp = int(rng.lognormvariate(6.5, 0.8)) + 1
         status = "completed" if rng.random() > 0.02 else "failed"
-        yield {"job_id": f"{prefix}-{seed}-{i}", "created_at": start + timedelta(seconds=i * step + rng.random() * step),
-               "company": company, "brand": brands[i % len(brands)], "provider": provider, "model": model,
-               "status": status, "input_tokens": inp, "output_tokens": int(inp * rng.uniform(0.05, 0.6)),
-               "cached_tokens": inp // 4 if i % 5 == 0 else 0, "execution_time_seconds": round(rng.uniform(0.3, 9), 3),
-               "operation": OPERATIONS[i % len(OPERATIONS)], "memory_usage_mb": 64}
+        yield {
+            "job_id": f"{prefix}-{seed}-{i}",
+            "created_at": start + timedelta(seconds=i * step + rng.random() * step),
+            "company": company,
+            "brand": brands[i % len(brands)],
+            "provider": provider,
+            "model": model,
+            "status": status,
+            "input_tokens": inp,
+            "output_tokens": int(inp * rng.uniform(0.05, 0.6)),
+            "cached_tokens": inp // 4 if i % 5 == 0 else 0,
+            "execution_time_seconds": round(rng.uniform(0.3, 9), 3),
+            "operation": OPERATIONS[i % len(OPERATIONS)],
+            "memory_usage_mb": 64,
+        }
 
 
 def peak_rss_mb() -> float:

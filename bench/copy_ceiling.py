@@ -9,6 +9,7 @@ a transaction that is rolled back; the tables are vacuumed after each case, so t
 Cases: records spread over the last 120 days (a backfill) or over the last day (live), in time order or
 shuffled; a first, uncounted run warms the caches. Figures are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,23 +18,29 @@ import time
 
 import psycopg
 
-JOB_COLS = ("id, job_id, company_id, brand_id, job_type, status, operation, description, source, is_demo, "
-            "request_id, fingerprint, created_at")
-USAGE_COLS = ("ai_job_id, company_id, brand_id, job_status, operation, created_at, input_tokens, output_tokens, "
-              "total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_input, cost_output, "
-              "total_cost, pricing_status, execution_ms, memory_usage_mb, provider_name, model_name, "
-              "success_rate, error_count, error_class")
+JOB_COLS = (
+    "id, job_id, company_id, brand_id, job_type, status, operation, description, source, is_demo, "
+    "request_id, fingerprint, created_at"
+)
+USAGE_COLS = (
+    "ai_job_id, company_id, brand_id, job_status, operation, created_at, input_tokens, output_tokens, "
+    "total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_input, cost_output, "
+    "total_cost, pricing_status, execution_ms, memory_usage_mb, provider_name, model_name, "
+    "success_rate, error_count, error_class"
+)
 # Ids far above the ledger's; the rows are never committed.
 ROWS = """
 SELECT 900000000000 + {offset} + g AS id, md5(g::text || '{tag}') AS key,
        now() - interval '{days} days' * (1 - g::float8 / {n}) AS at, g
 FROM generate_series(1, {n}) g ORDER BY {order}
 """
-JOBS = ("SELECT id, key, 1, 1, 'chat', 'completed', 'chat', NULL, 'import', false, NULL, key, at FROM ({rows}) r")
-USAGE = ("SELECT id, 1, 1, 'completed', 'chat', at, 1000, 200, 1200, 0, 0, 0, round((g % 997) / 1e5, 6), "
-         "round((g % 991) / 1e5, 6), round((g % 997 + g % 991) / 1e5, 6), 'priced', 1200, 50, "
-         "(ARRAY['openai','anthropic','gemini','mistral','ollama'])[1 + g % 5], 'gpt-4o', 1.0, 0, NULL "
-         "FROM ({rows}) r")
+JOBS = "SELECT id, key, 1, 1, 'chat', 'completed', 'chat', NULL, 'import', false, NULL, key, at FROM ({rows}) r"
+USAGE = (
+    "SELECT id, 1, 1, 'completed', 'chat', at, 1000, 200, 1200, 0, 0, 0, round((g % 997) / 1e5, 6), "
+    "round((g % 991) / 1e5, 6), round((g % 997 + g % 991) / 1e5, 6), 'priced', 1200, 50, "
+    "(ARRAY['openai','anthropic','gemini','mistral','ollama'])[1 + g % 5], 'gpt-4o', 1.0, 0, NULL "
+    "FROM ({rows}) r"
+)
 
 
 def csv(dsn: str, query: str) -> bytes:
@@ -57,8 +64,13 @@ def load(dsn: str, jobs: bytes, usage: bytes) -> None:
 def case(dsn: str, rows: int, days: int, streams: int, shuffled: bool) -> float:
     parts = []
     for i in range(streams):
-        q = ROWS.format(offset=i * 10**9, tag=f"{time.time_ns()}-{i}", days=days, n=rows // streams,
-                        order="random()" if shuffled else "g")
+        q = ROWS.format(
+            offset=i * 10**9,
+            tag=f"{time.time_ns()}-{i}",
+            days=days,
+            n=rows // streams,
+            order="random()" if shuffled else "g",
+        )
         parts.append((csv(dsn, JOBS.format(rows=q)), csv(dsn, USAGE.format(rows=q))))
     threads = [threading.Thread(target=load, args=(dsn, *p)) for p in parts]
     t = time.perf_counter()
@@ -86,8 +98,10 @@ def main() -> None:
     for days in (120, 1):
         for shuffled in (False, True):
             one, two = (case(dsn, args.rows, days, n, shuffled) for n in (1, 2))
-            print(f"{f'the last {days} day(s)':22} {'shuffled' if shuffled else 'by time':9} "
-                  f"{one:>12,.0f}/s {two:>12,.0f}/s")
+            print(
+                f"{f'the last {days} day(s)':22} {'shuffled' if shuffled else 'by time':9} "
+                f"{one:>12,.0f}/s {two:>12,.0f}/s"
+            )
 
 
 if __name__ == "__main__":

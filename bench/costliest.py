@@ -11,6 +11,7 @@ For 7, 30 and 120 days (and 30 days for one company, and one provider): the medi
   - `get_usage_dashboard` as a whole,
 checking that both costliest reads give the same ids.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,19 +47,32 @@ def main() -> None:
         company_id = s.scalar(select(Company.id).where(Company.name == company))
     now = newest.astimezone(UTC) + timedelta(minutes=1) if newest else datetime.now(UTC)
     load = os.getloadavg()
-    print(f"SQLite {args.db}: {rows:,} records; now = {now:%Y-%m-%d %H:%M} UTC; "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; medians of {args.runs}")
+    print(
+        f"SQLite {args.db}: {rows:,} records; now = {now:%Y-%m-%d %H:%M} UTC; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; medians of {args.runs}"
+    )
     print(f"{'window':<28}{'plain sort':>12}{'walk':>10}{'dashboard':>12}")
-    cases = [("7 days", 7, []), ("30 days", 30, []), ("120 days", 120, []),
-             (f"30 days, {company}", 30, [U.company_id == company_id]),
-             ("30 days, provider mistral", 30, [U.provider_name == "mistral"]),
-             ("1 hour", 1 / 24, [])]
+    cases = [
+        ("7 days", 7, []),
+        ("30 days", 30, []),
+        ("120 days", 120, []),
+        (f"30 days, {company}", 30, [U.company_id == company_id]),
+        ("30 days, provider mistral", 30, [U.provider_name == "mistral"]),
+        ("1 hour", 1 / 24, []),
+    ]
     for label, days, conds in cases:
         start = now - timedelta(days=days)
         with read_scope() as s:
+
             def plain(s=s, start=start, conds=conds):
-                return list(s.scalars(select(U.id).where(U.created_at >= start, U.created_at < now, *conds)
-                                      .order_by(U.total_cost.desc(), U.id.desc()).limit(10)))
+                return list(
+                    s.scalars(
+                        select(U.id)
+                        .where(U.created_at >= start, U.created_at < now, *conds)
+                        .order_by(U.total_cost.desc(), U.id.desc())
+                        .limit(10)
+                    )
+                )
 
             def walk(s=s, start=start, conds=conds):
                 return costliest_ids(s, start, now, conds, 10)

@@ -8,6 +8,7 @@ Debian's Chromium as soon as the server answers `/_stcore/health`. Printed per r
 started): the server answering, Streamlit's page loaded in the browser, the first thing drawn in it (a spinner,
 a title or a figure), and the first metric value. Figures are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 FIRST_DRAWN = "h1, [data-testid='stSpinner'], [data-testid='stStatusWidget'], [data-testid='stMetricValue']"
 
 
@@ -42,14 +51,31 @@ def _health(port: int) -> bool:
         return False
 
 
-def one_run(env: dict, browser, log: Path, script: str = "dashboard.py",
-            delay: float = 0.0) -> tuple[float, float, float, float]:
+def one_run(
+    env: dict, browser, log: Path, script: str = "dashboard.py", delay: float = 0.0
+) -> tuple[float, float, float, float]:
     port = _free_port()
     with open(log, "w") as out:
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
-                                 "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                script,
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             while not _health(port):
                 if proc.poll() is not None or time.monotonic() - start > 120:
@@ -80,24 +106,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--days", type=int, default=90, help="days of demo data (python -m core demo --days)")
     ap.add_argument("--script", default="dashboard.py", help="the script `streamlit run` starts")
-    ap.add_argument("--delay", type=float, default=0.0,
-                    help="seconds between the server answering and the browser opening the page (default 0)")
+    ap.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="seconds between the server answering and the browser opening the page (default 0)",
+    )
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/first_view.db"}
-        subprocess.run([sys.executable, "-m", "core", "demo", "--days", str(args.days)], cwd=ROOT, env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "core", "demo", "--days", str(args.days)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         results = []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for i in range(args.runs):
-                healthy, shell, drawn, metric = one_run(env, browser, Path(tmp) / f"streamlit{i}.log", args.script,
-                                                         args.delay)
+                healthy, shell, drawn, metric = one_run(
+                    env, browser, Path(tmp) / f"streamlit{i}.log", args.script, args.delay
+                )
                 results.append(metric)
-                print(f"run {i + 1}: server ok {healthy:.2f} s, page loaded {shell:.2f} s, first drawn {drawn:.2f} s, "
-                      f"first metric {metric:.2f} s")
+                print(
+                    f"run {i + 1}: server ok {healthy:.2f} s, page loaded {shell:.2f} s, first drawn {drawn:.2f} s, "
+                    f"first metric {metric:.2f} s"
+                )
             browser.close()
         print(f"median time to the first metric: {statistics.median(results):.2f} s over {len(results)} runs")
     return 0

@@ -4,6 +4,7 @@
 The load generator keeps `concurrency` requests in flight over keep-alive connections (the gateway's own HTTP/1.1
 client, core.server.upstream, the cheapest on CPU here: the generator shares the machine with what it measures).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,19 +13,44 @@ import json
 import time
 from dataclasses import dataclass, field
 
-ANSWER = json.dumps({
-    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1764460800, "model": "gpt-4o-mini-2024-07-18",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "OK", "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
-              "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
-    "service_tier": "default", "system_fingerprint": "fp_bench"}).encode()
+ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1764460800,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "OK", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 5,
+            "total_tokens": 17,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_bench",
+    }
+).encode()
 MODELS = json.dumps({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "bench"}]})
-BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "You answer briefly."},
-                                                       {"role": "user", "content": "Say OK."}],
-                   "max_tokens": 5}).encode()
+BODY = json.dumps(
+    {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": "You answer briefly."}, {"role": "user", "content": "Say OK."}],
+        "max_tokens": 5,
+    }
+).encode()
 
 
 def upstream_app(delay: float):
@@ -41,9 +67,15 @@ def upstream_app(delay: float):
             if delay:
                 await asyncio.sleep(delay)
             body = ANSWER
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
+
     return app
 
 
@@ -65,17 +97,29 @@ class Run:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
 
-async def load(base_url: str, key: str | None, *, concurrency: int, requests: int, name: str = "",
-               warmup: int = 0, body: bytes = BODY, keep_ids: bool = False, stop: asyncio.Event | None = None,
-               timeout: float = 30.0, run: Run | None = None) -> Run:
+async def load(
+    base_url: str,
+    key: str | None,
+    *,
+    concurrency: int,
+    requests: int,
+    name: str = "",
+    warmup: int = 0,
+    body: bytes = BODY,
+    keep_ids: bool = False,
+    stop: asyncio.Event | None = None,
+    timeout: float = 30.0,
+    run: Run | None = None,
+) -> Run:
     """Send `requests` requests (after `warmup` unmeasured ones), `concurrency` at a time; `run` (given) fills as
     the answers come."""
     from core.server.upstream import Pool, Target, UpstreamError
 
     pool = Pool()
     target = Target.parse(base_url)
-    headers = b"Content-Type: application/json\r\n" + (b"Authorization: Bearer " + key.encode() + b"\r\n"
-                                                        if key else b"")
+    headers = b"Content-Type: application/json\r\n" + (
+        b"Authorization: Bearer " + key.encode() + b"\r\n" if key else b""
+    )
     run = run or Run(name, concurrency)
 
     async def one(measured: bool) -> None:
@@ -122,8 +166,16 @@ def main() -> int:
     args = p.parse_args()
     import uvicorn
 
-    uvicorn.run(upstream_app(args.delay_ms / 1000), host="127.0.0.1", port=args.upstream, loop="uvloop",
-                http="httptools", log_level="warning", access_log=False, timeout_keep_alive=120)
+    uvicorn.run(
+        upstream_app(args.delay_ms / 1000),
+        host="127.0.0.1",
+        port=args.upstream,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=120,
+    )
     return 0
 
 

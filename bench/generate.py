@@ -3,7 +3,8 @@
     python -m bench.generate --rows 10000000 [--db aium_scale] [--kind postgresql|sqlite] [--days 120]
                              [--chunk 200000] [--seed 7]
 
-The database (PostgreSQL, or with --kind sqlite the file /tmp/NAME.db) is dropped and recreated (migrated), then filled with `--rows` records over the last `--days` days,
+The database (PostgreSQL, or with --kind sqlite the file /tmp/NAME.db) is dropped and recreated (migrated), then
+filled with `--rows` records over the last `--days` days,
 oldest first (as a ledger grows): five companies of different sizes and their brands, the five providers with
 real model names (plus a fine-tune nobody prices), business hours and a weekday/weekend rhythm, growth over the
 period, failures and timeouts, lognormal token counts per operation, cached / cache-write / reasoning tokens, a
@@ -11,13 +12,14 @@ few costs billed by the provider. Records are built with numpy, 200,000 at a tim
 import fields, and the frames go through `core.ingest.frames.ingest_frames`, one transaction each (validation, pricing
 and rollup included). Budgets and quotas are set from the generated spend so that the alert rules have work.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,8 +27,8 @@ from sqlalchemy import create_engine, text
 
 from bench.common import COMPANIES, MODELS, fresh_database
 from core.ingest import frames as columnar
-from core.storage.db import session_scope
 from core.ingest.checks import IMPORT_FIELDS
+from core.storage.db import session_scope
 
 DEFAULT_DB = "aium_scale"
 # A fine-tune without a catalog price: the unpriced paths of every view have something to show.
@@ -34,13 +36,26 @@ ALL_MODELS = MODELS + [("openai", "ft:gpt-4o-mini:acme:support:gen01", 1)]
 COMPANY_SHARE = [0.38, 0.24, 0.18, 0.12, 0.08]
 # Each company uses its own models and operations (in the order of bench.common.COMPANIES): {name: weight}.
 COMPANY_MODELS = [
-    {"gpt-4o": 30, "gpt-4o-mini": 30, "o3-mini": 6, "claude-3-5-sonnet-20241022": 14,
-     "claude-3-5-haiku-20241022": 8, "gemini-2.0-flash": 6, "ft:gpt-4o-mini:acme:support:gen01": 3},
+    {
+        "gpt-4o": 30,
+        "gpt-4o-mini": 30,
+        "o3-mini": 6,
+        "claude-3-5-sonnet-20241022": 14,
+        "claude-3-5-haiku-20241022": 8,
+        "gemini-2.0-flash": 6,
+        "ft:gpt-4o-mini:acme:support:gen01": 3,
+    },
     {"gpt-4o-mini": 35, "llama3.1:8b": 25, "gemini-2.0-flash": 25, "mistral-small-latest": 15},
     {"mistral-large-latest": 25, "mistral-small-latest": 35, "claude-3-5-haiku-20241022": 20, "gpt-4o-mini": 20},
     {"gpt-4o": 35, "gpt-4o-mini": 35, "claude-3-5-sonnet-20241022": 20, "gemini-2.0-flash": 10},
-    {"gpt-4o-mini": 30, "claude-3-5-haiku-20241022": 20, "claude-3-5-sonnet-20241022": 15, "o3-mini": 10,
-     "mistral-large-latest": 15, "llama3.1:8b": 10},
+    {
+        "gpt-4o-mini": 30,
+        "claude-3-5-haiku-20241022": 20,
+        "claude-3-5-sonnet-20241022": 15,
+        "o3-mini": 10,
+        "mistral-large-latest": 15,
+        "llama3.1:8b": 10,
+    },
 ]
 COMPANY_OPERATIONS = [
     {"chat-support": 40, "document-summary": 25, "translation": 15, "code-review": 20},
@@ -50,20 +65,55 @@ COMPANY_OPERATIONS = [
     {"document-summary": 45, "chat-support": 35, "kb-quality-analysis-short": 20},
 ]
 # (operation, job_type, mean input tokens, mean output tokens, description of a described call)
-OPERATIONS = [("chat-support", "chat_completion", 900, 250, "Customer ticket answer"),
-              ("kb-quality-analysis-short", "chat_completion", 500, 200, "Short KB article quality check"),
-              ("document-summary", "summarization", 6000, 700, "Document summary"),
-              ("translation", "translation", 1200, 1100, "FR to EN translation"),
-              ("code-review", "chat_completion", 3500, 600, "Pull request review")]
+OPERATIONS = [
+    ("chat-support", "chat_completion", 900, 250, "Customer ticket answer"),
+    ("kb-quality-analysis-short", "chat_completion", 500, 200, "Short KB article quality check"),
+    ("document-summary", "summarization", 6000, 700, "Document summary"),
+    ("translation", "translation", 1200, 1100, "FR to EN translation"),
+    ("code-review", "chat_completion", 3500, 600, "Pull request review"),
+]
 # Seconds per call at the operation's mean output, failure and timeout rates, share of calls with cache reads.
-MODEL_TRAITS = {"gpt-4o": (3.6, 0.015, 0.003, 0.3), "gpt-4o-mini": (1.8, 0.01, 0.002, 0.4),
-                "o3-mini": (9.0, 0.02, 0.01, 0.2), "claude-3-5-sonnet-20241022": (4.3, 0.02, 0.004, 0.5),
-                "claude-3-5-haiku-20241022": (2.1, 0.015, 0.003, 0.3), "gemini-2.0-flash": (1.4, 0.03, 0.004, 0.0),
-                "mistral-large-latest": (4.1, 0.025, 0.005, 0.0), "mistral-small-latest": (1.6, 0.02, 0.003, 0.0),
-                "llama3.1:8b": (12.0, 0.01, 0.03, 0.0), "ft:gpt-4o-mini:acme:support:gen01": (2.0, 0.01, 0.002, 0.0)}
+MODEL_TRAITS = {
+    "gpt-4o": (3.6, 0.015, 0.003, 0.3),
+    "gpt-4o-mini": (1.8, 0.01, 0.002, 0.4),
+    "o3-mini": (9.0, 0.02, 0.01, 0.2),
+    "claude-3-5-sonnet-20241022": (4.3, 0.02, 0.004, 0.5),
+    "claude-3-5-haiku-20241022": (2.1, 0.015, 0.003, 0.3),
+    "gemini-2.0-flash": (1.4, 0.03, 0.004, 0.0),
+    "mistral-large-latest": (4.1, 0.025, 0.005, 0.0),
+    "mistral-small-latest": (1.6, 0.02, 0.003, 0.0),
+    "llama3.1:8b": (12.0, 0.01, 0.03, 0.0),
+    "ft:gpt-4o-mini:acme:support:gen01": (2.0, 0.01, 0.002, 0.0),
+}
 # UTC hour of day -> relative traffic (European and American business hours overlap in the afternoon).
-HOUR_PROFILE = np.array([0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.4, 0.7, 1.0, 1.1, 1.15, 1.1, 1.0, 1.1, 1.2, 1.2, 1.1,
-                         0.95, 0.75, 0.55, 0.45, 0.35, 0.25, 0.2])
+HOUR_PROFILE = np.array(
+    [
+        0.15,
+        0.1,
+        0.08,
+        0.08,
+        0.1,
+        0.2,
+        0.4,
+        0.7,
+        1.0,
+        1.1,
+        1.15,
+        1.1,
+        1.0,
+        1.1,
+        1.2,
+        1.2,
+        1.1,
+        0.95,
+        0.75,
+        0.55,
+        0.45,
+        0.35,
+        0.25,
+        0.2,
+    ]
+)
 WEEKEND = 0.3
 BILLED_SHARE = 0.005
 
@@ -100,8 +150,9 @@ def _pick(rng: np.random.Generator, group: np.ndarray, weights: list[list[float]
     return np.minimum(idx, w.shape[1] - 1)
 
 
-def frame(rng: np.random.Generator, timeline: Timeline, first: int, n: int, prefix: str,
-          company: str | None = None) -> pd.DataFrame:
+def frame(
+    rng: np.random.Generator, timeline: Timeline, first: int, n: int, prefix: str, company: str | None = None
+) -> pd.DataFrame:
     """n records (positions first .. first+n-1 of the timeline) as a frame of the import fields."""
     positions = np.arange(first, first + n)
     comp = rng.choice(len(COMPANIES), n, p=COMPANY_SHARE)
@@ -128,8 +179,11 @@ def frame(rng: np.random.Generator, timeline: Timeline, first: int, n: int, pref
     reasoning = np.where((models[model] == "o3-mini") & ok, (out * rng.uniform(0.3, 0.8, n)).astype(np.int64), 0)
     out = out + reasoning * 2  # reasoning models write more than they show; reasoning stays within output
     cached = np.where(rng.random(n) < traits[model, 3], (inp * rng.uniform(0.2, 0.9, n)).astype(np.int64), 0)
-    cache_write = np.where((providers[model] == "anthropic") & (rng.random(n) < 0.1),
-                           ((inp - cached) * rng.uniform(0, 0.5, n)).astype(np.int64), 0)
+    cache_write = np.where(
+        (providers[model] == "anthropic") & (rng.random(n) < 0.1),
+        ((inp - cached) * rng.uniform(0, 0.5, n)).astype(np.int64),
+        0,
+    )
 
     speed = traits[model, 0] * np.sqrt(np.maximum(out, 1) / mean_out) * rng.lognormal(0, 0.25, n)
     seconds = np.where(status == "timeout", 60.0, np.where(ok, speed, speed * 0.2))
@@ -148,28 +202,30 @@ def frame(rng: np.random.Generator, timeline: Timeline, first: int, n: int, pref
         cost_out[billed] = [f"{v:.6f}" for v in out[billed] * 1.0e-5]
 
     names = np.array([c for c, _ in COMPANIES], dtype=object)
-    df = pd.DataFrame({
-        "job_id": prefix + pd.Series(positions).astype(str),
-        "created_at": pd.to_datetime(timeline.stamps(rng, positions), utc=True),
-        "company": names[comp] if company is None else np.full(n, company, dtype=object),
-        "brand": brand_table[comp, brand_idx],
-        "provider": providers[model],
-        "model": models[model],
-        "job_type": np.array([o[1] for o in OPERATIONS], dtype=object)[op],
-        "status": status,
-        "input_tokens": inp,
-        "output_tokens": out,
-        "cached_tokens": cached,
-        "cache_write_tokens": cache_write,
-        "reasoning_tokens": reasoning,
-        "execution_time_seconds": seconds,
-        "memory_usage_mb": memory.astype(np.int64),
-        "error_count": errors.astype(np.int64),
-        "operation": np.array([o[0] for o in OPERATIONS], dtype=object)[op],
-        "description": description,
-        "cost_input": cost_in,
-        "cost_output": cost_out,
-    })
+    df = pd.DataFrame(
+        {
+            "job_id": prefix + pd.Series(positions).astype(str),
+            "created_at": pd.to_datetime(timeline.stamps(rng, positions), utc=True),
+            "company": names[comp] if company is None else np.full(n, company, dtype=object),
+            "brand": brand_table[comp, brand_idx],
+            "provider": providers[model],
+            "model": models[model],
+            "job_type": np.array([o[1] for o in OPERATIONS], dtype=object)[op],
+            "status": status,
+            "input_tokens": inp,
+            "output_tokens": out,
+            "cached_tokens": cached,
+            "cache_write_tokens": cache_write,
+            "reasoning_tokens": reasoning,
+            "execution_time_seconds": seconds,
+            "memory_usage_mb": memory.astype(np.int64),
+            "error_count": errors.astype(np.int64),
+            "operation": np.array([o[0] for o in OPERATIONS], dtype=object)[op],
+            "description": description,
+            "cost_input": cost_in,
+            "cost_output": cost_out,
+        }
+    )
     return df[list(IMPORT_FIELDS)]
 
 
@@ -180,8 +236,10 @@ def ingest_frames(frames, now: datetime, progress: str = "") -> tuple[int, float
     stored, t = 0, time.perf_counter()
     for _, res in columnar.ingest_frames(((df, None, None) for df in frames), source="import", now=now):
         if res.duplicates or res.conflicts or res.refused:
-            raise RuntimeError(f"unexpected: {res.duplicates} duplicates, {len(res.conflicts)} conflicts, "
-                               f"{len(res.refused)} refused {res.refused[:3]}")
+            raise RuntimeError(
+                f"unexpected: {res.duplicates} duplicates, {len(res.conflicts)} conflicts, "
+                f"{len(res.refused)} refused {res.refused[:3]}"
+            )
         stored += res.inserted
         if progress:
             spent = time.perf_counter() - t
@@ -201,8 +259,8 @@ def set_limits() -> None:
     """Budgets and quotas from this month's spend: one company near its budget, one over a quota, others fine."""
     from sqlalchemy import select
 
-    from core.queries.aggregate import aggregate
     from core.limits.budgets import set_budget, set_quota
+    from core.queries.aggregate import aggregate
     from core.storage.models import Company
 
     now = datetime.now(UTC)
@@ -222,10 +280,15 @@ def set_limits() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--db", default=DEFAULT_DB, help="database to (re)create (default aium_scale; on SQLite the "
-                                                     "file /tmp/NAME.db)")
-    ap.add_argument("--kind", choices=("postgresql", "sqlite"), default="postgresql",
-                    help="PostgreSQL (default) or the embedded SQLite")
+    ap.add_argument(
+        "--db", default=DEFAULT_DB, help="database to (re)create (default aium_scale; on SQLite the file /tmp/NAME.db)"
+    )
+    ap.add_argument(
+        "--kind",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="PostgreSQL (default) or the embedded SQLite",
+    )
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--chunk", type=int, default=200_000, help="records per frame and transaction")
     ap.add_argument("--seed", type=int, default=7)
@@ -236,8 +299,9 @@ def main() -> None:
     now = datetime.now(UTC)
     end = now - timedelta(minutes=2)
     t0 = time.perf_counter()
-    stored, spent = ingest_frames(frames(args.rows, args.days, args.seed, end, args.chunk, f"gen{args.seed}-"),
-                                  now, progress="loaded ")
+    stored, spent = ingest_frames(
+        frames(args.rows, args.days, args.seed, end, args.chunk, f"gen{args.seed}-"), now, progress="loaded "
+    )
     wall = time.perf_counter() - t0
     set_limits()
     t = time.perf_counter()
@@ -250,9 +314,11 @@ def main() -> None:
             c.execute(text("VACUUM ANALYZE"))
             size = c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))"))
     eng.dispose()
-    print(f"{stored:,} records in {wall:.0f} s: {stored / wall:,.0f} records/s overall "
-          f"(generation included), {stored / spent:,.0f} records/s in ingest_frame; "
-          f"VACUUM ANALYZE {time.perf_counter() - t:.0f} s; database size {size}")
+    print(
+        f"{stored:,} records in {wall:.0f} s: {stored / wall:,.0f} records/s overall "
+        f"(generation included), {stored / spent:,.0f} records/s in ingest_frame; "
+        f"VACUUM ANALYZE {time.perf_counter() - t:.0f} s; database size {size}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ The median record_usage call is timed against the database the last bulk run fil
 
     python -m bench.ingest [--rows 1000000] [--only sqlite|postgresql]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import fresh_database, peak_rss_mb, raw_records
-from core.ingest.frames import ingest_frames
 from core.ingest.files import BATCH, import_file, import_rows
+from core.ingest.frames import ingest_frames
 from core.usage import record_usage
 
 
@@ -41,7 +42,7 @@ def bulk(kind: str, rows: int) -> tuple[float, float, float]:
         elif run == "rows":
             stored = import_rows(((i + 1, r, None) for i, r in enumerate(records)), now=now).imported
         else:
-            frames = [(pd.DataFrame.from_records(records[i:i + BATCH]), None, i) for i in range(0, rows, BATCH)]
+            frames = [(pd.DataFrame.from_records(records[i : i + BATCH]), None, i) for i in range(0, rows, BATCH)]
             t = time.perf_counter()
             stored = sum(res.inserted for _, res in ingest_frames(frames, now=now))
         rates.append(rows / (time.perf_counter() - t))
@@ -56,9 +57,18 @@ def single(kind: str, calls: int = 300, company: str = "Humari") -> float:
     now = datetime.now(UTC) - timedelta(minutes=1)
     for i in range(calls):
         t = time.perf_counter()
-        record_usage(job_id=f"single-{kind}-{i}-{time.time_ns()}", created_at=now, company=company, brand="Humari",
-                     provider_name="openai", model_name="gpt-4o-mini", input_tokens=1200, output_tokens=300,
-                     execution_time_seconds=1.2, operation="chat-support")
+        record_usage(
+            job_id=f"single-{kind}-{i}-{time.time_ns()}",
+            created_at=now,
+            company=company,
+            brand="Humari",
+            provider_name="openai",
+            model_name="gpt-4o-mini",
+            input_tokens=1200,
+            output_tokens=300,
+            execution_time_seconds=1.2,
+            operation="chat-support",
+        )
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
 
@@ -68,8 +78,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--only", choices=["sqlite", "postgresql"])
     args = ap.parse_args()
-    print(f"{'database':<12} {'records':>10} {'JSONL file/s':>13} {'parsed rows/s':>14} {'frames/s':>9} "
-          f"{'record_usage median ms':>23}")
+    print(
+        f"{'database':<12} {'records':>10} {'JSONL file/s':>13} {'parsed rows/s':>14} {'frames/s':>9} "
+        f"{'record_usage median ms':>23}"
+    )
     for kind in ("postgresql", "sqlite"):
         if args.only and kind != args.only:
             continue

@@ -1,4 +1,5 @@
 """The dashboard's pages in AppTest, the alert checks, and the dashboard process's peak memory (bench.scale)."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,7 @@ def page_rows(runs: int) -> list[Row]:
             times.append(time.perf_counter() - t)
             if at.exception:
                 raise RuntimeError(f"{page}: {at.exception[0].value}")
-        rows.append(Row(f"page {page} (AppTest rerun, cache cleared)", "", "", statistics.median(times), "s",
-                        PAGE_S))
+        rows.append(Row(f"page {page} (AppTest rerun, cache cleared)", "", "", statistics.median(times), "s", PAGE_S))
     return rows
 
 
@@ -94,12 +94,16 @@ def memory_row(url: str) -> Row:
 def memory_row_apptest(url: str) -> Row:
     """Without Chromium: every page's AppTest run, twice, in a fresh process; its own peak RSS."""
     log("dashboard pages by AppTest in a subprocess (no Chromium)")
-    code = ("import resource, streamlit as st\nfrom streamlit.testing.v1 import AppTest\n"
-            f"for _ in range(2):\n  for p in {PAGES!r}:\n"
-            f"    at = AppTest.from_file({str(ROOT / 'dashboard.py')!r}, default_timeout=120)\n"
-            "    p == 'overview' or at.switch_page(f'pages/{p}.py')\n    at.run()\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=os.environ.copy(), capture_output=True,
-                         text=True, check=True)
-    return Row("dashboard process peak RSS (AppTest subprocess)", "", "", float(out.stdout.split()[-1]), "MB",
-               MEMORY_MB)
+    code = (
+        "import resource, streamlit as st\nfrom streamlit.testing.v1 import AppTest\n"
+        f"for _ in range(2):\n  for p in {PAGES!r}:\n"
+        f"    at = AppTest.from_file({str(ROOT / 'dashboard.py')!r}, default_timeout=120)\n"
+        "    p == 'overview' or at.switch_page(f'pages/{p}.py')\n    at.run()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, check=True
+    )
+    return Row(
+        "dashboard process peak RSS (AppTest subprocess)", "", "", float(out.stdout.split()[-1]), "MB", MEMORY_MB
+    )

@@ -8,6 +8,7 @@ requirements-bench.txt); imports nothing of the product. Reads one JSON object o
 and writes one JSON object on stdout: per engine and window, the milliseconds of each run and the figures
 (every money value an exact decimal string).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,15 @@ from decimal import Decimal
 # What get_usage_dashboard computes over [now - days, now]: totals, per provider, model, operation, brand, day and
 # day x provider, with failed / timed-out / unpriced counts; the previous period's totals; the ten costliest rows.
 # GROUPING() tells the sets apart (1 = the column is rolled up), in both engines.
-SETS = {"totals": (), "provider": ("provider_name",), "model": ("provider_name", "model_name"),
-        "operation": ("operation",), "brand": ("brand_id",), "day": ("day",), "day_provider": ("day", "provider_name")}
+SETS = {
+    "totals": (),
+    "provider": ("provider_name",),
+    "model": ("provider_name", "model_name"),
+    "operation": ("operation",),
+    "brand": ("brand_id",),
+    "day": ("day",),
+    "day_provider": ("day", "provider_name"),
+}
 COLUMNS = ("day", "provider_name", "model_name", "operation", "brand_id")
 MICRO = Decimal("0.000001")
 MEASURES = """count(*) AS jobs, sum(total_tokens) AS tokens, sum(total_cost) AS cost,
@@ -40,13 +48,17 @@ GROUP BY GROUPING SETS ({sets})"""
 
 
 def previous_sql(source: str, start: str, end: str) -> str:
-    return (f"SELECT count(*) AS jobs, sum(total_tokens) AS tokens, sum(total_cost) AS cost FROM {source} "
-            f"WHERE created_at >= {start} AND created_at < {end}")
+    return (
+        f"SELECT count(*) AS jobs, sum(total_tokens) AS tokens, sum(total_cost) AS cost FROM {source} "
+        f"WHERE created_at >= {start} AND created_at < {end}"
+    )
 
 
 def top_sql(source: str, start: str, end: str) -> str:
-    return (f"SELECT id, total_cost FROM {source} WHERE created_at >= {start} AND created_at <= {end} "
-            "ORDER BY total_cost DESC, id DESC LIMIT 10")
+    return (
+        f"SELECT id, total_cost FROM {source} WHERE created_at >= {start} AND created_at <= {end} "
+        "ORDER BY total_cost DESC, id DESC LIMIT 10"
+    )
 
 
 def set_name(g: int) -> str:
@@ -61,8 +73,14 @@ def figures(rows: list[dict], prev: dict, top: list[dict]) -> dict:
     for r in rows:
         name = set_name(int(r["g"]))
         key = "|".join(str(r[c]) for c in SETS[name])
-        out[name][key] = [int(r["jobs"]), int(r["tokens"] or 0), str(Decimal(r["cost"] or 0).quantize(MICRO)),
-                          int(r["failed"]), int(r["timeouts"]), int(r["unpriced"])]
+        out[name][key] = [
+            int(r["jobs"]),
+            int(r["tokens"] or 0),
+            str(Decimal(r["cost"] or 0).quantize(MICRO)),
+            int(r["failed"]),
+            int(r["timeouts"]),
+            int(r["unpriced"]),
+        ]
     out["previous"] = [int(prev["jobs"]), int(prev["tokens"] or 0), str(Decimal(prev["cost"] or 0).quantize(MICRO))]
     out["top"] = [[int(t["id"]), str(Decimal(t["total_cost"]).quantize(MICRO))] for t in top]
     return out

@@ -17,6 +17,7 @@
 DuckDB and chDB run in their own virtualenv (bench-only dependencies, never the product's): `make bench-venv`
 creates it (.bench-venv, from requirements-bench.txt); --python or BENCH_PYTHON points at another one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ _MICRO = Decimal("0.000001")
 
 
 def bench_python(explicit: str | None = None) -> str:
-    for candidate in (explicit, os.environ.get("BENCH_PYTHON"), str(ROOT / ".bench-venv/bin/python"),
-                      "/work/bench-venv/bin/python"):
+    for candidate in (
+        explicit,
+        os.environ.get("BENCH_PYTHON"),
+        str(ROOT / ".bench-venv/bin/python"),
+        "/work/bench-venv/bin/python",
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     raise SystemExit("no virtualenv with duckdb and chdb: run `make bench-venv` (or pass --python)")
@@ -53,19 +58,45 @@ def bench_python(explicit: str | None = None) -> str:
 
 # -- export ---------------------------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = ("id", "created_at", "company_id", "brand_id", "provider_name", "model_name", "operation",
-                  "job_status", "pricing_status", "total_tokens", "total_cost", "execution_ms", "success_rate",
-                  "error_count")
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "company_id",
+    "brand_id",
+    "provider_name",
+    "model_name",
+    "operation",
+    "job_status",
+    "pricing_status",
+    "total_tokens",
+    "total_cost",
+    "execution_ms",
+    "success_rate",
+    "error_count",
+)
 
 
 def _schema():
     import pyarrow as pa
 
-    return pa.schema([("id", pa.int64()), ("created_at", pa.timestamp("us", tz="UTC")), ("company_id", pa.int32()),
-                      ("brand_id", pa.int32()), ("provider_name", pa.string()), ("model_name", pa.string()),
-                      ("operation", pa.string()), ("job_status", pa.string()), ("pricing_status", pa.string()),
-                      ("total_tokens", pa.int64()), ("total_cost", pa.decimal128(18, 6)),
-                      ("execution_ms", pa.int64()), ("success_rate", pa.float64()), ("error_count", pa.int32())])
+    return pa.schema(
+        [
+            ("id", pa.int64()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("company_id", pa.int32()),
+            ("brand_id", pa.int32()),
+            ("provider_name", pa.string()),
+            ("model_name", pa.string()),
+            ("operation", pa.string()),
+            ("job_status", pa.string()),
+            ("pricing_status", pa.string()),
+            ("total_tokens", pa.int64()),
+            ("total_cost", pa.decimal128(18, 6)),
+            ("execution_ms", pa.int64()),
+            ("success_rate", pa.float64()),
+            ("error_count", pa.int32()),
+        ]
+    )
 
 
 def _signature(url: str) -> dict:
@@ -97,24 +128,32 @@ def _export_postgresql(url: str, out: Path) -> None:
     import pyarrow.parquet as pq
 
     csv_path = out.with_suffix(".csv")
-    cols = ", ".join("to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" if c == "created_at"
-                     else c for c in EXPORT_COLUMNS)
+    cols = ", ".join(
+        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" if c == "created_at" else c
+        for c in EXPORT_COLUMNS
+    )
     engine = create_engine(url)
     raw = engine.raw_connection()
     try:
-        with raw.driver_connection.cursor() as cur, open(csv_path, "wb") as fh:
-            with cur.copy(f"COPY (SELECT {cols} FROM ai_job_usage ORDER BY created_at, id) TO STDOUT "
-                          "WITH (FORMAT csv)") as copy:
-                for chunk in copy:
-                    fh.write(chunk)
+        with (
+            raw.driver_connection.cursor() as cur,
+            open(csv_path, "wb") as fh,
+            cur.copy(
+                f"COPY (SELECT {cols} FROM ai_job_usage ORDER BY created_at, id) TO STDOUT WITH (FORMAT csv)"
+            ) as copy,
+        ):
+            for chunk in copy:
+                fh.write(chunk)
     finally:
         raw.close()
         engine.dispose()
     schema = _schema()
     types = {f.name: (pa.timestamp("us") if f.name == "created_at" else f.type) for f in schema}
-    reader = pacsv.open_csv(csv_path, read_options=pacsv.ReadOptions(column_names=list(EXPORT_COLUMNS),
-                                                                       block_size=64 << 20),
-                            convert_options=pacsv.ConvertOptions(column_types=types))
+    reader = pacsv.open_csv(
+        csv_path,
+        read_options=pacsv.ReadOptions(column_names=list(EXPORT_COLUMNS), block_size=64 << 20),
+        convert_options=pacsv.ConvertOptions(column_types=types),
+    )
     with pq.ParquetWriter(out, schema) as writer:
         for batch in reader:
             writer.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=ROW_GROUP)
@@ -151,12 +190,12 @@ def _export_sqlite(url: str, out: Path) -> None:
 
 # -- the four measurements --------------------------------------------------------------------------------------
 
+
 def product_figures(d: dict) -> dict:
     """get_usage_dashboard's result in the peers' form (peer_engines.figures)."""
     t, q = d["totals"], d["quality_metrics"]
     out: dict = {name: {} for name in SETS}
-    out["totals"][""] = [t["jobs"], t["tokens"], t["cost"], q["failed_jobs"], q["timeout_jobs"],
-                         d["unpriced"]["jobs"]]
+    out["totals"][""] = [t["jobs"], t["tokens"], t["cost"], q["failed_jobs"], q["timeout_jobs"], d["unpriced"]["jobs"]]
     for p in d["by_provider"]:
         out["provider"][p["provider"]] = [p["jobs"], p["tokens"], p["cost"], None, None, p["unpriced_jobs"]]
     for m in d["by_model"]:
@@ -220,16 +259,30 @@ def _plain_sqlite(conn, now: datetime, days: int) -> dict:
         return "'" + t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") + "'"
 
     cols = ", ".join(COLUMNS)
-    measures = ("count(*), sum(total_tokens), sum(total_cost), "
-                "sum(job_status = 'failed'), sum(job_status = 'timeout'), sum(pricing_status = 'unpriced')")
+    measures = (
+        "count(*), sum(total_tokens), sum(total_cost), "
+        "sum(job_status = 'failed'), sum(job_status = 'timeout'), sum(pricing_status = 'unpriced')"
+    )
     with conn.begin():
-        fine = conn.execute(text(f"SELECT {cols}, {measures} FROM (SELECT date(created_at) AS day, * FROM ai_job_usage "
-                                 f"WHERE created_at >= {ts(start)} AND created_at <= {ts(now)}) GROUP BY {cols}")).all()
+        fine = conn.execute(
+            text(
+                f"SELECT {cols}, {measures} FROM (SELECT date(created_at) AS day, * FROM ai_job_usage "
+                f"WHERE created_at >= {ts(start)} AND created_at <= {ts(now)}) GROUP BY {cols}"
+            )
+        ).all()
         before = ts(start - timedelta(days=days))
-        prev = conn.execute(text(f"SELECT count(*), sum(total_tokens), sum(total_cost) FROM ai_job_usage WHERE "
-                                 f"created_at >= {before} AND created_at < {ts(start)}")).one()
-        top = conn.execute(text(f"SELECT id, total_cost FROM ai_job_usage WHERE created_at >= {ts(start)} AND "
-                                f"created_at <= {ts(now)} ORDER BY total_cost DESC, id DESC LIMIT 10")).all()
+        prev = conn.execute(
+            text(
+                f"SELECT count(*), sum(total_tokens), sum(total_cost) FROM ai_job_usage WHERE "
+                f"created_at >= {before} AND created_at < {ts(start)}"
+            )
+        ).one()
+        top = conn.execute(
+            text(
+                f"SELECT id, total_cost FROM ai_job_usage WHERE created_at >= {ts(start)} AND "
+                f"created_at <= {ts(now)} ORDER BY total_cost DESC, id DESC LIMIT 10"
+            )
+        ).all()
     at = {c: i for i, c in enumerate(COLUMNS)}
     acc: dict[str, dict] = {name: defaultdict(lambda: [0, 0, 0, 0, 0, 0]) for name in SETS}
     for r in fine:
@@ -237,8 +290,10 @@ def _plain_sqlite(conn, now: datetime, days: int) -> dict:
             cell = acc[name]["|".join(str(r[at[c]]) for c in cols_)]
             for i in range(6):
                 cell[i] += r[len(COLUMNS) + i] or 0
-    out: dict = {name: {k: [v[0], v[1], str(Decimal(v[2]).scaleb(-6).quantize(_MICRO)), *v[3:]]
-                        for k, v in groups.items()} for name, groups in acc.items()}
+    out: dict = {
+        name: {k: [v[0], v[1], str(Decimal(v[2]).scaleb(-6).quantize(_MICRO)), *v[3:]] for k, v in groups.items()}
+        for name, groups in acc.items()
+    }
     out["previous"] = [prev[0], prev[1] or 0, str(Decimal(prev[2] or 0).scaleb(-6).quantize(_MICRO))]
     out["top"] = [[i, str(Decimal(c).scaleb(-6).quantize(_MICRO))] for i, c in top]
     return out
@@ -260,14 +315,18 @@ class Window:
         return other / self.product_ms if other and self.product_ms else None
 
 
-def measure(url: str, kind: str, now: datetime, days: list[int], runs: int, parquet: Path,
-            python: str | None = None, log=print) -> tuple[list[Window], str]:
+def measure(
+    url: str, kind: str, now: datetime, days: list[int], runs: int, parquet: Path, python: str | None = None, log=print
+) -> tuple[list[Window], str]:
     """Every window's four timings and agreement; returns the windows and a line about the export."""
     from core import analytics
 
     records, spent, reused = export_parquet(url, kind, parquet)
-    export = (f"Parquet export of {records:,} records: " + ("kept (matches the ledger)" if reused else
-                                                             f"{spent:.0f} s") + f", {parquet.stat().st_size >> 20} MB")
+    export = (
+        f"Parquet export of {records:,} records: "
+        + ("kept (matches the ledger)" if reused else f"{spent:.0f} s")
+        + f", {parquet.stat().st_size >> 20} MB"
+    )
     log(export)
     windows = [Window(d) for d in days]
     engine = create_engine(url)
@@ -276,19 +335,24 @@ def measure(url: str, kind: str, now: datetime, days: list[int], runs: int, parq
         for w in windows:
             log(f"{w.days} d: product view")
             analytics.get_usage_dashboard(days=w.days, now=now)
-            w.product_ms = _median_ms(lambda: analytics.get_usage_dashboard(days=w.days, now=now), runs)
+            w.product_ms = _median_ms(lambda w=w: analytics.get_usage_dashboard(days=w.days, now=now), runs)
             w.load["product"] = load_average()
             reference = product_figures(analytics.get_usage_dashboard(days=w.days, now=now))
             log(f"{w.days} d: plain GROUP BY")
-            w.plain_ms = _median_ms(lambda: plain(conn, now, w.days), runs)
+            w.plain_ms = _median_ms(lambda w=w: plain(conn, now, w.days), runs)
             w.load["plain"] = load_average()
             w.diffs["plain"] = differences(reference, plain(conn, now, w.days))
             w.reference = reference
     engine.dispose()
     log("DuckDB and chDB on the Parquet file")
     request = {"parquet": str(parquet), "now": now.isoformat(), "days": days, "runs": runs, "engines": list(ENGINES)}
-    proc = subprocess.run([bench_python(python), "-m", "bench.peer_engines"], cwd=ROOT, input=json.dumps(request),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [bench_python(python), "-m", "bench.peer_engines"],
+        cwd=ROOT,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         raise RuntimeError(f"bench.peer_engines failed:\n{proc.stderr[-3000:]}")
     peers = json.loads(proc.stdout)
@@ -317,13 +381,23 @@ def print_windows(windows: list[Window], header: str) -> None:
     print(f"{'window':<8}{'measure':<34}{'median':>10}{'÷ product':>11}  {'load average (1, 5, 15 min)':<30}agree")
     for w in windows:
         lines = [("product get_usage_dashboard", w.product_ms, None, "product", [])]
-        lines += [(f"{name} {w.versions.get(name, '')} on Parquet", w.peers_ms.get(name), w.ratio(name), name,
-                   w.diffs.get(name, [])) for name in ENGINES]
+        lines += [
+            (
+                f"{name} {w.versions.get(name, '')} on Parquet",
+                w.peers_ms.get(name),
+                w.ratio(name),
+                name,
+                w.diffs.get(name, []),
+            )
+            for name in ENGINES
+        ]
         lines.append(("plain GROUP BY (raw ledger)", w.plain_ms, w.ratio("plain"), "plain", w.diffs.get("plain", [])))
         for label, ms, ratio, key, diffs in lines:
             agree = "" if key == "product" else ("same figures" if not diffs else f"DIFFER: {diffs[:2]}")
-            print(f"{str(w.days) + ' d':<8}{label:<34}{_ms(ms):>10}{'' if ratio is None else f'{ratio:.1f}×':>11}  "
-                  f"{w.load.get(key, ''):<30}{agree}")
+            print(
+                f"{str(w.days) + ' d':<8}{label:<34}{_ms(ms):>10}{'' if ratio is None else f'{ratio:.1f}×':>11}  "
+                f"{w.load.get(key, ''):<30}{agree}"
+            )
 
 
 def _ms(ms: float | None) -> str:
@@ -342,10 +416,20 @@ def main() -> None:
     url = use_database(args.kind, args.db)
     now = datetime.now(UTC)
     parquet = args.parquet or Path(f"/tmp/{args.db}.parquet")
-    windows, export = measure(url, args.kind, now, args.days, args.runs, parquet, args.python,
-                              log=lambda m: print(m, file=sys.stderr, flush=True))
-    print_windows(windows, f"\n{args.kind} database {args.db}; {export}; medians of {args.runs} runs; "
-                           f"now = {now:%Y-%m-%d %H:%M:%S} UTC\n")
+    windows, export = measure(
+        url,
+        args.kind,
+        now,
+        args.days,
+        args.runs,
+        parquet,
+        args.python,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print_windows(
+        windows,
+        f"\n{args.kind} database {args.db}; {export}; medians of {args.runs} runs; now = {now:%Y-%m-%d %H:%M:%S} UTC\n",
+    )
     bad = [(w.days, k) for w in windows for k, v in w.diffs.items() if v]
     if bad:
         raise SystemExit(f"figures differ: {bad}")

@@ -24,6 +24,7 @@ Measured in one run (medians, so that the noise of a busy 2-core machine does no
   generated (PostgreSQL only).
 Figures are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,15 @@ from bench.common import load_average
 from bench.common import use_database as use_generated
 from bench.pages import alerts_row, memory_row, page_rows
 from bench.table import (
-    INGEST_PER_S, PEER_RATIO, RECORD_MS, T30_MS, T120_MS, Row, log, median_ms, print_table,
+    INGEST_PER_S,
+    PEER_RATIO,
+    RECORD_MS,
+    T30_MS,
+    T120_MS,
+    Row,
+    log,
+    median_ms,
+    print_table,
 )
 
 BENCH_COMPANY = "Bench Ingest"
@@ -64,6 +73,7 @@ def use_database(name: str, kind: str = "postgresql") -> str:
 
 
 # -- analytics against the plain GROUP BY -------------------------------------------------------------------
+
 
 def plain_group_by(conn, now: datetime, days: int, filt: dict, tuned: bool = True) -> list:
     """The overview's figures by a GROUP BY over the raw ledger; `tuned`: in a transaction with the settings the
@@ -120,14 +130,23 @@ def analytics_rows(url: str, now: datetime, runs: int, views_only: bool = False)
                 result = plain_group_by(conn, now, days, filt)
                 d = analytics.get_usage_dashboard(days=days, now=now, **filt)
                 sqlite = conn.dialect.name == "sqlite"
-                same = (sum(r.jobs for r in result) == d["totals"]["jobs"]
-                        and sum(r.total_tokens for r in result) == d["totals"]["tokens"]
-                        and sum((_money(r.total_cost, sqlite) for r in result), Decimal(0))
-                        == Decimal(d["totals"]["cost"]))
-                rows.append(Row("plain GROUP BY (overview figures, raw ledger)", f"{days} d", fname,
-                                plain[(days, fname)], note=(
-                                    f"server defaults: {default_ms:.0f} ms; "
-                                    + ("same totals as get_usage_dashboard" if same else "TOTALS DIFFER"))))
+                same = (
+                    sum(r.jobs for r in result) == d["totals"]["jobs"]
+                    and sum(r.total_tokens for r in result) == d["totals"]["tokens"]
+                    and sum((_money(r.total_cost, sqlite) for r in result), Decimal(0)) == Decimal(d["totals"]["cost"])
+                )
+                rows.append(
+                    Row(
+                        "plain GROUP BY (overview figures, raw ledger)",
+                        f"{days} d",
+                        fname,
+                        plain[(days, fname)],
+                        note=(
+                            f"server defaults: {default_ms:.0f} ms; "
+                            + ("same totals as get_usage_dashboard" if same else "TOTALS DIFFER")
+                        ),
+                    )
+                )
     engine.dispose()
     with session_scope() as s:
         some_id = s.scalar(text("SELECT max(id) / 2 FROM ai_job_usage")) or 1
@@ -136,59 +155,121 @@ def analytics_rows(url: str, now: datetime, runs: int, views_only: bool = False)
     for days in (30, 120):
         for fname, filt in FILTERS.items():
             cases += [
-                ("get_usage_dashboard", days, fname,
-                 lambda days=days, filt=filt: analytics.get_usage_dashboard(days=days, now=now, **filt)),
-                ("get_efficiency", days, fname,
-                 lambda days=days, filt=filt: analytics.get_efficiency(days=days, now=now, **filt)),
-                ("list_usage (page 1 since start)", days, fname,
-                 lambda days=days, filt=filt: analytics.list_usage(created_at__gte=since(days),
-                                                                   **usage_filters(filt))),
-                ("top 10 costliest (list_usage -total_cost)", days, fname,
-                 lambda days=days, filt=filt: analytics.list_usage(page_size=10, ordering="-total_cost",
-                                                                   created_at__gte=since(days),
-                                                                   **usage_filters(filt))),
+                (
+                    "get_usage_dashboard",
+                    days,
+                    fname,
+                    lambda days=days, filt=filt: analytics.get_usage_dashboard(days=days, now=now, **filt),
+                ),
+                (
+                    "get_efficiency",
+                    days,
+                    fname,
+                    lambda days=days, filt=filt: analytics.get_efficiency(days=days, now=now, **filt),
+                ),
+                (
+                    "list_usage (page 1 since start)",
+                    days,
+                    fname,
+                    lambda days=days, filt=filt: analytics.list_usage(
+                        created_at__gte=since(days), **usage_filters(filt)
+                    ),
+                ),
+                (
+                    "top 10 costliest (list_usage -total_cost)",
+                    days,
+                    fname,
+                    lambda days=days, filt=filt: analytics.list_usage(
+                        page_size=10, ordering="-total_cost", created_at__gte=since(days), **usage_filters(filt)
+                    ),
+                ),
             ]
     for fname, filt in FILTERS.items():
         cases += [
-            ("get_cost_breakdown (this month)", 30, fname,
-             lambda filt=filt: analytics.get_cost_breakdown(now=now, **filt)),
-            ("get_usage_trends (12 weeks, cost)", 120, fname,
-             lambda filt=filt: analytics.get_usage_trends(period="week", metric="cost", now=now, **filt)),
-            ("get_usage_trends (12 months, tokens)", 120, fname,
-             lambda filt=filt: analytics.get_usage_trends(period="month", metric="tokens", now=now, **filt)),
-            ("get_usage_stats (lifetime)", 120, fname,
-             lambda filt=filt: analytics.get_usage_stats(now=now, **filt)),
-            ("get_budget_status (this month)", 30, fname,
-             lambda filt=filt: analytics.get_budget_status(now=now, **filt)),
-            ("list_usage (whole ledger, page 1)", 120, fname,
-             lambda filt=filt: analytics.list_usage(**usage_filters(filt))),
-            ("list_usage (page 200, status=completed)", 120, fname,
-             lambda filt=filt: analytics.list_usage(page=200, ai_job__status="completed", **usage_filters(filt))),
+            (
+                "get_cost_breakdown (this month)",
+                30,
+                fname,
+                lambda filt=filt: analytics.get_cost_breakdown(now=now, **filt),
+            ),
+            (
+                "get_usage_trends (12 weeks, cost)",
+                120,
+                fname,
+                lambda filt=filt: analytics.get_usage_trends(period="week", metric="cost", now=now, **filt),
+            ),
+            (
+                "get_usage_trends (12 months, tokens)",
+                120,
+                fname,
+                lambda filt=filt: analytics.get_usage_trends(period="month", metric="tokens", now=now, **filt),
+            ),
+            ("get_usage_stats (lifetime)", 120, fname, lambda filt=filt: analytics.get_usage_stats(now=now, **filt)),
+            (
+                "get_budget_status (this month)",
+                30,
+                fname,
+                lambda filt=filt: analytics.get_budget_status(now=now, **filt),
+            ),
+            (
+                "list_usage (whole ledger, page 1)",
+                120,
+                fname,
+                lambda filt=filt: analytics.list_usage(**usage_filters(filt)),
+            ),
+            (
+                "list_usage (page 200, status=completed)",
+                120,
+                fname,
+                lambda filt=filt: analytics.list_usage(page=200, ai_job__status="completed", **usage_filters(filt)),
+            ),
         ]
     # A window opened at 12:00 UTC reads the most raw rows (half of its first day, and of the previous period's
     # first day); "now" one day ahead keeps the rest of the plan as it would be at noon today.
     noon = now.replace(hour=12, minute=0, second=0, microsecond=0) + timedelta(days=1)
     for days in (30, 120):
-        cases += [("get_usage_dashboard at 12:00 UTC", days, "",
-                   lambda days=days: analytics.get_usage_dashboard(days=days, now=noon)),
-                  ("get_efficiency at 12:00 UTC", days, "",
-                   lambda days=days: analytics.get_efficiency(days=days, now=noon))]
-    cases += [("filter_options", 120, "", lambda: analytics.filter_options()),
-              ("filter_options", 120, "company", lambda: analytics.filter_options(company="Humari")),
-              ("unpriced_models", 120, "", lambda: analytics.unpriced_models()),
-              ("get_usage (one id)", 30, "", lambda: analytics.get_usage(some_id))]
-    spans = {"get_cost_breakdown (this month)": "month", "get_budget_status (this month)": "month",
-             "get_usage_trends (12 weeks, cost)": "12 wk",
-             "get_usage_trends (12 months, tokens)": "12 mo", "get_usage_stats (lifetime)": "all",
-             "list_usage (whole ledger, page 1)": "all", "list_usage (page 200, status=completed)": "all",
-             "filter_options": "all", "unpriced_models": "all", "get_usage (one id)": "-"}
+        cases += [
+            (
+                "get_usage_dashboard at 12:00 UTC",
+                days,
+                "",
+                lambda days=days: analytics.get_usage_dashboard(days=days, now=noon),
+            ),
+            ("get_efficiency at 12:00 UTC", days, "", lambda days=days: analytics.get_efficiency(days=days, now=noon)),
+        ]
+    cases += [
+        ("filter_options", 120, "", lambda: analytics.filter_options()),
+        ("filter_options", 120, "company", lambda: analytics.filter_options(company="Humari")),
+        ("unpriced_models", 120, "", lambda: analytics.unpriced_models()),
+        ("get_usage (one id)", 30, "", lambda: analytics.get_usage(some_id)),
+    ]
+    spans = {
+        "get_cost_breakdown (this month)": "month",
+        "get_budget_status (this month)": "month",
+        "get_usage_trends (12 weeks, cost)": "12 wk",
+        "get_usage_trends (12 months, tokens)": "12 mo",
+        "get_usage_stats (lifetime)": "all",
+        "list_usage (whole ledger, page 1)": "all",
+        "list_usage (page 200, status=completed)": "all",
+        "filter_options": "all",
+        "unpriced_models": "all",
+        "get_usage (one id)": "-",
+    }
     for name, days, fname, fn in cases:
         if views_only and (not name.startswith("get_") or name == "get_usage (one id)"):
             continue
         log(f"{name} {days} d {fname or 'unfiltered'}")
         ms = median_ms(fn, runs)
-        rows.append(Row(name, spans.get(name, f"{days} d"), fname, ms, target=T30_MS if days == 30 else T120_MS,
-                        plain_ms=plain[(days, fname)]))
+        rows.append(
+            Row(
+                name,
+                spans.get(name, f"{days} d"),
+                fname,
+                ms,
+                target=T30_MS if days == 30 else T120_MS,
+                plain_ms=plain[(days, fname)],
+            )
+        )
     return rows
 
 
@@ -240,25 +321,53 @@ def peer_rows(url: str, kind: str, db: str, now: datetime, runs: int) -> list[Ro
     rows = []
     for w in windows:
         span = f"{w.days} d"
-        rows.append(Row("Overview: product get_usage_dashboard", span, "", w.product_ms, load=w.load["product"],
-                        note=export))
+        rows.append(
+            Row("Overview: product get_usage_dashboard", span, "", w.product_ms, load=w.load["product"], note=export)
+        )
         for name in ENGINES:
             diffs = w.diffs.get(name, [])
-            rows.append(Row(f"Overview: {name} {w.versions.get(name, '')} on Parquet", span, "", w.peers_ms.get(name),
-                            target=None, load=w.load[name],
-                            note=(f"{w.ratio(name):.1f}× the product's time; " if w.ratio(name) else "")
-                            + ("same figures" if not diffs else f"FIGURES DIFFER {diffs[:1]}")))
+            rows.append(
+                Row(
+                    f"Overview: {name} {w.versions.get(name, '')} on Parquet",
+                    span,
+                    "",
+                    w.peers_ms.get(name),
+                    target=None,
+                    load=w.load[name],
+                    note=(f"{w.ratio(name):.1f}× the product's time; " if w.ratio(name) else "")
+                    + ("same figures" if not diffs else f"FIGURES DIFFER {diffs[:1]}"),
+                )
+            )
         diffs = w.diffs.get("plain", [])
-        rows.append(Row("Overview: plain GROUP BY (GROUPING SETS, raw ledger)", span, "", w.plain_ms,
-                        load=w.load["plain"], note=f"{w.ratio('plain'):.1f}× the product's time; "
-                        + ("same figures" if not diffs else f"FIGURES DIFFER {diffs[:1]}")))
+        rows.append(
+            Row(
+                "Overview: plain GROUP BY (GROUPING SETS, raw ledger)",
+                span,
+                "",
+                w.plain_ms,
+                load=w.load["plain"],
+                note=f"{w.ratio('plain'):.1f}× the product's time; "
+                + ("same figures" if not diffs else f"FIGURES DIFFER {diffs[:1]}"),
+            )
+        )
         worst = min((w.ratio(name) or 0) for name in ENGINES)
-        rows.append(Row(f"Overview: slower peer ÷ product (≥ {PEER_RATIO}×)", span, "", worst, "×", PEER_RATIO,
-                        higher_is_better=True, load=w.load["product"]))
+        rows.append(
+            Row(
+                f"Overview: slower peer ÷ product (≥ {PEER_RATIO}×)",
+                span,
+                "",
+                worst,
+                "×",
+                PEER_RATIO,
+                higher_is_better=True,
+                load=w.load["product"],
+            )
+        )
     return rows
 
 
 # -- writes: bulk ingest and record_usage, then removed ------------------------------------------------------
+
 
 def ingest_rows(url: str, rows: int) -> list[Row]:
     """Bulk ingest twice, each into a new company removed afterwards: a backfill spread over the last 120 days
@@ -267,8 +376,16 @@ def ingest_rows(url: str, rows: int) -> list[Row]:
 
     out = [ingest_row(url, rows, 120, "backfill"), ingest_row(url, rows, 1, "live")]
     log("record_usage x 300")
-    out.append(Row("record_usage (one call, own transaction)", "", "", single("scale", 300, company=BENCH_COMPANY),
-                   "ms", RECORD_MS))
+    out.append(
+        Row(
+            "record_usage (one call, own transaction)",
+            "",
+            "",
+            single("scale", 300, company=BENCH_COMPANY),
+            "ms",
+            RECORD_MS,
+        )
+    )
     remove_bench_company(url)
     return out
 
@@ -282,13 +399,31 @@ def ingest_row(url: str, rows: int, days: int, kind: str) -> Row:
     engine = create_engine(url)
     with engine.connect() as c:
         wal0 = c.scalar(text("SELECT pg_current_wal_lsn()"))
-    stored, spent = ingest_frames(frames(rows, days, int(now.timestamp()), now - timedelta(minutes=2), 200_000,
-                                         f"scale-{kind}-{now:%Y%m%d%H%M%S}-", company=BENCH_COMPANY), now)
+    stored, spent = ingest_frames(
+        frames(
+            rows,
+            days,
+            int(now.timestamp()),
+            now - timedelta(minutes=2),
+            200_000,
+            f"scale-{kind}-{now:%Y%m%d%H%M%S}-",
+            company=BENCH_COMPANY,
+        ),
+        now,
+    )
     with engine.connect() as c:  # WAL written meanwhile (other sessions' writes included, if any)
         wal = c.scalar(text("SELECT pg_current_wal_lsn() - CAST(:lsn AS pg_lsn)"), {"lsn": wal0})
     engine.dispose()
-    return Row(f"bulk ingest_frame ({stored:,} records, {days} d: {kind})", "", "", stored / spent, "rec/s",
-               INGEST_PER_S, higher_is_better=True, note=f"WAL {int(wal) / max(stored, 1):,.0f} bytes/record")
+    return Row(
+        f"bulk ingest_frame ({stored:,} records, {days} d: {kind})",
+        "",
+        "",
+        stored / spent,
+        "rec/s",
+        INGEST_PER_S,
+        higher_is_better=True,
+        note=f"WAL {int(wal) / max(stored, 1):,.0f} bytes/record",
+    )
 
 
 def recount_totals(url: str) -> None:
@@ -307,8 +442,10 @@ def remove_bench_company(url: str) -> None:
     with engine.begin() as c:
         cid = c.scalar(text("SELECT id FROM companies WHERE name = :n"), {"n": BENCH_COMPANY})
         if cid is not None:
-            c.execute(text("DELETE FROM ai_jobs WHERE id IN (SELECT ai_job_id FROM ai_job_usage "
-                           "WHERE company_id = :c)"), {"c": cid})
+            c.execute(
+                text("DELETE FROM ai_jobs WHERE id IN (SELECT ai_job_id FROM ai_job_usage WHERE company_id = :c)"),
+                {"c": cid},
+            )
             c.execute(text("DELETE FROM ai_job_usage WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM usage_daily WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM usage_daily_model WHERE company_id = :c"), {"c": cid})
@@ -324,8 +461,12 @@ def remove_bench_company(url: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default="aium_scale", help="generated database (python -m bench.generate)")
-    ap.add_argument("--kind", choices=("postgresql", "sqlite"), default="postgresql",
-                    help="PostgreSQL (default) or the SQLite file /tmp/DB.db (no bulk ingest there)")
+    ap.add_argument(
+        "--kind",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="PostgreSQL (default) or the SQLite file /tmp/DB.db (no bulk ingest there)",
+    )
     ap.add_argument("--runs", type=int, default=5, help="runs per analytics function (the median is shown)")
     ap.add_argument("--page-runs", type=int, default=3)
     ap.add_argument("--ingest-rows", type=int, default=500_000)
@@ -333,8 +474,11 @@ def main() -> None:
     ap.add_argument("--no-browser", action="store_true", help="skip the dashboard process memory")
     ap.add_argument("--no-ingest", action="store_true", help="skip bulk ingest and record_usage")
     ap.add_argument("--no-peers", action="store_true", help="skip DuckDB and chDB (bench.peers)")
-    ap.add_argument("--only-views", action="store_true", help="the analytics views only (no list_usage, pages, "
-                                                               "alerts, memory, ingest)")
+    ap.add_argument(
+        "--only-views",
+        action="store_true",
+        help="the analytics views only (no list_usage, pages, alerts, memory, ingest)",
+    )
     ap.add_argument("--only-pages", action="store_true", help="the pages' AppTest runs only")
     args = ap.parse_args()
     pg = args.kind == "postgresql"
@@ -348,13 +492,19 @@ def main() -> None:
     with engine.connect() as c:
         records = c.scalar(text("SELECT count(*) FROM ai_job_usage"))
         rollup = c.scalar(text("SELECT count(*) FROM usage_daily"))
-        size = (c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))")) if pg
-                else f"{Path(url.removeprefix('sqlite:///')).stat().st_size >> 20} MB")
+        size = (
+            c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))"))
+            if pg
+            else f"{Path(url.removeprefix('sqlite:///')).stat().st_size >> 20} MB"
+        )
     engine.dispose()
     now = datetime.now(UTC)
     if args.only_pages:
-        print_table(page_rows(args.page_runs), f"\n{args.kind} database {args.db}: {records:,} usage records; "
-                                               f"medians of {args.page_runs} runs; load average {load_average()}\n")
+        print_table(
+            page_rows(args.page_runs),
+            f"\n{args.kind} database {args.db}: {records:,} usage records; "
+            f"medians of {args.page_runs} runs; load average {load_average()}\n",
+        )
         return
     rows = [] if args.no_peers else peer_rows(url, args.kind, args.db, now, args.runs)
     rows += split_rows(now, args.runs)
@@ -367,9 +517,12 @@ def main() -> None:
         rows.append(memory_row(url))
     if not args.no_ingest and not args.only_views and pg:
         rows += ingest_rows(url, args.ingest_rows)
-    print_table(rows, f"\n{args.kind} database {args.db}: {records:,} usage records, {rollup:,} rollup rows, "
-                      f"{size}; medians of {args.runs} runs (pages {args.page_runs}); now = {now:%Y-%m-%d %H:%M} UTC; "
-                      f"load average at the start {load_average()}\n")
+    print_table(
+        rows,
+        f"\n{args.kind} database {args.db}: {records:,} usage records, {rollup:,} rollup rows, "
+        f"{size}; medians of {args.runs} runs (pages {args.page_runs}); now = {now:%Y-%m-%d %H:%M} UTC; "
+        f"load average at the start {load_average()}\n",
+    )
 
 
 if __name__ == "__main__":

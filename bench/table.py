@@ -1,4 +1,5 @@
 """The bench tables: a figure with its target and the load average beside it, medians, the printed table."""
+
 from __future__ import annotations
 
 import statistics
@@ -56,6 +57,7 @@ def log(msg: str) -> None:
 
 # -- the table ----------------------------------------------------------------------------------------------
 
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
@@ -72,17 +74,26 @@ def fmt(value: float | None, unit: str) -> str:
 
 def print_table(rows: list[Row], header: str) -> None:
     print(header)
-    cols = ("measure", "range", "filter", "median", "target", "plain GROUP BY", "plain/this", "load average",
-            "result")
+    cols = ("measure", "range", "filter", "median", "target", "plain GROUP BY", "plain/this", "load average", "result")
     cells = []
     for r in rows:
         target = "-" if r.target is None else (("≥ " if r.higher_is_better else "≤ ") + fmt(r.target, r.unit))
         if r.plain_ms is not None:
             target += f", ≥{r.min_ratio}×"
         result = {None: "", True: "PASS", False: "FAIL"}[r.passed]
-        cells.append((r.measure, r.span, r.filt, fmt(r.value, r.unit), target,
-                      fmt(r.plain_ms, "ms") if r.plain_ms is not None else "",
-                      f"{r.ratio:.0f}×" if r.ratio is not None else "", r.load, (result + " " + r.note).strip()))
+        cells.append(
+            (
+                r.measure,
+                r.span,
+                r.filt,
+                fmt(r.value, r.unit),
+                target,
+                fmt(r.plain_ms, "ms") if r.plain_ms is not None else "",
+                f"{r.ratio:.0f}×" if r.ratio is not None else "",
+                r.load,
+                (result + " " + r.note).strip(),
+            )
+        )
     widths = [max(len(c[i]) for c in [cols, *cells]) for i in range(len(cols))]
     line = "  ".join(f"{{:<{w}}}" if i in (0, 1, 2, 7, 8) else f"{{:>{w}}}" for i, w in enumerate(widths))
     print(line.format(*cols))

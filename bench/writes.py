@@ -15,6 +15,7 @@ the least any durable write costs on this server: a one-row upsert and its COMMI
 waits for the WAL to reach the disk). Medians of --runs; the load average is printed beside the figures (a shared
 machine). Figures are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,10 @@ def remove_company(url: str) -> None:
     with engine.begin() as c:
         cid = c.scalar(text("SELECT id FROM companies WHERE name = :n"), {"n": COMPANY})
         if cid is not None:
-            c.execute(text("DELETE FROM ai_jobs WHERE id IN (SELECT ai_job_id FROM ai_job_usage "
-                           "WHERE company_id = :c)"), {"c": cid})
+            c.execute(
+                text("DELETE FROM ai_jobs WHERE id IN (SELECT ai_job_id FROM ai_job_usage WHERE company_id = :c)"),
+                {"c": cid},
+            )
             c.execute(text("DELETE FROM ai_job_usage WHERE company_id = :c"), {"c": cid})
             for table in ("usage_daily", "usage_daily_model", "usage_hourly"):
                 c.execute(text(f"DELETE FROM {table} WHERE company_id = :c"), {"c": cid})
@@ -66,8 +69,17 @@ def ingest(url: str, rows: int, days: int, chunk: int, tag: str) -> float:
 
     remove_company(url)
     now = datetime.now(UTC)
-    made = list(frames(rows, days, int(now.timestamp()), now - timedelta(minutes=2), chunk,
-                       f"writes-{tag}-{now:%Y%m%d%H%M%S%f}-", company=COMPANY))
+    made = list(
+        frames(
+            rows,
+            days,
+            int(now.timestamp()),
+            now - timedelta(minutes=2),
+            chunk,
+            f"writes-{tag}-{now:%Y%m%d%H%M%S%f}-",
+            company=COMPANY,
+        )
+    )
     stored, spent = ingest_frames(made, now)
     assert stored == rows, stored
     return stored / spent
@@ -81,9 +93,18 @@ def record_usage_ms(calls: int) -> tuple[float, float]:
     wall, cpu = [], []
     for i in range(calls + 20):  # the first calls create the company and prepare the statements: not counted
         t, c = time.perf_counter(), time.process_time()
-        record_usage(job_id=f"writes-one-{i}-{time.time_ns()}", created_at=now, company=COMPANY, brand="Bench",
-                     provider_name="openai", model_name="gpt-4o-mini", input_tokens=1200, output_tokens=300,
-                     execution_time_seconds=1.2, operation="chat-support")
+        record_usage(
+            job_id=f"writes-one-{i}-{time.time_ns()}",
+            created_at=now,
+            company=COMPANY,
+            brand="Bench",
+            provider_name="openai",
+            model_name="gpt-4o-mini",
+            input_tokens=1200,
+            output_tokens=300,
+            execution_time_seconds=1.2,
+            operation="chat-support",
+        )
         if i >= 20:
             wall.append((time.perf_counter() - t) * 1000)
             cpu.append((time.process_time() - c) * 1000)
@@ -99,8 +120,7 @@ def commit_floor_ms(dsn: str, calls: int) -> float:
         conn.commit()
         for i in range(calls):
             t = time.perf_counter()
-            conn.execute("INSERT INTO bench_commit_floor VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET n = %s",
-                         (i, i))
+            conn.execute("INSERT INTO bench_commit_floor VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET n = %s", (i, i))
             conn.commit()
             times.append((time.perf_counter() - t) * 1000)
         conn.execute("DROP TABLE bench_commit_floor")
@@ -128,12 +148,16 @@ def main() -> None:
     dsn = f"host=127.0.0.1 user=postgres dbname={args.db}"
     with create_engine(url).connect() as c:
         ledger = c.scalar(text("SELECT count(*) FROM ai_job_usage"))
-    print(f"{args.db}: {ledger:,} records; {args.rows:,} records per case, frames of {args.chunk:,}, "
-          f"medians of {args.runs}; load average at start {load()}")
+    print(
+        f"{args.db}: {ledger:,} records; {args.rows:,} records per case, frames of {args.chunk:,}, "
+        f"medians of {args.runs}; load average at start {load()}"
+    )
     if not args.no_bulk:
         copy_ceiling.case(dsn, args.rows, 120, 1, False)  # warm-up, not counted
-        print(f"{'records spread over':22} {'COPY 1 conn':>12} {'COPY 2 conn':>12} {'ingest':>10} {'ratio':>6}  "
-              f"load average")
+        print(
+            f"{'records spread over':22} {'COPY 1 conn':>12} {'COPY 2 conn':>12} {'ingest':>10} {'ratio':>6}  "
+            f"load average"
+        )
     for days, tag in () if args.no_bulk else ((120, "backfill"), (1, "live")):
         one, two, product = [], [], []
         for run in range(args.runs):
@@ -145,8 +169,10 @@ def main() -> None:
     remove_company(url)
     floor = commit_floor_ms(dsn, args.calls)
     ms, cpu = record_usage_ms(args.calls)
-    print(f"record_usage: median {ms:.2f} ms over {args.calls} calls (of which this process's CPU {cpu:.2f} ms); "
-          f"a one-row upsert and COMMIT by the driver alone: {floor:.2f} ms; load average {load()}")
+    print(
+        f"record_usage: median {ms:.2f} ms over {args.calls} calls (of which this process's CPU {cpu:.2f} ms); "
+        f"a one-row upsert and COMMIT by the driver alone: {floor:.2f} ms; load average {load()}"
+    )
     remove_company(url)
 
 

@@ -1,6 +1,7 @@
 """UTC time, one definition each: now, a naive timestamp (taken as UTC), midnight, the month's start, the ISO text
 the results carry, and the dates and timestamps a user types. A shared leaf: imports nothing of the project.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time

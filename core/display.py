@@ -4,9 +4,10 @@ Money `$1,234.56`, under a dollar four decimals (`$0.0123`, `$0.5450`), under a 
 `<$0.0001`; tokens and counts with thousands separators; times `2026-11-30 09:27 UTC`; plurals right
 ("1 call", "2 calls"). Rounding happens only here: the figures behind stay exact Decimals.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 DASH = "—"  # nothing measured: never shown as 0
@@ -95,7 +96,7 @@ def when(value) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if isinstance(value, datetime):
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return f"{value:%Y-%m-%d %H:%M} UTC"
     if isinstance(value, date):
         return value.isoformat()

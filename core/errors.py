@@ -1,4 +1,5 @@
 """Errors the domain raises for bad input, shared by every layer (the messages name the field and the value)."""
+
 from __future__ import annotations
 
 

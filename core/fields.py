@@ -1,6 +1,7 @@
 """Value parsers for fields given by people and files: numbers, counts, text, money. Each refusal is an
 `InvalidRecord` naming the field and the value. A leaf: the maximums come from the caller (storage knows them).
 """
+
 from __future__ import annotations
 
 import math

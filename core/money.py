@@ -2,6 +2,7 @@
 and exports. Showing money to people (rounded, with a $) is core.display's. A shared leaf: imports nothing of the
 project.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal

@@ -13,6 +13,7 @@ Two layers:
 `install_log_redaction()` (done when `core` is imported) cleans every log record at its creation, so a log call
 that forgot `redact` is cleaned too, whichever handler writes it.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,12 @@ _PATTERNS = [
     (re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*):[^@\s'\"]+@"), r"\1:***@"),
     (re.compile(r"(?i)(hooks\.slack\.com/services/)[A-Za-z0-9/]+"), r"\1***"),
     # Notification URLs (apprise) carry their credentials in many places: mask everything after the scheme.
-    (re.compile(r"(?i)(?<![\w+.\-])(?!https?://|postgres(?:ql)?(?:\+\w+)?://|sqlite://|file://)([a-z][a-z0-9+.\-]{1,20})://\S+"),
-     r"\1://***"),
+    (
+        re.compile(
+            r"(?i)(?<![\w+.\-])(?!https?://|postgres(?:ql)?(?:\+\w+)?://|sqlite://|file://)([a-z][a-z0-9+.\-]{1,20})://\S+"
+        ),
+        r"\1://***",
+    ),
     (re.compile(r"(?i)(password|passwd|secret|api[_-]?key)\s*[=:]\s*['\"]?[^\s'\",;]+"), r"\1=***"),
 ]
 
@@ -48,8 +53,14 @@ _config = None  # core.config, imported on first use (core.config is imported af
 
 def _forms(value: str) -> set[str]:
     """The value as it may appear in text: raw, URL-encoded (path, query) and escaped inside a JSON string."""
-    return {value, quote(value, safe=""), quote(value), quote_plus(value), json.dumps(value)[1:-1],
-            json.dumps(value, ensure_ascii=False)[1:-1]}
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
 
 
 def compile_secrets(values) -> re.Pattern | None:
@@ -77,6 +88,7 @@ def _values() -> re.Pattern | None:
     try:
         if _config is None:
             import core.config
+
             _config = core.config
         settings = _config.get_settings()
     except Exception:  # noqa: BLE001 - unreadable settings: the shapes still apply, and redact never raises

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from core.config; batch mode for SQLite's ALTER TABLE."""
+
 from alembic import context
 
 from core.storage.db import get_engine

@@ -1,6 +1,7 @@
 """Settings: budgets, quotas, price overrides and gateway keys, listed and edited with the command line's validation;
 every change is confirmed in a dialog first. Unpriced models are listed with a one-click way to price them.
 Each write acts as the signed-in user, whose role and companies core checks again (a refusal is shown as is)."""
+
 import streamlit as st
 
 from core.errors import InvalidRecord
@@ -15,8 +16,10 @@ require_entry()  # a direct URL on a fresh process: go through dashboard.py
 st.title("Settings")
 PENDING = "settings_pending"
 # A provider name nothing knows yet is refused by core as a likely typo; this box says it is meant.
-NEW_PROVIDER_HELP = ("Tick to save a provider that is not yet in the pricing catalog, the configured providers or "
-                     "the ledger. Otherwise such a name is refused as a likely typo.")
+NEW_PROVIDER_HELP = (
+    "Tick to save a provider that is not yet in the pricing catalog, the configured providers or "
+    "the ledger. Otherwise such a name is refused as a likely typo."
+)
 user = ensure_user()
 companies = allowed_companies(cache.options()["companies"])
 NEW = ["(new company)"] if user.all_companies else []  # a scoped admin manages their own companies only
@@ -27,10 +30,20 @@ def _mine(rows: list[dict]) -> list[dict]:
 
 
 def _price_table(prices: list[dict]) -> None:
-    dataframe([{"Provider": p["provider"], "Model": p["model"], "Input / 1M": usd(p["input_per_million"]),
+    dataframe(
+        [
+            {
+                "Provider": p["provider"],
+                "Model": p["model"],
+                "Input / 1M": usd(p["input_per_million"]),
                 "Cached input / 1M": usd(p["cached_input_per_million"]),
-                "Cache write / 1M": usd(p["cache_write_per_million"]), "Output / 1M": usd(p["output_per_million"]),
-                "From": when(p["effective_from"])} for p in prices])
+                "Cache write / 1M": usd(p["cache_write_per_million"]),
+                "Output / 1M": usd(p["output_per_million"]),
+                "From": when(p["effective_from"]),
+            }
+            for p in prices
+        ]
+    )
 
 
 def _limit_row(r: dict) -> dict:
@@ -95,8 +108,14 @@ def propose(fn: str, args: tuple, kwargs: dict, summary: str, done: str, details
     extra = list(details)
     if isinstance(preview, dict) and preview.get("repriced"):
         extra.append(f"{plural(preview['repriced'], 'stored record')} will be repriced")
-    st.session_state[PENDING] = {"fn": fn, "args": list(args), "kwargs": kwargs, "summary": summary,
-                                 "done": done, "details": extra}
+    st.session_state[PENDING] = {
+        "fn": fn,
+        "args": list(args),
+        "kwargs": kwargs,
+        "summary": summary,
+        "done": done,
+        "details": extra,
+    }
 
 
 if "settings_flash" in st.session_state:
@@ -113,8 +132,10 @@ def _stop_pricing() -> None:
 def price_model(target: dict) -> None:
     """One click from the unpriced list: the model is filled in, its stored calls are repriced from its first
     call; the dialog shows what will change before anything is saved."""
-    st.markdown(f"{esc(target['provider'])} / **{esc(target['model'])}** — "
-                f"{plural(target['jobs'], 'unpriced call')} since {esc(day(target['first_seen']))}")
+    st.markdown(
+        f"{esc(target['provider'])} / **{esc(target['model'])}** — "
+        f"{plural(target['jobs'], 'unpriced call')} since {esc(day(target['first_seen']))}"
+    )
     c = st.columns(2)
     inp = c[0].text_input("Input USD / million tokens", key="d_input")
     out = c[1].text_input("Output USD / million tokens", key="d_output")
@@ -138,8 +159,9 @@ def price_model(target: dict) -> None:
         except (InvalidRecord, PermissionError) as e:
             st.error(str(e))
             return
-        st.session_state["settings_flash"] = (f"Price saved for {target['provider']} / {target['model']}; "
-                                              f"{plural(result['repriced'], 'call')} repriced.")
+        st.session_state["settings_flash"] = (
+            f"Price saved for {target['provider']} / {target['model']}; {plural(result['repriced'], 'call')} repriced."
+        )
         _stop_pricing()
         st.rerun()
     if b.button("Cancel", key="d_cancel"):
@@ -153,8 +175,10 @@ if unpriced:
     st.caption("These calls count \\$0.00 in every cost figure until their model has a price.")
     for i, u in enumerate(unpriced):
         c = st.columns([5, 1])
-        c[0].markdown(f"{esc(u['provider'])} / **{esc(u['model'])}** — {plural(u['jobs'], 'call')}, "
-                      f"{plural(u['tokens'], 'token')}, {esc(day(u['first_seen']))} → {esc(day(u['last_seen']))}")
+        c[0].markdown(
+            f"{esc(u['provider'])} / **{esc(u['model'])}** — {plural(u['jobs'], 'call')}, "
+            f"{plural(u['tokens'], 'token')}, {esc(day(u['first_seen']))} → {esc(day(u['last_seen']))}"
+        )
         if c[1].button("Price it", key=f"price_it_{i}"):
             for k in ("d_input", "d_output", "d_cached"):
                 st.session_state.pop(k, None)
@@ -165,8 +189,10 @@ else:
 tab_b, tab_q, tab_p, tab_k = st.tabs(["Budgets", "Quotas", "Price overrides", "Gateway keys"])
 
 with tab_b:
-    st.caption("Monthly spend limits in USD. A budget without provider covers every provider of the company; "
-               "the Costs page and the alerts measure against it. CLI: `python -m core budget set`.")
+    st.caption(
+        "Monthly spend limits in USD. A budget without provider covers every provider of the company; "
+        "the Costs page and the alerts measure against it. CLI: `python -m core budget set`."
+    )
     budgets = _mine(limits.list_budgets())
     if budgets:
         dataframe([_limit_row(b) for b in budgets])
@@ -176,29 +202,46 @@ with tab_b:
         st.markdown("**Set a budget** (an existing company/provider pair is updated)")
         c = st.columns(3)
         company = c[0].selectbox("Company", companies + NEW, key="b_company") if companies else None
-        new_company = c[0].text_input("New company name", key="b_new_company", disabled=not NEW,
-                                      help="Used when the company is '(new company)' or none exists yet")
+        new_company = c[0].text_input(
+            "New company name",
+            key="b_new_company",
+            disabled=not NEW,
+            help="Used when the company is '(new company)' or none exists yet",
+        )
         provider = c[1].text_input("Provider (empty: all providers)", key="b_provider")
         new_b = c[1].checkbox("This is a new provider", key="b_new_provider", help=NEW_PROVIDER_HELP)
         amount = c[2].text_input("Monthly USD", key="b_amount", placeholder="500.00")
         if st.form_submit_button("Save budget…"):
             name = new_company if company in (None, "(new company)") and NEW else company
-            propose("set_budget", (name, amount), {"provider": provider or None, "allow_new_provider": new_b},
-                    f"Set the monthly budget of {name or '?'} ({provider or 'all providers'}) to {usd(amount)}?",
-                    f"Budget saved for {name}.")
+            propose(
+                "set_budget",
+                (name, amount),
+                {"provider": provider or None, "allow_new_provider": new_b},
+                f"Set the monthly budget of {name or '?'} ({provider or 'all providers'}) to {usd(amount)}?",
+                f"Budget saved for {name}.",
+            )
     if budgets:
-        labels = {i: f"{b['company']} — {b['provider'] or 'all providers'} ({usd(b['monthly_usd'])})"
-                  for i, b in enumerate(budgets)}
+        labels = {
+            i: f"{b['company']} — {b['provider'] or 'all providers'} ({usd(b['monthly_usd'])})"
+            for i, b in enumerate(budgets)
+        }
         c = st.columns([3, 1])
         pick = c[0].selectbox("Delete a budget", list(labels), format_func=labels.get, key="b_delete")
         if c[1].button("Delete budget…", key="b_delete_btn"):
             b = budgets[pick]
-            propose("delete_budget", (b["company"], b["provider"]), {}, f"Delete the budget {labels[pick]}?",
-                    "Budget deleted.")
+            propose(
+                "delete_budget",
+                (b["company"], b["provider"]),
+                {},
+                f"Delete the budget {labels[pick]}?",
+                "Budget deleted.",
+            )
 
 with tab_q:
-    st.caption("Per-provider monthly limits, in USD and/or tokens; alerts warn at 80 % and 95 %. "
-               "CLI: `python -m core quota set`.")
+    st.caption(
+        "Per-provider monthly limits, in USD and/or tokens; alerts warn at 80 % and 95 %. "
+        "CLI: `python -m core quota set`."
+    )
     quotas = _mine(limits.list_quotas())
     if quotas:
         dataframe([_limit_row(q) for q in quotas])
@@ -215,24 +258,33 @@ with tab_q:
         tokens = c[3].text_input("Monthly tokens (optional)", key="q_tokens")
         if st.form_submit_button("Save quota…"):
             name = new_company if company in (None, "(new company)") and NEW else company
-            propose("set_quota", (name, provider), {"monthly_usd": usd_limit or None, "monthly_tokens": tokens or None,
-                                                    "allow_new_provider": new_q},
-                    f"Set the {provider or '?'} quota of {name or '?'}?", f"Quota saved for {name}.",
-                    [f"Monthly USD: {usd(usd_limit) if usd_limit else 'none'}",
-                     f"Monthly tokens: {count(tokens) if tokens.strip().isdigit() else tokens or 'none'}"])
+            propose(
+                "set_quota",
+                (name, provider),
+                {"monthly_usd": usd_limit or None, "monthly_tokens": tokens or None, "allow_new_provider": new_q},
+                f"Set the {provider or '?'} quota of {name or '?'}?",
+                f"Quota saved for {name}.",
+                [
+                    f"Monthly USD: {usd(usd_limit) if usd_limit else 'none'}",
+                    f"Monthly tokens: {count(tokens) if tokens.strip().isdigit() else tokens or 'none'}",
+                ],
+            )
     if quotas:
         labels = {i: f"{q['company']} — {q['provider']}" for i, q in enumerate(quotas)}
         c = st.columns([3, 1])
         pick = c[0].selectbox("Delete a quota", list(labels), format_func=labels.get, key="q_delete")
         if c[1].button("Delete quota…", key="q_delete_btn"):
             q = quotas[pick]
-            propose("delete_quota", (q["company"], q["provider"]), {}, f"Delete the quota {labels[pick]}?",
-                    "Quota deleted.")
+            propose(
+                "delete_quota", (q["company"], q["provider"]), {}, f"Delete the quota {labels[pick]}?", "Quota deleted."
+            )
 
 with tab_p:
     st.subheader("Price overrides")
-    st.caption("USD per million tokens; they win over the bundled catalog. A pattern such as `llama*` prices "
-               "every matching model. CLI: `python -m core price set`.")
+    st.caption(
+        "USD per million tokens; they win over the bundled catalog. A pattern such as `llama*` prices "
+        "every matching model. CLI: `python -m core price set`."
+    )
     prices = limits.list_prices()
     if prices:
         _price_table(prices)
@@ -256,11 +308,19 @@ with tab_p:
             eff = c[0].text_input("Effective from (date, empty: now)", key="p_effective")
             reprice = c[1].checkbox("Reprice stored records from that date", key="p_reprice")
             if st.form_submit_button("Save price…"):
-                propose("set_price", (provider, model, inp, out),
-                        {"cached_input_per_million": cached or None, "cache_write_per_million": write or None,
-                         "effective_from": eff or None, "reprice": reprice, "allow_new_provider": new_p},
-                        f"Price {provider or '?'} / {model or '?'} at {usd(inp)} in and {usd(out)} out per "
-                        "million tokens?", f"Price saved for {provider} / {model}.")
+                propose(
+                    "set_price",
+                    (provider, model, inp, out),
+                    {
+                        "cached_input_per_million": cached or None,
+                        "cache_write_per_million": write or None,
+                        "effective_from": eff or None,
+                        "reprice": reprice,
+                        "allow_new_provider": new_p,
+                    },
+                    f"Price {provider or '?'} / {model or '?'} at {usd(inp)} in and {usd(out)} out per million tokens?",
+                    f"Price saved for {provider} / {model}.",
+                )
 
 with tab_k:
     gateway_keys.render(user, companies, NEW)

@@ -5,6 +5,7 @@ users file, notification receivers, the command line run in this process, and th
 (CI=true) an unreachable server fails the run; elsewhere those tests skip with the reason. Each test process (each
 pytest-xdist worker) has its own PostgreSQL database and its own SQLite file.
 """
+
 from __future__ import annotations
 
 import io
@@ -109,6 +110,7 @@ def session(db):
 
 # -- environment and users --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def env(monkeypatch):
     """env(NAME=value, ...) sets environment variables (None unsets one) and forgets cached settings."""
@@ -124,9 +126,18 @@ def env(monkeypatch):
     # Quiet defaults for tests: no notification channel, no pause between delivery attempts; rate rules judge
     # any sample (ALERT_MIN_JOBS=1) so that a test shows one threshold with a few records — the default of 20
     # has its own tests in tests/alerts/test_rules.py.
-    set_env(ALERT_MIN_JOBS="1", NOTIFY_URLS=None, ADMIN_NOTIFY_URLS=None, NOTIFY_RETRY_DELAY_SECONDS="0",
-            OPENAI_API_KEY=None, OLLAMA_BASE_URL=None, GEMINI_API_KEY=None, LOG_FILE=None, PROBE_TIME="09:00",
-            PROBE_TIMEZONE="UTC")
+    set_env(
+        ALERT_MIN_JOBS="1",
+        NOTIFY_URLS=None,
+        ADMIN_NOTIFY_URLS=None,
+        NOTIFY_RETRY_DELAY_SECONDS="0",
+        OPENAI_API_KEY=None,
+        OLLAMA_BASE_URL=None,
+        GEMINI_API_KEY=None,
+        LOG_FILE=None,
+        PROBE_TIME="09:00",
+        PROBE_TIMEZONE="UTC",
+    )
     yield set_env
     config.reset_settings()
 
@@ -165,6 +176,7 @@ def add_users(users_file):
 
 # -- notification receivers -----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def webhook():
     hook = Webhook()
@@ -181,9 +193,11 @@ def smtp_server():
 
 # -- the command line, in this process ------------------------------------------------------------------------
 
+
 @dataclass
 class Ran:
     """What a command left: its exit code and what it printed (the shape of subprocess.run's result)."""
+
     returncode: int
     stdout: str
     stderr: str
@@ -255,6 +269,7 @@ def run_worker(capsys):
 
 
 # -- AppTest ------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def fresh_cache():

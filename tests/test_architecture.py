@@ -1,6 +1,7 @@
 """The shape of core/: imports point down the layers, nobody imports another module's private names, core never
 imports streamlit, and no module grows past 400 lines. Read from the source, so a new import that breaks the rule
 fails here before it becomes a cycle."""
+
 from __future__ import annotations
 
 import ast
@@ -11,11 +12,30 @@ import pytest
 CORE = Path(__file__).resolve().parents[1] / "core"
 # Lower layers never import higher ones; a folder imports no other folder of its own layer.
 LAYER = {
-    "config": 0, "errors": 0, "fields": 0, "display": 0, "redact": 0, "clock": 0, "money": 0,
-    "storage": 1, "access": 1, "pricing": 2, "queries": 3, "limits": 4, "ingest": 5, "providers": 6,
-    "analytics": 7, "alerts": 7, "worker": 8, "server": 8, "cli": 9,
+    "config": 0,
+    "errors": 0,
+    "fields": 0,
+    "display": 0,
+    "redact": 0,
+    "clock": 0,
+    "money": 0,
+    "storage": 1,
+    "access": 1,
+    "pricing": 2,
+    "queries": 3,
+    "limits": 4,
+    "ingest": 5,
+    "providers": 6,
+    "analytics": 7,
+    "alerts": 7,
+    "worker": 8,
+    "server": 8,
+    "cli": 9,
     # public facades and entry points: they sit on top
-    "usage": 10, "llm": 10, "__main__": 10, "__init__": 10,
+    "usage": 10,
+    "llm": 10,
+    "__main__": 10,
+    "__init__": 10,
 }
 MODULES = sorted(p for p in CORE.rglob("*.py"))
 

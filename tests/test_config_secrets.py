@@ -1,4 +1,5 @@
 """A refused setting never echoes its value: DSNs and keys carry passwords."""
+
 import io
 import logging
 import traceback
@@ -34,12 +35,19 @@ def test_redaction_of_notification_urls_and_dsns():
 
 # -- redaction by value --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def secrets_env(monkeypatch):
     """set(NAME=value, ...): only these secrets configured (a developer's .env or secrets file is not read)."""
     monkeypatch.chdir("/")  # no .env here
-    names = ("OPENAI_API_KEY", "GEMINI_API_KEY", "OPENAI_ADMIN_KEY", "ANTHROPIC_ADMIN_KEY", "NOTIFY_URLS",
-             "ADMIN_NOTIFY_URLS")
+    names = (
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "OPENAI_ADMIN_KEY",
+        "ANTHROPIC_ADMIN_KEY",
+        "NOTIFY_URLS",
+        "ADMIN_NOTIFY_URLS",
+    )
 
     def set_env(**values):
         for name in names:
@@ -78,14 +86,29 @@ def test_settings_change_rebuilds_the_values(secrets_env):
 
 def test_dsn_password_notification_credentials_and_oidc_secrets(secrets_env, tmp_path):
     secrets = tmp_path / "secrets.toml"
-    secrets.write_text('[auth]\ncookie_secret = "c00kieSecretXyz"\nredirect_uri = "http://localhost:8501/cb"\n'
-                       '[auth.google]\nclient_id = "monitor-app"\nclient_secret = "oidcClientS3cret"\n')
-    secrets_env(NOTIFY_URLS="json://hookUser7:hookPass99@127.0.0.1:9/webhook/Tok3nPath9?token=qTok3n77&mode=x",
-                ADMIN_NOTIFY_URLS="slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
-                DATABASE_URL="postgresql+psycopg://aium:Pg%40pass-3e1@db.internal:5432/aium",
-                AUTH_SECRETS_FILE=str(secrets))
-    for value in ("Pg@pass-3e1", "Pg%40pass-3e1", "hookUser7", "hookPass99", "Tok3nPath9", "qTok3n77",
-                  "T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ", "c00kieSecretXyz", "oidcClientS3cret"):
+    secrets.write_text(
+        '[auth]\ncookie_secret = "c00kieSecretXyz"\nredirect_uri = "http://localhost:8501/cb"\n'
+        '[auth.google]\nclient_id = "monitor-app"\nclient_secret = "oidcClientS3cret"\n'
+    )
+    secrets_env(
+        NOTIFY_URLS="json://hookUser7:hookPass99@127.0.0.1:9/webhook/Tok3nPath9?token=qTok3n77&mode=x",
+        ADMIN_NOTIFY_URLS="slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+        DATABASE_URL="postgresql+psycopg://aium:Pg%40pass-3e1@db.internal:5432/aium",
+        AUTH_SECRETS_FILE=str(secrets),
+    )
+    for value in (
+        "Pg@pass-3e1",
+        "Pg%40pass-3e1",
+        "hookUser7",
+        "hookPass99",
+        "Tok3nPath9",
+        "qTok3n77",
+        "T1JJ3T3L2",
+        "A1BRTD4JD",
+        "TIiajkdnlazkcOXrIdevi7FQ",
+        "c00kieSecretXyz",
+        "oidcClientS3cret",
+    ):
         assert redact(f"echo {value} end") == "echo *** end", value
     # Plain words and hosts of those URLs, and the non-secret OIDC settings, stay readable.
     assert redact("webhook monitor-app db.internal 127.0.0.1") == "webhook monitor-app db.internal 127.0.0.1"
@@ -93,6 +116,7 @@ def test_dsn_password_notification_credentials_and_oidc_secrets(secrets_env, tmp
 
 def test_every_log_record_leaves_redacted(secrets_env):
     import core  # noqa: F401 - importing core installs the redacting record factory
+
     secrets_env(OPENAI_API_KEY="proxy-7f3c9a1b2e")
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -1,4 +1,5 @@
 """One way to show numbers: money, counts, times and plurals as every page and message shows them."""
+
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -7,11 +8,23 @@ import pytest
 from core import display
 
 
-@pytest.mark.parametrize("value, shown", [
-    ("1234.5678", "$1,234.57"), (Decimal("86.000000"), "$86.00"), ("0.545", "$0.5450"), ("0.7101", "$0.7101"),
-    ("0.035046", "$0.0350"), ("0.000012", "<$0.0001"), ("0", "$0.00"), ("-86", "-$86.00"), (None, "—"),
-    ("999999999999.999999", "$1,000,000,000,000.00"), ("1", "$1.00"), ("0.99995", "$1.00"),
-])
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("1234.5678", "$1,234.57"),
+        (Decimal("86.000000"), "$86.00"),
+        ("0.545", "$0.5450"),
+        ("0.7101", "$0.7101"),
+        ("0.035046", "$0.0350"),
+        ("0.000012", "<$0.0001"),
+        ("0", "$0.00"),
+        ("-86", "-$86.00"),
+        (None, "—"),
+        ("999999999999.999999", "$1,000,000,000,000.00"),
+        ("1", "$1.00"),
+        ("0.99995", "$1.00"),
+    ],
+)
 def test_money(value, shown):
     assert display.usd(value) == shown
 

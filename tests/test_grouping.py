@@ -1,6 +1,7 @@
 """`grouped`: every grouping set of every range, read in one statement, equals the sums of the raw records — for any
 range (cut days read from hourly rows and raw records, added or subtracted), filter, set and measures; ranges in
 one statement sharing their cut days' reads. And the typed views hold Decimal money the pages format as is."""
+
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,17 +20,41 @@ from tests.dashboard_fixtures import load, make_records
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
 PROVIDERS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022"), ("acme", "custom-1")]
-SETS = {"total": (), "provider": ("provider_name",), "day_model": ("day", "provider_name", "model_name"),
-        "status": ("job_status",), "brand_op": ("brand_id", "operation"), "unpriced": ("pricing_status", "model_name")}
-SOURCE = {"jobs": None, "total_tokens": "total_tokens", "execution_ms": "execution_ms", "error_count": "error_count",
-          "success_sum": "success_rate", "total_cost": "total_cost"}
+SETS = {
+    "total": (),
+    "provider": ("provider_name",),
+    "day_model": ("day", "provider_name", "model_name"),
+    "status": ("job_status",),
+    "brand_op": ("brand_id", "operation"),
+    "unpriced": ("pricing_status", "model_name"),
+}
+SOURCE = {
+    "jobs": None,
+    "total_tokens": "total_tokens",
+    "execution_ms": "execution_ms",
+    "error_count": "error_count",
+    "success_sum": "success_rate",
+    "total_cost": "total_cost",
+}
 
 
 def make(i, ts, provider, model, tokens, status, company, op):
-    return validate_record({"job_id": f"g{i}", "created_at": ts, "provider": provider, "model": model,
-                            "input_tokens": tokens, "output_tokens": tokens // 3, "status": status,
-                            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}" if tokens % 5 else None,
-                            "company": company, "operation": op, "brand": "b1" if tokens % 2 else "b2"}, now=NOW)
+    return validate_record(
+        {
+            "job_id": f"g{i}",
+            "created_at": ts,
+            "provider": provider,
+            "model": model,
+            "input_tokens": tokens,
+            "output_tokens": tokens // 3,
+            "status": status,
+            "execution_time_seconds": f"{tokens % 97}.{tokens % 1000:03d}" if tokens % 5 else None,
+            "company": company,
+            "operation": op,
+            "brand": "b1" if tokens % 2 else "b2",
+        },
+        now=NOW,
+    )
 
 
 def expected(rows, ask: Ask) -> dict:
@@ -38,12 +63,19 @@ def expected(rows, ask: Ask) -> dict:
     for u in rows:
         if (ask.start and u.created_at < ask.start) or (ask.end and u.created_at >= ask.end):
             continue
-        if any(v is not None and getattr(u, k) not in (v if isinstance(v, list) else [v])
-               for k, v in ask.filters.items()):
+        if any(
+            v is not None and getattr(u, k) not in (v if isinstance(v, list) else [v]) for k, v in ask.filters.items()
+        ):
             continue
-        values = {"day": u.created_at.astimezone(UTC).date(), "provider_name": u.provider_name,
-                  "model_name": u.model_name, "job_status": u.job_status, "brand_id": u.brand_id,
-                  "operation": u.operation, "pricing_status": u.pricing_status}
+        values = {
+            "day": u.created_at.astimezone(UTC).date(),
+            "provider_name": u.provider_name,
+            "model_name": u.model_name,
+            "job_status": u.job_status,
+            "brand_id": u.brand_id,
+            "operation": u.operation,
+            "pricing_status": u.pricing_status,
+        }
         for name, dims in ask.sets.items():
             s = out[name].setdefault(tuple(values[d] for d in dims), Sums())
             s.jobs += 1
@@ -57,27 +89,49 @@ def expected(rows, ask: Ask) -> dict:
     return out
 
 
-record = st.tuples(st.integers(0, 24 * 60 * 6), st.sampled_from(PROVIDERS), st.integers(1, 50_000),
-                   st.sampled_from(["completed", "failed", "timeout"]), st.sampled_from(["Acme", "Beta"]),
-                   st.sampled_from(["chat", "summary"]))
+record = st.tuples(
+    st.integers(0, 24 * 60 * 6),
+    st.sampled_from(PROVIDERS),
+    st.integers(1, 50_000),
+    st.sampled_from(["completed", "failed", "timeout"]),
+    st.sampled_from(["Acme", "Beta"]),
+    st.sampled_from(["chat", "summary"]),
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(first=st.lists(record, min_size=1, max_size=30), late=st.lists(record, max_size=8),
-       start_min=st.none() | st.integers(0, 24 * 60 * 6), span_min=st.none() | st.integers(1, 24 * 60 * 6),
-       provider=st.sampled_from([None, "openai", "acme"]), brand=st.sampled_from([None, "b1"]),
-       measures=st.sampled_from([MEASURES, VOLUME, ("jobs",)]))
-def test_every_set_of_every_range_equals_the_raw_records(db, first, late, start_min, span_min, provider, brand,
-                                                         measures):
+@given(
+    first=st.lists(record, min_size=1, max_size=30),
+    late=st.lists(record, max_size=8),
+    start_min=st.none() | st.integers(0, 24 * 60 * 6),
+    span_min=st.none() | st.integers(1, 24 * 60 * 6),
+    provider=st.sampled_from([None, "openai", "acme"]),
+    brand=st.sampled_from([None, "b1"]),
+    measures=st.sampled_from([MEASURES, VOLUME, ("jobs",)]),
+)
+def test_every_set_of_every_range_equals_the_raw_records(
+    db, first, late, start_min, span_min, provider, brand, measures
+):
     from tests.conftest import _empty
+
     _empty(db)
     base = NOW - timedelta(days=6)
     with session_scope() as s:
-        ingest(s, [make(i, base + timedelta(minutes=m), *pm, t, stt, c, op)
-                   for i, (m, pm, t, stt, c, op) in enumerate(first)])
+        ingest(
+            s,
+            [
+                make(i, base + timedelta(minutes=m), *pm, t, stt, c, op)
+                for i, (m, pm, t, stt, c, op) in enumerate(first)
+            ],
+        )
     with session_scope() as s:  # late records land in days already rolled up
-        ingest(s, [make(500 + i, base + timedelta(minutes=m), *pm, t, stt, c, op)
-                   for i, (m, pm, t, stt, c, op) in enumerate(late)])
+        ingest(
+            s,
+            [
+                make(500 + i, base + timedelta(minutes=m), *pm, t, stt, c, op)
+                for i, (m, pm, t, stt, c, op) in enumerate(late)
+            ],
+        )
     start = None if start_min is None else base + timedelta(minutes=start_min)
     end = None if span_min is None else (start or base) + timedelta(minutes=span_min)
     with session_scope() as s:
@@ -98,7 +152,13 @@ def test_every_set_of_every_range_equals_the_raw_records(db, first, late, start_
             for key, s in want[set_name].items():
                 g = got[name][set_name][key]
                 assert (g.jobs, g.total_tokens, g.total_cost, g.execution_ms, g.timed_jobs, g.error_count) == (
-                    s.jobs, s.total_tokens, s.total_cost, s.execution_ms, s.timed_jobs, s.error_count), (name, key)
+                    s.jobs,
+                    s.total_tokens,
+                    s.total_cost,
+                    s.execution_ms,
+                    s.timed_jobs,
+                    s.error_count,
+                ), (name, key)
                 assert abs(g.success_sum - s.success_sum) < 1e-9
                 assert isinstance(g.total_cost, Decimal)
 

@@ -6,26 +6,31 @@ table, the webhook body, the CSV export, what core returns to the pages, and the
 The providers are fake servers on loopback that answer 401 with a body echoing the key they were sent (and the
 other secrets, as a careless proxy might echo its settings); `worker.py --once all` runs with its own log set-up.
 """
+
 import io
 import json
 import logging
 
 import pytest
-from tests.fakes.webhook_server import Webhook
-from tests.fakes.provider_server import FakeProvider
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core.storage import db as core_db
 from core.alerts import active_alerts, list_alerts
 from core.analytics import get_usage, get_usage_dashboard, list_usage
-from core.queries.usage_list import export_csv_text
 from core.llm import AllProvidersFailed, complete
+from core.queries.usage_list import export_csv_text
+from core.storage import db as core_db
 from core.storage.models import Base
+from tests.fakes.provider_server import FakeProvider
+from tests.fakes.webhook_server import Webhook
 from tests.helpers.apptest import dashboard, page_alone
 
-KEYS = {"OPENAI_API_KEY": "proxy-7f3c9a1b2e", "GEMINI_API_KEY": "AIzaShort1",
-        "OPENAI_ADMIN_KEY": "adm1n-Key-42", "ANTHROPIC_ADMIN_KEY": "anthr0pic-Admin-77"}
+KEYS = {
+    "OPENAI_API_KEY": "proxy-7f3c9a1b2e",
+    "GEMINI_API_KEY": "AIzaShort1",
+    "OPENAI_ADMIN_KEY": "adm1n-Key-42",
+    "ANTHROPIC_ADMIN_KEY": "anthr0pic-Admin-77",
+}
 HOOK_USER, HOOK_PASSWORD, HOOK_PATH_TOKEN, HOOK_QUERY_TOKEN = "hookUser7", "hookPass99", "Tok3nPath9", "qTok3n77"
 OIDC_CLIENT_SECRET, OIDC_COOKIE_SECRET = "oidcClientS3cret", "c00kieSecretXyz"
 PG_PASSWORD = "Pg-pass-3e1"  # trust authentication ignores it, but the settings hold it as a secret
@@ -79,14 +84,24 @@ def rendered(at: AppTest) -> str:
 
 def test_configured_secrets_of_any_shape_never_leave_the_process(db, env, hook, tmp_path, run_worker):
     secrets_file = tmp_path / "secrets.toml"
-    secrets_file.write_text(f'[auth]\nredirect_uri = "http://localhost:8501/oauth2callback"\n'
-                            f'cookie_secret = "{OIDC_COOKIE_SECRET}"\n'
-                            f'[auth.idp]\nclient_id = "monitor"\nclient_secret = "{OIDC_CLIENT_SECRET}"\n'
-                            f'server_metadata_url = "http://127.0.0.1:1/.well-known/openid-configuration"\n')
+    secrets_file.write_text(
+        f'[auth]\nredirect_uri = "http://localhost:8501/oauth2callback"\n'
+        f'cookie_secret = "{OIDC_COOKIE_SECRET}"\n'
+        f'[auth.idp]\nclient_id = "monitor"\nclient_secret = "{OIDC_CLIENT_SECRET}"\n'
+        f'server_metadata_url = "http://127.0.0.1:1/.well-known/openid-configuration"\n'
+    )
     notify_url = hook.url(f"hooks/{HOOK_PATH_TOKEN}", f"{HOOK_USER}:{HOOK_PASSWORD}") + f"?token={HOOK_QUERY_TOKEN}"
     url = with_password(db)
-    secrets = [*KEYS.values(), HOOK_USER, HOOK_PASSWORD, HOOK_PATH_TOKEN, HOOK_QUERY_TOKEN, notify_url,
-               OIDC_CLIENT_SECRET, OIDC_COOKIE_SECRET] + ([PG_PASSWORD] if url != db else [])
+    secrets = [
+        *KEYS.values(),
+        HOOK_USER,
+        HOOK_PASSWORD,
+        HOOK_PATH_TOKEN,
+        HOOK_QUERY_TOKEN,
+        notify_url,
+        OIDC_CLIENT_SECRET,
+        OIDC_COOKIE_SECRET,
+    ] + ([PG_PASSWORD] if url != db else [])
     log_file = tmp_path / "worker.log"
 
     with FakeProvider("openai", "gpt-4o-mini") as openai_fake, FakeProvider("gemini", "gemini-2.0-flash") as gemini:
@@ -94,9 +109,17 @@ def test_configured_secrets_of_any_shape_never_leave_the_process(db, env, hook, 
         for fake in (openai_fake, gemini):
             fake.mode = "401_echo"
             fake.echo = "settings: " + " ".join(s for s in secrets if s not in KEYS.values())
-        env(DATABASE_URL=url, **KEYS, OPENAI_BASE_URL=openai_fake.base_url, GEMINI_BASE_URL=gemini.base_url,
-            NOTIFY_URLS=notify_url, AUTH_SECRETS_FILE=str(secrets_file), LOG_FILE=str(log_file),
-            PROBE_TIMEOUT_SECONDS="5", OPERATIONS_FILE="/nonexistent/operations.toml")
+        env(
+            DATABASE_URL=url,
+            **KEYS,
+            OPENAI_BASE_URL=openai_fake.base_url,
+            GEMINI_BASE_URL=gemini.base_url,
+            NOTIFY_URLS=notify_url,
+            AUTH_SECRETS_FILE=str(secrets_file),
+            LOG_FILE=str(log_file),
+            PROBE_TIMEOUT_SECONDS="5",
+            OPERATIONS_FILE="/nonexistent/operations.toml",
+        )
 
         proc = run_worker("--once", "all")
         assert proc.returncode == 1, proc.stderr  # provider_unavailable fired
@@ -147,8 +170,19 @@ def test_configured_secrets_of_any_shape_never_leave_the_process(db, env, hook, 
     leaks = {name: found for name, text in sinks.items() if (found := [s for s in secrets if s in text])}
     assert not leaks, f"{len(leaks)} sinks leak: {sorted(leaks)}"
     # Each sink was reached by the echoed error: the masked key is where the raw one would have been.
-    for name in ("probe report (stdout)", "worker stderr", "log file", "tracked client error", "webhook bodies",
-                 "CSV export", "list_alerts", "table alerts", "table probe_runs", "table ai_jobs",
-                 "Overview page", "Alerts page"):
+    for name in (
+        "probe report (stdout)",
+        "worker stderr",
+        "log file",
+        "tracked client error",
+        "webhook bodies",
+        "CSV export",
+        "list_alerts",
+        "table alerts",
+        "table probe_runs",
+        "table ai_jobs",
+        "Overview page",
+        "Alerts page",
+    ):
         assert "Incorrect API key provided: ***" in sinks[name], name
     assert hook.delivered and "provider_unavailable" in sinks["webhook bodies"]

@@ -1,15 +1,17 @@
 """Writes from the Settings page: a dry run first (the CLI's own validation, inside a transaction that is rolled
 back), then the real write after the user confirms. Cached figures are dropped after every write.
 
-Each write acts as the signed-in user (`actor=`): core checks the role and the company again (core.access.users.authorize),
+Each write acts as the signed-in user (`actor=`): core checks the role and the company again
+(core.access.users.authorize),
 so a forged call from this layer is refused there too.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.storage.db import get_session
 from core.errors import InvalidRecord
+from core.storage.db import get_session
 from ui import cache
 from ui.auth_gate import ensure_user, require_admin
 

@@ -1,22 +1,33 @@
 """The Alerts page's calls into core.alerts and core.alerts.notify: cached reads (dicts only, the database URL in every
 key), the condition of one alert evaluated now (never cached), and the writes (run the checks, resolve or
 acknowledge one alert), each after a server-side admin check and followed by dropping the cached alert views."""
+
 from __future__ import annotations
 
 import streamlit as st
 
 from core import alerts
+from core.access.users import LOCAL_OPERATOR
 from core.alerts import notify
 from core.alerts.rules import ALERT_TYPES
-from core.access.users import LOCAL_OPERATOR
 from core.config import get_settings
 from ui.auth_gate import current_user, enforce_company, ensure_user, require_admin
 
 TTL = 15
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 
-__all__ = ["ALERT_TYPES", "SEVERITY_ICON", "active", "listing", "channels", "condition_holds", "run_checks", "resolve",
-           "acknowledge", "clear"]
+__all__ = [
+    "ALERT_TYPES",
+    "SEVERITY_ICON",
+    "active",
+    "listing",
+    "channels",
+    "condition_holds",
+    "run_checks",
+    "resolve",
+    "acknowledge",
+    "clear",
+]
 
 
 def _db() -> str:
@@ -75,8 +86,9 @@ def run_checks(company: str | None = None) -> dict:
 def resolve(alert_id: int, note: str | None, company: str | None = None) -> dict:
     require_admin()
     try:
-        return alerts.resolve_alert(alert_id, note, resolved_by=_who(), company=enforce_company(company),
-                                    actor=ensure_user())
+        return alerts.resolve_alert(
+            alert_id, note, resolved_by=_who(), company=enforce_company(company), actor=ensure_user()
+        )
     finally:
         clear()
 
@@ -85,8 +97,9 @@ def acknowledge(alert_id: int, note: str | None, until=None, company: str | None
     """Acknowledge (no `until`) or snooze (until a datetime or date) one open alert."""
     require_admin()
     try:
-        return alerts.acknowledge_alert(alert_id, note, until, acknowledged_by=_who(),
-                                        company=enforce_company(company), actor=ensure_user())
+        return alerts.acknowledge_alert(
+            alert_id, note, until, acknowledged_by=_who(), company=enforce_company(company), actor=ensure_user()
+        )
     finally:
         clear()
 

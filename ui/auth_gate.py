@@ -6,6 +6,7 @@ ui.local_only). The user's role and companies are read from the users file at ev
 downgraded loses access at their next click. Every check here runs in the server-side script, and core checks
 every write again (core.access.users.authorize).
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -24,8 +25,7 @@ def current_user() -> User | None:
 
 
 def _remember(user: User) -> None:
-    st.session_state[USER_KEY] = {"username": user.username, "role": user.role,
-                                  "companies": list(user.companies)}
+    st.session_state[USER_KEY] = {"username": user.username, "role": user.role, "companies": list(user.companies)}
 
 
 def logout() -> None:
@@ -66,8 +66,10 @@ def _oidc() -> User:
     user = lookup(email)  # at every run: a mapping removed or changed applies at once
     if user is None:
         st.title("AI Usage Monitor")
-        st.error(f"{email or 'This account'} has no access yet. An admin can grant it with "
-                 f"`python -m core user add {email or 'EMAIL'} --sso --role viewer --company NAME`.")
+        st.error(
+            f"{email or 'This account'} has no access yet. An admin can grant it with "
+            f"`python -m core user add {email or 'EMAIL'} --sso --role viewer --company NAME`."
+        )
         st.button("Sign out", on_click=st.logout)
         st.stop()
     return user

@@ -1,6 +1,7 @@
 """Cached core calls for the pages. Results are the views' typed figures, dicts or strings (never sessions or ORM
 objects); the database URL is part of every key so that two databases never share an entry. A short ttl keeps
 figures fresh."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -9,8 +10,8 @@ import streamlit as st
 
 from core import analytics
 from core.config import get_settings
-from core.storage.db import migrate, session_scope
 from core.ingest.demo import has_demo_data
+from core.storage.db import migrate, session_scope
 from core.worker.heartbeat import worker_status
 
 TTL = 60
@@ -37,15 +38,24 @@ def migrated() -> bool:
 # The views' typed figures (Decimal money, dates): the pages format them, never parse them back. Every argument is
 # named and typed so that the path from a page's filters to the core call can be read here.
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _overview(db: str, company: str | None, brand: str | None, provider: str | None, days: int | None,
-              start: date | None, end: date | None) -> analytics.Overview:
-    return analytics.overview(days=days or OVERVIEW_DAYS, provider=provider, brand=brand, company=company,
-                              start=start, end=end)
+def _overview(
+    db: str,
+    company: str | None,
+    brand: str | None,
+    provider: str | None,
+    days: int | None,
+    start: date | None,
+    end: date | None,
+) -> analytics.Overview:
+    return analytics.overview(
+        days=days or OVERVIEW_DAYS, provider=provider, brand=brand, company=company, start=start, end=end
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _costs(db: str, month: str | None, company: str | None, brand: str | None,
-           provider: str | None) -> analytics.CostBreakdown:
+def _costs(
+    db: str, month: str | None, company: str | None, brand: str | None, provider: str | None
+) -> analytics.CostBreakdown:
     return analytics.cost_breakdown(month=month, brand=brand, company=company, provider=provider)
 
 
@@ -60,14 +70,16 @@ def _stats(db: str, company: str | None, brand: str | None, provider: str | None
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _trends(db: str, period: str, metric: str, company: str | None, brand: str | None,
-            provider: str | None) -> analytics.Trends:
+def _trends(
+    db: str, period: str, metric: str, company: str | None, brand: str | None, provider: str | None
+) -> analytics.Trends:
     return analytics.usage_trends(period=period, metric=metric, company=company, brand=brand, provider=provider)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _efficiency(db: str, days: int, company: str | None, brand: str | None,
-                provider: str | None) -> analytics.Efficiency:
+def _efficiency(
+    db: str, days: int, company: str | None, brand: str | None, provider: str | None
+) -> analytics.Efficiency:
     return analytics.model_efficiency(days=days, company=company, brand=brand, provider=provider)
 
 
@@ -93,16 +105,22 @@ def _status(db: str) -> dict:
     return {"demo": demo, "worker": worker_status()}
 
 
-def overview(company: str | None, brand: str | None, provider: str | None, *, days: int | None = None,
-             start: date | None = None, end: date | None = None) -> analytics.Overview:
+def overview(
+    company: str | None,
+    brand: str | None,
+    provider: str | None,
+    *,
+    days: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> analytics.Overview:
     """The Overview's figures for the shared filters and either the last `days` days or start..end (included)."""
     if start is not None or end is not None:
         days = None
     return _overview(db_key(), company, brand, provider, days, start, end)
 
 
-def costs(month: str | None, company: str | None, brand: str | None,
-          provider: str | None) -> analytics.CostBreakdown:
+def costs(month: str | None, company: str | None, brand: str | None, provider: str | None) -> analytics.CostBreakdown:
     return _costs(db_key(), month, company, brand, provider)
 
 
@@ -114,8 +132,7 @@ def stats(company: str | None, brand: str | None, provider: str | None) -> analy
     return _stats(db_key(), company, brand, provider)
 
 
-def trends(period: str, metric: str, company: str | None, brand: str | None,
-           provider: str | None) -> analytics.Trends:
+def trends(period: str, metric: str, company: str | None, brand: str | None, provider: str | None) -> analytics.Trends:
     return _trends(db_key(), period, metric, company, brand, provider)
 
 
@@ -150,6 +167,7 @@ def export_focus(month: str, company: str | None) -> str:
     """The month as a FOCUS cost and usage CSV for FinOps tools (read from the daily rollup); called on download
     only."""
     from core.queries.focus_export import export_focus_text
+
     return export_focus_text(month=month, company=company)
 
 

@@ -4,6 +4,7 @@ The figures arrive typed (the views' dataclasses, money as Decimal); money becom
 Figures are built from plain trace dicts, validated once by plotly: plotly.express draws the same bars ten to
 twenty times slower, and a page draws four or five of them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,13 +16,31 @@ import plotly.graph_objects as go
 from core.display import percent
 
 PROVIDER_COLORS = {
-    "openai": "#10a37f", "anthropic": "#d97757", "gemini": "#4285f4", "google": "#4285f4", "mistral": "#fa520f",
-    "ollama": "#6b7280", "azure": "#0078d4", "bedrock": "#ff9900", "groq": "#f55036", "deepseek": "#4d6bfe",
+    "openai": "#10a37f",
+    "anthropic": "#d97757",
+    "gemini": "#4285f4",
+    "google": "#4285f4",
+    "mistral": "#fa520f",
+    "ollama": "#6b7280",
+    "azure": "#0078d4",
+    "bedrock": "#ff9900",
+    "groq": "#f55036",
+    "deepseek": "#4d6bfe",
 }
 # plotly's "Safe" qualitative palette, for a provider without a colour of its own.
-_FALLBACK = ["rgb(136, 204, 238)", "rgb(204, 102, 119)", "rgb(221, 204, 119)", "rgb(17, 119, 51)",
-             "rgb(51, 34, 136)", "rgb(170, 68, 153)", "rgb(68, 170, 153)", "rgb(153, 153, 51)", "rgb(136, 34, 85)",
-             "rgb(102, 17, 0)", "rgb(136, 136, 136)"]
+_FALLBACK = [
+    "rgb(136, 204, 238)",
+    "rgb(204, 102, 119)",
+    "rgb(221, 204, 119)",
+    "rgb(17, 119, 51)",
+    "rgb(51, 34, 136)",
+    "rgb(170, 68, 153)",
+    "rgb(68, 170, 153)",
+    "rgb(153, 153, 51)",
+    "rgb(136, 34, 85)",
+    "rgb(102, 17, 0)",
+    "rgb(136, 136, 136)",
+]
 UNITS = {"cost": "Cost (USD)", "tokens": "Tokens", "jobs": "Jobs (calls)"}
 _MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
@@ -45,8 +64,14 @@ def num(value) -> float:
 
 def _figure(data: list[dict], title: str, x: str, y: str, *, height: int = 380, **layout) -> go.Figure:
     """A titled figure with labelled axes; `layout` adds settings (axis ones merge into the titled axes)."""
-    base = {"title": {"text": title}, "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
-            "height": height, "legend": {"title": {"text": ""}}, "margin": _MARGIN}
+    base = {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": x}},
+        "yaxis": {"title": {"text": y}},
+        "height": height,
+        "legend": {"title": {"text": ""}},
+        "margin": _MARGIN,
+    }
     for key, value in layout.items():
         base[key] = base.get(key, {}) | value if isinstance(value, dict) else value
     return go.Figure({"data": data, "layout": base})
@@ -59,8 +84,10 @@ def _by_provider(rows, x, y, **trace) -> list[dict]:
         xs, ys = groups.setdefault(r.provider, ([], []))
         xs.append(x(r))
         ys.append(y(r))
-    return [{"type": "bar", "name": p, "x": xs, "y": ys, "marker": {"color": provider_color(p)}, **trace}
-            for p, (xs, ys) in groups.items()]
+    return [
+        {"type": "bar", "name": p, "x": xs, "y": ys, "marker": {"color": provider_color(p)}, **trace}
+        for p, (xs, ys) in groups.items()
+    ]
 
 
 def daily_stacked(rows, metric: str = "cost") -> go.Figure:
@@ -72,8 +99,17 @@ def daily_stacked(rows, metric: str = "cost") -> go.Figure:
 
 def provider_bars(rows, cost_key: str = "cost") -> go.Figure:
     """Rows with .provider, .percentage and a cost attribute named `cost_key`."""
-    data = [{"type": "bar", "name": r.provider, "x": [r.provider], "y": [num(getattr(r, cost_key))],
-             "text": [percent(r.percentage)], "marker": {"color": provider_color(r.provider)}} for r in rows]
+    data = [
+        {
+            "type": "bar",
+            "name": r.provider,
+            "x": [r.provider],
+            "y": [num(getattr(r, cost_key))],
+            "text": [percent(r.percentage)],
+            "marker": {"color": provider_color(r.provider)},
+        }
+        for r in rows
+    ]
     return _figure(data, "Cost by provider", "Provider", "Cost (USD)", showlegend=False)
 
 
@@ -81,21 +117,40 @@ def model_bars(rows, top: int = 15) -> go.Figure:
     """Rows with .model, .provider and .cost, dearest first; the dearest at the top, whatever the provider."""
     rows = rows[:top]
     data = _by_provider(rows, lambda r: num(r.cost), lambda r: r.model, orientation="h")
-    return _figure(data, f"Cost by model (top {len(rows)})", "Cost (USD)", "Model",
-                   height=max(300, 28 * len(rows) + 120), yaxis={"categoryorder": "total ascending"})
+    return _figure(
+        data,
+        f"Cost by model (top {len(rows)})",
+        "Cost (USD)",
+        "Model",
+        height=max(300, 28 * len(rows) + 120),
+        yaxis={"categoryorder": "total ascending"},
+    )
 
 
 def operation_bars(rows) -> go.Figure:
-    data = [{"type": "bar", "x": [r.operation for r in rows], "y": [num(r.cost) for r in rows],
-             "customdata": [[r.calls, r.tokens] for r in rows], "marker": {"color": "#6366f1"},
-             "hovertemplate": "%{x}<br>%{y:$,.2f}<br>calls %{customdata[0]:,}<br>tokens %{customdata[1]:,}"
-                              "<extra></extra>"}]
+    data = [
+        {
+            "type": "bar",
+            "x": [r.operation for r in rows],
+            "y": [num(r.cost) for r in rows],
+            "customdata": [[r.calls, r.tokens] for r in rows],
+            "marker": {"color": "#6366f1"},
+            "hovertemplate": "%{x}<br>%{y:$,.2f}<br>calls %{customdata[0]:,}<br>tokens %{customdata[1]:,}"
+            "<extra></extra>",
+        }
+    ]
     return _figure(data, "Cost by operation", "Operation", "Cost (USD)")
 
 
 def share_pie(rows, names: str, cost_key: str, title: str) -> go.Figure:
-    data = [{"type": "pie", "labels": [getattr(r, names) for r in rows],
-             "values": [num(getattr(r, cost_key)) for r in rows], "hole": 0.45}]
+    data = [
+        {
+            "type": "pie",
+            "labels": [getattr(r, names) for r in rows],
+            "values": [num(getattr(r, cost_key)) for r in rows],
+            "hole": 0.45,
+        }
+    ]
     return go.Figure({"data": data, "layout": {"title": {"text": title}, "height": 340, "margin": _MARGIN}})
 
 
@@ -111,23 +166,60 @@ def budget_burn(daily, start: date, end: date, budget: Decimal | None, projected
         xs.append(d.isoformat())
         ys.append(float(running))
         d += timedelta(days=1)
-    data = [{"type": "scatter", "x": xs, "y": ys, "mode": "lines+markers", "name": "Cost so far",
-             "line": {"color": "#2563eb"}}]
+    data = [
+        {
+            "type": "scatter",
+            "x": xs,
+            "y": ys,
+            "mode": "lines+markers",
+            "name": "Cost so far",
+            "line": {"color": "#2563eb"},
+        }
+    ]
     if xs:
-        data.append({"type": "scatter", "x": [xs[-1], end.isoformat()], "y": [ys[-1], num(projected)],
-                     "mode": "lines", "name": "Projection", "line": {"dash": "dot", "color": "#9333ea"}})
+        data.append(
+            {
+                "type": "scatter",
+                "x": [xs[-1], end.isoformat()],
+                "y": [ys[-1], num(projected)],
+                "mode": "lines",
+                "name": "Projection",
+                "line": {"dash": "dot", "color": "#9333ea"},
+            }
+        )
     if budget is not None:
-        data.append({"type": "scatter", "x": [start.isoformat(), end.isoformat()], "y": [num(budget)] * 2,
-                     "mode": "lines", "name": "Budget", "line": {"color": "#dc2626", "dash": "dash"}})
+        data.append(
+            {
+                "type": "scatter",
+                "x": [start.isoformat(), end.isoformat()],
+                "y": [num(budget)] * 2,
+                "mode": "lines",
+                "name": "Budget",
+                "line": {"color": "#dc2626", "dash": "dash"},
+            }
+        )
     return _figure(data, "Month-to-date cost against budget", "Day (UTC)", "Cumulative cost (USD)")
 
 
 def weekly_bars(weeks) -> go.Figure:
     labels = [w.week for w in weeks]
-    data = [{"type": "bar", "x": labels, "y": [num(w.cost) for w in weeks], "name": "Week cost",
-             "marker": {"color": "#0ea5e9"}},
-            {"type": "scatter", "x": labels, "y": [num(w.avg_daily) for w in weeks], "name": "Average daily cost",
-             "mode": "lines+markers", "line": {"color": "#f59e0b"}}]
+    data = [
+        {
+            "type": "bar",
+            "x": labels,
+            "y": [num(w.cost) for w in weeks],
+            "name": "Week cost",
+            "marker": {"color": "#0ea5e9"},
+        },
+        {
+            "type": "scatter",
+            "x": labels,
+            "y": [num(w.avg_daily) for w in weeks],
+            "name": "Average daily cost",
+            "mode": "lines+markers",
+            "line": {"color": "#f59e0b"},
+        },
+    ]
     return _figure(data, "Cost per ISO week", "ISO week", "Cost (USD)", xaxis={"type": "category"})
 
 
@@ -135,14 +227,25 @@ def trend_chart(points, metric: str) -> go.Figure:
     """One bar per period with its change; the period in progress hatched, lighter and labelled "so far" (a part
     of a period, so no change is drawn for it). Periods are labels ("Nov 2025", "Q4 2025"), not dates."""
     partial = [p.in_progress for p in points]
-    text = ["so far" if part else "" if p.change_percentage is None else f"{p.change_percentage:+.1f}%"
-            for p, part in zip(points, partial)]
-    data = [{"type": "bar", "x": [p.label for p in points],
-             "y": [num(p.value) if metric == "cost" else p.value for p in points], "name": UNITS[metric],
-             "text": text, "textposition": "outside",
-             "marker": {"color": ["#bfdbfe" if part else "#2563eb" for part in partial],
-                        "line": {"color": "#2563eb", "width": 1},
-                        "pattern": {"shape": ["/" if part else "" for part in partial], "fgcolor": "#2563eb"}}}]
+    text = [
+        "so far" if part else "" if p.change_percentage is None else f"{p.change_percentage:+.1f}%"
+        for p, part in zip(points, partial)
+    ]
+    data = [
+        {
+            "type": "bar",
+            "x": [p.label for p in points],
+            "y": [num(p.value) if metric == "cost" else p.value for p in points],
+            "name": UNITS[metric],
+            "text": text,
+            "textposition": "outside",
+            "marker": {
+                "color": ["#bfdbfe" if part else "#2563eb" for part in partial],
+                "line": {"color": "#2563eb", "width": 1},
+                "pattern": {"shape": ["/" if part else "" for part in partial], "fgcolor": "#2563eb"},
+            },
+        }
+    ]
     title = f"{UNITS[metric].split(' (')[0]} per period"
     if any(partial):
         title += " (hatched: in progress, so far)"
@@ -156,26 +259,56 @@ def efficiency_scatter(models) -> go.Figure:
         if m.metrics.cost_per_token is not None:
             groups.setdefault(m.provider, []).append(m)
     biggest = max((m.metrics.jobs_count for ms in groups.values() for m in ms), default=1) or 1
-    data = [{"type": "scatter", "mode": "markers", "name": p, "x": [m.metrics.avg_execution_time for m in ms],
-             "y": [float(m.metrics.cost_per_token * 1_000_000) for m in ms], "text": [m.model for m in ms],
-             "customdata": [[m.efficiency_score] for m in ms],
-             "hovertemplate": "%{text}<br>%{x:.2f} s<br>%{y:$,.2f} / 1M tokens<br>score %{customdata[0]}"
-                              "<extra></extra>",
-             "marker": {"color": provider_color(p), "sizemode": "area", "sizeref": 2.0 * biggest / 40 ** 2,
-                        "size": [m.metrics.jobs_count for m in ms]}} for p, ms in groups.items()]
-    return _figure(data, "Cost per 1M tokens against speed (bubble: calls)", "Average execution time (s)",
-                   "Cost per 1M tokens (USD)")
+    data = [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": p,
+            "x": [m.metrics.avg_execution_time for m in ms],
+            "y": [float(m.metrics.cost_per_token * 1_000_000) for m in ms],
+            "text": [m.model for m in ms],
+            "customdata": [[m.efficiency_score] for m in ms],
+            "hovertemplate": "%{text}<br>%{x:.2f} s<br>%{y:$,.2f} / 1M tokens<br>score %{customdata[0]}<extra></extra>",
+            "marker": {
+                "color": provider_color(p),
+                "sizemode": "area",
+                "sizeref": 2.0 * biggest / 40**2,
+                "size": [m.metrics.jobs_count for m in ms],
+            },
+        }
+        for p, ms in groups.items()
+    ]
+    return _figure(
+        data,
+        "Cost per 1M tokens against speed (bubble: calls)",
+        "Average execution time (s)",
+        "Cost per 1M tokens (USD)",
+    )
 
 
 def score_bars(models) -> go.Figure:
     data = _by_provider(models, lambda m: m.efficiency_score, lambda m: m.model, orientation="h")
-    return _figure(data, "Efficiency score (0-10)", "Score (0-10)", "Model", height=max(300, 28 * len(models) + 120),
-                   xaxis={"range": [0, 10]}, yaxis={"categoryorder": "total ascending"})
+    return _figure(
+        data,
+        "Efficiency score (0-10)",
+        "Score (0-10)",
+        "Model",
+        height=max(300, 28 * len(models) + 120),
+        xaxis={"range": [0, 10]},
+        yaxis={"categoryorder": "total ascending"},
+    )
 
 
 def month_compare(current, previous, cur_label: str, prev_label: str) -> go.Figure:
     """Months are labels ("2025-11"), not dates."""
-    data = [{"type": "bar", "x": [prev_label, cur_label], "y": [num(previous.cost), num(current.cost)],
-             "marker": {"color": ["#94a3b8", "#2563eb"]}}]
-    return _figure(data, "Cost: previous month against month to date", "Month", "Cost (USD)",
-                   xaxis={"type": "category"})
+    data = [
+        {
+            "type": "bar",
+            "x": [prev_label, cur_label],
+            "y": [num(previous.cost), num(current.cost)],
+            "marker": {"color": ["#94a3b8", "#2563eb"]},
+        }
+    ]
+    return _figure(
+        data, "Cost: previous month against month to date", "Month", "Cost (USD)", xaxis={"type": "category"}
+    )

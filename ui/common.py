@@ -1,6 +1,7 @@
 """Pieces every page shares: the figures as core.display shows them, tables whose key columns stay readable,
 banners, empty states, the unpriced-usage note. User-supplied text (model, brand, description) is always rendered
 as plain text."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -9,7 +10,6 @@ import streamlit as st
 from core import display
 from core.analytics import Unpriced
 from ui import cache
-
 
 _MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
 
@@ -39,8 +39,9 @@ def delta(change: float | None) -> str | None:
 COUNT_FORMAT = "%,d"  # st.column_config's printf form of display.count: 29,771,536
 
 
-def dataframe(rows: list[dict], *, widths: dict | None = None, formats: dict | None = None,
-              height: int | str = "auto") -> None:
+def dataframe(
+    rows: list[dict], *, widths: dict | None = None, formats: dict | None = None, height: int | str = "auto"
+) -> None:
     """Rows as a table, every page alike: whole-number columns stay numbers (they sort as numbers) and show
     thousands separators as display.count does; other cells arrive as display strings, or as numbers with a
     printf form in `formats` (a score: "%.1f"). `widths` gives a column its room ("small", "medium", "large" or
@@ -62,13 +63,18 @@ def status_banners() -> None:
     """Demo data and worker health, shown on every page (called by dashboard.py before the page)."""
     info = cache.status()
     if info["demo"]:
-        st.warning("**Demo data.** These figures are synthetic; `python -m core demo --clear` removes them.",
-                   icon=":material/science:")
+        st.warning(
+            "**Demo data.** These figures are synthetic; `python -m core demo --clear` removes them.",
+            icon=":material/science:",
+        )
     worker = info["worker"]
     if worker["state"] == "stale":
         minutes = (worker["age_seconds"] or 0) // 60
-        st.sidebar.error(f"Worker stale: last heartbeat {minutes} min ago. Alerts and the daily probe are not "
-                         "running; start `python worker.py`.", icon=":material/warning:")
+        st.sidebar.error(
+            f"Worker stale: last heartbeat {minutes} min ago. Alerts and the daily probe are not "
+            "running; start `python worker.py`.",
+            icon=":material/warning:",
+        )
     elif worker["state"] == "never":
         st.sidebar.caption("No worker heartbeat yet (alerts and the probe run in `python worker.py`).")
     else:
@@ -82,8 +88,10 @@ def empty_state(message: str, hint: str | None = None) -> None:
 
 
 def no_data_hint() -> str:
-    return ("Record calls with `core.ingest.record.record_usage(...)`, import a file with `python -m core import FILE`, "
-            "or load demo data with `python -m core demo`.")
+    return (
+        "Record calls with `core.ingest.record.record_usage(...)`, import a file with `python -m core import FILE`, "
+        "or load demo data with `python -m core demo`."
+    )
 
 
 def unpriced_note(unpriced: Unpriced) -> None:
@@ -94,9 +102,11 @@ def unpriced_note(unpriced: Unpriced) -> None:
     more = "" if len(unpriced.models) <= 6 else f" and {count(len(unpriced.models) - 6)} more"
     have = "has" if unpriced.jobs == 1 else "have"
     them = "the model" if len(unpriced.models) == 1 else "them"
-    st.warning(f"{plural(unpriced.jobs, 'call')} {have} no known price and count \\$0\\.00 in these costs: "
-               f"{models}{more}. Price {them} in Settings or with `python -m core price set …`.",
-               icon=":material/money_off:")
+    st.warning(
+        f"{plural(unpriced.jobs, 'call')} {have} no known price and count \\$0\\.00 in these costs: "
+        f"{models}{more}. Price {them} in Settings or with `python -m core price set …`.",
+        icon=":material/money_off:",
+    )
 
 
 def scope_caption(scope: dict, names: dict | None = None) -> None:

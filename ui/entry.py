@@ -5,6 +5,7 @@ process: if the very first request after a start is a page URL (/costs), it runs
 without the entry script, and keeps doing so. Each page calls `require_entry()` first: when it finds itself run
 that way, it switches the process to `st.navigation` mode and reruns, so the same URL goes through dashboard.py.
 """
+
 from __future__ import annotations
 
 import streamlit as st

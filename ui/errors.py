@@ -2,6 +2,7 @@
 short reference, and the page shows only that reference — never a traceback, SQL, a driver's message, a DSN or
 a key. A refusal of ours (a bad value, a missing right) is shown as the plain message it is.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.redact import redact
 from core.errors import InvalidRecord
+from core.redact import redact
 
 log = logging.getLogger("dashboard")
 

@@ -4,6 +4,7 @@ Streamlit drops the query string when the user switches pages; the values are re
 written back, so a filter set on one page holds on the others (company, brand and provider everywhere; the
 period on Overview and Efficiency; the usage filters on the explorer).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -80,15 +81,33 @@ def _sync(name: str, default) -> Callable[[], None]:
             st.session_state.pop(_key("brand"), None)
         if name in SHARED or name in _RESETS_PAGE:
             put("page", None)  # another filter: back to the first page of results
+
     return cb
 
 
-_RESETS_PAGE = {"provider_name", "model_name", "total_cost__gte", "execution_time_seconds__gte",
-                "success_rate__lt", "created_at__gte", "ai_job__status", "ordering", "page_size"}
+_RESETS_PAGE = {
+    "provider_name",
+    "model_name",
+    "total_cost__gte",
+    "execution_time_seconds__gte",
+    "success_rate__lt",
+    "created_at__gte",
+    "ai_job__status",
+    "ordering",
+    "page_size",
+}
 
 
-def selectbox(label: str, options: Sequence, name: str, default=None, *, container=None,
-              format_func: Callable = str, help: str | None = None):
+def selectbox(
+    label: str,
+    options: Sequence,
+    name: str,
+    default=None,
+    *,
+    container=None,
+    format_func: Callable = str,
+    help: str | None = None,
+):
     """A selectbox bound to query parameter `name`; None in the options means "no filter" (returned as None).
 
     A URL value missing from the options is kept (shown as is), so a shared link for a provider with no data shows
@@ -107,14 +126,28 @@ def selectbox(label: str, options: Sequence, name: str, default=None, *, contain
     key = _key(name)
     if key not in st.session_state or st.session_state[key] not in options:
         st.session_state[key] = value
-    chosen = container.selectbox(label, options, key=key, on_change=_sync(name, default_opt), help=help,
-                                 format_func=lambda o: format_func(None if o == "" else o))
+    chosen = container.selectbox(
+        label,
+        options,
+        key=key,
+        on_change=_sync(name, default_opt),
+        help=help,
+        format_func=lambda o: format_func(None if o == "" else o),
+    )
     put(name, chosen, default_opt)
     return None if chosen == "" else chosen
 
 
-def radio(label: str, options: Sequence, name: str, default, *, container=None, format_func: Callable = str,
-          horizontal: bool = True):
+def radio(
+    label: str,
+    options: Sequence,
+    name: str,
+    default,
+    *,
+    container=None,
+    format_func: Callable = str,
+    horizontal: bool = True,
+):
     container = container or st
     options = list(options)
     current = get(name, str(default))
@@ -122,8 +155,9 @@ def radio(label: str, options: Sequence, name: str, default, *, container=None, 
     key = _key(name)
     if key not in st.session_state or st.session_state[key] not in options:
         st.session_state[key] = value
-    chosen = container.radio(label, options, key=key, format_func=format_func, horizontal=horizontal,
-                             on_change=_sync(name, default))
+    chosen = container.radio(
+        label, options, key=key, format_func=format_func, horizontal=horizontal, on_change=_sync(name, default)
+    )
     if any(str(o) == current for o in options):
         put(name, chosen, default)
     # else: a value another page owns (Overview's "custom" period seen from Efficiency) stays in the URL until the
@@ -151,8 +185,7 @@ def date_input(label: str, name: str, default: date | None, *, container=None, m
             st.session_state[key] = date.fromisoformat(raw) if raw else default
         except ValueError:
             st.session_state[key] = default
-    value = container.date_input(label, key=key, min_value=min_value, max_value=max_value,
-                                 on_change=_sync(name, None))
+    value = container.date_input(label, key=key, min_value=min_value, max_value=max_value, on_change=_sync(name, None))
     put(name, value, None)
     return value
 
@@ -160,6 +193,7 @@ def date_input(label: str, name: str, default: date | None, *, container=None, m
 def scope() -> dict:
     """The shared filters as the analytics functions take them; the company is the signed-in user's to see."""
     from ui.auth_gate import enforce_company
+
     company = enforce_company(get("company"))
     if company != get("company"):
         put("company", company)

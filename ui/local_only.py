@@ -3,6 +3,7 @@ the sockets this process actually listens on (Streamlit binds every interface wh
 whatever the command line looked like), and the address the request comes from (a reverse proxy on loopback
 forwarding other machines' requests is refused too).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -12,9 +13,11 @@ import socket
 
 import streamlit as st
 
-LOGIN_HELP = ("Configure a login — `python -m core user add NAME --role admin --company '*'` (password login) or "
-              "an [auth] section in .streamlit/secrets.toml (single sign-on) — or serve this machine only: "
-              "`streamlit run dashboard.py --server.address 127.0.0.1`.")
+LOGIN_HELP = (
+    "Configure a login — `python -m core user add NAME --role admin --company '*'` (password login) or "
+    "an [auth] section in .streamlit/secrets.toml (single sign-on) — or serve this machine only: "
+    "`streamlit run dashboard.py --server.address 127.0.0.1`."
+)
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 _FORWARDED_FOR = re.compile(r'for="?\[?([^\]";,\s]+)', re.IGNORECASE)
 
@@ -35,7 +38,7 @@ def is_loopback(address: str | None) -> bool:
 def _decode(hex_address: str) -> str:
     raw = bytes.fromhex(hex_address)
     # /proc/net/tcp{,6} print each 32-bit word in host (little-endian) order.
-    fixed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    fixed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, fixed)
 
 
@@ -69,8 +72,9 @@ def listening_sockets(pid: int | str = "self") -> list[tuple[str, int]] | None:
     return found if readable else None
 
 
-def refusal(sockets: list[tuple[str, int]] | None, configured: str | None, client: str | None,
-            forwarded: list[str]) -> str | None:
+def refusal(
+    sockets: list[tuple[str, int]] | None, configured: str | None, client: str | None, forwarded: list[str]
+) -> str | None:
     """Why local mode must not serve this request, or None. `sockets`: listening (address, port) pairs or None
     when unknown (then the configured `server.address` decides, and an unset one is not loopback)."""
     if sockets is None:
@@ -88,8 +92,9 @@ def refusal(sockets: list[tuple[str, int]] | None, configured: str | None, clien
 
 
 def _message(reason: str) -> str:
-    return f"No login is configured, so this dashboard serves this machine only (127.0.0.1), but {reason}. " \
-           + LOGIN_HELP
+    return (
+        f"No login is configured, so this dashboard serves this machine only (127.0.0.1), but {reason}. " + LOGIN_HELP
+    )
 
 
 def client_address() -> str | None:

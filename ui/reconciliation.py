@@ -3,6 +3,7 @@ billed provider (core.providers.bills: OpenAI, Anthropic), one at a time through
 
 UI only: the figures come from core.providers.reconcile through st.cache_data (dicts, never sessions).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -38,8 +39,9 @@ def _month_days(month: str, today: date) -> tuple[date, date] | None:
     return None if first > today else (first, min(last, today))
 
 
-def render_reconciliation(company: str | None, *, month: str | None = None, provider: str | None = None,
-                          brand: str | None = None) -> None:
+def render_reconciliation(
+    company: str | None, *, month: str | None = None, provider: str | None = None, brand: str | None = None
+) -> None:
     """Estimated (ledger) vs billed (the provider's synced bill) per day and model, with the days over tolerance.
 
     The page's provider filter picks the bill when it names a billed provider; with no provider filter a selector
@@ -50,16 +52,19 @@ def render_reconciliation(company: str | None, *, month: str | None = None, prov
     settings = get_settings()
     if provider and provider not in BILLED:
         st.subheader("Reconciliation with a provider's bill")
-        st.caption(f"The provider filter is {provider}: bills are read for "
-                   f"{' and '.join(b.label for b in BILLED.values())} only. Choose one of them or all providers "
-                   "to see its reconciliation.")
+        st.caption(
+            f"The provider filter is {provider}: bills are read for "
+            f"{' and '.join(b.label for b in BILLED.values())} only. Choose one of them or all providers "
+            "to see its reconciliation."
+        )
         return
     head = st.empty()  # the title names the bill chosen below it
     if provider:
         bill = BILLED[provider]
     else:
-        name = st.radio("Bill", list(BILLED), key="reconcile_provider", horizontal=True,
-                        format_func=lambda n: BILLED[n].label)
+        name = st.radio(
+            "Bill", list(BILLED), key="reconcile_provider", horizontal=True, format_func=lambda n: BILLED[n].label
+        )
         bill = BILLED[name]
     head.subheader(f"Reconciliation with the {bill.label} bill")
     today = datetime.now(UTC).date()
@@ -69,28 +74,44 @@ def render_reconciliation(company: str | None, *, month: str | None = None, prov
             st.caption(f"{month} has not started: nothing to reconcile yet.")
             return
         since, until = days
-        tolerance = st.number_input("Tolerance (%)", min_value=0.0, max_value=1000.0, step=0.5,
-                                    value=float(settings.reconcile_tolerance_pct), key="reconcile_tolerance")
+        tolerance = st.number_input(
+            "Tolerance (%)",
+            min_value=0.0,
+            max_value=1000.0,
+            step=0.5,
+            value=float(settings.reconcile_tolerance_pct),
+            key="reconcile_tolerance",
+        )
     else:
         c1, c2, c3 = st.columns(3)
         since = c1.date_input("From", today - timedelta(days=29), key="reconcile_since")
         until = c2.date_input("To", today, key="reconcile_until")
-        tolerance = c3.number_input("Tolerance (%)", min_value=0.0, max_value=1000.0, step=0.5,
-                                    value=float(settings.reconcile_tolerance_pct), key="reconcile_tolerance")
+        tolerance = c3.number_input(
+            "Tolerance (%)",
+            min_value=0.0,
+            max_value=1000.0,
+            step=0.5,
+            value=float(settings.reconcile_tolerance_pct),
+            key="reconcile_tolerance",
+        )
         if since > until:
             st.warning("The start date is after the end date.")
             return
     # The tolerance goes through str so no binary float reaches the Decimal comparison.
     data = _reconcile(settings.database_url, bill.name, company or None, since, until, f"{tolerance:.4f}")
     scope = f"company {company}" if company else "all companies"
-    st.caption(f"{since.isoformat()} → {until.isoformat()} (UTC), {scope}"
-               + (" (the bill has no brand: the whole company is compared)" if brand else "")
-               + f". Estimated: our ledger's {bill.label} cost (provider-bill imports excluded). Billed: the cost "
-               f"lines of {bill.what} synced with `python -m core sync {bill.name}`. "
-               f"Tolerance ±{data['tolerance_pct']:g}%.")
+    st.caption(
+        f"{since.isoformat()} → {until.isoformat()} (UTC), {scope}"
+        + (" (the bill has no brand: the whole company is compared)" if brand else "")
+        + f". Estimated: our ledger's {bill.label} cost (provider-bill imports excluded). Billed: the cost "
+        f"lines of {bill.what} synced with `python -m core sync {bill.name}`. "
+        f"Tolerance ±{data['tolerance_pct']:g}%."
+    )
     if not data["rows"]:
-        st.info(f"Nothing to reconcile in this period: no {bill.label} usage in the ledger and no synced bill. "
-                f"Run `python -m core sync {bill.name} --since YYYY-MM-DD` (needs {bill.key_setting}).")
+        st.info(
+            f"Nothing to reconcile in this period: no {bill.label} usage in the ledger and no synced bill. "
+            f"Run `python -m core sync {bill.name} --since YYYY-MM-DD` (needs {bill.key_setting})."
+        )
         return
     t = data["totals"]
     m = st.columns(4)
@@ -102,14 +123,36 @@ def render_reconciliation(company: str | None, *, month: str | None = None, prov
     if over:
         st.markdown("**Days over tolerance**")
         # st.table renders markdown: amounts are escaped so "$" never opens a formula.
-        st.table(pd.DataFrame([{"Date": d["date"], "Estimated": esc(usd(d["estimated"])),
-                                "Billed": esc(usd(d["billed"])), "Difference": esc(usd(d["difference"])),
-                                "Difference %": esc(_pct(d["difference_pct"])),
-                                "Bill synced": "yes" if d["synced"] else "no"} for d in over]))
+        st.table(
+            pd.DataFrame(
+                [
+                    {
+                        "Date": d["date"],
+                        "Estimated": esc(usd(d["estimated"])),
+                        "Billed": esc(usd(d["billed"])),
+                        "Difference": esc(usd(d["difference"])),
+                        "Difference %": esc(_pct(d["difference_pct"])),
+                        "Bill synced": "yes" if d["synced"] else "no",
+                    }
+                    for d in over
+                ]
+            )
+        )
     else:
         st.success("Every day is within the tolerance.")
     st.markdown("**Per day and model**")
-    dataframe([{"Date": r["date"], "Model": r["model"], "Estimated": usd(r["estimated"]), "Billed": usd(r["billed"]),
-                "Difference": usd(r["difference"]), "Difference %": _pct(r["difference_pct"]),
-                "Over tolerance": "yes" if r["over_tolerance"] else "no"} for r in data["rows"]],
-              widths={"Model": "large"})
+    dataframe(
+        [
+            {
+                "Date": r["date"],
+                "Model": r["model"],
+                "Estimated": usd(r["estimated"]),
+                "Billed": usd(r["billed"]),
+                "Difference": usd(r["difference"]),
+                "Difference %": _pct(r["difference_pct"]),
+                "Over tolerance": "yes" if r["over_tolerance"] else "no",
+            }
+            for r in data["rows"]
+        ],
+        widths={"Model": "large"},
+    )

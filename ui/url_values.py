@@ -2,6 +2,7 @@
 pages read from the URL is checked here, before any query, and a bad one is refused with a plain message naming
 the parameter (never a database error). Parameters not listed here are Streamlit's own and ignored.
 """
+
 from __future__ import annotations
 
 import re
@@ -9,10 +10,10 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from core.queries.usage_list import MAX_PAGE_SIZE, ORDERINGS
-from core.storage.models import JOB_STATUSES
-from core.queries.values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
 from core.errors import InvalidRecord
+from core.queries.usage_list import MAX_PAGE_SIZE, ORDERINGS
+from core.queries.values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
+from core.storage.models import JOB_STATUSES
 
 MAX_AMOUNT = Decimal(10) ** 12  # NUMERIC(18,6) holds less than a trillion dollars
 MAX_SECONDS = Decimal(10) ** 9
@@ -23,6 +24,7 @@ def _choice(*options: str) -> Callable[[str, str], None]:
     def check(name: str, value: str) -> None:
         if value not in options:
             raise InvalidRecord(name, value, f"must be one of {', '.join(options)}")
+
     return check
 
 
@@ -34,6 +36,7 @@ def _number(low: Decimal, high: Decimal, what: str) -> Callable[[str, str], None
             raise InvalidRecord(name, value, f"must be {what}") from None
         if not d.is_finite() or not low <= d <= high:
             raise InvalidRecord(name, value, f"must be {what} from {low} to {high:,}")
+
     return check
 
 

@@ -8,6 +8,7 @@ st.cache_data computes one entry per key, so a page that asks first waits for th
 repeating it. The figures are those of the default view (every company, the last 30 days): they fill the cache,
 nothing else.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,6 +46,7 @@ def warm() -> dict:
 
     try:
         from ui import budgets, cache, charts  # noqa: F401  (pandas, SQLAlchemy, plotly: most of a cold start)
+
         step("imports")
         cache.migrated()
         step("migrate")
@@ -59,6 +61,6 @@ def warm() -> dict:
         log.info("warm start done: %s", steps)
     except Exception:  # noqa: BLE001 - a failed warm-up costs only the time it would have saved
         from core.redact import redact
-        log.error("warm start failed; the first view computes its figures itself:\n%s",
-                  redact(traceback.format_exc()))
+
+        log.error("warm start failed; the first view computes its figures itself:\n%s", redact(traceback.format_exc()))
     return steps

@@ -5,6 +5,7 @@ After FREE_FAILURES failures within WINDOW seconds, an account or address is loc
 seconds, doubling with each further failure up to MAX_LOCKOUT. A success clears the account's count (not the
 address's: one valid account must not reset the guesses made from that address against others).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,13 +23,21 @@ MAX_KEYS = 50_000  # memory bound against a flood of made-up usernames
 class TooManyAttempts(PermissionError):
     def __init__(self, retry_after: float):
         self.retry_after = max(1, math.ceil(retry_after))
-        super().__init__(f"Too many failed sign-ins for this account or from this address: try again in "
-                         f"{self.retry_after} s.")
+        super().__init__(
+            f"Too many failed sign-ins for this account or from this address: try again in {self.retry_after} s."
+        )
 
 
 class LoginThrottle:
-    def __init__(self, clock: Callable[[], float] = time.monotonic, *, free_failures: int = FREE_FAILURES,
-                 window: float = WINDOW, base_lockout: float = BASE_LOCKOUT, max_lockout: float = MAX_LOCKOUT):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        free_failures: int = FREE_FAILURES,
+        window: float = WINDOW,
+        base_lockout: float = BASE_LOCKOUT,
+        max_lockout: float = MAX_LOCKOUT,
+    ):
         self.clock = clock
         self.free_failures, self.window = free_failures, window
         self.base_lockout, self.max_lockout = base_lockout, max_lockout
@@ -54,7 +63,7 @@ class LoginThrottle:
         over = len(times) - self.free_failures
         if over < 0:
             return 0.0
-        lockout = min(self.max_lockout, self.base_lockout * 2 ** over)
+        lockout = min(self.max_lockout, self.base_lockout * 2**over)
         return max(0.0, times[-1] + lockout - now)
 
     def retry_after(self, username: str | None, address: str | None = None) -> float:
@@ -75,7 +84,7 @@ class LoginThrottle:
                 self._prune(now)
             for key in self._keys(username, address):
                 # Past MAX_LOCKOUT the count changes nothing: keep only as many failures as reach it.
-                self._failures[key] = [*self._recent(key, now), now][-(self.free_failures + 32):]
+                self._failures[key] = [*self._recent(key, now), now][-(self.free_failures + 32) :]
 
     def succeeded(self, username: str | None, address: str | None = None) -> None:
         with self._lock:

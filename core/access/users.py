@@ -5,6 +5,7 @@ Roles: `viewer` reads; `admin` also resolves alerts, edits budgets, quotas and p
 Companies: a list of company names, or ["*"] for every company. The dashboard filters every query on them.
 The local operator (the command line, the worker, a dashboard in local mode) is an admin of every company.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import bcrypt
 
-from core.config import get_settings
 from core.access.throttle import THROTTLE, TooManyAttempts
+from core.config import get_settings
 from core.errors import InvalidRecord
 
 ROLES = ("viewer", "admin")
@@ -76,8 +77,14 @@ def password_login_configured() -> bool:
     return bool(_load())
 
 
-def add_user(username: str, password: str | None, role: str = "viewer", companies: list[str] | None = None, *,
-             actor: User | None = None) -> User:
+def add_user(
+    username: str,
+    password: str | None,
+    role: str = "viewer",
+    companies: list[str] | None = None,
+    *,
+    actor: User | None = None,
+) -> User:
     """Add or update a user. `password=None` makes a single-sign-on user (OIDC login only, matched by email)."""
     authorize(actor, "manage users", company=None)
     if not _USERNAME.match(username or ""):
@@ -182,17 +189,22 @@ def authorize(actor: User | None, action: str, *, company: str | None) -> User:
     now = current(actor)
     if now is None:
         raise PermissionError(f"{actor.username} no longer has access, so they may not {action}.")
-    effective = User(now.username, "admin" if now.is_admin and actor.is_admin else "viewer",
-                     _narrowest(actor.companies, now.companies))
+    effective = User(
+        now.username,
+        "admin" if now.is_admin and actor.is_admin else "viewer",
+        _narrowest(actor.companies, now.companies),
+    )
     if not effective.is_admin:
         raise PermissionError(f"Only an admin may {action}; {effective.username} is a viewer.")
     if company is None:
         if not effective.all_companies:
-            raise PermissionError(f"{effective.username} may not {action} for every company: only an admin of "
-                                  "all companies may.")
+            raise PermissionError(
+                f"{effective.username} may not {action} for every company: only an admin of all companies may."
+            )
     elif not effective.may_see(company):
-        raise PermissionError(f"{effective.username} may not {action} for {company!r}: it is not one of their "
-                              "companies.")
+        raise PermissionError(
+            f"{effective.username} may not {action} for {company!r}: it is not one of their companies."
+        )
     return effective
 
 
@@ -204,6 +216,21 @@ def _narrowest(claimed: tuple[str, ...], stored: tuple[str, ...]) -> tuple[str, 
     return tuple(c for c in claimed if c in stored)
 
 
-__all__ = ["ROLES", "ALL_COMPANIES", "LOCAL_OPERATOR", "User", "TooManyAttempts", "add_user", "remove_user",
-           "list_users", "authenticate", "sign_in", "lookup", "current", "authorize", "oidc_configured",
-           "login_mode", "password_login_configured"]
+__all__ = [
+    "ROLES",
+    "ALL_COMPANIES",
+    "LOCAL_OPERATOR",
+    "User",
+    "TooManyAttempts",
+    "add_user",
+    "remove_user",
+    "list_users",
+    "authenticate",
+    "sign_in",
+    "lookup",
+    "current",
+    "authorize",
+    "oidc_configured",
+    "login_mode",
+    "password_login_configured",
+]

@@ -6,6 +6,7 @@ May import: the shared leaves, `storage`, `queries`, `limits`, `access`. Importe
 This package is a public facade: `core.alerts.check_alerts`, `resolve_alert`, `acknowledge_alert`, `list_alerts`,
 `active_alerts` keep their import path.
 """
+
 from core.alerts.lifecycle import (  # noqa: F401  (the facade's public names)
     AlertNotFound,
     AlertNotOpen,

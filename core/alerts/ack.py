@@ -6,13 +6,14 @@ end for as long as it stays acknowledged, or until `snoozed_until`, after which 
 NOTIFY_REPEAT_HOURS. A higher level of the same limit (a quota warning becoming critical) is a new alert, not
 acknowledged, and is notified as usual.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from core.clock import iso_z, parse_utc
-from core.storage.models import Alert
 from core.redact import redact
+from core.storage.models import Alert
 
 LOCAL_OPERATOR = "user"  # who acts when no one is named: the command line's and the worker's operator
 

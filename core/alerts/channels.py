@@ -6,6 +6,7 @@ channel. Its identity is a salted, slow hash of the URL (a leaked database must 
 it cheap to guess), and its label keeps the scheme and, for webhooks and email, the host: `json · host:port`
 (no "://", so that the redaction of URLs in logs leaves the label readable).
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from core.clock import iso_z
 from core.config import Settings, get_settings
+from core.redact import redact
 from core.storage.db import session_scope
 from core.storage.models import NotifyChannel
-from core.redact import redact
 
 # Schemes whose host is a host (for the others, e.g. slack://TokenA/…, the "host" is a credential).
 HOST_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "mailto", "mailtos"})
@@ -79,8 +80,10 @@ def configured(settings: Settings | None = None) -> list[Channel]:
             entry = found.setdefault(channel_key(url), {"url": url, "sources": [], "every": False, "admin": False})
             entry["sources"].append(f"{name} #{index}")
             entry["admin" if is_admin else "every"] = True
-    return [Channel(key, e["url"], channel_label(e["url"]), ", ".join(e["sources"]), e["every"], e["admin"])
-            for key, e in found.items()]
+    return [
+        Channel(key, e["url"], channel_label(e["url"]), ", ".join(e["sources"]), e["every"], e["admin"])
+        for key, e in found.items()
+    ]
 
 
 def retry_delay(failures: int, settings: Settings | None = None) -> timedelta:
@@ -97,20 +100,26 @@ def channel_status(*, settings: Settings | None = None, session: Session | None 
     if not channels:
         return []
     with session_scope(session) as s:
-        rows = {r.channel_key: r for r in s.scalars(select(NotifyChannel).where(
-            NotifyChannel.channel_key.in_([c.key for c in channels])))}
+        rows = {
+            r.channel_key: r
+            for r in s.scalars(select(NotifyChannel).where(NotifyChannel.channel_key.in_([c.key for c in channels])))
+        }
     out = []
     for c in channels:
         r = rows.get(c.key)
         state = "not used yet" if r is None or r.last_attempt_at is None else r.state
-        out.append({
-            "label": c.label, "source": c.source, "state": state,
-            "failing_since": iso_z(r.failing_since) if r else None,
-            "consecutive_failures": r.consecutive_failures if r else 0,
-            "last_error": r.last_error if r and r.state == "failing" else None,
-            "last_status": r.last_status if r and r.state == "failing" else None,
-            "next_attempt_at": iso_z(r.next_attempt_at) if r else None,
-            "last_attempt_at": iso_z(r.last_attempt_at) if r else None,
-            "last_ok_at": iso_z(r.last_ok_at) if r else None,
-        })
+        out.append(
+            {
+                "label": c.label,
+                "source": c.source,
+                "state": state,
+                "failing_since": iso_z(r.failing_since) if r else None,
+                "consecutive_failures": r.consecutive_failures if r else 0,
+                "last_error": r.last_error if r and r.state == "failing" else None,
+                "last_status": r.last_status if r and r.state == "failing" else None,
+                "next_attempt_at": iso_z(r.next_attempt_at) if r else None,
+                "last_attempt_at": iso_z(r.last_attempt_at) if r else None,
+                "last_ok_at": iso_z(r.last_ok_at) if r else None,
+            }
+        )
     return out

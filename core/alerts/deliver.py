@@ -10,6 +10,7 @@
 
 URLs carry credentials: nothing here logs them, and errors come back redacted.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,8 +77,9 @@ def _failure(result) -> tuple[int | None, str, bool]:
     return status, redact(" ".join(lines))[:300], timed_out
 
 
-def send(url: str, title: str, body: str, *, settings: Settings | None = None,
-         deadline: float | None = None) -> Outcome:
+def send(
+    url: str, title: str, body: str, *, settings: Settings | None = None, deadline: float | None = None
+) -> Outcome:
     """Send to one URL, retrying what a retry can fix, until it takes the message or `deadline` (monotonic)."""
     s = settings or get_settings()
     deadline = deadline if deadline is not None else time.monotonic() + s.notify_timeout_seconds
@@ -134,15 +136,18 @@ def send_many(jobs: dict, *, settings: Settings | None = None) -> dict:
             return Outcome(False, 1, error=redact(f"{type(e).__name__}: {e}")[:300])
 
     if len(jobs) == 1:
-        (key, job), = jobs.items()
+        ((key, job),) = jobs.items()
         return {key: run(*job)}
     pool = ThreadPoolExecutor(max_workers=min(8, len(jobs)), thread_name_prefix="notify")
     try:
         futures = {key: pool.submit(run, *job) for key, job in jobs.items()}
         wait(futures.values(), timeout=s.notify_timeout_seconds + _GRACE_SECONDS)
-        return {key: f.result() if f.done() else
-                Outcome(False, 1, error=f"no answer within {s.notify_timeout_seconds:g} s", timed_out=True)
-                for key, f in futures.items()}
+        return {
+            key: f.result()
+            if f.done()
+            else Outcome(False, 1, error=f"no answer within {s.notify_timeout_seconds:g} s", timed_out=True)
+            for key, f in futures.items()
+        }
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

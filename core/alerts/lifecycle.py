@@ -8,6 +8,7 @@
 
 Each function opens its own session unless `session=` is passed (then the caller owns the transaction).
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,19 +17,19 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.access.users import User, authorize
 from core.alerts import notify
 from core.alerts.ack import LOCAL_OPERATOR, ack_fields, acknowledge, parse_until
 from core.alerts.listing import company_scope
 from core.alerts.rules import ALERT_TYPES, RULES, SEVERITY, Context, Finding, Rule, company_names, open_key
-from core.access.users import User, authorize
 from core.clock import iso_z, utc_now
 from core.config import get_settings
 from core.money import plain
+from core.queries.values import MAX_ID
+from core.redact import redact
 from core.storage.db import dialect_insert, get_session, is_sqlite, session_scope
 from core.storage.locks import LockTimeout, job_lock
 from core.storage.models import Alert
-from core.queries.values import MAX_ID
-from core.redact import redact
 
 log = logging.getLogger("core.alerts.lifecycle")
 
@@ -36,7 +37,8 @@ CHECK_LOCK = "alerts.check"
 CHECK_LOCK_WAIT = 120.0  # seconds a check waits for a concurrent one (worker vs "Run checks now")
 
 SUPERSEDES = {  # a higher level replaces the lower open alert of the same limit
-    "quota_critical": ("quota_warning",), "quota_exceeded": ("quota_warning", "quota_critical"),
+    "quota_critical": ("quota_warning",),
+    "quota_exceeded": ("quota_warning", "quota_critical"),
     "cost_exceeded": ("cost_warning",),
 }
 
@@ -52,8 +54,10 @@ class AlertNotOpen(AlertNotFound):
 
     def __init__(self, alert_id, resolved_at: datetime | None):
         self.alert_id = alert_id
-        LookupError.__init__(self, f"alert {alert_id!r} is already resolved ({iso_z(resolved_at)}): "
-                                   "there is no open alert to acknowledge")
+        LookupError.__init__(
+            self,
+            f"alert {alert_id!r} is already resolved ({iso_z(resolved_at)}): there is no open alert to acknowledge",
+        )
 
 
 def open_alert(session: Session, finding: Finding, now: datetime) -> int | None:
@@ -62,12 +66,27 @@ def open_alert(session: Session, finding: Finding, now: datetime) -> int | None:
     ON CONFLICT DO NOTHING on the unique open_key: two checks racing for the same key make one alert.
     """
     message = redact(finding.message)
-    stmt = (dialect_insert(session)(Alert).values(
-        company_id=finding.company_id, provider_name=finding.provider, alert_type=finding.alert_type,
-        severity=finding.level, threshold_value=finding.threshold, current_value=finding.current,
-        message=message, is_resolved=False, open_key=finding.key, email_sent=False, notify_attempts=0,
-        resolved_notified=False, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["open_key"]).returning(Alert.id))
+    stmt = (
+        dialect_insert(session)(Alert)
+        .values(
+            company_id=finding.company_id,
+            provider_name=finding.provider,
+            alert_type=finding.alert_type,
+            severity=finding.level,
+            threshold_value=finding.threshold,
+            current_value=finding.current,
+            message=message,
+            is_resolved=False,
+            open_key=finding.key,
+            email_sent=False,
+            notify_attempts=0,
+            resolved_notified=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["open_key"])
+        .returning(Alert.id)
+    )
     return session.execute(stmt).scalar()
 
 
@@ -80,8 +99,9 @@ def _close(alert: Alert, now: datetime, note: str | None, by: str | None) -> Non
     alert.updated_at = now
 
 
-def _evaluate(s: Session, now: datetime, company_id: int | None,
-              rules: tuple[Rule, ...] = RULES) -> tuple[list[Finding], list[str], set[str]]:
+def _evaluate(
+    s: Session, now: datetime, company_id: int | None, rules: tuple[Rule, ...] = RULES
+) -> tuple[list[Finding], list[str], set[str]]:
     ctx = Context(session=s, now=now, settings=get_settings(), company_id=company_id)
     findings: list[Finding] = []
     checks: list[str] = []
@@ -111,10 +131,18 @@ def _run_check(s: Session, now: datetime, company_id: int | None) -> tuple[list[
         f = by_key[key]
         new_id = open_alert(s, f, now)
         if new_id is not None:
-            created.append({"id": new_id, "type": f.alert_type, "provider": f.provider,
-                            "message": redact(f.message), "severity": f.level,
-                            "company": names.get(f.company_id), "threshold_value": plain(f.threshold),
-                            "current_value": plain(f.current)})
+            created.append(
+                {
+                    "id": new_id,
+                    "type": f.alert_type,
+                    "provider": f.provider,
+                    "message": redact(f.message),
+                    "severity": f.level,
+                    "company": names.get(f.company_id),
+                    "threshold_value": plain(f.threshold),
+                    "current_value": plain(f.current),
+                }
+            )
             log.info("alert opened: #%s %s %s %s", new_id, f.alert_type, f.provider or "-", redact(f.message))
             continue
         current = s.scalar(select(Alert).where(Alert.open_key == key))
@@ -131,11 +159,17 @@ def _run_check(s: Session, now: datetime, company_id: int | None) -> tuple[list[
     for alert in list(s.scalars(q)):
         if alert.open_key in by_key:
             continue
-        higher = [t for t, lower in SUPERSEDES.items()
-                  if alert.alert_type in lower and open_key(alert.company_id, alert.provider_name, t) in by_key]
-        note = (f"Auto-resolved: superseded by {higher[0]}" if higher else
-                f"Auto-resolved: condition cleared ({alert.alert_type} threshold no longer reached at "
-                f"{now:%Y-%m-%d %H:%M} UTC)")
+        higher = [
+            t
+            for t, lower in SUPERSEDES.items()
+            if alert.alert_type in lower and open_key(alert.company_id, alert.provider_name, t) in by_key
+        ]
+        note = (
+            f"Auto-resolved: superseded by {higher[0]}"
+            if higher
+            else f"Auto-resolved: condition cleared ({alert.alert_type} threshold no longer reached at "
+            f"{now:%Y-%m-%d %H:%M} UTC)"
+        )
         _close(alert, now, note, "auto")
         resolved += 1
         log.info("alert auto-resolved: #%s %s %s", alert.id, alert.alert_type, alert.provider_name or "-")
@@ -143,9 +177,16 @@ def _run_check(s: Session, now: datetime, company_id: int | None) -> tuple[list[
     return created, checks, resolved
 
 
-def check_alerts(now: datetime | None = None, *, company: str | None = None, session: Session | None = None,
-                 notify_now: bool = True, actor: User | None = None) -> dict:
-    """Run every rule, open/refresh/auto-resolve alerts, send notifications; the check_alerts response of the usage spec.
+def check_alerts(
+    now: datetime | None = None,
+    *,
+    company: str | None = None,
+    session: Session | None = None,
+    notify_now: bool = True,
+    actor: User | None = None,
+) -> dict:
+    """Run every rule, open/refresh/auto-resolve alerts, send notifications; the check_alerts response of the usage
+    spec.
 
     Concurrent checks queue on a lock (PostgreSQL advisory lock / SQLite lease) while they evaluate and write
     alerts; the unique open_key still guards the database itself. Notifications go out after the lock is
@@ -164,8 +205,9 @@ def check_alerts(now: datetime | None = None, *, company: str | None = None, ses
         return _response(checks, created, sent, resolved)
     with job_lock(CHECK_LOCK, wait=CHECK_LOCK_WAIT) as acquired:
         if not acquired:
-            raise LockTimeout("another alert check has been running for more than "
-                              f"{int(CHECK_LOCK_WAIT)} s; try again later")
+            raise LockTimeout(
+                f"another alert check has been running for more than {int(CHECK_LOCK_WAIT)} s; try again later"
+            )
         with session_scope() as s:
             company_id = company_scope(s, company)
             created, checks, resolved = _run_check(s, now, company_id)
@@ -174,13 +216,25 @@ def check_alerts(now: datetime | None = None, *, company: str | None = None, ses
 
 
 def _response(checks: list[str], created: list[dict], sent: int, resolved: int) -> dict:
-    return {"checks_performed": checks, "new_alerts_created": len(created), "alerts": created,
-            "notifications_sent": sent, "auto_resolved": resolved}
+    return {
+        "checks_performed": checks,
+        "new_alerts_created": len(created),
+        "alerts": created,
+        "notifications_sent": sent,
+        "auto_resolved": resolved,
+    }
 
 
-def resolve_alert(alert_id, resolution_note: str | None = None, *, resolved_by: str | None = None,
-                  company: str | None = None, session: Session | None = None, now: datetime | None = None,
-                  actor: User | None = None) -> dict:
+def resolve_alert(
+    alert_id,
+    resolution_note: str | None = None,
+    *,
+    resolved_by: str | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    now: datetime | None = None,
+    actor: User | None = None,
+) -> dict:
     """Resolve one alert with an optional note; resolving a resolved alert changes nothing.
 
     `actor` (default: the local operator) must be an admin of the alert's company; an alert of no company (a
@@ -197,9 +251,15 @@ def resolve_alert(alert_id, resolution_note: str | None = None, *, resolved_by: 
             _close(alert, now, note, by)
             s.flush()
             log.info("alert resolved: #%s %s by %s", alert.id, alert.alert_type, by)
-        return {"message": "Alert resolved successfully",
-                "alert": {"id": alert.id, "is_resolved": True, "resolved_at": iso_z(alert.resolved_at),
-                          "resolution_note": alert.resolution_note}}
+        return {
+            "message": "Alert resolved successfully",
+            "alert": {
+                "id": alert.id,
+                "is_resolved": True,
+                "resolved_at": iso_z(alert.resolved_at),
+                "resolution_note": alert.resolution_note,
+            },
+        }
 
 
 def _alert_id(alert_id) -> int:
@@ -229,9 +289,17 @@ def _open_for_update(s: Session, alert_id, company: str | None) -> Alert:
     return alert
 
 
-def acknowledge_alert(alert_id, note: str | None = None, until=None, *, acknowledged_by: str | None = None,
-                      company: str | None = None, session: Session | None = None,
-                      now: datetime | None = None, actor: User | None = None) -> dict:
+def acknowledge_alert(
+    alert_id,
+    note: str | None = None,
+    until=None,
+    *,
+    acknowledged_by: str | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    now: datetime | None = None,
+    actor: User | None = None,
+) -> dict:
     """Acknowledge an open alert: it stays open (and still resolves by itself when its condition clears) but gets
     no more messages until `until` — a datetime, or an ISO date ("YYYY-MM-DD": the start of that day, UTC) or
     date and time — or, without `until`, for as long as it stays open. Acknowledging again replaces the end and,
@@ -249,10 +317,17 @@ def acknowledge_alert(alert_id, note: str | None = None, until=None, *, acknowle
         by = acknowledged_by or (who.username if actor is not None else LOCAL_OPERATOR)
         acknowledge(alert, note, end, by, now)
         s.flush()
-        log.info("alert acknowledged: #%s %s by %s, %s", alert.id, alert.alert_type, by,
-                 f"no reminder until {iso_z(end)}" if end else "no reminder while open")
-        return {"message": "Alert acknowledged successfully",
-                "alert": {"id": alert.id, "is_resolved": False, **ack_fields(alert, now)}}
+        log.info(
+            "alert acknowledged: #%s %s by %s, %s",
+            alert.id,
+            alert.alert_type,
+            by,
+            f"no reminder until {iso_z(end)}" if end else "no reminder while open",
+        )
+        return {
+            "message": "Alert acknowledged successfully",
+            "alert": {"id": alert.id, "is_resolved": False, **ack_fields(alert, now)},
+        }
 
 
 def condition_holds(alert_id, *, company: str | None = None, now: datetime | None = None) -> bool:
@@ -281,5 +356,14 @@ def condition_holds(alert_id, *, company: str | None = None, now: datetime | Non
         s.close()
 
 
-__all__ = ["check_alerts", "resolve_alert", "acknowledge_alert", "condition_holds", "AlertNotFound", "AlertNotOpen",
-           "ALERT_TYPES", "SEVERITY", "open_alert"]
+__all__ = [
+    "check_alerts",
+    "resolve_alert",
+    "acknowledge_alert",
+    "condition_holds",
+    "AlertNotFound",
+    "AlertNotOpen",
+    "ALERT_TYPES",
+    "SEVERITY",
+    "open_alert",
+]

@@ -4,6 +4,7 @@ times ISO 8601 UTC with a Z, thresholds and values as decimal text, messages red
 
 Each function opens its own session unless `session=` is passed.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -88,13 +89,21 @@ def _since(value) -> datetime | None:
     try:
         return parse_utc(value)
     except ValueError:
-        raise ValueError(f"created_at__gte must be a date (YYYY-MM-DD) or ISO 8601 timestamp, got {value!r}") \
-            from None
+        raise ValueError(f"created_at__gte must be a date (YYYY-MM-DD) or ISO 8601 timestamp, got {value!r}") from None
 
 
-def list_alerts(*, alert_type: str | None = None, provider_name: str | None = None, is_resolved=None,
-                created_at__gte=None, company: str | None = None, page: int = 1, page_size: int = 100,
-                session: Session | None = None, now: datetime | None = None) -> dict:
+def list_alerts(
+    *,
+    alert_type: str | None = None,
+    provider_name: str | None = None,
+    is_resolved=None,
+    created_at__gte=None,
+    company: str | None = None,
+    page: int = 1,
+    page_size: int = 100,
+    session: Session | None = None,
+    now: datetime | None = None,
+) -> dict:
     """The alert list: {"count", "results"}, newest first, filtered by type, provider, state, creation time and
     company, a page at a time."""
     if alert_type and alert_type not in ALERT_TYPES:
@@ -115,14 +124,18 @@ def list_alerts(*, alert_type: str | None = None, provider_name: str | None = No
         if since is not None:
             conds.append(Alert.created_at >= since)
         count = s.scalar(select(func.count()).select_from(Alert).where(*conds))
-        rows = s.scalars(select(Alert).where(*conds).order_by(Alert.created_at.desc(), Alert.id.desc())
-                         .offset((page - 1) * page_size).limit(page_size)).all()
+        rows = s.scalars(
+            select(Alert)
+            .where(*conds)
+            .order_by(Alert.created_at.desc(), Alert.id.desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        ).all()
         names = company_names(s)
         return {"count": int(count or 0), "results": [alert_dict(a, names.get(a.company_id), now) for a in rows]}
 
 
-def active_alerts(*, company: str | None = None, session: Session | None = None,
-                  now: datetime | None = None) -> dict:
+def active_alerts(*, company: str | None = None, session: Session | None = None, now: datetime | None = None) -> dict:
     """The open alerts (most severe first, silenced ones after the others of their severity) and counts per family
     and severity; each alert carries its acknowledgement (core.alerts.ack)."""
     order = {"critical": 0, "warning": 1, "info": 2}
@@ -138,10 +151,21 @@ def active_alerts(*, company: str | None = None, session: Session | None = None,
     summary = {group: sum(1 for a in rows if a.alert_type in types) for group, types in SUMMARY_GROUPS.items()}
     return {
         "count": len(rows),
-        "alerts": [{"id": a.id, "type": a.alert_type, "provider": a.provider_name, "message": _shown(a.message),
-                    "severity": a.severity, "created_at": iso_z(a.created_at),
-                    "company": names.get(a.company_id), "threshold_value": plain(a.threshold_value),
-                    "current_value": plain(a.current_value), **acks[a.id]} for a in rows],
+        "alerts": [
+            {
+                "id": a.id,
+                "type": a.alert_type,
+                "provider": a.provider_name,
+                "message": _shown(a.message),
+                "severity": a.severity,
+                "created_at": iso_z(a.created_at),
+                "company": names.get(a.company_id),
+                "threshold_value": plain(a.threshold_value),
+                "current_value": plain(a.current_value),
+                **acks[a.id],
+            }
+            for a in rows
+        ],
         "summary": summary,  # the families add up to count
         "by_severity": {sev: sum(1 for a in rows if a.severity == sev) for sev in order},
         "acknowledged_count": sum(1 for a in rows if acks[a.id]["acknowledged"]),

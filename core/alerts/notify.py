@@ -18,6 +18,7 @@ The alerts' own columns summarise the channels: `email_sent` = every channel the
 `last_notified_at` = the last time a channel took it, `notify_error` = the failing channels' errors,
 `resolved_notified` = every channel told about the alert was told it was resolved.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,15 +30,15 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.alerts.ack import is_silenced
+from core.alerts.channels import Channel, channel_status, configured, retry_delay, split_urls
+from core.alerts.deliver import Delivery, Outcome, deliver, send_many
 from core.alerts.rules import provider_label
 from core.clock import iso_z
 from core.config import Settings, get_settings
-from core.storage.db import dialect_insert, is_sqlite, session_scope
 from core.display import count, plural, when
-from core.storage.models import Alert, Company, NotifyChannel, NotifyDelivery
-from core.alerts.channels import Channel, channel_status, configured, retry_delay, split_urls
-from core.alerts.deliver import Delivery, Outcome, deliver, send_many
 from core.redact import redact
+from core.storage.db import dialect_insert, is_sqlite, session_scope
+from core.storage.models import Alert, Company, NotifyChannel, NotifyDelivery
 
 log = logging.getLogger("core.alerts.notify")
 
@@ -76,8 +77,9 @@ def _line(alert: Alert, companies: dict[int, str]) -> str:
     return f"- [{alert.severity}] {alert.alert_type} · {provider} · {company}: {redact(alert.message)} (#{alert.id})"
 
 
-def _compose(new: list[Alert], repeat: list[Alert], resolved: list[Alert], companies: dict[int, str],
-             now: datetime) -> tuple[str, str]:
+def _compose(
+    new: list[Alert], repeat: list[Alert], resolved: list[Alert], companies: dict[int, str], now: datetime
+) -> tuple[str, str]:
     parts = []
     if new:
         parts.append(plural(len(new), "new alert"))
@@ -92,8 +94,11 @@ def _compose(new: list[Alert], repeat: list[Alert], resolved: list[Alert], compa
     if repeat:
         lines += ["Still open (reminder):"] + [_line(a, companies) for a in repeat] + [""]
     if resolved:
-        lines += ["Resolved:"] + [_line(a, companies) + (f" — {redact(a.resolution_note)}" if a.resolution_note
-                                                         else "") for a in resolved] + [""]
+        lines += (
+            ["Resolved:"]
+            + [_line(a, companies) + (f" — {redact(a.resolution_note)}" if a.resolution_note else "") for a in resolved]
+            + [""]
+        )
     lines.append("Resolve from the dashboard's Alerts page or: python -m core alerts resolve ID --note TEXT")
     lines.append("No more reminders for an alert: python -m core alerts ack ID [--until DATE]")
     return title, "\n".join(lines)
@@ -101,12 +106,28 @@ def _compose(new: list[Alert], repeat: list[Alert], resolved: list[Alert], compa
 
 def _register(s: Session, channels: list[Channel], now: datetime) -> dict[str, int]:
     """The channels' rows (created on first use, label kept current): {key: id}."""
-    s.execute(dialect_insert(s)(NotifyChannel).values([
-        {"channel_key": c.key, "label": c.label, "source": c.source, "state": "ok", "consecutive_failures": 0,
-         "created_at": now, "updated_at": now} for c in channels]).on_conflict_do_nothing(
-        index_elements=["channel_key"]))
-    rows = {r.channel_key: r for r in s.scalars(select(NotifyChannel).where(
-        NotifyChannel.channel_key.in_([c.key for c in channels])))}
+    s.execute(
+        dialect_insert(s)(NotifyChannel)
+        .values(
+            [
+                {
+                    "channel_key": c.key,
+                    "label": c.label,
+                    "source": c.source,
+                    "state": "ok",
+                    "consecutive_failures": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for c in channels
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["channel_key"])
+    )
+    rows = {
+        r.channel_key: r
+        for r in s.scalars(select(NotifyChannel).where(NotifyChannel.channel_key.in_([c.key for c in channels])))
+    }
     for c in channels:
         row = rows[c.key]
         if (row.label, row.source) != (c.label, c.source):
@@ -122,41 +143,73 @@ def _owed_resolution(s: Session, alert_ids: list[int]) -> set[int]:
     "resolved" messages the worker's channels are owed."""
     if not alert_ids:
         return set()
-    return set(s.scalars(select(NotifyDelivery.alert_id).where(
-        NotifyDelivery.alert_id.in_(alert_ids), NotifyDelivery.sent_at.is_not(None),
-        NotifyDelivery.resolved_sent_at.is_(None))))
+    return set(
+        s.scalars(
+            select(NotifyDelivery.alert_id).where(
+                NotifyDelivery.alert_id.in_(alert_ids),
+                NotifyDelivery.sent_at.is_not(None),
+                NotifyDelivery.resolved_sent_at.is_(None),
+            )
+        )
+    )
 
 
-def _take(s: Session, channel_id: int, alert_ids: list[int], due, *, holder: str, until: datetime,
-          clock: datetime, now: datetime) -> set[int]:
+def _take(
+    s: Session,
+    channel_id: int,
+    alert_ids: list[int],
+    due,
+    *,
+    holder: str,
+    until: datetime,
+    clock: datetime,
+    now: datetime,
+) -> set[int]:
     """Claim the (alert, channel) rows among `alert_ids` that are due and not claimed by someone else."""
     if not alert_ids:
         return set()
     D = NotifyDelivery
-    channel_due = exists(select(NotifyChannel.id).where(
-        NotifyChannel.id == D.channel_id,
-        or_(NotifyChannel.next_attempt_at.is_(None), NotifyChannel.next_attempt_at <= now)))
-    conds = [D.channel_id == channel_id, D.alert_id.in_(alert_ids), *due, channel_due,
-             or_(D.claimed_until.is_(None), D.claimed_until < clock)]
+    channel_due = exists(
+        select(NotifyChannel.id).where(
+            NotifyChannel.id == D.channel_id,
+            or_(NotifyChannel.next_attempt_at.is_(None), NotifyChannel.next_attempt_at <= now),
+        )
+    )
+    conds = [
+        D.channel_id == channel_id,
+        D.alert_id.in_(alert_ids),
+        *due,
+        channel_due,
+        or_(D.claimed_until.is_(None), D.claimed_until < clock),
+    ]
     if not is_sqlite(s):  # rows another dispatcher is claiming right now are skipped, not waited for
         alert_ids = list(s.scalars(select(D.alert_id).where(*conds).with_for_update(skip_locked=True)))
         if not alert_ids:
             return set()
         conds[1] = D.alert_id.in_(alert_ids)
-    taken = s.execute(update(D).where(*conds).values(claimed_by=holder, claimed_until=until)
-                      .returning(D.alert_id).execution_options(synchronize_session=False)).scalars()
+    taken = s.execute(
+        update(D)
+        .where(*conds)
+        .values(claimed_by=holder, claimed_until=until)
+        .returning(D.alert_id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
     return set(taken)
 
 
-def _claim(s: Session, channels: list[Channel], ids: dict[str, int], now: datetime, s_: Settings,
-           holder: str) -> list[_Job]:
+def _claim(
+    s: Session, channels: list[Channel], ids: dict[str, int], now: datetime, s_: Settings, holder: str
+) -> list[_Job]:
     clock = datetime.now(UTC)  # leases are about real processes: wall-clock time, whatever `now` says
     until = clock + timedelta(seconds=s_.notify_timeout_seconds + LEASE_MARGIN_SECONDS)
     repeat_before = now - timedelta(hours=s_.notify_repeat_hours)
     D = NotifyDelivery
     open_alerts = list(s.scalars(select(Alert).where(Alert.is_resolved.is_(False)).order_by(Alert.id)))
-    resolved = list(s.scalars(select(Alert).where(Alert.is_resolved.is_(True), Alert.resolved_notified.is_(False))
-                              .order_by(Alert.id)))
+    resolved = list(
+        s.scalars(
+            select(Alert).where(Alert.is_resolved.is_(True), Alert.resolved_notified.is_(False)).order_by(Alert.id)
+        )
+    )
     # A resolved alert that no channel is owed a "resolved" message for (it was never announced, or every channel
     # told of it was told it is resolved) needs nothing more.
     owed = _owed_resolution(s, [a.id for a in resolved])
@@ -168,8 +221,11 @@ def _claim(s: Session, channels: list[Channel], ids: dict[str, int], now: dateti
     # lock the alerts in the order a concurrent check locks them, so the two never deadlock.
     pairs = sorted((a.id, ids[c.key]) for a in open_alerts for c in channels if c.addresses(a.severity))
     if pairs:
-        s.execute(dialect_insert(s)(D).values([{"alert_id": a, "channel_id": c, "attempts": 0} for a, c in pairs])
-                  .on_conflict_do_nothing(index_elements=["alert_id", "channel_id"]))
+        s.execute(
+            dialect_insert(s)(D)
+            .values([{"alert_id": a, "channel_id": c, "attempts": 0} for a, c in pairs])
+            .on_conflict_do_nothing(index_elements=["alert_id", "channel_id"])
+        )
     jobs: list[_Job] = []
     # An acknowledged alert sends nothing while silenced (its "resolved" message still goes).
     speaking = [a for a in open_alerts if not is_silenced(a, now)]
@@ -183,17 +239,26 @@ def _claim(s: Session, channels: list[Channel], ids: dict[str, int], now: dateti
         open_ids = [a.id for a in mine_open]
         new = _take(s, cid, open_ids, [D.sent_at.is_(None)], **kw)
         repeat = _take(s, cid, open_ids, [D.sent_at.is_not(None), D.last_sent_at <= repeat_before], **kw)
-        done = _take(s, cid, [a.id for a in mine_resolved],
-                     [D.sent_at.is_not(None), D.resolved_sent_at.is_(None)], **kw)
+        done = _take(
+            s, cid, [a.id for a in mine_resolved], [D.sent_at.is_not(None), D.resolved_sent_at.is_(None)], **kw
+        )
         if new or repeat or done:
-            jobs.append(_Job(c, cid, [a for a in mine_open if a.id in new], [a for a in mine_open if a.id in repeat],
-                             [a for a in mine_resolved if a.id in done]))
+            jobs.append(
+                _Job(
+                    c,
+                    cid,
+                    [a for a in mine_open if a.id in new],
+                    [a for a in mine_open if a.id in repeat],
+                    [a for a in mine_resolved if a.id in done],
+                )
+            )
     s.flush()
     return jobs
 
 
-def _record(s: Session, jobs: list[_Job], outcomes: dict[str, Outcome], now: datetime, s_: Settings,
-            holder: str) -> None:
+def _record(
+    s: Session, jobs: list[_Job], outcomes: dict[str, Outcome], now: datetime, s_: Settings, holder: str
+) -> None:
     """Store each channel's state, then what it took (releasing the claims)."""
     D = NotifyDelivery
     for job in sorted(jobs, key=lambda j: j.channel_id):  # channel rows first, in id order: no lock cycle
@@ -204,8 +269,13 @@ def _record(s: Session, jobs: list[_Job], outcomes: dict[str, Outcome], now: dat
         row.updated_at = now
         if o.ok:
             if was_failing:
-                log.info("notification channel %s (%s) works again after %s failed attempt(s) since %s",
-                         job.channel.source, row.label, row.consecutive_failures, iso_z(row.failing_since))
+                log.info(
+                    "notification channel %s (%s) works again after %s failed attempt(s) since %s",
+                    job.channel.source,
+                    row.label,
+                    row.consecutive_failures,
+                    iso_z(row.failing_since),
+                )
             row.state, row.failing_since, row.consecutive_failures = "ok", None, 0
             row.last_error, row.last_status, row.next_attempt_at, row.last_ok_at = None, None, None, now
         else:
@@ -214,36 +284,56 @@ def _record(s: Session, jobs: list[_Job], outcomes: dict[str, Outcome], now: dat
             row.failing_since = row.failing_since or now
             row.last_error, row.last_status = o.error or "delivery failed", o.status
             row.next_attempt_at = now + retry_delay(row.consecutive_failures, s_)
-            log.warning("notification channel %s (%s) failing since %s: %s; %s attempt(s)%s; next attempt at %s",
-                        job.channel.source, row.label, iso_z(row.failing_since), row.last_error, o.attempts,
-                        " (refused: not retried)" if o.permanent else "", iso_z(row.next_attempt_at))
+            log.warning(
+                "notification channel %s (%s) failing since %s: %s; %s attempt(s)%s; next attempt at %s",
+                job.channel.source,
+                row.label,
+                iso_z(row.failing_since),
+                row.last_error,
+                o.attempts,
+                " (refused: not retried)" if o.permanent else "",
+                iso_z(row.next_attempt_at),
+            )
     s.flush()
     for job in jobs:
         o = outcomes[job.channel.key]
         error = None if o.ok else (o.error or "delivery failed")
-        for alert, kind in ([(a, "open") for a in job.new + job.repeat] + [(a, "resolved") for a in job.resolved]):
-            values = {"attempts": D.attempts + o.attempts, "last_error": error, "claimed_by": None,
-                      "claimed_until": None}
+        for alert, kind in [(a, "open") for a in job.new + job.repeat] + [(a, "resolved") for a in job.resolved]:
+            values = {
+                "attempts": D.attempts + o.attempts,
+                "last_error": error,
+                "claimed_by": None,
+                "claimed_until": None,
+            }
             if o.ok and kind == "open":
                 values.update(sent_at=func.coalesce(D.sent_at, now), last_sent_at=now)
             elif o.ok:
                 values["resolved_sent_at"] = now
-            s.execute(update(D).where(D.alert_id == alert.id, D.channel_id == job.channel_id,
-                                      D.claimed_by == holder).values(**values)
-                      .execution_options(synchronize_session=False))
+            s.execute(
+                update(D)
+                .where(D.alert_id == alert.id, D.channel_id == job.channel_id, D.claimed_by == holder)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _release(s: Session, holder: str) -> None:
-    s.execute(update(NotifyDelivery).where(NotifyDelivery.claimed_by == holder)
-              .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+    s.execute(
+        update(NotifyDelivery)
+        .where(NotifyDelivery.claimed_by == holder)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _settle(s: Session, alert_id: int, channels: list[Channel], ids: dict[str, int], attempts: int,
-            now: datetime) -> None:
+def _settle(
+    s: Session, alert_id: int, channels: list[Channel], ids: dict[str, int], attempts: int, now: datetime
+) -> None:
     """Bring one alert's summary columns up to date with its per-channel rows."""
     # FOR NO KEY UPDATE: it does not wait for (nor block) the foreign-key locks of delivery rows being inserted.
-    alert = s.get(Alert, alert_id, with_for_update={"key_share": True} if not is_sqlite(s) else None,
-                  populate_existing=True)
+    alert = s.get(
+        Alert, alert_id, with_for_update={"key_share": True} if not is_sqlite(s) else None, populate_existing=True
+    )
     if alert is None:
         return
     rows = {d.channel_id: d for d in s.scalars(select(NotifyDelivery).where(NotifyDelivery.alert_id == alert_id))}
@@ -265,8 +355,9 @@ def _settle(s: Session, alert_id: int, channels: list[Channel], ids: dict[str, i
     s.flush()
 
 
-def dispatch(session: Session | None = None, *, now: datetime | None = None,
-             settings: Settings | None = None) -> DispatchResult:
+def dispatch(
+    session: Session | None = None, *, now: datetime | None = None, settings: Settings | None = None
+) -> DispatchResult:
     """Send what each channel is due and record it.
 
     Without `session`, each step commits on its own (claims before sending, results after), so nothing is
@@ -283,8 +374,9 @@ def dispatch(session: Session | None = None, *, now: datetime | None = None,
         companies = dict(s.execute(select(Company.id, Company.name)).all()) if jobs else {}
     if not jobs:
         return result
-    messages = {job.channel.key: (job.channel.url, *_compose(job.new, job.repeat, job.resolved, companies, now))
-                for job in jobs}
+    messages = {
+        job.channel.key: (job.channel.url, *_compose(job.new, job.repeat, job.resolved, companies, now)) for job in jobs
+    }
     try:
         outcomes = send_many(messages, settings=s_)
     except BaseException:  # interrupted (the worker stopping): free the claims, judge no channel

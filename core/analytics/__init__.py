@@ -6,6 +6,7 @@ look-ups the dashboard's filters need. Each view lives in its own module (`dashb
 
 May import: the shared leaves, `storage`, `queries`, `pricing`, `limits`.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -20,16 +21,40 @@ from core.analytics.stats import UsageStats, get_usage_stats, usage_stats
 from core.analytics.trends import Trends, get_usage_trends, usage_trends
 from core.queries.aggregate import aggregate
 from core.queries.grouping import Ask, grouped
-from core.storage.db import read_scope
 from core.queries.usage_list import export_csv, export_csv_text, get_usage, list_usage
-from core.storage.models import Brand, Company
 from core.queries.values import name_value
+from core.storage.db import read_scope
+from core.storage.models import Brand, Company
 
-__all__ = ["get_usage_dashboard", "get_cost_breakdown", "get_budget_status", "get_usage_stats", "get_usage_trends",
-           "get_efficiency", "overview", "cost_breakdown", "budget_status", "usage_stats", "usage_trends",
-           "model_efficiency", "list_usage", "get_usage", "export_csv", "export_csv_text", "filter_options",
-           "unpriced_models", "Overview", "CostBreakdown", "BudgetStatus", "BudgetItem", "UsageStats", "Trends",
-           "Efficiency", "ModelEfficiency", "Unpriced"]
+__all__ = [
+    "get_usage_dashboard",
+    "get_cost_breakdown",
+    "get_budget_status",
+    "get_usage_stats",
+    "get_usage_trends",
+    "get_efficiency",
+    "overview",
+    "cost_breakdown",
+    "budget_status",
+    "usage_stats",
+    "usage_trends",
+    "model_efficiency",
+    "list_usage",
+    "get_usage",
+    "export_csv",
+    "export_csv_text",
+    "filter_options",
+    "unpriced_models",
+    "Overview",
+    "CostBreakdown",
+    "BudgetStatus",
+    "BudgetItem",
+    "UsageStats",
+    "Trends",
+    "Efficiency",
+    "ModelEfficiency",
+    "Unpriced",
+]
 
 
 def filter_options(company: str | None = None, session: Session | None = None) -> dict:
@@ -37,15 +62,22 @@ def filter_options(company: str | None = None, session: Session | None = None) -
     company = name_value("company", company) if company else None
     with read_scope(session) as s:
         companies = list(s.scalars(select(Company.name).order_by(Company.name)))
-        bq = (select(Brand.id, Brand.name, Company.name).join(Company, Company.id == Brand.company_id)
-              .order_by(Company.name, Brand.name))
+        bq = (
+            select(Brand.id, Brand.name, Company.name)
+            .join(Company, Company.id == Brand.company_id)
+            .order_by(Company.name, Brand.name)
+        )
         if company:
             bq = bq.where(Company.name == company)
         brands = [{"id": i, "name": n, "company": c} for i, n, c in s.execute(bq)]
         ask = Ask(None, None, {"models": ("provider_name", "model_name")}, scope_filters(s, company=company), ())
         pairs = sorted(grouped(s, {"all": ask})["all"]["models"])
-    return {"companies": companies, "brands": brands, "providers": sorted({p for p, _ in pairs}),
-            "models": [{"provider": p, "model": m} for p, m in pairs]}
+    return {
+        "companies": companies,
+        "brands": brands,
+        "providers": sorted({p for p, _ in pairs}),
+        "models": [{"provider": p, "model": m} for p, m in pairs],
+    }
 
 
 def unpriced_models(company: str | None = None, session: Session | None = None) -> list[dict]:
@@ -57,8 +89,18 @@ def unpriced_models(company: str | None = None, session: Session | None = None) 
         return []
     # first_seen: a price effective from that day reprices every stored call of the model.
     g = df.groupby(["provider_name", "model_name"], as_index=False).agg(
-        jobs=("jobs", "sum"), tokens=("total_tokens", "sum"), first_seen=("day", "min"), last_seen=("day", "max"))
-    rows = [{"provider": r.provider_name, "model": r.model_name, "jobs": int(r.jobs), "tokens": int(r.tokens),
-             "first_seen": r.first_seen.isoformat(), "last_seen": r.last_seen.isoformat(),
-             "hint": price_hint(r.provider_name, r.model_name)} for r in g.itertuples()]
+        jobs=("jobs", "sum"), tokens=("total_tokens", "sum"), first_seen=("day", "min"), last_seen=("day", "max")
+    )
+    rows = [
+        {
+            "provider": r.provider_name,
+            "model": r.model_name,
+            "jobs": int(r.jobs),
+            "tokens": int(r.tokens),
+            "first_seen": r.first_seen.isoformat(),
+            "last_seen": r.last_seen.isoformat(),
+            "hint": price_hint(r.provider_name, r.model_name),
+        }
+        for r in g.itertuples()
+    ]
     return sorted(rows, key=lambda r: (-r["jobs"], r["provider"], r["model"]))

@@ -12,6 +12,7 @@ month-to-date spend it counts (UTC calendar month, the same figures as the alert
   (ALERT_QUOTA_WARNING / _CRITICAL / _EXCEEDED for quotas, ALERT_COST_WARNING / ALERT_QUOTA_CRITICAL /
   ALERT_COST_EXCEEDED for budgets: 80 %, 95 %, 100 % by default).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -64,8 +65,14 @@ def _crossed(daily: list[tuple[date, Decimal]], limit: Decimal) -> date | None:
     return None
 
 
-def _run_out(spent: Decimal, limit: Decimal | None, daily: list[tuple[date, Decimal]], now: datetime,
-             m1: datetime, elapsed_days: Decimal) -> date | None:
+def _run_out(
+    spent: Decimal,
+    limit: Decimal | None,
+    daily: list[tuple[date, Decimal]],
+    now: datetime,
+    m1: datetime,
+    elapsed_days: Decimal,
+) -> date | None:
     """The day `limit` was crossed, or will be at the current pace within this month; else None."""
     if limit is None:
         return None
@@ -84,9 +91,11 @@ def _run_out(spent: Decimal, limit: Decimal | None, daily: list[tuple[date, Deci
 def _limits(s: Session, company: str | None, provider: str | None) -> list[tuple]:
     """(kind, company_id, company, provider, limit_usd, limit_tokens) of every budget and quota in scope."""
     bq = select(Budget.company_id, Company.name, Budget.provider, Budget.monthly_usd).join(
-        Company, Company.id == Budget.company_id)
+        Company, Company.id == Budget.company_id
+    )
     qq = select(Quota.company_id, Company.name, Quota.provider, Quota.monthly_usd, Quota.monthly_tokens).join(
-        Company, Company.id == Quota.company_id)
+        Company, Company.id == Quota.company_id
+    )
     if company:
         bq, qq = bq.where(Company.name == company.strip()), qq.where(Company.name == company.strip())
     if provider:
@@ -113,12 +122,20 @@ class BudgetItem:
     unpriced_calls: int
 
     def to_dict(self) -> dict:
-        return {"company": self.company, "provider": self.provider, "kind": self.kind,
-                "limit_usd": money(self.limit_usd), "limit_tokens": self.limit_tokens,
-                "spent_usd": money(self.spent_usd), "spent_tokens": self.spent_tokens, "percentage": self.percentage,
-                "projected_usd": money(self.projected_usd),
-                "runs_out_on": None if self.runs_out_on is None else self.runs_out_on.isoformat(),
-                "status": self.status, "unpriced_calls": self.unpriced_calls}
+        return {
+            "company": self.company,
+            "provider": self.provider,
+            "kind": self.kind,
+            "limit_usd": money(self.limit_usd),
+            "limit_tokens": self.limit_tokens,
+            "spent_usd": money(self.spent_usd),
+            "spent_tokens": self.spent_tokens,
+            "percentage": self.percentage,
+            "projected_usd": money(self.projected_usd),
+            "runs_out_on": None if self.runs_out_on is None else self.runs_out_on.isoformat(),
+            "status": self.status,
+            "unpriced_calls": self.unpriced_calls,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +151,9 @@ class BudgetStatus:
         return {"budgets": items, "worst": items[0] if items else None}
 
 
-def budget_status(company: str | None = None, provider: str | None = None, now: datetime | None = None,
-                  session: Session | None = None) -> BudgetStatus:
+def budget_status(
+    company: str | None = None, provider: str | None = None, now: datetime | None = None, session: Session | None = None
+) -> BudgetStatus:
     """Each budget and quota in scope, worst first."""
     now = utc_now(now)
     m0, m1 = month_bounds(None, now)
@@ -163,24 +181,52 @@ def budget_status(company: str | None = None, provider: str | None = None, now: 
         days = sorted(per_day.get((cid, prov), {}).items())
         spent_usd = sum((v[0] for _, v in days), ZERO)
         spent_tokens = sum(v[1] for _, v in days)
-        ratios = [x for x in (_ratio(spent_usd, limit_usd),
-                              _ratio(Decimal(spent_tokens), None if limit_tokens is None else Decimal(limit_tokens)))
-                  if x is not None]
+        ratios = [
+            x
+            for x in (
+                _ratio(spent_usd, limit_usd),
+                _ratio(Decimal(spent_tokens), None if limit_tokens is None else Decimal(limit_tokens)),
+            )
+            if x is not None
+        ]
         ratio = max(ratios, default=Decimal(0))
-        run_outs = [d for d in (
-            _run_out(spent_usd, limit_usd, [(d, v[0]) for d, v in days], now, m1, elapsed),
-            _run_out(Decimal(spent_tokens), None if limit_tokens is None else Decimal(limit_tokens),
-                     [(d, Decimal(v[1])) for d, v in days], now, m1, elapsed)) if d is not None]
-        items.append(BudgetItem(
-            name, prov, kind, None if limit_usd is None else micro(limit_usd),
-            None if limit_tokens is None else int(limit_tokens), spent_usd, int(spent_tokens), pct(ratio, 1),
-            micro(spent_usd / elapsed * days_in_month if now < m1 else spent_usd),
-            min(run_outs) if run_outs else None, _status(kind, ratio), unpriced.get((cid, prov), 0)))
+        run_outs = [
+            d
+            for d in (
+                _run_out(spent_usd, limit_usd, [(d, v[0]) for d, v in days], now, m1, elapsed),
+                _run_out(
+                    Decimal(spent_tokens),
+                    None if limit_tokens is None else Decimal(limit_tokens),
+                    [(d, Decimal(v[1])) for d, v in days],
+                    now,
+                    m1,
+                    elapsed,
+                ),
+            )
+            if d is not None
+        ]
+        items.append(
+            BudgetItem(
+                name,
+                prov,
+                kind,
+                None if limit_usd is None else micro(limit_usd),
+                None if limit_tokens is None else int(limit_tokens),
+                spent_usd,
+                int(spent_tokens),
+                pct(ratio, 1),
+                micro(spent_usd / elapsed * days_in_month if now < m1 else spent_usd),
+                min(run_outs) if run_outs else None,
+                _status(kind, ratio),
+                unpriced.get((cid, prov), 0),
+            )
+        )
     items.sort(key=lambda i: (STATUS_ORDER[i.status], -i.percentage, i.company, i.provider or "", i.kind))
     return BudgetStatus(tuple(items))
 
 
-def get_budget_status(company: str | None = None, provider: str | None = None, now: datetime | None = None,
-                      session: Session | None = None) -> dict:
+def get_budget_status(
+    company: str | None = None, provider: str | None = None, now: datetime | None = None, session: Session | None = None
+) -> dict:
     """{"budgets": [...], "worst": first item or None}: each budget and quota in scope, worst first."""
     return budget_status(company, provider, now, session).to_dict()

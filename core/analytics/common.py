@@ -4,6 +4,7 @@ percentage arithmetic, period arithmetic, and the unpriced-usage summary every c
 The views read grouped sums (`core.queries.grouping`), compute typed results holding Decimal money, and turn them
 into the usage spec's JSON-able dicts (money as decimal strings) only in `to_dict`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.queries.grouping import Sums
-from core.storage.models import Brand, Company
 from core.queries.values import brand_ref, day_in_range, name_value
+from core.storage.models import Brand, Company
 
 MICRO = Decimal("0.000001")
 ZERO = Decimal("0.000000")
@@ -28,8 +29,10 @@ PRICE_HINT = "python -m core price set --provider P --model M --input-per-millio
 
 def price_hint(provider: str, model: str) -> str:
     """The command that prices one model (quoted: fine-tune names hold colons)."""
-    return (f"python -m core price set --provider {provider} --model '{model}' --input-per-million X "
-            "--output-per-million Y --reprice")
+    return (
+        f"python -m core price set --provider {provider} --model '{model}' --input-per-million X "
+        "--output-per-million Y --reprice"
+    )
 
 
 def utc_now(now: datetime | None) -> datetime:
@@ -116,8 +119,11 @@ def brand_names(session: Session, ids) -> dict[int, tuple[str, str]]:
     ids = [int(i) for i in ids]
     if not ids:
         return {}
-    rows = session.execute(select(Brand.id, Brand.name, Company.name).join(Company, Company.id == Brand.company_id)
-                           .where(Brand.id.in_(ids)))
+    rows = session.execute(
+        select(Brand.id, Brand.name, Company.name)
+        .join(Company, Company.id == Brand.company_id)
+        .where(Brand.id.in_(ids))
+    )
     return {bid: (bname, cname) for bid, bname, cname in rows}
 
 
@@ -141,6 +147,7 @@ class UnpricedModel:
 @dataclass(frozen=True, slots=True)
 class Unpriced:
     """Calls without a known price, per model, most calls first: every cost figure carries it."""
+
     jobs: int = 0
     models: tuple[UnpricedModel, ...] = ()
 
@@ -158,8 +165,11 @@ class Unpriced:
         return cls(sum(per_model.values()), tuple(UnpricedModel(p, m, n) for (p, m), n in ranked))
 
     def to_dict(self) -> dict:
-        return {"jobs": self.jobs, "models": [{"provider": m.provider, "model": m.model, "jobs": m.jobs}
-                                              for m in self.models], "hint": PRICE_HINT}
+        return {
+            "jobs": self.jobs,
+            "models": [{"provider": m.provider, "model": m.model, "jobs": m.jobs} for m in self.models],
+            "hint": PRICE_HINT,
+        }
 
 
 def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -170,6 +180,7 @@ def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:
             start = datetime(y, m, 1, tzinfo=UTC)
         except (ValueError, TypeError):
             from core.errors import InvalidRecord
+
             raise InvalidRecord("month", month, "must be YYYY-MM") from None
         day_in_range("month", start, month)
     else:

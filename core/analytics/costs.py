@@ -5,6 +5,7 @@ weeks, the company budget, the month-end projection and the day the budget runs 
 Projection rule: for the month in progress, cost so far / days elapsed (fractional, at least one day) x days in the
 month; for a finished month, its actual total; for a month not yet started, zero.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.analytics.common import (
-    EPSILON, ZERO, Unpriced, average, brand_names, company_ids_in_scope, micro, money, month_bounds, pct,
-    scope_filters, utc_now,
+    EPSILON,
+    ZERO,
+    Unpriced,
+    average,
+    brand_names,
+    company_ids_in_scope,
+    micro,
+    money,
+    month_bounds,
+    pct,
+    scope_filters,
+    utc_now,
 )
 from core.analytics.dashboard import BrandShare, brand_shares
 from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped, regroup, total
@@ -39,6 +50,7 @@ class BudgetLimit:
 @dataclass(frozen=True, slots=True)
 class Forecast:
     """When the budget runs out: the day it was crossed, or the day it will be at the current daily pace."""
+
     status: str  # no_budget, exceeded, runs_out, within_budget
     runs_out_on: date | None
     daily_pace: Decimal
@@ -101,26 +113,74 @@ class CostBreakdown:
     def to_dict(self) -> dict:
         f = self.forecast
         return {
-            "period": {"month": self.month, "start_date": self.start.isoformat(), "end_date": self.end.isoformat(),
-                       "days_elapsed": self.days_elapsed},
-            "total_cost": money(self.total_cost), "jobs": self.jobs, "tokens": self.tokens,
-            "budget_limit": money(self.budget_limit), "budget_used_percentage": self.budget_used_percentage,
+            "period": {
+                "month": self.month,
+                "start_date": self.start.isoformat(),
+                "end_date": self.end.isoformat(),
+                "days_elapsed": self.days_elapsed,
+            },
+            "total_cost": money(self.total_cost),
+            "jobs": self.jobs,
+            "tokens": self.tokens,
+            "budget_limit": money(self.budget_limit),
+            "budget_used_percentage": self.budget_used_percentage,
             "projected_monthly_cost": money(self.projected_monthly_cost),
             "projected_budget_percentage": self.projected_budget_percentage,
-            "budget_forecast": {"status": f.status, "runs_out_on": f.runs_out_on and f.runs_out_on.isoformat(),
-                                "daily_pace": money(f.daily_pace), "remaining": money(f.remaining)},
-            "budgets": [{"company": b.company, "provider": b.provider, "monthly_usd": money(b.monthly_usd)}
-                        for b in self.budgets],
-            "by_provider": [{"provider": p.provider, "total_cost": money(p.total_cost), "percentage": p.percentage,
-                             "jobs": p.jobs, "tokens": p.tokens, "avg_cost_per_job": money(p.avg_cost_per_job)}
-                            for p in self.by_provider],
-            "by_model": [{"model": m.model, "provider": m.provider, "cost": money(m.cost), "jobs": m.jobs,
-                          "tokens": m.tokens, "percentage": m.percentage} for m in self.by_model],
-            "by_brand": [{"brand_id": b.brand_id, "brand_name": b.brand_name, "company": b.company,
-                          "cost": money(b.cost), "jobs": b.jobs, "percentage": b.percentage} for b in self.by_brand],
-            "cost_trends": [{"week": w.week, "start_date": w.start.isoformat(), "end_date": w.end.isoformat(),
-                             "cost": money(w.cost), "jobs": w.jobs, "tokens": w.tokens,
-                             "avg_daily": money(w.avg_daily)} for w in self.weeks],
+            "budget_forecast": {
+                "status": f.status,
+                "runs_out_on": f.runs_out_on and f.runs_out_on.isoformat(),
+                "daily_pace": money(f.daily_pace),
+                "remaining": money(f.remaining),
+            },
+            "budgets": [
+                {"company": b.company, "provider": b.provider, "monthly_usd": money(b.monthly_usd)}
+                for b in self.budgets
+            ],
+            "by_provider": [
+                {
+                    "provider": p.provider,
+                    "total_cost": money(p.total_cost),
+                    "percentage": p.percentage,
+                    "jobs": p.jobs,
+                    "tokens": p.tokens,
+                    "avg_cost_per_job": money(p.avg_cost_per_job),
+                }
+                for p in self.by_provider
+            ],
+            "by_model": [
+                {
+                    "model": m.model,
+                    "provider": m.provider,
+                    "cost": money(m.cost),
+                    "jobs": m.jobs,
+                    "tokens": m.tokens,
+                    "percentage": m.percentage,
+                }
+                for m in self.by_model
+            ],
+            "by_brand": [
+                {
+                    "brand_id": b.brand_id,
+                    "brand_name": b.brand_name,
+                    "company": b.company,
+                    "cost": money(b.cost),
+                    "jobs": b.jobs,
+                    "percentage": b.percentage,
+                }
+                for b in self.by_brand
+            ],
+            "cost_trends": [
+                {
+                    "week": w.week,
+                    "start_date": w.start.isoformat(),
+                    "end_date": w.end.isoformat(),
+                    "cost": money(w.cost),
+                    "jobs": w.jobs,
+                    "tokens": w.tokens,
+                    "avg_daily": money(w.avg_daily),
+                }
+                for w in self.weeks
+            ],
             "daily": [{"date": d.isoformat(), "cost": money(c)} for d, c in self.daily],
             "unpriced": self.unpriced.to_dict(),
         }
@@ -129,13 +189,24 @@ class CostBreakdown:
 def _budgets(s: Session, ids: list[int]) -> tuple[BudgetLimit, ...]:
     if not ids:
         return ()
-    q = (select(Budget.provider, Budget.monthly_usd, Company.name).join(Company, Company.id == Budget.company_id)
-         .where(Budget.company_id.in_(ids)).order_by(Company.name, Budget.provider))
+    q = (
+        select(Budget.provider, Budget.monthly_usd, Company.name)
+        .join(Company, Company.id == Budget.company_id)
+        .where(Budget.company_id.in_(ids))
+        .order_by(Company.name, Budget.provider)
+    )
     return tuple(BudgetLimit(c, p or None, micro(v)) for p, v, c in s.execute(q))
 
 
-def _forecast(budget: Decimal | None, spent_to_now: Decimal, daily: list[tuple], now: datetime,
-              m0: datetime, m1: datetime, elapsed_days: Decimal) -> Forecast:
+def _forecast(
+    budget: Decimal | None,
+    spent_to_now: Decimal,
+    daily: list[tuple],
+    now: datetime,
+    m0: datetime,
+    m1: datetime,
+    elapsed_days: Decimal,
+) -> Forecast:
     pace = spent_to_now / elapsed_days if elapsed_days > 0 else ZERO
     pace_shown = micro(pace)
     if budget is None:
@@ -172,21 +243,38 @@ def _weeks(per_day: dict[date, Sums], m0: datetime, m1: datetime, now: datetime)
         counted = len([x for x in days if x <= now.date()])
         if counted or week.jobs:
             iso = d.isocalendar()
-            out.append(Week(f"{iso.year}-W{iso.week:02d}", w0, w1, week.total_cost, week.jobs, week.total_tokens,
-                            average(week.total_cost, max(counted, 1))))
+            out.append(
+                Week(
+                    f"{iso.year}-W{iso.week:02d}",
+                    w0,
+                    w1,
+                    week.total_cost,
+                    week.jobs,
+                    week.total_tokens,
+                    average(week.total_cost, max(counted, 1)),
+                )
+            )
         d += timedelta(days=7)
     return tuple(out)
 
 
-def cost_breakdown(month: str | None = None, brand=None, now: datetime | None = None,
-                   company: str | None = None, session: Session | None = None, *,
-                   provider: str | None = None) -> CostBreakdown:
+def cost_breakdown(
+    month: str | None = None,
+    brand=None,
+    now: datetime | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    *,
+    provider: str | None = None,
+) -> CostBreakdown:
     now = utc_now(now)
     m0, m1 = month_bounds(month, now)
     with read_scope(session) as s:
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
-        asks = {"month": Ask(m0, m1, SETS, filters, VOLUME),
-                "wide": Ask(m0, m1, {"brand": ("brand_id",)}, filters, VOLUME)}
+        asks = {
+            "month": Ask(m0, m1, SETS, filters, VOLUME),
+            "wide": Ask(m0, m1, {"brand": ("brand_id",)}, filters, VOLUME),
+        }
         if m0 <= now < m1:
             asks["to_now"] = Ask(m0, now + EPSILON, {"total": ()}, filters, VOLUME)
         g = grouped(s, asks)
@@ -219,28 +307,55 @@ def cost_breakdown(month: str | None = None, brand=None, now: datetime | None = 
         elapsed = max(Decimal((now - m0).total_seconds()) / Decimal(86400), Decimal(1))
         projected = spent_to_now / elapsed * days_in_month
 
-    by_provider = sorted((ProviderCost(p, x.total_cost, pct(x.total_cost, whole), x.jobs, x.total_tokens,
-                                       average(x.total_cost, x.jobs))
-                          for (p,), x in regroup(models, ("provider_name", "model_name"), ("provider_name",)).items()),
-                         key=lambda x: (-x.total_cost, -x.jobs, x.provider))
-    by_model = sorted((ModelCost(m, p, x.total_cost, x.jobs, x.total_tokens, pct(x.total_cost, whole))
-                       for (p, m), x in models.items()), key=lambda x: (-x.cost, -x.jobs, x.model, x.provider))
+    by_provider = sorted(
+        (
+            ProviderCost(
+                p, x.total_cost, pct(x.total_cost, whole), x.jobs, x.total_tokens, average(x.total_cost, x.jobs)
+            )
+            for (p,), x in regroup(models, ("provider_name", "model_name"), ("provider_name",)).items()
+        ),
+        key=lambda x: (-x.total_cost, -x.jobs, x.provider),
+    )
+    by_model = sorted(
+        (
+            ModelCost(m, p, x.total_cost, x.jobs, x.total_tokens, pct(x.total_cost, whole))
+            for (p, m), x in models.items()
+        ),
+        key=lambda x: (-x.cost, -x.jobs, x.model, x.provider),
+    )
     per_day = {day_of(d): x for (d,), x in cur["day"].items()}
     daily = sorted((d, x.total_cost) for d, x in per_day.items())
     return CostBreakdown(
-        month=f"{m0.year:04d}-{m0.month:02d}", start=m0.date(), end=(m1 - EPSILON).date(),
-        days_elapsed=float(round(elapsed, 2)), total_cost=whole, jobs=t.jobs, tokens=t.total_tokens,
-        budget_limit=budget, budget_used_percentage=None if budget is None else pct(whole, budget),
+        month=f"{m0.year:04d}-{m0.month:02d}",
+        start=m0.date(),
+        end=(m1 - EPSILON).date(),
+        days_elapsed=float(round(elapsed, 2)),
+        total_cost=whole,
+        jobs=t.jobs,
+        tokens=t.total_tokens,
+        budget_limit=budget,
+        budget_used_percentage=None if budget is None else pct(whole, budget),
         projected_monthly_cost=micro(projected),
         projected_budget_percentage=None if budget is None else pct(projected, budget),
-        forecast=_forecast(budget, spent_to_now, daily, now, m0, m1, elapsed), budgets=budgets,
-        by_provider=tuple(by_provider), by_model=tuple(by_model),
-        by_brand=tuple(brand_shares(g["wide"]["brand"], brands, whole)), weeks=_weeks(per_day, m0, m1, now),
-        daily=tuple(daily), unpriced=Unpriced.of(cur["detail"], DETAIL))
+        forecast=_forecast(budget, spent_to_now, daily, now, m0, m1, elapsed),
+        budgets=budgets,
+        by_provider=tuple(by_provider),
+        by_model=tuple(by_model),
+        by_brand=tuple(brand_shares(g["wide"]["brand"], brands, whole)),
+        weeks=_weeks(per_day, m0, m1, now),
+        daily=tuple(daily),
+        unpriced=Unpriced.of(cur["detail"], DETAIL),
+    )
 
 
-def get_cost_breakdown(month: str | None = None, brand=None, now: datetime | None = None,
-                       company: str | None = None, session: Session | None = None, *,
-                       provider: str | None = None) -> dict:
+def get_cost_breakdown(
+    month: str | None = None,
+    brand=None,
+    now: datetime | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    *,
+    provider: str | None = None,
+) -> dict:
     """One month's costs as the usage spec's dict (see `cost_breakdown`)."""
     return cost_breakdown(month, brand, now, company, session, provider=provider).to_dict()

@@ -14,6 +14,7 @@ are listed after the others.
 "Most cost-effective" is `core.analytics.model_choice.cheapest`, the definition Stats uses too. Reliability describes a
 model; it is never a reason to send it harder work.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,7 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.analytics.common import (
-    EPSILON, ZERO, Unpriced, average, avg_seconds, money, price_hint, scope_filters, utc_now,
+    EPSILON,
+    ZERO,
+    Unpriced,
+    average,
+    avg_seconds,
+    money,
+    price_hint,
+    scope_filters,
+    utc_now,
 )
 from core.analytics.model_choice import MIN_JOBS, RELIABLE, ModelCost, cheapest, model_costs
 from core.analytics.savings import DIMS as SAVINGS_DIMS
@@ -77,14 +86,24 @@ class ModelEfficiency:
 
     def to_dict(self) -> dict:
         met, parts = self.metrics, self.score_parts
-        return {"model": self.model, "provider": self.provider, "self_hosted": self.self_hosted, "metrics": {
-            "avg_cost_per_job": money(met.avg_cost_per_job), "avg_execution_time": met.avg_execution_time,
-            "success_rate": met.success_rate, "avg_tokens": met.avg_tokens,
-            "cost_per_token": None if met.cost_per_token is None else round(float(met.cost_per_token), 9),
-            "jobs_count": met.jobs_count, "total_cost": money(met.total_cost), "unpriced_jobs": met.unpriced_jobs},
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "self_hosted": self.self_hosted,
+            "metrics": {
+                "avg_cost_per_job": money(met.avg_cost_per_job),
+                "avg_execution_time": met.avg_execution_time,
+                "success_rate": met.success_rate,
+                "avg_tokens": met.avg_tokens,
+                "cost_per_token": None if met.cost_per_token is None else round(float(met.cost_per_token), 9),
+                "jobs_count": met.jobs_count,
+                "total_cost": money(met.total_cost),
+                "unpriced_jobs": met.unpriced_jobs,
+            },
             "efficiency_score": self.efficiency_score,
             "score_parts": {"cost": parts.cost, "speed": parts.speed, "quality": parts.quality},
-            "recommendations": list(self.recommendations)}
+            "recommendations": list(self.recommendations),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +134,29 @@ class Efficiency:
 
     def to_dict(self) -> dict:
         i = self.insights
-        return {"period": {"days": self.days, "start_date": self.start.isoformat(), "end_date": self.end.isoformat()},
-                "models_comparison": [m.to_dict() for m in self.models],
-                "overall_insights": {"most_cost_effective": i.most_cost_effective, "highest_quality": i.highest_quality,
-                                     "fastest": i.fastest, "best_overall": i.best_overall,
-                                     "recommended_for_simple_tasks": i.recommended_for_simple_tasks,
-                                     "recommendations": list(i.recommendations)},
-                "unpriced": self.unpriced.to_dict(), "total_cost": money(self.total_cost),
-                "savings": [x.to_dict() for x in self.savings], "savings_period_days": self.savings_period_days,
-                "min_jobs": self.min_jobs}
+        return {
+            "period": {"days": self.days, "start_date": self.start.isoformat(), "end_date": self.end.isoformat()},
+            "models_comparison": [m.to_dict() for m in self.models],
+            "overall_insights": {
+                "most_cost_effective": i.most_cost_effective,
+                "highest_quality": i.highest_quality,
+                "fastest": i.fastest,
+                "best_overall": i.best_overall,
+                "recommended_for_simple_tasks": i.recommended_for_simple_tasks,
+                "recommendations": list(i.recommendations),
+            },
+            "unpriced": self.unpriced.to_dict(),
+            "total_cost": money(self.total_cost),
+            "savings": [x.to_dict() for x in self.savings],
+            "savings_period_days": self.savings_period_days,
+            "min_jobs": self.min_jobs,
+        }
 
 
 @dataclass(slots=True)
 class _Model:
     """A model while it is scored and described."""
+
     model: str
     provider: str
     self_hosted: bool
@@ -140,8 +168,15 @@ class _Model:
     recommendations: list[str] = field(default_factory=list)
 
     def typed(self) -> ModelEfficiency:
-        return ModelEfficiency(self.model, self.provider, self.self_hosted, self.metrics, self.score, self.parts,
-                               tuple(self.recommendations))
+        return ModelEfficiency(
+            self.model,
+            self.provider,
+            self.self_hosted,
+            self.metrics,
+            self.score,
+            self.parts,
+            tuple(self.recommendations),
+        )
 
 
 def _minmax(value: float, lo: float, hi: float) -> float:
@@ -163,10 +198,16 @@ def _models(groups: dict[tuple, Sums]) -> list[_Model]:
         jobs = r.jobs
         cpt = pr.total_cost / pr.total_tokens if pr is not None and pr.total_tokens else None
         self_hosted = c is not None and c.self_hosted
-        metrics = Metrics(average(r.total_cost, jobs), avg_seconds(r.execution_ms, r.timed_jobs),
-                          round(r.success_sum / jobs, 3) if jobs else 0.0,
-                          round(r.total_tokens / jobs) if jobs else 0, cpt, jobs,
-                          r.total_cost, jobs - (pr.jobs if pr is not None else 0))
+        metrics = Metrics(
+            average(r.total_cost, jobs),
+            avg_seconds(r.execution_ms, r.timed_jobs),
+            round(r.success_sum / jobs, 3) if jobs else 0.0,
+            round(r.total_tokens / jobs) if jobs else 0,
+            cpt,
+            jobs,
+            r.total_cost,
+            jobs - (pr.jobs if pr is not None else 0),
+        )
         # A self-hosted model's $0 is no price: it stays off the cost scale.
         out.append(_Model(key[1], key[0], self_hosted, metrics, None if self_hosted or cpt is None else float(cpt), c))
     return out
@@ -177,10 +218,13 @@ def _score(models: list[_Model]) -> None:
     times = [m.metrics.avg_execution_time for m in models if m.metrics.avg_execution_time is not None]
     for m in models:
         met = m.metrics
-        parts = {"cost": None if m.exact_cpt is None else _minmax(m.exact_cpt, min(cpts), max(cpts)),
-                 "speed": None if met.avg_execution_time is None else _minmax(met.avg_execution_time,
-                                                                              min(times), max(times)),
-                 "quality": 10.0 * met.success_rate}
+        parts = {
+            "cost": None if m.exact_cpt is None else _minmax(m.exact_cpt, min(cpts), max(cpts)),
+            "speed": None
+            if met.avg_execution_time is None
+            else _minmax(met.avg_execution_time, min(times), max(times)),
+            "quality": 10.0 * met.success_rate,
+        }
         # A part that cannot be judged (no price, no timed call) is left out and the others keep their ratio.
         known = {k: v for k, v in parts.items() if v is not None}
         m.score = round(sum(WEIGHTS[k] * v for k, v in known.items()) / sum(WEIGHTS[k] for k in known), 1)
@@ -201,54 +245,70 @@ def _recommend(m: _Model, ctx: dict) -> list[str]:
     name = m.model
     cheapest_, best_q, fastest = ctx["cheapest"], ctx["best_quality"], ctx["fastest"]
     if m.self_hosted:
-        rec.append("Self-hosted: $0 per call in the ledger because the hardware is paid elsewhere; "
-                   "not compared on cost with priced models")
+        rec.append(
+            "Self-hosted: $0 per call in the ledger because the hardware is paid elsewhere; "
+            "not compared on cost with priced models"
+        )
     elif cheapest_ and name == cheapest_.model and ctx["priced_models"] > 1:
         first_choice = ctx["simple"] is not None and name == ctx["simple"].model
-        rec.append(f"Cheapest priced model: {usd(m.cost.avg_cost_per_job)} per job on average"
-                   + ("; first choice for simple, high-volume tasks" if first_choice else ""))
+        rec.append(
+            f"Cheapest priced model: {usd(m.cost.avg_cost_per_job)} per job on average"
+            + ("; first choice for simple, high-volume tasks" if first_choice else "")
+        )
     elif parts.cost is not None and parts.cost <= 3 and ctx["priced_models"] > 1:
         mine = m.cost.avg_cost_per_job if m.cost is not None else None
         base = cheapest_.cost.avg_cost_per_job if cheapest_ else None
         if mine is not None and base and mine > base:
-            rec.append(f"Average cost per job {mine / base:.1f}x that of {cheapest_.model}, "
-                       "the cheapest priced model")
+            rec.append(f"Average cost per job {mine / base:.1f}x that of {cheapest_.model}, the cheapest priced model")
         else:
-            rec.append("Among the dearest models per token: check whether a cheaper model serves its operations "
-                       "as reliably")
+            rec.append(
+                "Among the dearest models per token: check whether a cheaper model serves its operations as reliably"
+            )
     moves = ctx["savings"].get((m.provider, name))
     if moves:
-        rec.append(f"Moving its calls on {plural(moves[1], 'operation')} to cheaper models that already do that "
-                   f"work reliably saves ≈ {usd(moves[0])}/month (see the savings)")
+        rec.append(
+            f"Moving its calls on {plural(moves[1], 'operation')} to cheaper models that already do that "
+            f"work reliably saves ≈ {usd(moves[0])}/month (see the savings)"
+        )
     if met.success_rate < QUALITY_THRESHOLD:
-        rec.append(f"Reliability {_reliability(met)} is below {percent(QUALITY_THRESHOLD * 100, 0)}: "
-                   "look at its errors or add a fallback")
+        rec.append(
+            f"Reliability {_reliability(met)} is below {percent(QUALITY_THRESHOLD * 100, 0)}: "
+            "look at its errors or add a fallback"
+        )
     elif best_q and name == best_q.model and ctx["models"] > 1:
         rec.append(f"Most reliable: {_reliability(met)} of its calls succeeded")
     if _slow(met):
-        rec.append(f"Slow: {seconds(met.avg_execution_time)} on average (threshold {SLOW_SECONDS} s); "
-                   "avoid it for interactive calls")
+        rec.append(
+            f"Slow: {seconds(met.avg_execution_time)} on average (threshold {SLOW_SECONDS} s); "
+            "avoid it for interactive calls"
+        )
     elif fastest and name == fastest.model and ctx["models"] > 1:
         rec.append(f"Fastest model ({seconds(met.avg_execution_time)} on average): suited to interactive calls")
     if met.unpriced_jobs:
         rec.append(f"{plural(met.unpriced_jobs, 'call')} without a price: {price_hint(m.provider, name)}")
     if met.jobs_count < MIN_JOBS:
-        rec.append(f"Only {plural(met.jobs_count, 'call')} in the period (fewer than {MIN_JOBS}): "
-                   "not ranked on cost, figures are indicative")
+        rec.append(
+            f"Only {plural(met.jobs_count, 'call')} in the period (fewer than {MIN_JOBS}): "
+            "not ranked on cost, figures are indicative"
+        )
     if not rec:
-        rec.append(f"Balanced: cost score {parts.cost if parts.cost is not None else 'n/a'}, speed "
-                   f"{parts.speed if parts.speed is not None else 'n/a'}, reliability {parts.quality} "
-                   "out of 10; no change needed")
+        rec.append(
+            f"Balanced: cost score {parts.cost if parts.cost is not None else 'n/a'}, speed "
+            f"{parts.speed if parts.speed is not None else 'n/a'}, reliability {parts.quality} "
+            "out of 10; no change needed"
+        )
     return rec
 
 
 def saving_text(s: Saving) -> str:
-    """"Humari · document-summary: gpt-4o → gpt-4o-mini saves ≈ $41.20/month (…)"."""
-    return (f"{s.company} · {s.operation}: {s.from_model} → {s.to_model} "
-            f"saves ≈ {usd(s.saving_usd_month)}/month "
-            f"({plural(s.calls_30d, 'call')} in the last {SAVINGS_DAYS} days at {usd(s.from_avg_cost_per_job)} "
-            f"instead of {usd(s.to_avg_cost_per_job)}; {s.to_model} is {percent(s.to_reliability * 100)} "
-            "reliable on this operation)")
+    """ "Humari · document-summary: gpt-4o → gpt-4o-mini saves ≈ $41.20/month (…)"."""
+    return (
+        f"{s.company} · {s.operation}: {s.from_model} → {s.to_model} "
+        f"saves ≈ {usd(s.saving_usd_month)}/month "
+        f"({plural(s.calls_30d, 'call')} in the last {SAVINGS_DAYS} days at {usd(s.from_avg_cost_per_job)} "
+        f"instead of {usd(s.to_avg_cost_per_job)}; {s.to_model} is {percent(s.to_reliability * 100)} "
+        "reliable on this operation)"
+    )
 
 
 def _pick(models: list[_Model], costs) -> _Model | None:
@@ -269,45 +329,71 @@ def _insights(models: list[_Model], proposals: list[Saving]) -> Insights:
     ranked = [m for m in models if not m.self_hosted] or models
     best = max(ranked, key=lambda m: (m.score, m.metrics.jobs_count))
     # For simple tasks: the cheapest model that is also reliable and quick enough (else the cheapest).
-    usable = _pick(models, (m.cost for m in priced if m.metrics.success_rate >= QUALITY_THRESHOLD
-                            and not _slow(m.metrics)))
+    usable = _pick(
+        models, (m.cost for m in priced if m.metrics.success_rate >= QUALITY_THRESHOLD and not _slow(m.metrics))
+    )
     simple = usable or cheapest_
     by_model: dict[tuple, list] = {}
     for p in proposals:
         acc = by_model.setdefault((p.from_provider, p.from_model), [ZERO, 0])
         acc[0] += p.saving_usd_month
         acc[1] += 1
-    ctx = {"cheapest": cheapest_, "best_quality": best_q, "fastest": fastest, "priced_models": len(priced),
-           "models": len(models), "savings": by_model, "simple": usable}
+    ctx = {
+        "cheapest": cheapest_,
+        "best_quality": best_q,
+        "fastest": fastest,
+        "priced_models": len(priced),
+        "models": len(models),
+        "savings": by_model,
+        "simple": usable,
+    }
     for m in models:
         m.recommendations = _recommend(m, ctx)
     recs = [saving_text(p) for p in proposals[:TOP_SAVINGS]]
     if len(proposals) > TOP_SAVINGS:
         recs.append(f"{plural(len(proposals) - TOP_SAVINGS, 'more saving')} in the savings table")
     if usable:
-        recs.append(f"Use {usable.model} for simple tasks: the cheapest per job among priced models with "
-                    f"reliability of {percent(QUALITY_THRESHOLD * 100, 0)} or more and not slow (under "
-                    f"{SLOW_SECONDS} s on average where timed)")
+        recs.append(
+            f"Use {usable.model} for simple tasks: the cheapest per job among priced models with "
+            f"reliability of {percent(QUALITY_THRESHOLD * 100, 0)} or more and not slow (under "
+            f"{SLOW_SECONDS} s on average where timed)"
+        )
     elif simple:
-        recs.append(f"Use {simple.model} for simple tasks: the cheapest per job (no priced model with enough "
-                    f"jobs is both reliable and not slow, under {SLOW_SECONDS} s on average where timed)")
+        recs.append(
+            f"Use {simple.model} for simple tasks: the cheapest per job (no priced model with enough "
+            f"jobs is both reliable and not slow, under {SLOW_SECONDS} s on average where timed)"
+        )
     for m in models:
         if m.metrics.success_rate < QUALITY_THRESHOLD:
             recs.append(f"Investigate {m.model}: reliability {_reliability(m.metrics)}")
         if _slow(m.metrics):
-            recs.append(f"Move latency-sensitive work off {m.model} ({seconds(m.metrics.avg_execution_time)} on "
-                        "average)")
+            recs.append(
+                f"Move latency-sensitive work off {m.model} ({seconds(m.metrics.avg_execution_time)} on average)"
+            )
     for m in models:
         if m.metrics.unpriced_jobs:
             recs.append(f"Price {m.model} so that costs are complete: {price_hint(m.provider, m.model)}")
     if not recs:
         recs.append(f"{best.model} has the best balance of cost, speed and reliability")
-    return Insights(cheapest_.model if cheapest_ else None, best_q.model, fastest.model if fastest else None,
-                    best.model, simple.model if simple else None, tuple(recs))
+    return Insights(
+        cheapest_.model if cheapest_ else None,
+        best_q.model,
+        fastest.model if fastest else None,
+        best.model,
+        simple.model if simple else None,
+        tuple(recs),
+    )
 
 
-def model_efficiency(now: datetime | None = None, company: str | None = None, session: Session | None = None, *,
-               days: int = 30, brand=None, provider: str | None = None) -> Efficiency:
+def model_efficiency(
+    now: datetime | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    *,
+    days: int = 30,
+    brand=None,
+    provider: str | None = None,
+) -> Efficiency:
     now = utc_now(now)
     try:
         days = int(days)
@@ -331,11 +417,25 @@ def model_efficiency(now: datetime | None = None, company: str | None = None, se
     proposals = savings(by_op, names)
     insights = _insights(models, proposals) if models else Insights()
     models.sort(key=lambda m: (m.self_hosted, -m.score, -m.metrics.jobs_count, m.model, m.provider))
-    return Efficiency(days, start.date(), now.date(), tuple(m.typed() for m in models), insights,
-                      Unpriced.of(period["models"], MODEL_DIMS), tuple(proposals))
+    return Efficiency(
+        days,
+        start.date(),
+        now.date(),
+        tuple(m.typed() for m in models),
+        insights,
+        Unpriced.of(period["models"], MODEL_DIMS),
+        tuple(proposals),
+    )
 
 
-def get_efficiency(now: datetime | None = None, company: str | None = None, session: Session | None = None, *,
-                   days: int = 30, brand=None, provider: str | None = None) -> dict:
+def get_efficiency(
+    now: datetime | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    *,
+    days: int = 30,
+    brand=None,
+    provider: str | None = None,
+) -> dict:
     """Per-model efficiency as the usage spec's dict (see `efficiency`)."""
     return model_efficiency(now, company, session, days=days, brand=brand, provider=provider).to_dict()

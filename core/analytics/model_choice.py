@@ -11,6 +11,7 @@
   win on luck, so the model is not ranked.
 - Reliability: the share of a model's calls that succeeded (the ledger's success rate), over all its calls.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,8 +61,9 @@ def is_self_hosted(provider: str, priced_cost: Decimal) -> bool:
     return str(provider or "").strip().lower() in SELF_HOSTED and priced_cost == 0
 
 
-def model_costs(groups: Mapping[tuple, Sums], dims: Sequence[str],
-                keys: Sequence[str] = ("provider_name", "model_name")) -> dict[tuple, ModelCost]:
+def model_costs(
+    groups: Mapping[tuple, Sums], dims: Sequence[str], keys: Sequence[str] = ("provider_name", "model_name")
+) -> dict[tuple, ModelCost]:
     """Per group of `keys` (which include provider_name and model_name) from grouped sums whose `dims` (the
     order of their keys) also hold pricing_status; money stays exact."""
     at = [dims.index(k) for k in keys]

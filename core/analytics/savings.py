@@ -14,6 +14,7 @@ price). An operation is one company's: two companies' "document-summary" are dif
 it in the same company. Calls without an operation are left out: they are unrelated tasks, not one job to move.
 Largest saving first.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -46,18 +47,39 @@ class Saving:
     saving_usd_month: Decimal
 
     def to_dict(self) -> dict:
-        return {"company": self.company, "operation": self.operation, "from_model": self.from_model,
-                "from_provider": self.from_provider, "to_model": self.to_model, "to_provider": self.to_provider,
-                "calls_30d": self.calls_30d, "from_avg_cost_per_job": money(self.from_avg_cost_per_job),
-                "to_avg_cost_per_job": money(self.to_avg_cost_per_job), "to_jobs_30d": self.to_jobs_30d,
-                "to_reliability": self.to_reliability, "saving_usd_month": money(self.saving_usd_month)}
+        return {
+            "company": self.company,
+            "operation": self.operation,
+            "from_model": self.from_model,
+            "from_provider": self.from_provider,
+            "to_model": self.to_model,
+            "to_provider": self.to_provider,
+            "calls_30d": self.calls_30d,
+            "from_avg_cost_per_job": money(self.from_avg_cost_per_job),
+            "to_avg_cost_per_job": money(self.to_avg_cost_per_job),
+            "to_jobs_30d": self.to_jobs_30d,
+            "to_reliability": self.to_reliability,
+            "saving_usd_month": money(self.saving_usd_month),
+        }
 
 
 def _item(company: str | None, op: str, a: ModelCost, b: ModelCost) -> Saving:
     # calls_A x (cost_A / calls_A - cost_B / jobs_B), with a single division so nothing is rounded on the way.
     saving = (a.priced_cost * b.priced_jobs - a.priced_jobs * b.priced_cost) / b.priced_jobs
-    return Saving(company, op, a.model, a.provider, b.model, b.provider, a.priced_jobs, micro(a.avg_cost_per_job),
-                  micro(b.avg_cost_per_job), b.priced_jobs, round(b.reliability, 3), micro(saving))
+    return Saving(
+        company,
+        op,
+        a.model,
+        a.provider,
+        b.model,
+        b.provider,
+        a.priced_jobs,
+        micro(a.avg_cost_per_job),
+        micro(b.avg_cost_per_job),
+        b.priced_jobs,
+        round(b.reliability, 3),
+        micro(saving),
+    )
 
 
 def savings(groups: Mapping[tuple, Sums], company_names: dict[int, str]) -> list[Saving]:

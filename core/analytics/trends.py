@@ -10,6 +10,7 @@ change: a partial period against a full one says nothing about a trend. The summ
 - volatility: population standard deviation of the change percentages; under 10 points "low", under 25
   "moderate", otherwise "high".
 """
+
 from __future__ import annotations
 
 import statistics
@@ -19,7 +20,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from core.analytics.common import UNPRICED_SET, EPSILON, Unpriced, growth, micro, money, scope_filters, utc_now
+from core.analytics.common import EPSILON, UNPRICED_SET, Unpriced, growth, micro, money, scope_filters, utc_now
 from core.errors import InvalidRecord
 from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped
 from core.storage.db import read_scope
@@ -77,17 +78,23 @@ def summarize(values: list[float], changes: list[float | None]) -> dict:
         denom = sum((x - xm) ** 2 for x in xs)
         slope = sum((x - xm) * (v - mean) for x, v in zip(xs, values)) / denom
         slope_pct = round(slope / mean * 100, 1) if mean else 0.0
-    trend = ("increasing" if slope_pct > TREND_THRESHOLD else "decreasing" if slope_pct < -TREND_THRESHOLD
-             else "stable")
+    trend = "increasing" if slope_pct > TREND_THRESHOLD else "decreasing" if slope_pct < -TREND_THRESHOLD else "stable"
     spread = round(statistics.pstdev(changes), 1) if len(changes) >= 2 else 0.0
     volatility = "low" if spread < VOLATILITY_LOW else "moderate" if spread < VOLATILITY_HIGH else "high"
-    return {"trend": trend, "avg_growth": avg_growth, "volatility": volatility, "slope_percentage": slope_pct,
-            "change_std_dev": spread, "periods_used": len(values)}
+    return {
+        "trend": trend,
+        "avg_growth": avg_growth,
+        "volatility": volatility,
+        "slope_percentage": slope_pct,
+        "change_std_dev": spread,
+        "periods_used": len(values),
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class Point:
     """One period's figures; `value` is the chosen metric (Decimal for cost, int otherwise)."""
+
     label: str  # Week 47, Nov 2025, Q4 2025
     key: str  # 2025-W47, 2025-11, 2025-Q4
     start: date
@@ -114,16 +121,41 @@ class Trends:
 
     def to_dict(self) -> dict:
         cost = self.metric == "cost"
-        return {"metric": self.metric, "period": self.period, "data_points": [
-            {"period_label": p.label, "key": p.key, "start_date": p.start.isoformat(), "end_date": p.end.isoformat(),
-             "value": money(p.value) if cost else p.value, "jobs": p.jobs, "tokens": p.tokens, "cost": money(p.cost),
-             "change_percentage": p.change_percentage, "complete": p.complete, "in_progress": p.in_progress}
-            for p in self.points], "summary": self.summary, "unpriced": self.unpriced.to_dict()}
+        return {
+            "metric": self.metric,
+            "period": self.period,
+            "data_points": [
+                {
+                    "period_label": p.label,
+                    "key": p.key,
+                    "start_date": p.start.isoformat(),
+                    "end_date": p.end.isoformat(),
+                    "value": money(p.value) if cost else p.value,
+                    "jobs": p.jobs,
+                    "tokens": p.tokens,
+                    "cost": money(p.cost),
+                    "change_percentage": p.change_percentage,
+                    "complete": p.complete,
+                    "in_progress": p.in_progress,
+                }
+                for p in self.points
+            ],
+            "summary": self.summary,
+            "unpriced": self.unpriced.to_dict(),
+        }
 
 
-def usage_trends(period: str = "week", metric: str = "cost", now: datetime | None = None,
-                 company: str | None = None, session: Session | None = None, *, brand=None,
-                 provider: str | None = None, periods: int | None = None) -> Trends:
+def usage_trends(
+    period: str = "week",
+    metric: str = "cost",
+    now: datetime | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    *,
+    brand=None,
+    provider: str | None = None,
+    periods: int | None = None,
+) -> Trends:
     if period not in PERIODS:
         raise InvalidRecord("period", period, f"must be one of {', '.join(PERIODS)}")
     if metric not in METRICS:
@@ -152,8 +184,20 @@ def usage_trends(period: str = "week", metric: str = "cost", now: datetime | Non
         label, key = _label(st, period)
         complete = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1) <= now
         change = None if prev_value is None or not complete else growth(value, prev_value)
-        points.append(Point(label, key, st, end, micro(value) if metric == "cost" else value, b.jobs, b.total_tokens,
-                            b.total_cost, change, complete))
+        points.append(
+            Point(
+                label,
+                key,
+                st,
+                end,
+                micro(value) if metric == "cost" else value,
+                b.jobs,
+                b.total_tokens,
+                b.total_cost,
+                change,
+                complete,
+            )
+        )
         prev_value = value
     used = [p for p in points if p.complete]
     values = [float(p.value) for p in used]
@@ -161,9 +205,18 @@ def usage_trends(period: str = "week", metric: str = "cost", now: datetime | Non
     return Trends(metric, period, tuple(points), summarize(values, changes), Unpriced.of(g["unpriced"]))
 
 
-def get_usage_trends(period: str = "week", metric: str = "cost", now: datetime | None = None,
-                     company: str | None = None, session: Session | None = None, *, brand=None,
-                     provider: str | None = None, periods: int | None = None) -> dict:
+def get_usage_trends(
+    period: str = "week",
+    metric: str = "cost",
+    now: datetime | None = None,
+    company: str | None = None,
+    session: Session | None = None,
+    *,
+    brand=None,
+    provider: str | None = None,
+    periods: int | None = None,
+) -> dict:
     """A metric per period as the usage spec's dict (see `usage_trends`)."""
-    return usage_trends(period, metric, now, company, session, brand=brand, provider=provider,
-                        periods=periods).to_dict()
+    return usage_trends(
+        period, metric, now, company, session, brand=brand, provider=provider, periods=periods
+    ).to_dict()

@@ -3,6 +3,7 @@
 Building the parser imports no storage, pricing or analytics code (a command imports what it uses when it runs),
 so `--help` and the quick commands start in a fraction of a second.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,21 @@ import sys
 from core.redact import redact
 
 # Command groups; a module missing here would leave its commands undocumented in --help.
-MODULES = ("core.cli.ledger_cmds", "core.cli.limit_cmds", "core.cli.alert_cmds", "core.cli.sync_cmds",
-           "core.cli.user_cmds", "core.cli.gateway_cmds")
+MODULES = (
+    "core.cli.ledger_cmds",
+    "core.cli.limit_cmds",
+    "core.cli.alert_cmds",
+    "core.cli.sync_cmds",
+    "core.cli.user_cmds",
+    "core.cli.gateway_cmds",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core",
-        description="AI Usage Monitor: record, price and analyse AI API usage; budgets, quotas and alerts.")
+        description="AI Usage Monitor: record, price and analyse AI API usage; budgets, quotas and alerts.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in MODULES:
         importlib.import_module(name).register(sub)  # a group that fails to import fails the command line

@@ -1,4 +1,5 @@
 """user add|list|remove: the password-login users file (written as the local operator)."""
+
 from __future__ import annotations
 
 import getpass
@@ -6,17 +7,28 @@ import sys
 
 
 def register(sub) -> None:
-    u = sub.add_parser("user", help="dashboard users for the built-in password login",
-                       description="Manage the users file (bcrypt hashes; USERS_FILE, default data/users.json).")
+    u = sub.add_parser(
+        "user",
+        help="dashboard users for the built-in password login",
+        description="Manage the users file (bcrypt hashes; USERS_FILE, default data/users.json).",
+    )
     us = u.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = us.add_parser("add", help="add or update a user", description="Add or update a user.")
     p.add_argument("username")
     p.add_argument("--role", choices=["viewer", "admin"], default="viewer", help="viewer reads; admin also edits")
-    p.add_argument("--company", action="append", required=True, dest="companies",
-                   help="a company the user may see (repeat; '*' for every company)")
+    p.add_argument(
+        "--company",
+        action="append",
+        required=True,
+        dest="companies",
+        help="a company the user may see (repeat; '*' for every company)",
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    p.add_argument("--sso", action="store_true",
-                   help="no password: the user logs in through single sign-on (OIDC); USERNAME is the email")
+    p.add_argument(
+        "--sso",
+        action="store_true",
+        help="no password: the user logs in through single sign-on (OIDC); USERNAME is the email",
+    )
     p.set_defaults(func=_add)
     p = us.add_parser("list", help="list users", description="List users, roles and companies.")
     p.set_defaults(func=_list)

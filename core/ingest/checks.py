@@ -3,6 +3,7 @@
 Hand-written rather than a pydantic model: the bulk path validates ~100k records/s and the messages must say
 exactly which field and value were refused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,14 +15,29 @@ from decimal import Decimal
 from core.errors import InvalidRecord, UsageConflict  # noqa: F401  (raised here; callers import them from here)
 from core.fields import check_text, missing, money, number, text  # noqa: F401
 from core.fields import count as _field_count
-from core.storage.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
 from core.storage.bounds import MAX_RECORD_COST, MAX_RECORD_COUNT, RECORD_COUNT_MAX
+from core.storage.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
 
 MAX_FUTURE = timedelta(minutes=5)
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens")
-IMPORT_FIELDS = ("job_id", "created_at", "company", "brand", "provider", "model", "job_type", "status",
-                 *TOKEN_FIELDS, "execution_time_seconds", "memory_usage_mb", "error_count", "operation",
-                 "description", "cost_input", "cost_output")
+IMPORT_FIELDS = (
+    "job_id",
+    "created_at",
+    "company",
+    "brand",
+    "provider",
+    "model",
+    "job_type",
+    "status",
+    *TOKEN_FIELDS,
+    "execution_time_seconds",
+    "memory_usage_mb",
+    "error_count",
+    "operation",
+    "description",
+    "cost_input",
+    "cost_output",
+)
 
 
 @dataclass(slots=True)
@@ -54,11 +70,29 @@ class UsageRecord:
     created_at_given: bool = True
 
     def compute_fingerprint(self) -> str:
-        parts = (self.job_id, self.created_at.isoformat() if self.created_at_given else "", self.company, self.brand, self.provider, self.model,
-                 self.job_type, self.status, self.input_tokens, self.output_tokens, self.cached_tokens,
-                 self.cache_write_tokens, self.reasoning_tokens, _hashed(self.execution_ms),
-                 _hashed(self.memory_usage_mb), self.error_count, repr(self.success_rate), self.operation,
-                 self.description or "", str(self.cost_input), str(self.cost_output))
+        parts = (
+            self.job_id,
+            self.created_at.isoformat() if self.created_at_given else "",
+            self.company,
+            self.brand,
+            self.provider,
+            self.model,
+            self.job_type,
+            self.status,
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+            _hashed(self.execution_ms),
+            _hashed(self.memory_usage_mb),
+            self.error_count,
+            repr(self.success_rate),
+            self.operation,
+            self.description or "",
+            str(self.cost_input),
+            str(self.cost_output),
+        )
         return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
 
 
@@ -98,12 +132,16 @@ def record_cost(name: str, v) -> Decimal | None:
 def check_record_total(cost_input: Decimal | None, cost_output: Decimal | None, raw_output) -> None:
     """cost_input + cost_output within the per-record maximum (each alone already is)."""
     if cost_input is not None and cost_output is not None and cost_input + cost_output > MAX_RECORD_COST:
-        raise InvalidRecord("cost_output", raw_output,
-                            f"cost_input + cost_output is more than the per-record maximum (${MAX_RECORD_COST:,})")
+        raise InvalidRecord(
+            "cost_output",
+            raw_output,
+            f"cost_input + cost_output is more than the per-record maximum (${MAX_RECORD_COST:,})",
+        )
 
 
-def validate_record(raw: Mapping, *, now: datetime | None = None, default_company: str | None = None,
-                    require_job_id: bool = True) -> UsageRecord:
+def validate_record(
+    raw: Mapping, *, now: datetime | None = None, default_company: str | None = None, require_job_id: bool = True
+) -> UsageRecord:
     """Check one raw record (import row or record_usage keywords) and return it typed; raise InvalidRecord."""
     now = now or datetime.now(UTC)
     g = raw.get
@@ -122,8 +160,11 @@ def validate_record(raw: Mapping, *, now: datetime | None = None, default_compan
     if cached > inp:
         raise InvalidRecord("cached_tokens", g("cached_tokens"), f"exceeds input_tokens ({inp})")
     if cached + write > inp:
-        raise InvalidRecord("cache_write_tokens", g("cache_write_tokens"),
-                            f"cached_tokens + cache_write_tokens exceed input_tokens ({inp})")
+        raise InvalidRecord(
+            "cache_write_tokens",
+            g("cache_write_tokens"),
+            f"cached_tokens + cache_write_tokens exceed input_tokens ({inp})",
+        )
     if reasoning > out:
         raise InvalidRecord("reasoning_tokens", g("reasoning_tokens"), f"exceeds output_tokens ({out})")
     exec_raw = g("execution_time_seconds")
@@ -153,14 +194,17 @@ def validate_record(raw: Mapping, *, now: datetime | None = None, default_compan
         model=text("model", g("model")),
         job_type=text("job_type", g("job_type"), default="chat_completion", max_len=64),
         status=status,
-        input_tokens=inp, output_tokens=out, cached_tokens=cached, cache_write_tokens=write,
-        reasoning_tokens=reasoning, execution_ms=exec_ms,
+        input_tokens=inp,
+        output_tokens=out,
+        cached_tokens=cached,
+        cache_write_tokens=write,
+        reasoning_tokens=reasoning,
+        execution_ms=exec_ms,
         memory_usage_mb=None if missing(g("memory_usage_mb")) else count_field("memory_usage_mb", g("memory_usage_mb")),
         error_count=count_field("error_count", g("error_count"), 0 if status == "completed" else 1),
         success_rate=success,
         operation=text("operation", g("operation"), default=NO_OPERATION),
-        description=None if missing(g("description")) else text("description", g("description"),
-                                                                   max_len=2000),
+        description=None if missing(g("description")) else text("description", g("description"), max_len=2000),
         cost_input=record_cost("cost_input", g("cost_input")),
         cost_output=record_cost("cost_output", g("cost_output")),
         error_class=None if missing(g("error_class")) else text("error_class", g("error_class"), max_len=120),

@@ -4,6 +4,7 @@ A row that is not plainly well-formed (an odd type, a missing required field, a 
 in an unusual shape...) is marked for the scalar validator instead, which names the field and the value — so
 every stored value and every refusal message is the one the row path gives; only the speed differs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,15 +15,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.storage.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
-from core.storage.bounds import MAX_RECORD_COST_MICROS, RECORD_COUNT_MAX
 from core.errors import InvalidRecord
 from core.ingest.checks import MAX_FUTURE, record_cost
+from core.storage.bounds import MAX_RECORD_COST_MICROS, RECORD_COUNT_MAX
+from core.storage.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
 
 MAX_SECONDS = 86400 * 7
 # The timestamp shapes parsed here; anything else goes to the scalar parser (datetime.fromisoformat).
 ISO_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|z|[+-]\d{2}:\d{2})?"
 CONTROL_RE = r"[\x00-\x1f\x7f]"
+
 
 class _Checker:
     """Column checks for one frame; `bad` marks the rows the scalar validator must see."""
@@ -42,8 +44,9 @@ class _Checker:
             miss |= (strs.str.strip() == "").fillna(False).to_numpy(dtype=bool)
         return miss
 
-    def text(self, name: str, default: str | None = None, max_len: int = 200, lower: bool = False,
-             optional: bool = False) -> pa.Array:
+    def text(
+        self, name: str, default: str | None = None, max_len: int = 200, lower: bool = False, optional: bool = False
+    ) -> pa.Array:
         """The column as Arrow strings, defaults filled in. Values the scalar path would change (surrounding
         blanks, non-ASCII case folding) are left to it, so both paths store the same text."""
         s = self.column(name)
@@ -185,7 +188,7 @@ def check_frame(frame: pd.DataFrame, now: datetime, default_company: str | None 
         c[name] = chk.count(name, None)
     for name in ("cached_tokens", "cache_write_tokens", "reasoning_tokens"):
         c[name] = chk.count(name, 0)
-    chk.bad |= (c["cached_tokens"] + c["cache_write_tokens"] > c["input_tokens"])
+    chk.bad |= c["cached_tokens"] + c["cache_write_tokens"] > c["input_tokens"]
     chk.bad |= c["reasoning_tokens"] > c["output_tokens"]
     secs, secs_missing = chk.number("execution_time_seconds")
     chk.bad |= (secs < 0) | (secs > MAX_SECONDS)
@@ -217,8 +220,7 @@ def check_frame(frame: pd.DataFrame, now: datetime, default_company: str | None 
     c["bill_in"], bill_in_shown = _money_column(chk, "cost_input")
     c["bill_out"], bill_out_shown = _money_column(chk, "cost_output")
     chk.bad |= c["bill_in"] + c["bill_out"] > MAX_RECORD_COST_MICROS  # the scalar path names the field
-    c["billed"] = np.array([a is not None or b is not None for a, b in zip(bill_in_shown, bill_out_shown)],
-                           dtype=bool)
+    c["billed"] = np.array([a is not None or b is not None for a, b in zip(bill_in_shown, bill_out_shown)], dtype=bool)
     c["fingerprint"] = _fingerprints(c, bill_in_shown, bill_out_shown)
     return c, chk.bad
 
@@ -228,13 +230,34 @@ def _fingerprints(c: dict, bill_in: list, bill_out: list) -> list[str]:
     s = pa.string()
     text = _str
     number = lambda values: pc.cast(pa.array(values), s)  # noqa: E731
-    parts = [text(c["job_id"]), text(_isoformat(c["created_at"])), text(c["company"]), text(c["brand"]),
-             text(c["provider"]), text(c["model"]), text(c["job_type"]), text(c["status"]),
-             *(number(c[k]) for k in ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens",
-                                      "reasoning_tokens", "execution_ms", "memory_usage_mb", "error_count")),
-             text(np.where(c["success_rate"] == 1.0, "1.0", "0.0")), text(c["operation"]),
-             text(c["description"]).fill_null(""), text([str(d) for d in bill_in]),
-             text([str(d) for d in bill_out])]
+    parts = [
+        text(c["job_id"]),
+        text(_isoformat(c["created_at"])),
+        text(c["company"]),
+        text(c["brand"]),
+        text(c["provider"]),
+        text(c["model"]),
+        text(c["job_type"]),
+        text(c["status"]),
+        *(
+            number(c[k])
+            for k in (
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "execution_ms",
+                "memory_usage_mb",
+                "error_count",
+            )
+        ),
+        text(np.where(c["success_rate"] == 1.0, "1.0", "0.0")),
+        text(c["operation"]),
+        text(c["description"]).fill_null(""),
+        text([str(d) for d in bill_in]),
+        text([str(d) for d in bill_out]),
+    ]
     joined = pc.binary_join_element_wise(*parts, "\x1f").to_pylist()
     sha = hashlib.sha256
     # Rows with gaps (refused ones, judged again by the scalar path) get no fingerprint.

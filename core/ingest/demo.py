@@ -8,6 +8,7 @@ on most days, and off by more than the reconciliation's 5 % tolerance on a few (
 page's reconciliation has something to show. Those lines carry a `proj_demo_` project id, which is how they are
 told apart from a real bill when the demo is cleared.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,20 +20,23 @@ from decimal import Decimal
 from sqlalchemy import Date, delete, exists, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from core.ingest.checks import UsageRecord
+from core.ingest.record import ingest
+from core.limits.budgets import set_budget, set_quota
+from core.pricing.catalog import Pricer
 from core.storage import rollups as rollup
 from core.storage.db import session_scope
-from core.limits.budgets import set_budget, set_quota
 from core.storage.models import AIJob, AIJobUsage, Company, ProviderCost, WorkerState
-from core.pricing.catalog import Pricer
 from core.storage.types import to_money
-from core.ingest.record import ingest
-from core.ingest.checks import UsageRecord
 
 DEMO_FLAG = "demo_data"
 BILL_PROJECT_PREFIX = "proj_demo_"
 # The Costs API names model snapshots in its line items ("gpt-4o-2024-08-06, input").
-BILL_SNAPSHOTS = {"gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
-                  "o3-mini": "o3-mini-2025-01-31"}
+BILL_SNAPSHOTS = {
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "o3-mini": "o3-mini-2025-01-31",
+}
 # Days back from today on which the bill for gpt-4o differs from our estimate by this factor: calls that were never
 # tracked (x1.25, x1.30) and a credit (x0.85). gpt-4o is most of the OpenAI spend, so the whole day is over 5 %.
 BILL_GAPS = {2: Decimal("1.25"), 8: Decimal("0.85"), 19: Decimal("1.30")}
@@ -75,16 +79,24 @@ OPERATIONS = [
 
 # company -> brands, jobs per weekday, {model key: weight}, {operation: weight}
 COMPANIES = {
-    "Humari": (["Humari", "Academy"], 140,
-               {"gpt-4o": 30, "gpt-4o-mini": 30, "o3-mini": 6, "ft-support": 6, "sonnet": 14, "haiku": 8,
-                "flash": 6},
-               {"chat-support": 40, "document-summary": 25, "translation": 15, "code-review": 20}),
-    "Qadhya": (["Qadhya"], 70,
-               {"gpt-4o-mini": 35, "llama": 30, "qwen": 10, "flash": 15, "gemini-pro": 10},
-               {"kb-quality-analysis-short": 60, "document-summary": 30, "translation": 10}),
-    "Northwind Labs": (["Support", "Search"], 90,
-                       {"mistral-large": 25, "mistral-small": 35, "haiku": 20, "gpt-4o-mini": 20},
-                       {"chat-support": 50, "code-review": 20, "document-summary": 30}),
+    "Humari": (
+        ["Humari", "Academy"],
+        140,
+        {"gpt-4o": 30, "gpt-4o-mini": 30, "o3-mini": 6, "ft-support": 6, "sonnet": 14, "haiku": 8, "flash": 6},
+        {"chat-support": 40, "document-summary": 25, "translation": 15, "code-review": 20},
+    ),
+    "Qadhya": (
+        ["Qadhya"],
+        70,
+        {"gpt-4o-mini": 35, "llama": 30, "qwen": 10, "flash": 15, "gemini-pro": 10},
+        {"kb-quality-analysis-short": 60, "document-summary": 30, "translation": 10},
+    ),
+    "Northwind Labs": (
+        ["Support", "Search"],
+        90,
+        {"mistral-large": 25, "mistral-small": 35, "haiku": 20, "gpt-4o-mini": 20},
+        {"chat-support": 50, "code-review": 20, "document-summary": 30},
+    ),
 }
 OP_INDEX = {op[0]: op for op in OPERATIONS}
 
@@ -111,17 +123,28 @@ def generate(seed: int = 42, days: int = 120, now: datetime | None = None):
                     continue
                 model = MODELS[rng.choices(list(model_w), list(model_w.values()))[0]]
                 op = OP_INDEX[rng.choices(list(op_w), list(op_w.values()))[0]]
-                yield _record(rng, n, seed, ts, company, rng.choice(brands), model, op,
-                              burst=bursts.get(d) == model.provider)
+                yield _record(
+                    rng, n, seed, ts, company, rng.choice(brands), model, op, burst=bursts.get(d) == model.provider
+                )
             if company == "Humari" and d == spike_day:
                 # A batch job ran the whole archive through gpt-4o: the day's cost triples and more.
                 for _ in range(260):
                     n += 1
                     ts = start + timedelta(seconds=rng.randint(3600, 80000))
                     if ts <= now:
-                        yield _record(rng, n, seed, ts, company, "Humari", MODELS["gpt-4o"],
-                                      OP_INDEX["document-summary"], burst=False, scale=6.0,
-                                      description="Analyse complète archive documentaire (batch)")
+                        yield _record(
+                            rng,
+                            n,
+                            seed,
+                            ts,
+                            company,
+                            "Humari",
+                            MODELS["gpt-4o"],
+                            OP_INDEX["document-summary"],
+                            burst=False,
+                            scale=6.0,
+                            description="Analyse complète archive documentaire (batch)",
+                        )
 
 
 def _office_second(rng: random.Random) -> int:
@@ -131,8 +154,20 @@ def _office_second(rng: random.Random) -> int:
     return rng.randint(0, 86399)
 
 
-def _record(rng, n, seed, ts, company, brand, model: Model, op, *, burst: bool, scale: float = 1.0,
-            description: str | None = None) -> UsageRecord:
+def _record(
+    rng,
+    n,
+    seed,
+    ts,
+    company,
+    brand,
+    model: Model,
+    op,
+    *,
+    burst: bool,
+    scale: float = 1.0,
+    description: str | None = None,
+) -> UsageRecord:
     _, job_type, mean_in, mean_out, desc = op
     inp = max(20, int(rng.lognormvariate(math.log(mean_in * scale), 0.5)))
     out = max(5, int(rng.lognormvariate(math.log(mean_out * scale), 0.5)))
@@ -142,20 +177,36 @@ def _record(rng, n, seed, ts, company, brand, model: Model, op, *, burst: bool, 
     fail_p = 0.25 if burst else 0.012
     roll = rng.random()
     status = "completed" if roll >= fail_p else ("timeout" if roll < fail_p * 0.3 else "failed")
-    seconds = max(0.2, rng.gauss(model.avg_seconds * (scale ** 0.5), model.avg_seconds * 0.25))
+    seconds = max(0.2, rng.gauss(model.avg_seconds * (scale**0.5), model.avg_seconds * 0.25))
     if status == "failed":
         out, reasoning = 0, 0
     if status == "timeout":
         seconds = 60.0 + rng.random() * 30
     rec = UsageRecord(
-        job_id=f"demo-{seed}-{n:07d}", created_at=ts, company=company, brand=brand, provider=model.provider,
-        model=model.name, job_type=job_type, status=status, input_tokens=inp, output_tokens=out,
-        cached_tokens=cached, cache_write_tokens=0, reasoning_tokens=reasoning,
-        execution_ms=int(seconds * 1000), memory_usage_mb=rng.choice((64, 64, 128, 256)),
-        error_count=0 if status == "completed" else 1, success_rate=1.0 if status == "completed" else 0.0,
-        operation=op[0], description=description or desc, cost_input=None, cost_output=None,
-        error_class=None if status == "completed" else ("APITimeoutError" if status == "timeout"
-                                                        else "InternalServerError"),
+        job_id=f"demo-{seed}-{n:07d}",
+        created_at=ts,
+        company=company,
+        brand=brand,
+        provider=model.provider,
+        model=model.name,
+        job_type=job_type,
+        status=status,
+        input_tokens=inp,
+        output_tokens=out,
+        cached_tokens=cached,
+        cache_write_tokens=0,
+        reasoning_tokens=reasoning,
+        execution_ms=int(seconds * 1000),
+        memory_usage_mb=rng.choice((64, 64, 128, 256)),
+        error_count=0 if status == "completed" else 1,
+        success_rate=1.0 if status == "completed" else 0.0,
+        operation=op[0],
+        description=description or desc,
+        cost_input=None,
+        cost_output=None,
+        error_class=None
+        if status == "completed"
+        else ("APITimeoutError" if status == "timeout" else "InternalServerError"),
     )
     rec.fingerprint = rec.compute_fingerprint()
     return rec
@@ -178,10 +229,13 @@ def write_demo_bill(session: Session, seed: int, now: datetime) -> int:
     Exact Decimal amounts; returns the number of cost lines written."""
     u = AIJobUsage
     day = type_coerce(rollup.day_expr(session), Date)
-    q = (select(u.company_id, day.label("day"), u.model_name, func.sum(u.cost_input), func.sum(u.cost_output))
-         .join(AIJob, AIJob.id == u.ai_job_id)
-         .where(AIJob.is_demo.is_(True), u.provider_name == "openai", u.pricing_status != "unpriced")
-         .group_by(u.company_id, day, u.model_name).order_by(u.company_id, day, u.model_name))
+    q = (
+        select(u.company_id, day.label("day"), u.model_name, func.sum(u.cost_input), func.sum(u.cost_output))
+        .join(AIJob, AIJob.id == u.ai_job_id)
+        .where(AIJob.is_demo.is_(True), u.provider_name == "openai", u.pricing_status != "unpriced")
+        .group_by(u.company_id, day, u.model_name)
+        .order_by(u.company_id, day, u.model_name)
+    )
     names = dict(session.execute(select(Company.id, Company.name)).all())
     rng = random.Random(seed)
     today = now.astimezone(UTC).date()
@@ -192,12 +246,22 @@ def write_demo_bill(session: Session, seed: int, now: datetime) -> int:
         factor = gap or 1 + Decimal(rng.randint(-BILL_NOISE_BP, BILL_NOISE_BP)) / 10_000
         snapshot = BILL_SNAPSHOTS.get(model, model)
         for kind, cost in (("input", cost_in), ("output", cost_out)):
-            rows.append({"company_id": cid, "provider": "openai", "day": d,
-                         "project_id": BILL_PROJECT_PREFIX + _slug(names.get(cid, str(cid))),
-                         "line_item": f"{snapshot}, {kind}", "model": snapshot, "cost_kind": kind,
-                         "amount": to_money(Decimal(cost or 0) * factor), "currency": "usd", "synced_at": now})
+            rows.append(
+                {
+                    "company_id": cid,
+                    "provider": "openai",
+                    "day": d,
+                    "project_id": BILL_PROJECT_PREFIX + _slug(names.get(cid, str(cid))),
+                    "line_item": f"{snapshot}, {kind}",
+                    "model": snapshot,
+                    "cost_kind": kind,
+                    "amount": to_money(Decimal(cost or 0) * factor),
+                    "currency": "usd",
+                    "synced_at": now,
+                }
+            )
     for i in range(0, len(rows), 1000):
-        session.execute(ProviderCost.__table__.insert(), rows[i:i + 1000])
+        session.execute(ProviderCost.__table__.insert(), rows[i : i + 1000])
     return len(rows)
 
 
@@ -224,9 +288,13 @@ def load_demo(seed: int = 42, days: int = 120, now: datetime | None = None, *, r
         bill_lines = write_demo_bill(s, seed, now)
         s.merge(WorkerState(key=DEMO_FLAG, value=f"seed={seed} days={days}", updated_at=now))
         month_start = datetime(now.year, now.month, 1, tzinfo=UTC)
-        mtd = dict(s.execute(
-            select(AIJobUsage.company_id, func.sum(AIJobUsage.total_cost))
-            .where(AIJobUsage.created_at >= month_start).group_by(AIJobUsage.company_id)).all())
+        mtd = dict(
+            s.execute(
+                select(AIJobUsage.company_id, func.sum(AIJobUsage.total_cost))
+                .where(AIJobUsage.created_at >= month_start)
+                .group_by(AIJobUsage.company_id)
+            ).all()
+        )
     _demo_limits(mtd)
     return {"inserted": result.inserted, "duplicates": result.duplicates, "bill_lines": bill_lines}
 
@@ -242,4 +310,3 @@ def _demo_limits(mtd_by_company_id: dict) -> None:
     set_budget("Northwind Labs", "2000.00")
     set_quota("Humari", "openai", monthly_usd=max(Decimal("25"), (humari * Decimal("0.8")).quantize(Decimal("1"))))
     set_quota("Northwind Labs", "mistral", monthly_tokens=50_000_000)
-

@@ -5,6 +5,7 @@ a file's format, the rows of a file, the import of rows.
 Valid records are stored, each refused one is reported with its line number and reason; duplicates (same
 job_id, same content) are counted, never stored twice.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -85,8 +86,9 @@ def detect(path: str | Path) -> FileKind:
     cols = _columns(head)
     if {"amount_value", "line_item"} <= cols:
         kind = "openai-cost-csv"
-    elif "num_model_requests" in cols or ({"start_time", "input_tokens", "output_tokens"} <= cols
-                                          and "job_id" not in cols):
+    elif "num_model_requests" in cols or (
+        {"start_time", "input_tokens", "output_tokens"} <= cols and "job_id" not in cols
+    ):
         kind = "openai-csv"
     elif "request_id" in cols and ({"startTime", "call_type", "spend"} & cols):
         kind = "litellm"
@@ -129,15 +131,22 @@ def iter_rows(path: Path, syntax: str | None = None) -> Iterator[Row]:
 
 
 # -- import --------------------------------------------------------------------------------------------------
-def import_rows(rows: Iterable[Row], *, company: str | None = None, source: str = "import",
-                now: datetime | None = None, progress: Progress | None = None) -> ImportResult:
+def import_rows(
+    rows: Iterable[Row],
+    *,
+    company: str | None = None,
+    source: str = "import",
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
     """Validate and ingest rows in batches (columnar: core/ingest/frames.py); each batch is one transaction."""
     result = ImportResult()
     return _store(_row_batches(rows, company, result, progress), result, source, now, progress)
 
 
-def import_file(path: str | Path, *, company: str | None = None, progress: bool = False,
-                now: datetime | None = None) -> ImportResult:
+def import_file(
+    path: str | Path, *, company: str | None = None, progress: bool = False, now: datetime | None = None
+) -> ImportResult:
     """Import a file in the ledger's own format (JSONL or CSV)."""
     path = Path(path)
     if not path.is_file():
@@ -150,8 +159,13 @@ def import_file(path: str | Path, *, company: str | None = None, progress: bool 
     return _store(_jsonl_batches(path, company, result, bar), result, "import", now, bar)
 
 
-def _store(batches: Iterator[tuple[pd.DataFrame, Sequence, list[int]]], result: ImportResult, source: str,
-           now: datetime | None, progress: Progress | None) -> ImportResult:
+def _store(
+    batches: Iterator[tuple[pd.DataFrame, Sequence, list[int]]],
+    result: ImportResult,
+    source: str,
+    now: datetime | None,
+    progress: Progress | None,
+) -> ImportResult:
     for lines, res in ingest_frames(((f, r, ln) for f, r, ln in batches), source=source, now=now or datetime.now(UTC)):
         result.imported += res.inserted
         result.duplicates += res.duplicates
@@ -168,8 +182,9 @@ def _company_refusal(company: str, given) -> str:
     return f"company={given!r}: differs from --company {company!r}"
 
 
-def _row_batches(rows: Iterable[Row], company: str | None, result: ImportResult, progress: Progress | None,
-                 counted: bool = False):
+def _row_batches(
+    rows: Iterable[Row], company: str | None, result: ImportResult, progress: Progress | None, counted: bool = False
+):
     """Parsed rows in batches of BATCH: (frame, the rows as given, their line numbers). `counted`: the rows are
     already in `result.read`."""
     raw: list[dict] = []
@@ -209,8 +224,23 @@ class _Lines(Sequence):
 
 
 # Text fields read as text whatever they look like (Arrow would otherwise turn timestamps into its own type).
-_JSON_TEXT = pa.schema([(name, pa.string()) for name in ("job_id", "created_at", "company", "brand", "provider",
-                                                         "model", "job_type", "status", "operation", "description")])
+_JSON_TEXT = pa.schema(
+    [
+        (name, pa.string())
+        for name in (
+            "job_id",
+            "created_at",
+            "company",
+            "brand",
+            "provider",
+            "model",
+            "job_type",
+            "status",
+            "operation",
+            "description",
+        )
+    ]
+)
 
 
 def _jsonl_batches(path: Path, company: str | None, result: ImportResult, progress: Progress | None):
@@ -233,9 +263,11 @@ def _jsonl_block(block: list[tuple[int, bytes, int]], company: str | None, resul
     numbers = [lineno for lineno, _, _ in block]
     lines = [line if line.endswith(b"\n") else line + b"\n" for _, line, _ in block]
     try:
-        table = pa_json.read_json(io.BytesIO(b"".join(lines)),
-                                  read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 30),
-                                  parse_options=pa_json.ParseOptions(explicit_schema=_JSON_TEXT))
+        table = pa_json.read_json(
+            io.BytesIO(b"".join(lines)),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 30),
+            parse_options=pa_json.ParseOptions(explicit_schema=_JSON_TEXT),
+        )
         table.validate(full=True)  # the reader lets invalid UTF-8 through; this catches it
         if table.num_rows != len(lines):
             raise ValueError("a line did not give one record")

@@ -7,6 +7,7 @@ refusals, duplicates and idempotency (deterministic job_ids) work as for our own
 - litellm: LiteLLM_SpendLogs rows as CSV, JSONL, a JSON array (/spend/logs) or {"data": [...]} (/spend/logs/v2).
   Prompts, responses, API key hashes and IP addresses are never read into the ledger.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,21 +24,64 @@ from core.ingest.lines import Row, unreadable_text
 
 FORMATS = ("auto", "ledger", "openai-csv", "litellm")
 
-OPENAI_USAGE_COLUMNS = ("start_time", "end_time", "start_time_iso", "end_time_iso", "project_id",
-                        "num_model_requests", "user_id", "api_key_id", "model", "batch", "service_tier",
-                        "input_tokens", "output_tokens", "input_cached_tokens", "input_cache_write_tokens",
-                        "input_uncached_tokens", "input_text_tokens", "output_text_tokens",
-                        "input_cached_text_tokens", "input_audio_tokens", "input_cached_audio_tokens",
-                        "output_audio_tokens", "input_image_tokens", "input_cached_image_tokens",
-                        "output_image_tokens")
+OPENAI_USAGE_COLUMNS = (
+    "start_time",
+    "end_time",
+    "start_time_iso",
+    "end_time_iso",
+    "project_id",
+    "num_model_requests",
+    "user_id",
+    "api_key_id",
+    "model",
+    "batch",
+    "service_tier",
+    "input_tokens",
+    "output_tokens",
+    "input_cached_tokens",
+    "input_cache_write_tokens",
+    "input_uncached_tokens",
+    "input_text_tokens",
+    "output_text_tokens",
+    "input_cached_text_tokens",
+    "input_audio_tokens",
+    "input_cached_audio_tokens",
+    "output_audio_tokens",
+    "input_image_tokens",
+    "input_cached_image_tokens",
+    "output_image_tokens",
+)
 OPENAI_COST_COLUMNS = ("amount_value", "amount_currency", "line_item")
-LITELLM_COLUMNS = ("request_id", "call_type", "spend", "total_tokens", "prompt_tokens", "completion_tokens",
-                   "startTime", "endTime", "request_duration_ms", "model", "model_group", "custom_llm_provider",
-                   "team_id", "request_tags", "cache_hit", "status", "metadata")
+LITELLM_COLUMNS = (
+    "request_id",
+    "call_type",
+    "spend",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "startTime",
+    "endTime",
+    "request_duration_ms",
+    "model",
+    "model_group",
+    "custom_llm_provider",
+    "team_id",
+    "request_tags",
+    "cache_hit",
+    "status",
+    "metadata",
+)
 # LiteLLM's provider names -> ours (Gemini is served through Google AI Studio or Vertex AI).
-LITELLM_PROVIDERS = {"gemini": "gemini", "vertex_ai": "gemini", "vertex_ai_beta": "gemini", "google": "gemini",
-                     "openai": "openai", "text-completion-openai": "openai", "ollama": "ollama",
-                     "ollama_chat": "ollama"}
+LITELLM_PROVIDERS = {
+    "gemini": "gemini",
+    "vertex_ai": "gemini",
+    "vertex_ai_beta": "gemini",
+    "google": "gemini",
+    "openai": "openai",
+    "text-completion-openai": "openai",
+    "ollama": "ollama",
+    "ollama_chat": "ollama",
+}
 
 
 class FormatError(ValueError):
@@ -106,20 +150,44 @@ def openai_usage_rows(path: Path, kind: FileKind | None = None) -> Iterator[Row]
         if _blank(created):
             yield lineno, None, "start_time: is required (unix seconds) or start_time_iso"
             continue
-        key = "|".join(str(row.get(c) or "") for c in ("start_time", "start_time_iso", "project_id", "model",
-                                                      "user_id", "api_key_id", "batch", "service_tier"))
+        key = "|".join(
+            str(row.get(c) or "")
+            for c in (
+                "start_time",
+                "start_time_iso",
+                "project_id",
+                "model",
+                "user_id",
+                "api_key_id",
+                "batch",
+                "service_tier",
+            )
+        )
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         requests = _decimal(row.get("num_model_requests"))
         project = (row.get("project_id") or "").strip()
-        yield lineno, {
-            "job_id": f"openai-export:{digest}", "created_at": created, "brand": project or None,
-            "provider": "openai", "model": row.get("model"), "job_type": "usage_bucket", "status": "completed",
-            "operation": "openai-usage-export", "input_tokens": row.get("input_tokens"),
-            "output_tokens": row.get("output_tokens"), "cached_tokens": row.get("input_cached_tokens"),
-            "cache_write_tokens": row.get("input_cache_write_tokens"),
-            "description": (f"OpenAI usage export: {int(requests)} requests" if requests is not None
-                            else "OpenAI usage export") + (f" in project {project}" if project else ""),
-        }, None
+        yield (
+            lineno,
+            {
+                "job_id": f"openai-export:{digest}",
+                "created_at": created,
+                "brand": project or None,
+                "provider": "openai",
+                "model": row.get("model"),
+                "job_type": "usage_bucket",
+                "status": "completed",
+                "operation": "openai-usage-export",
+                "input_tokens": row.get("input_tokens"),
+                "output_tokens": row.get("output_tokens"),
+                "cached_tokens": row.get("input_cached_tokens"),
+                "cache_write_tokens": row.get("input_cache_write_tokens"),
+                "description": (
+                    f"OpenAI usage export: {int(requests)} requests" if requests is not None else "OpenAI usage export"
+                )
+                + (f" in project {project}" if project else ""),
+            },
+            None,
+        )
 
 
 # -- LiteLLM spend logs --------------------------------------------------------------------------------------
@@ -135,7 +203,7 @@ def _litellm_objects(path: Path, kind: FileKind) -> Iterator[Row]:
         return
     items = data.get("data") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        yield 1, None, "expected a JSON array of spend logs or {\"data\": [...]}"
+        yield 1, None, 'expected a JSON array of spend logs or {"data": [...]}'
         return
     for i, obj in enumerate(items, start=1):  # "line" = position in the array
         if not isinstance(obj, dict):
@@ -196,24 +264,40 @@ def litellm_rows(path: Path, kind: FileKind | None = None) -> Iterator[Row]:
         tags = _json_field(row.get("request_tags"))
         metadata = _json_field(row.get("metadata"))
         error_info = metadata.get("error_information") if isinstance(metadata, dict) else None
-        yield lineno, {
-            "job_id": f"litellm:{str(rid).strip()}", "created_at": row.get("startTime"),
-            "brand": row.get("team_id") or None, "provider": provider, "model": model,
-            "job_type": row.get("call_type") or None, "status": status,
-            "operation": tags[0] if isinstance(tags, list) and tags and isinstance(tags[0], str) else None,
-            "input_tokens": row.get("prompt_tokens") if not _blank(row.get("prompt_tokens")) else 0,
-            "output_tokens": row.get("completion_tokens") if not _blank(row.get("completion_tokens")) else 0,
-            "execution_time_seconds": _seconds(row),
-            "cost_input": (spend or Decimal(0)) if billed else None, "cost_output": Decimal(0) if billed else None,
-            "error_class": error_info.get("error_class") if isinstance(error_info, dict) and status == "failed"
-            else None,
-            "description": "LiteLLM cache hit" if cache_hit else None,
-        }, None
+        yield (
+            lineno,
+            {
+                "job_id": f"litellm:{str(rid).strip()}",
+                "created_at": row.get("startTime"),
+                "brand": row.get("team_id") or None,
+                "provider": provider,
+                "model": model,
+                "job_type": row.get("call_type") or None,
+                "status": status,
+                "operation": tags[0] if isinstance(tags, list) and tags and isinstance(tags[0], str) else None,
+                "input_tokens": row.get("prompt_tokens") if not _blank(row.get("prompt_tokens")) else 0,
+                "output_tokens": row.get("completion_tokens") if not _blank(row.get("completion_tokens")) else 0,
+                "execution_time_seconds": _seconds(row),
+                "cost_input": (spend or Decimal(0)) if billed else None,
+                "cost_output": Decimal(0) if billed else None,
+                "error_class": error_info.get("error_class")
+                if isinstance(error_info, dict) and status == "failed"
+                else None,
+                "description": "LiteLLM cache hit" if cache_hit else None,
+            },
+            None,
+        )
 
 
 # -- entry point ---------------------------------------------------------------------------------------------
-def import_any(path: str | Path, *, fmt: str = "auto", company: str | None = None, progress: bool = False,
-               now: datetime | None = None) -> ImportResult:
+def import_any(
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    company: str | None = None,
+    progress: bool = False,
+    now: datetime | None = None,
+) -> ImportResult:
     """Import a file in our ledger format, OpenAI's usage export CSV or LiteLLM spend logs."""
     path = Path(path)
     if not path.is_file():
@@ -223,11 +307,14 @@ def import_any(path: str | Path, *, fmt: str = "auto", company: str | None = Non
     kind = detect(path)
     found = kind.format if fmt == "auto" else fmt
     if found == "openai-cost-csv":
-        raise FormatError("this is OpenAI's cost export (amount_value, line_item): billed costs come in with "
-                          "`python -m core sync openai`; import the completions usage export instead")
+        raise FormatError(
+            "this is OpenAI's cost export (amount_value, line_item): billed costs come in with "
+            "`python -m core sync openai`; import the completions usage export instead"
+        )
     if found == "ledger":
         return import_file(path, company=company, progress=progress, now=now)
     rows = openai_usage_rows(path, kind) if found == "openai-csv" else litellm_rows(path, kind)
     source = "provider_bill" if found == "openai-csv" else "import"
-    return import_rows(rows, company=company, source=source, now=now,
-                       progress=progress_printer(path) if progress else None)
+    return import_rows(
+        rows, company=company, source=source, now=now, progress=progress_printer(path) if progress else None
+    )

@@ -4,6 +4,7 @@ rollups included, in the caller's transaction. Rows the column checks cannot vou
 validator, as `core.ingest.record` does, and written in the same batch: same outcome, several times faster (see
 bench/ingest.py).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -35,9 +36,17 @@ class FrameResult:
     refused: list[tuple[int, str]] = field(default_factory=list)  # (position in the frame, reason)
 
 
-def ingest_frame(session, frame: pd.DataFrame, *, source: str = "import", is_demo: bool = False,
-                 now: datetime | None = None, default_company: str | None = None,
-                 pricer: Pricer | None = None, raw: list | None = None) -> FrameResult:
+def ingest_frame(
+    session,
+    frame: pd.DataFrame,
+    *,
+    source: str = "import",
+    is_demo: bool = False,
+    now: datetime | None = None,
+    default_company: str | None = None,
+    pricer: Pricer | None = None,
+    raw: list | None = None,
+) -> FrameResult:
     """Validate, price and store a batch of raw records (columns named as the import fields). The caller commits.
 
     Same outcome as validating each row and calling `ingest`: valid rows stored once, replays counted as
@@ -45,13 +54,19 @@ def ingest_frame(session, frame: pd.DataFrame, *, source: str = "import", is_dem
     `raw`, when given, holds the records the frame was built from: refusals then quote the values as given
     (a frame turns 11 into 11.0 in a column with gaps).
     """
-    batch, refused = _prepare(frame, now or datetime.now(UTC), default_company, raw,
-                              pricer if pricer is not None or frame.empty else Pricer(session))
+    batch, refused = _prepare(
+        frame,
+        now or datetime.now(UTC),
+        default_company,
+        raw,
+        pricer if pricer is not None or frame.empty else Pricer(session),
+    )
     return _store(session, batch, refused, source, is_demo)
 
 
-def _prepare(frame: pd.DataFrame, now: datetime, default_company: str | None, raw: list | None,
-             pricer: Pricer | None) -> tuple[dict | None, list[tuple[int, str]]]:
+def _prepare(
+    frame: pd.DataFrame, now: datetime, default_company: str | None, raw: list | None, pricer: Pricer | None
+) -> tuple[dict | None, list[tuple[int, str]]]:
     """A frame's valid rows, priced, as a batch for the ledger writer (None if none), and its refused rows
     (position, reason). Reads nothing from the database."""
     frame = frame.reset_index(drop=True)
@@ -65,12 +80,19 @@ def _prepare(frame: pd.DataFrame, now: datetime, default_company: str | None, ra
         c = take(cols, good)
         c["cost_input"], c["cost_output"], c["pricing_status"] = ColumnPrices(pricer).costs(c)
         n = len(good)
-        batch = {**{k: c[k] for k in writer.BATCH if k in c}, "position": good,
-                 "error_class": pa.nulls(n, pa.string()), "request_id": pa.nulls(n, pa.string())}
+        batch = {
+            **{k: c[k] for k in writer.BATCH if k in c},
+            "position": good,
+            "error_class": pa.nulls(n, pa.string()),
+            "request_id": pa.nulls(n, pa.string()),
+        }
     if bad.any():
         where = np.flatnonzero(bad).tolist()
-        records = [raw[i] for i in where] if raw is not None else [
-            {k: (None if _is_na(v) else v) for k, v in r.items()} for r in frame.iloc[where].to_dict("records")]
+        records = (
+            [raw[i] for i in where]
+            if raw is not None
+            else [{k: (None if _is_na(v) else v) for k, v in r.items()} for r in frame.iloc[where].to_dict("records")]
+        )
         rows, positions = [], []
         for pos, rec in zip(where, records):
             try:
@@ -108,9 +130,15 @@ def _job_id_keys(frame: pd.DataFrame) -> set:
     return set(frame["job_id"].dropna().astype("str").str.strip().tolist())
 
 
-def ingest_frames(batches: Iterable[tuple[pd.DataFrame, list | None, object]], *, workers: int | None = None,
-                  source: str = "import", is_demo: bool = False, now: datetime | None = None,
-                  default_company: str | None = None) -> Iterator[tuple[object, FrameResult]]:
+def ingest_frames(
+    batches: Iterable[tuple[pd.DataFrame, list | None, object]],
+    *,
+    workers: int | None = None,
+    source: str = "import",
+    is_demo: bool = False,
+    now: datetime | None = None,
+    default_company: str | None = None,
+) -> Iterator[tuple[object, FrameResult]]:
     """Ingest (frame, raw, tag) batches, each in its own transaction; yields (tag, result) in batch order.
 
     On PostgreSQL `workers` (2) batches are written at once while the next ones are validated and priced, in a
@@ -140,8 +168,10 @@ def ingest_frames(batches: Iterable[tuple[pd.DataFrame, list | None, object]], *
             yield tag, store(prepare(frame, raw))
         return
     pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as ahead, \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as ahead,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool,
+    ):
         for frame, raw, tag in batches:
             keys = _job_id_keys(frame)
             # `workers` batches written, two more prepared meanwhile: one for each writer as it is freed.

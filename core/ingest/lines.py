@@ -3,6 +3,7 @@ per line, or CSV records keyed by the header (the csv module's errors and field 
 
 Each reader yields Row tuples (line number, record, why the line is refused): a refusal costs only its line.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,7 +33,7 @@ def escaped_byte(text: str, shift: int = 0) -> str | None:
     m = _ESCAPED.search(text)
     if m is None:
         return None
-    offset = len(text[:m.start()].encode("utf-8", "surrogateescape")) + 1 + shift
+    offset = len(text[: m.start()].encode("utf-8", "surrogateescape")) + 1 + shift
     return f"not valid UTF-8 at byte {offset} (0x{ord(m.group()) - 0xDC00:02x})"
 
 
@@ -47,8 +48,9 @@ def unreadable_text(row: dict, *, escaped_bytes: bool = False) -> str | None:
             m = _ESCAPED.search(json.dumps([key, value], ensure_ascii=False, default=str)) if escaped_bytes else None
             if m is None:
                 return str(InvalidRecord(key, value, "is not valid Unicode (a lone surrogate)"))
-            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace") \
-                if isinstance(value, str) else value
+            shown = (
+                value.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if isinstance(value, str) else value
+            )
             return str(InvalidRecord(key, shown, f"not valid UTF-8 (byte 0x{ord(m.group()) - 0xDC00:02x})"))
     return None
 
@@ -105,8 +107,11 @@ class _Tap:
     def bad_byte(self, bom: int) -> tuple[int, str]:
         """(line, why) of the record's first byte that is not UTF-8 (when `escaped`)."""
         first = self.first
-        return next((first + k, why) for k, line in enumerate(self.record)
-                    if (why := escaped_byte(line, bom if first + k == 1 else 0)))
+        return next(
+            (first + k, why)
+            for k, line in enumerate(self.record)
+            if (why := escaped_byte(line, bom if first + k == 1 else 0))
+        )
 
     def skip_quoted(self) -> bool:
         """Take the lines of a quoted field left open by a refused record (the csv module stops at the error);
@@ -213,7 +218,7 @@ def csv_rows(lines: Iterable[str], bom: int = 0) -> Iterator[Row]:
             yield tap.number, None, f"column {lost + 1}: a value under a header name that is not valid UTF-8"
             continue
         row = dict(zip(header, values))
-        for name in header[len(values):]:
+        for name in header[len(values) :]:
             row.setdefault(name, None)
         for k in unnamed:  # empty here; a name no database can store goes too
             row.pop(header[k], None)

@@ -4,6 +4,7 @@ A replay of the same record (same job_id, same content) counts once; the same jo
 conflict and the stored row is left as it was. Records are validated (core/ingest/checks.py), priced here and
 written by the ledger's one writer (core/storage/writer.py), rollups included, in the caller's transaction.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -22,8 +23,17 @@ from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, Brand, Company
 from core.storage.names import get_or_create_brand, get_or_create_company
 
-__all__ = ["record_usage", "ingest", "priced_row", "IngestResult", "InvalidRecord", "UsageConflict",
-           "validate_record", "get_or_create_company", "get_or_create_brand"]
+__all__ = [
+    "record_usage",
+    "ingest",
+    "priced_row",
+    "IngestResult",
+    "InvalidRecord",
+    "UsageConflict",
+    "validate_record",
+    "get_or_create_company",
+    "get_or_create_brand",
+]
 
 CHUNK = 5000  # records turned into columns at a time: a long iterable is never held as dicts
 # What `ingest` did: inserted, duplicates, conflicts [(position, job_id)], refused [(position, InvalidRecord)]
@@ -36,24 +46,53 @@ def priced_row(rec: UsageRecord, pricer: Pricer) -> dict:
     if rec.cost_input is not None or rec.cost_output is not None:
         cost = billed_cost(rec.cost_input, rec.cost_output)
     else:
-        cost = pricer.price(provider=rec.provider, model=rec.model, at=rec.created_at,
-                            input_tokens=rec.input_tokens, output_tokens=rec.output_tokens,
-                            cached_tokens=rec.cached_tokens, cache_write_tokens=rec.cache_write_tokens)
+        cost = pricer.price(
+            provider=rec.provider,
+            model=rec.model,
+            at=rec.created_at,
+            input_tokens=rec.input_tokens,
+            output_tokens=rec.output_tokens,
+            cached_tokens=rec.cached_tokens,
+            cache_write_tokens=rec.cache_write_tokens,
+        )
     return {
-        "job_id": rec.job_id, "company": rec.company, "brand": rec.brand, "job_type": rec.job_type,
-        "status": rec.status, "operation": rec.operation, "description": rec.description,
-        "provider": rec.provider, "model": rec.model, "pricing_status": cost.pricing_status,
-        "fingerprint": rec.fingerprint, "error_class": rec.error_class, "request_id": rec.request_id,
-        "input_tokens": rec.input_tokens, "output_tokens": rec.output_tokens, "cached_tokens": rec.cached_tokens,
-        "cache_write_tokens": rec.cache_write_tokens, "reasoning_tokens": rec.reasoning_tokens,
-        "execution_ms": rec.execution_ms, "memory_usage_mb": rec.memory_usage_mb, "error_count": rec.error_count,
-        "cost_input": cost.cost_input, "cost_output": cost.cost_output, "created_at": rec.created_at,
+        "job_id": rec.job_id,
+        "company": rec.company,
+        "brand": rec.brand,
+        "job_type": rec.job_type,
+        "status": rec.status,
+        "operation": rec.operation,
+        "description": rec.description,
+        "provider": rec.provider,
+        "model": rec.model,
+        "pricing_status": cost.pricing_status,
+        "fingerprint": rec.fingerprint,
+        "error_class": rec.error_class,
+        "request_id": rec.request_id,
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "cached_tokens": rec.cached_tokens,
+        "cache_write_tokens": rec.cache_write_tokens,
+        "reasoning_tokens": rec.reasoning_tokens,
+        "execution_ms": rec.execution_ms,
+        "memory_usage_mb": rec.memory_usage_mb,
+        "error_count": rec.error_count,
+        "cost_input": cost.cost_input,
+        "cost_output": cost.cost_output,
+        "created_at": rec.created_at,
         "success_rate": rec.success_rate,
     }
 
 
-def ingest(session: Session, records: Iterable[UsageRecord], *, source: str = "api", is_demo: bool = False,
-           pricer: Pricer | None = None, extra_deltas: dict | None = None) -> IngestResult:
+def ingest(
+    session: Session,
+    records: Iterable[UsageRecord],
+    *,
+    source: str = "api",
+    is_demo: bool = False,
+    pricer: Pricer | None = None,
+    extra_deltas: dict | None = None,
+) -> IngestResult:
     """Store validated records (positions: their order in `records`) in one batch. The caller commits.
 
     A caller with other rollup changes in the same transaction (the removal of rows it replaces) passes them as
@@ -105,8 +144,9 @@ def _record_fields(kwargs: Mapping) -> dict:
     return raw
 
 
-def record_usage(*, session: Session | None = None, source: str = "api", is_demo: bool = False,
-                 now: datetime | None = None, **kwargs) -> AIJobUsage:
+def record_usage(
+    *, session: Session | None = None, source: str = "api", is_demo: bool = False, now: datetime | None = None, **kwargs
+) -> AIJobUsage:
     """Record one AI call and return its usage row (with its job, brand and company loaded).
 
     Keyword arguments as the usage API names them (input_tokens, output_tokens, cost_input, cost_output,
@@ -130,10 +170,12 @@ def record_usage(*, session: Session | None = None, source: str = "api", is_demo
             return _as_stored(row, result.written, source, is_demo)
         # One round trip for the row, its job, brand and company (the caller gets them loaded).
         job = joinedload(AIJobUsage.ai_job, innerjoin=True)
-        return s.scalar(select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
-                        .where(AIJob.job_id == rec.job_id)
-                        .options(job.joinedload(AIJob.brand, innerjoin=True),
-                                 job.joinedload(AIJob.company, innerjoin=True)))
+        return s.scalar(
+            select(AIJobUsage)
+            .join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
+            .where(AIJob.job_id == rec.job_id)
+            .options(job.joinedload(AIJob.brand, innerjoin=True), job.joinedload(AIJob.company, innerjoin=True))
+        )
 
 
 def _loaded(model, **values):
@@ -151,16 +193,50 @@ def _as_stored(row: dict, ids: dict, source: str, is_demo: bool) -> AIJobUsage:
     cid, bid = ids["company_id"], ids["brand_id"]
     company = _loaded(Company, id=cid, name=row["company"], created_at=ids["company_created_at"].astimezone(UTC))
     brand = _loaded(Brand, id=bid, company_id=cid, name=row["brand"], company=company)
-    job = _loaded(AIJob, id=ids["job"], job_id=row["job_id"], company_id=cid, brand_id=bid, source=source,
-                  is_demo=is_demo, created_at=created, brand=brand, company=company,
-                  **{k: row[k] for k in ("job_type", "status", "operation", "description", "request_id",
-                                         "fingerprint")})
+    job = _loaded(
+        AIJob,
+        id=ids["job"],
+        job_id=row["job_id"],
+        company_id=cid,
+        brand_id=bid,
+        source=source,
+        is_demo=is_demo,
+        created_at=created,
+        brand=brand,
+        company=company,
+        **{k: row[k] for k in ("job_type", "status", "operation", "description", "request_id", "fingerprint")},
+    )
     usage = _loaded(
-        AIJobUsage, id=ids["usage"], ai_job_id=ids["job"], company_id=cid, brand_id=bid, job_status=row["status"],
-        operation=row["operation"], created_at=created, total_tokens=row["input_tokens"] + row["output_tokens"],
-        total_cost=row["cost_input"] + row["cost_output"], provider_name=row["provider"], model_name=row["model"],
-        ai_job=job, **{k: row[k] for k in ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens",
-                                           "reasoning_tokens", "cost_input", "cost_output", "pricing_status",
-                                           "execution_ms", "memory_usage_mb", "success_rate", "error_count",
-                                           "error_class")})
+        AIJobUsage,
+        id=ids["usage"],
+        ai_job_id=ids["job"],
+        company_id=cid,
+        brand_id=bid,
+        job_status=row["status"],
+        operation=row["operation"],
+        created_at=created,
+        total_tokens=row["input_tokens"] + row["output_tokens"],
+        total_cost=row["cost_input"] + row["cost_output"],
+        provider_name=row["provider"],
+        model_name=row["model"],
+        ai_job=job,
+        **{
+            k: row[k]
+            for k in (
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "cost_input",
+                "cost_output",
+                "pricing_status",
+                "execution_ms",
+                "memory_usage_mb",
+                "success_rate",
+                "error_count",
+                "error_class",
+            )
+        },
+    )
     return usage

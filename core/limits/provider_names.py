@@ -6,6 +6,7 @@ quota or price already names it (it was accepted once). Anything else is most li
 never match any usage, so it is refused with the close matches, unless the caller says it is a new provider.
 Names are compared lower-case and trimmed, as they are stored.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -13,19 +14,21 @@ import difflib
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
-from core.storage.models import AIJobUsage, Budget, PriceOverride, Quota, UsageDailyModel
 from core.errors import InvalidRecord
+from core.storage.models import AIJobUsage, Budget, PriceOverride, Quota, UsageDailyModel
 
 NEW_PROVIDER_HINT = "for a new provider: --allow-new-provider, or tick 'This is a new provider' in Settings"
 
 
 def _configured() -> set[str]:
     from core.config import get_settings
+
     return set(get_settings().configured_providers())
 
 
 def _catalog() -> frozenset[str]:
     from core.pricing.catalog import catalog_providers  # loads genai-prices' data: only when the cheaper sources miss
+
     return catalog_providers()
 
 
@@ -34,14 +37,20 @@ def _in_storage(session: Session, name: str) -> bool:
     found = session.scalar(select(AIJobUsage.id).where(AIJobUsage.provider_name == name).limit(1))
     if found is not None:
         return True
-    return any(session.scalar(select(col).where(col == name).limit(1)) is not None
-               for col in (Budget.provider, Quota.provider, PriceOverride.provider))
+    return any(
+        session.scalar(select(col).where(col == name).limit(1)) is not None
+        for col in (Budget.provider, Quota.provider, PriceOverride.provider)
+    )
 
 
 def stored_providers(session: Session) -> set[str]:
     """Provider names in the ledger (read from its daily rollup) and in the budgets, quotas and prices."""
-    q = union(select(UsageDailyModel.provider_name), select(Budget.provider), select(Quota.provider),
-              select(PriceOverride.provider))
+    q = union(
+        select(UsageDailyModel.provider_name),
+        select(Budget.provider),
+        select(Quota.provider),
+        select(PriceOverride.provider),
+    )
     return {name for name in session.scalars(q) if name}
 
 
@@ -59,6 +68,8 @@ def check_provider(session: Session, provider: str, *, allow_new: bool = False) 
     if close:
         reason = f"unknown provider — did you mean {' or '.join(close)}? ({NEW_PROVIDER_HINT})"
     else:
-        reason = ("unknown provider: not in the pricing catalog, the configured providers or the ledger "
-                  f"({NEW_PROVIDER_HINT})")
+        reason = (
+            "unknown provider: not in the pricing catalog, the configured providers or the ledger "
+            f"({NEW_PROVIDER_HINT})"
+        )
     raise InvalidRecord("provider", name, reason)

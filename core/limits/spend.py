@@ -3,6 +3,7 @@ budget-aware fallback chain (one definition of "consumed" and "remaining").
 
 Unpriced calls add 0 to the cost consumed but are counted apart (`unpriced_calls`), never taken as free.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from core.queries.aggregate import aggregate
 from core.storage.db import session_scope
 from core.storage.models import Budget, Company, Quota
 
+
 @dataclass(frozen=True)
 class Spend:
     calls: int
@@ -26,8 +28,9 @@ class Spend:
     unpriced_calls: int
 
 
-def month_to_date(session: Session, *, company_id: int | None = None, provider: str | None = None,
-                  now: datetime | None = None) -> Spend:
+def month_to_date(
+    session: Session, *, company_id: int | None = None, provider: str | None = None, now: datetime | None = None
+) -> Spend:
     """Calls, tokens and cost from the 1st of `now`'s month (UTC) up to `now`."""
     now = utc_now(now)
     filters = {"company_id": company_id, "provider_name": provider or None}
@@ -61,8 +64,13 @@ class LimitStatus:
         return self.consumed >= self.limit
 
 
-def limit_statuses(session: Session | None = None, *, company_id: int | None = None, provider: str | None = None,
-                   now: datetime | None = None) -> list[LimitStatus]:
+def limit_statuses(
+    session: Session | None = None,
+    *,
+    company_id: int | None = None,
+    provider: str | None = None,
+    now: datetime | None = None,
+) -> list[LimitStatus]:
     """Every budget and quota (optionally of one company / provider) with its month-to-date consumption.
 
     A provider-specific query also returns the company-wide budget, which that provider's spend counts toward.
@@ -92,8 +100,17 @@ def limit_statuses(session: Session | None = None, *, company_id: int | None = N
             if q.monthly_usd is not None:
                 out.append(LimitStatus("quota_usd", q.company_id, name, q.provider, q.monthly_usd, sp.cost, sp))
             if q.monthly_tokens is not None:
-                out.append(LimitStatus("quota_tokens", q.company_id, name, q.provider, Decimal(q.monthly_tokens),
-                                       Decimal(sp.tokens), sp))
+                out.append(
+                    LimitStatus(
+                        "quota_tokens",
+                        q.company_id,
+                        name,
+                        q.provider,
+                        Decimal(q.monthly_tokens),
+                        Decimal(sp.tokens),
+                        sp,
+                    )
+                )
     return out
 
 

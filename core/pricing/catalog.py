@@ -9,6 +9,7 @@ Rules:
 - A model nobody prices is `unpriced` (cost 0, counted apart), never silently free.
 Catalog look-ups are cached per (provider, model, day): a bulk import prices a million rows with a few hundred.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -74,20 +75,28 @@ def billed_cost(cost_input, cost_output) -> Cost:
     return Cost(ci, co, ci + co, "billed")
 
 
-def apply_rates(rates: Rates, input_tokens: int, output_tokens: int, cached_tokens: int = 0,
-                cache_write_tokens: int = 0) -> Cost:
+def apply_rates(
+    rates: Rates, input_tokens: int, output_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+) -> Cost:
     if rates.status == "unpriced":
         return Cost(ZERO, ZERO, ZERO, "unpriced")
     if rates.tiered is not None:
-        calc = rates.tiered.calc_price(GPUsage(input_tokens=input_tokens, output_tokens=output_tokens,
-                                               cache_read_tokens=cached_tokens or None,
-                                               cache_write_tokens=cache_write_tokens or None))
+        calc = rates.tiered.calc_price(
+            GPUsage(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cache_read_tokens=cached_tokens or None,
+                cache_write_tokens=cache_write_tokens or None,
+            )
+        )
         ci, co = to_money(calc["input_price"]), to_money(calc["output_price"])
         return Cost(ci, co, ci + co, rates.status)
     plain = input_tokens - cached_tokens - cache_write_tokens
-    raw_in = (plain * rates.input
-              + cached_tokens * (rates.cache_read if rates.cache_read is not None else rates.input)
-              + cache_write_tokens * (rates.cache_write if rates.cache_write is not None else rates.input))
+    raw_in = (
+        plain * rates.input
+        + cached_tokens * (rates.cache_read if rates.cache_read is not None else rates.input)
+        + cache_write_tokens * (rates.cache_write if rates.cache_write is not None else rates.input)
+    )
     ci = to_money(raw_in / MILLION)
     co = to_money(output_tokens * rates.output / MILLION)
     return Cost(ci, co, ci + co, rates.status)
@@ -100,24 +109,34 @@ def catalog_rates(provider: str, model: str, at: datetime) -> Rates:
         return FREE
     try:
         _, info = data_snapshot.get_snapshot().find_provider_model(
-            model, None, CATALOG_PROVIDER.get(provider, provider), None)
+            model, None, CATALOG_PROVIDER.get(provider, provider), None
+        )
     except LookupError:
         return UNPRICED
     price = info.get_prices(at)
-    values = {k: getattr(price, k, None) for k in ("input_mtok", "output_mtok", "cache_read_mtok",
-                                                  "cache_write_mtok")}
+    values = {k: getattr(price, k, None) for k in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")}
     if any(isinstance(v, gp_types.TieredPrices) for v in values.values()):
         return Rates(status="catalog", tiered=price)
     if values["input_mtok"] is None and values["output_mtok"] is None:
         return UNPRICED
-    return Rates(status="catalog", input=Decimal(values["input_mtok"] or 0),
-                 output=Decimal(values["output_mtok"] or 0), cache_read=values["cache_read_mtok"],
-                 cache_write=values["cache_write_mtok"])
+    return Rates(
+        status="catalog",
+        input=Decimal(values["input_mtok"] or 0),
+        output=Decimal(values["output_mtok"] or 0),
+        cache_read=values["cache_read_mtok"],
+        cache_write=values["cache_write_mtok"],
+    )
 
 
-_OVERRIDE_COLS = (PriceOverride.provider, PriceOverride.model_pattern, PriceOverride.input_per_million,
-                  PriceOverride.cached_input_per_million, PriceOverride.cache_write_per_million,
-                  PriceOverride.output_per_million, PriceOverride.effective_from)
+_OVERRIDE_COLS = (
+    PriceOverride.provider,
+    PriceOverride.model_pattern,
+    PriceOverride.input_per_million,
+    PriceOverride.cached_input_per_million,
+    PriceOverride.cache_write_per_million,
+    PriceOverride.output_per_million,
+    PriceOverride.effective_from,
+)
 _OVERRIDES = select(*_OVERRIDE_COLS)
 
 
@@ -133,8 +152,13 @@ class _OverrideRow:
 
 
 def _override_rates(o) -> Rates:
-    return Rates(status="override", input=o.input_per_million, output=o.output_per_million,
-                 cache_read=o.cached_input_per_million, cache_write=o.cache_write_per_million)
+    return Rates(
+        status="override",
+        input=o.input_per_million,
+        output=o.output_per_million,
+        cache_read=o.cached_input_per_million,
+        cache_write=o.cache_write_per_million,
+    )
 
 
 _KEPT: dict = {}  # database URL -> the Pricer `Pricer.kept` hands out (PostgreSQL)
@@ -152,8 +176,11 @@ class Pricer:
         if is_sqlite(session):
             return cls(session)
         one = select(literal(1).label("one")).subquery()
-        rows = session.execute(select(literal_column(f"({PRICES_DIGEST})"), *_OVERRIDE_COLS).select_from(
-            one.outerjoin(PriceOverride, true()))).all()
+        rows = session.execute(
+            select(literal_column(f"({PRICES_DIGEST})"), *_OVERRIDE_COLS).select_from(
+                one.outerjoin(PriceOverride, true())
+            )
+        ).all()
         pricer = cls(overrides=[_OverrideRow(*r[1:]) for r in rows if r[1] is not None])
         pricer.digest = rows[0][0]
         _KEPT[session.get_bind().url] = pricer
@@ -170,8 +197,7 @@ class Pricer:
     def __init__(self, session: Session | None = None, overrides: list[PriceOverride] | None = None):
         if overrides is None:
             # Plain rows, not ORM objects: this runs once per record_usage call.
-            overrides = ([_OverrideRow(*r) for r in session.execute(_OVERRIDES)]
-                         if session is not None else [])
+            overrides = [_OverrideRow(*r) for r in session.execute(_OVERRIDES)] if session is not None else []
         # Newest first, so the first matching override in force wins.
         self._overrides = sorted(overrides, key=lambda o: o.effective_from, reverse=True)
         self._cache: dict[tuple[str, str, date], Rates] = {}
@@ -189,8 +215,11 @@ class Pricer:
     def _lookup(self, provider: str, model: str, at: datetime) -> Rates:
         # Overrides change at an exact instant; day-keyed caching is safe only if none starts that day.
         exact = [o for o in self._overrides if o.provider == provider and o.model_pattern == model]
-        pattern = [o for o in self._overrides if o.provider == provider and o.model_pattern != model
-                   and fnmatch.fnmatchcase(model, o.model_pattern)]
+        pattern = [
+            o
+            for o in self._overrides
+            if o.provider == provider and o.model_pattern != model and fnmatch.fnmatchcase(model, o.model_pattern)
+        ]
         for candidates in (exact, pattern):
             for o in candidates:
                 if o.effective_from <= at:
@@ -201,8 +230,17 @@ class Pricer:
         """True when an override of this provider takes effect during `day`: its rates change within the day."""
         return (provider, day) in self._override_days
 
-    def price(self, *, provider: str, model: str, at: datetime, input_tokens: int, output_tokens: int,
-              cached_tokens: int = 0, cache_write_tokens: int = 0) -> Cost:
+    def price(
+        self,
+        *,
+        provider: str,
+        model: str,
+        at: datetime,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> Cost:
         at = as_utc(at)
         if self.override_starts_on(provider, at.date()):
             rates = self._lookup(provider, model, at)

@@ -2,6 +2,7 @@
 with the catalog's exact decimal rates and the same rounding as `core.pricing.catalog.apply_rates` (no float touches
 money). Days where an override starts, and tiered prices, are priced row by row by the scalar Pricer.
 """
+
 from __future__ import annotations
 
 from datetime import UTC
@@ -38,7 +39,7 @@ class ColumnPrices:
         co = np.zeros(n, dtype=np.int64)
         status = np.full(n, "catalog", dtype=object)
         billed = c["billed"]
-        day = (c["created_at"].astype(np.int64) // US_PER_DAY)
+        day = c["created_at"].astype(np.int64) // US_PER_DAY
         uniq, first, codes = factorize(c["provider"], c["model"], day)
         rates, per_row = [], np.zeros(len(uniq), dtype=bool)
         for k, (provider, model, _) in enumerate(uniq):
@@ -46,8 +47,15 @@ class ColumnPrices:
             # Overrides start at an exact instant: a day where one starts is priced row by row.
             per_row[k] = self.pricer.override_starts_on(provider, at.date())
             rates.append(self.pricer.rates(provider, model, at))
-        exp = max([0] + [-Decimal(v).as_tuple().exponent for r in rates for v in (r.input, r.output, r.cache_read,
-                                                                                      r.cache_write) if v is not None])
+        exp = max(
+            [0]
+            + [
+                -Decimal(v).as_tuple().exponent
+                for r in rates
+                for v in (r.input, r.output, r.cache_read, r.cache_write)
+                if v is not None
+            ]
+        )
         r_in = np.array([_scaled(r.input, r.input, exp) for r in rates] + [0], dtype=object)
         r_cache = np.array([_scaled(r.cache_read, r.input, exp) for r in rates] + [0], dtype=object)
         r_write = np.array([_scaled(r.cache_write, r.input, exp) for r in rates] + [0], dtype=object)
@@ -58,7 +66,7 @@ class ColumnPrices:
         plain = ~billed & ~scalar
         inp, out, cached, write = c["input_tokens"], c["output_tokens"], c["cached_tokens"], c["cache_write_tokens"]
         big = max(int(r_in.max()), int(r_cache.max()), int(r_write.max()), int(r_out.max()), 1)
-        den = 10 ** exp
+        den = 10**exp
         if int(max(inp.max(initial=0), out.max(initial=0))) * big * 3 < 2**62:
             as_int = lambda a: a.astype(np.int64)  # noqa: E731
         else:  # products that could overflow int64: exact Python integers, slower but rare
@@ -71,9 +79,15 @@ class ColumnPrices:
         status[plain] = row_kind[plain]
         for i in np.flatnonzero(scalar & ~billed):
             at = pd.Timestamp(c["created_at"][i]).tz_localize(UTC).to_pydatetime()
-            cost = self.pricer.price(provider=c["provider"][i].as_py(), model=c["model"][i].as_py(), at=at,
-                                     input_tokens=int(inp[i]), output_tokens=int(out[i]),
-                                     cached_tokens=int(cached[i]), cache_write_tokens=int(write[i]))
+            cost = self.pricer.price(
+                provider=c["provider"][i].as_py(),
+                model=c["model"][i].as_py(),
+                at=at,
+                input_tokens=int(inp[i]),
+                output_tokens=int(out[i]),
+                cached_tokens=int(cached[i]),
+                cache_write_tokens=int(write[i]),
+            )
             ci[i], co[i] = int(cost.cost_input.scaleb(6)), int(cost.cost_output.scaleb(6))
             status[i] = cost.pricing_status
         unpriced = plain & (row_kind == "unpriced")

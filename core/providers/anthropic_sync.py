@@ -15,6 +15,7 @@ Anthropic marks these two endpoints as legacy beside its newer analytics endpoin
 ENDPOINTS below, so a switch is one change there. Paging, retries and the idempotent replacement of each synced
 day are core.providers.bill_sync's.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,9 +25,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from core.access.users import User
+from core.clock import midnight
 from core.config import get_settings
 from core.providers import bill_sync
-from core.clock import midnight
 from core.providers.bill_sync import (
     Api,
     BillSource,
@@ -80,8 +81,9 @@ def cache_write_tokens(result: dict) -> list[tuple[str, object]]:
     """The cache-creation fields of a usage result, in whichever shape it comes: [(name, value), ...]."""
     nested = result.get("cache_creation")
     if isinstance(nested, dict):
-        return [(f"cache_creation.{k}", nested.get(k)) for k in ("ephemeral_5m_input_tokens",
-                                                                   "ephemeral_1h_input_tokens")]
+        return [
+            (f"cache_creation.{k}", nested.get(k)) for k in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+        ]
     split = [k for k in ("cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens") if k in result]
     if split:
         return [(k, result.get(k)) for k in split]
@@ -109,8 +111,11 @@ def _usage(buckets, got: Gathered) -> None:
                 key = (row.day, row.group, row.model)
                 tools[key] = tools.get(key, 0) + searches
     for key, row in got.usage.items():
-        row.description = ("Anthropic usage report" + (f" in workspace {row.group}" if row.group else "")
-                           + (f": {tools[key]} web searches" if tools.get(key) else ""))
+        row.description = (
+            "Anthropic usage report"
+            + (f" in workspace {row.group}" if row.group else "")
+            + (f": {tools[key]} web searches" if tools.get(key) else "")
+        )
 
 
 def _cost_kind(result: dict) -> str:
@@ -122,8 +127,12 @@ def _cost_kind(result: dict) -> str:
 def _line_item(result: dict) -> str:
     if result.get("description"):
         return str(result["description"])
-    parts = [result.get("model"), result.get("token_type") or result.get("cost_type"), result.get("service_tier"),
-             result.get("context_window")]
+    parts = [
+        result.get("model"),
+        result.get("token_type") or result.get("cost_type"),
+        result.get("service_tier"),
+        result.get("context_window"),
+    ]
     return ", ".join(str(p) for p in parts if p)
 
 
@@ -137,12 +146,26 @@ def _costs(buckets, got: Gathered) -> None:
             item = _line_item(r)
             # A cost without a model (web search, code execution) is reconciled under its own name.
             # Lowest currency units: cents for USD ("123.45" is $1.2345).
-            got.add_line(day, r.get("workspace_id") or "", item, r.get("model") or item, _cost_kind(r),
-                         cents / 100, (r.get("currency") or "USD").lower())
+            got.add_line(
+                day,
+                r.get("workspace_id") or "",
+                item,
+                r.get("model") or item,
+                _cost_kind(r),
+                cents / 100,
+                (r.get("currency") or "USD").lower(),
+            )
 
 
-def sync_anthropic(since: date | None = None, until: date | None = None, now: datetime | None = None, *,
-                   company: str | None = None, session: Session | None = None, actor: User | None = None) -> dict:
+def sync_anthropic(
+    since: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
+    *,
+    company: str | None = None,
+    session: Session | None = None,
+    actor: User | None = None,
+) -> dict:
     """Read [since, until] (whole UTC days, until defaults to today) from the usage and cost reports and replace
     those days in the ledger. `since` defaults to ANTHROPIC_SYNC_DAYS back (the daily worker job).
     Returns a summary dict; raises SyncError (nothing written) when the reports cannot be read."""
@@ -156,16 +179,22 @@ def sync_anthropic(since: date | None = None, until: date | None = None, now: da
     if settings.anthropic_admin_key is None:
         raise SyncError("ANTHROPIC_ADMIN_KEY is not set: the usage and cost reports need an admin key")
     e = ENDPOINTS
-    api = Api(settings.anthropic_base_url.rstrip("/"),
-              (("x-api-key", settings.anthropic_admin_key.get_secret_value()), ("anthropic-version", API_VERSION)),
-              settings.provider_timeout_seconds, settings.anthropic_sync_retries)
-    common = [(e.start_param, _rfc3339(d0)), (e.end_param, _rfc3339(d1)), ("bucket_width", "1d"),
-              ("limit", str(bill_sync.PAGE_LIMIT))]
+    api = Api(
+        settings.anthropic_base_url.rstrip("/"),
+        (("x-api-key", settings.anthropic_admin_key.get_secret_value()), ("anthropic-version", API_VERSION)),
+        settings.provider_timeout_seconds,
+        settings.anthropic_sync_retries,
+    )
+    common = [
+        (e.start_param, _rfc3339(d0)),
+        (e.end_param, _rfc3339(d1)),
+        ("bucket_width", "1d"),
+        ("limit", str(bill_sync.PAGE_LIMIT)),
+    ]
     usage_stats: dict = {}
     cost_stats: dict = {}
     got = Gathered()
-    _usage(fetch_buckets(api, e.usage_path, common + [(e.group_param, g) for g in e.usage_groups], usage_stats),
-           got)
+    _usage(fetch_buckets(api, e.usage_path, common + [(e.group_param, g) for g in e.usage_groups], usage_stats), got)
     _costs(fetch_buckets(api, e.cost_path, common + [(e.group_param, g) for g in e.cost_groups], cost_stats), got)
     summary = bill_sync.store(BILL, company, d0, d1, got, now, session=session)
     summary |= {"usage_pages": usage_stats.get("pages", 0), "cost_pages": cost_stats.get("pages", 0)}

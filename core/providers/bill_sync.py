@@ -12,6 +12,7 @@
 A source line that cannot be read (a token count or amount that is not a number) is refused alone, named with
 its field, value and day in the summary; the rest of the sync goes on.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,9 @@ from sqlalchemy.orm import Session
 
 from core.access.users import User, authorize
 from core.clock import midnight
-from core.money import ZERO, exact, to_money
 from core.ingest.checks import validate_record
 from core.ingest.record import get_or_create_company, ingest
+from core.money import ZERO, exact, to_money
 from core.pricing.catalog import Pricer
 from core.redact import redact
 from core.storage import rollups as rollup
@@ -185,8 +186,9 @@ class Gathered:
             row = self.usage[key] = UsageRow(day, group, model)
         return row
 
-    def add_line(self, day: date, group: str, line_item: str, model: str, kind: str, amount: Decimal,
-                 currency: str) -> None:
+    def add_line(
+        self, day: date, group: str, line_item: str, model: str, kind: str, amount: Decimal, currency: str
+    ) -> None:
         key = (day, group, line_item)
         prev = self.lines.get(key)
         if prev is None:
@@ -195,8 +197,11 @@ class Gathered:
             prev.amount += amount
 
     def within(self, d0: date, d1: date) -> Gathered:
-        return Gathered({k: v for k, v in self.usage.items() if d0 <= k[0] < d1},
-                        {k: v for k, v in self.lines.items() if d0 <= k[0] < d1}, self.refused)
+        return Gathered(
+            {k: v for k, v in self.usage.items() if d0 <= k[0] < d1},
+            {k: v for k, v in self.lines.items() if d0 <= k[0] < d1},
+            self.refused,
+        )
 
 
 def count(value, name: str, day: date, refused: list[str]) -> int | None:
@@ -258,62 +263,113 @@ def window(since: date, until: date | None, now: datetime) -> tuple[date, date]:
 
 
 # -- the write ---------------------------------------------------------------------------------------------
-def replace_days(s: Session, src: BillSource, company: str, d0: date, d1: date, got: Gathered,
-                 now: datetime) -> dict:
+def replace_days(s: Session, src: BillSource, company: str, d0: date, d1: date, got: Gathered, now: datetime) -> dict:
     """Replace the days [d0, d1) of this provider's bill rows and cost lines for `company` (one transaction)."""
     if not is_sqlite(s):
         s.execute(select(func.pg_advisory_xact_lock(SYNC_LOCK)))
     cid = get_or_create_company(s, company)
     start, end = midnight(d0), midnight(d1)
-    old = list(s.scalars(
-        select(AIJobUsage).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
-        .where(AIJob.company_id == cid, AIJob.source == SOURCE, AIJob.job_id.like(src.job_prefix + "%"),
-               AIJobUsage.provider_name == src.provider, AIJobUsage.created_at >= start,
-               AIJobUsage.created_at < end)))
+    old = list(
+        s.scalars(
+            select(AIJobUsage)
+            .join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
+            .where(
+                AIJob.company_id == cid,
+                AIJob.source == SOURCE,
+                AIJob.job_id.like(src.job_prefix + "%"),
+                AIJobUsage.provider_name == src.provider,
+                AIJobUsage.created_at >= start,
+                AIJobUsage.created_at < end,
+            )
+        )
+    )
     # The old rows' subtraction goes with the new rows' addition: one rollup update, by the ingest below.
     deltas = rollup.accumulate([rollup.usage_row(u) for u in old], sign=-1)
     if old:
         ids = [u.ai_job_id for u in old]
         for i in range(0, len(ids), 500):
-            s.execute(delete(AIJobUsage).where(AIJobUsage.ai_job_id.in_(ids[i:i + 500])))
-            s.execute(delete(AIJob).where(AIJob.id.in_(ids[i:i + 500])))
-    s.execute(delete(ProviderCost).where(ProviderCost.company_id == cid, ProviderCost.provider == src.provider,
-                                         ProviderCost.day >= d0, ProviderCost.day < d1))
+            s.execute(delete(AIJobUsage).where(AIJobUsage.ai_job_id.in_(ids[i : i + 500])))
+            s.execute(delete(AIJob).where(AIJob.id.in_(ids[i : i + 500])))
+    s.execute(
+        delete(ProviderCost).where(
+            ProviderCost.company_id == cid,
+            ProviderCost.provider == src.provider,
+            ProviderCost.day >= d0,
+            ProviderCost.day < d1,
+        )
+    )
     costs = billed(got.usage, got.lines)
     records = []
     for key, r in sorted(got.usage.items()):
         cost = costs.get(key)
-        records.append(validate_record({
-            "job_id": f"{src.job_prefix}{company}:{r.day.isoformat()}:{r.group or '-'}:{r.model or '-'}",
-            "created_at": midnight(r.day), "company": company, "brand": r.group or DEFAULT_BRAND,
-            "provider": src.provider, "model": r.model or "unknown", "job_type": "usage_bucket",
-            "status": "completed", "operation": src.operation, "input_tokens": r.input_tokens,
-            "output_tokens": r.output_tokens, "cached_tokens": r.cached, "cache_write_tokens": r.cache_write,
-            "description": r.description,
-            "cost_input": cost[0] if cost else None, "cost_output": cost[1] if cost else None,
-        }, now=now))
+        records.append(
+            validate_record(
+                {
+                    "job_id": f"{src.job_prefix}{company}:{r.day.isoformat()}:{r.group or '-'}:{r.model or '-'}",
+                    "created_at": midnight(r.day),
+                    "company": company,
+                    "brand": r.group or DEFAULT_BRAND,
+                    "provider": src.provider,
+                    "model": r.model or "unknown",
+                    "job_type": "usage_bucket",
+                    "status": "completed",
+                    "operation": src.operation,
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "cached_tokens": r.cached,
+                    "cache_write_tokens": r.cache_write,
+                    "description": r.description,
+                    "cost_input": cost[0] if cost else None,
+                    "cost_output": cost[1] if cost else None,
+                },
+                now=now,
+            )
+        )
     result = ingest(s, records, source=SOURCE, pricer=Pricer(s), extra_deltas=deltas)
     if result.conflicts:  # cannot happen after the delete unless another company's row holds the job_id
         raise SyncError(f"{len(result.conflicts)} usage rows conflict with existing records")
-    cost_rows = [{"company_id": cid, "provider": src.provider, "day": line.day, "project_id": line.group[:200],
-                  "line_item": line.line_item[:300], "model": line.model[:200], "cost_kind": line.kind,
-                  "amount": to_money(line.amount), "currency": line.currency[:8], "synced_at": now}
-                 for _, line in sorted(got.lines.items())]
+    cost_rows = [
+        {
+            "company_id": cid,
+            "provider": src.provider,
+            "day": line.day,
+            "project_id": line.group[:200],
+            "line_item": line.line_item[:300],
+            "model": line.model[:200],
+            "cost_kind": line.kind,
+            "amount": to_money(line.amount),
+            "currency": line.currency[:8],
+            "synced_at": now,
+        }
+        for _, line in sorted(got.lines.items())
+    ]
     if cost_rows:
         s.execute(ProviderCost.__table__.insert(), cost_rows)
     usd = sum((line.amount for line in got.lines.values() if line.currency == "usd"), ZERO)
-    return {"removed_rows": len(old), "usage_rows": result.inserted, "cost_lines": len(cost_rows),
-            "billed_rows": len(costs), "billed_usd": exact(usd)}
+    return {
+        "removed_rows": len(old),
+        "usage_rows": result.inserted,
+        "cost_lines": len(cost_rows),
+        "billed_rows": len(costs),
+        "billed_usd": exact(usd),
+    }
 
 
-def store(src: BillSource, company: str, d0: date, d1: date, got: Gathered, now: datetime, *,
-          session: Session | None = None) -> dict:
+def store(
+    src: BillSource, company: str, d0: date, d1: date, got: Gathered, now: datetime, *, session: Session | None = None
+) -> dict:
     """Write what was gathered for [d0, d1) and return the summary (with the refused source lines)."""
     got = got.within(d0, d1)
     with session_scope(session) as s:
         written = replace_days(s, src, company, d0, d1, got, now)
-    summary = {"company": company, "since": d0.isoformat(), "until": (d1 - timedelta(days=1)).isoformat(),
-               "days": (d1 - d0).days, **written, "refused": list(got.refused)}
+    summary = {
+        "company": company,
+        "since": d0.isoformat(),
+        "until": (d1 - timedelta(days=1)).isoformat(),
+        "days": (d1 - d0).days,
+        **written,
+        "refused": list(got.refused),
+    }
     for reason in got.refused:
         log.warning("%s sync: refused %s", src.provider, redact(reason))
     return summary

@@ -3,6 +3,7 @@
 The command line (`python -m core sync PROVIDER`), the worker's daily sync and the Costs page's reconciliation
 all start from this list, so a new billed provider is one entry here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,10 +27,22 @@ class BilledProvider:
 
 
 BILLED = {
-    "openai": BilledProvider("openai", "OpenAI", "OPENAI_ADMIN_KEY", "the Usage and Costs APIs",
-                             openai_sync.sync_openai, openai_sync.daily_sync_job),
-    "anthropic": BilledProvider("anthropic", "Anthropic", "ANTHROPIC_ADMIN_KEY", "the usage and cost reports",
-                                anthropic_sync.sync_anthropic, anthropic_sync.daily_sync_job),
+    "openai": BilledProvider(
+        "openai",
+        "OpenAI",
+        "OPENAI_ADMIN_KEY",
+        "the Usage and Costs APIs",
+        openai_sync.sync_openai,
+        openai_sync.daily_sync_job,
+    ),
+    "anthropic": BilledProvider(
+        "anthropic",
+        "Anthropic",
+        "ANTHROPIC_ADMIN_KEY",
+        "the usage and cost reports",
+        anthropic_sync.sync_anthropic,
+        anthropic_sync.daily_sync_job,
+    ),
 }
 
 

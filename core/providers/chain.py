@@ -8,6 +8,7 @@ what to skip, when to fall over and how an attempt becomes a ledger record are d
 - `attempt_record`, `skip_record`, `failure_record`: the `record_usage` fields of one attempt (job id
   "<request id>-<attempt number>", one request id per logical request).
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,9 @@ def new_context(operation: str | None, company: str | None, brand: str | None) -
     return Context(operation or "unspecified", company or DEFAULT_COMPANY, brand, f"req_{uuid.uuid4().hex}")
 
 
-def steps_for(op: Operation, *, skip: str | None = None,
-              providers: dict[str, ProviderConfig] | None = None) -> list[Step]:
+def steps_for(
+    op: Operation, *, skip: str | None = None, providers: dict[str, ProviderConfig] | None = None
+) -> list[Step]:
     """The operation's chain in order (less `skip`), each provider with its model and configuration."""
     providers = configured_providers() if providers is None else providers
     return [Step(name, op.model_for(name), providers.get(name)) for name in op.chain if name != skip]
@@ -116,17 +118,35 @@ def job_id_of(ctx: Context, attempt_no: int) -> str:
     return f"{ctx.request_id}-{attempt_no}"
 
 
-def attempt_record(ctx: Context, attempt_no: int, *, provider: str, model: str, started: datetime,
-                   elapsed: float | None, status: str, tokens: dict | None = None, error_class: str | None = None,
-                   description: str | None = None) -> dict:
+def attempt_record(
+    ctx: Context,
+    attempt_no: int,
+    *,
+    provider: str,
+    model: str,
+    started: datetime,
+    elapsed: float | None,
+    status: str,
+    tokens: dict | None = None,
+    error_class: str | None = None,
+    description: str | None = None,
+) -> dict:
     """The `record_usage` fields of one attempt. `elapsed` None: no call was made (stored NULL, not 0 s)."""
     tokens = tokens or {}
     return {
-        "job_id": job_id_of(ctx, attempt_no), "request_id": ctx.request_id, "created_at": started,
-        "company": ctx.company, "brand": ctx.brand, "provider": provider, "model": model,
-        "operation": ctx.operation, "status": status,
-        "input_tokens": tokens.get("input_tokens", 0), "output_tokens": tokens.get("output_tokens", 0),
-        "cached_tokens": tokens.get("cached_tokens", 0), "cache_write_tokens": tokens.get("cache_write_tokens", 0),
+        "job_id": job_id_of(ctx, attempt_no),
+        "request_id": ctx.request_id,
+        "created_at": started,
+        "company": ctx.company,
+        "brand": ctx.brand,
+        "provider": provider,
+        "model": model,
+        "operation": ctx.operation,
+        "status": status,
+        "input_tokens": tokens.get("input_tokens", 0),
+        "output_tokens": tokens.get("output_tokens", 0),
+        "cached_tokens": tokens.get("cached_tokens", 0),
+        "cache_write_tokens": tokens.get("cache_write_tokens", 0),
         "reasoning_tokens": tokens.get("reasoning_tokens", 0),
         "execution_time_seconds": None if elapsed is None else Decimal(int(elapsed * 1000)) / 1000,
         "error_class": error_class,
@@ -138,21 +158,50 @@ def attempt_record(ctx: Context, attempt_no: int, *, provider: str, model: str, 
 
 def skip_record(ctx: Context, attempt_no: int, step: Step, reason: str) -> dict:
     """A provider skipped before calling: its budget or quota is used up (failed, 0 tokens, $0, no time)."""
-    return attempt_record(ctx, attempt_no, provider=step.provider, model=step.model, started=datetime.now(UTC),
-                          elapsed=None, status="failed", error_class=BUDGET_EXHAUSTED,
-                          description=f"skipped before calling: {reason}")
+    return attempt_record(
+        ctx,
+        attempt_no,
+        provider=step.provider,
+        model=step.model,
+        started=datetime.now(UTC),
+        elapsed=None,
+        status="failed",
+        error_class=BUDGET_EXHAUSTED,
+        description=f"skipped before calling: {reason}",
+    )
 
 
-def failure_record(ctx: Context, attempt_no: int, step: Step, *, started: datetime, elapsed: float,
-                   info: ErrorInfo, tokens: dict | None = None, prefix: str = "") -> dict:
-    return attempt_record(ctx, attempt_no, provider=step.provider, model=step.model, started=started,
-                          elapsed=elapsed, status=outcome_of(info), tokens=tokens, error_class=info.error_class,
-                          description=f"{prefix}{info.kind}: {info.message}")
+def failure_record(
+    ctx: Context,
+    attempt_no: int,
+    step: Step,
+    *,
+    started: datetime,
+    elapsed: float,
+    info: ErrorInfo,
+    tokens: dict | None = None,
+    prefix: str = "",
+) -> dict:
+    return attempt_record(
+        ctx,
+        attempt_no,
+        provider=step.provider,
+        model=step.model,
+        started=started,
+        elapsed=elapsed,
+        status=outcome_of(info),
+        tokens=tokens,
+        error_class=info.error_class,
+        description=f"{prefix}{info.kind}: {info.message}",
+    )
 
 
 def stream_end_note(usage_seen: bool, closed_early: bool) -> tuple[str | None, str | None]:
     """(error_class, description) of a stream that ended: IncompleteStream when its usage chunk never came."""
     if usage_seen:
         return None, None
-    return INCOMPLETE_STREAM, ("stream closed before its usage chunk: tokens unknown" if closed_early
-                               else "stream ended without a usage chunk: tokens unknown")
+    return INCOMPLETE_STREAM, (
+        "stream closed before its usage chunk: tokens unknown"
+        if closed_early
+        else "stream ended without a usage chunk: tokens unknown"
+    )

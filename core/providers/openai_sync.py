@@ -7,6 +7,7 @@
 Paging, retries and the idempotent replacement of each synced day are core.providers.bill_sync's.
 The admin key (OPENAI_ADMIN_KEY) is sent only in the Authorization header and never logged or shown.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,9 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from core.access.users import User
+from core.clock import midnight
 from core.config import get_settings
 from core.providers import bill_sync
-from core.clock import midnight
 from core.providers.bill_sync import (  # noqa: F401 - SyncError, SOURCE and base_model: this module's names too
     SOURCE,
     Api,
@@ -58,9 +59,16 @@ def _usage(buckets, got: Gathered) -> None:
     for b in buckets:
         day = _bucket_day(b)
         for r in b.get("results") or []:
-            values = {f: bill_sync.count(r.get(f), f, day, got.refused) for f in (
-                "input_tokens", "output_tokens", "input_cached_tokens", "input_cache_write_tokens",
-                "num_model_requests")}
+            values = {
+                f: bill_sync.count(r.get(f), f, day, got.refused)
+                for f in (
+                    "input_tokens",
+                    "output_tokens",
+                    "input_cached_tokens",
+                    "input_cache_write_tokens",
+                    "num_model_requests",
+                )
+            }
             if None in values.values():
                 continue
             row = got.row(day, r.get("project_id") or "", r.get("model") or "")
@@ -71,8 +79,9 @@ def _usage(buckets, got: Gathered) -> None:
             key = (row.day, row.group, row.model)
             requests[key] = requests.get(key, 0) + values["num_model_requests"]
     for key, row in got.usage.items():
-        row.description = (f"OpenAI Usage API: {requests.get(key, 0)} requests"
-                           + (f" in project {row.group}" if row.group else ""))
+        row.description = f"OpenAI Usage API: {requests.get(key, 0)} requests" + (
+            f" in project {row.group}" if row.group else ""
+        )
 
 
 def _costs(buckets, got: Gathered) -> None:
@@ -87,12 +96,20 @@ def _costs(buckets, got: Gathered) -> None:
                 continue
             item = r.get("line_item") or ""
             model, kind = parse_line_item(item)
-            got.add_line(day, r.get("project_id") or "", item, model, kind, value,
-                         (money.get("currency") or "usd").lower())
+            got.add_line(
+                day, r.get("project_id") or "", item, model, kind, value, (money.get("currency") or "usd").lower()
+            )
 
 
-def sync_openai(since: date | None = None, until: date | None = None, now: datetime | None = None, *,
-                company: str | None = None, session: Session | None = None, actor: User | None = None) -> dict:
+def sync_openai(
+    since: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
+    *,
+    company: str | None = None,
+    session: Session | None = None,
+    actor: User | None = None,
+) -> dict:
     """Read [since, until] (whole UTC days, until defaults to today) from the Usage and Costs APIs and
     replace those days in the ledger. `since` defaults to OPENAI_SYNC_DAYS back (the daily worker job).
     Returns a summary dict; raises SyncError (nothing written) when the APIs cannot be read."""
@@ -106,17 +123,28 @@ def sync_openai(since: date | None = None, until: date | None = None, now: datet
     if settings.openai_admin_key is None:
         raise SyncError("OPENAI_ADMIN_KEY is not set: the Usage and Costs APIs need an admin key")
     key = settings.openai_admin_key.get_secret_value()
-    common = [("start_time", str(int(midnight(d0).timestamp()))), ("end_time", str(int(midnight(d1).timestamp()))),
-              ("bucket_width", "1d"), ("limit", str(bill_sync.PAGE_LIMIT))]
+    common = [
+        ("start_time", str(int(midnight(d0).timestamp()))),
+        ("end_time", str(int(midnight(d1).timestamp()))),
+        ("bucket_width", "1d"),
+        ("limit", str(bill_sync.PAGE_LIMIT)),
+    ]
     usage_stats: dict = {}
     cost_stats: dict = {}
-    api = Api(settings.openai_base_url.rstrip("/"), (("Authorization", f"Bearer {key}"),),
-              settings.provider_timeout_seconds, settings.openai_sync_retries)
+    api = Api(
+        settings.openai_base_url.rstrip("/"),
+        (("Authorization", f"Bearer {key}"),),
+        settings.provider_timeout_seconds,
+        settings.openai_sync_retries,
+    )
     got = Gathered()
-    _usage(fetch_buckets(api, USAGE_PATH, common + [("group_by", "model"), ("group_by", "project_id")],
-                         usage_stats), got)
-    _costs(fetch_buckets(api, COSTS_PATH, common + [("group_by", "line_item"), ("group_by", "project_id")],
-                         cost_stats), got)
+    _usage(
+        fetch_buckets(api, USAGE_PATH, common + [("group_by", "model"), ("group_by", "project_id")], usage_stats), got
+    )
+    _costs(
+        fetch_buckets(api, COSTS_PATH, common + [("group_by", "line_item"), ("group_by", "project_id")], cost_stats),
+        got,
+    )
     summary = bill_sync.store(BILL, company, d0, d1, got, now, session=session)
     summary |= {"usage_pages": usage_stats.get("pages", 0), "cost_pages": cost_stats.get("pages", 0)}
     log.info("openai sync %s..%s for %s: %s", summary["since"], summary["until"], company, summary)

@@ -15,6 +15,7 @@ primary and its fallbacks (`primary` + `fallback`) or as one list (`chain`), and
 An operation missing from the file (or a missing file) uses `[defaults]`, else the built-in chain
 openai -> ollama -> gemini, with the provider models from the settings.
 """
+
 from __future__ import annotations
 
 import os
@@ -80,9 +81,12 @@ def _operation(name: str, table: dict, default: Operation) -> Operation:
     timeout = table.get("timeout_seconds", default.timeout_seconds)
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise OperationsConfigError(f"{where}: timeout_seconds must be a positive number")
-    return Operation(name, _chain(where, table) or default.chain,
-                     {**default.models, **{k.lower(): v for k, v in models.items()}},
-                     float(timeout) if timeout is not None else None)
+    return Operation(
+        name,
+        _chain(where, table) or default.chain,
+        {**default.models, **{k.lower(): v for k, v in models.items()}},
+        float(timeout) if timeout is not None else None,
+    )
 
 
 def parse_operations(text: str) -> tuple[Operation, dict[str, Operation]]:
@@ -108,8 +112,9 @@ def load_operations(settings: Settings | None = None) -> tuple[Operation, dict[s
 _cached: dict[str, tuple[tuple[int, int], tuple[Operation, dict[str, Operation]]]] = {}
 
 
-def load_operations_cached(settings: Settings | None = None, *,
-                           path: str | None = None) -> tuple[Operation, dict[str, Operation]]:
+def load_operations_cached(
+    settings: Settings | None = None, *, path: str | None = None
+) -> tuple[Operation, dict[str, Operation]]:
     """`load_operations`, parsed again only when the file changed (its size or modification time): for callers
     that read it on every request (the gateway), where a stat costs microseconds and a parse a tenth of a ms.
     `path`: the file's path, when the caller keeps it (building it per call costs more than the stat)."""

@@ -11,6 +11,7 @@ implementation for every billed provider (core.providers.bills: OpenAI, Anthropi
   A day is over tolerance when |difference_pct| exceeds the tolerance, or when only one side has a cost.
 Money values are exact decimal strings (6 places); percentages are floats.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -20,14 +21,15 @@ from sqlalchemy import Date, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from core.clock import midnight, utc_now
-from core.money import ZERO, exact
-from core.queries.grouping import VOLUME, Ask, grouped
 from core.config import get_settings
-from core.storage.db import session_scope
-from core.storage.models import AIJob, AIJobUsage, Company, ProviderCost
+from core.money import ZERO, exact
 from core.providers.bill_sync import SOURCE as BILL_SOURCE
 from core.providers.bill_sync import base_model
+from core.queries.grouping import VOLUME, Ask, grouped
+from core.storage.db import session_scope
+from core.storage.models import AIJob, AIJobUsage, Company, ProviderCost
 from core.storage.rollups import day_expr
+
 
 def _pct(diff: Decimal, billed: Decimal) -> float | None:
     return round(float(diff * 100 / billed), 2) if billed else None
@@ -56,13 +58,19 @@ def _estimated(s: Session, provider: str, cid: int | None, d0: date, d1: date) -
             acc[1] += r.jobs
     u = AIJobUsage
     day = type_coerce(day_expr(s), Date)
-    q = (select(day.label("day"), u.model_name, func.sum(u.total_cost).label("cost"), func.count().label("jobs"))
-         .join(AIJob, AIJob.id == u.ai_job_id)
-         # The source inline (a literal, not a parameter): the planner can then read the bill's few jobs from
-         # their partial index (ix_ai_jobs_provider_bill) instead of the whole jobs table.
-         .where(AIJob.source == literal(BILL_SOURCE, literal_execute=True), u.provider_name == provider,
-                u.created_at >= start, u.created_at < end)
-         .group_by(day, u.model_name))
+    q = (
+        select(day.label("day"), u.model_name, func.sum(u.total_cost).label("cost"), func.count().label("jobs"))
+        .join(AIJob, AIJob.id == u.ai_job_id)
+        # The source inline (a literal, not a parameter): the planner can then read the bill's few jobs from
+        # their partial index (ix_ai_jobs_provider_bill) instead of the whole jobs table.
+        .where(
+            AIJob.source == literal(BILL_SOURCE, literal_execute=True),
+            u.provider_name == provider,
+            u.created_at >= start,
+            u.created_at < end,
+        )
+        .group_by(day, u.model_name)
+    )
     if cid is not None:
         q = q.where(u.company_id == cid)
     for r in s.execute(q):
@@ -74,9 +82,11 @@ def _estimated(s: Session, provider: str, cid: int | None, d0: date, d1: date) -
 
 def _billed(s: Session, provider: str, cid: int | None, d0: date, d1: date) -> tuple[dict, set[date]]:
     p = ProviderCost
-    q = (select(p.day, p.model, func.sum(p.amount).label("amount"))
-         .where(p.provider == provider, p.currency == "usd", p.day >= d0, p.day < d1)
-         .group_by(p.day, p.model))
+    q = (
+        select(p.day, p.model, func.sum(p.amount).label("amount"))
+        .where(p.provider == provider, p.currency == "usd", p.day >= d0, p.day < d1)
+        .group_by(p.day, p.model)
+    )
     if cid is not None:
         q = q.where(p.company_id == cid)
     out: dict[tuple[date, str], Decimal] = {}
@@ -89,9 +99,16 @@ def _billed(s: Session, provider: str, cid: int | None, d0: date, d1: date) -> t
     return out, {_as_date(d) for d in s.scalars(synced_q)}
 
 
-def reconcile(since: date | None = None, until: date | None = None, *, company: str | None = None,
-              provider: str = "openai", tolerance_pct: Decimal | float | str | None = None,
-              now: datetime | None = None, session: Session | None = None) -> dict:
+def reconcile(
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    company: str | None = None,
+    provider: str = "openai",
+    tolerance_pct: Decimal | float | str | None = None,
+    now: datetime | None = None,
+    session: Session | None = None,
+) -> dict:
     """Estimated vs billed over [since, until] (whole UTC days; default: the last 30 days up to today)."""
     now = utc_now(now)
     until = until or now.date()
@@ -108,8 +125,11 @@ def reconcile(since: date | None = None, until: date | None = None, *, company: 
         if company:
             cid = s.scalar(select(Company.id).where(Company.name == company))
             known = cid is not None
-        est, (billed, synced) = ({}, ({}, set())) if not known else (
-            _estimated(s, provider, cid, d0, d1), _billed(s, provider, cid, d0, d1))
+        est, (billed, synced) = (
+            ({}, ({}, set()))
+            if not known
+            else (_estimated(s, provider, cid, d0, d1), _billed(s, provider, cid, d0, d1))
+        )
     rows = []
     per_day: dict[date, list[Decimal]] = {}
     for day, model in sorted(set(est) | set(billed)):
@@ -117,20 +137,49 @@ def reconcile(since: date | None = None, until: date | None = None, *, company: 
         b = billed.get((day, model), ZERO)
         if e == 0 and b == 0 and not unpriced:
             continue
-        rows.append({"date": day.isoformat(), "model": model, "estimated": exact(e), "billed": exact(b),
-                     "difference": exact(e - b), "difference_pct": _pct(e - b, b),
-                     "over_tolerance": _over(e, b, tolerance), "unpriced_jobs": unpriced})
+        rows.append(
+            {
+                "date": day.isoformat(),
+                "model": model,
+                "estimated": exact(e),
+                "billed": exact(b),
+                "difference": exact(e - b),
+                "difference_pct": _pct(e - b, b),
+                "over_tolerance": _over(e, b, tolerance),
+                "unpriced_jobs": unpriced,
+            }
+        )
         acc = per_day.setdefault(day, [ZERO, ZERO])
         acc[0] += e
         acc[1] += b
-    days = [{"date": d.isoformat(), "estimated": exact(e), "billed": exact(b), "difference": exact(e - b),
-             "difference_pct": _pct(e - b, b), "over_tolerance": _over(e, b, tolerance), "synced": d in synced}
-            for d, (e, b) in sorted(per_day.items())]
+    days = [
+        {
+            "date": d.isoformat(),
+            "estimated": exact(e),
+            "billed": exact(b),
+            "difference": exact(e - b),
+            "difference_pct": _pct(e - b, b),
+            "over_tolerance": _over(e, b, tolerance),
+            "synced": d in synced,
+        }
+        for d, (e, b) in sorted(per_day.items())
+    ]
     te = sum((v[0] for v in per_day.values()), ZERO)
     tb = sum((v[1] for v in per_day.values()), ZERO)
-    return {"provider": provider, "company": company or None, "company_known": known,
-            "since": since.isoformat(), "until": until.isoformat(), "tolerance_pct": float(tolerance),
-            "totals": {"estimated": exact(te), "billed": exact(tb), "difference": exact(te - tb),
-                       "difference_pct": _pct(te - tb, tb)},
-            "days": days, "rows": rows,
-            "days_over_tolerance": [d["date"] for d in days if d["over_tolerance"]]}
+    return {
+        "provider": provider,
+        "company": company or None,
+        "company_known": known,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "tolerance_pct": float(tolerance),
+        "totals": {
+            "estimated": exact(te),
+            "billed": exact(tb),
+            "difference": exact(te - tb),
+            "difference_pct": _pct(te - tb, tb),
+        },
+        "days": days,
+        "rows": rows,
+        "days_over_tolerance": [d["date"] for d in days if d["over_tolerance"]],
+    }

@@ -3,6 +3,7 @@
 All three serve the OpenAI chat API, so one client class talks to each. Retries are off by default: a 429
 `insufficient_quota` retried twice would hide, for about 1.4 s, the very failure the fallback must see.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,12 @@ def configured_providers(settings: Settings | None = None) -> dict[str, Provider
 def make_client(cfg: ProviderConfig, *, timeout: float | None = None, max_retries: int = 0) -> openai.OpenAI:
     import openai  # here, not at the top: naming the configured providers must not load the SDK
 
-    return openai.OpenAI(base_url=cfg.base_url, api_key=cfg.api_key or "not-needed",
-                         timeout=timeout or get_settings().provider_timeout_seconds, max_retries=max_retries)
+    return openai.OpenAI(
+        base_url=cfg.base_url,
+        api_key=cfg.api_key or "not-needed",
+        timeout=timeout or get_settings().provider_timeout_seconds,
+        max_retries=max_retries,
+    )
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,15 @@ class ErrorInfo:
 
 # The openai SDK's exception class for each HTTP status: the ledger names a failure the same way whichever
 # client (the SDK in core.llm, raw HTTP in the gateway) met it.
-STATUS_ERROR_CLASS = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
-                      404: "NotFoundError", 409: "ConflictError", 422: "UnprocessableEntityError",
-                      429: "RateLimitError"}
+STATUS_ERROR_CLASS = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    409: "ConflictError",
+    422: "UnprocessableEntityError",
+    429: "RateLimitError",
+}
 
 
 def error_class_for(status: int) -> str:

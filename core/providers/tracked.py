@@ -11,6 +11,7 @@ Routing rules:
   ends. A stream that fails after it started is not retried elsewhere: part of the answer was already used.
 Recording never breaks the caller's call: a ledger write that fails is logged (redacted) and the answer returned.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,12 @@ class AllProvidersFailed(RuntimeError):
         self.request_id = request_id
         self.attempts = attempts
         tried = "; ".join(f"{a.provider}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in attempts)
-        super().__init__(redact(f"operation {operation!r} (request {request_id}): no provider served it: "
-                                f"{tried or 'no provider configured'}"))
+        super().__init__(
+            redact(
+                f"operation {operation!r} (request {request_id}): no provider served it: "
+                f"{tried or 'no provider configured'}"
+            )
+        )
 
 
 @dataclass
@@ -81,9 +86,12 @@ def _client_for(cfg: ProviderConfig, timeout: float | None) -> openai.OpenAI:
 
 
 def _configured_steps(op: Operation, skip: str | None = None) -> list[_Step]:
-    return [_Step(s.provider, s.model, None if s.config is None else
-                  (lambda c=s.config: _client_for(c, op.timeout_seconds)))
-            for s in chain.steps_for(op, skip=skip)]
+    return [
+        _Step(
+            s.provider, s.model, None if s.config is None else (lambda c=s.config: _client_for(c, op.timeout_seconds))
+        )
+        for s in chain.steps_for(op, skip=skip)
+    ]
 
 
 # -- ledger -------------------------------------------------------------------------------------------------
@@ -101,8 +109,9 @@ def _record(ctx: _Context, attempt_no: int, **kwargs) -> str | None:
 
 
 # -- the chain ----------------------------------------------------------------------------------------------
-def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetime | None,
-         reraise_last: bool = False) -> Traced:
+def _run(
+    ctx: _Context, steps: list[_Step], messages, params: dict, now: datetime | None, reraise_last: bool = False
+) -> Traced:
     stream = bool(params.get("stream"))
     if stream:
         params = params | {"stream_options": {**(params.get("stream_options") or {}), "include_usage": True}}
@@ -124,14 +133,21 @@ def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetim
         except Exception as exc:  # classified below; non-fallback errors are re-raised
             info = classify_error(exc)
             status = chain.outcome_of(info)
-            job = _store(chain.failure_record(ctx, n, chain.Step(step.provider, step.model, None), started=started,
-                                              elapsed=time.perf_counter() - t0, info=info))
+            job = _store(
+                chain.failure_record(
+                    ctx,
+                    n,
+                    chain.Step(step.provider, step.model, None),
+                    started=started,
+                    elapsed=time.perf_counter() - t0,
+                    info=info,
+                )
+            )
             attempts.append(Attempt(step.provider, step.model, status, info.kind, info.error_class, info.message, job))
             if not info.fallback:
                 raise
             last_exc = exc
-            log.info("operation %s: %s failed (%s), trying the next provider", ctx.operation, step.provider,
-                     info.kind)
+            log.info("operation %s: %s failed (%s), trying the next provider", ctx.operation, step.provider, info.kind)
             continue
         if stream:
             tracked = TrackedStream(resp, ctx, n, step.provider, step.model, started, t0)
@@ -139,8 +155,17 @@ def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetim
             return Traced(tracked, ctx.request_id, step.provider, step.model, attempts)
         tokens, note = chain.tokens_of(step.provider, resp)
         model = getattr(resp, "model", None) or step.model
-        job = _record(ctx, n, provider=step.provider, model=model, started=started,
-                      elapsed=time.perf_counter() - t0, status="completed", tokens=tokens, description=note)
+        job = _record(
+            ctx,
+            n,
+            provider=step.provider,
+            model=model,
+            started=started,
+            elapsed=time.perf_counter() - t0,
+            status="completed",
+            tokens=tokens,
+            description=note,
+        )
         attempts.append(Attempt(step.provider, model, "completed", job_id=job))
         return Traced(resp, ctx.request_id, step.provider, model, attempts)
     if reraise_last and last_exc is not None:
@@ -151,8 +176,7 @@ def _run(ctx: _Context, steps: list[_Step], messages, params: dict, now: datetim
 class TrackedStream:
     """Iterates an openai Stream and records the attempt once: at its end, on an error, or when closed early."""
 
-    def __init__(self, stream, ctx: _Context, attempt_no: int, provider: str, model: str, started: datetime,
-                 t0: float):
+    def __init__(self, stream, ctx: _Context, attempt_no: int, provider: str, model: str, started: datetime, t0: float):
         self._stream = stream
         self._ctx, self._n, self._provider, self._model = ctx, attempt_no, provider, model
         self._started, self._t0 = started, t0
@@ -195,24 +219,51 @@ class TrackedStream:
             return
         self._done = True
         elapsed = time.perf_counter() - self._t0
-        tokens, note = chain.tokens_of(self._provider, {"usage": self._usage.model_dump()}) if self._usage \
-            else ({}, None)
+        tokens, note = (
+            chain.tokens_of(self._provider, {"usage": self._usage.model_dump()}) if self._usage else ({}, None)
+        )
         if error is not None:
-            _store(chain.failure_record(self._ctx, self._n, chain.Step(self._provider, self._model, None),
-                                        started=self._started, elapsed=elapsed, info=classify_error(error),
-                                        tokens=tokens, prefix="stream broke: "))
+            _store(
+                chain.failure_record(
+                    self._ctx,
+                    self._n,
+                    chain.Step(self._provider, self._model, None),
+                    started=self._started,
+                    elapsed=elapsed,
+                    info=classify_error(error),
+                    tokens=tokens,
+                    prefix="stream broke: ",
+                )
+            )
             return
         error_class, missing = chain.stream_end_note(self._usage is not None, closed_early)
         note = missing or note
-        _record(self._ctx, self._n, provider=self._provider, model=self._model, started=self._started,
-                elapsed=elapsed, status="completed", tokens=tokens, error_class=error_class, description=note)
+        _record(
+            self._ctx,
+            self._n,
+            provider=self._provider,
+            model=self._model,
+            started=self._started,
+            elapsed=elapsed,
+            status="completed",
+            tokens=tokens,
+            error_class=error_class,
+            description=note,
+        )
 
 
 _context = chain.new_context
 
 
-def complete_traced(operation: str, messages, *, company: str | None = None, brand: str | None = None,
-                    now: datetime | None = None, **params) -> Traced:
+def complete_traced(
+    operation: str,
+    messages,
+    *,
+    company: str | None = None,
+    brand: str | None = None,
+    now: datetime | None = None,
+    **params,
+) -> Traced:
     """`complete`, returning the route too (provider that served, request_id, every attempt)."""
     op = get_operation(operation)
     steps = _configured_steps(op)
@@ -234,8 +285,16 @@ class _Completions:
     def __init__(self, owner: InstrumentedClient):
         self._owner = owner
 
-    def create(self, *, model: str, messages, operation: str | None = None, company: str | None = None,
-               brand: str | None = None, **params):
+    def create(
+        self,
+        *,
+        model: str,
+        messages,
+        operation: str | None = None,
+        company: str | None = None,
+        brand: str | None = None,
+        **params,
+    ):
         o = self._owner
         op = get_operation(operation or o.operation)
         base = o.client.with_options(max_retries=0) if o.fallback and len(op.chain) > 1 else o.client
@@ -261,8 +320,16 @@ class _Chat:
 class InstrumentedClient:
     """Proxy of an openai.OpenAI client: chat.completions.create is tracked, everything else passes through."""
 
-    def __init__(self, client: openai.OpenAI, *, provider: str, company: str | None, operation: str | None,
-                 brand: str | None, fallback: bool):
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        provider: str,
+        company: str | None,
+        operation: str | None,
+        brand: str | None,
+        fallback: bool,
+    ):
         self.client = client
         self.provider = provider
         self.company = company
@@ -275,9 +342,17 @@ class InstrumentedClient:
         return getattr(self.client, name)
 
 
-def instrument(client: openai.OpenAI, *, provider: str = "openai", company: str | None = None,
-               operation: str | None = None, brand: str | None = None, fallback: bool = True) -> InstrumentedClient:
+def instrument(
+    client: openai.OpenAI,
+    *,
+    provider: str = "openai",
+    company: str | None = None,
+    operation: str | None = None,
+    brand: str | None = None,
+    fallback: bool = True,
+) -> InstrumentedClient:
     """Wrap `client` so that its chat.completions.create calls are recorded; on a fallback-able error the
     rest of the operation's chain (its other providers) serves the call, unless fallback=False."""
-    return InstrumentedClient(client, provider=provider, company=company, operation=operation, brand=brand,
-                              fallback=fallback)
+    return InstrumentedClient(
+        client, provider=provider, company=company, operation=operation, brand=brand, fallback=fallback
+    )

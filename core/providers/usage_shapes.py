@@ -9,6 +9,7 @@ with a library update. Our own code only finds the usage object, checks the raw 
 field) and covers what the library has no reader for: Ollama's native API, Mistral's `num_cached_tokens` and the
 thinking tokens that Gemini's OpenAI-compatible endpoint reports only in `total_tokens`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,8 +25,12 @@ PROVIDERS = ("openai", "anthropic", "gemini", "mistral", "ollama")
 # DeepSeek behind a proxy…) is read with OpenAI's extractor for that API.
 _LIBRARY_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "gemini": "google", "mistral": "mistral"}
 # Shape found in the payload -> (library provider, API flavour) when the provider's own id has no such reader.
-_SHAPE_READER = {"chat": ("openai", "chat"), "responses": ("openai", "responses"),
-                 "anthropic": ("anthropic", "default"), "gemini_native": ("google", "default")}
+_SHAPE_READER = {
+    "chat": ("openai", "chat"),
+    "responses": ("openai", "responses"),
+    "anthropic": ("anthropic", "default"),
+    "gemini_native": ("google", "default"),
+}
 
 
 def _as_dict(payload: Any) -> dict:
@@ -74,8 +79,11 @@ def _locate(provider: str, payload: dict) -> tuple[str, dict]:
         usage = payload["usage"] or {}
     if not isinstance(usage, Mapping):
         raise ValueError(f"{provider}: 'usage' is not an object")
-    if "cache_creation_input_tokens" in usage or "cache_read_input_tokens" in usage or (
-            provider == "anthropic" and "input_tokens" in usage):
+    if (
+        "cache_creation_input_tokens" in usage
+        or "cache_read_input_tokens" in usage
+        or (provider == "anthropic" and "input_tokens" in usage)
+    ):
         return "anthropic", usage
     if "prompt_tokens" in usage or "completion_tokens" in usage:
         return "chat", usage
@@ -101,10 +109,16 @@ def _reader(provider: str, shape: str):
     return snapshot.find_provider(None, lib_id, None), flavour
 
 
-def _shape(input_tokens: int, output_tokens: int, cached: int = 0, cache_write: int = 0,
-           reasoning: int = 0) -> dict[str, int]:
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached,
-            "cache_write_tokens": cache_write, "reasoning_tokens": reasoning}
+def _shape(
+    input_tokens: int, output_tokens: int, cached: int = 0, cache_write: int = 0, reasoning: int = 0
+) -> dict[str, int]:
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cached_tokens": cached,
+        "cache_write_tokens": cache_write,
+        "reasoning_tokens": reasoning,
+    }
 
 
 def normalize_usage(provider: str, payload: Any) -> dict[str, int]:
@@ -118,8 +132,13 @@ def normalize_usage(provider: str, payload: Any) -> dict[str, int]:
         lib_provider, flavour = _reader(provider, shape)
         root = {"usageMetadata": u} if shape == "gemini_native" else {"usage": u}
         _, got = lib_provider.extract_usage(root, api_flavor=flavour)
-        result = _shape(int(got.input_tokens or 0), int(got.output_tokens or 0), int(got.cache_read_tokens or 0),
-                        int(got.cache_write_tokens or 0), int(getattr(got, "output_reasoning_tokens", 0) or 0))
+        result = _shape(
+            int(got.input_tokens or 0),
+            int(got.output_tokens or 0),
+            int(got.cache_read_tokens or 0),
+            int(got.cache_write_tokens or 0),
+            int(getattr(got, "output_reasoning_tokens", 0) or 0),
+        )
         if shape == "chat":
             if not result["cached_tokens"]:
                 result["cached_tokens"] = _int(u, "num_cached_tokens")  # Mistral's second shape

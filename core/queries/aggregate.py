@@ -5,6 +5,7 @@ compact pandas frame (one row per group).
 Whole days come from usage_daily_model when every dim and filter is in its key (~10x fewer rows a day), from
 usage_daily (which adds brand and operation) otherwise; hours from usage_hourly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -50,15 +51,24 @@ def rollup_table(dims: Iterable[str], filters: Mapping):
     return UsageDailyModel if used <= set(NARROW_KEYS) else UsageDaily
 
 
-def _rollup_query(dims: list[str], filters: Mapping, d0: date | None, d1: date | None, part: int = -1,
-                  columns: list[str] | None = None, measures: Iterable[str] = MEASURES,
-                  hours: tuple[date, int, int] | None = None):
+def _rollup_query(
+    dims: list[str],
+    filters: Mapping,
+    d0: date | None,
+    d1: date | None,
+    part: int = -1,
+    columns: list[str] | None = None,
+    measures: Iterable[str] = MEASURES,
+    hours: tuple[date, int, int] | None = None,
+):
     """Sums per group of `dims` from a daily rollup for days [d0, d1), or from usage_hourly for `hours` (day,
     first hour, end hour); `columns` (a superset of dims, for a UNION with finer raw parts) adds NULLs."""
     t = UsageHourly if hours else rollup_table(dims, filters)
     # NULL columns take the wide table's types: the narrow one lacks brand_id and operation.
-    cols = [getattr(t, d).label(d) if d in dims else cast(null(), getattr(UsageDaily, d).type).label(d)
-            for d in (columns or dims)]
+    cols = [
+        getattr(t, d).label(d) if d in dims else cast(null(), getattr(UsageDaily, d).type).label(d)
+        for d in (columns or dims)
+    ]
     sums = [_sum(getattr(t, m), m) for m in measures]
     q = select(literal(part).label("part"), *cols, *sums).where(*_filter_conds(t, filters))
     if hours:
@@ -70,15 +80,25 @@ def _rollup_query(dims: list[str], filters: Mapping, d0: date | None, d1: date |
     return q.group_by(*[getattr(t, d) for d in dims]) if dims else q
 
 
-def _raw_query(session: Session, dims: list[str], filters: Mapping, start: datetime, end: datetime, part: int = 0,
-               measures: Iterable[str] = MEASURES):
+def _raw_query(
+    session: Session,
+    dims: list[str],
+    filters: Mapping,
+    start: datetime,
+    end: datetime,
+    part: int = 0,
+    measures: Iterable[str] = MEASURES,
+):
     u = AIJobUsage
     day = type_coerce(day_expr(session), Date)
     cols = [day.label("day") if d == "day" else getattr(u, d).label(d) for d in dims]
     sums = [(cast(raw_sum(m), BigInteger) if m in INT_MEASURES else raw_sum(m)).label(m) for m in measures]
-    q = select(literal(part).label("part"), *cols, *sums).where(u.created_at >= start, u.created_at < end,
-                                                              *_filter_conds(u, filters), *_companies_of(
-                                                                  session, filters, start, end))
+    q = select(literal(part).label("part"), *cols, *sums).where(
+        u.created_at >= start,
+        u.created_at < end,
+        *_filter_conds(u, filters),
+        *_companies_of(session, filters, start, end),
+    )
     return q.group_by(*cols) if cols else q
 
 
@@ -91,12 +111,14 @@ def _companies_of(session: Session, filters: Mapping, start: datetime, end: date
     list comes from the narrow rollup, kept in the ledger's transaction: in one snapshot it holds every company
     that has a record on those days, so no record is missed.
     """
-    if is_sqlite(session) or any(
-            filters.get(k) is not None for k in ("company_id", "provider_name")):
+    if is_sqlite(session) or any(filters.get(k) is not None for k in ("company_id", "provider_name")):
         return []
     last = (end - timedelta(microseconds=1)).date()
-    ids = select(UsageDailyModel.company_id).where(UsageDailyModel.day >= start.date(),
-                                                   UsageDailyModel.day <= last).distinct()
+    ids = (
+        select(UsageDailyModel.company_id)
+        .where(UsageDailyModel.day >= start.date(), UsageDailyModel.day <= last)
+        .distinct()
+    )
     return [AIJobUsage.company_id == func.any(func.array(ids.scalar_subquery()))]
 
 
@@ -129,7 +151,8 @@ def _split(sign: int, lo: datetime, hi: datetime, horizon: datetime) -> list[tup
         if _cost(lo, hi, horizon) <= _cost(h_lo, lo, horizon) + _cost(hi, h_lo + _HOUR, horizon):
             return [(sign, lo, hi, RAW)]
         return [(sign, h_lo, h_lo + _HOUR, HOURLY)] + [
-            (-sign, a, b, RAW) for a, b in ((h_lo, lo), (hi, h_lo + _HOUR)) if a < b]
+            (-sign, a, b, RAW) for a, b in ((h_lo, lo), (hi, h_lo + _HOUR)) if a < b
+        ]
     if lo < h0:
         if _cost(lo, h0, horizon) <= _cost(h_lo, lo, horizon):
             out.append((sign, lo, h0, RAW))
@@ -161,20 +184,26 @@ def _split_cost(pieces: list[tuple[int, datetime, datetime, str]], horizon: date
     return raw, hourly
 
 
-def _cut_day(day: date, lo: datetime, hi: datetime, horizon: datetime
-             ) -> tuple[bool, list[tuple[int, datetime, datetime, str]]]:
+def _cut_day(
+    day: date, lo: datetime, hi: datetime, horizon: datetime
+) -> tuple[bool, list[tuple[int, datetime, datetime, str]]]:
     """The part [lo, hi) of `day` that a range covers, as pieces to add to rollup days without that day (False),
     or to subtract from rollup days with it (True): whichever reads fewer raw minutes, then fewer hours."""
     inside = _split(1, lo, hi, horizon)
-    outside = [p for a, b in ((midnight(day), lo), (hi, midnight(day + timedelta(days=1)))) if a < b
-               for p in _split(-1, a, b, horizon)]
+    outside = [
+        p
+        for a, b in ((midnight(day), lo), (hi, midnight(day + timedelta(days=1))))
+        if a < b
+        for p in _split(-1, a, b, horizon)
+    ]
     if _split_cost(inside, horizon) <= _split_cost(outside, horizon):
         return False, inside
     return True, outside
 
 
-def plan(start: datetime | None, end: datetime | None, horizon: datetime | None = None
-         ) -> tuple[date | None, date | None, list[tuple[int, datetime, datetime, str]]]:
+def plan(
+    start: datetime | None, end: datetime | None, horizon: datetime | None = None
+) -> tuple[date | None, date | None, list[tuple[int, datetime, datetime, str]]]:
     """How to answer [start, end): daily rollup days [r0, r1) (None: unbounded), then pieces to add (+1) or
     subtract (-1), each (sign, lo, hi, kind) with kind HOURLY (usage_hourly, whole hours) or RAW (the ledger).
 
@@ -207,9 +236,17 @@ def plan(start: datetime | None, end: datetime | None, horizon: datetime | None 
     return r0, r1, pieces
 
 
-def aggregate(session: Session, *, start: datetime | None = None, end: datetime | None = None,
-              dims: Iterable[str] = (), filters: Mapping | None = None, memo: dict | None = None,
-              raw_dims: Iterable[str] | None = None, measures: Iterable[str] | None = None) -> pd.DataFrame:
+def aggregate(
+    session: Session,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    dims: Iterable[str] = (),
+    filters: Mapping | None = None,
+    memo: dict | None = None,
+    raw_dims: Iterable[str] | None = None,
+    measures: Iterable[str] | None = None,
+) -> pd.DataFrame:
     """Figures per group of `dims` for records with start <= created_at < end (None: unbounded).
 
     Whole days come from a daily rollup; a cut day from hourly rows and raw records (see `plan`). Calls over the
@@ -245,8 +282,9 @@ def aggregate(session: Session, *, start: datetime | None = None, end: datetime 
         if kind == HOURLY:  # a few rows per hour: read each time, in the same statement
             parts[i] = []
             hours = (lo.date(), lo.hour, lo.hour + (hi - lo) // _HOUR)
-            queries.append(_rollup_query(dims, filters, None, None, part=i, columns=group_dims, measures=measures,
-                                         hours=hours))
+            queries.append(
+                _rollup_query(dims, filters, None, None, part=i, columns=group_dims, measures=measures, hours=hours)
+            )
             continue
         cached = None if memo is None else memo.get((lo, hi, filters_key))
         if cached is None or not set(group_dims) <= set(cached[0]):
@@ -284,8 +322,12 @@ def snapshot_memo(session: Session) -> dict | None:
     return {} if level in ("REPEATABLE READ", "SERIALIZABLE") else None
 
 
-def _frame(sources: list[tuple[int, list[tuple]]], dims: list[str], width: int | None = None,
-           measures: Iterable[str] = MEASURES) -> pd.DataFrame:
+def _frame(
+    sources: list[tuple[int, list[tuple]]],
+    dims: list[str],
+    width: int | None = None,
+    measures: Iterable[str] = MEASURES,
+) -> pd.DataFrame:
     """One row per group from rows (group values, then measures) to add (+1) or subtract (-1); the group is the
     first len(dims) values of a row, so finer rows are summed into it. Money stays exact (Decimal sums); with a
     subtracted part, a group left with no job is dropped."""

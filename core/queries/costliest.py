@@ -4,11 +4,13 @@ SQLite walks its total_cost index from the top, down to the cost of the WALK_ROW
 range holding more than a sliver of the ledger has its top rows there (a 30-day window of a 120-day ledger finds
 its ten within the first fifty entries). A range too narrow (or a filter too selective) to have them there is
 small, and sorts itself. The planner picks the created_at index on its own and sorts the whole window:
-110 ms at 1M records for 30 days, against under a millisecond for the walk. PostgreSQL has none (random keys made every insert expensive, migration
+110 ms at 1M records for 30 days, against under a millisecond for the walk. PostgreSQL has none (random keys made
+every insert expensive, migration
 0004); it has (UTC day, total_cost) instead, and asks each day of the range for its own top rows — a short
 backward index scan per day — then keeps the best of those. That is exact: a row in the overall top k is in
 the top k of its own day.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +34,9 @@ def utc_day_column():
     return cast(func.timezone(literal_column("'UTC'"), AIJobUsage.created_at), Date)
 
 
-def costliest_ids(session: Session, start: datetime, end: datetime, conds: list, limit: int,
-                  offset: int = 0) -> list[int]:
+def costliest_ids(
+    session: Session, start: datetime, end: datetime, conds: list, limit: int, offset: int = 0
+) -> list[int]:
     """Usage ids in [start, end) matching `conds`, by total_cost then id, both descending; one page."""
     u = AIJobUsage
     order = (u.total_cost.desc(), u.id.desc())
@@ -48,10 +51,20 @@ def costliest_ids(session: Session, start: datetime, end: datetime, conds: list,
     # can pick a scan of the whole range (seconds at 10M rows); custom plans take the per-day index walk.
     session.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
     day_list = select(func.unnest(literal(days, ARRAY(Date))).label("d")).subquery("days")
-    per_day = (select(u.id, u.total_cost).where(utc_day_column() == day_list.c.d, *in_range)
-               .order_by(*order).limit(limit + offset).lateral("top"))
-    q = (select(per_day.c.id).select_from(day_list.join(per_day, true()))
-         .order_by(per_day.c.total_cost.desc(), per_day.c.id.desc()).limit(limit).offset(offset))
+    per_day = (
+        select(u.id, u.total_cost)
+        .where(utc_day_column() == day_list.c.d, *in_range)
+        .order_by(*order)
+        .limit(limit + offset)
+        .lateral("top")
+    )
+    q = (
+        select(per_day.c.id)
+        .select_from(day_list.join(per_day, true()))
+        .order_by(per_day.c.total_cost.desc(), per_day.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     return list(session.scalars(q))
 
 
@@ -62,8 +75,7 @@ def _sqlite_costliest(session: Session, in_range: tuple, limit: int, offset: int
     walk = WALK_ROWS or max(100, math.isqrt((session.scalar(select(func.max(u.id))) or 0) // 2))
     floor = session.scalar(select(u.total_cost).with_hint(u, *hint).order_by(*order).limit(1).offset(walk))
     bounded = (*in_range, u.total_cost >= floor) if floor is not None else in_range
-    ids = list(session.scalars(select(u.id).with_hint(u, *hint).where(*bounded).order_by(*order)
-                               .limit(limit + offset)))
+    ids = list(session.scalars(select(u.id).with_hint(u, *hint).where(*bounded).order_by(*order).limit(limit + offset)))
     # Exact either way: every row above the floor was looked at, so a full page there is the top of the range;
     # without one, the range is narrow and its own sort is cheap.
     if len(ids) == limit + offset or floor is None:

@@ -17,6 +17,7 @@ memory at most, never the ledger's records.
 - SkuPriceDetails holds ModelId, TokenDirection and, on input rows only, TokenCacheAction (the specification omits
   it for tokens generated in a response).
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,21 +42,62 @@ from core.storage.db import session_scope
 from core.storage.models import Brand, Company, UsageDailyModel
 
 FOCUS_VERSION = "1.5"
-COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency", "ChargePeriodStart",
-           "ChargePeriodEnd", "ChargeCategory", "ChargeDescription", "ConsumedQuantity", "ConsumedUnit",
-           "PricingQuantity", "PricingUnit", "ListUnitPrice", "ServiceCategory", "ServiceSubcategory", "ServiceName",
-           "ServiceProviderName", "SkuId", "SkuPriceId", "SkuPriceDetails", "x_Company", "x_Brand", "x_Operation")
-_TEXT = {"ChargeDescription", "ServiceName", "ServiceProviderName", "SkuId", "SkuPriceId", "x_Company", "x_Brand",
-         "x_Operation"}
+COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingCurrency",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeDescription",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "PricingQuantity",
+    "PricingUnit",
+    "ListUnitPrice",
+    "ServiceCategory",
+    "ServiceSubcategory",
+    "ServiceName",
+    "ServiceProviderName",
+    "SkuId",
+    "SkuPriceId",
+    "SkuPriceDetails",
+    "x_Company",
+    "x_Brand",
+    "x_Operation",
+)
+_TEXT = {
+    "ChargeDescription",
+    "ServiceName",
+    "ServiceProviderName",
+    "SkuId",
+    "SkuPriceId",
+    "x_Company",
+    "x_Brand",
+    "x_Operation",
+}
 DIMS = ["day", "company_id", "brand_id", "provider_name", "model_name", "operation", "pricing_status"]
 MEASURES = ["input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "cost_input", "cost_output"]
 MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
-PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google", "google": "Google",
-                  "mistral": "Mistral AI", "ollama": "Ollama", "groq": "Groq", "deepseek": "DeepSeek"}
-_PRICE = {"billed": "billed by {provider}", "catalog": "estimated at the catalog's list price",
-          "override": "estimated at the configured (contracted) price",
-          "unpriced": "not priced: no price list has this model"}
+PROVIDER_NAMES = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "gemini": "Google",
+    "google": "Google",
+    "mistral": "Mistral AI",
+    "ollama": "Ollama",
+    "groq": "Groq",
+    "deepseek": "DeepSeek",
+}
+_PRICE = {
+    "billed": "billed by {provider}",
+    "catalog": "estimated at the catalog's list price",
+    "override": "estimated at the configured (contracted) price",
+    "unpriced": "not priced: no price list has this model",
+}
 
 
 @dataclass(frozen=True)
@@ -66,13 +108,16 @@ class Kind:
     text: str  # ChargeDescription's start
 
 
-KINDS = (Kind("Input", "Uncached", "input", "Input tokens"), Kind("Input", "Read", "cache-read",
-         "Cache read input tokens"), Kind("Input", "Write", "cache-write", "Cache write input tokens"),
-         Kind("Output", None, "output", "Output tokens"))
+KINDS = (
+    Kind("Input", "Uncached", "input", "Input tokens"),
+    Kind("Input", "Read", "cache-read", "Cache read input tokens"),
+    Kind("Input", "Write", "cache-write", "Cache write input tokens"),
+    Kind("Output", None, "output", "Output tokens"),
+)
 
 
 def month_range(month: str) -> tuple[date, date]:
-    """"YYYY-MM" -> (its first day, the next month's first day); InvalidRecord naming the value otherwise."""
+    """ "YYYY-MM" -> (its first day, the next month's first day); InvalidRecord naming the value otherwise."""
     try:
         y, m = (int(p) for p in month.split("-"))
         first = date(y, m, 1)
@@ -115,8 +160,12 @@ def _unit_prices(rates: Rates) -> list[Decimal | None] | None:
     """USD per million tokens of each kind, from flat rates; None when unpriced or priced by tiers."""
     if rates.status == "unpriced" or rates.tiered is not None:
         return None
-    return [rates.input, rates.input if rates.cache_read is None else Decimal(rates.cache_read),
-            rates.input if rates.cache_write is None else Decimal(rates.cache_write), rates.output]
+    return [
+        rates.input,
+        rates.input if rates.cache_read is None else Decimal(rates.cache_read),
+        rates.input if rates.cache_write is None else Decimal(rates.cache_write),
+        rates.output,
+    ]
 
 
 def split_input(cost: Decimal, tokens: list[int], prices: list[Decimal | None] | None) -> list[Decimal]:
@@ -145,8 +194,10 @@ class _Prices:
         key = (provider, model, day)
         if key not in self.cache:
             at = midnight(day)
-            self.cache[key] = (_unit_prices(catalog_rates(provider, model, at)),
-                               _unit_prices(self.pricer.rates(provider, model, at)))
+            self.cache[key] = (
+                _unit_prices(catalog_rates(provider, model, at)),
+                _unit_prices(self.pricer.rates(provider, model, at)),
+            )
         return self.cache[key]
 
 
@@ -170,22 +221,37 @@ def _rows_of(g, names: dict, brands: dict, prices: _Prices) -> Iterator[dict]:
         if kind.cache:
             details["TokenCacheAction"] = kind.cache
         billed = _money(cost)
-        yield {"BilledCost": billed, "EffectiveCost": billed,
-               "ListCost": billed if unit is None else _plain(unit * quantity), "ContractedCost": billed,
-               "BillingCurrency": "USD", "ChargePeriodStart": f"{day.isoformat()}T00:00:00Z",
-               "ChargePeriodEnd": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z", "ChargeCategory": "Usage",
-               "ChargeDescription": f"{kind.text} for {model} ({how})", "ConsumedQuantity": str(n),
-               "ConsumedUnit": "Tokens", "PricingQuantity": _plain(quantity), "PricingUnit": "1000000 Tokens",
-               "ListUnitPrice": None if unit is None else _plain(Decimal(unit)),
-               "ServiceCategory": "AI and Machine Learning", "ServiceSubcategory": "Generative AI",
-               "ServiceName": f"{label} API", "ServiceProviderName": label, "SkuId": sku,
-               "SkuPriceId": f"{sku}-{status}", "SkuPriceDetails": json.dumps(details, sort_keys=True),
-               "x_Company": names.get(g.company_id, str(g.company_id)),
-               "x_Brand": brands.get(g.brand_id, str(g.brand_id)), "x_Operation": g.operation}
+        yield {
+            "BilledCost": billed,
+            "EffectiveCost": billed,
+            "ListCost": billed if unit is None else _plain(unit * quantity),
+            "ContractedCost": billed,
+            "BillingCurrency": "USD",
+            "ChargePeriodStart": f"{day.isoformat()}T00:00:00Z",
+            "ChargePeriodEnd": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
+            "ChargeCategory": "Usage",
+            "ChargeDescription": f"{kind.text} for {model} ({how})",
+            "ConsumedQuantity": str(n),
+            "ConsumedUnit": "Tokens",
+            "PricingQuantity": _plain(quantity),
+            "PricingUnit": "1000000 Tokens",
+            "ListUnitPrice": None if unit is None else _plain(Decimal(unit)),
+            "ServiceCategory": "AI and Machine Learning",
+            "ServiceSubcategory": "Generative AI",
+            "ServiceName": f"{label} API",
+            "ServiceProviderName": label,
+            "SkuId": sku,
+            "SkuPriceId": f"{sku}-{status}",
+            "SkuPriceDetails": json.dumps(details, sort_keys=True),
+            "x_Company": names.get(g.company_id, str(g.company_id)),
+            "x_Brand": brands.get(g.brand_id, str(g.brand_id)),
+            "x_Operation": g.operation,
+        }
 
 
-def focus_rows(*, month: str | None = None, company: str | None = None,
-               session: Session | None = None) -> Iterator[dict]:
+def focus_rows(
+    *, month: str | None = None, company: str | None = None, session: Session | None = None
+) -> Iterator[dict]:
     """The FOCUS rows of `month` ("YYYY-MM"; None: every month of the ledger) for `company` (None: every company),
     by day, company, provider, model, brand, operation and price."""
     ranges = [month_range(month)] if month else None
@@ -200,19 +266,21 @@ def focus_rows(*, month: str | None = None, company: str | None = None,
         brands = dict(s.execute(brand_q if cid is None else brand_q.where(Brand.company_id == cid)).all())
         prices = _Prices(s)
         for d0, d1 in ranges if ranges is not None else _months(s, cid):
-            df = aggregate(s, start=midnight(d0), end=midnight(d1), dims=DIMS,
-                           filters={"company_id": cid}, measures=MEASURES)
+            df = aggregate(
+                s, start=midnight(d0), end=midnight(d1), dims=DIMS, filters={"company_id": cid}, measures=MEASURES
+            )
             if df.empty:
                 continue
             df["company"] = df["company_id"].map(names)
-            df = df.sort_values(["day", "company", "provider_name", "model_name", "brand_id", "operation",
-                                 "pricing_status"], kind="stable")
+            df = df.sort_values(
+                ["day", "company", "provider_name", "model_name", "brand_id", "operation", "pricing_status"],
+                kind="stable",
+            )
             for g in df.itertuples(index=False):
                 yield from _rows_of(g, names, brands, prices)
 
 
-def export_focus(out, *, month: str | None = None, company: str | None = None,
-                 session: Session | None = None) -> dict:
+def export_focus(out, *, month: str | None = None, company: str | None = None, session: Session | None = None) -> dict:
     """Write the FOCUS rows as CSV (RFC 4180, header first) to a text stream; returns {"rows", "billed_cost"}."""
     writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(COLUMNS)

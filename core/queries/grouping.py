@@ -9,6 +9,7 @@ needs. Everything is one statement, so every figure comes from one snapshot, and
 rows however many records the ledger holds. The statement is built once per shape (which sets, which filters,
 which kinds of part) and then only executed with new parameters.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,7 +18,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Date, Integer, SmallInteger, bindparam, cast, func, literal, null, select, text, type_coerce,
+    BigInteger,
+    Date,
+    Integer,
+    SmallInteger,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -39,6 +51,7 @@ _INTS = frozenset(("jobs", "total_tokens", "execution_ms", "timed_jobs", "error_
 @dataclass(slots=True)
 class Sums:
     """The figures of one group; money exact."""
+
     jobs: int = 0
     total_tokens: int = 0
     execution_ms: int = 0
@@ -90,6 +103,7 @@ def total(groups: Mapping) -> Sums:
 class Ask:
     """One time range [start, end) (None: unbounded) with its filters (as `aggregate` takes them), its grouping
     sets (name -> dims; () is the total) and the measures it needs ("jobs" always)."""
+
     start: datetime | None
     end: datetime | None
     sets: Mapping[str, tuple[str, ...]]
@@ -125,13 +139,15 @@ def grouped(session: Session, asks: Mapping[str, Ask]) -> Figures:
 
 # -- layout: everything but the values; the statement is cached by it --------------------------------------------
 
+
 def _filters(filters: Mapping) -> tuple[tuple[str, bool], ...]:
     """(dim, is a list) of the filters that apply (None: no filter)."""
     bad = [d for d in filters if d not in DIMS or d == "day"]
     if bad:
         raise ValueError(f"cannot filter on {bad[0]!r}")
-    return tuple((d, isinstance(v, list | tuple | set | frozenset)) for d, v in sorted(filters.items())
-                 if v is not None)
+    return tuple(
+        (d, isinstance(v, list | tuple | set | frozenset)) for d, v in sorted(filters.items()) if v is not None
+    )
 
 
 def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
@@ -169,10 +185,14 @@ def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
         ask_layouts.append((i, "narrow" if narrow else "wide", dims, sets, flayout, rollup, tuple(parts), measures))
     edge_layouts = []
     for (kind, lo, hi, _), (k, dims, filters, flayout) in sorted(edges.items(), key=lambda kv: kv[1][0]):
-        params |= {f"r{k}_{d}": (list(v) if isinstance(v, list | tuple | set | frozenset) else v)
-                   for d, v in filters.items()}
-        by_company = (kind != HOURLY and not sqlite
-                      and not any(filters.get(d) is not None for d in ("company_id", "provider_name")))
+        params |= {
+            f"r{k}_{d}": (list(v) if isinstance(v, list | tuple | set | frozenset) else v) for d, v in filters.items()
+        }
+        by_company = (
+            kind != HOURLY
+            and not sqlite
+            and not any(filters.get(d) is not None for d in ("company_id", "provider_name"))
+        )
         if kind == HOURLY:
             params |= {f"r{k}_day": lo.date(), f"r{k}_h0": lo.hour, f"r{k}_h1": lo.hour + (hi - lo) // _HOUR}
         else:
@@ -199,8 +219,12 @@ def _statement(layout: tuple):
 
 
 def _conds(table, prefix: str, flayout) -> list:
-    return [getattr(table, d).in_(bindparam(f"{prefix}_{d}", expanding=True)) if is_list
-            else getattr(table, d) == bindparam(f"{prefix}_{d}") for d, is_list in flayout]
+    return [
+        getattr(table, d).in_(bindparam(f"{prefix}_{d}", expanding=True))
+        if is_list
+        else getattr(table, d) == bindparam(f"{prefix}_{d}")
+        for d, is_list in flayout
+    ]
 
 
 def _edge_cte(dialect: str, k: int, kind: str, dims: tuple, flayout, by_company: bool):
@@ -209,19 +233,28 @@ def _edge_cte(dialect: str, k: int, kind: str, dims: tuple, flayout, by_company:
         t = UsageHourly
         cols = [getattr(t, d).label(d) for d in dims]
         q = select(*cols, *_sums(t, 1)).where(
-            t.day == bindparam(f"r{k}_day", type_=Date), t.hour >= bindparam(f"r{k}_h0", type_=SmallInteger),
-            t.hour < bindparam(f"r{k}_h1", type_=SmallInteger), *_conds(t, f"r{k}", flayout))
+            t.day == bindparam(f"r{k}_day", type_=Date),
+            t.hour >= bindparam(f"r{k}_h0", type_=SmallInteger),
+            t.hour < bindparam(f"r{k}_h1", type_=SmallInteger),
+            *_conds(t, f"r{k}", flayout),
+        )
         return (q.group_by(*[getattr(t, d) for d in dims]) if dims else q).cte(f"edge{k}")
     u = AIJobUsage
     day = type_coerce(day_expr(dialect), Date)
     cols = [day.label("day") if d == "day" else getattr(u, d).label(d) for d in dims]
     sums = [(cast(raw_sum(m), BigInteger) if m in _INTS else raw_sum(m)).label(m) for m in MEASURES]
-    conds = [u.created_at >= bindparam(f"r{k}_lo", type_=UTCDateTime()),
-             u.created_at < bindparam(f"r{k}_hi", type_=UTCDateTime()), *_conds(u, f"r{k}", flayout)]
+    conds = [
+        u.created_at >= bindparam(f"r{k}_lo", type_=UTCDateTime()),
+        u.created_at < bindparam(f"r{k}_hi", type_=UTCDateTime()),
+        *_conds(u, f"r{k}", flayout),
+    ]
     if by_company:  # see core.queries.aggregate._companies_of: the (company_id, created_at) index, exactly
         n = UsageDailyModel
-        ids = select(n.company_id).where(n.day >= bindparam(f"r{k}_d0", type_=Date),
-                                         n.day <= bindparam(f"r{k}_d1", type_=Date)).distinct()
+        ids = (
+            select(n.company_id)
+            .where(n.day >= bindparam(f"r{k}_d0", type_=Date), n.day <= bindparam(f"r{k}_d1", type_=Date))
+            .distinct()
+        )
         conds.append(u.company_id == func.any(func.array(ids.scalar_subquery())))
     q = select(*cols, *sums).where(*conds)
     return (q.group_by(*cols) if cols else q).cte(f"edge{k}")
@@ -244,6 +277,7 @@ def _parts(i: int, table: str, dims: tuple, flayout, rollup, parts, edges: dict,
     """The range's parts (rollup days, then the hours and raw records of its cut days, the subtracted ones negated)
     as one UNION ALL. `pre_group`: rollup rows summed by the range's dims first (SQLite, whose grouping sets each
     read the whole range: a few hundred rows then, not the thousands of rollup rows they come from)."""
+
     def summed(q, t):
         return q.group_by(*[getattr(t, d) for d in dims]) if pre_group and dims else q
 
@@ -263,15 +297,22 @@ def _parts(i: int, table: str, dims: tuple, flayout, rollup, parts, edges: dict,
         selects.append(summed(q, t))
     for sign, ref in parts:
         t = edges[ref]
-        selects.append(select(*[t.c[d].label(d) for d in dims],
-                              *[(t.c[m] if sign > 0 else -t.c[m]).label(m) for m in wanted]))
+        selects.append(
+            select(*[t.c[d].label(d) for d in dims], *[(t.c[m] if sign > 0 else -t.c[m]).label(m) for m in wanted])
+        )
     return selects[0] if len(selects) == 1 else union_all(*selects)
 
 
 def _summed(src, measures: tuple) -> list:
     """Every measure's column of the output: the sum of those read, a typed NULL for the others."""
-    return [((cast(func.sum(src.c[m]), BigInteger) if m in _INTS else func.sum(src.c[m])) if m in measures
-             else cast(null(), getattr(UsageDaily, m).type)).label(m) for m in MEASURES]
+    return [
+        (
+            (cast(func.sum(src.c[m]), BigInteger) if m in _INTS else func.sum(src.c[m]))
+            if m in measures
+            else cast(null(), getattr(UsageDaily, m).type)
+        ).label(m)
+        for m in MEASURES
+    ]
 
 
 def grouping_mask(dims: tuple, set_dims: tuple) -> int:
@@ -280,8 +321,9 @@ def grouping_mask(dims: tuple, set_dims: tuple) -> int:
 
 
 def _build(dialect: str, asks: tuple, edge_layouts: tuple):
-    edges = {k: _edge_cte(dialect, k, kind, dims, flayout, by_company)
-             for k, kind, dims, flayout, by_company in edge_layouts}
+    edges = {
+        k: _edge_cte(dialect, k, kind, dims, flayout, by_company) for k, kind, dims, flayout, by_company in edge_layouts
+    }
     outer = []
     for i, table, dims, sets, flayout, rollup, parts, measures in asks:
         body = _parts(i, table, dims, flayout, rollup, parts, edges, dialect == "sqlite", measures)
@@ -289,8 +331,7 @@ def _build(dialect: str, asks: tuple, edge_layouts: tuple):
             cte = body.cte(f"ask{i}")
             for name, set_dims in sets:
                 cols = [cte.c[d].label(d) if d in set_dims else _typed_null(d).label(d) for d in DIMS]
-                q = select(literal(i, Integer).label("ask"), literal(name).label("set"), *cols,
-                           *_summed(cte, measures))
+                q = select(literal(i, Integer).label("ask"), literal(name).label("set"), *cols, *_summed(cte, measures))
                 q = q.select_from(cte).having(func.sum(cte.c.jobs) != 0)
                 outer.append(q.group_by(*[cte.c[d] for d in set_dims]) if set_dims else q)
             continue

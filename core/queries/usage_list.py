@@ -3,6 +3,7 @@
 Filters are an allow-list of the usage list's query parameters, bound as SQL parameters; pages are keyed by
 offset for the list and by id for exports, so nothing loads the whole ledger.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,14 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.clock import iso_z, midnight, parse_utc
+from core.errors import InvalidRecord
 from core.queries.aggregate import aggregate
 from core.queries.costliest import costliest_ids
-from core.storage.db import read_scope, session_scope
 from core.queries.list_filters import FILTERS
-from core.storage.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company, UsageDaily
 from core.queries.values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
 from core.redact import redact
-from core.errors import InvalidRecord
+from core.storage.db import read_scope, session_scope
+from core.storage.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company, UsageDaily
 
 ORDERINGS = {
     "-created_at": (AIJobUsage.created_at.desc(), AIJobUsage.id.desc()),
@@ -34,11 +35,33 @@ ORDERINGS = {
     "-total_tokens": (AIJobUsage.total_tokens.desc(), AIJobUsage.id.desc()),
 }
 MAX_PAGE_SIZE = 500
-EXPORT_COLUMNS = ("id", "job_id", "created_at", "company", "brand", "provider_name", "model_name", "job_type",
-                  "status", "operation", "input_tokens", "output_tokens", "total_tokens", "cached_tokens",
-                  "cache_write_tokens", "reasoning_tokens", "cost_input", "cost_output", "total_cost",
-                  "pricing_status", "execution_time_seconds", "memory_usage_mb", "success_rate", "error_count",
-                  "description")
+EXPORT_COLUMNS = (
+    "id",
+    "job_id",
+    "created_at",
+    "company",
+    "brand",
+    "provider_name",
+    "model_name",
+    "job_type",
+    "status",
+    "operation",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_input",
+    "cost_output",
+    "total_cost",
+    "pricing_status",
+    "execution_time_seconds",
+    "memory_usage_mb",
+    "success_rate",
+    "error_count",
+    "description",
+)
 
 
 def _date_or_ts(name: str, value) -> datetime:
@@ -108,8 +131,15 @@ def usage_conditions(session: Session, filters: dict, company: str | None = None
 
 
 # Filters the daily rollup can answer a count for (rollup dimension or time range); the others need the raw rows.
-_ROLLUP_FILTERS = {"provider_name", "model_name", "ai_job__status", "ai_job__brand", "pricing_status",
-                   "created_at__gte", "created_at__lt"}
+_ROLLUP_FILTERS = {
+    "provider_name",
+    "model_name",
+    "ai_job__status",
+    "ai_job__brand",
+    "pricing_status",
+    "created_at__gte",
+    "created_at__lt",
+}
 
 
 def _given(filters: dict) -> dict:
@@ -142,8 +172,9 @@ def _rollup_filters(session: Session, filters: dict, company: str | None) -> dic
             dims["pricing_status"] = str(value).strip()
         elif name == "ai_job__brand":
             ref = brand_ref(name, value)
-            dims["brand_id"] = [ref] if isinstance(ref, int) else list(
-                session.scalars(select(Brand.id).where(Brand.name == ref)))
+            dims["brand_id"] = (
+                [ref] if isinstance(ref, int) else list(session.scalars(select(Brand.id).where(Brand.name == ref)))
+            )
     return dims
 
 
@@ -157,8 +188,9 @@ def _day_counts(session: Session, filters: dict, company: str | None) -> tuple[b
     return dims is not None, sorted((r.day, int(r.jobs)) for r in df.itertuples())
 
 
-def count_usage(session: Session, filters: dict, company: str | None = None,
-                day_counts: tuple[bool, list] | None = None) -> int:
+def count_usage(
+    session: Session, filters: dict, company: str | None = None, day_counts: tuple[bool, list] | None = None
+) -> int:
     """Records matching the filters (validated by `usage_conditions` first).
 
     Filters on rollup dimensions and time are counted from the rollups (`aggregate`: whole days from a daily
@@ -178,8 +210,16 @@ def _data_days(session: Session) -> tuple[date, date] | None:
     return None if first is None else (first, session.scalar(select(func.max(UsageDaily.day))))
 
 
-def _by_time_ids(session: Session, conds: list, per_day: list[tuple[date, int]], exact: bool, newest_first: bool,
-                 limit: int, offset: int, expected: int) -> list[int]:
+def _by_time_ids(
+    session: Session,
+    conds: list,
+    per_day: list[tuple[date, int]],
+    exact: bool,
+    newest_first: bool,
+    limit: int,
+    offset: int,
+    expected: int,
+) -> list[int]:
     """One page of ids in time order, reading only the rows of a time window that holds the page.
 
     The rollup's records per day tell which day the page reaches back to (`exact` counts): the window first
@@ -220,8 +260,17 @@ def _by_time_ids(session: Session, conds: list, per_day: list[tuple[date, int]],
     return page(None)
 
 
-def _page_ids(session: Session, conds: list, filters: dict, company: str | None, ordering: str, limit: int,
-              offset: int, count: int, day_counts: tuple[bool, list] | None) -> list[int]:
+def _page_ids(
+    session: Session,
+    conds: list,
+    filters: dict,
+    company: str | None,
+    ordering: str,
+    limit: int,
+    offset: int,
+    count: int,
+    day_counts: tuple[bool, list] | None,
+) -> list[int]:
     """Ids of one page, from ai_job_usage alone (the joins come after, for these rows only)."""
     expected = min(limit, max(0, count - offset))
     if expected == 0:
@@ -244,9 +293,17 @@ def _page_ids(session: Session, conds: list, filters: dict, company: str | None,
 def serialize_usage(u: AIJobUsage, job: AIJob, brand: Brand, company: Company) -> dict:
     return {
         "id": u.id,
-        "ai_job": {"id": job.id, "job_id": job.job_id, "job_type": job.job_type, "status": job.status,
-                   "brand": {"id": brand.id, "name": brand.name}, "operation": job.operation,
-                   "description": None if job.description is None else redact(job.description), "source": job.source, "request_id": job.request_id},
+        "ai_job": {
+            "id": job.id,
+            "job_id": job.job_id,
+            "job_type": job.job_type,
+            "status": job.status,
+            "brand": {"id": brand.id, "name": brand.name},
+            "operation": job.operation,
+            "description": None if job.description is None else redact(job.description),
+            "source": job.source,
+            "request_id": job.request_id,
+        },
         "company": {"id": company.id, "name": company.name},
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
@@ -271,12 +328,23 @@ def serialize_usage(u: AIJobUsage, job: AIJob, brand: Brand, company: Company) -
 
 
 def _joined():
-    return (select(AIJobUsage, AIJob, Brand, Company).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
-            .join(Brand, Brand.id == AIJobUsage.brand_id).join(Company, Company.id == AIJobUsage.company_id))
+    return (
+        select(AIJobUsage, AIJob, Brand, Company)
+        .join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
+        .join(Brand, Brand.id == AIJobUsage.brand_id)
+        .join(Company, Company.id == AIJobUsage.company_id)
+    )
 
 
-def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None, ordering: str = "-created_at",
-               session: Session | None = None, **filters) -> dict:
+def list_usage(
+    page: int = 1,
+    page_size: int = 50,
+    *,
+    company: str | None = None,
+    ordering: str = "-created_at",
+    session: Session | None = None,
+    **filters,
+) -> dict:
     """The paginated usage list: {count, next, previous, results}."""
     try:
         page, page_size = int(page), int(page_size)
@@ -302,8 +370,12 @@ def list_usage(page: int = 1, page_size: int = 50, *, company: str | None = None
     def link(p: int) -> str:
         return "?" + urlencode({"page": p, **params})
 
-    return {"count": count, "next": link(page + 1) if page * page_size < count else None,
-            "previous": link(page - 1) if page > 1 else None, "results": results}
+    return {
+        "count": count,
+        "next": link(page + 1) if page * page_size < count else None,
+        "previous": link(page - 1) if page > 1 else None,
+        "results": results,
+    }
 
 
 def get_usage(usage_id: int, *, company: str | None = None, session: Session | None = None) -> dict | None:
@@ -330,16 +402,46 @@ def safe_cell(value) -> str:
 
 def _export_row(u: AIJobUsage, job: AIJob, brand: Brand, comp: Company) -> list[str]:
     # Every text a caller chose goes through redact: an export is text leaving the process.
-    return [safe_cell(redact(v) if isinstance(v, str) else v) for v in (
-        u.id, job.job_id, iso_z(u.created_at), comp.name, brand.name, u.provider_name, u.model_name,
-        job.job_type, job.status, job.operation, u.input_tokens, u.output_tokens, u.total_tokens,
-        u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens, u.cost_input, u.cost_output,
-        u.total_cost, u.pricing_status, u.execution_time_seconds, u.memory_usage_mb, u.success_rate,
-        u.error_count, job.description)]
+    return [
+        safe_cell(redact(v) if isinstance(v, str) else v)
+        for v in (
+            u.id,
+            job.job_id,
+            iso_z(u.created_at),
+            comp.name,
+            brand.name,
+            u.provider_name,
+            u.model_name,
+            job.job_type,
+            job.status,
+            job.operation,
+            u.input_tokens,
+            u.output_tokens,
+            u.total_tokens,
+            u.cached_tokens,
+            u.cache_write_tokens,
+            u.reasoning_tokens,
+            u.cost_input,
+            u.cost_output,
+            u.total_cost,
+            u.pricing_status,
+            u.execution_time_seconds,
+            u.memory_usage_mb,
+            u.success_rate,
+            u.error_count,
+            job.description,
+        )
+    ]
 
 
-def iter_export_rows(*, company: str | None = None, session: Session | None = None, batch: int = 5000,
-                     ordering: str | None = None, **filters) -> Iterator[list[str]]:
+def iter_export_rows(
+    *,
+    company: str | None = None,
+    session: Session | None = None,
+    batch: int = 5000,
+    ordering: str | None = None,
+    **filters,
+) -> Iterator[list[str]]:
     """Rows of the filtered ledger in the usage list's `ordering` (one of ORDERINGS), streamed from one query
     `batch` rows at a time (a server-side cursor on PostgreSQL); without an ordering, by id in batches."""
     if ordering is not None and ordering not in ORDERINGS:
@@ -353,8 +455,7 @@ def iter_export_rows(*, company: str | None = None, session: Session | None = No
             return
         last = 0
         while True:
-            rows = s.execute(_joined().where(*conds, AIJobUsage.id > last).order_by(AIJobUsage.id)
-                             .limit(batch)).all()
+            rows = s.execute(_joined().where(*conds, AIJobUsage.id > last).order_by(AIJobUsage.id).limit(batch)).all()
             if not rows:
                 return
             for row in rows:

@@ -3,6 +3,7 @@ holds before they reach SQL: an id past its column's range, a NUL or another con
 name are refused with an InvalidRecord (a ValueError) naming the parameter — never sent to the database to fail
 there with a driver error.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,6 +58,7 @@ def day_in_range(name: str, day: date, value=None) -> date:
     """A date (or the day of a timestamp) a window can start or end on; `value` is what the caller gave."""
     d = day.date() if isinstance(day, datetime) else day
     if not EARLIEST <= d <= LATEST:
-        raise InvalidRecord(name, day if value is None else value,
-                            f"must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
+        raise InvalidRecord(
+            name, day if value is None else value, f"must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+        )
     return day

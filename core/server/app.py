@@ -4,6 +4,7 @@ ring, prices, budgets, the providers' model lists).
 A request without a key is served only while no gateway key exists and the server listens on loopback (the local
 operator's first steps, as the dashboard's local mode); any key sent must be valid.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -117,8 +118,9 @@ class Gateway:
         self.limits = RateLimits()
         self.budgets = Budgets(s.gateway_budget_refresh_seconds)
         spool_dir = Path(s.gateway_spool_dir)
-        self.spool = Spool(spool_dir if spool_dir.is_absolute() else PROJECT_ROOT / spool_dir,
-                           fsync=s.gateway_spool_fsync)
+        self.spool = Spool(
+            spool_dir if spool_dir.is_absolute() else PROJECT_ROOT / spool_dir, fsync=s.gateway_spool_fsync
+        )
         self.metrics = Metrics(self.spool.waiting)
         self.local_key = KeyInfo("local", "", s.gateway_company, None, None)
         self.pricer = None
@@ -127,9 +129,13 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
         self._writer = None
         self.routes = {
-            ("POST", "/v1/chat/completions"): self._chat, ("POST", "/v1/embeddings"): self._embeddings,
-            ("GET", "/v1/models"): self._models, ("POST", "/v1/traces"): self._traces,
-            ("POST", "/v1/usage"): self._usage, ("GET", "/healthz"): self._health, ("GET", "/metrics"): self._metrics,
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/v1/embeddings"): self._embeddings,
+            ("GET", "/v1/models"): self._models,
+            ("POST", "/v1/traces"): self._traces,
+            ("POST", "/v1/usage"): self._usage,
+            ("GET", "/healthz"): self._health,
+            ("GET", "/metrics"): self._metrics,
         }
 
     # -- ASGI ---------------------------------------------------------------------------------------------
@@ -162,8 +168,11 @@ class Gateway:
         try:
             if handler is None:
                 known = any(path == request.path for _, path in self.routes)
-                raise HttpError(405 if known else 404, "method_not_allowed" if known else "not_found",
-                                f"{request.method} {request.path} is not served here")
+                raise HttpError(
+                    405 if known else 404,
+                    "method_not_allowed" if known else "not_found",
+                    f"{request.method} {request.path} is not served here",
+                )
             status = await handler(request, receive, send)
         except HttpError as e:
             status = e.status
@@ -175,8 +184,9 @@ class Gateway:
             status = 499
             raise
         except Exception as e:  # noqa: BLE001 - one redacted line, never the body
-            log.error("gateway: %s %s failed: %s: %s", request.method, request.path, type(e).__name__,
-                      redact(str(e))[:300])
+            log.error(
+                "gateway: %s %s failed: %s: %s", request.method, request.path, type(e).__name__, redact(str(e))[:300]
+            )
             with contextlib.suppress(Exception):  # the answer had started: nothing more to say
                 await respond_error(send, HttpError(500, "internal_error", "the gateway failed on this request"))
         finally:
@@ -188,16 +198,22 @@ class Gateway:
         if token is None:
             if not request.authorization and self.loopback and self.ring.empty:
                 return self.local_key
-            raise HttpError(401, "invalid_api_key", "a gateway key is required: Authorization: Bearer <key> "
-                                                    "(python -m core key create)")
+            raise HttpError(
+                401,
+                "invalid_api_key",
+                "a gateway key is required: Authorization: Bearer <key> (python -m core key create)",
+            )
         key = self.ring.check(token)
         if key is None:
             raise HttpError(401, "invalid_api_key", "the gateway key is not valid (unknown or revoked)")
         wait = self.limits.retry_after(key)
         if wait:
-            raise HttpError(429, "rate_limit_exceeded",
-                            f"this key may make {key.requests_per_minute} requests per minute: retry in {wait} s",
-                            headers=[(b"retry-after", str(wait).encode())])
+            raise HttpError(
+                429,
+                "rate_limit_exceeded",
+                f"this key may make {key.requests_per_minute} requests per minute: retry in {wait} s",
+                headers=[(b"retry-after", str(wait).encode())],
+            )
         return key
 
     # -- endpoints -----------------------------------------------------------------------------------------
@@ -259,10 +275,15 @@ class Gateway:
         if self.pricer is None:
             return None
         try:
-            cost = self.pricer.price(provider=fields["provider"], model=fields["model"], at=fields["created_at"],
-                                     input_tokens=fields["input_tokens"], output_tokens=fields["output_tokens"],
-                                     cached_tokens=fields["cached_tokens"],
-                                     cache_write_tokens=fields["cache_write_tokens"])
+            cost = self.pricer.price(
+                provider=fields["provider"],
+                model=fields["model"],
+                at=fields["created_at"],
+                input_tokens=fields["input_tokens"],
+                output_tokens=fields["output_tokens"],
+                cached_tokens=fields["cached_tokens"],
+                cache_write_tokens=fields["cache_write_tokens"],
+            )
         except Exception:  # noqa: BLE001 - a header is not worth failing the answer for
             return None
         return None if cost.pricing_status == "unpriced" else cost.total_cost
@@ -287,10 +308,12 @@ class Gateway:
         # Startup's objects live as long as the process: out of the collector's way (fewer, shorter collections).
         gc.collect()
         gc.freeze()
-        self._tasks = [asyncio.create_task(self._every(s.gateway_flush_seconds, self.spool.rotate)),
-                       asyncio.create_task(self._every(s.gateway_key_refresh_seconds, self.ring.refresh, True)),
-                       asyncio.create_task(self._every(PRICES_EVERY, self._load_prices, True)),
-                       asyncio.create_task(self._listings())]
+        self._tasks = [
+            asyncio.create_task(self._every(s.gateway_flush_seconds, self.spool.rotate)),
+            asyncio.create_task(self._every(s.gateway_key_refresh_seconds, self.ring.refresh, True)),
+            asyncio.create_task(self._every(PRICES_EVERY, self._load_prices, True)),
+            asyncio.create_task(self._listings()),
+        ]
 
     async def shutdown(self) -> None:
         for task in self._tasks:
@@ -311,8 +334,12 @@ class Gateway:
                 else:
                     fn()
             except Exception as e:  # noqa: BLE001 - upkeep retries at its next turn
-                log.warning("gateway upkeep %s failed: %s: %s", getattr(fn, "__name__", fn), type(e).__name__,
-                            redact(str(e))[:300])
+                log.warning(
+                    "gateway upkeep %s failed: %s: %s",
+                    getattr(fn, "__name__", fn),
+                    type(e).__name__,
+                    redact(str(e))[:300],
+                )
 
     def _load_prices(self) -> None:
         from core.pricing.catalog import Pricer
@@ -331,8 +358,9 @@ class Gateway:
                     body = await resp.read(4 << 20)
                     data = json.loads(body).get("data") if resp.status == 200 else None
                     if isinstance(data, list):
-                        self.router.listed[name] = [m["id"] for m in data if isinstance(m, dict)
-                                                    and isinstance(m.get("id"), str)]
+                        self.router.listed[name] = [
+                            m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)
+                        ]
                 except Exception as e:  # noqa: BLE001 - the listing is a help, not a need
                     log.info("gateway: %s /models not read: %s", name, type(e).__name__)
             await asyncio.sleep(LISTING_EVERY)
@@ -346,8 +374,19 @@ class Gateway:
             self._writer_thread = self._writer.start_thread()
         elif self.writer_mode == "process":
             self._writer = subprocess.Popen(
-                [sys.executable, "-m", "core.server.writer", "--spool", str(self.spool.dir), "--parent",
-                 str(os.getpid()), "--interval", str(interval)], cwd=PROJECT_ROOT)
+                [
+                    sys.executable,
+                    "-m",
+                    "core.server.writer",
+                    "--spool",
+                    str(self.spool.dir),
+                    "--parent",
+                    str(os.getpid()),
+                    "--interval",
+                    str(interval),
+                ],
+                cwd=PROJECT_ROOT,
+            )
 
     def _stop_writer(self) -> None:
         w = self._writer

@@ -1,27 +1,49 @@
 """ASGI plumbing of the gateway: the request's headers and body (with the size limit), answers, and errors in
 OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
+
 from __future__ import annotations
 
 import json
 import zlib
 
-ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-               405: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
-               429: "rate_limit_error", 502: "upstream_error", 503: "server_error", 500: "server_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "server_error",
+    500: "server_error",
+}
 JSON = b"application/json"
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, param: str | None = None,
-                 headers: list[tuple[bytes, bytes]] | None = None, extra: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        extra: dict | None = None,
+    ):
         self.status, self.code, self.param = status, code, param
         self.headers = headers or []
         self.extra = extra or {}
         super().__init__(message)
 
     def body(self) -> bytes:
-        error = {"message": str(self), "type": ERROR_TYPES.get(self.status, "invalid_request_error"),
-                 "param": self.param, "code": self.code} | self.extra
+        error = {
+            "message": str(self),
+            "type": ERROR_TYPES.get(self.status, "invalid_request_error"),
+            "param": self.param,
+            "code": self.code,
+        } | self.extra
         return json.dumps({"error": error}).encode()
 
 
@@ -92,8 +114,9 @@ async def read_body(request: Request, receive, limit: int) -> bytes:
     if encoding in (None, "", "identity"):
         return body
     if encoding not in ("gzip", "deflate"):
-        raise HttpError(415, "unsupported_encoding", f"content-encoding {encoding!r} is not supported "
-                                                     "(gzip, deflate or none)")
+        raise HttpError(
+            415, "unsupported_encoding", f"content-encoding {encoding!r} is not supported (gzip, deflate or none)"
+        )
     inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
     try:
         out = inflater.decompress(body, limit + 1)
@@ -104,11 +127,20 @@ async def read_body(request: Request, receive, limit: int) -> bytes:
     return out
 
 
-async def respond(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None,
-                  content_type: bytes = JSON) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                            *(headers or ())]})
+async def respond(
+    send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None, content_type: bytes = JSON
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or ()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

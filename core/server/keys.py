@@ -4,6 +4,7 @@ A key reads `sk-aium-<key id>-<secret>`: the `sk-` shape is one that core.redact
 text. Only its SHA-256 is stored. The ring looks a presented key up by its key id and compares the hashes with
 `hmac.compare_digest`, so the time taken says nothing about how much of a guess was right.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,7 +49,7 @@ def split_key(key: str) -> str | None:
     """The key id of a well-formed key, else None."""
     if not key.startswith(PREFIX) or len(key) < len(PREFIX) + KEY_ID_LENGTH + 2:
         return None
-    key_id, dash = key[len(PREFIX):len(PREFIX) + KEY_ID_LENGTH], key[len(PREFIX) + KEY_ID_LENGTH]
+    key_id, dash = key[len(PREFIX) : len(PREFIX) + KEY_ID_LENGTH], key[len(PREFIX) + KEY_ID_LENGTH]
     return key_id if dash == "-" else None
 
 
@@ -64,8 +65,14 @@ def _rpm(value) -> int | None:
     return n
 
 
-def create_key(company: str, *, brand: str | None = None, label: str | None = None,
-               requests_per_minute: int | str | None = None, actor: User | None = None) -> tuple[str, dict]:
+def create_key(
+    company: str,
+    *,
+    brand: str | None = None,
+    label: str | None = None,
+    requests_per_minute: int | str | None = None,
+    actor: User | None = None,
+) -> tuple[str, dict]:
     """A new key for `company` (created if new): (the key, its listing row). The key is not stored: show it now."""
     company = text("company", company, max_len=200)
     brand = None if brand is None or not str(brand).strip() else text("brand", brand, max_len=200)
@@ -75,18 +82,34 @@ def create_key(company: str, *, brand: str | None = None, label: str | None = No
     key_id = secrets.token_hex(KEY_ID_LENGTH // 2)
     key = f"{PREFIX}{key_id}-{secrets.token_urlsafe(32)}"
     with session_scope() as s:
-        row = GatewayKey(key_id=key_id, key_hash=hash_key(key), company_id=get_or_create_company(s, company),
-                         brand=brand, label=label, requests_per_minute=rpm, created_at=datetime.now(UTC),
-                         created_by=who.username)
+        row = GatewayKey(
+            key_id=key_id,
+            key_hash=hash_key(key),
+            company_id=get_or_create_company(s, company),
+            brand=brand,
+            label=label,
+            requests_per_minute=rpm,
+            created_at=datetime.now(UTC),
+            created_by=who.username,
+        )
         s.add(row)
         s.flush()
         return key, _row(row, company)
 
 
 def _row(k: GatewayKey, company: str) -> dict:
-    return {"key_id": k.key_id, "company": company, "brand": k.brand, "label": k.label,
-            "requests_per_minute": k.requests_per_minute, "created_at": k.created_at, "created_by": k.created_by,
-            "revoked_at": k.revoked_at, "revoked_by": k.revoked_by, "active": k.revoked_at is None}
+    return {
+        "key_id": k.key_id,
+        "company": company,
+        "brand": k.brand,
+        "label": k.label,
+        "requests_per_minute": k.requests_per_minute,
+        "created_at": k.created_at,
+        "created_by": k.created_by,
+        "revoked_at": k.revoked_at,
+        "revoked_by": k.revoked_by,
+        "active": k.revoked_at is None,
+    }
 
 
 def list_keys(*, company: str | None = None, include_revoked: bool = True) -> list[dict]:
@@ -105,8 +128,11 @@ def revoke_key(key_id: str, *, actor: User | None = None) -> bool:
     key_id = (key_id or "").strip()
     key_id = split_key(key_id) or key_id
     with session_scope() as s:
-        found = s.execute(select(GatewayKey, Company.name).join(Company, Company.id == GatewayKey.company_id)
-                          .where(GatewayKey.key_id == key_id, GatewayKey.revoked_at.is_(None))).first()
+        found = s.execute(
+            select(GatewayKey, Company.name)
+            .join(Company, Company.id == GatewayKey.company_id)
+            .where(GatewayKey.key_id == key_id, GatewayKey.revoked_at.is_(None))
+        ).first()
         if found is None:
             return False
         row, company = found
@@ -117,9 +143,13 @@ def revoke_key(key_id: str, *, actor: User | None = None) -> bool:
 
 def active_keys() -> dict[str, KeyInfo]:
     with session_scope() as s:
-        q = (select(GatewayKey.key_id, GatewayKey.key_hash, Company.name, GatewayKey.brand,
-                    GatewayKey.requests_per_minute)
-             .join(Company, Company.id == GatewayKey.company_id).where(GatewayKey.revoked_at.is_(None)))
+        q = (
+            select(
+                GatewayKey.key_id, GatewayKey.key_hash, Company.name, GatewayKey.brand, GatewayKey.requests_per_minute
+            )
+            .join(Company, Company.id == GatewayKey.company_id)
+            .where(GatewayKey.revoked_at.is_(None))
+        )
         return {r[0]: KeyInfo(*r) for r in s.execute(q)}
 
 

@@ -2,6 +2,7 @@
 latency the gateway adds, records waiting in the spool, spans and usage records taken in.
 
 Each gateway has its own registry (several can run in one test process)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,22 +27,44 @@ class Metrics:
         self.registry = r = CollectorRegistry()
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-        self.requests = Counter("aium_gateway_requests", "Requests answered, by endpoint and HTTP status",
-                                ["endpoint", "status"], registry=r)
-        self.attempts = Counter("aium_gateway_attempts", "Provider attempts, by provider and outcome "
-                                "(completed, failed, timeout, skipped)", ["provider", "outcome"], registry=r)
-        self.added = Histogram("aium_gateway_added_latency_seconds", "Time the gateway adds to a proxied request "
-                               "(its whole time less the time waiting on providers)", ["endpoint"],
-                               buckets=ADDED_BUCKETS, registry=r)
-        self.upstream = Histogram("aium_gateway_upstream_seconds", "Time waiting on a provider, per attempt",
-                                  ["provider"], registry=r)
-        Gauge("aium_gateway_records_waiting", "Records in the spool, not yet written to the ledger",
-              registry=r).set_function(waiting)
-        self.spans = Counter("aium_gateway_otlp_spans", "OTLP spans received, by result (recorded: a GenAI call "
-                             "recorded; ignored: not a GenAI call; rejected: a GenAI span that is not valid)",
-                             ["result"], registry=r)
-        self.usage_records = Counter("aium_gateway_usage_records", "Records received at /v1/usage, by result "
-                                     "(imported, duplicate, refused)", ["result"], registry=r)
+        self.requests = Counter(
+            "aium_gateway_requests",
+            "Requests answered, by endpoint and HTTP status",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "aium_gateway_attempts",
+            "Provider attempts, by provider and outcome (completed, failed, timeout, skipped)",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.added = Histogram(
+            "aium_gateway_added_latency_seconds",
+            "Time the gateway adds to a proxied request (its whole time less the time waiting on providers)",
+            ["endpoint"],
+            buckets=ADDED_BUCKETS,
+            registry=r,
+        )
+        self.upstream = Histogram(
+            "aium_gateway_upstream_seconds", "Time waiting on a provider, per attempt", ["provider"], registry=r
+        )
+        Gauge(
+            "aium_gateway_records_waiting", "Records in the spool, not yet written to the ledger", registry=r
+        ).set_function(waiting)
+        self.spans = Counter(
+            "aium_gateway_otlp_spans",
+            "OTLP spans received, by result (recorded: a GenAI call "
+            "recorded; ignored: not a GenAI call; rejected: a GenAI span that is not valid)",
+            ["result"],
+            registry=r,
+        )
+        self.usage_records = Counter(
+            "aium_gateway_usage_records",
+            "Records received at /v1/usage, by result (imported, duplicate, refused)",
+            ["result"],
+            registry=r,
+        )
         self._children: dict[tuple, object] = {}
 
     def child(self, metric, *labels):

@@ -13,6 +13,7 @@ The job id is made of the trace and span ids, so a re-sent export counts once. T
 brand the key's if it fixes one, else the resource's `service.name`. Other spans are counted and ignored; a GenAI
 span that cannot be recorded is rejected (OTLP's partial success says how many and why).
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,17 +29,35 @@ from core.server.http import HttpError, respond
 from core.storage.models import NO_OPERATION
 
 NOT_CALLS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
-JOB_TYPES = {"chat": "chat_completion", "text_completion": "text_completion", "embeddings": "embedding",
-             "generate_content": "generate_content"}
-PROVIDERS = {"gcp.gemini": "gemini", "gcp.vertex_ai": "gemini", "gcp.gen_ai": "gemini", "vertex_ai": "gemini",
-             "google": "gemini", "gemini": "gemini", "mistral_ai": "mistral", "azure.ai.openai": "azure",
-             "az.ai.openai": "azure", "azure.ai.inference": "azure", "az.ai.inference": "azure",
-             "aws.bedrock": "bedrock", "ibm.watsonx.ai": "watsonx", "x_ai": "xai"}
-USAGE = {"input": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
-         "output": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
-         "cache_read": ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
-         "cache_write": ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"),
-         "reasoning": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")}
+JOB_TYPES = {
+    "chat": "chat_completion",
+    "text_completion": "text_completion",
+    "embeddings": "embedding",
+    "generate_content": "generate_content",
+}
+PROVIDERS = {
+    "gcp.gemini": "gemini",
+    "gcp.vertex_ai": "gemini",
+    "gcp.gen_ai": "gemini",
+    "vertex_ai": "gemini",
+    "google": "gemini",
+    "gemini": "gemini",
+    "mistral_ai": "mistral",
+    "azure.ai.openai": "azure",
+    "az.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "az.ai.inference": "azure",
+    "aws.bedrock": "bedrock",
+    "ibm.watsonx.ai": "watsonx",
+    "x_ai": "xai",
+}
+USAGE = {
+    "input": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+    "output": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+    "cache_read": ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
+    "cache_write": ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"),
+    "reasoning": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"),
+}
 PROTOBUF = ("application/x-protobuf", "application/protobuf")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 ERROR = 2  # STATUS_CODE_ERROR
@@ -68,10 +87,19 @@ def decode_protobuf(body: bytes) -> list[tuple[dict, list[dict]]]:
     out = []
     for rs in req.resource_spans:
         resource = {kv.key: _any_value(kv.value) for kv in rs.resource.attributes}
-        spans = [{"trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(), "name": s.name,
-                  "start": s.start_time_unix_nano, "end": s.end_time_unix_nano, "status": s.status.code,
-                  "attributes": {kv.key: _any_value(kv.value) for kv in s.attributes}}
-                 for ss in rs.scope_spans for s in ss.spans]
+        spans = [
+            {
+                "trace_id": s.trace_id.hex(),
+                "span_id": s.span_id.hex(),
+                "name": s.name,
+                "start": s.start_time_unix_nano,
+                "end": s.end_time_unix_nano,
+                "status": s.status.code,
+                "attributes": {kv.key: _any_value(kv.value) for kv in s.attributes},
+            }
+            for ss in rs.scope_spans
+            for s in ss.spans
+        ]
         out.append((resource, spans))
     return out
 
@@ -126,12 +154,19 @@ def decode_json(body: bytes) -> list[tuple[dict, list[dict]]]:
             continue
         resource = _attrs((rs.get("resource") or {}).get("attributes"))
         spans = []
-        for ss in (rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []):
+        for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
             for s in (ss or {}).get("spans") or []:
-                spans.append({"trace_id": _id(s.get("traceId")), "span_id": _id(s.get("spanId")),
-                              "name": s.get("name") or "", "start": int(s.get("startTimeUnixNano") or 0),
-                              "end": int(s.get("endTimeUnixNano") or 0), "status": _status(s.get("status")),
-                              "attributes": _attrs(s.get("attributes"))})
+                spans.append(
+                    {
+                        "trace_id": _id(s.get("traceId")),
+                        "span_id": _id(s.get("spanId")),
+                        "name": s.get("name") or "",
+                        "start": int(s.get("startTimeUnixNano") or 0),
+                        "end": int(s.get("endTimeUnixNano") or 0),
+                        "status": _status(s.get("status")),
+                        "attributes": _attrs(s.get("attributes")),
+                    }
+                )
         out.append((resource, spans))
     return out
 
@@ -170,14 +205,20 @@ def span_record(span: dict, resource: dict, key) -> dict | None:
     failed = span["status"] == ERROR
     trace, span_id = span["trace_id"], span["span_id"]
     return {
-        "job_id": f"otel-{trace}-{span_id}", "request_id": f"otel-{trace}",
-        "created_at": datetime.fromtimestamp(start / 1e9, UTC), "company": key.company,
+        "job_id": f"otel-{trace}-{span_id}",
+        "request_id": f"otel-{trace}",
+        "created_at": datetime.fromtimestamp(start / 1e9, UTC),
+        "company": key.company,
         "brand": key.brand or resource.get("service.name") or None,
-        "provider": PROVIDERS.get(str(system).lower(), str(system).lower()), "model": model,
+        "provider": PROVIDERS.get(str(system).lower(), str(system).lower()),
+        "model": model,
         "job_type": JOB_TYPES.get(operation, operation or "chat_completion"),
-        "status": "failed" if failed else "completed", "input_tokens": counts["input"],
-        "output_tokens": counts["output"], "cached_tokens": counts["cache_read"],
-        "cache_write_tokens": counts["cache_write"], "reasoning_tokens": counts["reasoning"],
+        "status": "failed" if failed else "completed",
+        "input_tokens": counts["input"],
+        "output_tokens": counts["output"],
+        "cached_tokens": counts["cache_read"],
+        "cache_write_tokens": counts["cache_write"],
+        "reasoning_tokens": counts["reasoning"],
         "execution_time_seconds": Decimal(end - start) / 1_000_000_000 if end >= start else None,
         "error_class": (str(a.get("error.type")) if a.get("error.type") else "SpanError") if failed else None,
         "operation": a.get("aium.operation") or NO_OPERATION,
@@ -206,8 +247,9 @@ async def receive_traces(gw, request, send, body: bytes, key) -> int:
     elif request.content_type == "application/json":
         batches = decode_json(body)
     else:
-        raise HttpError(415, "unsupported_media_type", "OTLP/HTTP traces are application/x-protobuf or "
-                                                       "application/json")
+        raise HttpError(
+            415, "unsupported_media_type", "OTLP/HTTP traces are application/x-protobuf or application/json"
+        )
     recorded = ignored = 0
     problems: list[str] = []
     now = datetime.now(UTC)

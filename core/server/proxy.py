@@ -8,6 +8,7 @@ a record in the spool before the answer is finished. A stream asks the provider 
 (`stream_options.include_usage`) and is recorded when it ends; one that breaks after it started is not retried
 elsewhere (part of the answer was already used): the client's connection is cut, as the provider cut ours.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ class StreamAborted(Exception):
     """The provider's stream broke after it started: the client's connection is cut (logged as nothing more)."""
 
 
-def _headers(resp: Response, ctx: Context, provider: str, cost=None, *,
-             with_type: bool = False) -> list[tuple[bytes, bytes]]:
+def _headers(
+    resp: Response, ctx: Context, provider: str, cost=None, *, with_type: bool = False
+) -> list[tuple[bytes, bytes]]:
     passed = PASSED_HEADERS if with_type else PASSED_HEADERS[1:]
     out = [(n, v) for n, v in resp.headers if n in passed]
     out += [(b"x-aium-provider", provider.encode()), (b"x-aium-request-id", ctx.request_id.encode())]
@@ -81,8 +83,11 @@ async def forward(gw, request: Request, send, kind: str, payload: dict, key, tim
         if reason:
             fields = chain.skip_record(ctx, n, step, reason)
             gw.record(fields, kind=kind)
-            attempts.append(Attempt(step.provider, step.model, "skipped", "budget", chain.BUDGET_EXHAUSTED, reason,
-                                    fields["job_id"]))
+            attempts.append(
+                Attempt(
+                    step.provider, step.model, "skipped", "budget", chain.BUDGET_EXHAUSTED, reason, fields["job_id"]
+                )
+            )
             continue
         payload["model"] = step.model
         body = json.dumps(payload, ensure_ascii=False).encode()
@@ -108,8 +113,13 @@ async def forward(gw, request: Request, send, kind: str, payload: dict, key, tim
                 secret = step.config.api_key
                 if secret and secret.encode() in answer:  # all but the provider's key, should it echo it
                     answer = answer.replace(secret.encode(), b"***")
-                await respond(send, resp.status, answer, _headers(resp, ctx, step.provider),
-                              resp.header(b"content-type") or b"application/json")
+                await respond(
+                    send,
+                    resp.status,
+                    answer,
+                    _headers(resp, ctx, step.provider),
+                    resp.header(b"content-type") or b"application/json",
+                )
                 return resp.status
             continue
         if stream:
@@ -126,33 +136,78 @@ async def forward(gw, request: Request, send, kind: str, payload: dict, key, tim
             parsed = json.loads(answer)
         except ValueError:
             parsed = None
-        tokens, note = chain.tokens_of(step.provider, {"usage": _usage_of(kind, parsed)}) \
-            if _usage_of(kind, parsed) is not None else ({}, "the answer carries no usage: tokens unknown")
+        tokens, note = (
+            chain.tokens_of(step.provider, {"usage": _usage_of(kind, parsed)})
+            if _usage_of(kind, parsed) is not None
+            else ({}, "the answer carries no usage: tokens unknown")
+        )
         model = parsed.get("model") if isinstance(parsed, dict) and isinstance(parsed.get("model"), str) else None
-        fields = chain.attempt_record(ctx, n, provider=step.provider, model=model or step.model, started=started,
-                                      elapsed=elapsed, status="completed", tokens=tokens, description=note)
+        fields = chain.attempt_record(
+            ctx,
+            n,
+            provider=step.provider,
+            model=model or step.model,
+            started=started,
+            elapsed=elapsed,
+            status="completed",
+            tokens=tokens,
+            description=note,
+        )
         cost = gw.price(fields)
         gw.record(fields, kind=kind)  # durable before the answer leaves
-        await respond(send, resp.status, answer, _headers(resp, ctx, step.provider, cost),
-                      resp.header(b"content-type") or b"application/json")
+        await respond(
+            send,
+            resp.status,
+            answer,
+            _headers(resp, ctx, step.provider, cost),
+            resp.header(b"content-type") or b"application/json",
+        )
         return resp.status
-    raise HttpError(502, "all_providers_failed",
-                    f"no provider served {route.operation if route.operation != 'unspecified' else 'the model'}: "
-                    + ("; ".join(f"{a.provider}: {a.outcome}" + (f" ({a.message})" if a.message else "")
-                                 for a in attempts) or "no provider configured"),
-                    headers=[(b"x-aium-request-id", ctx.request_id.encode())],
-                    extra={"attempts": [{"provider": a.provider, "model": a.model, "outcome": a.outcome,
-                                         "reason": a.message or a.error_kind} for a in attempts]})
+    raise HttpError(
+        502,
+        "all_providers_failed",
+        f"no provider served {route.operation if route.operation != 'unspecified' else 'the model'}: "
+        + (
+            "; ".join(f"{a.provider}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in attempts)
+            or "no provider configured"
+        ),
+        headers=[(b"x-aium-request-id", ctx.request_id.encode())],
+        extra={
+            "attempts": [
+                {"provider": a.provider, "model": a.model, "outcome": a.outcome, "reason": a.message or a.error_kind}
+                for a in attempts
+            ]
+        },
+    )
 
 
-def _failed(gw, timing, ctx: Context, n: int, step: Step, started: datetime, t0: float, info: ErrorInfo,
-            attempts: list[Attempt], kind: str) -> None:
+def _failed(
+    gw,
+    timing,
+    ctx: Context,
+    n: int,
+    step: Step,
+    started: datetime,
+    t0: float,
+    info: ErrorInfo,
+    attempts: list[Attempt],
+    kind: str,
+) -> None:
     elapsed = time.perf_counter() - t0
     timing.upstream += elapsed
     fields = chain.failure_record(ctx, n, step, started=started, elapsed=elapsed, info=info)
     gw.record(fields, kind=kind)
-    attempts.append(Attempt(step.provider, step.model, chain.outcome_of(info), info.kind, info.error_class,
-                            info.message, fields["job_id"]))
+    attempts.append(
+        Attempt(
+            step.provider,
+            step.model,
+            chain.outcome_of(info),
+            info.kind,
+            info.error_class,
+            info.message,
+            fields["job_id"],
+        )
+    )
 
 
 class _UsageScanner:
@@ -183,11 +238,17 @@ class _UsageScanner:
                         self.model = event["model"]
 
 
-async def _stream(gw, timing, send, resp: Response, ctx: Context, n: int, step: Step, started: datetime,
-                  t0: float) -> int:
+async def _stream(
+    gw, timing, send, resp: Response, ctx: Context, n: int, step: Step, started: datetime, t0: float
+) -> int:
     timing.upstream += time.perf_counter() - t0
-    await send({"type": "http.response.start", "status": resp.status,
-                "headers": _headers(resp, ctx, step.provider, with_type=True)})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": resp.status,
+            "headers": _headers(resp, ctx, step.provider, with_type=True),
+        }
+    )
     scan = _UsageScanner()
     held = b""  # the end of the stream ([DONE]) waits until the record is in the spool
     try:
@@ -202,14 +263,37 @@ async def _stream(gw, timing, send, resp: Response, ctx: Context, n: int, step: 
     except UpstreamError as e:
         info = ErrorInfo(e.kind, e.error_class, True, redact(str(e)))
         tokens, _ = chain.tokens_of(step.provider, {"usage": scan.usage}) if scan.usage else ({}, None)
-        gw.record(chain.failure_record(ctx, n, step, started=started, elapsed=time.perf_counter() - t0, info=info,
-                                       tokens=tokens, prefix="stream broke: "), kind="chat")
+        gw.record(
+            chain.failure_record(
+                ctx,
+                n,
+                step,
+                started=started,
+                elapsed=time.perf_counter() - t0,
+                info=info,
+                tokens=tokens,
+                prefix="stream broke: ",
+            ),
+            kind="chat",
+        )
         raise StreamAborted(str(e)) from None
     tokens, note = chain.tokens_of(step.provider, {"usage": scan.usage}) if scan.usage else ({}, None)
     error_class, missing = chain.stream_end_note(scan.usage is not None, False)
-    gw.record(chain.attempt_record(ctx, n, provider=step.provider, model=scan.model or step.model, started=started,
-                                   elapsed=time.perf_counter() - t0, status="completed", tokens=tokens,
-                                   error_class=error_class, description=missing or note), kind="chat")
+    gw.record(
+        chain.attempt_record(
+            ctx,
+            n,
+            provider=step.provider,
+            model=scan.model or step.model,
+            started=started,
+            elapsed=time.perf_counter() - t0,
+            status="completed",
+            tokens=tokens,
+            error_class=error_class,
+            description=missing or note,
+        ),
+        kind="chat",
+    )
     await send({"type": "http.response.body", "body": held, "more_body": False})
     return resp.status
 

@@ -6,6 +6,7 @@ A plain model is found, in this order: `provider/model`; a model the configurati
 (settings, operations.toml); a model a provider lists at its /models (read at start, then every few minutes); a
 model id's well-known family (gpt-…, o1…, gemini-…; ollama for `name:tag`). Otherwise: 404, naming it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,9 +18,26 @@ from core.providers.operations import Operation, load_operations_cached, operati
 from core.providers.registry import DEFAULT_CHAIN, ProviderConfig
 from core.storage.models import NO_OPERATION
 
-_FAMILIES = (("openai", ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "omni-moderation", "davinci",
-                         "babbage", "whisper", "tts-", "dall-e")),
-             ("gemini", ("gemini-", "gemma-", "text-embedding-004", "embedding-0")))
+_FAMILIES = (
+    (
+        "openai",
+        (
+            "gpt-",
+            "o1",
+            "o3",
+            "o4",
+            "chatgpt-",
+            "text-embedding-",
+            "omni-moderation",
+            "davinci",
+            "babbage",
+            "whisper",
+            "tts-",
+            "dall-e",
+        ),
+    ),
+    ("gemini", ("gemini-", "gemma-", "text-embedding-004", "embedding-0")),
+)
 
 
 class RouteError(Exception):
@@ -57,8 +75,11 @@ class Router:
         if operation is not None:
             op = ops.get(operation.strip())
             if op is None:
-                raise RouteError(404, "operation_not_found",
-                                 f"operation {operation.strip()!r} (X-Operation) is not defined in operations.toml")
+                raise RouteError(
+                    404,
+                    "operation_not_found",
+                    f"operation {operation.strip()!r} (X-Operation) is not defined in operations.toml",
+                )
             steps = chain.steps_for(op, providers=self.providers)
             if model != op.name:
                 steps = chain.with_first_model(steps, model)
@@ -70,9 +91,13 @@ class Router:
             return Route(op.name, chain.steps_for(op, providers=self.providers), self._timeout(op))
         provider, name = self.provider_of(model)
         if provider is None:
-            raise RouteError(404, "model_not_found",
-                             f"model {model!r} is neither an operation of operations.toml nor a model of a "
-                             f"configured provider ({', '.join(self.providers) or 'none configured'})", "model")
+            raise RouteError(
+                404,
+                "model_not_found",
+                f"model {model!r} is neither an operation of operations.toml nor a model of a "
+                f"configured provider ({', '.join(self.providers) or 'none configured'})",
+                "model",
+            )
         return Route(NO_OPERATION, [Step(provider, name, self.providers[provider])], self._timeout(None))
 
     def configured_models(self) -> dict[str, list[str]]:

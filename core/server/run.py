@@ -1,4 +1,5 @@
 """Starting the gateway: the address check, uvicorn with uvloop and httptools, the writer beside it."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -45,16 +46,32 @@ def serve(host: str | None = None, port: int | None = None, *, access_log: bool 
     port = s.gateway_port if port is None else port
     loopback = is_loopback(host)
     if not loopback and not any_active_key():
-        print(f"refusing --host {host}: it is reachable from other machines and no gateway key exists "
-              "(python -m core key create --company NAME)", flush=True)
+        print(
+            f"refusing --host {host}: it is reachable from other machines and no gateway key exists "
+            "(python -m core key create --company NAME)",
+            flush=True,
+        )
         return 2
     logging.getLogger("uvicorn.error").addFilter(_QuietAbort())
     app = create_app(s, loopback=loopback, writer="process")
-    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                            log_level="warning", access_log=access_log, server_header=False, timeout_keep_alive=30,
-                            proxy_headers=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=access_log,
+        server_header=False,
+        timeout_keep_alive=30,
+        proxy_headers=False,
+    )
     server = uvicorn.Server(config)
-    print(f"Gateway: http://{host if ':' not in host else f'[{host}]'}:{port}/v1  (OpenAI-compatible; "
-          f"{'loopback only' if loopback else 'gateway keys required'})", flush=True)
+    print(
+        f"Gateway: http://{host if ':' not in host else f'[{host}]'}:{port}/v1  (OpenAI-compatible; "
+        f"{'loopback only' if loopback else 'gateway keys required'})",
+        flush=True,
+    )
     server.run()
     return 0 if server.started else 1

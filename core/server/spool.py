@@ -12,6 +12,7 @@ of the process loses nothing. A lost machine (power) can lose the last moments u
 A `.open` segment nobody holds a lock on was left by a process that died: `recover` hands it over. Replays are
 harmless: the ledger is idempotent on job id.
 """
+
 from __future__ import annotations
 
 import fcntl

@@ -6,6 +6,7 @@ request costs about 0.07 ms of CPU this way, 0.4 ms through aiohttp and 2.3 ms t
 It speaks only what providers answer: a status line, headers, a body with Content-Length, chunked, or up to the
 connection's close. No proxies, no redirects, no cookies.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -252,20 +253,36 @@ class Pool:
         try:
             async with asyncio.timeout(timeout):
                 _, conn = await self.loop.create_connection(
-                    lambda: _Connection(self, key), target.host, target.port,
-                    ssl=self._ssl() if target.tls else None, server_hostname=target.host if target.tls else None)
+                    lambda: _Connection(self, key),
+                    target.host,
+                    target.port,
+                    ssl=self._ssl() if target.tls else None,
+                    server_hostname=target.host if target.tls else None,
+                )
         except TimeoutError:
             raise UpstreamError("timeout", "connecting to the provider timed out") from None
         except OSError as e:
             raise UpstreamError("connection", f"cannot connect to the provider: {e.strerror or e}") from None
         return conn
 
-    async def request(self, target: Target, method: bytes, path: bytes, headers: bytes, body: bytes, *,
-                      timeout: float) -> Response:
+    async def request(
+        self, target: Target, method: bytes, path: bytes, headers: bytes, body: bytes, *, timeout: float
+    ) -> Response:
         """Send one request; returns once the status and headers are in. `headers`: extra header lines, each
         ending with CRLF. A kept-alive connection the provider closed meanwhile is retried once on a new one."""
-        head = (method + b" " + target.prefix.encode() + path + b" HTTP/1.1\r\nHost: " + target.host_header
-                + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + headers + b"\r\n")
+        head = (
+            method
+            + b" "
+            + target.prefix.encode()
+            + path
+            + b" HTTP/1.1\r\nHost: "
+            + target.host_header
+            + b"\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n"
+            + headers
+            + b"\r\n"
+        )
         for retry in (True, False):
             conn = await self._connect(target, timeout)
             conn.arm(timeout)

@@ -4,6 +4,7 @@ record (its line, or its position in the array, the field and the reason).
 
 The key decides the company (a record naming another is refused) and, when it fixes one, the brand.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -94,8 +95,11 @@ def import_body(body: bytes, key) -> dict:
 async def receive_usage(gw, send, body: bytes, key) -> int:
     report = await asyncio.get_running_loop().run_in_executor(None, import_body, body, key)
     m = gw.metrics
-    for result, n in (("imported", report["imported"]), ("duplicate", report["duplicates"]),
-                      ("refused", len(report["refused"]))):
+    for result, n in (
+        ("imported", report["imported"]),
+        ("duplicate", report["duplicates"]),
+        ("refused", len(report["refused"])),
+    ):
         if n:
             m.child(m.usage_records, result).inc(n)
     await respond_json(send, 200, report)

@@ -8,6 +8,7 @@ duplicates (same job id, same content). A record the ledger refuses (invalid, a 
 goes to `rejected-*.jsonl` with the reason, never silently away. When the database is down, segments wait and the
 writer retries with a growing pause.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,8 +107,10 @@ def drain(directory: str | Path, *, limit: int | None = None) -> DrainResult:
                     res = ingest(s, [rec for _, rec in items], source=source)
                     result.inserted += res.inserted
                     result.duplicates += res.duplicates
-                    refused += [(items[pos][0], f"job_id={jid!r}: already recorded with different content")
-                                for pos, jid in res.conflicts]
+                    refused += [
+                        (items[pos][0], f"job_id={jid!r}: already recorded with different content")
+                        for pos, jid in res.conflicts
+                    ]
                     refused += [(items[pos][0], redact(str(err))) for pos, err in res.refused]
             _reject(directory, refused)
             result.rejected += len(refused)
@@ -123,8 +126,9 @@ def drain(directory: str | Path, *, limit: int | None = None) -> DrainResult:
 class Writer:
     """Drains the spool every `interval` seconds until stopped; a last drain at stop."""
 
-    def __init__(self, directory: str | Path, interval: float = 0.2,
-                 on_drain: Callable[[DrainResult], None] | None = None):
+    def __init__(
+        self, directory: str | Path, interval: float = 0.2, on_drain: Callable[[DrainResult], None] | None = None
+    ):
         self.directory = Path(directory)
         self.interval = interval
         self.on_drain = on_drain
@@ -147,7 +151,7 @@ class Writer:
             if parent_pid is not None and os.getppid() != parent_pid:
                 log.warning("spool: the gateway is gone; writing what is left, then stopping")
                 break
-            pause = self.interval if not self.failures else min(30.0, self.interval * 2 ** self.failures)
+            pause = self.interval if not self.failures else min(30.0, self.interval * 2**self.failures)
             self.stopping.wait(pause)
         self.step()
 
@@ -158,8 +162,9 @@ class Writer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.server.writer",
-                                description="Write the gateway's spooled records into the ledger.")
+    p = argparse.ArgumentParser(
+        prog="python -m core.server.writer", description="Write the gateway's spooled records into the ledger."
+    )
     p.add_argument("--spool", required=True, help="the spool folder")
     p.add_argument("--interval", type=float, default=0.2, help="seconds between two looks at the spool")
     p.add_argument("--parent", type=int, help="stop (after a last drain) when this process is gone")
@@ -169,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     writer = Writer(args.spool, args.interval)
     if args.once:
         result = drain(args.spool)
-        print(f"segments {result.segments}, inserted {result.inserted}, duplicates {result.duplicates}, "
-              f"rejected {result.rejected}")
+        print(
+            f"segments {result.segments}, inserted {result.inserted}, duplicates {result.duplicates}, "
+            f"rejected {result.rejected}"
+        )
         return 0
     signal.signal(signal.SIGTERM, lambda *_: writer.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: writer.stopping.set())

@@ -1,5 +1,5 @@
-"""Alerts and their notifications: one row per alert, per notification channel, and per (alert, channel) delivery.
-"""
+"""Alerts and their notifications: one row per alert, per notification channel, and per (alert, channel) delivery."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -85,8 +85,7 @@ class NotifyDelivery(Base):
     __tablename__ = "notify_deliveries"
     __table_args__ = (Index("ix_notify_deliveries_channel", "channel_id"),)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
-    channel_id: Mapped[int] = mapped_column(ForeignKey("notify_channels.id", ondelete="CASCADE"),
-                                            primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notify_channels.id", ondelete="CASCADE"), primary_key=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -8,6 +8,7 @@ measure: keeping each lifetime total within what its column holds keeps every su
 The per-record maximums are far above any real call or usage bucket, and small enough that the ledger takes about
 a million records that each reach them, and that a batch of such records is summed exactly in int64 (numpy).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -46,6 +47,15 @@ def _column_max(name: str) -> int:
 
 # The count fields of a record and their maximums: within the record's own column too (memory_usage_mb and
 # error_count are INTEGER there: 10^9).
-RECORD_COUNT_MAX = {name: _round_figure(min(MAX_RECORD_COUNT, _column_max(name))) for name in (
-    "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "memory_usage_mb",
-    "error_count")}
+RECORD_COUNT_MAX = {
+    name: _round_figure(min(MAX_RECORD_COUNT, _column_max(name)))
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "memory_usage_mb",
+        "error_count",
+    )
+}

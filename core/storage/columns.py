@@ -4,6 +4,7 @@ the COPY of an Arrow table (CSV written by Arrow, in C). Shared by the ledger wr
 Only modules that write batches import this one (it loads pyarrow): reading, budgets and the command line's
 listings never do.
 """
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Engine and session factory. Callers own transactions (`session_scope` commits or rolls back)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -145,6 +146,7 @@ class NativeStatement:
             if m.group(1) not in self.names:
                 self.names.append(m.group(1))
             return f"${self.names.index(m.group(1)) + 1}"
+
         self.sql = re.sub(r"%\((\w+)\)s", number, sql)
 
     def run(self, session: Session, params: Mapping) -> list[tuple]:

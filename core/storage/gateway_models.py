@@ -1,4 +1,5 @@
 """The gateway's table: its keys (imported, with every other model, by core.storage.models)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -11,6 +11,7 @@ per-record maximum is refused the same way (a billed one never gets this far: th
 One record on PostgreSQL takes the row in the statement that writes it (`admit_one_sql`): added only if it fits.
 The row is created from usage_daily_model when missing (a database emptied by hand, the tests' fixture).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -36,8 +37,10 @@ _HELD = "core.storage.headroom.totals"  # session.info key: (transaction, the to
 _COLS = ", ".join(GUARDED)
 _READ = text(f"SELECT {_COLS} FROM ledger_totals WHERE id = 1")
 _READ_LOCKED = text(f"SELECT {_COLS} FROM ledger_totals WHERE id = 1 FOR UPDATE")
-_CREATE = text(f"INSERT INTO ledger_totals (id, {_COLS}) VALUES (1, {', '.join(f':{m}' for m in GUARDED)}) "
-               "ON CONFLICT (id) DO NOTHING")
+_CREATE = text(
+    f"INSERT INTO ledger_totals (id, {_COLS}) VALUES (1, {', '.join(f':{m}' for m in GUARDED)}) "
+    "ON CONFLICT (id) DO NOTHING"
+)
 _WRITE = text(f"UPDATE ledger_totals SET {', '.join(f'{m} = :{m}' for m in GUARDED)} WHERE id = 1")
 _SCAN = text("SELECT " + ", ".join(f"COALESCE(SUM({m}), 0)" for m in GUARDED) + " FROM usage_daily_model")
 
@@ -95,9 +98,11 @@ def rollups_changed(session: Session, net: Mapping[str, int]) -> None:
     totals = lifetime_totals(session)
     over = next((m for m in GUARDED if net[m] > 0 and totals[m] + net[m] > BOUNDS[m]), None)
     if over is not None:
-        raise InvalidRecord(RECORD_FIELDS.get(over, over), _value_text(over, net[over]),
-                            f"this change would take the ledger's lifetime total past {_bound_text(over)}, "
-                            "the most the database holds")
+        raise InvalidRecord(
+            RECORD_FIELDS.get(over, over),
+            _value_text(over, net[over]),
+            f"this change would take the ledger's lifetime total past {_bound_text(over)}, the most the database holds",
+        )
     _store(session, {m: totals[m] + int(net[m]) for m in GUARDED})
 
 
@@ -119,8 +124,7 @@ def admit_one_sql(gate: str) -> str:
 
 def admit_one_params(values: Mapping[str, int]) -> dict[str, int]:
     """The parameters of `admit_one_sql` for one record's guarded measures (money in micro-dollars)."""
-    return {**{f"g_{m}": int(values[m]) for m in GUARDED}, **{f"room_{m}": BOUNDS[m] - int(values[m])
-                                                             for m in GUARDED}}
+    return {**{f"g_{m}": int(values[m]) for m in GUARDED}, **{f"room_{m}": BOUNDS[m] - int(values[m]) for m in GUARDED}}
 
 
 def changed_elsewhere(session: Session) -> None:
@@ -128,8 +132,9 @@ def changed_elsewhere(session: Session) -> None:
     session.info.pop(_HELD, None)
 
 
-def check(session: Session, keys: np.ndarray, values: Mapping[str, np.ndarray],
-          job_id: Callable[[int], str]) -> list[Refusal]:
+def check(
+    session: Session, keys: np.ndarray, values: Mapping[str, np.ndarray], job_id: Callable[[int], str]
+) -> list[Refusal]:
     """The written records to refuse (ordered by key): priced above the per-record maximum, or past a lifetime
     bound. `values`: each guarded measure per record (money in micro-dollars, 0 for a value not measured);
     `job_id(i)`: the job_id of record i, read only for a refused one. Records are admitted in key order; a
@@ -138,8 +143,7 @@ def check(session: Session, keys: np.ndarray, values: Mapping[str, np.ndarray],
         return []
     room = {m: BOUNDS[m] - total for m, total in lifetime_totals(session).items()}
     priced_over = values["total_cost"] > MAX_RECORD_COST_MICROS
-    if not priced_over.any() and all(float(np.sum(values[m], dtype=np.float64)) < room[m] * 0.999999
-                                     for m in GUARDED):
+    if not priced_over.any() and all(float(np.sum(values[m], dtype=np.float64)) < room[m] * 0.999999 for m in GUARDED):
         return []  # the common case, decided without a loop (float sums: no int64 wrap, error far below 1e-6)
     refused: list[Refusal] = []
     for i in np.argsort(keys, kind="stable").tolist():
@@ -153,6 +157,15 @@ def check(session: Session, keys: np.ndarray, values: Mapping[str, np.ndarray],
             for m in GUARDED:
                 room[m] -= row[m]
             continue
-        refused.append(Refusal(int(keys[i]), i, InvalidRecord(
-            RECORD_FIELDS.get(over, over), _value_text(over, row[over]), f"{why}; job_id {job_id(i)!r} not recorded")))
+        refused.append(
+            Refusal(
+                int(keys[i]),
+                i,
+                InvalidRecord(
+                    RECORD_FIELDS.get(over, over),
+                    _value_text(over, row[over]),
+                    f"{why}; job_id {job_id(i)!r} not recorded",
+                ),
+            )
+        )
     return refused

@@ -6,6 +6,7 @@ The two large tables (ai_jobs, ai_job_usage) carry no FOREIGN KEY constraints: t
 COPY throughput by more than half, and the only write path (core.ingest.record.ingest) creates the job, its usage row
 and their company/brand in one transaction. Relationships are declared with explicit join conditions.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -46,11 +47,21 @@ class Brand(Base):
 class AIJob(Base):
     __tablename__ = "ai_jobs"
     # Few indexes here: every one costs on ingest, and analytics read ai_job_usage and the rollup.
-    __table_args__ = (Index("ix_ai_jobs_request_id", "request_id", sqlite_where=text("request_id IS NOT NULL"),
-                            postgresql_where=text("request_id IS NOT NULL")),
-                      # The few jobs imported from a provider's bill (reconciliation subtracts them).
-                      Index("ix_ai_jobs_provider_bill", "id", sqlite_where=text("source = 'provider_bill'"),
-                            postgresql_where=text("source = 'provider_bill'")))
+    __table_args__ = (
+        Index(
+            "ix_ai_jobs_request_id",
+            "request_id",
+            sqlite_where=text("request_id IS NOT NULL"),
+            postgresql_where=text("request_id IS NOT NULL"),
+        ),
+        # The few jobs imported from a provider's bill (reconciliation subtracts them).
+        Index(
+            "ix_ai_jobs_provider_bill",
+            "id",
+            sqlite_where=text("source = 'provider_bill'"),
+            postgresql_where=text("source = 'provider_bill'"),
+        ),
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     job_id: Mapped[str] = mapped_column(String(200), unique=True)
     company_id: Mapped[int] = mapped_column(Integer)
@@ -71,8 +82,8 @@ class AIJob(Base):
     brand: Mapped[Brand] = relationship(primaryjoin="foreign(AIJob.brand_id) == Brand.id", viewonly=True)
     company: Mapped[Company] = relationship(primaryjoin="foreign(AIJob.company_id) == Company.id", viewonly=True)
     usage: Mapped[AIJobUsage | None] = relationship(
-        primaryjoin="AIJob.id == foreign(AIJobUsage.ai_job_id)", back_populates="ai_job", uselist=False,
-        viewonly=True)
+        primaryjoin="AIJob.id == foreign(AIJobUsage.ai_job_id)", back_populates="ai_job", uselist=False, viewonly=True
+    )
 
 
 class AIJobUsage(Base):
@@ -87,7 +98,8 @@ class AIJobUsage(Base):
         # stay local (a global cost index takes random inserts); see core/queries/costliest.py and migration 0004.
         Index("ix_usage_total_cost", "total_cost").ddl_if(dialect="sqlite"),
         Index("ix_usage_day_cost", text("((timezone('UTC', created_at))::date)"), "total_cost").ddl_if(
-            dialect="postgresql"),
+            dialect="postgresql"
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     ai_job_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
@@ -120,8 +132,9 @@ class AIJobUsage(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     error_class: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
-    ai_job: Mapped[AIJob] = relationship(primaryjoin="foreign(AIJobUsage.ai_job_id) == AIJob.id",
-                                         back_populates="usage", viewonly=True)
+    ai_job: Mapped[AIJob] = relationship(
+        primaryjoin="foreign(AIJobUsage.ai_job_id) == AIJob.id", back_populates="usage", viewonly=True
+    )
 
     @property
     def execution_time_seconds(self) -> float | None:

@@ -1,6 +1,7 @@
 """Limits and prices: monthly budgets and quotas per company (and provider), price overrides, and the costs a
 provider billed (kept for reconciliation).
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -39,9 +40,7 @@ class Quota(Base):
 
 class PriceOverride(Base):
     __tablename__ = "price_overrides"
-    __table_args__ = (
-        UniqueConstraint("provider", "model_pattern", "effective_from", name="uq_price_overrides_key"),
-    )
+    __table_args__ = (UniqueConstraint("provider", "model_pattern", "effective_from", name="uq_price_overrides_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider: Mapped[str] = mapped_column(String(64))
     # An exact model name or an fnmatch pattern ("llama*"); an exact name wins over a pattern.

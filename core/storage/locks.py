@@ -4,6 +4,7 @@ PostgreSQL: a session-level advisory lock on a dedicated connection (released by
 dies). SQLite: a lease row in `job_locks` that expires after `ttl` seconds, so a crashed holder never blocks
 the others for longer than its lease.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,9 +42,11 @@ def _sqlite_try(engine, name: str, holder: str, ttl: float) -> bool:
     table = JobLock.__table__
     ins = sqlite.insert(table).values(name=name, holder=holder, expires_at=now + timedelta(seconds=ttl))
     # Take the row when it is free or its lease has run out; a live lease is left alone.
-    stmt = ins.on_conflict_do_update(index_elements=["name"],
-                                     set_={"holder": ins.excluded.holder, "expires_at": ins.excluded.expires_at},
-                                     where=table.c.expires_at < now)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"holder": ins.excluded.holder, "expires_at": ins.excluded.expires_at},
+        where=table.c.expires_at < now,
+    )
     with engine.begin() as conn:
         conn.execute(stmt)
         return conn.scalar(select(table.c.holder).where(table.c.name == name)) == holder
@@ -56,8 +59,9 @@ def _sqlite_release(engine, name: str, holder: str) -> None:
 
 
 @contextlib.contextmanager
-def job_lock(name: str, *, wait: float = 0.0, ttl: float = 900.0, url: str | None = None,
-             poll: float = 0.05) -> Iterator[bool]:
+def job_lock(
+    name: str, *, wait: float = 0.0, ttl: float = 900.0, url: str | None = None, poll: float = 0.05
+) -> Iterator[bool]:
     """Hold lock `name` for the block; yields True when acquired, False when someone else holds it.
 
     `wait` seconds are spent retrying before giving up (0: try once). The SQLite lease lasts `ttl` seconds:

@@ -3,6 +3,7 @@ rollups (`rollup_models`), limits and prices (`limit_models`), alerts and notifi
 worker's state (`worker_models`). Importing this module loads them all (SQLAlchemy resolves their relationships
 across modules); the rest of the code imports the models from here.
 """
+
 from core.storage.alert_models import Alert, NotifyChannel, NotifyDelivery
 from core.storage.gateway_models import GatewayKey
 from core.storage.ledger_models import (
@@ -28,7 +29,34 @@ from core.storage.worker_models import (
     WorkerState,
 )
 
-__all__ = ["DEFAULT_BRAND", "JOB_STATUSES", "NO_OPERATION", "PRICING_STATUSES", "PROBE_BATCH_KEY", "PROBE_OPERATION",
-           "PROBE_STOPPED", "AIJob", "AIJobUsage", "Alert", "Base", "Brand", "Budget", "Company", "GatewayKey",
-           "JobLock", "LedgerTotals", "NotifyChannel", "NotifyDelivery", "PriceOverride", "ProbeRun", "ProviderCost",
-           "Quota", "RollupMeasures", "UsageDaily", "UsageDailyModel", "UsageHourly", "WorkerHeartbeat", "WorkerState"]
+__all__ = [
+    "DEFAULT_BRAND",
+    "JOB_STATUSES",
+    "NO_OPERATION",
+    "PRICING_STATUSES",
+    "PROBE_BATCH_KEY",
+    "PROBE_OPERATION",
+    "PROBE_STOPPED",
+    "AIJob",
+    "AIJobUsage",
+    "Alert",
+    "Base",
+    "Brand",
+    "Budget",
+    "Company",
+    "GatewayKey",
+    "JobLock",
+    "LedgerTotals",
+    "NotifyChannel",
+    "NotifyDelivery",
+    "PriceOverride",
+    "ProbeRun",
+    "ProviderCost",
+    "Quota",
+    "RollupMeasures",
+    "UsageDaily",
+    "UsageDailyModel",
+    "UsageHourly",
+    "WorkerHeartbeat",
+    "WorkerState",
+]

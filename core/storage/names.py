@@ -2,6 +2,7 @@
 
 Kept apart from the ledger writer (core.storage.writer) so that a budget or quota write does not load it.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -24,8 +25,11 @@ def brand_id(session: Session, company: int, name: str) -> int | None:
 def get_or_create_company(session: Session, name: str) -> int:
     cid = company_id(session, name)
     if cid is None:
-        session.execute(dialect_insert(session)(Company).values(name=name, created_at=datetime.now(UTC))
-                        .on_conflict_do_nothing(index_elements=["name"]))
+        session.execute(
+            dialect_insert(session)(Company)
+            .values(name=name, created_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
         cid = company_id(session, name)
     return cid
 
@@ -33,17 +37,22 @@ def get_or_create_company(session: Session, name: str) -> int:
 def get_or_create_brand(session: Session, company: int, name: str) -> int:
     bid = brand_id(session, company, name)
     if bid is None:
-        session.execute(dialect_insert(session)(Brand).values(company_id=company, name=name)
-                        .on_conflict_do_nothing(index_elements=["company_id", "name"]))
+        session.execute(
+            dialect_insert(session)(Brand)
+            .values(company_id=company, name=name)
+            .on_conflict_do_nothing(index_elements=["company_id", "name"])
+        )
         bid = brand_id(session, company, name)
     return bid
 
 
 _ID_OF = {get_or_create_company: company_id, get_or_create_brand: brand_id}
 # Built once: building the statement cost more than running it.
-_BOTH_IDS = select(Company.id, Brand.id).outerjoin(
-    Brand, (Brand.company_id == Company.id) & (Brand.name == bindparam("brand"))).where(
-    Company.name == bindparam("company"))
+_BOTH_IDS = (
+    select(Company.id, Brand.id)
+    .outerjoin(Brand, (Brand.company_id == Company.id) & (Brand.name == bindparam("brand")))
+    .where(Company.name == bindparam("company"))
+)
 
 
 class NameIds:

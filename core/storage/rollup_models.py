@@ -5,6 +5,7 @@ Each key column is declared once, on a mixin; `sort_order` keeps every table's p
 day, [hour,] company, [brand,] provider, model, [operation,] status, pricing status (the order the indexes
 and the migrations have). The measures follow the keys.
 """
+
 from __future__ import annotations
 
 from datetime import date

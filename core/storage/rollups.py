@@ -8,6 +8,7 @@ values and adds the new ones. Callers pass the hourly deltas only: the daily one
 the three tables always move together. `rebuild` recomputes a range from the raw ledger (repair, and the
 reference in tests).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -25,8 +26,20 @@ from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHo
 
 # The tables' keys in their primary keys' order (each column is declared once, in core.storage.rollup_models).
 KEYS = tuple(c.name for c in UsageDaily.__table__.primary_key)
-INT_MEASURES = ("jobs", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-                "reasoning_tokens", "execution_ms", "error_count", "memory_mb", "timed_jobs", "memory_jobs")
+INT_MEASURES = (
+    "jobs",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "execution_ms",
+    "error_count",
+    "memory_mb",
+    "timed_jobs",
+    "memory_jobs",
+)
 MONEY_MEASURES = ("cost_input", "cost_output", "total_cost")
 MEASURES = INT_MEASURES + MONEY_MEASURES + ("success_sum",)
 NARROW_KEYS = tuple(c.name for c in UsageDailyModel.__table__.primary_key)
@@ -72,10 +85,29 @@ def hour_expr(session: Session, column=AIJobUsage.created_at):
 
 
 # The ledger columns `accumulate` reads from a usage row.
-ROW_FIELDS = ("created_at", "company_id", "brand_id", "provider_name", "model_name", "operation", "job_status",
-              "pricing_status", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-              "reasoning_tokens", "execution_ms", "error_count", "memory_usage_mb", "cost_input", "cost_output",
-              "total_cost", "success_rate")
+ROW_FIELDS = (
+    "created_at",
+    "company_id",
+    "brand_id",
+    "provider_name",
+    "model_name",
+    "operation",
+    "job_status",
+    "pricing_status",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "execution_ms",
+    "error_count",
+    "memory_usage_mb",
+    "cost_input",
+    "cost_output",
+    "total_cost",
+    "success_rate",
+)
 
 
 def usage_row(u: AIJobUsage) -> dict:
@@ -87,15 +119,31 @@ def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
     """Sum usage rows (dicts with the AIJobUsage column names) per HOUR_KEYS key (the deltas `apply` takes)."""
     out: dict[tuple, dict] = {}
     for r in rows:
-        key = (*utc_day_hour(r["created_at"]), r["company_id"], r["brand_id"], r["provider_name"], r["model_name"],
-               r["operation"], r["job_status"], r["pricing_status"])
+        key = (
+            *utc_day_hour(r["created_at"]),
+            r["company_id"],
+            r["brand_id"],
+            r["provider_name"],
+            r["model_name"],
+            r["operation"],
+            r["job_status"],
+            r["pricing_status"],
+        )
         acc = out.get(key)
         if acc is None:
-            acc = out[key] = {m: 0 for m in INT_MEASURES} | {m: Decimal(0) for m in MONEY_MEASURES} | {
-                "success_sum": 0.0}
+            acc = out[key] = (
+                {m: 0 for m in INT_MEASURES} | {m: Decimal(0) for m in MONEY_MEASURES} | {"success_sum": 0.0}
+            )
         acc["jobs"] += sign
-        for m in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-                  "reasoning_tokens", "error_count"):
+        for m in (
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+            "cached_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+            "error_count",
+        ):
             acc[m] += sign * r[m]
         # Not measured (None): no time or memory added, and the job is not among the measured ones.
         if r["execution_ms"] is not None:
@@ -122,17 +170,36 @@ def column_sums(c: dict):
 
     day = c["created_at"].astype("datetime64[D]")
     hour = (c["created_at"].astype("datetime64[h]") - day).astype(np.int64)
-    df = pd.DataFrame({
-        "day": day, "hour": hour, "company_id": c["company_id"], "brand_id": c["brand_id"],
-        "provider_name": np_(c["provider"]), "model_name": np_(c["model"]), "operation": np_(c["operation"]),
-        "job_status": np_(c["status"]), "pricing_status": np_(c["pricing_status"]), "jobs": 1,
-        "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "total_tokens": c["total_tokens"],
-        "cached_tokens": c["cached_tokens"], "cache_write_tokens": c["cache_write_tokens"],
-        "reasoning_tokens": c["reasoning_tokens"], "execution_ms": c["execution_ms"],
-        "error_count": c["error_count"], "memory_mb": c["memory_usage_mb"], "cost_input": c["cost_input"],
-        "cost_output": c["cost_output"], "total_cost": c["total_cost"], "success_sum": c["success_rate"],
-        # A value not measured is 0 in its column: the counts say how many jobs each sum is over.
-        "timed_jobs": c["timed"].astype(np.int64), "memory_jobs": c["memory_measured"].astype(np.int64)})
+    df = pd.DataFrame(
+        {
+            "day": day,
+            "hour": hour,
+            "company_id": c["company_id"],
+            "brand_id": c["brand_id"],
+            "provider_name": np_(c["provider"]),
+            "model_name": np_(c["model"]),
+            "operation": np_(c["operation"]),
+            "job_status": np_(c["status"]),
+            "pricing_status": np_(c["pricing_status"]),
+            "jobs": 1,
+            "input_tokens": c["input_tokens"],
+            "output_tokens": c["output_tokens"],
+            "total_tokens": c["total_tokens"],
+            "cached_tokens": c["cached_tokens"],
+            "cache_write_tokens": c["cache_write_tokens"],
+            "reasoning_tokens": c["reasoning_tokens"],
+            "execution_ms": c["execution_ms"],
+            "error_count": c["error_count"],
+            "memory_mb": c["memory_usage_mb"],
+            "cost_input": c["cost_input"],
+            "cost_output": c["cost_output"],
+            "total_cost": c["total_cost"],
+            "success_sum": c["success_rate"],
+            # A value not measured is 0 in its column: the counts say how many jobs each sum is over.
+            "timed_jobs": c["timed"].astype(np.int64),
+            "memory_jobs": c["memory_measured"].astype(np.int64),
+        }
+    )
     return df.groupby(list(HOUR_KEYS), sort=False).sum().reset_index()
 
 
@@ -141,10 +208,17 @@ def frame_deltas(sums) -> dict[tuple, dict]:
     money = set(MONEY_MEASURES)
     out: dict[tuple, dict] = {}
     for row in sums.to_dict("records"):
-        key = (row["day"].date(), int(row["hour"]), int(row["company_id"]), int(row["brand_id"]),
-               *(row[k] for k in HOUR_KEYS[4:]))
-        out[key] = {m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum"
-                        else int(row[m])) for m in MEASURES}
+        key = (
+            row["day"].date(),
+            int(row["hour"]),
+            int(row["company_id"]),
+            int(row["brand_id"]),
+            *(row[k] for k in HOUR_KEYS[4:]),
+        )
+        out[key] = {
+            m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum" else int(row[m]))
+            for m in MEASURES
+        }
     return out
 
 
@@ -196,8 +270,7 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     """
     if not deltas:
         return
-    headroom.rollups_changed(session, {m: sum(_units(m, acc[m]) for acc in deltas.values())
-                                       for m in headroom.GUARDED})
+    headroom.rollups_changed(session, {m: sum(_units(m, acc[m]) for acc in deltas.values()) for m in headroom.GUARDED})
     lite = is_sqlite(session)
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
     # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
@@ -209,8 +282,11 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     else:
         _execute(session, _upsert(lite, UsageHourly, HOUR_KEYS), values)
         for model, keys, at in ((UsageDaily, KEYS, _WIDE_AT), (UsageDailyModel, NARROW_KEYS, _NARROW_AT)):
-            _execute(session, _upsert(lite, model, keys),
-                     [dict(zip(keys, key)) | acc for key, acc in sorted(summed(deltas, at).items())])
+            _execute(
+                session,
+                _upsert(lite, model, keys),
+                [dict(zip(keys, key)) | acc for key, acc in sorted(summed(deltas, at).items())],
+            )
     if any(acc["jobs"] < 0 for acc in deltas.values()):
         days = sorted({key[0] for key in deltas})  # the primary keys start with the day: no scan of the tables
         for model in (UsageHourly, UsageDaily, UsageDailyModel):
@@ -232,12 +308,17 @@ def add_one_sql(source: str, given: Mapping[str, str] | None = None) -> str:
     def upsert(table: str, keys: tuple, src: str, exprs: Mapping[str, str], returning: str) -> str:
         cols = keys + MEASURES
         values = ", ".join(exprs.get(c, f"%({c})s") for c in cols)
-        return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM {src} ON CONFLICT "
-                f"({', '.join(keys)}) DO UPDATE SET {_adds(table, list(MEASURES))} RETURNING {returning}")
+        return (
+            f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM {src} ON CONFLICT "
+            f"({', '.join(keys)}) DO UPDATE SET {_adds(table, list(MEASURES))} RETURNING {returning}"
+        )
+
     ids = {"company_id": "company_id", "brand_id": "brand_id"}
-    return (f"h AS ({upsert('usage_hourly', HOUR_KEYS, source, given, 'company_id, brand_id')}), "
-            f"d AS ({upsert('usage_daily', KEYS, 'h', ids, 'company_id')}), "
-            f"m AS ({upsert('usage_daily_model', NARROW_KEYS, 'd', ids, '1')})")
+    return (
+        f"h AS ({upsert('usage_hourly', HOUR_KEYS, source, given, 'company_id, brand_id')}), "
+        f"d AS ({upsert('usage_daily', KEYS, 'h', ids, 'company_id')}), "
+        f"m AS ({upsert('usage_daily_model', NARROW_KEYS, 'd', ids, '1')})"
+    )
 
 
 def _driver_cursor(session: Session):
@@ -250,7 +331,7 @@ def _execute(session: Session, stmt, values: list[dict]) -> None:
         conn.execute(stmt, values[0])  # one row: no executemany round trips
         return
     for i in range(0, len(values), 500):
-        conn.execute(stmt, values[i:i + 500])
+        conn.execute(stmt, values[i : i + 500])
 
 
 def _apply_pg_copy(session: Session, values: list[dict]) -> None:
@@ -275,8 +356,11 @@ def apply_frame(session: Session, sums) -> None:
         part = sums[fresh]
         _copy_frame(session, "usage_hourly", part.sort_values(list(HOUR_KEYS)))
         for table, keys in (("usage_daily", KEYS), ("usage_daily_model", NARROW_KEYS)):
-            _copy_frame(session, table, part.groupby(list(keys), sort=True)[
-                [m for m in MEASURES if m in part.columns]].sum().reset_index())
+            _copy_frame(
+                session,
+                table,
+                part.groupby(list(keys), sort=True)[[m for m in MEASURES if m in part.columns]].sum().reset_index(),
+            )
     if not fresh.all():
         cols = _copy_frame(session, "tmp_usage_hourly", sums[~fresh], _tmp_cursor(session))
         _upsert_from_tmp(session, cols)
@@ -289,10 +373,13 @@ def _fresh_days(session: Session, sums):
 
     pairs = sums[["company_id", "day"]].drop_duplicates()
     days = [d.date() for d in pairs["day"]]
-    found = session.execute(text(
-        "SELECT p.c, p.d FROM unnest(CAST(:c AS integer[]), CAST(:d AS date[])) AS p(c, d) "
-        "WHERE EXISTS (SELECT 1 FROM usage_daily u WHERE u.company_id = p.c AND u.day = p.d)"),
-        {"c": [int(c) for c in pairs["company_id"]], "d": days}).all()
+    found = session.execute(
+        text(
+            "SELECT p.c, p.d FROM unnest(CAST(:c AS integer[]), CAST(:d AS date[])) AS p(c, d) "
+            "WHERE EXISTS (SELECT 1 FROM usage_daily u WHERE u.company_id = p.c AND u.day = p.d)"
+        ),
+        {"c": [int(c) for c in pairs["company_id"]], "d": days},
+    ).all()
     if not found:
         return np.ones(len(sums), dtype=bool)
     stored = {(int(c), d) for c, d in found}
@@ -315,8 +402,12 @@ def _copy_frame(session: Session, table: str, frame, cur=None) -> list[str]:
 
 def _tmp_cursor(session: Session):
     """A driver cursor, with the temporary table of hourly deltas created if this connection has none yet."""
-    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_usage_hourly "
-                         "(LIKE usage_hourly INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
+    session.execute(
+        text(
+            "CREATE TEMP TABLE IF NOT EXISTS tmp_usage_hourly "
+            "(LIKE usage_hourly INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    )
     return _driver_cursor(session)
 
 
@@ -325,14 +416,20 @@ def _upsert_from_tmp(session: Session, cols: list[str]) -> None:
     measures = [m for m in MEASURES if m in cols]
     sums = ", ".join(f"sum({m})" for m in measures)
     hourly = ", ".join(HOUR_KEYS)
-    session.execute(text(
-        f"INSERT INTO usage_hourly ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tmp_usage_hourly "
-        f"ORDER BY {hourly} ON CONFLICT ({hourly}) DO UPDATE SET {_adds('usage_hourly', measures)}"))
+    session.execute(
+        text(
+            f"INSERT INTO usage_hourly ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tmp_usage_hourly "
+            f"ORDER BY {hourly} ON CONFLICT ({hourly}) DO UPDATE SET {_adds('usage_hourly', measures)}"
+        )
+    )
     for table, keys in (("usage_daily", KEYS), ("usage_daily_model", NARROW_KEYS)):
         keys = ", ".join(keys)
-        session.execute(text(
-            f"INSERT INTO {table} ({keys}, {', '.join(measures)}) SELECT {keys}, {sums} FROM tmp_usage_hourly "
-            f"GROUP BY {keys} ORDER BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {_adds(table, measures)}"))
+        session.execute(
+            text(
+                f"INSERT INTO {table} ({keys}, {', '.join(measures)}) SELECT {keys}, {sums} FROM tmp_usage_hourly "
+                f"GROUP BY {keys} ORDER BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {_adds(table, measures)}"
+            )
+        )
     session.execute(text("DELETE FROM tmp_usage_hourly"))
 
 
@@ -356,8 +453,17 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
         where.append(AIJobUsage.created_at < midnight(end))
     u = AIJobUsage
     day, hour = day_expr(session), hour_expr(session)
-    keys = [day.label("day"), hour.label("hour"), u.company_id, u.brand_id, u.provider_name, u.model_name,
-            u.operation, u.job_status, u.pricing_status]
+    keys = [
+        day.label("day"),
+        hour.label("hour"),
+        u.company_id,
+        u.brand_id,
+        u.provider_name,
+        u.model_name,
+        u.operation,
+        u.job_status,
+        u.pricing_status,
+    ]
     sel = select(*keys, *[raw_sum(m) for m in MEASURES]).where(*where).group_by(*keys)
     headroom.lifetime_totals(session)  # the guard's lock first, as every rollup change takes it
     session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
@@ -366,8 +472,11 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
     for model, source, keys in ((UsageDaily, UsageHourly, KEYS), (UsageDailyModel, UsageDaily, NARROW_KEYS)):
         session.execute(delete(model).where(*_days(model, start, end)))
         cols = [getattr(source, k) for k in keys]
-        sel = (select(*cols, *[func.sum(getattr(source, m)) for m in MEASURES])
-               .where(*_days(source, start, end)).group_by(*cols))
+        sel = (
+            select(*cols, *[func.sum(getattr(source, m)) for m in MEASURES])
+            .where(*_days(source, start, end))
+            .group_by(*cols)
+        )
         result = session.execute(insert(model).from_select(list(keys) + list(MEASURES), sel))
         rows = rows or (result.rowcount or 0)
     headroom.recount(session)
@@ -376,8 +485,11 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
 
 def _days(model, start: date | None, end: date | None) -> list:
     """Conditions on a rollup's day for [start, end) (None: unbounded)."""
-    return [c for c in (None if start is None else model.day >= start, None if end is None else model.day < end)
-            if c is not None]
+    return [
+        c
+        for c in (None if start is None else model.day >= start, None if end is None else model.day < end)
+        if c is not None
+    ]
 
 
 _ONE_PG = NativeStatement(f"WITH {add_one_sql('(SELECT 1) AS one')} SELECT 1")

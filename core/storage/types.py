@@ -1,4 +1,5 @@
 """Column types shared by the models: UTC timestamps and exact money on both databases."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -7,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, DateTime, Numeric
 from sqlalchemy.types import TypeDecorator
 
-from core.money import MICRO, from_micros, to_money  # noqa: F401  (to_money: also imported from here)
+from core.money import MICRO, from_micros, to_money
 
 # The types read `dialect.name` themselves rather than core.storage.db.is_sqlite: they run once per value bound
 # or read, where a helper call costs about a tenth of the conversion.

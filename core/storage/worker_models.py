@@ -1,6 +1,7 @@
 """The worker's state: probe runs, heartbeats, small key/value state and the SQLite job locks; and the marks the
 probe leaves, which the alert rules read back.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -16,6 +16,7 @@ again. Ids are taken up front (a sequence batch), so no RETURNING per row. SQLit
 lock, which also keeps the ids it picks (MAX(id) + 1…) free. One record on PostgreSQL is one statement
 (`write_one`): the job, its usage row, the guard and the three rollups.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -38,20 +39,75 @@ from core.storage.columns import text as text_array
 from core.storage.db import is_sqlite, lock_for_write
 from core.storage.names import NameIds
 
-JOB_COLS = ("id", "job_id", "company_id", "brand_id", "job_type", "status", "operation", "description",
-            "source", "is_demo", "request_id", "fingerprint", "created_at")
-USAGE_COLS = ("ai_job_id", "company_id", "brand_id", "job_status", "operation", "created_at", "input_tokens",
-              "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-              "cost_input", "cost_output", "total_cost", "pricing_status", "execution_ms", "memory_usage_mb",
-              "provider_name", "model_name", "success_rate", "error_count", "error_class")
+JOB_COLS = (
+    "id",
+    "job_id",
+    "company_id",
+    "brand_id",
+    "job_type",
+    "status",
+    "operation",
+    "description",
+    "source",
+    "is_demo",
+    "request_id",
+    "fingerprint",
+    "created_at",
+)
+USAGE_COLS = (
+    "ai_job_id",
+    "company_id",
+    "brand_id",
+    "job_status",
+    "operation",
+    "created_at",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_input",
+    "cost_output",
+    "total_cost",
+    "pricing_status",
+    "execution_ms",
+    "memory_usage_mb",
+    "provider_name",
+    "model_name",
+    "success_rate",
+    "error_count",
+    "error_class",
+)
 # A batch, column by column: TEXT as Arrow strings (None: NULL); COUNTS and MONEY (micro-dollars) as int64, with
 # execution_ms and memory_usage_mb 0 where `timed` / `memory_measured` (bool) say not measured (stored NULL);
 # created_at as datetime64[us] (UTC); success_rate as float64; position (int64): the caller's key of each record,
 # which orders the records (the first of a job_id wins; the guard admits in order) and names them in the Outcome.
-TEXT = ("job_id", "company", "brand", "job_type", "status", "operation", "description", "provider", "model",
-        "pricing_status", "fingerprint", "error_class", "request_id")
-COUNTS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-          "execution_ms", "memory_usage_mb", "error_count")
+TEXT = (
+    "job_id",
+    "company",
+    "brand",
+    "job_type",
+    "status",
+    "operation",
+    "description",
+    "provider",
+    "model",
+    "pricing_status",
+    "fingerprint",
+    "error_class",
+    "request_id",
+)
+COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "execution_ms",
+    "memory_usage_mb",
+    "error_count",
+)
 MONEY = ("cost_input", "cost_output")
 BATCH = TEXT + COUNTS + MONEY + ("timed", "memory_measured", "created_at", "success_rate", "position")
 LOOKUP_CHUNK = 5000  # SQLite: bound values per IN (...)
@@ -89,8 +145,15 @@ def from_rows(rows: Sequence[Mapping], positions: Sequence[int] | None = None) -
     return c
 
 
-def write(session: Session, c: dict, *, source: str = "api", is_demo: bool = False, names_apart: bool = False,
-          extra_deltas: dict | None = None) -> Outcome:
+def write(
+    session: Session,
+    c: dict,
+    *,
+    source: str = "api",
+    is_demo: bool = False,
+    names_apart: bool = False,
+    extra_deltas: dict | None = None,
+) -> Outcome:
     """Store a batch (see BATCH) and add it to the rollups. `names_apart`: create new company and brand names in
     transactions of their own (see NameIds). `extra_deltas`: rollup changes of the same transaction (hourly deltas,
     as rollups.accumulate gives them), applied with this batch's in the one update."""
@@ -145,14 +208,21 @@ def stored_fingerprints(session: Session, job_ids: list[str]) -> dict[str, str]:
     if not is_sqlite(session):
         # One array parameter instead of thousands of bound values: far cheaper to send and plan.
         for i in range(0, len(job_ids), 50_000):
-            out.update(session.execute(text("SELECT job_id, fingerprint FROM ai_jobs WHERE job_id = ANY(:ids)"),
-                                       {"ids": job_ids[i:i + 50_000]}).all())
+            out.update(
+                session.execute(
+                    text("SELECT job_id, fingerprint FROM ai_jobs WHERE job_id = ANY(:ids)"),
+                    {"ids": job_ids[i : i + 50_000]},
+                ).all()
+            )
         return out
     for i in range(0, len(job_ids), LOOKUP_CHUNK):
-        part = job_ids[i:i + LOOKUP_CHUNK]
+        part = job_ids[i : i + LOOKUP_CHUNK]
         marks = ", ".join("?" * len(part))
-        out.update(session.connection().exec_driver_sql(
-            f"SELECT job_id, fingerprint FROM ai_jobs WHERE job_id IN ({marks})", tuple(part)).all())
+        out.update(
+            session.connection()
+            .exec_driver_sql(f"SELECT job_id, fingerprint FROM ai_jobs WHERE job_id IN ({marks})", tuple(part))
+            .all()
+        )
     return out
 
 
@@ -185,8 +255,9 @@ def _new_ids(session: Session, n: int) -> np.ndarray:
     seq = _SEQUENCES.get(url)
     if seq is None:
         seq = _SEQUENCES[url] = session.execute(text("SELECT pg_get_serial_sequence('ai_jobs', 'id')")).scalar()
-    ids = session.execute(text("SELECT array_agg(nextval(CAST(:seq AS regclass))) FROM generate_series(1, :n)"),
-                          {"seq": seq, "n": n}).scalar()
+    ids = session.execute(
+        text("SELECT array_agg(nextval(CAST(:seq AS regclass))) FROM generate_series(1, :n)"), {"seq": seq, "n": n}
+    ).scalar()
     return np.array(ids, dtype=np.int64)
 
 
@@ -210,8 +281,9 @@ def _insert_pg(session: Session, c: dict, out: Outcome, source: str, is_demo: bo
             with session.begin_nested():
                 cur = _driver(session).cursor()
                 # Naive UTC timestamps in the CSV: Arrow writes those 15x faster than zoned ones.
-                zone = cur.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', 'UTC', true)"
-                                   ).fetchone()[0]
+                zone = cur.execute(
+                    "SELECT current_setting('TimeZone'), set_config('TimeZone', 'UTC', true)"
+                ).fetchone()[0]
                 copy_arrow(cur, "ai_jobs", jobs)
                 copy_arrow(cur, "ai_job_usage", usage)
                 cur.execute("SELECT set_config('TimeZone', %s, true)", (zone,))
@@ -234,25 +306,55 @@ def _tables(c: dict, ids: np.ndarray, source: str, is_demo: bool) -> tuple[pa.Ta
     n = len(ids)
     ts = pa.array(c["created_at"], pa.timestamp("us"))
     s = pa.string()
-    jobs = pa.table({
-        "id": pa.array(ids, pa.int64()), "job_id": c["job_id"],
-        "company_id": pa.array(c["company_id"]), "brand_id": pa.array(c["brand_id"]),
-        "job_type": c["job_type"], "status": c["status"], "operation": c["operation"],
-        "description": c["description"], "source": _const(source, n, s), "is_demo": _const(bool(is_demo), n,
-                                                                                            pa.bool_()),
-        "request_id": c["request_id"], "fingerprint": c["fingerprint"], "created_at": ts})
-    usage = pa.table({
-        "ai_job_id": jobs["id"], "company_id": jobs["company_id"], "brand_id": jobs["brand_id"],
-        "job_status": c["status"], "operation": c["operation"], "created_at": ts,
-        **{k: pa.array(c[k], pa.int64()) for k in ("input_tokens", "output_tokens", "total_tokens",
-                                                    "cached_tokens", "cache_write_tokens", "reasoning_tokens")},
-        "cost_input": money_array(c["cost_input"]), "cost_output": money_array(c["cost_output"]),
-        "total_cost": money_array(c["total_cost"]), "pricing_status": c["pricing_status"],
-        "execution_ms": pa.array(c["execution_ms"], pa.int64(), mask=~c["timed"]),  # NULL: not measured
-        "memory_usage_mb": pa.array(c["memory_usage_mb"], pa.int64(), mask=~c["memory_measured"]),
-        "provider_name": c["provider"], "model_name": c["model"],
-        "success_rate": pa.array(c["success_rate"], pa.float64()),
-        "error_count": pa.array(c["error_count"], pa.int64()), "error_class": c["error_class"]})
+    jobs = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "job_id": c["job_id"],
+            "company_id": pa.array(c["company_id"]),
+            "brand_id": pa.array(c["brand_id"]),
+            "job_type": c["job_type"],
+            "status": c["status"],
+            "operation": c["operation"],
+            "description": c["description"],
+            "source": _const(source, n, s),
+            "is_demo": _const(bool(is_demo), n, pa.bool_()),
+            "request_id": c["request_id"],
+            "fingerprint": c["fingerprint"],
+            "created_at": ts,
+        }
+    )
+    usage = pa.table(
+        {
+            "ai_job_id": jobs["id"],
+            "company_id": jobs["company_id"],
+            "brand_id": jobs["brand_id"],
+            "job_status": c["status"],
+            "operation": c["operation"],
+            "created_at": ts,
+            **{
+                k: pa.array(c[k], pa.int64())
+                for k in (
+                    "input_tokens",
+                    "output_tokens",
+                    "total_tokens",
+                    "cached_tokens",
+                    "cache_write_tokens",
+                    "reasoning_tokens",
+                )
+            },
+            "cost_input": money_array(c["cost_input"]),
+            "cost_output": money_array(c["cost_output"]),
+            "total_cost": money_array(c["total_cost"]),
+            "pricing_status": c["pricing_status"],
+            "execution_ms": pa.array(c["execution_ms"], pa.int64(), mask=~c["timed"]),  # NULL: not measured
+            "memory_usage_mb": pa.array(c["memory_usage_mb"], pa.int64(), mask=~c["memory_measured"]),
+            "provider_name": c["provider"],
+            "model_name": c["model"],
+            "success_rate": pa.array(c["success_rate"], pa.float64()),
+            "error_count": pa.array(c["error_count"], pa.int64()),
+            "error_class": c["error_class"],
+        }
+    )
     assert tuple(jobs.column_names) == JOB_COLS and tuple(usage.column_names) == USAGE_COLS
     return jobs, usage
 
@@ -274,21 +376,59 @@ def _insert_sqlite(session: Session, c: dict, out: Outcome, source: str, is_demo
     times = [s.replace("T", " ") for s in np.datetime_as_string(c["created_at"], unit="us").tolist()]
     company, brand = c["company_id"].tolist(), c["brand_id"].tolist()
     status, operation = pylist(c["status"]), pylist(c["operation"])
-    jobs = zip(ids, pylist(c["job_id"]), company, brand, pylist(c["job_type"]), status, operation,
-               pylist(c["description"]), [source] * n, [1 if is_demo else 0] * n, pylist(c["request_id"]),
-               pylist(c["fingerprint"]), times)
+    jobs = zip(
+        ids,
+        pylist(c["job_id"]),
+        company,
+        brand,
+        pylist(c["job_type"]),
+        status,
+        operation,
+        pylist(c["description"]),
+        [source] * n,
+        [1 if is_demo else 0] * n,
+        pylist(c["request_id"]),
+        pylist(c["fingerprint"]),
+        times,
+    )
     dbapi = _driver(session)
-    dbapi.executemany(f"INSERT INTO ai_jobs ({', '.join(JOB_COLS)}) VALUES ({', '.join('?' * len(JOB_COLS))})",
-                      list(jobs))
-    cols = [ids, company, brand, status, operation, times,
-            *(c[k].tolist() for k in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens",
-                                      "cache_write_tokens", "reasoning_tokens", "cost_input", "cost_output",
-                                      "total_cost")),
-            pylist(c["pricing_status"]), _measured(c["execution_ms"], c["timed"]),
-            _measured(c["memory_usage_mb"], c["memory_measured"]), pylist(c["provider"]), pylist(c["model"]),
-            c["success_rate"].tolist(), c["error_count"].tolist(), pylist(c["error_class"])]
-    dbapi.executemany(f"INSERT INTO ai_job_usage ({', '.join(USAGE_COLS)}) "
-                      f"VALUES ({', '.join('?' * len(USAGE_COLS))})", list(zip(*cols)))
+    dbapi.executemany(
+        f"INSERT INTO ai_jobs ({', '.join(JOB_COLS)}) VALUES ({', '.join('?' * len(JOB_COLS))})", list(jobs)
+    )
+    cols = [
+        ids,
+        company,
+        brand,
+        status,
+        operation,
+        times,
+        *(
+            c[k].tolist()
+            for k in (
+                "input_tokens",
+                "output_tokens",
+                "total_tokens",
+                "cached_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "cost_input",
+                "cost_output",
+                "total_cost",
+            )
+        ),
+        pylist(c["pricing_status"]),
+        _measured(c["execution_ms"], c["timed"]),
+        _measured(c["memory_usage_mb"], c["memory_measured"]),
+        pylist(c["provider"]),
+        pylist(c["model"]),
+        c["success_rate"].tolist(),
+        c["error_count"].tolist(),
+        pylist(c["error_class"]),
+    ]
+    dbapi.executemany(
+        f"INSERT INTO ai_job_usage ({', '.join(USAGE_COLS)}) VALUES ({', '.join('?' * len(USAGE_COLS))})",
+        list(zip(*cols)),
+    )
     return c
 
 
@@ -308,7 +448,7 @@ def _guard(session: Session, c: dict, out: Outcome) -> dict | None:
     gone = np.array([r.index for r in refusals], dtype=np.int64)
     ids = c["id"][gone].tolist()
     for i in range(0, len(ids), LOOKUP_CHUNK):
-        part = ids[i:i + LOOKUP_CHUNK]
+        part = ids[i : i + LOOKUP_CHUNK]
         marks = ", ".join(str(int(v)) for v in part)  # integers we chose
         session.execute(text(f"DELETE FROM ai_job_usage WHERE ai_job_id IN ({marks})"))
         session.execute(text(f"DELETE FROM ai_jobs WHERE id IN ({marks})"))
@@ -336,20 +476,38 @@ def _usage_rows(c: dict) -> list[dict]:
     """A small batch as usage rows (the ledger's column names), for rollups.accumulate."""
     n = len(c["position"])
     money = {k: [Decimal(v).scaleb(-6) for v in c[k].tolist()] for k in ("cost_input", "cost_output", "total_cost")}
-    cols = {"created_at": c["created_at"].astype(object).tolist(), "company_id": c["company_id"].tolist(),
-            "brand_id": c["brand_id"].tolist(), "provider_name": pylist(c["provider"]),
-            "model_name": pylist(c["model"]), "operation": pylist(c["operation"]),
-            "job_status": pylist(c["status"]), "pricing_status": pylist(c["pricing_status"]),
-            **{k: c[k].tolist() for k in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens",
-                                          "cache_write_tokens", "reasoning_tokens", "error_count")},
-            "execution_ms": _measured(c["execution_ms"], c["timed"]),
-            "memory_usage_mb": _measured(c["memory_usage_mb"], c["memory_measured"]),
-            "success_rate": c["success_rate"].tolist(), **money}
+    cols = {
+        "created_at": c["created_at"].astype(object).tolist(),
+        "company_id": c["company_id"].tolist(),
+        "brand_id": c["brand_id"].tolist(),
+        "provider_name": pylist(c["provider"]),
+        "model_name": pylist(c["model"]),
+        "operation": pylist(c["operation"]),
+        "job_status": pylist(c["status"]),
+        "pricing_status": pylist(c["pricing_status"]),
+        **{
+            k: c[k].tolist()
+            for k in (
+                "input_tokens",
+                "output_tokens",
+                "total_tokens",
+                "cached_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "error_count",
+            )
+        },
+        "execution_ms": _measured(c["execution_ms"], c["timed"]),
+        "memory_usage_mb": _measured(c["memory_usage_mb"], c["memory_measured"]),
+        "success_rate": c["success_rate"].tolist(),
+        **money,
+    }
     return [{k: v[i] for k, v in cols.items()} for i in range(n)]
 
 
-def write_one(session: Session, row: Mapping, *, source: str = "api", is_demo: bool = False,
-              prices: str | None = None) -> Outcome | None:
+def write_one(
+    session: Session, row: Mapping, *, source: str = "api", is_demo: bool = False, prices: str | None = None
+) -> Outcome | None:
     """One record (a dict as `from_rows` takes). On PostgreSQL, when its company and brand exist, its job_id is new
     and it fits under the guard, in one statement (core/storage/one_record.py); otherwise, and on SQLite, as a batch
     of one. `prices`: the digest of the price overrides the record was priced with (PostgreSQL), checked in that

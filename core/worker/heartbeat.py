@@ -1,4 +1,5 @@
 """Worker heartbeat: written every cycle by the worker, read by the dashboard ("worker stale")."""
+
 from __future__ import annotations
 
 import os
@@ -18,12 +19,21 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def beat(*, started_at: datetime, last_job: str | None = None, now: datetime | None = None,
-         session: Session | None = None) -> None:
+def beat(
+    *, started_at: datetime, last_job: str | None = None, now: datetime | None = None, session: Session | None = None
+) -> None:
     now = now or datetime.now(UTC)
     with session_scope(session) as s:
-        s.merge(WorkerHeartbeat(worker_id=worker_id(), hostname=socket.gethostname(), pid=os.getpid(),
-                                started_at=started_at, last_beat_at=now, last_job=last_job))
+        s.merge(
+            WorkerHeartbeat(
+                worker_id=worker_id(),
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=started_at,
+                last_beat_at=now,
+                last_job=last_job,
+            )
+        )
 
 
 def worker_status(now: datetime | None = None, session: Session | None = None) -> dict:
@@ -41,5 +51,9 @@ def worker_status(now: datetime | None = None, session: Session | None = None) -
         return {"state": "never", "last_beat_at": None, "age_seconds": None, "threshold_seconds": threshold}
     last = as_utc(last)
     age = (now - last).total_seconds()
-    return {"state": "stale" if age > threshold else "ok", "last_beat_at": last.isoformat(),
-            "age_seconds": int(age), "threshold_seconds": threshold}
+    return {
+        "state": "stale" if age > threshold else "ok",
+        "last_beat_at": last.isoformat(),
+        "age_seconds": int(age),
+        "threshold_seconds": threshold,
+    }

@@ -9,6 +9,7 @@ tests run the same code.
   last-run time with the latest PROBE_TIME slot, the alert check with half its interval.
 - After downtime, `probe_missed()` says whether the latest slot passed without a completed probe.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.config import Settings, get_settings
-from core.storage.locks import job_lock
 from core.redact import redact
+from core.storage.locks import job_lock
 
 log = logging.getLogger("core.worker")
 
@@ -76,6 +77,7 @@ def latest_slot(now: datetime, settings: Settings | None = None) -> datetime:
 
 def _state_time(key: str) -> datetime | None:
     from core.worker.probe import get_state
+
     value = get_state(key)
     return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
 
@@ -87,6 +89,7 @@ def probe_missed(now: datetime | None = None) -> bool:
     with `worker.py --once probe`).
     """
     from core.worker.probe import last_success
+
     now = now or datetime.now(UTC)
     last = last_success()
     return last is not None and last < latest_slot(now)
@@ -113,9 +116,11 @@ def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None,
     """Run the probe, then an alert check (so provider_unavailable opens and is notified at once); the report
     lists the critical alerts open after that check and ends with the verdict, which the log repeats.
 
-    `stop` (a core.worker.probe.StopRequest) cuts the probe short when set; the alert check is then left to the next run.
+    `stop` (a core.worker.probe.StopRequest) cuts the probe short when set; the alert check is then left to the next
+    run.
     """
     from core.worker.probe import LAST_SUCCESS_KEY, run_probe
+
     now = now or datetime.now(UTC)
     with job_lock("job.probe") as acquired:
         if not acquired:
@@ -137,13 +142,20 @@ def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None,
     if check is not None:
         _log_check(check, critical=len(report.critical_alerts))
     created = check["new_alerts_created"] if check is not None else 0
-    return JobOutcome("probe", alert=report.alert or created > 0, nothing_probed=report.nothing_probed,
-                      report=report.text, check=check, details=list(report.reasons))
+    return JobOutcome(
+        "probe",
+        alert=report.alert or created > 0,
+        nothing_probed=report.nothing_probed,
+        report=report.text,
+        check=check,
+        details=list(report.reasons),
+    )
 
 
 def _log_verdict(report) -> None:
     """The probe's verdict in the log, as the report states it (the loop has no terminal to print it to)."""
     from core.worker.probe_report import NOTHING_PROBED, alert_line, settings_to_set
+
     for alert in report.critical_alerts:
         log.warning("probe: critical alert open: %s", alert_line(alert))
     if report.nothing_probed:
@@ -161,6 +173,7 @@ def alerts_job(now: datetime | None = None, *, scheduled: bool = False) -> JobOu
     from core.storage.db import session_scope
     from core.storage.models import WorkerState
     from core.worker.probe_report import alert_line, open_critical_alerts
+
     now = now or datetime.now(UTC)
     with job_lock("job.alerts") as acquired:
         if not acquired:
@@ -180,15 +193,24 @@ def alerts_job(now: datetime | None = None, *, scheduled: bool = False) -> JobOu
     if not scheduled:
         for alert in critical:
             log.warning("alerts: critical alert open: %s", alert_line(alert))
-    return JobOutcome("alerts", alert=check["new_alerts_created"] > 0 or bool(critical), check=check,
-                      details=[alert_line(a) for a in critical])
+    return JobOutcome(
+        "alerts",
+        alert=check["new_alerts_created"] > 0 or bool(critical),
+        check=check,
+        details=[alert_line(a) for a in critical],
+    )
 
 
 def _log_check(check: dict, *, critical: int | None = None) -> None:
     still_open = "" if critical is None else f", {critical} critical open"
-    log.info("alerts: %s new, %s auto-resolved, %s notified%s (checks: %s)", check["new_alerts_created"],
-             check.get("auto_resolved", 0), check["notifications_sent"], still_open,
-             ", ".join(check["checks_performed"]))
+    log.info(
+        "alerts: %s new, %s auto-resolved, %s notified%s (checks: %s)",
+        check["new_alerts_created"],
+        check.get("auto_resolved", 0),
+        check["notifications_sent"],
+        still_open,
+        ", ".join(check["checks_performed"]),
+    )
     for a in check["alerts"]:
         log.warning("ALERT %s [%s] %s: %s", a["type"], a["severity"], a["provider"] or "-", redact(a["message"]))
     _log_channels()
@@ -197,16 +219,24 @@ def _log_check(check: dict, *, critical: int | None = None) -> None:
 def _log_channels() -> None:
     """Every failing notification channel, after each check, until it works again."""
     from core.alerts.notify import channel_status
+
     for ch in channel_status():
         if ch["state"] == "failing":
-            log.warning("notification channel %s (%s) failing since %s (failed deliveries: %s, next attempt at %s): "
-                        "%s", ch["source"], ch["label"], ch["failing_since"], ch["consecutive_failures"],
-                        ch["next_attempt_at"], ch["last_error"])
+            log.warning(
+                "notification channel %s (%s) failing since %s (failed deliveries: %s, next attempt at %s): %s",
+                ch["source"],
+                ch["label"],
+                ch["failing_since"],
+                ch["consecutive_failures"],
+                ch["next_attempt_at"],
+                ch["last_error"],
+            )
 
 
 def sync_configured(settings: Settings | None = None) -> bool:
     """True when some provider's admin key is set: the worker then schedules the daily bill sync."""
     from core.providers.bills import configured_bills
+
     return bool(configured_bills(settings))
 
 
@@ -216,6 +246,7 @@ def sync_job(now: datetime | None = None) -> JobOutcome:
     Each provider is synced on its own: one that fails (logged, redacted) leaves the others' sync as it is.
     """
     from core.providers.bills import BILLED, configured_bills
+
     bills = configured_bills()
     if not bills:
         keys = ", ".join(b.key_setting for b in BILLED.values())
@@ -232,7 +263,13 @@ def sync_job(now: datetime | None = None) -> JobOutcome:
                 log.error("sync: %s failed, nothing written: %s: %s", bill.label, type(e).__name__, redact(str(e)))
                 details.append(f"{bill.name}: failed: {redact(str(e))}")
                 continue
-            log.info("sync: %s usage %s..%s into %s: %s", bill.label, summary["since"], summary["until"],
-                     summary["company"], ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, int)))
+            log.info(
+                "sync: %s usage %s..%s into %s: %s",
+                bill.label,
+                summary["since"],
+                summary["until"],
+                summary["company"],
+                ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, int)),
+            )
             details.append(f"{bill.name}: {summary}")
     return JobOutcome("sync", details=details)

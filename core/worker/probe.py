@@ -13,6 +13,7 @@ in a thread the probe stops waiting for. The run is then recorded as cut off (er
 long it ran and the providers not probed), the completed-probe marks are left alone, so the probe runs again at
 the next start, and the provider_unavailable rule ignores the cut-off row.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,16 +28,24 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import display
-from core.clock import month_start, utc_now
 from core.alerts.rules import provider_label
+from core.clock import month_start, utc_now
 from core.config import get_settings
-from core.storage.db import session_scope
-from core.storage.models import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, ProbeRun, WorkerState
-from core.worker.probe_report import (RULE, ProbeReport, ProviderCheck, check_lines, critical_alert_lines,
-                               not_configured_lines, open_critical_alerts, verdict_lines)
+from core.limits.spend import limit_statuses, month_to_date
 from core.providers.registry import DEFAULT_CHAIN, ProviderConfig, classify_error, configured_providers, make_client
 from core.redact import redact
-from core.limits.spend import limit_statuses, month_to_date
+from core.storage.db import session_scope
+from core.storage.models import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, ProbeRun, WorkerState
+from core.worker.probe_report import (
+    RULE,
+    ProbeReport,
+    ProviderCheck,
+    check_lines,
+    critical_alert_lines,
+    not_configured_lines,
+    open_critical_alerts,
+    verdict_lines,
+)
 
 log = logging.getLogger("core.worker.probe")
 
@@ -49,6 +58,7 @@ def _operation(operation: str | None = None):
     op = operation or get_settings().probe_operation
     try:
         from core.providers.operations import get_operation
+
         return get_operation(op)
     except Exception as e:  # noqa: BLE001 - a broken operations file must not stop the probe
         log.warning("probe: operations config unusable (%s: %s); default chain", type(e).__name__, redact(e))
@@ -93,8 +103,9 @@ class ProbeStopped(Exception):
     """The stop request was set while a provider call was in flight."""
 
 
-def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
-                  stop: StopRequest | None = None) -> ProviderCheck:
+def call_provider(
+    cfg: ProviderConfig, *, timeout: float, max_tokens: int, stop: StopRequest | None = None
+) -> ProviderCheck:
     """One tiny chat completion; never raises, except ProbeStopped when `stop` is set before the call ends."""
     client = make_client(cfg, timeout=timeout, max_retries=0)
     outcome: dict = {}
@@ -102,8 +113,10 @@ def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
     def call() -> None:
         try:
             outcome["response"] = client.chat.completions.create(
-                model=cfg.model, messages=[{"role": "user", "content": "Reply with the single word OK."}],
-                max_tokens=max_tokens)
+                model=cfg.model,
+                messages=[{"role": "user", "content": "Reply with the single word OK."}],
+                max_tokens=max_tokens,
+            )
         except Exception as e:  # noqa: BLE001 - every failure is a probe result
             outcome["error"] = e
         finally:
@@ -133,6 +146,7 @@ def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
     resp = outcome["response"]
     try:
         from core.providers.usage_shapes import normalize_usage
+
         tokens = normalize_usage(cfg.name, resp)
         inp, out = tokens["input_tokens"], tokens["output_tokens"]
     except ValueError:  # a provider that omits usage still answered
@@ -143,16 +157,28 @@ def call_provider(cfg: ProviderConfig, *, timeout: float, max_tokens: int,
 def _record(check: ProviderCheck, started: datetime) -> None:
     """The probe call in the ledger, like any other AI call (its cost counts toward budgets)."""
     from core.ingest.record import record_usage
+
     s = get_settings()
     status = "completed" if check.ok else ("timeout" if check.error and check.error.kind == "timeout" else "failed")
     try:
-        record_usage(job_id=f"probe-{check.provider}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
-                     created_at=started, company=s.probe_company, provider_name=check.provider,
-                     model_name=check.model, input_tokens=check.input_tokens, output_tokens=check.output_tokens,
-                     execution_time_seconds=Decimal(check.latency_ms) / 1000, status=status,
-                     operation=PROBE_OPERATION, job_type="probe", description="daily provider probe",
-                     error_class=None if check.ok else check.error.error_class,
-                     error_count=0 if check.ok else 1, source="probe", now=started)
+        record_usage(
+            job_id=f"probe-{check.provider}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+            created_at=started,
+            company=s.probe_company,
+            provider_name=check.provider,
+            model_name=check.model,
+            input_tokens=check.input_tokens,
+            output_tokens=check.output_tokens,
+            execution_time_seconds=Decimal(check.latency_ms) / 1000,
+            status=status,
+            operation=PROBE_OPERATION,
+            job_type="probe",
+            description="daily provider probe",
+            error_class=None if check.ok else check.error.error_class,
+            error_count=0 if check.ok else 1,
+            source="probe",
+            now=started,
+        )
     except Exception as e:  # noqa: BLE001 - the report matters more than its ledger line
         log.error("probe: could not record the %s call: %s: %s", check.provider, type(e).__name__, redact(e))
 
@@ -172,8 +198,15 @@ def last_success(session: Session | None = None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _record_cut(report: ProbeReport, stop: StopRequest, cut: ProviderConfig, interrupted: bool,
-                not_probed: list[str], elapsed: float, call_started: float) -> ProbeReport:
+def _record_cut(
+    report: ProbeReport,
+    stop: StopRequest,
+    cut: ProviderConfig,
+    interrupted: bool,
+    not_probed: list[str],
+    elapsed: float,
+    call_started: float,
+) -> ProbeReport:
     """A run cut off by a stop: the calls that ended are kept as measured, one row says where it stopped."""
     started = report.started_at
     why = f"stopped by {stop.reason} after {elapsed:.1f} s"
@@ -192,24 +225,46 @@ def _record_cut(report: ProbeReport, stop: StopRequest, cut: ProviderConfig, int
     with session_scope() as s:
         for check in report.checks:
             s.add(_probe_run(report, check))
-        s.add(ProbeRun(started_at=started, finished_at=finished, provider=cut.name, model=cut.model, ok=False,
-                       error_class=PROBE_STOPPED, error_message=redact(why), input_tokens=0, output_tokens=0,
-                       latency_ms=int((elapsed - call_started) * 1000) if interrupted else 0,
-                       served_by=report.served_by, report=report.text))
+        s.add(
+            ProbeRun(
+                started_at=started,
+                finished_at=finished,
+                provider=cut.name,
+                model=cut.model,
+                ok=False,
+                error_class=PROBE_STOPPED,
+                error_message=redact(why),
+                input_tokens=0,
+                output_tokens=0,
+                latency_ms=int((elapsed - call_started) * 1000) if interrupted else 0,
+                served_by=report.served_by,
+                report=report.text,
+            )
+        )
     return report
 
 
 def _probe_run(report: ProbeReport, check: ProviderCheck) -> ProbeRun:
     finished = report.started_at + timedelta(milliseconds=check.latency_ms)
-    return ProbeRun(started_at=report.started_at, finished_at=finished, provider=check.provider, model=check.model, ok=check.ok,
-                    error_class=check.error.error_class if check.error else None,
-                    error_message=redact(check.why) if check.why else None, input_tokens=check.input_tokens,
-                    output_tokens=check.output_tokens, latency_ms=check.latency_ms, served_by=report.served_by,
-                    report=report.text)
+    return ProbeRun(
+        started_at=report.started_at,
+        finished_at=finished,
+        provider=check.provider,
+        model=check.model,
+        ok=check.ok,
+        error_class=check.error.error_class if check.error else None,
+        error_message=redact(check.why) if check.why else None,
+        input_tokens=check.input_tokens,
+        output_tokens=check.output_tokens,
+        latency_ms=check.latency_ms,
+        served_by=report.served_by,
+        report=report.text,
+    )
 
 
-def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None,
-              check_alerts: bool = False) -> ProbeReport:
+def run_probe(
+    now: datetime | None = None, *, stop: StopRequest | None = None, check_alerts: bool = False
+) -> ProbeReport:
     """Probe every configured provider in chain order, record the results, and build the probe report.
 
     With `check_alerts`, the alert check runs once the probe is recorded (its result in `report.check`). Either
@@ -234,25 +289,36 @@ def run_probe(now: datetime | None = None, *, stop: StopRequest | None = None,
         if stop is not None and stop.is_set():
             return _record_cut(report, stop, cfg, False, order[index:], call_started, call_started)
         try:
-            check = call_provider(cfg, timeout=settings.probe_timeout_seconds,
-                                  max_tokens=settings.probe_max_tokens, stop=stop)
+            check = call_provider(
+                cfg, timeout=settings.probe_timeout_seconds, max_tokens=settings.probe_max_tokens, stop=stop
+            )
         except ProbeStopped:
-            return _record_cut(report, stop, cfg, True, order[index + 1:], time.monotonic() - t_start,
-                               call_started)
+            return _record_cut(report, stop, cfg, True, order[index + 1 :], time.monotonic() - t_start, call_started)
         report.checks.append(check)
         _record(check, started)
         if check.ok:
-            log.info("probe: %s ok (%s, %s+%s tokens, %s ms)", name, check.model, check.input_tokens,
-                     check.output_tokens, check.latency_ms)
+            log.info(
+                "probe: %s ok (%s, %s+%s tokens, %s ms)",
+                name,
+                check.model,
+                check.input_tokens,
+                check.output_tokens,
+                check.latency_ms,
+            )
         else:
             log.warning("probe: %s failed: %s", name, check.why)
     report.served_by = next((c.provider for c in report.checks if c.ok), None)
     # Figures up to the end of the probe, so its own calls (stamped `started`) are counted.
     until = started + timedelta(seconds=time.monotonic() - t_start, microseconds=1)
 
-    lines = [RULE, f"{started:%Y-%m-%d %H:%M:%S} - AI provider monitoring", RULE,
-             f"🔍 Checking providers (fallback chain for '{settings.probe_operation}': "
-             f"{' → '.join(provider_label(p) for p in order) or 'none'})...", ""]
+    lines = [
+        RULE,
+        f"{started:%Y-%m-%d %H:%M:%S} - AI provider monitoring",
+        RULE,
+        f"🔍 Checking providers (fallback chain for '{settings.probe_operation}': "
+        f"{' → '.join(provider_label(p) for p in order) or 'none'})...",
+        "",
+    ]
     if report.nothing_probed:
         lines += not_configured_lines() + [""]
     lines += _provider_lines(report)
@@ -295,10 +361,12 @@ def _provider_lines(report: ProbeReport) -> list[str]:
             lines.append("")
             continue
         report.reasons.append(f"{label} unavailable: {check.error.kind} ({check.error.error_class})")
-        later = order[order.index(check.provider) + 1:]
+        later = order[order.index(check.provider) + 1 :]
         if report.served_by and report.served_by != check.provider and report.served_by in later:
-            lines.append(f"   ↪ Fallback: {label} → {provider_label(report.served_by)} "
-                         f"(now served by {provider_label(report.served_by)})")
+            lines.append(
+                f"   ↪ Fallback: {label} → {provider_label(report.served_by)} "
+                f"(now served by {provider_label(report.served_by)})"
+            )
         elif report.served_by and report.served_by not in later:
             lines.append(f"   ↪ Served by {provider_label(report.served_by)}, earlier in the chain")
         else:
@@ -319,8 +387,12 @@ def _figure_lines(s: Session, report: ProbeReport, until: datetime) -> list[str]
     ms = month_start(report.started_at)
     for name in report.chain:
         spend = month_to_date(s, provider=name, now=until)
-        lines += [f"📊 {provider_label(name)} usage this month:", f"   Calls: {display.count(spend.calls)}",
-                  f"   Tokens: {display.count(spend.tokens)}", f"   Estimated cost: {display.usd(spend.cost)}"]
+        lines += [
+            f"📊 {provider_label(name)} usage this month:",
+            f"   Calls: {display.count(spend.calls)}",
+            f"   Tokens: {display.count(spend.tokens)}",
+            f"   Estimated cost: {display.usd(spend.cost)}",
+        ]
         if spend.unpriced_calls:
             lines.append(f"   Unpriced calls: {display.count(spend.unpriced_calls)} (no known price; not in the cost)")
         lines += [f"   Period: {ms:%d/%m/%Y} - today", ""]
@@ -329,19 +401,27 @@ def _figure_lines(s: Session, report: ProbeReport, until: datetime) -> list[str]
         lines += ["💰 Monthly budget: none set (python -m core budget set --company NAME --monthly-usd 10)", ""]
     for st in budgets:
         where = f"{st.company} / {provider_label(st.provider)}"
-        lines += [f"💰 Monthly budget ({where}):", f"   Total budget: {display.usd(st.limit)}",
-                  f"   Consumed: {display.usd(st.consumed)}", f"   Remaining: {display.usd(st.remaining)}", ""]
+        lines += [
+            f"💰 Monthly budget ({where}):",
+            f"   Total budget: {display.usd(st.limit)}",
+            f"   Consumed: {display.usd(st.consumed)}",
+            f"   Remaining: {display.usd(st.remaining)}",
+            "",
+        ]
         if st.exhausted:
             report.reasons.append(f"budget {where} exhausted: {display.usd(st.consumed)} of {display.usd(st.limit)}")
         elif st.remaining <= settings.alert_remaining_under_usd:
-            report.reasons.append(f"budget {where}: {display.usd(st.remaining)} remaining (alert at "
-                                  f"{display.usd(settings.alert_remaining_under_usd)} or less)")
+            report.reasons.append(
+                f"budget {where}: {display.usd(st.remaining)} remaining (alert at "
+                f"{display.usd(settings.alert_remaining_under_usd)} or less)"
+            )
     return lines
 
 
 def _alert_check(report: ProbeReport, now: datetime) -> dict | None:
     """The alert check after the probe; a failing check makes the report ALERT instead of losing it."""
     from core.alerts.lifecycle import check_alerts
+
     try:
         return check_alerts(now=now)
     except Exception as e:  # noqa: BLE001 - reported, and the run's exit code says so

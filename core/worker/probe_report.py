@@ -8,6 +8,7 @@ The verdict is one of three, and the worker's exit code follows it (cron reads t
   or the alert check could not run;
 - OK (exit 0): everything probed answered and nothing above holds.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -100,22 +101,27 @@ class ProbeReport:
 def check_lines(check: ProviderCheck) -> list[str]:
     label = provider_label(check.provider)
     if check.ok:
-        return [f"✅ {label} accessible", f"   Model: {check.model}",
-                f"   Tokens: {display.count(check.input_tokens + check.output_tokens)} "
-                f"({display.count(check.input_tokens)} in, {display.count(check.output_tokens)} out)"]
+        return [
+            f"✅ {label} accessible",
+            f"   Model: {check.model}",
+            f"   Tokens: {display.count(check.input_tokens + check.output_tokens)} "
+            f"({display.count(check.input_tokens)} in, {display.count(check.output_tokens)} out)",
+        ]
     return [f"❌ {label} not accessible", f"   Model: {check.model}", f"   Error: {check.why}"]
 
 
 def not_configured_lines() -> list[str]:
     width = max(len(name) for name, _ in CONFIGURE)
-    return (["⛔ No provider configured: nothing was probed.",
-             "   Set at least one in the environment (or .env), then run `python worker.py --once probe`:"]
-            + [f"   {name:<{width}}  {what}" for name, what in CONFIGURE])
+    return [
+        "⛔ No provider configured: nothing was probed.",
+        "   Set at least one in the environment (or .env), then run `python worker.py --once probe`:",
+    ] + [f"   {name:<{width}}  {what}" for name, what in CONFIGURE]
 
 
 def open_critical_alerts() -> list[dict]:
     """Open critical alerts of every company, as core.alerts.listing.active_alerts() gives them (messages redacted)."""
     from core.alerts.listing import active_alerts
+
     return [a for a in active_alerts()["alerts"] if a["severity"] == "critical"]
 
 
@@ -133,8 +139,11 @@ def alert_line(alert: dict) -> str:
 def critical_alert_lines(alerts: list[dict]) -> list[str]:
     if not alerts:
         return []
-    return ([f"🚨 Critical alerts open ({display.count(len(alerts))}):"]
-            + [f"   • {alert_line(a)} (since {display.when(a.get('created_at'))})" for a in alerts] + [""])
+    return (
+        [f"🚨 Critical alerts open ({display.count(len(alerts))}):"]
+        + [f"   • {alert_line(a)} (since {display.when(a.get('created_at'))})" for a in alerts]
+        + [""]
+    )
 
 
 def verdict_lines(report: ProbeReport) -> list[str]:

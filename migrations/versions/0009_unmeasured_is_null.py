@@ -10,29 +10,30 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-ROLLUPS = ('usage_hourly', 'usage_daily', 'usage_daily_model')
-COUNTS = ('timed_jobs', 'memory_jobs')
-LEDGER = (('execution_ms', sa.BigInteger()), ('memory_usage_mb', sa.Integer()))
+ROLLUPS = ("usage_hourly", "usage_daily", "usage_daily_model")
+COUNTS = ("timed_jobs", "memory_jobs")
+LEDGER = (("execution_ms", sa.BigInteger()), ("memory_usage_mb", sa.Integer()))
 
 
 def _ledger_nullable(nullable: bool) -> None:
     if op.get_bind().dialect.name == "sqlite":
         # SQLite changes a NOT NULL only by copying the table. Safe for ai_job_usage: no foreign key points at it,
         # so dropping the old copy deletes nothing elsewhere (unlike `alerts`, see 0008).
-        with op.batch_alter_table('ai_job_usage') as batch_op:
+        with op.batch_alter_table("ai_job_usage") as batch_op:
             for name, type_ in LEDGER:
                 batch_op.alter_column(name, existing_type=type_, nullable=nullable)
     else:
         for name, type_ in LEDGER:
-            op.alter_column('ai_job_usage', name, existing_type=type_, nullable=nullable)
+            op.alter_column("ai_job_usage", name, existing_type=type_, nullable=nullable)
 
 
 def upgrade() -> None:
@@ -41,7 +42,7 @@ def upgrade() -> None:
     # a measured one (the ledger held no NULL until now).
     for table in ROLLUPS:
         for name in COUNTS:
-            op.add_column(table, sa.Column(name, sa.BigInteger(), nullable=False, server_default='0'))
+            op.add_column(table, sa.Column(name, sa.BigInteger(), nullable=False, server_default="0"))
         op.execute(f"UPDATE {table} SET timed_jobs = jobs, memory_jobs = jobs")
         if op.get_bind().dialect.name == "postgresql":
             # No default left: a writer that forgot a count would fail instead of writing 0 (SQLite keeps it:

@@ -8,11 +8,12 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-30
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -20,8 +21,8 @@ WHERE = sa.text("source = 'provider_bill'")
 
 
 def upgrade() -> None:
-    op.create_index('ix_ai_jobs_provider_bill', 'ai_jobs', ['id'], postgresql_where=WHERE, sqlite_where=WHERE)
+    op.create_index("ix_ai_jobs_provider_bill", "ai_jobs", ["id"], postgresql_where=WHERE, sqlite_where=WHERE)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_ai_jobs_provider_bill', table_name='ai_jobs')
+    op.drop_index("ix_ai_jobs_provider_bill", table_name="ai_jobs")

@@ -9,11 +9,12 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0012'
-down_revision = '0011'
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -21,18 +22,22 @@ MEASURES = ("total_tokens", "total_cost", "execution_ms", "error_count", "memory
 
 
 def upgrade() -> None:
-    op.create_table('ledger_totals',
-    sa.Column('id', sa.SmallInteger(), autoincrement=False, nullable=False),
-    *(sa.Column(m, sa.BigInteger(), nullable=False) for m in MEASURES),
-    sa.PrimaryKeyConstraint('id')
+    op.create_table(
+        "ledger_totals",
+        sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
+        *(sa.Column(m, sa.BigInteger(), nullable=False) for m in MEASURES),
+        sa.PrimaryKeyConstraint("id"),
     )
     # usage_daily_model holds money as NUMERIC on PostgreSQL and as integer micro-dollars on SQLite.
-    cost = "CAST(COALESCE(SUM(total_cost), 0) * 1000000 AS BIGINT)" \
-        if op.get_bind().dialect.name == "postgresql" else "COALESCE(SUM(total_cost), 0)"
+    cost = (
+        "CAST(COALESCE(SUM(total_cost), 0) * 1000000 AS BIGINT)"
+        if op.get_bind().dialect.name == "postgresql"
+        else "COALESCE(SUM(total_cost), 0)"
+    )
     sums = ", ".join(cost if m == "total_cost" else f"COALESCE(SUM({m}), 0)" for m in MEASURES)
     op.execute(f"INSERT INTO ledger_totals (id, {', '.join(MEASURES)}) SELECT 1, {sums} FROM usage_daily_model")
     op.execute("DELETE FROM worker_state WHERE key = 'rollup_version'")
 
 
 def downgrade() -> None:
-    op.drop_table('ledger_totals')
+    op.drop_table("ledger_totals")

@@ -2,21 +2,29 @@
 them now), whoever calls it — the Settings page, ui.actions called directly, or a script. The local operator
 (no actor: the command line, the worker) may do everything. Sign-in failures are throttled per account and
 per client address across sessions."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import config
-from core.alerts import acknowledge_alert, active_alerts, check_alerts, list_alerts, resolve_alert
+from core.access.throttle import THROTTLE, LoginThrottle
 from core.access.users import LOCAL_OPERATOR, TooManyAttempts, User, add_user, authorize, remove_user, sign_in
+from core.alerts import acknowledge_alert, active_alerts, check_alerts, list_alerts, resolve_alert
 from core.limits.budgets import (
-    delete_budget, delete_quota, list_budgets, list_prices, list_quotas, reprice_usage, set_budget, set_price,
+    delete_budget,
+    delete_quota,
+    list_budgets,
+    list_prices,
+    list_quotas,
+    reprice_usage,
+    set_budget,
+    set_price,
     set_quota,
 )
-from core.access.throttle import THROTTLE, LoginThrottle
-from core.usage import record_usage
 from core.storage.db import session_scope
+from core.usage import record_usage
 
 PASSWORD = "a long enough password"
 ALICE = User("alice", "admin", ("Humari",))  # admin of one company
@@ -26,8 +34,11 @@ VICTOR = User("victor", "viewer", ("*",))
 
 @pytest.fixture
 def users(db, add_users):
-    add_users(("alice", PASSWORD, "admin", ["Humari"]), ("root", PASSWORD, "admin", ["*"]),
-              ("victor", PASSWORD, "viewer", ["*"]))
+    add_users(
+        ("alice", PASSWORD, "admin", ["Humari"]),
+        ("root", PASSWORD, "admin", ["*"]),
+        ("victor", PASSWORD, "viewer", ["*"]),
+    )
     set_budget("Qadhya", "100")  # the local operator (no actor) may write anything
     set_quota("Qadhya", "openai", monthly_usd="50")
     yield db
@@ -40,12 +51,14 @@ def budgets() -> list[tuple]:
 
 def test_scoped_admin_cannot_touch_another_companys_limits(users):
     before_b, before_q = budgets(), list_quotas()
-    for write in (lambda: set_budget("Qadhya", "1", actor=ALICE),
-                  lambda: set_budget("Qadhya", "1", provider="openai", actor=ALICE),
-                  lambda: set_budget("Brand New Co", "1", actor=ALICE),
-                  lambda: delete_budget("Qadhya", actor=ALICE),
-                  lambda: set_quota("Qadhya", "openai", monthly_usd="1", actor=ALICE),
-                  lambda: delete_quota("Qadhya", "openai", actor=ALICE)):
+    for write in (
+        lambda: set_budget("Qadhya", "1", actor=ALICE),
+        lambda: set_budget("Qadhya", "1", provider="openai", actor=ALICE),
+        lambda: set_budget("Brand New Co", "1", actor=ALICE),
+        lambda: delete_budget("Qadhya", actor=ALICE),
+        lambda: set_quota("Qadhya", "openai", monthly_usd="1", actor=ALICE),
+        lambda: delete_quota("Qadhya", "openai", actor=ALICE),
+    ):
         with pytest.raises(PermissionError, match="alice may not .* for 'Qadhya'|alice may not .*'Brand New Co'"):
             write()
     assert budgets() == before_b and list_quotas() == before_q  # nothing written, no company created
@@ -68,11 +81,13 @@ def test_prices_are_for_admins_of_every_company(users):
 
 
 def test_viewer_is_refused_every_write(users):
-    for write in (lambda: set_budget("Humari", "1", actor=VICTOR),
-                  lambda: delete_budget("Qadhya", actor=VICTOR),
-                  lambda: set_quota("Qadhya", "openai", monthly_usd="1", actor=VICTOR),
-                  lambda: delete_quota("Qadhya", "openai", actor=VICTOR),
-                  lambda: add_user("mallory", PASSWORD, role="admin", companies=["*"], actor=VICTOR)):
+    for write in (
+        lambda: set_budget("Humari", "1", actor=VICTOR),
+        lambda: delete_budget("Qadhya", actor=VICTOR),
+        lambda: set_quota("Qadhya", "openai", monthly_usd="1", actor=VICTOR),
+        lambda: delete_quota("Qadhya", "openai", actor=VICTOR),
+        lambda: add_user("mallory", PASSWORD, role="admin", companies=["*"], actor=VICTOR),
+    ):
         with pytest.raises(PermissionError, match="Only an admin may .*victor is a viewer"):
             write()
     assert budgets() == [("Qadhya", None, "100.000000")]
@@ -98,8 +113,17 @@ def test_resolve_alert_checks_the_alerts_company(users):
     now = datetime.now(UTC) - timedelta(minutes=5)
     for company in ("Humari", "Qadhya"):
         set_budget(company, "0.0001")
-        record_usage(job_id=f"job-{company}", company=company, provider_name="openai", model_name="gpt-4o-mini",
-                     input_tokens=1000, output_tokens=100, created_at=now, cost_input="1", cost_output="0")
+        record_usage(
+            job_id=f"job-{company}",
+            company=company,
+            provider_name="openai",
+            model_name="gpt-4o-mini",
+            input_tokens=1000,
+            output_tokens=100,
+            created_at=now,
+            cost_input="1",
+            cost_output="0",
+        )
     check_alerts()
     ids = {a["company"]["name"]: a["id"] for a in list_alerts(is_resolved=False)["results"] if a["company"]}
     with pytest.raises(PermissionError, match="alice may not resolve alerts"):
@@ -117,8 +141,17 @@ def test_acknowledge_and_checks_check_the_company(users):
     now = datetime.now(UTC) - timedelta(minutes=5)
     for company in ("Humari", "Qadhya"):
         set_budget(company, "0.0001")
-        record_usage(job_id=f"ack-{company}", company=company, provider_name="openai", model_name="gpt-4o-mini",
-                     input_tokens=1000, output_tokens=100, created_at=now, cost_input="1", cost_output="0")
+        record_usage(
+            job_id=f"ack-{company}",
+            company=company,
+            provider_name="openai",
+            model_name="gpt-4o-mini",
+            input_tokens=1000,
+            output_tokens=100,
+            created_at=now,
+            cost_input="1",
+            cost_output="0",
+        )
     with pytest.raises(PermissionError, match="alice may not run alert checks for every company"):
         check_alerts(actor=ALICE)
     with pytest.raises(PermissionError, match="Only an admin"):
@@ -139,19 +172,25 @@ def test_acknowledge_and_checks_check_the_company(users):
 
 def test_ui_actions_called_directly_are_refused_in_core(users):
     """What the review did: a scoped admin's session calling ui.actions with another company's budget."""
+
     def script():
         import streamlit as st
 
         from core.limits import budgets as limits
         from ui import actions
+
         st.session_state["_auth_user"] = {"username": "alice", "role": "admin", "companies": ["Humari"]}
-        for name, args in (("set_budget", ("Qadhya", "1")), ("delete_budget", ("Qadhya",)),
-                           ("set_price", ("openai", "gpt-4o", "1", "2"))):
+        for name, args in (
+            ("set_budget", ("Qadhya", "1")),
+            ("delete_budget", ("Qadhya",)),
+            ("set_price", ("openai", "gpt-4o", "1", "2")),
+        ):
             try:
                 actions.apply(getattr(limits, name), *args)
                 st.write(f"{name}: written")
             except PermissionError as e:
                 st.write(f"{name}: refused ({e})")
+
     at = AppTest.from_function(script, default_timeout=30).run()
     lines = [m.value for m in at.markdown]
     assert [line.split(":")[0] for line in lines] == ["set_budget", "delete_budget", "set_price"]

@@ -1,4 +1,5 @@
 """Password-login users: bcrypt hashes in the users file, roles, company scope, CLI."""
+
 import json
 
 import pytest
@@ -25,12 +26,15 @@ def test_add_authenticate_and_scope(users_file):
     assert authenticate("alice", "correct horse battery") is None
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"username": "bad name!", "password": "long enough pw", "companies": ["A"]}, "username"),
-    ({"username": "x", "password": "short", "companies": ["A"]}, "password"),
-    ({"username": "x", "password": "long enough pw", "companies": []}, "companies"),
-    ({"username": "x", "password": "long enough pw", "companies": ["A"], "role": "root"}, "role"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"username": "bad name!", "password": "long enough pw", "companies": ["A"]}, "username"),
+        ({"username": "x", "password": "short", "companies": ["A"]}, "password"),
+        ({"username": "x", "password": "long enough pw", "companies": []}, "companies"),
+        ({"username": "x", "password": "long enough pw", "companies": ["A"], "role": "root"}, "role"),
+    ],
+)
 def test_bad_users_are_refused(users_file, kwargs, field):
     with pytest.raises(InvalidRecord) as exc:
         add_user(**kwargs)
@@ -39,8 +43,19 @@ def test_bad_users_are_refused(users_file, kwargs, field):
 
 
 def test_cli_add_list_remove(users_file, cli):
-    add = cli("user", "add", "carol", "--role", "viewer", "--company", "Humari", "--company", "Qadhya",
-              "--password-stdin", stdin="a very long password\n")
+    add = cli(
+        "user",
+        "add",
+        "carol",
+        "--role",
+        "viewer",
+        "--company",
+        "Humari",
+        "--company",
+        "Qadhya",
+        "--password-stdin",
+        stdin="a very long password\n",
+    )
     assert add.returncode == 0, add.stderr
     listed = cli("user", "list")
     assert "carol" in listed.stdout and "Humari, Qadhya" in listed.stdout and "$2" not in listed.stdout

@@ -2,18 +2,27 @@
 acknowledged (or until its snooze ends, then reminders resume), an escalation is a new alert and is notified, the
 "resolved" message still goes; `condition_holds` re-evaluates a rule without writing; `alerts ack` on the command
 line. Real webhook receiver on loopback, both databases."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.helpers.alerts import NOW, spend, text_of
 from sqlalchemy import func, select
 
-from core.alerts import (AlertNotFound, AlertNotOpen, acknowledge_alert, active_alerts, check_alerts,
-                         condition_holds, list_alerts, resolve_alert)
+from core.alerts import (
+    AlertNotFound,
+    AlertNotOpen,
+    acknowledge_alert,
+    active_alerts,
+    check_alerts,
+    condition_holds,
+    list_alerts,
+    resolve_alert,
+)
 from core.cli import main
-from core.storage.db import session_scope
 from core.limits.budgets import set_quota
+from core.storage.db import session_scope
 from core.storage.models import Alert
+from tests.helpers.alerts import NOW, spend, text_of
 
 
 def quota_warning() -> int:
@@ -40,8 +49,17 @@ def test_acknowledged_alert_gets_no_reminder_and_an_escalation_is_notified(db, e
 
     item = active_alerts(now=NOW + timedelta(minutes=5))["alerts"][0]
     assert item["id"] == alert_id and item["type"] == "quota_warning"  # still open, every seed key kept
-    assert set(item) >= {"id", "type", "provider", "message", "severity", "created_at", "company",
-                         "threshold_value", "current_value"}
+    assert set(item) >= {
+        "id",
+        "type",
+        "provider",
+        "message",
+        "severity",
+        "created_at",
+        "company",
+        "threshold_value",
+        "current_value",
+    }
     assert item["acknowledged"] is True and item["acknowledged_at"] == "2026-02-12T15:05:00Z"
     assert item["acknowledged_by"] == "user" and item["snoozed_until"] is None
     assert item["acknowledgement_note"] == "Vendor raising the quota on Monday"

@@ -1,18 +1,19 @@
 """Alert lifecycle: one open alert per (company, provider, type) even under concurrent checks, auto-resolve,
 resolve with a note, the alert list and active views and the command line."""
+
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from tests.helpers.alerts import NOW, spend
 from sqlalchemy import func, select
 
-from core.alerts.rules import Finding
 from core.alerts import AlertNotFound, active_alerts, check_alerts, list_alerts, open_alert, resolve_alert
-from core.storage.db import get_session, session_scope
+from core.alerts.rules import Finding
 from core.limits.budgets import set_budget, set_quota
+from core.storage.db import get_session, session_scope
 from core.storage.models import Alert
+from tests.helpers.alerts import NOW, spend
 
 
 def open_count() -> int:
@@ -70,6 +71,7 @@ def test_concurrent_checks_make_one_alert(db, env):
 def test_the_database_refuses_a_second_open_alert_for_a_key(db, env):
     """Below the check lock: racing inserts for one key leave one row (unique open_key + ON CONFLICT)."""
     from core.ingest.record import get_or_create_company
+
     with session_scope() as s:
         cid = get_or_create_company(s, "Acme")
     finding = Finding(cid, "openai", "quota_warning", Decimal("80"), Decimal("85"), "Quota at 85%")
@@ -116,9 +118,15 @@ def test_resolve_with_note_twice_and_unknown(db, env):
     check_alerts(now=NOW)
     alert_id = list_alerts(alert_type="cost_warning")["results"][0]["id"]
     r = resolve_alert(alert_id, resolution_note="Budget raised to 150$", now=NOW + timedelta(hours=1))
-    assert r == {"message": "Alert resolved successfully",
-                 "alert": {"id": alert_id, "is_resolved": True, "resolved_at": "2026-02-12T16:00:00Z",
-                           "resolution_note": "Budget raised to 150$"}}
+    assert r == {
+        "message": "Alert resolved successfully",
+        "alert": {
+            "id": alert_id,
+            "is_resolved": True,
+            "resolved_at": "2026-02-12T16:00:00Z",
+            "resolution_note": "Budget raised to 150$",
+        },
+    }
     again = resolve_alert(alert_id, resolution_note="other", now=NOW + timedelta(hours=2))
     assert again["alert"]["resolved_at"] == "2026-02-12T16:00:00Z"
     stored = list_alerts(alert_type="cost_warning")["results"][0]
@@ -148,8 +156,14 @@ def test_list_filters_and_active_summary(db, env):
     spend("96", when=NOW - timedelta(days=3), company="Acme")
     spend("85", when=NOW - timedelta(hours=1), company="Beta", provider="gemini", model="gemini-2.0-flash")
     for i in range(3):
-        spend("0", when=NOW - timedelta(hours=2, minutes=i), company="Beta", provider="gemini",
-              model="gemini-2.0-flash", status="failed")
+        spend(
+            "0",
+            when=NOW - timedelta(hours=2, minutes=i),
+            company="Beta",
+            provider="gemini",
+            model="gemini-2.0-flash",
+            status="failed",
+        )
     check_alerts(now=NOW - timedelta(days=1))  # quota_critical (Acme) only: Beta's spend is later
     check_alerts(now=NOW)
     everything = list_alerts()
@@ -160,9 +174,22 @@ def test_list_filters_and_active_summary(db, env):
     assert first["alert_type"] == "quota_critical"
     assert first["company"] == {"id": first["company"]["id"], "name": "Acme"}
     assert first["threshold_value"] == "95.00" and first["current_value"] == "96.00"
-    assert set(first) >= {"id", "company", "provider_name", "alert_type", "threshold_value", "current_value",
-                          "message", "is_resolved", "resolved_at", "email_sent", "email_sent_at", "created_at",
-                          "severity", "resolution_note"}
+    assert set(first) >= {
+        "id",
+        "company",
+        "provider_name",
+        "alert_type",
+        "threshold_value",
+        "current_value",
+        "message",
+        "is_resolved",
+        "resolved_at",
+        "email_sent",
+        "email_sent_at",
+        "created_at",
+        "severity",
+        "resolution_note",
+    }
     assert list_alerts(provider_name="gemini")["count"] == 2
     assert list_alerts(alert_type="quota_critical")["count"] == 1
     assert list_alerts(company="Beta")["count"] == 2
@@ -206,10 +233,12 @@ def test_cli_check_list_resolve(db, env, cli):
     assert "1 alert(s)" in r.stdout and "cost_warning" in r.stdout
 
 
-@pytest.mark.parametrize("path", [("alerts", "check"), ("alerts", "list"), ("alerts", "resolve"),
-                                  ("alerts", "active"), ("probe",)])
+@pytest.mark.parametrize(
+    "path", [("alerts", "check"), ("alerts", "list"), ("alerts", "resolve"), ("alerts", "active"), ("probe",)]
+)
 def test_cli_help(path, capsys):
     from core.cli import main
+
     with pytest.raises(SystemExit) as exc:
         main(list(path) + ["--help"])
     assert exc.value.code == 0

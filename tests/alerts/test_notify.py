@@ -2,18 +2,19 @@
 grouped per check, retried, marked sent only after delivery, repeated after NOTIFY_REPEAT_HOURS, resolved once,
 critical ones to the admin channel, credentials never shown; state per channel (a refusal is not retried, a failing
 channel backs off and shows on the Alerts page), delivery outside the check lock, concurrent dispatches."""
+
 import logging
 from datetime import timedelta
 
 import pytest
-from tests.helpers.alerts import NOW, spend, text_of
-from tests.helpers import free_port
 from sqlalchemy import select
 
 from core.alerts import check_alerts, list_alerts, resolve_alert
-from core.storage.db import session_scope
 from core.limits.budgets import set_budget, set_quota
+from core.storage.db import session_scope
 from core.storage.models import Alert
+from tests.helpers import free_port
+from tests.helpers.alerts import NOW, spend, text_of
 from tests.helpers.apptest import page_alone
 
 
@@ -26,8 +27,10 @@ def two_alerts():
 
 def alert_rows():
     with session_scope() as s:
-        return {a.alert_type: (a.email_sent, a.email_sent_at, a.notify_attempts, a.notify_error, a.last_notified_at)
-                for a in s.scalars(select(Alert))}
+        return {
+            a.alert_type: (a.email_sent, a.email_sent_at, a.notify_attempts, a.notify_error, a.last_notified_at)
+            for a in s.scalars(select(Alert))
+        }
 
 
 def test_one_webhook_message_per_check_listing_every_new_alert(db, env, webhook):
@@ -72,8 +75,10 @@ def test_failed_delivery_is_retried_then_sent_once(db, env, webhook):
     assert r["new_alerts_created"] == 0 and r["notifications_sent"] == 2
     assert len(webhook.delivered) == 1 and "2 new alerts" in text_of(webhook.delivered[0])
     rows = alert_rows()
-    assert all(sent and sent_at == NOW + timedelta(minutes=15) and error is None
-               for sent, sent_at, _, error, _ in rows.values())
+    assert all(
+        sent and sent_at == NOW + timedelta(minutes=15) and error is None
+        for sent, sent_at, _, error, _ in rows.values()
+    )
     check_alerts(now=NOW + timedelta(minutes=30))
     assert len(webhook.delivered) == 1  # sent once
 
@@ -138,8 +143,9 @@ def test_an_alert_resolved_before_anyone_was_told_sends_nothing(db, env, webhook
     env(NOTIFY_URLS=webhook.url())
     check_alerts(now=NOW + timedelta(minutes=15))
     # Only the (reopened) cost_warning is announced; no "resolved" line for the never-notified one.
-    assert len(webhook.delivered) == 1 and "resolved" not in text_of(webhook.delivered[0]).lower().split(
-        "resolve from")[0]
+    assert (
+        len(webhook.delivered) == 1 and "resolved" not in text_of(webhook.delivered[0]).lower().split("resolve from")[0]
+    )
 
 
 def test_three_failing_days_make_one_alert_and_one_notification(db, env, webhook):
@@ -171,9 +177,9 @@ def test_credentials_never_reach_logs_or_alerts(db, env, webhook, caplog):
 
 
 def test_webhook_redirects_are_not_followed(env):
+    from core.alerts.notify import deliver
     from tests.fakes.webhook_server import Webhook
 
-    from core.alerts.notify import deliver
     target, bouncer = Webhook(), Webhook()
     try:
         bouncer.redirect_to = f"http://127.0.0.1:{target.port}/stolen"
@@ -190,14 +196,17 @@ def test_webhook_redirects_are_not_followed(env):
 # Per-channel state: a refusal is not retried, a failing channel backs off, the others never receive twice,
 # delivery runs outside the check lock within NOTIFY_TIMEOUT_SECONDS, concurrent dispatches send once.
 
+
 def channels_by_source() -> dict:
     from core.alerts.notify import channel_status
+
     return {c["source"]: c for c in channel_status()}
 
 
 def alert_ids_per_path(hook) -> dict:
     """{path: {alert id: times announced}} over every request the receiver got."""
     import re
+
     out: dict = {}
     for r in hook.received:
         counts = out.setdefault(r["path"], {})
@@ -210,6 +219,7 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     import streamlit as st
 
     from core.worker.jobs import alerts_job
+
     env(NOTIFY_URLS=webhook.url(), NOTIFY_RETRIES="3", CHECK_INTERVAL_MINUTES="15")
     two_alerts()
     webhook.mode = "404"
@@ -222,8 +232,10 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     assert channel["state"] == "failing" and channel["failing_since"] == "2026-02-12T15:00:00Z"
     assert channel["label"] == f"json · 127.0.0.1:{webhook.port}" and "404" in channel["last_error"]
     assert channel["consecutive_failures"] == 1 and channel["next_attempt_at"] == "2026-02-12T15:15:00Z"
-    assert (f"notification channel URL #1 (json · 127.0.0.1:{webhook.port}) failing since 2026-02-12T15:00:00Z "
-            "(failed deliveries: 1, next attempt at 2026-02-12T15:15:00Z): HTTP 404") in caplog.text  # worker log
+    assert (
+        f"notification channel URL #1 (json · 127.0.0.1:{webhook.port}) failing since 2026-02-12T15:00:00Z "
+        "(failed deliveries: 1, next attempt at 2026-02-12T15:15:00Z): HTTP 404"
+    ) in caplog.text  # worker log
     assert all(not sent and "404" in error for sent, _, _, error, _ in alert_rows().values())
 
     st.cache_data.clear()
@@ -231,8 +243,10 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     assert not at.exception
     shown = "\n".join(t.value for t in at.text)
     assert "Notification channels" in [h.value for h in at.subheader]
-    assert (f"URL #1 · json · 127.0.0.1:{webhook.port} · failing since 2026-02-12 15:00 UTC (1 failed delivery, "
-            "next attempt at 2026-02-12 15:15 UTC)") in shown
+    assert (
+        f"URL #1 · json · 127.0.0.1:{webhook.port} · failing since 2026-02-12 15:00 UTC (1 failed delivery, "
+        "next attempt at 2026-02-12 15:15 UTC)"
+    ) in shown
     assert "Last error: HTTP 404" in shown
 
     webhook.mode = "ok"
@@ -243,8 +257,10 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
     assert len(webhook.delivered) == 1 and "2 new alerts" in text_of(webhook.delivered[0])
     channel = channels_by_source()["URL #1"]
     assert channel["state"] == "ok" and channel["failing_since"] is None and channel["last_error"] is None
-    assert all(sent and sent_at == NOW + timedelta(minutes=15) and error is None
-               for sent, sent_at, _, error, _ in alert_rows().values())
+    assert all(
+        sent and sent_at == NOW + timedelta(minutes=15) and error is None
+        for sent, sent_at, _, error, _ in alert_rows().values()
+    )
     check_alerts(now=NOW + timedelta(minutes=30))
     assert len(webhook.received) == 2
     st.cache_data.clear()
@@ -254,6 +270,7 @@ def test_a_refusing_receiver_gets_one_request_and_shows_as_failing_until_it_work
 
 def test_a_failing_channel_never_makes_the_working_one_receive_twice(db, env, webhook):
     from tests.fakes.webhook_server import Webhook
+
     failing = Webhook()
     try:
         failing.mode = "500"
@@ -273,8 +290,10 @@ def test_a_failing_channel_never_makes_the_working_one_receive_twice(db, env, we
         assert r["notifications_sent"] == 2
         assert len(failing.delivered) == 1 and "2 new alerts" in text_of(failing.delivered[0])
         assert len(webhook.received) == 1  # the working channel was not told again
-        assert all(sent and sent_at == NOW + timedelta(minutes=15) and error is None
-                   for sent, sent_at, _, error, _ in alert_rows().values())
+        assert all(
+            sent and sent_at == NOW + timedelta(minutes=15) and error is None
+            for sent, sent_at, _, error, _ in alert_rows().values()
+        )
         check_alerts(now=NOW + timedelta(minutes=30))
         assert len(webhook.received) == 1 and len(failing.received) == 4
         assert channels_by_source()["URL #2"]["state"] == "ok"
@@ -285,6 +304,7 @@ def test_a_failing_channel_never_makes_the_working_one_receive_twice(db, env, we
 def test_a_hanging_receiver_holds_neither_the_check_lock_nor_the_next_check(db, env, webhook):
     import threading
     import time
+
     env(NOTIFY_URLS=webhook.url(), NOTIFY_TIMEOUT_SECONDS="3")
     two_alerts()
     webhook.mode = "hang"
@@ -318,6 +338,7 @@ def test_concurrent_dispatches_send_each_alert_once_per_channel(db, env, webhook
     import threading
 
     from core.alerts import notify
+
     env(NOTIFY_URLS=f"{webhook.url('team')},{webhook.url('ops')}", ADMIN_NOTIFY_URLS=webhook.url("admin"))
     two_alerts()
     created = {a["type"]: a["id"] for a in check_alerts(now=NOW, notify_now=False)["alerts"]}
@@ -349,6 +370,7 @@ def test_concurrent_dispatches_send_each_alert_once_per_channel(db, env, webhook
 
 def test_reminders_and_resolved_messages_go_to_each_channel_once(db, env, webhook):
     from tests.fakes.webhook_server import Webhook
+
     ops = Webhook()
     try:
         urls = f"{webhook.url('team')},{ops.url('ops')}"
@@ -384,10 +406,12 @@ def test_reminders_and_resolved_messages_go_to_each_channel_once(db, env, webhoo
         ops.close()
 
 
-@pytest.mark.parametrize(("status", "requests"), [("404", 1), ("401", 1), ("410", 1), ("408", 3), ("429", 3),
-                                                  ("500", 3), ("503", 3)])
+@pytest.mark.parametrize(
+    ("status", "requests"), [("404", 1), ("401", 1), ("410", 1), ("408", 3), ("429", 3), ("500", 3), ("503", 3)]
+)
 def test_only_what_a_retry_can_fix_is_retried_with_a_doubling_pause(env, webhook, status, requests):
     from core.alerts.deliver import send
+
     env(NOTIFY_RETRIES="3", NOTIFY_RETRY_DELAY_SECONDS="0.2", NOTIFY_TIMEOUT_SECONDS="10")
     webhook.mode = status
     outcome = send(webhook.url(), "title", "body")
@@ -401,6 +425,7 @@ def test_retries_stop_at_the_delivery_timeout(env, webhook):
     import time
 
     from core.alerts.deliver import send
+
     env(NOTIFY_RETRIES="10", NOTIFY_RETRY_DELAY_SECONDS="0.4", NOTIFY_TIMEOUT_SECONDS="2")
     webhook.mode = "500"
     started = time.monotonic()

@@ -1,12 +1,13 @@
 """Every alert rule fires at its threshold and not just below it, on SQLite and PostgreSQL."""
+
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from tests.helpers.alerts import NOW, spend
 
 from core.alerts import check_alerts, list_alerts
 from core.limits.budgets import set_budget, set_quota
+from tests.helpers.alerts import NOW, spend
 
 
 def fired(now=NOW, **kw) -> dict:
@@ -22,9 +23,19 @@ def baseline(days=7, cost="1", tokens=(600, 400), provider="openai", model="gpt-
 
 # -- quotas -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("consumed, expected", [
-    ("79.99", None), ("80", "quota_warning"), ("94.99", "quota_warning"), ("95", "quota_critical"),
-    ("99.99", "quota_critical"), ("100", "quota_exceeded"), ("130", "quota_exceeded")])
+
+@pytest.mark.parametrize(
+    "consumed, expected",
+    [
+        ("79.99", None),
+        ("80", "quota_warning"),
+        ("94.99", "quota_warning"),
+        ("95", "quota_critical"),
+        ("99.99", "quota_critical"),
+        ("100", "quota_exceeded"),
+        ("130", "quota_exceeded"),
+    ],
+)
 def test_quota_usd_levels(db, env, consumed, expected):
     set_quota("Acme", "openai", monthly_usd="100")
     spend(consumed, when=NOW - timedelta(hours=1))
@@ -37,8 +48,9 @@ def test_quota_usd_levels(db, env, consumed, expected):
         assert alert["company"]["name"] == "Acme" and alert["provider_name"] == "openai"
 
 
-@pytest.mark.parametrize("tokens, expected", [(799, None), (800, "quota_warning"), (950, "quota_critical"),
-                                              (1000, "quota_exceeded")])
+@pytest.mark.parametrize(
+    "tokens, expected", [(799, None), (800, "quota_warning"), (950, "quota_critical"), (1000, "quota_exceeded")]
+)
 def test_quota_tokens_levels(db, env, tokens, expected):
     set_quota("Acme", "openai", monthly_tokens=1000)
     spend("0", when=NOW - timedelta(hours=1), tokens=(tokens, 0))
@@ -66,10 +78,18 @@ def test_quota_escalation_supersedes_the_warning(db, env):
 
 # -- budgets ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("consumed, expected", [
-    ("79.99", set()), ("80", {"cost_warning"}), ("94.99", {"cost_warning"}),
-    ("95", {"cost_warning", "budget_remaining_low"}), ("99.99", {"cost_warning", "budget_remaining_low"}),
-    ("100", {"cost_exceeded"})])
+
+@pytest.mark.parametrize(
+    "consumed, expected",
+    [
+        ("79.99", set()),
+        ("80", {"cost_warning"}),
+        ("94.99", {"cost_warning"}),
+        ("95", {"cost_warning", "budget_remaining_low"}),
+        ("99.99", {"cost_warning", "budget_remaining_low"}),
+        ("100", {"cost_exceeded"}),
+    ],
+)
 def test_budget_cost_rules(db, env, consumed, expected):
     set_budget("Acme", "100", provider="openai")
     spend(consumed, when=NOW - timedelta(hours=1))
@@ -110,6 +130,7 @@ def test_last_month_spend_does_not_count(db, env):
 
 # -- usage patterns -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("today, fires", [("2.99", False), ("3", True)])
 def test_daily_spike_at_three_times_the_average(db, env, today, fires):
     baseline(cost="1")
@@ -139,6 +160,7 @@ def test_unusual_usage_median_ignores_one_outlier_day(db, env):
 
 
 # -- quality ------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("jobs, failed, fires", [(21, 1, False), (20, 1, True), (20, 0, False), (10, 3, True)])
 def test_failure_rate_over_seven_days(db, env, jobs, failed, fires):
@@ -179,7 +201,8 @@ def test_spike_and_deviation_rules_need_the_sample_today(db, env, jobs_today, fi
         spend("0.05", when=NOW - timedelta(minutes=10 * i + 5), tokens=(50, 50))
     alerts = fired()
     assert {"daily_spike", "unusual_usage", "high_cost_deviation"} & set(alerts) == (
-        {"daily_spike", "unusual_usage", "high_cost_deviation"} if fires else set())
+        {"daily_spike", "unusual_usage", "high_cost_deviation"} if fires else set()
+    )
 
 
 def test_failures_older_than_the_window_do_not_count(db, env):

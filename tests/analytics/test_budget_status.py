@@ -1,11 +1,12 @@
 """The budget status board: each budget and quota on its own row, worst first, never a sum across companies."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.helpers.alerts import spend
 
 from core.analytics import get_budget_status
 from core.limits.budgets import set_budget, set_quota
+from tests.helpers.alerts import spend
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)  # half of a 30-day month: elapsed 14.5 days
 
@@ -71,8 +72,7 @@ def test_provider_filter_keeps_its_limits_and_the_company_wide_budget(db, env):
     assert company_wide["spent_usd"] == "25.000000"  # the budget counts every provider
 
 
-@pytest.mark.parametrize("spent, status", [("79.99", "ok"), ("80", "warning"), ("95", "critical"),
-                                           ("100", "exceeded")])
+@pytest.mark.parametrize("spent, status", [("79.99", "ok"), ("80", "warning"), ("95", "critical"), ("100", "exceeded")])
 def test_status_levels(db, env, spent, status):
     set_quota("Acme", "openai", monthly_usd="100")
     spend(spent, when=NOW - timedelta(hours=1))

@@ -1,4 +1,5 @@
 """get_cost_breakdown: month figures, budget, projection and run-out day from the raw records."""
+
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,8 +18,11 @@ def ledger(db):
 
 
 def month_rows(rows, y, m, **match):
-    return [r for r in rows if (r.created_at.year, r.created_at.month) == (y, m)
-            and all(getattr(r, k) == v for k, v in match.items())]
+    return [
+        r
+        for r in rows
+        if (r.created_at.year, r.created_at.month) == (y, m) and all(getattr(r, k) == v for k, v in match.items())
+    ]
 
 
 @pytest.mark.parametrize("month", [None, "2025-10"])
@@ -35,21 +39,23 @@ def test_month_figures_match_raw_records(ledger, month):
     for r in picked:
         groups[r.provider].append(r)
     assert {p["provider"]: (p["total_cost"], p["jobs"]) for p in d["by_provider"]} == {
-        k: (money(csum(v)), len(v)) for k, v in groups.items()}
+        k: (money(csum(v)), len(v)) for k, v in groups.items()
+    }
     for p in d["by_provider"]:
         assert p["percentage"] == pytest.approx(pct(csum(groups[p["provider"]]), total), abs=0.1)
-        assert Decimal(p["avg_cost_per_job"]) == (csum(groups[p["provider"]]) / p["jobs"]).quantize(
-            Decimal("0.000001"))
+        assert Decimal(p["avg_cost_per_job"]) == (csum(groups[p["provider"]]) / p["jobs"]).quantize(Decimal("0.000001"))
     brands = defaultdict(list)
     for r in picked:
         brands[(r.brand_id, r.brand)].append(r)
     assert {(b["brand_id"], b["brand_name"]): (b["cost"], b["jobs"], b["percentage"]) for b in d["by_brand"]} == {
-        k: (money(csum(v)), len(v), pct(csum(v), total)) for k, v in brands.items()}
+        k: (money(csum(v)), len(v), pct(csum(v), total)) for k, v in brands.items()
+    }
     models = defaultdict(list)
     for r in picked:
         models[(r.provider, r.model)].append(r)
     assert {(x["provider"], x["model"]): (x["cost"], x["jobs"]) for x in d["by_model"]} == {
-        k: (money(csum(v)), len(v)) for k, v in models.items()}
+        k: (money(csum(v)), len(v)) for k, v in models.items()
+    }
     # Weeks add up to the month; each week's average daily cost uses its days inside the month.
     assert sum(Decimal(w["cost"]) for w in d["cost_trends"]) == total
     assert sum(w["jobs"] for w in d["cost_trends"]) == len(picked)
@@ -72,8 +78,11 @@ def test_budget_projection_and_run_out_day(ledger):
     # Across companies there is no headline budget: their budgets are never added up.
     d = analytics.get_cost_breakdown(now=NOW)
     assert d["budget_limit"] is None and d["budget_forecast"]["status"] == "no_budget"
-    assert {(b["company"], b["provider"]) for b in d["budgets"]} == {("Acme Corp", None), ("Beta", None),
-                                                                      ("Beta", "openai")}
+    assert {(b["company"], b["provider"]) for b in d["budgets"]} == {
+        ("Acme Corp", None),
+        ("Beta", None),
+        ("Beta", "openai"),
+    }
     # The same maths on one company whose budget is 8.
     set_budget("Acme Corp", "8.00")
     picked = month_rows(ledger, 2025, 11, company="Acme Corp")
@@ -107,9 +116,20 @@ def test_budget_projection_and_run_out_day(ledger):
 
 def test_run_out_day_at_current_pace(db):
     # 10 USD over the first 10 days of November: pace 1 USD/day; a 15 USD budget runs out on day 15.
-    recs = [{"job_id": f"j{i}", "created_at": datetime(2025, 11, 1 + i, 12, tzinfo=UTC), "company": "Solo",
-             "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 10,
-             "cost_input": "1.000000", "cost_output": "0"} for i in range(10)]
+    recs = [
+        {
+            "job_id": f"j{i}",
+            "created_at": datetime(2025, 11, 1 + i, 12, tzinfo=UTC),
+            "company": "Solo",
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_tokens": 10,
+            "output_tokens": 10,
+            "cost_input": "1.000000",
+            "cost_output": "0",
+        }
+        for i in range(10)
+    ]
     load(recs)
     set_budget("Solo", "15")
     now = datetime(2025, 11, 11, tzinfo=UTC)
@@ -117,13 +137,19 @@ def test_run_out_day_at_current_pace(db):
     assert d["total_cost"] == "10.000000"
     assert d["projected_monthly_cost"] == "30.000000"
     assert d["budget_used_percentage"] == 66.7
-    assert d["budget_forecast"] == d["budget_forecast"] | {"status": "runs_out", "runs_out_on": "2025-11-16",
-                                                           "daily_pace": "1.000000", "remaining": "5.000000"}
+    assert d["budget_forecast"] == d["budget_forecast"] | {
+        "status": "runs_out",
+        "runs_out_on": "2025-11-16",
+        "daily_pace": "1.000000",
+        "remaining": "5.000000",
+    }
     set_budget("Solo", "4")
     assert analytics.get_cost_breakdown(now=now)["budget_forecast"]["runs_out_on"] == "2025-11-04"
     # A finished month projects its actual total.
-    assert analytics.get_cost_breakdown(month="2025-11", now=datetime(2026, 1, 5, tzinfo=UTC))[
-        "projected_monthly_cost"] == "10.000000"
+    assert (
+        analytics.get_cost_breakdown(month="2025-11", now=datetime(2026, 1, 5, tzinfo=UTC))["projected_monthly_cost"]
+        == "10.000000"
+    )
 
 
 def test_brand_filter_and_empty_month(ledger):
@@ -149,10 +175,19 @@ def test_tiny_pace_against_a_budget_is_within_budget_not_an_overflow(db):
     from core.analytics import get_cost_breakdown
     from core.limits.budgets import set_budget
     from core.usage import record_usage
+
     set_budget("Tiny", "10")
-    record_usage(job_id="tiny-1", company="Tiny", provider_name="openai", model_name="gpt-4o-mini",
-                 input_tokens=1, output_tokens=0, cost_input=Decimal("0.000002"), cost_output=Decimal("0"),
-                 created_at=datetime(2025, 11, 2, tzinfo=UTC))
+    record_usage(
+        job_id="tiny-1",
+        company="Tiny",
+        provider_name="openai",
+        model_name="gpt-4o-mini",
+        input_tokens=1,
+        output_tokens=0,
+        cost_input=Decimal("0.000002"),
+        cost_output=Decimal("0"),
+        created_at=datetime(2025, 11, 2, tzinfo=UTC),
+    )
     out = get_cost_breakdown(month="2025-11", company="Tiny", now=datetime(2025, 11, 20, tzinfo=UTC))
     assert out["budget_forecast"]["status"] == "within_budget"
     assert out["total_cost"] == "0.000002"

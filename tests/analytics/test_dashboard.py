@@ -1,4 +1,5 @@
 """get_usage_dashboard: every figure equals a computation from the raw records (SQLite and PostgreSQL)."""
+
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -26,8 +27,9 @@ def check_totals(d, picked):
     assert d["totals"]["tokens"] == sum(r.tokens for r in picked)
     assert d["totals"]["cost"] == money(csum(picked))
     assert Decimal(d["totals"]["avg_cost_per_job"]) == (csum(picked) / jobs).quantize(Decimal("0.000001"))
-    assert d["totals"]["avg_execution_time"] == pytest.approx(sum(r.execution_ms for r in picked) / jobs / 1000,
-                                                              abs=0.005)
+    assert d["totals"]["avg_execution_time"] == pytest.approx(
+        sum(r.execution_ms for r in picked) / jobs / 1000, abs=0.005
+    )
 
 
 @pytest.mark.parametrize("days", [7, 30, 90])
@@ -36,8 +38,11 @@ def test_totals_breakdowns_and_quality_match_raw_records(ledger, days):
     picked = window(ledger, days)
     assert picked, "fixture must put records in every window"
     check_totals(d, picked)
-    assert d["period"] == d["period"] | {"days": days, "start_date": (NOW - timedelta(days=days)).date().isoformat(),
-                                         "end_date": NOW.date().isoformat()}
+    assert d["period"] == d["period"] | {
+        "days": days,
+        "start_date": (NOW - timedelta(days=days)).date().isoformat(),
+        "end_date": NOW.date().isoformat(),
+    }
     total = csum(picked)
     by_p = defaultdict(list)
     for r in picked:
@@ -63,7 +68,8 @@ def test_totals_breakdowns_and_quality_match_raw_records(ledger, days):
     for r in picked:
         by_op[r.operation].append(r)
     assert {o["operation"]: (o["calls"], o["tokens"], o["cost"]) for o in d["by_operation"]} == {
-        op: (len(rows), sum(r.tokens for r in rows), money(csum(rows))) for op, rows in by_op.items()}
+        op: (len(rows), sum(r.tokens for r in rows), money(csum(rows))) for op, rows in by_op.items()
+    }
     by_day = defaultdict(list)
     for r in picked:
         by_day[r.created_at.date().isoformat()].append(r)
@@ -91,10 +97,12 @@ def test_previous_period_comparison(ledger):
     cur = window(ledger, 30)
     assert d["comparison"]["previous_period"]["jobs"] == len(prev)
     assert d["comparison"]["previous_period"]["cost"] == money(csum(prev))
-    assert d["comparison"]["change"]["jobs_percentage"] == pytest.approx((len(cur) - len(prev)) / len(prev) * 100,
-                                                                         abs=0.051)
+    assert d["comparison"]["change"]["jobs_percentage"] == pytest.approx(
+        (len(cur) - len(prev)) / len(prev) * 100, abs=0.051
+    )
     assert d["comparison"]["change"]["cost_percentage"] == pytest.approx(
-        float((csum(cur) - csum(prev)) / csum(prev) * 100), abs=0.051)
+        float((csum(cur) - csum(prev)) / csum(prev) * 100), abs=0.051
+    )
 
 
 def test_window_boundaries_are_inclusive_at_both_ends(ledger):
@@ -148,8 +156,13 @@ def test_custom_range_takes_whole_days(ledger):
 
 def test_empty_database(db):
     d = analytics.get_usage_dashboard(now=NOW)
-    assert d["totals"] == {"jobs": 0, "tokens": 0, "cost": "0.000000", "avg_cost_per_job": "0.000000",
-                           "avg_execution_time": None}  # no timed job: not measured, not 0 s
+    assert d["totals"] == {
+        "jobs": 0,
+        "tokens": 0,
+        "cost": "0.000000",
+        "avg_cost_per_job": "0.000000",
+        "avg_execution_time": None,
+    }  # no timed job: not measured, not 0 s
     assert d["by_provider"] == d["by_model"] == d["daily_breakdown"] == d["top_costly_jobs"] == []
     assert d["comparison"]["change"]["jobs_percentage"] is None
     assert d["unpriced"]["jobs"] == 0

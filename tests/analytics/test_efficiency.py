@@ -1,4 +1,5 @@
 """get_efficiency: per-model metrics from the raw records, the stated score formula, derived recommendations."""
+
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -60,11 +61,14 @@ def test_metrics_and_score_match_raw_records(ledger):
             per_job[key] = csum(priced) / len(priced)
     assert ins["most_cost_effective"] == (min(per_job, key=per_job.get)[1] if per_job else None)
     assert ins["fastest"] == min(secs, key=secs.get)[1]
-    assert ins["highest_quality"] == max(got.values(), key=lambda m: (m["metrics"]["success_rate"],
-                                                                     m["metrics"]["jobs_count"]))["model"]
+    assert (
+        ins["highest_quality"]
+        == max(got.values(), key=lambda m: (m["metrics"]["success_rate"], m["metrics"]["jobs_count"]))["model"]
+    )
     assert any("custom-1" in r and "price set" in r for r in ins["recommendations"])
     assert [m["efficiency_score"] for m in d["models_comparison"]] == sorted(
-        (m["efficiency_score"] for m in d["models_comparison"]), reverse=True)
+        (m["efficiency_score"] for m in d["models_comparison"]), reverse=True
+    )
 
 
 def test_recommendations_follow_the_figures(db):
@@ -72,13 +76,33 @@ def test_recommendations_follow_the_figures(db):
     recs = []
     for i in range(20):
         # cheap-fast: cheap and quick, always succeeds; pricey: 20x the cost per token, slow, 80 % success.
-        recs.append({"job_id": f"c{i}", "created_at": t0 + timedelta(hours=i), "provider": "openai",
-                     "model": "cheap-fast", "input_tokens": 900, "output_tokens": 100, "cost_input": "0.001",
-                     "cost_output": "0", "execution_time_seconds": "1"})
-        recs.append({"job_id": f"p{i}", "created_at": t0 + timedelta(hours=i), "provider": "openai",
-                     "model": "pricey", "input_tokens": 900, "output_tokens": 100, "cost_input": "0.020",
-                     "cost_output": "0", "execution_time_seconds": "40",
-                     "status": "failed" if i % 5 == 0 else "completed"})
+        recs.append(
+            {
+                "job_id": f"c{i}",
+                "created_at": t0 + timedelta(hours=i),
+                "provider": "openai",
+                "model": "cheap-fast",
+                "input_tokens": 900,
+                "output_tokens": 100,
+                "cost_input": "0.001",
+                "cost_output": "0",
+                "execution_time_seconds": "1",
+            }
+        )
+        recs.append(
+            {
+                "job_id": f"p{i}",
+                "created_at": t0 + timedelta(hours=i),
+                "provider": "openai",
+                "model": "pricey",
+                "input_tokens": 900,
+                "output_tokens": 100,
+                "cost_input": "0.020",
+                "cost_output": "0",
+                "execution_time_seconds": "40",
+                "status": "failed" if i % 5 == 0 else "completed",
+            }
+        )
     load(recs)
     d = analytics.get_efficiency(now=NOW)
     m = {x["model"]: x for x in d["models_comparison"]}
@@ -97,8 +121,20 @@ def test_recommendations_follow_the_figures(db):
 
 def test_single_model_and_empty(db):
     assert analytics.get_efficiency(now=NOW)["models_comparison"] == []
-    load([{"job_id": "one", "created_at": NOW - timedelta(days=1), "provider": "openai", "model": "gpt-4o",
-           "input_tokens": 10, "output_tokens": 5, "cost_input": "0.5", "cost_output": "0"}])
+    load(
+        [
+            {
+                "job_id": "one",
+                "created_at": NOW - timedelta(days=1),
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 10,
+                "output_tokens": 5,
+                "cost_input": "0.5",
+                "cost_output": "0",
+            }
+        ]
+    )
     d = analytics.get_efficiency(now=NOW)
     assert len(d["models_comparison"]) == 1
     assert d["models_comparison"][0]["efficiency_score"] == 10.0
@@ -109,15 +145,35 @@ def test_single_model_and_empty(db):
 
 
 # -- self-hosted models, one "cheapest", and the savings per operation -----------------------------------------
-def calls(prefix, n, model, cost, *, provider="openai", operation="document-summary", company="Acme", failed=0,
-          start=NOW - timedelta(days=20), tokens=(900, 100), seconds="2"):
+def calls(
+    prefix,
+    n,
+    model,
+    cost,
+    *,
+    provider="openai",
+    operation="document-summary",
+    company="Acme",
+    failed=0,
+    start=NOW - timedelta(days=20),
+    tokens=(900, 100),
+    seconds="2",
+):
     """n calls of one model, `failed` of them failed; `cost` billed per call (None: priced by the catalog)."""
     out = []
     for i in range(n):
-        rec = {"job_id": f"{prefix}-{i}", "created_at": start + timedelta(minutes=7 * i), "company": company,
-               "provider": provider, "model": model, "operation": operation, "input_tokens": tokens[0],
-               "output_tokens": tokens[1], "execution_time_seconds": seconds,
-               "status": "failed" if i < failed else "completed"}
+        rec = {
+            "job_id": f"{prefix}-{i}",
+            "created_at": start + timedelta(minutes=7 * i),
+            "company": company,
+            "provider": provider,
+            "model": model,
+            "operation": operation,
+            "input_tokens": tokens[0],
+            "output_tokens": tokens[1],
+            "execution_time_seconds": seconds,
+            "status": "failed" if i < failed else "completed",
+        }
         if cost is not None:
             rec |= {"cost_input": str(cost), "cost_output": "0"}
         out.append(rec)
@@ -126,9 +182,11 @@ def calls(prefix, n, model, cost, *, provider="openai", operation="document-summ
 
 def test_self_hosted_model_is_labelled_and_never_the_cheapest(db):
     # The reproduction: a $0 Ollama model that never fails, beside two priced models.
-    load(calls("llama", 40, "llama3.1:8b", None, provider="ollama", seconds="38")
-         + calls("mini", 30, "gpt-4o-mini", "0.01", failed=1)
-         + calls("big", 30, "gpt-4o", "0.05", failed=1))
+    load(
+        calls("llama", 40, "llama3.1:8b", None, provider="ollama", seconds="38")
+        + calls("mini", 30, "gpt-4o-mini", "0.01", failed=1)
+        + calls("big", 30, "gpt-4o", "0.05", failed=1)
+    )
     d = analytics.get_efficiency(now=NOW)
     m = {x["model"]: x for x in d["models_comparison"]}
     assert m["llama3.1:8b"]["metrics"]["total_cost"] == "0.000000"
@@ -148,10 +206,12 @@ def test_self_hosted_model_is_labelled_and_never_the_cheapest(db):
 def test_stats_and_efficiency_name_the_same_cheapest_model(db):
     # big-prompt: cheapest per token but dearest per job; per-job: cheapest per job; few: cheaper still, but
     # only 5 jobs; llama: self-hosted, $0.
-    load(calls("big", 25, "big-prompt", "0.002", tokens=(9000, 1000))
-         + calls("job", 25, "per-job", "0.0005", tokens=(90, 10))
-         + calls("few", 5, "few", "0.0001", tokens=(90, 10))
-         + calls("llama", 40, "llama3.1:8b", None, provider="ollama"))
+    load(
+        calls("big", 25, "big-prompt", "0.002", tokens=(9000, 1000))
+        + calls("job", 25, "per-job", "0.0005", tokens=(90, 10))
+        + calls("few", 5, "few", "0.0001", tokens=(90, 10))
+        + calls("llama", 40, "llama3.1:8b", None, provider="ollama")
+    )
     eff = analytics.get_efficiency(now=NOW)["overall_insights"]["most_cost_effective"]
     stats = analytics.get_usage_stats(now=NOW)["top_performers"]["most_efficient_model"]
     assert eff == stats == "per-job"
@@ -166,32 +226,63 @@ def test_demo_data_gets_one_cheapest_model_and_savings(db):
     assert cheapest == analytics.get_usage_stats(now=NOW)["top_performers"]["most_efficient_model"]
     assert cheapest not in {m["model"] for m in d["models_comparison"] if m["self_hosted"]}
     assert {m["model"] for m in d["models_comparison"] if m["self_hosted"]} == {"llama3.1:8b", "qwen2.5:7b"}
-    assert d["savings"] and all(Decimal(s["saving_usd_month"]) > 0 and s["to_reliability"] >= 0.95
-                                for s in d["savings"])
+    assert d["savings"] and all(
+        Decimal(s["saving_usd_month"]) > 0 and s["to_reliability"] >= 0.95 for s in d["savings"]
+    )
     assert not any("complex" in r for r in d["overall_insights"]["recommendations"])
 
 
 def test_savings_are_exact_per_operation(db):
-    load(calls("a", 100, "gpt-4o", "0.05") + calls("b", 50, "gpt-4o-mini", "0.01")
-         # Older than 30 days: not in the month's volume.
-         + calls("old", 40, "gpt-4o", "0.05", start=NOW - timedelta(days=45))
-         # translation: the cheaper model's average is 1/30 of a dollar, a repeating decimal.
-         + calls("t", 7, "claude-3-5-sonnet-20241022", "0.1", provider="anthropic", operation="translation")
-         + calls("u", 10, "claude-3-5-haiku-20241022", "0.05", provider="anthropic", operation="translation")
-         + calls("v", 20, "claude-3-5-haiku-20241022", "0.025", provider="anthropic", operation="translation",
-                 start=NOW - timedelta(days=10)))
+    load(
+        calls("a", 100, "gpt-4o", "0.05")
+        + calls("b", 50, "gpt-4o-mini", "0.01")
+        # Older than 30 days: not in the month's volume.
+        + calls("old", 40, "gpt-4o", "0.05", start=NOW - timedelta(days=45))
+        # translation: the cheaper model's average is 1/30 of a dollar, a repeating decimal.
+        + calls("t", 7, "claude-3-5-sonnet-20241022", "0.1", provider="anthropic", operation="translation")
+        + calls("u", 10, "claude-3-5-haiku-20241022", "0.05", provider="anthropic", operation="translation")
+        + calls(
+            "v",
+            20,
+            "claude-3-5-haiku-20241022",
+            "0.025",
+            provider="anthropic",
+            operation="translation",
+            start=NOW - timedelta(days=10),
+        )
+    )
     d = analytics.get_efficiency(now=NOW)
     assert d["savings"] == [
-        {"company": "Acme", "operation": "document-summary", "from_model": "gpt-4o", "from_provider": "openai",
-         "to_model": "gpt-4o-mini", "to_provider": "openai", "calls_30d": 100, "from_avg_cost_per_job": "0.050000",
-         "to_avg_cost_per_job": "0.010000", "to_jobs_30d": 50, "to_reliability": 1.0,
-         "saving_usd_month": "4.000000"},  # 100 x (0.05 - 0.01)
-        {"company": "Acme", "operation": "translation", "from_model": "claude-3-5-sonnet-20241022",
-         "from_provider": "anthropic", "to_model": "claude-3-5-haiku-20241022", "to_provider": "anthropic",
-         "calls_30d": 7, "from_avg_cost_per_job": "0.100000", "to_avg_cost_per_job": "0.033333",
-         "to_jobs_30d": 30, "to_reliability": 1.0,
-         # 7 x (0.1 - 1/30) = 0.4666..., not 7 x (0.1 - 0.033333) = 0.466669
-         "saving_usd_month": "0.466667"}]
+        {
+            "company": "Acme",
+            "operation": "document-summary",
+            "from_model": "gpt-4o",
+            "from_provider": "openai",
+            "to_model": "gpt-4o-mini",
+            "to_provider": "openai",
+            "calls_30d": 100,
+            "from_avg_cost_per_job": "0.050000",
+            "to_avg_cost_per_job": "0.010000",
+            "to_jobs_30d": 50,
+            "to_reliability": 1.0,
+            "saving_usd_month": "4.000000",
+        },  # 100 x (0.05 - 0.01)
+        {
+            "company": "Acme",
+            "operation": "translation",
+            "from_model": "claude-3-5-sonnet-20241022",
+            "from_provider": "anthropic",
+            "to_model": "claude-3-5-haiku-20241022",
+            "to_provider": "anthropic",
+            "calls_30d": 7,
+            "from_avg_cost_per_job": "0.100000",
+            "to_avg_cost_per_job": "0.033333",
+            "to_jobs_30d": 30,
+            "to_reliability": 1.0,
+            # 7 x (0.1 - 1/30) = 0.4666..., not 7 x (0.1 - 0.033333) = 0.466669
+            "saving_usd_month": "0.466667",
+        },
+    ]
     recs = d["overall_insights"]["recommendations"]
     assert recs[0].startswith("Acme · document-summary: gpt-4o → gpt-4o-mini saves ≈ $4.00/month (100 calls")
     # The month is the last 30 days whatever period the page shows.
@@ -201,21 +292,25 @@ def test_savings_are_exact_per_operation(db):
 
 
 def test_savings_need_a_reliable_cheaper_model_with_enough_jobs(db):
-    load(calls("a1", 100, "gpt-4o", "0.05", operation="flaky")
-         + calls("b1", 50, "gpt-4o-mini", "0.01", operation="flaky", failed=3)  # 94 %: not proposed
-         + calls("a2", 100, "gpt-4o", "0.05", operation="rare")
-         + calls("b2", 19, "gpt-4o-mini", "0.01", operation="rare")  # 19 jobs: not proposed
-         + calls("a3", 100, "gpt-4o", "0.05", operation="edge")
-         + calls("b3", 20, "gpt-4o-mini", "0.01", operation="edge", failed=1)  # 20 jobs, 95 %: proposed
-         + calls("a4", 100, "gpt-4o", "0.05", operation="local")
-         + calls("b4", 50, "llama3.1:8b", None, provider="ollama", operation="local")  # self-hosted: not a price
-         + calls("a5", 100, "gpt-4o", "0.05", operation="shared")
-         + calls("b5", 50, "gpt-4o-mini", "0.01", operation="shared", company="Beta")  # another company's
-         + calls("a6", 100, "gpt-4o", "0.05", operation=None)
-         + calls("b6", 50, "gpt-4o-mini", "0.01", operation=None))  # no operation: unrelated calls
+    load(
+        calls("a1", 100, "gpt-4o", "0.05", operation="flaky")
+        + calls("b1", 50, "gpt-4o-mini", "0.01", operation="flaky", failed=3)  # 94 %: not proposed
+        + calls("a2", 100, "gpt-4o", "0.05", operation="rare")
+        + calls("b2", 19, "gpt-4o-mini", "0.01", operation="rare")  # 19 jobs: not proposed
+        + calls("a3", 100, "gpt-4o", "0.05", operation="edge")
+        + calls("b3", 20, "gpt-4o-mini", "0.01", operation="edge", failed=1)  # 20 jobs, 95 %: proposed
+        + calls("a4", 100, "gpt-4o", "0.05", operation="local")
+        + calls("b4", 50, "llama3.1:8b", None, provider="ollama", operation="local")  # self-hosted: not a price
+        + calls("a5", 100, "gpt-4o", "0.05", operation="shared")
+        + calls("b5", 50, "gpt-4o-mini", "0.01", operation="shared", company="Beta")  # another company's
+        + calls("a6", 100, "gpt-4o", "0.05", operation=None)
+        + calls("b6", 50, "gpt-4o-mini", "0.01", operation=None)
+    )  # no operation: unrelated calls
     d = analytics.get_efficiency(now=NOW)
-    assert [(s["company"], s["operation"], s["calls_30d"], s["to_jobs_30d"], s["to_reliability"],
-             s["saving_usd_month"]) for s in d["savings"]] == [("Acme", "edge", 100, 20, 0.95, "4.000000")]
+    assert [
+        (s["company"], s["operation"], s["calls_30d"], s["to_jobs_30d"], s["to_reliability"], s["saving_usd_month"])
+        for s in d["savings"]
+    ] == [("Acme", "edge", 100, 20, 0.95, "4.000000")]
     assert analytics.get_efficiency(now=NOW, company="Beta")["savings"] == []
 
 

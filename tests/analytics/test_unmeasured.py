@@ -1,14 +1,15 @@
 """A value that was not measured is NULL, never 0: records without execution time or memory store NULL, and every
 average is over the jobs that have the value (dashboard, daily breakdown, efficiency, stats), on SQLite and
 PostgreSQL, through the import (columnar) path and record_usage (row path)."""
+
 import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from core.analytics import get_efficiency, get_usage_dashboard, get_usage_stats
-from core.storage.db import get_session
 from core.ingest.files import import_file
+from core.storage.db import get_session
 from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
 from core.usage import record_usage
 
@@ -24,8 +25,15 @@ def _import(tmp_path, records) -> None:
 
 
 def _record(job_id, when, **kw) -> dict:
-    return {"job_id": job_id, "created_at": when.isoformat(), "company": "Acme", "provider": "openai",
-            "model": "gpt-4o-mini", "input_tokens": 100, "output_tokens": 20} | kw
+    return {
+        "job_id": job_id,
+        "created_at": when.isoformat(),
+        "company": "Acme",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input_tokens": 100,
+        "output_tokens": 20,
+    } | kw
 
 
 FIVE = [  # two timed (1.4 s and 3.2 s), three without execution_time_seconds; two with memory
@@ -40,9 +48,14 @@ FIVE = [  # two timed (1.4 s and 3.2 s), three without execution_time_seconds; t
 def _stored(url) -> dict:
     s = get_session(url)
     try:
-        return {j: (ms, mb) for j, ms, mb in s.execute(
-            select(AIJob.job_id, AIJobUsage.execution_ms, AIJobUsage.memory_usage_mb)
-            .join(AIJobUsage, AIJobUsage.ai_job_id == AIJob.id))}
+        return {
+            j: (ms, mb)
+            for j, ms, mb in s.execute(
+                select(AIJob.job_id, AIJobUsage.execution_ms, AIJobUsage.memory_usage_mb).join(
+                    AIJobUsage, AIJobUsage.ai_job_id == AIJob.id
+                )
+            )
+        }
     finally:
         s.close()
 
@@ -51,17 +64,26 @@ def _counts(url) -> dict:
     """(jobs, timed_jobs, execution_ms, memory_jobs, memory_mb) summed over each rollup table."""
     s = get_session(url)
     try:
-        return {m.__tablename__: tuple(sum(getattr(r, f) for r in s.scalars(select(m))) for f in (
-            "jobs", "timed_jobs", "execution_ms", "memory_jobs", "memory_mb"))
-            for m in (UsageHourly, UsageDaily, UsageDailyModel)}
+        return {
+            m.__tablename__: tuple(
+                sum(getattr(r, f) for r in s.scalars(select(m)))
+                for f in ("jobs", "timed_jobs", "execution_ms", "memory_jobs", "memory_mb")
+            )
+            for m in (UsageHourly, UsageDaily, UsageDailyModel)
+        }
     finally:
         s.close()
 
 
 def test_import_without_execution_time_stores_null_and_averages_over_timed_jobs(db, tmp_path):
     _import(tmp_path, FIVE)
-    assert _stored(db) == {"a-timed": (1400, 100), "a-untimed": (None, None), "b-timed": (3200, 300),
-                           "b-untimed": (None, None), "c-untimed": (None, None)}
+    assert _stored(db) == {
+        "a-timed": (1400, 100),
+        "a-untimed": (None, None),
+        "b-timed": (3200, 300),
+        "b-untimed": (None, None),
+        "c-untimed": (None, None),
+    }
     assert set(_counts(db).values()) == {(5, 2, 4600, 2, 400)}
 
     d = get_usage_dashboard(days=30, now=NOW)
@@ -69,7 +91,10 @@ def test_import_without_execution_time_stores_null_and_averages_over_timed_jobs(
     assert d["totals"]["avg_execution_time"] == 2.3  # (1.4 + 3.2) / 2, not / 5
     assert d["quality_metrics"]["avg_execution_time"] == 2.3
     assert {x["date"]: x["avg_execution_time"] for x in d["daily_breakdown"]} == {
-        DAY_A.date().isoformat(): 1.4, DAY_B.date().isoformat(): 3.2, DAY_C.date().isoformat(): None}
+        DAY_A.date().isoformat(): 1.4,
+        DAY_B.date().isoformat(): 3.2,
+        DAY_C.date().isoformat(): None,
+    }
     # Nothing in the previous period: no average to compare with.
     assert d["comparison"]["previous_period"]["avg_execution_time"] is None
     assert d["comparison"]["change"]["avg_execution_time_percentage"] is None
@@ -83,8 +108,14 @@ def test_import_without_execution_time_stores_null_and_averages_over_timed_jobs(
 
 
 def test_a_period_with_no_timed_job_has_no_average(db, tmp_path):
-    _import(tmp_path, [FIVE[1], FIVE[4], _record("gem", DAY_C, provider="gemini", model="gemini-2.0-flash",
-                                                   execution_time_seconds=0.5)])
+    _import(
+        tmp_path,
+        [
+            FIVE[1],
+            FIVE[4],
+            _record("gem", DAY_C, provider="gemini", model="gemini-2.0-flash", execution_time_seconds=0.5),
+        ],
+    )
     d = get_usage_dashboard(days=30, now=NOW, provider="openai")
     assert d["totals"]["jobs"] == 2
     assert d["totals"]["avg_execution_time"] is None and d["quality_metrics"]["avg_execution_time"] is None
@@ -104,17 +135,42 @@ def test_a_period_with_no_timed_job_has_no_average(db, tmp_path):
 
 
 def test_record_usage_without_timing_stores_null(db):
-    untimed = record_usage(job_id="r-untimed", created_at=DAY_A, company="Acme", provider_name="openai",
-                           model_name="gpt-4o-mini", input_tokens=10, output_tokens=5, now=NOW)
-    zero = record_usage(job_id="r-zero", created_at=DAY_A, company="Acme", provider_name="openai",
-                        model_name="gpt-4o-mini", input_tokens=10, output_tokens=5, execution_time_seconds=0,
-                        memory_usage_mb=0, now=NOW)
+    untimed = record_usage(
+        job_id="r-untimed",
+        created_at=DAY_A,
+        company="Acme",
+        provider_name="openai",
+        model_name="gpt-4o-mini",
+        input_tokens=10,
+        output_tokens=5,
+        now=NOW,
+    )
+    zero = record_usage(
+        job_id="r-zero",
+        created_at=DAY_A,
+        company="Acme",
+        provider_name="openai",
+        model_name="gpt-4o-mini",
+        input_tokens=10,
+        output_tokens=5,
+        execution_time_seconds=0,
+        memory_usage_mb=0,
+        now=NOW,
+    )
     assert (untimed.execution_ms, untimed.execution_time_seconds, untimed.memory_usage_mb) == (None, None, None)
     assert (zero.execution_ms, zero.memory_usage_mb) == (0, 0)  # a measured 0 is a value
     assert _stored(db) == {"r-untimed": (None, None), "r-zero": (0, 0)}
     assert set(_counts(db).values()) == {(2, 1, 0, 1, 0)}
     # A replay of the untimed record is a duplicate (same content), not a conflict.
-    again = record_usage(job_id="r-untimed", created_at=DAY_A, company="Acme", provider_name="openai",
-                         model_name="gpt-4o-mini", input_tokens=10, output_tokens=5, now=NOW)
+    again = record_usage(
+        job_id="r-untimed",
+        created_at=DAY_A,
+        company="Acme",
+        provider_name="openai",
+        model_name="gpt-4o-mini",
+        input_tokens=10,
+        output_tokens=5,
+        now=NOW,
+    )
     assert again.id == untimed.id
     assert get_usage_dashboard(days=30, now=NOW)["totals"]["avg_execution_time"] == 0.0

@@ -1,13 +1,14 @@
 """The resolve flow once in a real browser: `streamlit run dashboard.py` against a test database with an open
 alert, headless Chromium (Debian's package) opens the Alerts page by URL, types a note, clicks Resolve, confirms;
 the page shows the alert resolved and the database says so."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.helpers.alerts import spend
 
 from core.alerts import check_alerts, list_alerts
 from core.limits.budgets import set_budget
+from tests.helpers.alerts import spend
 from tests.helpers.browser import ARGS, CHROMIUM, MARKS, streamlit_server
 
 pytestmark = MARKS

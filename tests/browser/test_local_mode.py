@@ -4,6 +4,7 @@ binds loopback, and the gate checks the sockets the server really listens on and
 The real dashboard runs as a subprocess (`streamlit run dashboard.py`, as the manual shows it) on SQLite and on
 PostgreSQL; what it serves is read in headless Chromium.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.browser import ARGS, CHROMIUM, MARKS
 from tests.helpers import ROOT, free_port
+from tests.helpers.browser import ARGS, CHROMIUM, MARKS
 from ui.local_only import is_loopback, listening_sockets, refusal
 
 REFUSED = "No login is configured, so this dashboard serves this machine only"
@@ -33,13 +34,34 @@ def browser_test(fn):
 def dashboard(db_url: str, log_path, *args: str) -> Iterator[tuple[int, int]]:
     """`streamlit run dashboard.py --server.port P *args` from the project folder; yields (port, pid)."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "USERS_FILE": "/nonexistent/aium-test-users.json",
-           "AUTH_SECRETS_FILE": "/nonexistent/aium-test-secrets.toml"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "USERS_FILE": "/nonexistent/aium-test-users.json",
+        "AUTH_SECRETS_FILE": "/nonexistent/aium-test-secrets.toml",
+    }
     env.pop("STREAMLIT_SERVER_ADDRESS", None)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-                                 "--server.headless", "true", "--browser.gatherUsageStats", "false", *args],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 90
             while True:
@@ -96,7 +118,13 @@ def test_the_decision_on_given_addresses():
     assert "comes from 2001:db8::1" in refusal([("127.0.0.1", 8501)], "127.0.0.1", None, ["2001:db8::1"])
     assert refusal([("127.0.0.1", 8501)], "127.0.0.1", None, ["unknown"]) is not None
     assert [is_loopback(a) for a in ("127.0.0.9", "::1", "localhost", "10.0.0.1", "", "::ffff:10.0.0.1")] == [
-        True, True, True, False, False, False]
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_listening_sockets_of_this_process():

@@ -1,6 +1,7 @@
 """Every dashboard page loaded by its own URL in headless Chromium against a real `streamlit run`: the page
 renders its own content (not another page, not a traceback), the demo banner shows, and a figure is right.
 Direct URLs are where a navigation mix-up with the `pages/` folder would show."""
+
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,11 @@ pytestmark = MARKS
 
 @pytest.fixture
 def server(sqlite_db, tmp_path):
-    recs = [r for r in make_records(n=40, now=datetime.now(UTC) - timedelta(minutes=5))
-            if not r["job_id"].startswith("edge")]
+    recs = [
+        r
+        for r in make_records(n=40, now=datetime.now(UTC) - timedelta(minutes=5))
+        if not r["job_id"].startswith("edge")
+    ]
     load(recs)
     with session_scope() as s:
         s.add(WorkerState(key="demo_data", value="browser test", updated_at=datetime.now(UTC)))

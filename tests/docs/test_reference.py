@@ -1,6 +1,7 @@
 """The reference pages are checked against the code: every command, subcommand and option of `python -m core` has
 its place in docs/reference/cli.md, and every setting of core.config.Settings its row in
 docs/reference/configuration.md. Documented commands and settings that no longer exist fail too."""
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@ that start at or after `starting_at` and end at or before `ending_at`, `page_siz
 carry `x-api-key` and `anthropic-version` (401 / 400 otherwise, with Anthropic's error body). Failures are
 injected with `failures` (a queue of HTTP statuses, one per request). Every request is recorded.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,13 +38,32 @@ def rfc3339(d: date) -> str:
     return datetime.combine(d, datetime.min.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def usage_result(model: str | None, workspace_id: str | None, *, uncached: int, output: int, cache_read: int = 0,
-                 write_5m: int = 0, write_1h: int = 0, shape: str = "nested", web_searches: int = 0) -> dict:
+def usage_result(
+    model: str | None,
+    workspace_id: str | None,
+    *,
+    uncached: int,
+    output: int,
+    cache_read: int = 0,
+    write_5m: int = 0,
+    write_1h: int = 0,
+    shape: str = "nested",
+    web_searches: int = 0,
+) -> dict:
     """One usage result. `shape`: "nested" (cache_creation {ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}),
     "flat" (one cache_creation_input_tokens) or "flat_split" (cache_creation_5m/1h_input_tokens)."""
-    r = {"uncached_input_tokens": uncached, "cache_read_input_tokens": cache_read, "output_tokens": output,
-         "server_tool_use": {"web_search_requests": web_searches}, "api_key_id": None, "workspace_id": workspace_id,
-         "model": model, "service_tier": None, "context_window": None, "inference_geo": None}
+    r = {
+        "uncached_input_tokens": uncached,
+        "cache_read_input_tokens": cache_read,
+        "output_tokens": output,
+        "server_tool_use": {"web_search_requests": web_searches},
+        "api_key_id": None,
+        "workspace_id": workspace_id,
+        "model": model,
+        "service_tier": None,
+        "context_window": None,
+        "inference_geo": None,
+    }
     if shape == "nested":
         r["cache_creation"] = {"ephemeral_1h_input_tokens": write_1h, "ephemeral_5m_input_tokens": write_5m}
     elif shape == "flat":
@@ -54,15 +74,30 @@ def usage_result(model: str | None, workspace_id: str | None, *, uncached: int, 
     return r
 
 
-def cost_result(cents: str, workspace_id: str | None, model: str | None, token_type: str | None, *,
-                cost_type: str = "tokens", description: str | None = None) -> dict:
+def cost_result(
+    cents: str,
+    workspace_id: str | None,
+    model: str | None,
+    token_type: str | None,
+    *,
+    cost_type: str = "tokens",
+    description: str | None = None,
+) -> dict:
     """One cost result: `amount` a decimal string in cents, as the report sends it."""
     if description is None:
         description = f"{model} Usage - {token_type}" if cost_type == "tokens" else cost_type.replace("_", " ")
-    return {"amount": cents, "currency": "USD", "workspace_id": workspace_id, "description": description,
-            "cost_type": cost_type, "context_window": "0-200k" if cost_type == "tokens" else None,
-            "model": model if cost_type == "tokens" else None, "service_tier": "standard" if cost_type == "tokens"
-            else None, "token_type": token_type if cost_type == "tokens" else None, "inference_geo": None}
+    return {
+        "amount": cents,
+        "currency": "USD",
+        "workspace_id": workspace_id,
+        "description": description,
+        "cost_type": cost_type,
+        "context_window": "0-200k" if cost_type == "tokens" else None,
+        "model": model if cost_type == "tokens" else None,
+        "service_tier": "standard" if cost_type == "tokens" else None,
+        "token_type": token_type if cost_type == "tokens" else None,
+        "inference_geo": None,
+    }
 
 
 class FakeAnthropicAdmin:
@@ -92,17 +127,17 @@ class FakeAnthropicAdmin:
 
     def page(self, table: dict[date, list[dict]], query: dict) -> dict:
         start = datetime.fromisoformat(query["starting_at"][0])
-        end = (datetime.fromisoformat(query["ending_at"][0]) if "ending_at" in query
-               else start + timedelta(days=7))
+        end = datetime.fromisoformat(query["ending_at"][0]) if "ending_at" in query else start + timedelta(days=7)
         buckets = []
         for d in sorted(table):
             b0 = datetime.combine(d, datetime.min.time(), UTC)
             if start <= b0 and b0 + timedelta(days=1) <= end:
-                buckets.append({"starting_at": rfc3339(d), "ending_at": rfc3339(d + timedelta(days=1)),
-                                "results": table[d]})
+                buckets.append(
+                    {"starting_at": rfc3339(d), "ending_at": rfc3339(d + timedelta(days=1)), "results": table[d]}
+                )
         token = query.get("page", [None])[0]
         offset = int(token.removeprefix("page_")) if token else 0
-        chunk = buckets[offset:offset + self.page_size]
+        chunk = buckets[offset : offset + self.page_size]
         more = offset + self.page_size < len(buckets)
         return {"data": chunk, "has_more": more, "next_page": f"page_{offset + self.page_size}" if more else None}
 
@@ -129,9 +164,15 @@ class FakeAnthropicAdmin:
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 with fake._lock:
-                    fake.requests.append({"path": url.path, "query": query, "api_key": self.headers.get("x-api-key"),
-                                          "version": self.headers.get("anthropic-version"),
-                                          "authorization": self.headers.get("Authorization")})
+                    fake.requests.append(
+                        {
+                            "path": url.path,
+                            "query": query,
+                            "api_key": self.headers.get("x-api-key"),
+                            "version": self.headers.get("anthropic-version"),
+                            "authorization": self.headers.get("Authorization"),
+                        }
+                    )
                     injected = fake.failures.popleft() if fake.failures else None
                 if injected:
                     self._send(injected, error_body(injected))

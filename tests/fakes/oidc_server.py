@@ -1,6 +1,7 @@
 """A small OpenID Connect provider on loopback, enough for a real st.login round trip: discovery, an authorize
 endpoint that "logs in" a fixed user and redirects back with a code, a token endpoint returning an RS256-signed
 id_token (with the request's nonce), JWKS and userinfo."""
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,13 @@ class FakeOIDC:
         self.client_id = client_id
         self.client_secret = client_secret
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption())
-        public = JsonWebKey.import_key(key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), {"kty": "RSA"})
+        self._private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        public = JsonWebKey.import_key(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+            {"kty": "RSA"},
+        )
         self.jwk = public.as_dict() | {"kid": "k1", "use": "sig", "alg": "RS256"}
         self.codes: dict[str, str] = {}  # code -> nonce
         self.token_requests = 0
@@ -46,8 +50,17 @@ class FakeOIDC:
 
     def id_token(self, nonce: str) -> str:
         now = int(time.time())
-        claims = {"iss": self.issuer, "sub": "user-1", "aud": self.client_id, "iat": now, "exp": now + 600,
-                  "nonce": nonce, "email": self.email, "email_verified": True, "name": "Test User"}
+        claims = {
+            "iss": self.issuer,
+            "sub": "user-1",
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 600,
+            "nonce": nonce,
+            "email": self.email,
+            "email_verified": True,
+            "name": "Test User",
+        }
         return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self._private_pem).decode()
 
     def _handler(self):
@@ -69,21 +82,28 @@ class FakeOIDC:
                 url = urlparse(self.path)
                 if url.path == "/.well-known/openid-configuration":
                     iss = fake.issuer
-                    self._json({"issuer": iss, "authorization_endpoint": iss + "/authorize",
-                                "token_endpoint": iss + "/token", "jwks_uri": iss + "/jwks",
-                                "userinfo_endpoint": iss + "/userinfo", "response_types_supported": ["code"],
-                                "subject_types_supported": ["public"],
-                                "id_token_signing_alg_values_supported": ["RS256"],
-                                "scopes_supported": ["openid", "email", "profile"],
-                                "token_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                                          "client_secret_post"]})
+                    self._json(
+                        {
+                            "issuer": iss,
+                            "authorization_endpoint": iss + "/authorize",
+                            "token_endpoint": iss + "/token",
+                            "jwks_uri": iss + "/jwks",
+                            "userinfo_endpoint": iss + "/userinfo",
+                            "response_types_supported": ["code"],
+                            "subject_types_supported": ["public"],
+                            "id_token_signing_alg_values_supported": ["RS256"],
+                            "scopes_supported": ["openid", "email", "profile"],
+                            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                        }
+                    )
                 elif url.path == "/authorize":
                     q = {k: v[0] for k, v in parse_qs(url.query).items()}
                     code = secrets.token_urlsafe(16)
                     fake.codes[code] = q.get("nonce", "")
                     self.send_response(302)
-                    self.send_header("Location", q["redirect_uri"] + "?" + urlencode(
-                        {"code": code, "state": q.get("state", "")}))
+                    self.send_header(
+                        "Location", q["redirect_uri"] + "?" + urlencode({"code": code, "state": q.get("state", "")})
+                    )
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 elif url.path == "/jwks":
@@ -101,7 +121,14 @@ class FakeOIDC:
                     return
                 fake.token_requests += 1
                 nonce = fake.codes.pop(form["code"])
-                self._json({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "expires_in": 600,
-                            "scope": "openid email profile", "id_token": fake.id_token(nonce)})
+                self._json(
+                    {
+                        "access_token": secrets.token_urlsafe(16),
+                        "token_type": "Bearer",
+                        "expires_in": 600,
+                        "scope": "openid email profile",
+                        "id_token": fake.id_token(nonce),
+                    }
+                )
 
         return Handler

@@ -7,6 +7,7 @@ statuses, consumed one per request) or per page with `fail_pages` {(endpoint, pa
 Result objects carry every field of the spec examples (Usage: organization.usage.completions.result;
 Costs: organization.costs.result with amount {value, currency}).
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,12 +20,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 ERRORS = {
-    401: {"error": {"message": "Incorrect API key provided: sk-admin-***. You must use an admin key.",
-                    "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}},
-    429: {"error": {"message": "Rate limit reached for requests", "type": "requests", "param": None,
-                    "code": "rate_limit_exceeded"}},
-    500: {"error": {"message": "The server had an error while processing your request. Sorry about that!",
-                    "type": "server_error", "param": None, "code": None}},
+    401: {
+        "error": {
+            "message": "Incorrect API key provided: sk-admin-***. You must use an admin key.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    },
+    429: {
+        "error": {
+            "message": "Rate limit reached for requests",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    },
+    500: {
+        "error": {
+            "message": "The server had an error while processing your request. Sorry about that!",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    },
 }
 
 
@@ -32,24 +51,54 @@ def day_start(d: date) -> int:
     return int(datetime.combine(d, datetime.min.time(), UTC).timestamp())
 
 
-def usage_result(model: str | None, project_id: str | None, input_tokens: int, output_tokens: int, *,
-                 cached: int = 0, cache_write: int = 0, requests: int = 1) -> dict:
+def usage_result(
+    model: str | None,
+    project_id: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cached: int = 0,
+    cache_write: int = 0,
+    requests: int = 1,
+) -> dict:
     """One organization.usage.completions.result, as the spec example (all fields present)."""
-    return {"object": "organization.usage.completions.result", "input_tokens": input_tokens,
-            "input_cached_tokens": cached, "input_cache_write_tokens": cache_write,
-            "input_uncached_tokens": input_tokens - cached - cache_write, "output_tokens": output_tokens,
-            "input_text_tokens": input_tokens, "output_text_tokens": output_tokens,
-            "input_cached_text_tokens": cached, "input_audio_tokens": 0, "input_cached_audio_tokens": 0,
-            "output_audio_tokens": 0, "input_image_tokens": 0, "input_cached_image_tokens": 0,
-            "output_image_tokens": 0, "num_model_requests": requests, "project_id": project_id, "user_id": None,
-            "api_key_id": None, "model": model, "batch": None, "service_tier": None}
+    return {
+        "object": "organization.usage.completions.result",
+        "input_tokens": input_tokens,
+        "input_cached_tokens": cached,
+        "input_cache_write_tokens": cache_write,
+        "input_uncached_tokens": input_tokens - cached - cache_write,
+        "output_tokens": output_tokens,
+        "input_text_tokens": input_tokens,
+        "output_text_tokens": output_tokens,
+        "input_cached_text_tokens": cached,
+        "input_audio_tokens": 0,
+        "input_cached_audio_tokens": 0,
+        "output_audio_tokens": 0,
+        "input_image_tokens": 0,
+        "input_cached_image_tokens": 0,
+        "output_image_tokens": 0,
+        "num_model_requests": requests,
+        "project_id": project_id,
+        "user_id": None,
+        "api_key_id": None,
+        "model": model,
+        "batch": None,
+        "service_tier": None,
+    }
 
 
 def cost_result(amount: str, line_item: str | None, project_id: str | None) -> dict:
     """One organization.costs.result; `amount` as a decimal string, sent as a JSON number."""
-    return {"object": "organization.costs.result", "amount": {"value": Decimal(amount), "currency": "usd"},
-            "line_item": line_item, "project_id": project_id, "api_key_id": None, "quantity": None,
-            "quantity_unit": None}
+    return {
+        "object": "organization.costs.result",
+        "amount": {"value": Decimal(amount), "currency": "usd"},
+        "line_item": line_item,
+        "project_id": project_id,
+        "api_key_id": None,
+        "quantity": None,
+        "quantity_unit": None,
+    }
 
 
 class _Encoder(json.JSONEncoder):
@@ -104,7 +153,7 @@ class FakeOpenAIAdmin:
             return status, ERRORS[status]
         table = self.usage if endpoint == "usage" else self.costs
         every = self.buckets(table, start, end)
-        chunk = every[offset:offset + self.page_size]
+        chunk = every[offset : offset + self.page_size]
         more = offset + self.page_size < len(every)
         nxt = "page_" + base64.b64encode(str(offset + self.page_size).encode()).decode() if more else None
         return 200, {"object": "page", "data": chunk, "has_more": more, "next_page": nxt}
@@ -130,8 +179,9 @@ class FakeOpenAIAdmin:
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 with fake._lock:
-                    fake.requests.append({"path": url.path, "query": query,
-                                          "authorization": self.headers.get("Authorization")})
+                    fake.requests.append(
+                        {"path": url.path, "query": query, "authorization": self.headers.get("Authorization")}
+                    )
                     injected = fake.failures.popleft() if fake.failures else None
                 if injected:
                     self._send(injected, ERRORS[injected])
@@ -139,15 +189,34 @@ class FakeOpenAIAdmin:
                 if self.headers.get("Authorization") != f"Bearer {fake.admin_key}":
                     self._send(401, ERRORS[401])
                     return
-                endpoint = {"/v1/organization/usage/completions": "usage",
-                            "/v1/organization/costs": "costs"}.get(url.path.rstrip("/"))
+                endpoint = {"/v1/organization/usage/completions": "usage", "/v1/organization/costs": "costs"}.get(
+                    url.path.rstrip("/")
+                )
                 if endpoint is None:
-                    self._send(404, {"error": {"message": "not found", "type": "invalid_request_error",
-                                               "param": None, "code": None}})
+                    self._send(
+                        404,
+                        {
+                            "error": {
+                                "message": "not found",
+                                "type": "invalid_request_error",
+                                "param": None,
+                                "code": None,
+                            }
+                        },
+                    )
                     return
                 if query.get("bucket_width", ["1d"])[0] != "1d":
-                    self._send(400, {"error": {"message": "only 1d here", "type": "invalid_request_error",
-                                               "param": "bucket_width", "code": None}})
+                    self._send(
+                        400,
+                        {
+                            "error": {
+                                "message": "only 1d here",
+                                "type": "invalid_request_error",
+                                "param": "bucket_width",
+                                "code": None,
+                            }
+                        },
+                    )
                     return
                 status, body = fake.page(endpoint, query)
                 self._send(status, body)

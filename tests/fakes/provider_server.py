@@ -3,6 +3,7 @@
 OpenAI, Ollama (/v1) and Gemini (OpenAI-compatible endpoint) all speak this chat API, so one fake serves
 as each. Error bodies are the providers' real ones (recorded from public reports and the OpenAPI spec).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,21 +13,51 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ERROR_BODIES = {
-    401: {"error": {"message": "Incorrect API key provided: CHANGE_ME. You can find your API key at "
-                               "https://platform.openai.com/account/api-keys.",
-                    "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}},
-    "429_quota": {"error": {"message": "You exceeded your current quota, please check your plan and billing "
-                                       "details. For more information on this error, read the docs: "
-                                       "https://platform.openai.com/docs/guides/error-codes/api-errors.",
-                            "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
-    "429_rate": {"error": {"message": "Rate limit reached for gpt-4o-mini in organization org-**** on tokens "
-                                      "per min (TPM): Limit 200000, Used 162960, Requested 42288. Please try "
-                                      "again in 1.574s.",
-                           "type": "tokens", "param": None, "code": "rate_limit_exceeded"}},
-    400: {"error": {"message": "Invalid value for 'messages[3]'.", "type": "invalid_request_error",
-                    "param": "messages[3]", "code": "invalid_value"}},
-    500: {"error": {"message": "The server had an error while processing your request. Sorry about that!",
-                    "type": "server_error", "param": None, "code": None}},
+    401: {
+        "error": {
+            "message": "Incorrect API key provided: CHANGE_ME. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    },
+    "429_quota": {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing "
+            "details. For more information on this error, read the docs: "
+            "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    },
+    "429_rate": {
+        "error": {
+            "message": "Rate limit reached for gpt-4o-mini in organization org-**** on tokens "
+            "per min (TPM): Limit 200000, Used 162960, Requested 42288. Please try "
+            "again in 1.574s.",
+            "type": "tokens",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    },
+    400: {
+        "error": {
+            "message": "Invalid value for 'messages[3]'.",
+            "type": "invalid_request_error",
+            "param": "messages[3]",
+            "code": "invalid_value",
+        }
+    },
+    500: {
+        "error": {
+            "message": "The server had an error while processing your request. Sorry about that!",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    },
 }
 STATUS = {"ok": 200, "401": 401, "429_quota": 429, "429_rate": 429, "400": 400, "500": 500}
 
@@ -40,9 +71,17 @@ class FakeProvider:
     its errors: its own settings, say), as some OpenAI-compatible proxies do.
     """
 
-    def __init__(self, name: str = "openai", model: str = "gpt-4o-mini", *, prompt_tokens: int = 12,
-                 completion_tokens: int = 5, cached_tokens: int = 0, reasoning_tokens: int = 0,
-                 hang_seconds: float = 5.0):
+    def __init__(
+        self,
+        name: str = "openai",
+        model: str = "gpt-4o-mini",
+        *,
+        prompt_tokens: int = 12,
+        completion_tokens: int = 5,
+        cached_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        hang_seconds: float = 5.0,
+    ):
         self.name = name
         self.model = model
         self.mode = "ok"
@@ -87,27 +126,52 @@ class FakeProvider:
 
     # -- responses -------------------------------------------------------------------------------------
     def usage(self) -> dict:
-        u = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-             "total_tokens": self.prompt_tokens + self.completion_tokens,
-             "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
-             "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens, "audio_tokens": 0,
-                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+        u = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": self.reasoning_tokens,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
         return u
 
     def completion(self, model: str) -> dict:
-        return {"id": f"chatcmpl-fake{len(self.requests)}", "object": "chat.completion",
-                "created": int(time.time()), "model": model or self.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "OK", "refusal": None},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": self.usage(), "service_tier": "default", "system_fingerprint": "fp_fake"}
+        return {
+            "id": f"chatcmpl-fake{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model or self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "OK", "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": self.usage(),
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
 
     def stream_chunks(self, model: str, include_usage: bool) -> list[dict]:
-        base = {"id": "chatcmpl-fakestream", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": model or self.model, "system_fingerprint": "fp_fake"}
-        chunks = [base | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                       "finish_reason": None}]},
-                  base | {"choices": [{"index": 0, "delta": {"content": "OK"}, "finish_reason": None}]},
-                  base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+        base = {
+            "id": "chatcmpl-fakestream",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model or self.model,
+            "system_fingerprint": "fp_fake",
+        }
+        chunks = [
+            base | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+            base | {"choices": [{"index": 0, "delta": {"content": "OK"}, "finish_reason": None}]},
+            base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        ]
         if include_usage:
             chunks.append(base | {"choices": [], "usage": self.usage()})
         return chunks
@@ -131,8 +195,9 @@ class FakeProvider:
 
             def do_GET(self):
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": fake.model, "object": "model",
-                                                                 "owned_by": fake.name}]})
+                    self._send(
+                        200, {"object": "list", "data": [{"id": fake.model, "object": "model", "owned_by": fake.name}]}
+                    )
                 else:
                     self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 
@@ -140,8 +205,9 @@ class FakeProvider:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake._lock:
-                    fake.requests.append({"path": self.path, "body": body,
-                                          "authorization": self.headers.get("Authorization")})
+                    fake.requests.append(
+                        {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
+                    )
                 embeddings = self.path.rstrip("/").endswith("/embeddings")
                 if not self.path.rstrip("/").endswith("/chat/completions") and not embeddings:
                     self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
@@ -154,9 +220,17 @@ class FakeProvider:
                     mode = "ok"
                 if mode in ("401_echo", "400_echo"):
                     key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                    self._send(int(mode[:3]), {"error": {"message": f"Incorrect API key provided: {key}. {fake.echo}".strip(),
-                                               "type": "invalid_request_error", "param": None,
-                                               "code": "invalid_api_key"}})
+                    self._send(
+                        int(mode[:3]),
+                        {
+                            "error": {
+                                "message": f"Incorrect API key provided: {key}. {fake.echo}".strip(),
+                                "type": "invalid_request_error",
+                                "param": None,
+                                "code": "invalid_api_key",
+                            }
+                        },
+                    )
                     return
                 if mode not in ("ok", "broken_stream"):
                     key = {"401": 401, "400": 400, "500": 500}.get(mode, mode)
@@ -164,9 +238,15 @@ class FakeProvider:
                     return
                 model = body.get("model", fake.model)
                 if embeddings:
-                    self._send(200, {"object": "list", "model": model, "data": [
-                        {"object": "embedding", "index": 0, "embedding": [0.25, -0.5, 0.125]}],
-                        "usage": {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens}})
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "model": model,
+                            "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5, 0.125]}],
+                            "usage": {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens},
+                        },
+                    )
                     return
                 if body.get("stream"):
                     include = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -1,4 +1,5 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps every message it accepts."""
+
 from __future__ import annotations
 
 from aiosmtpd.controller import Controller

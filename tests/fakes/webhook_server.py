@@ -1,4 +1,5 @@
 """A notification webhook receiver on loopback: records what apprise posts, answers as a test scripts it."""
+
 from __future__ import annotations
 
 import json
@@ -43,15 +44,28 @@ class Webhook:
                 except ValueError:
                     body = {"raw": raw.decode(errors="replace")}
                 if mode == "hang":
-                    hook.received.append({"status": None, "body": body, "path": self.path,
-                                          "authorization": self.headers.get("Authorization")})
+                    hook.received.append(
+                        {
+                            "status": None,
+                            "body": body,
+                            "path": self.path,
+                            "authorization": self.headers.get("Authorization"),
+                        }
+                    )
                     hook.release.wait(30)
                     return
                 status = 200 if mode == "ok" else int(mode)
                 if hook.delay:
                     time.sleep(hook.delay)
-                hook.received.append({"status": status, "body": body, "path": self.path,
-                                      "authorization": self.headers.get("Authorization"), "at": arrived})
+                hook.received.append(
+                    {
+                        "status": status,
+                        "body": body,
+                        "path": self.path,
+                        "authorization": self.headers.get("Authorization"),
+                        "at": arrived,
+                    }
+                )
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

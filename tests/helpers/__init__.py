@@ -1,4 +1,5 @@
 """Helpers shared by the test folders: paths, ports, test data and the set-ups that are not fixtures."""
+
 from __future__ import annotations
 
 import socket

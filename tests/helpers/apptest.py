@@ -1,4 +1,5 @@
 """The dashboard and its pages under Streamlit's AppTest, opened the ways a user opens them."""
+
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest

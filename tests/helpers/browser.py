@@ -1,4 +1,5 @@
 """Shared by the real-browser tests: Debian's Chromium, and a real `streamlit run dashboard.py` on a free port."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,16 @@ from tests.helpers import ROOT, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google on this closed network.
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Locally a missing Chromium skips; on CI (.ci/run installs it) the test runs and fails loudly instead.
 MARKS = [pytest.mark.browser]
@@ -26,16 +35,35 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict, log_path: Path, *extra_args: str, port: int | None = None,
-                     script: str = "dashboard.py") -> Iterator[int]:
+def streamlit_server(
+    env: dict, log_path: Path, *extra_args: str, port: int | None = None, script: str = "dashboard.py"
+) -> Iterator[int]:
     """Run the dashboard (`streamlit run SCRIPT`: dashboard.py, or app.py as `make run` does) with `env` added to
     the environment; yields its port once /_stcore/health says ok."""
     port = port or free_port()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port",
-                                 str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false", *extra_args],
-                                cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                script,
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                *extra_args,
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 90
             while True:

@@ -1,4 +1,5 @@
 """Every command of `python -m core`, read from its argument parser."""
+
 from __future__ import annotations
 
 from core.cli import build_parser

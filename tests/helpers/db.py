@@ -1,4 +1,5 @@
 """Emptying a test database between tests (and between the examples hypothesis runs inside one test)."""
+
 from __future__ import annotations
 
 from functools import cache
@@ -28,9 +29,16 @@ def empty(url: str) -> None:
                 conn.execute(text(statement))
             return
         # A session leaked by a failed test would block the deletes forever: end it, and never wait long.
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-                          "current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"))
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+            )
+        )
         conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-        sequences = tuple(conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = "
-                                            "current_schema() ORDER BY 1")).scalars())
+        sequences = tuple(
+            conn.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() ORDER BY 1")
+            ).scalars()
+        )
         conn.exec_driver_sql(_empty_sql("postgresql", sequences))

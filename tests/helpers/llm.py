@@ -1,4 +1,5 @@
 """Shared setup of the tracked-client tests: three fake providers on loopback wired through the environment."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,9 +24,11 @@ def closed_port_url() -> str:
 @contextlib.contextmanager
 def providers(monkeypatch, tmp_path, *, operations: str | None = None, timeout: float = 5.0, **tokens):
     """Fake openai, ollama and gemini servers, configured through the environment."""
-    with FakeProvider("openai", "gpt-4o-mini", **tokens) as oa, \
-            FakeProvider("ollama", "llama3.1:8b", **tokens) as ol, \
-            FakeProvider("gemini", "gemini-2.0-flash", **tokens) as ge:
+    with (
+        FakeProvider("openai", "gpt-4o-mini", **tokens) as oa,
+        FakeProvider("ollama", "llama3.1:8b", **tokens) as ol,
+        FakeProvider("gemini", "gemini-2.0-flash", **tokens) as ge,
+    ):
         ops = tmp_path / "operations.toml"
         ops.write_text(operations or "")
         monkeypatch.setenv("OPENAI_BASE_URL", oa.base_url)
@@ -49,13 +52,29 @@ def attempts(url: str, request_id: str | None = None) -> list[dict]:
             q = q.where(AIJob.request_id == request_id)
         out = []
         for job, u in s.execute(q):
-            out.append({"job_id": job.job_id, "request_id": job.request_id, "source": job.source,
-                        "operation": job.operation, "description": job.description, "status": u.job_status,
-                        "provider": u.provider_name, "model": u.model_name, "input": u.input_tokens,
-                        "output": u.output_tokens, "cached": u.cached_tokens, "reasoning": u.reasoning_tokens,
-                        "cost": u.total_cost, "pricing": u.pricing_status, "error_class": u.error_class,
-                        "execution_ms": u.execution_ms, "company": job.company.name,
-                        "brand": job.brand.name, "created_at": u.created_at})
+            out.append(
+                {
+                    "job_id": job.job_id,
+                    "request_id": job.request_id,
+                    "source": job.source,
+                    "operation": job.operation,
+                    "description": job.description,
+                    "status": u.job_status,
+                    "provider": u.provider_name,
+                    "model": u.model_name,
+                    "input": u.input_tokens,
+                    "output": u.output_tokens,
+                    "cached": u.cached_tokens,
+                    "reasoning": u.reasoning_tokens,
+                    "cost": u.total_cost,
+                    "pricing": u.pricing_status,
+                    "error_class": u.error_class,
+                    "execution_ms": u.execution_ms,
+                    "company": job.company.name,
+                    "brand": job.brand.name,
+                    "created_at": u.created_at,
+                }
+            )
         return out
     finally:
         s.close()

@@ -1,11 +1,12 @@
 """Demo data: deterministic, marked as demo, and rich enough for every view and alert rule."""
+
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from core.storage.db import get_session, session_scope
 from core.ingest.demo import generate, has_demo_data, ledger_is_empty, load_demo
+from core.storage.db import get_session, session_scope
 from core.storage.models import AIJob, AIJobUsage
 
 NOW = datetime(2025, 11, 20, 15, 0, tzinfo=UTC)
@@ -30,8 +31,7 @@ def test_weekday_weekend_rhythm_bursts_spike_and_slow_model():
     weekday = [len(v) for d, v in per_day.items() if d.weekday() < 5]
     weekend = [len(v) for d, v in per_day.items() if d.weekday() >= 5]
     assert sum(weekend) / len(weekend) < 0.6 * sum(weekday) / len(weekday)
-    failure_days = [d for d, v in per_day.items()
-                    if sum(r.status != "completed" for r in v) / len(v) > 0.05]
+    failure_days = [d for d, v in per_day.items() if sum(r.status != "completed" for r in v) / len(v) > 0.05]
     assert 1 <= len(failure_days) <= 6
     big = [r for r in recs if "batch" in (r.description or "")]
     assert len(big) >= 200
@@ -55,6 +55,7 @@ def test_load_marks_demo_and_sets_limits(db):
     finally:
         s.close()
     from core.limits.budgets import list_budgets, list_quotas
+
     assert {b["company"] for b in list_budgets()} == {"Humari", "Qadhya", "Northwind Labs"}
     assert list_quotas()
     with pytest.raises(ValueError, match="already loaded"):
@@ -65,8 +66,8 @@ def test_demo_has_an_openai_bill_to_reconcile(db):
     from datetime import timedelta
 
     from core.ingest.demo import BILL_GAPS, clear_demo
-    from core.storage.models import ProviderCost
     from core.providers.reconcile import reconcile
+    from core.storage.models import ProviderCost
 
     result = load_demo(seed=1, days=25, now=NOW)
     assert result["bill_lines"] > 0
@@ -75,9 +76,14 @@ def test_demo_has_an_openai_bill_to_reconcile(db):
         lines = s.scalars(select(ProviderCost)).all()
         assert len(lines) == result["bill_lines"]
         # As the OpenAI sync keeps them: one line per day, project, model snapshot and input/output, in USD.
-        assert all(x.provider == "openai" and x.currency == "usd" and x.cost_kind in ("input", "output")
-                   and x.line_item == f"{x.model}, {x.cost_kind}" and x.project_id.startswith("proj_demo_")
-                   for x in lines)
+        assert all(
+            x.provider == "openai"
+            and x.currency == "usd"
+            and x.cost_kind in ("input", "output")
+            and x.line_item == f"{x.model}, {x.cost_kind}"
+            and x.project_id.startswith("proj_demo_")
+            for x in lines
+        )
         assert {x.model for x in lines} == {"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "o3-mini-2025-01-31"}
     finally:
         s.close()

@@ -1,4 +1,5 @@
 """Import of JSONL/CSV files: valid records stored, refused ones reported by line, replays counted once."""
+
 import csv
 
 from sqlalchemy import select
@@ -10,8 +11,15 @@ from tests.helpers.records import rec, stored, write_jsonl
 
 
 def test_jsonl_mixed_valid_and_invalid(db, tmp_path):
-    rows = [rec(1), rec(2, input_tokens=-4), "{not json", rec(3, status="weird"), rec(4, cached_tokens=10),
-            rec(5, created_at="2999-01-01T00:00:00Z"), rec(6)]
+    rows = [
+        rec(1),
+        rec(2, input_tokens=-4),
+        "{not json",
+        rec(3, status="weird"),
+        rec(4, cached_tokens=10),
+        rec(5, created_at="2999-01-01T00:00:00Z"),
+        rec(6),
+    ]
     result = import_file(write_jsonl(tmp_path / "u.jsonl", rows))
     assert result.imported == 3
     assert [line for line, _ in result.refused] == [2, 3, 4, 6]
@@ -33,19 +41,58 @@ def test_reimport_counts_duplicates_and_conflicts(db, tmp_path):
 
 def test_csv_with_optional_columns_and_companies_created(db, tmp_path):
     path = tmp_path / "u.csv"
-    fields = ["job_id", "created_at", "company", "brand", "provider", "model", "status", "input_tokens",
-              "output_tokens", "cached_tokens", "cost_input", "cost_output", "description"]
+    fields = [
+        "job_id",
+        "created_at",
+        "company",
+        "brand",
+        "provider",
+        "model",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cost_input",
+        "cost_output",
+        "description",
+    ]
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
-        w.writerow({"job_id": "c1", "created_at": "2025-10-02T08:00:00Z", "company": "Beta", "brand": "App",
-                    "provider": "anthropic", "model": "claude-3-5-haiku-20241022", "status": "completed",
-                    "input_tokens": "2000", "output_tokens": "100", "cached_tokens": "", "cost_input": "",
-                    "cost_output": "", "description": "Résumé, avec virgule"})
-        w.writerow({"job_id": "c2", "created_at": "2025-10-02T09:00:00Z", "company": "Beta", "brand": "App",
-                    "provider": "openai", "model": "gpt-4o", "status": "failed", "input_tokens": "10",
-                    "output_tokens": "0", "cached_tokens": "0", "cost_input": "0.5", "cost_output": "0",
-                    "description": ""})
+        w.writerow(
+            {
+                "job_id": "c1",
+                "created_at": "2025-10-02T08:00:00Z",
+                "company": "Beta",
+                "brand": "App",
+                "provider": "anthropic",
+                "model": "claude-3-5-haiku-20241022",
+                "status": "completed",
+                "input_tokens": "2000",
+                "output_tokens": "100",
+                "cached_tokens": "",
+                "cost_input": "",
+                "cost_output": "",
+                "description": "Résumé, avec virgule",
+            }
+        )
+        w.writerow(
+            {
+                "job_id": "c2",
+                "created_at": "2025-10-02T09:00:00Z",
+                "company": "Beta",
+                "brand": "App",
+                "provider": "openai",
+                "model": "gpt-4o",
+                "status": "failed",
+                "input_tokens": "10",
+                "output_tokens": "0",
+                "cached_tokens": "0",
+                "cost_input": "0.5",
+                "cost_output": "0",
+                "description": "",
+            }
+        )
     result = import_file(path)
     assert (result.imported, result.refused) == (2, [])
     s = get_session(db)

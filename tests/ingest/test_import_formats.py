@@ -3,6 +3,7 @@
 tests/data/openai_completions_usage_export.csv uses the export's observed header and its real sample row;
 tests/data/litellm_spend_logs.* use every LiteLLM_SpendLogs column of LiteLLM's schema.prisma.
 """
+
 import json
 import shutil
 from datetime import UTC, datetime
@@ -12,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core.cli import main as cli_main
-from core.storage.db import get_session
 from core.ingest.formats import FormatError, detect_format, import_any
-from core.storage.models import AIJob, AIJobUsage, UsageDaily
 from core.pricing.catalog import price_usage
+from core.storage.db import get_session
+from core.storage.models import AIJob, AIJobUsage, UsageDaily
 from tests.helpers import DATA
 
 NOW = datetime(2025, 11, 1, tzinfo=UTC)
@@ -26,13 +27,27 @@ def rows(url):
     try:
         out = {}
         for job, u in s.execute(select(AIJob, AIJobUsage).join(AIJobUsage, AIJobUsage.ai_job_id == AIJob.id)):
-            out[job.job_id] = {"source": job.source, "company": job.company.name, "brand": job.brand.name,
-                               "operation": job.operation, "job_type": job.job_type, "description": job.description,
-                               "status": u.job_status, "provider": u.provider_name, "model": u.model_name,
-                               "input": u.input_tokens, "output": u.output_tokens, "cached": u.cached_tokens,
-                               "cost_input": u.cost_input, "cost_output": u.cost_output, "cost": u.total_cost,
-                               "pricing": u.pricing_status, "execution_ms": u.execution_ms,
-                               "error_class": u.error_class, "created_at": u.created_at}
+            out[job.job_id] = {
+                "source": job.source,
+                "company": job.company.name,
+                "brand": job.brand.name,
+                "operation": job.operation,
+                "job_type": job.job_type,
+                "description": job.description,
+                "status": u.job_status,
+                "provider": u.provider_name,
+                "model": u.model_name,
+                "input": u.input_tokens,
+                "output": u.output_tokens,
+                "cached": u.cached_tokens,
+                "cost_input": u.cost_input,
+                "cost_output": u.cost_output,
+                "cost": u.total_cost,
+                "pricing": u.pricing_status,
+                "execution_ms": u.execution_ms,
+                "error_class": u.error_class,
+                "created_at": u.created_at,
+            }
         rolled = s.scalar(select(func.coalesce(func.sum(UsageDaily.jobs), 0)))
         return out, rolled
     finally:
@@ -55,14 +70,34 @@ def test_openai_usage_export_csv(db):
     assert rolled == 2
     big = next(r for r in got.values() if r["model"] == "gpt-4o-2024-08-06")
     assert big | {"cost": None, "cost_input": None, "cost_output": None, "execution_ms": None} == {
-        "source": "provider_bill", "company": "Acme", "brand": "proj_4BhNtYH0z7dWbBtzhibxa65W",
-        "operation": "openai-usage-export", "job_type": "usage_bucket",
+        "source": "provider_bill",
+        "company": "Acme",
+        "brand": "proj_4BhNtYH0z7dWbBtzhibxa65W",
+        "operation": "openai-usage-export",
+        "job_type": "usage_bucket",
         "description": "OpenAI usage export: 10 requests in project proj_4BhNtYH0z7dWbBtzhibxa65W",
-        "status": "completed", "provider": "openai", "model": "gpt-4o-2024-08-06", "input": 59200, "output": 10646,
-        "cached": 5760, "cost": None, "cost_input": None, "cost_output": None, "pricing": "catalog",
-        "execution_ms": None, "error_class": None, "created_at": datetime(2025, 10, 5, tzinfo=UTC)}
-    expected = price_usage(provider="openai", model="gpt-4o-2024-08-06", at=big["created_at"], input_tokens=59200,
-                           output_tokens=10646, cached_tokens=5760)
+        "status": "completed",
+        "provider": "openai",
+        "model": "gpt-4o-2024-08-06",
+        "input": 59200,
+        "output": 10646,
+        "cached": 5760,
+        "cost": None,
+        "cost_input": None,
+        "cost_output": None,
+        "pricing": "catalog",
+        "execution_ms": None,
+        "error_class": None,
+        "created_at": datetime(2025, 10, 5, tzinfo=UTC),
+    }
+    expected = price_usage(
+        provider="openai",
+        model="gpt-4o-2024-08-06",
+        at=big["created_at"],
+        input_tokens=59200,
+        output_tokens=10646,
+        cached_tokens=5760,
+    )
     assert big["cost"] == expected.total_cost > 0
     again = import_any(DATA / "openai_completions_usage_export.csv", company="Acme", now=NOW)
     assert (again.imported, again.duplicates) == (0, 2), "deterministic job_ids: a re-import stores nothing twice"
@@ -74,16 +109,33 @@ def test_litellm_spend_logs_csv(db):
     got, rolled = rows(db)
     assert rolled == 4
     a = got["litellm:chatcmpl-1"]
-    assert (a["provider"], a["model"], a["input"], a["output"], a["status"]) == ("openai", "gpt-4o-mini", 1500, 40,
-                                                                                 "completed")
+    assert (a["provider"], a["model"], a["input"], a["output"], a["status"]) == (
+        "openai",
+        "gpt-4o-mini",
+        1500,
+        40,
+        "completed",
+    )
     assert (a["cost"], a["pricing"], a["execution_ms"]) == (Decimal("0.000420"), "billed", 2500)
     assert (a["brand"], a["operation"], a["job_type"], a["source"]) == (
-        "team-kb", "kb-quality-analysis-short", "acompletion", "import")
+        "team-kb",
+        "kb-quality-analysis-short",
+        "acompletion",
+        "import",
+    )
     g = got["litellm:chatcmpl-2"]
-    assert (g["provider"], g["model"], g["pricing"], g["execution_ms"]) == ("gemini", "gemini-2.0-flash", "catalog",
-                                                                            850)
-    assert g["cost"] == price_usage(provider="gemini", model="gemini-2.0-flash", at=g["created_at"],
-                                    input_tokens=100, output_tokens=30).total_cost
+    assert (g["provider"], g["model"], g["pricing"], g["execution_ms"]) == (
+        "gemini",
+        "gemini-2.0-flash",
+        "catalog",
+        850,
+    )
+    assert (
+        g["cost"]
+        == price_usage(
+            provider="gemini", model="gemini-2.0-flash", at=g["created_at"], input_tokens=100, output_tokens=30
+        ).total_cost
+    )
     f = got["litellm:chatcmpl-3"]
     assert (f["status"], f["error_class"], f["input"]) == ("failed", "RateLimitError", 0)
     c = got["litellm:chatcmpl-4"]
@@ -99,12 +151,32 @@ def test_litellm_spend_logs_json_array_auto(db, tmp_path):
     got, _ = rows(db)
     assert got["litellm:resp-1"]["cost"] == Decimal("0.000420") and got["litellm:resp-1"]["execution_ms"] == 1250
     assert (got["litellm:resp-2"]["provider"], got["litellm:resp-2"]["model"], got["litellm:resp-2"]["cost"]) == (
-        "ollama", "llama3.1:8b", Decimal("0"))
+        "ollama",
+        "llama3.1:8b",
+        Decimal("0"),
+    )
     wrapped = tmp_path / "v2.json"
-    wrapped.write_text(json.dumps({"data": [{"request_id": "v2-1", "startTime": "2025-10-07T00:00:00Z",
-                                             "model": "gpt-4o-mini", "custom_llm_provider": "openai",
-                                             "prompt_tokens": 5, "completion_tokens": 1, "spend": 0.0000012}],
-                                   "total": 1, "page": 1, "page_size": 50, "total_pages": 1}))
+    wrapped.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {
+                        "request_id": "v2-1",
+                        "startTime": "2025-10-07T00:00:00Z",
+                        "model": "gpt-4o-mini",
+                        "custom_llm_provider": "openai",
+                        "prompt_tokens": 5,
+                        "completion_tokens": 1,
+                        "spend": 0.0000012,
+                    }
+                ],
+                "total": 1,
+                "page": 1,
+                "page_size": 50,
+                "total_pages": 1,
+            }
+        )
+    )
     assert import_any(wrapped, now=NOW).imported == 1
     assert rows(db)[0]["litellm:v2-1"]["cost"] == Decimal("0.000001")
 

@@ -1,5 +1,6 @@
 """JSONL files are read a block at a time by Arrow; a block Arrow cannot read is read line by line. Either way
 the same records are stored and the same lines refused, with the same messages and line numbers."""
+
 import json
 import re
 
@@ -7,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from core.ingest import files as importer
-from core.storage.db import session_scope
 from core.ingest.files import import_file
+from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage
 from tests.helpers.records import rec, stored
 
@@ -24,9 +25,9 @@ def _lines(rows) -> bytes:
 
 def test_blocks_with_and_without_bad_lines(db, tmp_path, small_blocks):
     rows = [rec(i) for i in range(35)]
-    rows[12] = b'{"job_id": "broken", '                       # block 2: malformed -> read line by line
-    rows[23] = rec(23, input_tokens="250")                   # block 3: a type change -> line by line, stored
-    rows[31] = rec(31, cached_tokens=1001)                   # block 4: Arrow reads it; the scalar path refuses
+    rows[12] = b'{"job_id": "broken", '  # block 2: malformed -> read line by line
+    rows[23] = rec(23, input_tokens="250")  # block 3: a type change -> line by line, stored
+    rows[31] = rec(31, cached_tokens=1001)  # block 4: Arrow reads it; the scalar path refuses
     path = tmp_path / "u.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + _lines(rows[:5]) + b"\n   \n" + _lines(rows[5:]))  # BOM, blank lines
     result = import_file(path)
@@ -37,8 +38,14 @@ def test_blocks_with_and_without_bad_lines(db, tmp_path, small_blocks):
     assert (result.imported, result.duplicates) == (33, 0)
     assert stored(db) == (33, 33)
     with session_scope() as s:
-        assert s.scalar(select(AIJobUsage.input_tokens).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
-                        .where(AIJob.job_id == "imp-23")) == 250
+        assert (
+            s.scalar(
+                select(AIJobUsage.input_tokens)
+                .join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
+                .where(AIJob.job_id == "imp-23")
+            )
+            == 250
+        )
 
 
 def test_invalid_utf8_line_is_refused_alone(db, tmp_path, small_blocks):

@@ -1,4 +1,5 @@
 """normalize_usage: one small test per provider shape, from real recorded payloads (tests/data/payloads)."""
+
 import json
 
 import pytest
@@ -14,8 +15,7 @@ def load(name: str) -> dict:
 
 
 def shape(i, o, c=0, w=0, r=0):
-    return {"input_tokens": i, "output_tokens": o, "cached_tokens": c, "cache_write_tokens": w,
-            "reasoning_tokens": r}
+    return {"input_tokens": i, "output_tokens": o, "cached_tokens": c, "cache_write_tokens": w, "reasoning_tokens": r}
 
 
 def test_openai_chat_reasoning_counts_in_output():
@@ -44,8 +44,13 @@ def test_openai_responses_stream_completed_event_without_details():
 
 
 def test_openai_responses_cache_write_tokens():
-    usage = {"input_tokens": 4100, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 4012},
-             "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 4109}
+    usage = {
+        "input_tokens": 4100,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 4012},
+        "output_tokens": 9,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 4109,
+    }
     assert normalize_usage("openai", {"usage": usage}) == shape(4100, 9, w=4012)
 
 
@@ -66,14 +71,27 @@ def test_gemini_openai_compatible_thinking_only_in_total():
 
 
 def test_gemini_native_usage_metadata():
-    payload = {"usageMetadata": {"promptTokenCount": 1200, "candidatesTokenCount": 80, "thoughtsTokenCount": 250,
-                                 "cachedContentTokenCount": 1000, "totalTokenCount": 1530}}
+    payload = {
+        "usageMetadata": {
+            "promptTokenCount": 1200,
+            "candidatesTokenCount": 80,
+            "thoughtsTokenCount": 250,
+            "cachedContentTokenCount": 1000,
+            "totalTokenCount": 1530,
+        }
+    }
     assert normalize_usage("gemini", payload) == shape(1200, 330, c=1000, r=250)
 
 
 def test_gemini_native_tool_use_prompt_counts_as_input():
-    payload = {"usageMetadata": {"promptTokenCount": 100, "toolUsePromptTokenCount": 40,
-                                 "candidatesTokenCount": 10, "totalTokenCount": 150}}
+    payload = {
+        "usageMetadata": {
+            "promptTokenCount": 100,
+            "toolUsePromptTokenCount": 40,
+            "candidatesTokenCount": 10,
+            "totalTokenCount": 150,
+        }
+    }
     assert normalize_usage("gemini", payload) == shape(140, 10)
 
 
@@ -82,8 +100,9 @@ def test_mistral_prompt_tokens_details_cached():
 
 
 def test_mistral_num_cached_tokens_shape():
-    payload = {"usage": {"prompt_tokens": 1500, "completion_tokens": 20, "total_tokens": 1520,
-                         "num_cached_tokens": 1280}}
+    payload = {
+        "usage": {"prompt_tokens": 1500, "completion_tokens": 20, "total_tokens": 1520, "num_cached_tokens": 1280}
+    }
     assert normalize_usage("mistral", payload) == shape(1500, 20, c=1280)
 
 
@@ -102,19 +121,28 @@ def test_ollama_openai_compatible():
 def test_sdk_objects_are_accepted():
     from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 
-    usage = CompletionUsage(prompt_tokens=100, completion_tokens=7, total_tokens=107,
-                            prompt_tokens_details=PromptTokensDetails(cached_tokens=64))
+    usage = CompletionUsage(
+        prompt_tokens=100,
+        completion_tokens=7,
+        total_tokens=107,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=64),
+    )
     assert normalize_usage("openai", usage) == shape(100, 7, c=64)
 
 
-@pytest.mark.parametrize("payload, needle", [
-    ({"choices": []}, "no usage"),
-    ({"usage": {"prompt_tokens": -3, "completion_tokens": 1}}, "prompt_tokens"),
-    ({"usage": {"prompt_tokens": 1.5, "completion_tokens": 1}}, "prompt_tokens"),
-    ({"usage": {"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 9}}},
-     "exceed"),
-    ("not json", "JSON object"),
-])
+@pytest.mark.parametrize(
+    "payload, needle",
+    [
+        ({"choices": []}, "no usage"),
+        ({"usage": {"prompt_tokens": -3, "completion_tokens": 1}}, "prompt_tokens"),
+        ({"usage": {"prompt_tokens": 1.5, "completion_tokens": 1}}, "prompt_tokens"),
+        (
+            {"usage": {"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 9}}},
+            "exceed",
+        ),
+        ("not json", "JSON object"),
+    ],
+)
 def test_malformed_usage_is_refused_with_the_field(payload, needle):
     with pytest.raises(ValueError, match=needle):
         normalize_usage("openai", payload)
@@ -122,17 +150,30 @@ def test_malformed_usage_is_refused_with_the_field(payload, needle):
 
 def test_anthropic_thinking_tokens_are_reasoning():
     # Anthropic's newer responses report extended-thinking tokens inside output_tokens, itemised here.
-    payload = {"model": "claude-sonnet-4-5", "usage": {
-        "input_tokens": 120, "output_tokens": 900, "cache_read_input_tokens": 0,
-        "cache_creation_input_tokens": 0, "output_tokens_details": {"thinking_tokens": 640}}}
+    payload = {
+        "model": "claude-sonnet-4-5",
+        "usage": {
+            "input_tokens": 120,
+            "output_tokens": 900,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "output_tokens_details": {"thinking_tokens": 640},
+        },
+    }
     assert normalize_usage("anthropic", payload) == shape(120, 900, r=640)
 
 
 def test_anthropic_cache_creation_split_by_duration():
     # Newer responses add the 5-minute / 1-hour split beside the flat total: counted once, not twice.
-    payload = {"usage": {"input_tokens": 10, "output_tokens": 4, "cache_read_input_tokens": 0,
-                         "cache_creation_input_tokens": 500,
-                         "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 200}}}
+    payload = {
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 4,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 500,
+            "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 200},
+        }
+    }
     assert normalize_usage("anthropic", payload) == shape(510, 4, w=500)
 
 

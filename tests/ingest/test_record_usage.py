@@ -1,4 +1,5 @@
 """record_usage: stored exactly, timestamps in UTC, idempotent on job_id (also concurrently)."""
+
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -15,17 +16,31 @@ TS = datetime(2025, 11, 3, 14, 35, tzinfo=UTC)
 
 
 def base(**kw):
-    return dict(job_id="ai_job_abc123", created_at=TS, company="Humari", brand="Humari",
-                provider_name="openai", model_name="gpt-4o-mini", input_tokens=125, output_tokens=275,
-                execution_time_seconds=3, memory_usage_mb=64) | kw
+    return (
+        dict(
+            job_id="ai_job_abc123",
+            created_at=TS,
+            company="Humari",
+            brand="Humari",
+            provider_name="openai",
+            model_name="gpt-4o-mini",
+            input_tokens=125,
+            output_tokens=275,
+            execution_time_seconds=3,
+            memory_usage_mb=64,
+        )
+        | kw
+    )
 
 
 def counts(url):
     s = get_session(url)
     try:
-        return (s.scalar(select(func.count()).select_from(AIJob)),
-                s.scalar(select(func.count()).select_from(AIJobUsage)),
-                s.scalar(select(func.coalesce(func.sum(UsageDaily.jobs), 0))))
+        return (
+            s.scalar(select(func.count()).select_from(AIJob)),
+            s.scalar(select(func.count()).select_from(AIJobUsage)),
+            s.scalar(select(func.coalesce(func.sum(UsageDaily.jobs), 0))),
+        )
     finally:
         s.close()
 
@@ -106,8 +121,7 @@ def test_job_id_is_generated_when_missing(db):
 
 def test_failed_job_defaults(db):
     u = record_usage(**base(status="failed", output_tokens=0, error_class="InternalServerError"))
-    assert (u.success_rate, u.error_count, u.error_class, u.ai_job.status) == (0.0, 1, "InternalServerError",
-                                                                               "failed")
+    assert (u.success_rate, u.error_count, u.error_class, u.ai_job.status) == (0.0, 1, "InternalServerError", "failed")
 
 
 def test_total_tokens_must_match(db):
@@ -118,8 +132,16 @@ def test_total_tokens_must_match(db):
 
 def test_retry_without_timestamp_is_a_duplicate(db):
     # The usage spec's own example passes no created_at: a retry of the same call must count once.
-    kw = dict(job_id="retry-1", input_tokens=125, output_tokens=275, cost_input=Decimal("0.000625"),
-              cost_output=Decimal("0.004125"), execution_time_seconds=3, provider_name="openai", model_name="gpt-4o")
+    kw = dict(
+        job_id="retry-1",
+        input_tokens=125,
+        output_tokens=275,
+        cost_input=Decimal("0.000625"),
+        cost_output=Decimal("0.004125"),
+        execution_time_seconds=3,
+        provider_name="openai",
+        model_name="gpt-4o",
+    )
     first = record_usage(**kw)
     again = record_usage(**kw)
     assert again.id == first.id
@@ -134,14 +156,27 @@ def test_the_row_handed_back_is_the_stored_one(db):
     """The row comes back from the write itself, not read again (PostgreSQL, company and brand known): every
     column of it, its job, brand and company, values and types, as a query loads them."""
     record_usage(**base(job_id="first"))  # the company and brand exist from here on
-    u = record_usage(**base(job_id="second", cost_input=Decimal("0.000625"), cost_output=Decimal("0.004125"),
-                            execution_time_seconds=None, memory_usage_mb=None, status="failed",
-                            error_class="Timeout", description="a test call", request_id="req-1",
-                            created_at=datetime(2025, 11, 3, 15, 35, tzinfo=timezone(timedelta(hours=1)))))
+    u = record_usage(
+        **base(
+            job_id="second",
+            cost_input=Decimal("0.000625"),
+            cost_output=Decimal("0.004125"),
+            execution_time_seconds=None,
+            memory_usage_mb=None,
+            status="failed",
+            error_class="Timeout",
+            description="a test call",
+            request_id="req-1",
+            created_at=datetime(2025, 11, 3, 15, 35, tzinfo=timezone(timedelta(hours=1))),
+        )
+    )
     s = get_session(db)
     job = joinedload(AIJobUsage.ai_job)
-    stored = s.scalar(select(AIJobUsage).where(AIJobUsage.id == u.id).options(
-        job.joinedload(AIJob.brand), job.joinedload(AIJob.company)))
+    stored = s.scalar(
+        select(AIJobUsage)
+        .where(AIJobUsage.id == u.id)
+        .options(job.joinedload(AIJob.brand), job.joinedload(AIJob.company))
+    )
     s.close()
     assert _columns(u) == _columns(stored)
     assert _columns(u.ai_job) == _columns(stored.ai_job)
@@ -155,8 +190,16 @@ def test_a_price_set_by_another_process_prices_the_next_call(db):
     set elsewhere meanwhile prices the very next call."""
     assert record_usage(**base(job_id="before")).pricing_status == "catalog"
     s = get_session(db)  # another process: nothing this one keeps hears of it
-    s.add(PriceOverride(provider="openai", model_pattern="gpt-4o-mini", input_per_million=Decimal("1000"),
-                        output_per_million=Decimal("0"), effective_from=TS - timedelta(days=1), created_at=TS))
+    s.add(
+        PriceOverride(
+            provider="openai",
+            model_pattern="gpt-4o-mini",
+            input_per_million=Decimal("1000"),
+            output_per_million=Decimal("0"),
+            effective_from=TS - timedelta(days=1),
+            created_at=TS,
+        )
+    )
     s.commit()
     s.close()
     u = record_usage(**base(job_id="after"))

@@ -1,40 +1,49 @@
 """Bad input is refused with an error naming the field and the value."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.errors import InvalidRecord
-
 from core.ingest.checks import validate_record
 
 NOW = datetime(2025, 11, 3, 12, tzinfo=UTC)
-GOOD = {"job_id": "j1", "created_at": "2025-11-03T11:00:00Z", "provider": "openai", "model": "gpt-4o",
-        "input_tokens": 10, "output_tokens": 5}
+GOOD = {
+    "job_id": "j1",
+    "created_at": "2025-11-03T11:00:00Z",
+    "provider": "openai",
+    "model": "gpt-4o",
+    "input_tokens": 10,
+    "output_tokens": 5,
+}
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("input_tokens", -5, "negative"),
-    ("output_tokens", 2.5, "whole number"),
-    ("input_tokens", "12.7", "whole number"),
-    ("input_tokens", float("nan"), "finite"),
-    ("output_tokens", float("inf"), "finite"),
-    ("input_tokens", "abc", "number"),
-    ("input_tokens", True, "boolean"),
-    ("cached_tokens", 11, "exceeds input_tokens"),
-    ("reasoning_tokens", 6, "exceeds output_tokens"),
-    ("status", "done", "must be one of"),
-    ("created_at", "2025-11-03T12:06:00Z", "future"),
-    ("created_at", "yesterday", "ISO 8601"),
-    ("provider", "", "required"),
-    ("model", None, "required"),
-    ("job_id", "  ", "required"),
-    ("execution_time_seconds", -1, "negative"),
-    ("execution_time_seconds", float("nan"), "finite"),
-    ("cost_input", "-0.01", "negative"),
-    ("cost_output", "NaN", "finite"),
-    ("success_rate", 1.5, "between"),
-    ("memory_usage_mb", -64, "negative"),
-])
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("input_tokens", -5, "negative"),
+        ("output_tokens", 2.5, "whole number"),
+        ("input_tokens", "12.7", "whole number"),
+        ("input_tokens", float("nan"), "finite"),
+        ("output_tokens", float("inf"), "finite"),
+        ("input_tokens", "abc", "number"),
+        ("input_tokens", True, "boolean"),
+        ("cached_tokens", 11, "exceeds input_tokens"),
+        ("reasoning_tokens", 6, "exceeds output_tokens"),
+        ("status", "done", "must be one of"),
+        ("created_at", "2025-11-03T12:06:00Z", "future"),
+        ("created_at", "yesterday", "ISO 8601"),
+        ("provider", "", "required"),
+        ("model", None, "required"),
+        ("job_id", "  ", "required"),
+        ("execution_time_seconds", -1, "negative"),
+        ("execution_time_seconds", float("nan"), "finite"),
+        ("cost_input", "-0.01", "negative"),
+        ("cost_output", "NaN", "finite"),
+        ("success_rate", 1.5, "between"),
+        ("memory_usage_mb", -64, "negative"),
+    ],
+)
 def test_each_bad_value_is_refused_naming_field_and_value(field, value, reason):
     with pytest.raises(InvalidRecord) as exc:
         validate_record(GOOD | {field: value}, now=NOW)
@@ -54,9 +63,11 @@ def test_five_minutes_ahead_is_accepted_clock_skew():
 
 
 def test_csv_strings_are_parsed_and_naive_timestamps_are_utc():
-    rec = validate_record({k: str(v) for k, v in GOOD.items()} | {"created_at": "2025-11-03 10:00:00",
-                                                                 "cost_input": "0.5", "status": "FAILED"},
-                          now=NOW)
+    rec = validate_record(
+        {k: str(v) for k, v in GOOD.items()}
+        | {"created_at": "2025-11-03 10:00:00", "cost_input": "0.5", "status": "FAILED"},
+        now=NOW,
+    )
     assert rec.input_tokens == 10 and rec.created_at == datetime(2025, 11, 3, 10, tzinfo=UTC)
     assert str(rec.cost_input) == "0.500000" and rec.status == "failed" and rec.success_rate == 0.0
 

@@ -1,16 +1,17 @@
 """Budgets, quotas and prices name a provider that exists: in the pricing catalog, among the configured providers,
 in the ledger, or already in a limit. Anything else is refused as a likely typo, with the close matches, and
 nothing is written; `allow_new_provider=True` saves a deliberately new one."""
+
 import pytest
 from sqlalchemy import func, select
 
 from core import config
-from core.storage.db import session_scope
-from core.limits.budgets import list_budgets, list_prices, list_quotas, set_budget, set_price, set_quota
-from core.storage.models import Company
-from core.limits.provider_names import check_provider, known_providers
-from core.usage import record_usage
 from core.errors import InvalidRecord
+from core.limits.budgets import list_budgets, list_prices, list_quotas, set_budget, set_price, set_quota
+from core.limits.provider_names import check_provider, known_providers
+from core.storage.db import session_scope
+from core.storage.models import Company
+from core.usage import record_usage
 
 WRITES = {
     "budget": lambda p, **kw: set_budget("Acme", "10", provider=p, **kw),
@@ -20,8 +21,11 @@ WRITES = {
 
 
 def stored() -> dict[str, list]:
-    return {"budget": [b["provider"] for b in list_budgets()], "quota": [q["provider"] for q in list_quotas()],
-            "price": [p["provider"] for p in list_prices()]}
+    return {
+        "budget": [b["provider"] for b in list_budgets()],
+        "quota": [q["provider"] for q in list_quotas()],
+        "price": [p["provider"] for p in list_prices()],
+    }
 
 
 def companies() -> int:
@@ -53,8 +57,9 @@ def test_allow_new_provider_saves_it_and_it_is_known_from_then_on(db, kind):
 def test_a_provider_only_in_the_ledger_is_accepted(db, kind):
     with pytest.raises(InvalidRecord, match="unknown provider"):
         WRITES[kind]("acme")
-    record_usage(job_id="a1", provider_name="acme", model_name="custom-1", input_tokens=10, output_tokens=5,
-                 company="Acme")
+    record_usage(
+        job_id="a1", provider_name="acme", model_name="custom-1", input_tokens=10, output_tokens=5, company="Acme"
+    )
     WRITES[kind]("  ACME ")  # compared (and stored) lower-case and trimmed
     assert stored()[kind] == ["acme"]
 
@@ -76,8 +81,9 @@ def test_catalog_providers_under_our_names(db):
     # genai-prices calls Gemini "google": both names are ours to use, and so are the self-hosted ones.
     for name in ("openai", "anthropic", "mistral", "gemini", "google", "groq", "ollama", "vllm"):
         assert set_budget("Acme", "10", provider=name)["provider"] == name
-    assert stored()["budget"] == sorted(["openai", "anthropic", "mistral", "gemini", "google", "groq", "ollama",
-                                         "vllm"])
+    assert stored()["budget"] == sorted(
+        ["openai", "anthropic", "mistral", "gemini", "google", "groq", "ollama", "vllm"]
+    )
 
 
 def test_known_providers_gathers_every_source(db):

@@ -1,4 +1,5 @@
 """Every page test starts and ends with Streamlit's data cache and the sign-in throttle empty."""
+
 import pytest
 
 

@@ -1,13 +1,14 @@
 """Access control through the real dashboard (AppTest): password login, roles and company scoping, all enforced
 in the server-side script — and local mode when no login is configured."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import config
-from core.alerts import check_alerts, list_alerts
 from core.access.users import add_user, remove_user
+from core.alerts import check_alerts, list_alerts
 from core.limits.budgets import set_budget
 from tests.helpers.apptest import dashboard
 
@@ -18,19 +19,46 @@ PASSWORD = "a long enough password"
 
 @pytest.fixture
 def users(db, add_users):
-    add_users(("alice", PASSWORD, "admin", ["Humari"]), ("victor", PASSWORD, "viewer", ["Qadhya"]),
-              ("root", PASSWORD, "admin", ["*"]))
+    add_users(
+        ("alice", PASSWORD, "admin", ["Humari"]),
+        ("victor", PASSWORD, "viewer", ["Qadhya"]),
+        ("root", PASSWORD, "admin", ["*"]),
+    )
     now = datetime.now(UTC) - timedelta(minutes=5)
     from core.usage import record_usage
+
     for i in range(3):
-        record_usage(job_id=f"h{i}", company="Humari", provider_name="openai", model_name="gpt-4o-mini",
-                     input_tokens=1000, output_tokens=100, created_at=now, description=f"humari secret {i}")
-    record_usage(job_id="q1", company="Qadhya", provider_name="ollama", model_name="llama3.1:8b",
-                 input_tokens=500, output_tokens=50, created_at=now, description="qadhya task")
+        record_usage(
+            job_id=f"h{i}",
+            company="Humari",
+            provider_name="openai",
+            model_name="gpt-4o-mini",
+            input_tokens=1000,
+            output_tokens=100,
+            created_at=now,
+            description=f"humari secret {i}",
+        )
+    record_usage(
+        job_id="q1",
+        company="Qadhya",
+        provider_name="ollama",
+        model_name="llama3.1:8b",
+        input_tokens=500,
+        output_tokens=50,
+        created_at=now,
+        description="qadhya task",
+    )
     set_budget("Humari", "0.0001")  # exceeded: an open alert for Humari
     set_budget("Qadhya", "0.0001")
-    record_usage(job_id="q2", company="Qadhya", provider_name="openai", model_name="gpt-4o-mini",
-                 input_tokens=1000, output_tokens=100, created_at=now)
+    record_usage(
+        job_id="q2",
+        company="Qadhya",
+        provider_name="openai",
+        model_name="gpt-4o-mini",
+        input_tokens=1000,
+        output_tokens=100,
+        created_at=now,
+    )
     check_alerts()
     yield
     config.reset_settings()
@@ -75,6 +103,7 @@ def test_company_a_sees_zero_rows_of_b_whatever_the_url_says(users):
     assert at.query_params["company"] in ("Qadhya", ["Qadhya"])
     # A Humari usage id typed into the URL is not found in Qadhya's scope.
     from core.queries.usage_list import list_usage
+
     humari_id = list_usage(company="Humari")["results"][0]["id"]
     at = app("victor", "usage", id=str(humari_id))
     assert any(f"No usage with id {humari_id} in this scope" in w.value for w in at.warning)
@@ -95,16 +124,19 @@ def test_viewer_cannot_resolve_or_run_checks(users):
 
 def test_viewer_write_is_refused_server_side(users):
     """Even a forged call from a viewer's session reaches require_admin and is refused."""
+
     def script():
         import streamlit as st
 
         from ui import alerts_view
+
         st.session_state["_auth_user"] = {"username": "victor", "role": "viewer", "companies": ["Qadhya"]}
         try:
             alerts_view.resolve(1, "forged")
             st.write("resolved")
         except PermissionError as e:
             st.write(f"refused: {e}")
+
     at = AppTest.from_function(script, default_timeout=30).run()
     assert [m.value for m in at.markdown] == ["refused: Only an admin can do this."]
     assert list_alerts(is_resolved=True)["count"] == 0

@@ -1,13 +1,14 @@
 """The Alerts page through AppTest: summary counts, alert text rendered as text, filters, "Run checks now",
 resolve with a note behind the confirmation dialog; and through dashboard.py's navigation."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.helpers.alerts import spend
 from streamlit.testing.v1 import AppTest
 
 from core.alerts import check_alerts, list_alerts
 from core.limits.budgets import set_budget, set_quota
+from tests.helpers.alerts import spend
 from tests.helpers.apptest import dashboard, page_alone
 
 
@@ -96,15 +97,22 @@ def test_filters_and_run_checks_now(open_alerts):
 
 
 def test_alert_text_is_shown_as_text(db, env):
+    from decimal import Decimal
+
     from core.alerts import open_alert
     from core.alerts.rules import Finding
-    from core.storage.db import session_scope
     from core.ingest.record import get_or_create_company
-    from decimal import Decimal
+    from core.storage.db import session_scope
+
     with session_scope() as s:
         cid = get_or_create_company(s, "Acme")
-        open_alert(s, Finding(cid, "openai", "slow_execution", Decimal(30), Decimal(31),
-                              "<script>alert(1)</script> **bold** $x$"), datetime.now(UTC))
+        open_alert(
+            s,
+            Finding(
+                cid, "openai", "slow_execution", Decimal(30), Decimal(31), "<script>alert(1)</script> **bold** $x$"
+            ),
+            datetime.now(UTC),
+        )
     at = page()
     assert "<script>alert(1)</script> **bold** $x$" in texts(at)
     assert all("<script>" not in m.value for m in at.markdown)

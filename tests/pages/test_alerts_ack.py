@@ -1,17 +1,19 @@
 """The Alerts page's Acknowledge and Snooze (confirmed in a dialog), acknowledged alerts shown as such, the Resolve
 dialog warning when the condition still holds; viewers get none of it, even forged."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.helpers.alerts import spend
 from streamlit.testing.v1 import AppTest
 
 from core.alerts import acknowledge_alert, active_alerts, check_alerts, list_alerts
 from core.limits.budgets import set_budget, set_quota
+from tests.helpers.alerts import spend
 from tests.helpers.apptest import page_alone
 
-STILL_HOLDS = ("The condition still holds: it will open again at the next check. Acknowledge it instead to stop "
-               "the reminders.")
+STILL_HOLDS = (
+    "The condition still holds: it will open again at the next check. Acknowledge it instead to stop the reminders."
+)
 
 
 @pytest.fixture
@@ -60,15 +62,18 @@ def test_acknowledge_after_confirmation_and_shown_as_such(open_alerts):
     assert item["acknowledged"] and item["acknowledged_by"] == "dashboard" and item["snoozed_until"] is None
     assert item["acknowledgement_note"] == "Vendor raising the quota"
     shown = texts(at)
-    assert (f"✔ Acknowledged by dashboard at {item['acknowledged_at'][:16].replace('T', ' ')} UTC · "
-            "no reminder while it stays open · Note: Vendor raising the quota") in shown
+    assert (
+        f"✔ Acknowledged by dashboard at {item['acknowledged_at'][:16].replace('T', ' ')} UTC · "
+        "no reminder while it stays open · Note: Vendor raising the quota"
+    ) in shown
     assert "1 of 2 acknowledged" in "\n".join(c.value for c in at.caption)
     assert len(active_alerts()["alerts"]) == 2  # still open
     assert list_alerts()["results"][0]["is_resolved"] is False
 
 
-@pytest.mark.parametrize("choice,delta", [("1 hour", timedelta(hours=1)), ("1 day", timedelta(days=1)),
-                                          ("1 week", timedelta(weeks=1))])
+@pytest.mark.parametrize(
+    "choice,delta", [("1 hour", timedelta(hours=1)), ("1 day", timedelta(days=1)), ("1 week", timedelta(weeks=1))]
+)
 def test_snooze_for_a_while(open_alerts, choice, delta):
     alert_id = open_alerts["cost_warning"]
     at = page()
@@ -136,12 +141,14 @@ def test_a_forged_acknowledge_from_a_viewer_is_refused(open_alerts):
         import streamlit as st
 
         from ui import alerts_view
+
         st.session_state["_auth_user"] = {"username": "victor", "role": "viewer", "companies": ["*"]}
         try:
             alerts_view.acknowledge(int(st.query_params["id"]), "forged")
             st.write("acknowledged")
         except PermissionError as e:
             st.write(f"refused: {e}")
+
     at = AppTest.from_function(script, default_timeout=30)
     at.query_params["id"] = str(open_alerts["cost_warning"])
     at.run()

@@ -1,5 +1,6 @@
 """The budget status board on the pages: the Costs headline names the worst budget in scope (never a sum across
 companies), the board lists each budget and quota, and the Overview puts the budgets at risk first."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,9 +15,19 @@ pytestmark = pytest.mark.usefixtures("navigation_mode")
 def spend(company: str, cost: str, provider: str = "openai", model: str = "gpt-4o", n: int = [0]):
     n[0] += 1
     when = datetime.now(UTC) - timedelta(minutes=5)
-    record_usage(job_id=f"b-{n[0]}", created_at=when, company=company, provider_name=provider, model_name=model,
-                 input_tokens=100, output_tokens=50, cost_input=cost, cost_output="0", status="completed",
-                 execution_time_seconds="1")
+    record_usage(
+        job_id=f"b-{n[0]}",
+        created_at=when,
+        company=company,
+        provider_name=provider,
+        model_name=model,
+        input_tokens=100,
+        output_tokens=50,
+        cost_input=cost,
+        cost_output="0",
+        status="completed",
+        execution_time_seconds="1",
+    )
 
 
 @pytest.fixture
@@ -52,7 +63,10 @@ def test_costs_headline_names_the_worst_budget_not_a_sum(two_companies):
     board = at.table[0].value.map(lambda v: str(v).replace("\\", ""))
     # Worst first: Humari's budget (84.6 %), its OpenAI quota (28.2 %), Globex's budget (0.5 %).
     assert list(zip(board["Company"], board["Kind"], board["Used"])) == [
-        ("Humari", "budget", "84.6%"), ("Humari", "quota", "28.2%"), ("Globex", "budget", "0.5%")]
+        ("Humari", "budget", "84.6%"),
+        ("Humari", "quota", "28.2%"),
+        ("Globex", "budget", "0.5%"),
+    ]
     assert "Warning" in at.table[0].value.index[0]
 
 
@@ -67,7 +81,10 @@ def test_provider_filter_shows_that_providers_quota_and_the_company_budget(two_c
     at = linked("costs", provider="openai")
     board = at.table[0].value.map(lambda v: str(v).replace("\\", ""))
     assert set(zip(board["Company"], board["Provider"], board["Kind"])) == {
-        ("Humari", "all providers", "budget"), ("Humari", "openai", "quota"), ("Globex", "all providers", "budget")}
+        ("Humari", "all providers", "budget"),
+        ("Humari", "openai", "quota"),
+        ("Globex", "all providers", "budget"),
+    }
 
 
 def test_overview_lists_budgets_at_risk_first(two_companies):

@@ -1,6 +1,7 @@
 """Every page shows figures one way (core.display): money `$1,234.56` (four decimals under a dollar), counts with
 thousands separators (table columns of whole numbers too), times `2026-11-30 09:27 UTC`, plurals right. Each page
 runs through AppTest on SQLite and PostgreSQL; nothing it shows may match a format of before."""
+
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.alerts import check_alerts
 from core.limits.budgets import set_budget, set_price, set_quota
-from tests.helpers.ledger import load, make_records
 from tests.helpers.apptest import dashboard
+from tests.helpers.ledger import load, make_records
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -116,8 +117,18 @@ def test_usage_list_and_detail(ledger):
 
 
 def test_one_unpriced_call_is_one_call(db):
-    load([{"job_id": "lone", "created_at": datetime.now(UTC) - timedelta(hours=1), "provider": "acme",
-           "model": "custom-9", "input_tokens": 100, "output_tokens": 50}])
+    load(
+        [
+            {
+                "job_id": "lone",
+                "created_at": datetime.now(UTC) - timedelta(hours=1),
+                "provider": "acme",
+                "model": "custom-9",
+                "input_tokens": 100,
+                "output_tokens": 50,
+            }
+        ]
+    )
     at = app()
     texts = check(at)
     assert any(t.startswith("1 call has no known price") for t in texts)

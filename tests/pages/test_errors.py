@@ -1,6 +1,7 @@
 """What a page shows when something is wrong: a bad value in a shared link is refused with a plain message before
 any query (never SQL, a driver's name or its parameters), core refuses out-of-range values itself, and an
 unexpected error shows only a short reference that leads to the full (redacted) entry in the server log."""
+
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from core import analytics, config
 from core.alerts import AlertNotFound, resolve_alert
 from core.errors import InvalidRecord
-from tests.helpers.ledger import load, make_records
 from tests.helpers.apptest import dashboard
+from tests.helpers.ledger import load, make_records
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -121,7 +122,8 @@ def test_unexpected_error_shows_a_reference_found_in_the_log(ledger, monkeypatch
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and re.fullmatch(
-        r"Something went wrong — reference [0-9a-f]{8}; the details are in the server log\.", errors[0]), errors
+        r"Something went wrong — reference [0-9a-f]{8}; the details are in the server log\.", errors[0]
+    ), errors
     reference = errors[0].split("reference ")[1][:8]
     entries = [r.getMessage() for r in caplog.records if r.name == "dashboard"]
     assert len(entries) == 1 and f"reference {reference}" in entries[0]
@@ -137,8 +139,10 @@ def test_dsn_password_never_reaches_the_page_or_the_log(caplog):
 
         def broken():
             secret = "hunter2-very-secret"
-            raise RuntimeError(f"could not connect to postgresql+psycopg://aium:{secret}@db.internal:5432/usage "
-                               f"(key sk-proj-{secret})")
+            raise RuntimeError(
+                f"could not connect to postgresql+psycopg://aium:{secret}@db.internal:5432/usage (key sk-proj-{secret})"
+            )
+
         guard(broken)
 
     with caplog.at_level(logging.DEBUG):

@@ -1,5 +1,6 @@
 """The Monitor pages through AppTest: each renders with data and without, filters change the figures (and live in
 the URL, and hold across pages), demo data and a stale worker are flagged."""
+
 import base64
 import json
 from datetime import UTC, datetime, timedelta
@@ -11,8 +12,8 @@ import streamlit as st
 
 from core.storage.db import session_scope
 from core.storage.models import WorkerHeartbeat, WorkerState
-from tests.helpers.ledger import csum, load, make_records, raw_rows
 from tests.helpers.apptest import app_test, dashboard
+from tests.helpers.ledger import csum, load, make_records, raw_rows
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -28,8 +29,11 @@ def ledger(db):
 
 def in_days(rows, days, **match):
     now = datetime.now(UTC)
-    return [r for r in rows if now - timedelta(days=days) <= r.created_at <= now
-            and all(getattr(r, k) == v for k, v in match.items())]
+    return [
+        r
+        for r in rows
+        if now - timedelta(days=days) <= r.created_at <= now and all(getattr(r, k) == v for k, v in match.items())
+    ]
 
 
 def values(arr) -> list[float]:
@@ -66,8 +70,10 @@ def test_overview_figures_match_the_ledger(ledger):
     assert drawn == pytest.approx(float(csum(picked)), abs=0.01)
     # Unpriced calls are counted and named.
     unpriced = sum(r.pricing_status == "unpriced" for r in picked)
-    assert any(plain(w.value).startswith(f"{unpriced} calls have no known price") and "acme/custom-1" in plain(w.value)
-               for w in at.warning)
+    assert any(
+        plain(w.value).startswith(f"{unpriced} calls have no known price") and "acme/custom-1" in plain(w.value)
+        for w in at.warning
+    )
 
 
 def test_overview_filters_change_figures_and_live_in_the_url(ledger):
@@ -81,8 +87,9 @@ def test_overview_filters_change_figures_and_live_in_the_url(ledger):
     # The provider filter holds on the other pages.
     at.switch_page("pages/costs.py").run()
     now = datetime.now(UTC)
-    month = [r for r in ledger if (r.created_at.year, r.created_at.month) == (now.year, now.month)
-             and r.provider == "openai"]
+    month = [
+        r for r in ledger if (r.created_at.year, r.created_at.month) == (now.year, now.month) and r.provider == "openai"
+    ]
     assert metric(at, "Cost this month") == usd2(csum(month))
 
 
@@ -140,9 +147,21 @@ def test_trends_draws_the_week_in_progress_as_such(db):
     now = datetime.now(UTC)
     week = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=now.weekday())
     days = [week - timedelta(days=7 * n - 2) for n in (3, 2, 1)] + [max(week, now - timedelta(seconds=1))]
-    load([{"job_id": f"w{i}", "created_at": day, "provider": "openai", "model": "gpt-4o", "input_tokens": 10,
-           "output_tokens": 10, "cost_input": cost, "cost_output": "0"}
-          for i, (day, cost) in enumerate(zip(days, ["100", "100", "100", "1.40"]))])
+    load(
+        [
+            {
+                "job_id": f"w{i}",
+                "created_at": day,
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 10,
+                "output_tokens": 10,
+                "cost_input": cost,
+                "cost_output": "0",
+            }
+            for i, (day, cost) in enumerate(zip(days, ["100", "100", "100", "1.40"]))
+        ]
+    )
     at = app_test("trends")
     assert not at.exception
     table = at.table[0].value
@@ -163,8 +182,20 @@ def test_empty_database_shows_an_empty_state(db, page):
 
 
 def test_single_record_single_provider(db):
-    load([{"job_id": "only", "created_at": datetime.now(UTC) - timedelta(hours=1), "provider": "openai",
-           "model": "gpt-4o", "input_tokens": 100, "output_tokens": 50, "cost_input": "0.25", "cost_output": "0.5"}])
+    load(
+        [
+            {
+                "job_id": "only",
+                "created_at": datetime.now(UTC) - timedelta(hours=1),
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 100,
+                "output_tokens": 50,
+                "cost_input": "0.25",
+                "cost_output": "0.5",
+            }
+        ]
+    )
     for page in PAGES:
         at = app_test(page)
         assert not at.exception, page
@@ -187,8 +218,15 @@ def test_demo_banner_and_stale_worker(ledger):
     now = datetime.now(UTC)
     with session_scope() as s:
         s.add(WorkerState(key="demo_data", value="seed=1", updated_at=now))
-        s.add(WorkerHeartbeat(worker_id="w:1", hostname="w", pid=1, started_at=now - timedelta(days=1),
-                              last_beat_at=now - timedelta(hours=3)))
+        s.add(
+            WorkerHeartbeat(
+                worker_id="w:1",
+                hostname="w",
+                pid=1,
+                started_at=now - timedelta(days=1),
+                last_beat_at=now - timedelta(hours=3),
+            )
+        )
     st.cache_data.clear()
     for page in PAGES + ["usage", "settings"]:
         at = app_test(page)
@@ -217,9 +255,17 @@ def _calls(prefix, n, model, cost, provider="openai", operation="document-summar
     start = datetime.now(UTC) - timedelta(days=5)  # inside the page's default period (the Overview's 7 days)
     out = []
     for i in range(n):
-        rec = {"job_id": f"{prefix}-{i}", "created_at": start + timedelta(minutes=7 * i), "company": "Acme",
-               "provider": provider, "model": model, "operation": operation, "input_tokens": 900,
-               "output_tokens": 100, "execution_time_seconds": "2"}
+        rec = {
+            "job_id": f"{prefix}-{i}",
+            "created_at": start + timedelta(minutes=7 * i),
+            "company": "Acme",
+            "provider": provider,
+            "model": model,
+            "operation": operation,
+            "input_tokens": 900,
+            "output_tokens": 100,
+            "execution_time_seconds": "2",
+        }
         if cost is not None:
             rec |= {"cost_input": cost, "cost_output": "0"}
         out.append(rec)
@@ -227,8 +273,11 @@ def _calls(prefix, n, model, cost, provider="openai", operation="document-summar
 
 
 def test_efficiency_page_shows_savings_and_self_hosted_apart(db):
-    load(_calls("a", 100, "gpt-4o", "0.05") + _calls("b", 50, "gpt-4o-mini", "0.01")
-         + _calls("l", 40, "llama3.1:8b", None, provider="ollama"))
+    load(
+        _calls("a", 100, "gpt-4o", "0.05")
+        + _calls("b", 50, "gpt-4o-mini", "0.01")
+        + _calls("l", 40, "llama3.1:8b", None, provider="ollama")
+    )
     at = app_test("efficiency")
     assert not at.exception
     labels = [m.label for m in at.metric]
@@ -238,9 +287,17 @@ def test_efficiency_page_shows_savings_and_self_hosted_apart(db):
     assert metric(at, "Saving if every proposal is followed") == "$4.00 / month"
     table = at.table[0].value
     row = {k: plain(str(v)) for k, v in table.reset_index().iloc[0].items()}
-    assert row == {"Company": "Acme", "Operation": "document-summary", "From": "gpt-4o (openai)",
-                   "To": "gpt-4o-mini (openai)", "Calls (30 days)": "100", "From avg / job": "$0.0500",
-                   "To avg / job": "$0.0100", "To reliability": "100.0%", "Saving / month": "$4.00"}
+    assert row == {
+        "Company": "Acme",
+        "Operation": "document-summary",
+        "From": "gpt-4o (openai)",
+        "To": "gpt-4o-mini (openai)",
+        "Calls (30 days)": "100",
+        "From avg / job": "$0.0500",
+        "To avg / job": "$0.0100",
+        "To reliability": "100.0%",
+        "Saving / month": "$4.00",
+    }
     texts = [plain(m.value) for m in at.markdown]
     assert any(t.startswith("**Self-hosted models**") for t in texts)
     assert any("document-summary: gpt-4o → gpt-4o-mini saves ≈ $4.00/month" in t for t in texts)
@@ -248,8 +305,8 @@ def test_efficiency_page_shows_savings_and_self_hosted_apart(db):
 
 
 def test_costs_page_shows_the_reconciliation_on_demo_data(db):
-    from core.ingest.demo import BILL_GAPS, load_demo
     from core.display import count, usd
+    from core.ingest.demo import BILL_GAPS, load_demo
     from core.providers.reconcile import reconcile
 
     load_demo(seed=3, days=30)
@@ -266,8 +323,9 @@ def test_costs_page_shows_the_reconciliation_on_demo_data(db):
     gap = today - timedelta(days=min(BILL_GAPS))
     at.selectbox(key="qp_month").set_value(gap.strftime("%Y-%m")).run()
     assert not at.exception
-    month = reconcile(gap.replace(day=1), min(today, (gap.replace(day=28) + timedelta(days=4)).replace(day=1)
-                                           - timedelta(days=1)))
+    month = reconcile(
+        gap.replace(day=1), min(today, (gap.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
+    )
     day = next(x for x in month["days"] if x["date"] == gap.isoformat())
     assert day["over_tolerance"] and day["synced"]
     over = next(t.value for t in at.table if "Difference %" in t.value.columns)
@@ -281,17 +339,39 @@ def test_a_period_without_timed_calls_shows_a_dash_not_zero_seconds(db):
     call has its own average, and the day without one shows "—"."""
     now = datetime.now(UTC)
     recent, older = now - timedelta(hours=1), now - timedelta(days=10)
-    untimed = [{"job_id": f"u{i}", "created_at": recent - timedelta(minutes=i), "provider": "openai",
-                "model": "gpt-4o", "input_tokens": 100, "output_tokens": 50} for i in range(3)]
-    load(untimed + [{"job_id": "timed", "created_at": older, "provider": "openai", "model": "gpt-4o",
-                     "input_tokens": 100, "output_tokens": 50, "execution_time_seconds": "1.5"}])
+    untimed = [
+        {
+            "job_id": f"u{i}",
+            "created_at": recent - timedelta(minutes=i),
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_tokens": 100,
+            "output_tokens": 50,
+        }
+        for i in range(3)
+    ]
+    load(
+        untimed
+        + [
+            {
+                "job_id": "timed",
+                "created_at": older,
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 100,
+                "output_tokens": 50,
+                "execution_time_seconds": "1.5",
+            }
+        ]
+    )
     at = app_test()  # 30 days: one timed call among four
     assert not at.exception
     assert [m.value for m in at.metric if m.label == "Avg execution time"] == ["1.50 s", "1.50 s"]
     daily = at.dataframe[-1].value
     days = {(recent - timedelta(minutes=i)).date().isoformat() for i in range(3)}
     assert dict(zip(daily["Day"], daily["Avg execution time"])) == {d: "—" for d in days} | {
-        older.date().isoformat(): "1.50 s"}
+        older.date().isoformat(): "1.50 s"
+    }
     at.radio(key="qp_days").set_value("7").run()  # the untimed calls alone
     assert not at.exception and metric(at, "Jobs") == "3"
     assert [m.value for m in at.metric if m.label == "Avg execution time"] == ["—", "—"]

@@ -1,5 +1,6 @@
 """Settings through AppTest: budgets, quotas and prices edited with the CLI's validation, a confirmation dialog
 before any write, and one click to price an unpriced model (its stored calls are repriced)."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import analytics
 from core.limits.budgets import list_budgets, list_prices, list_quotas, set_budget
-from tests.helpers.ledger import load
 from tests.helpers.apptest import dashboard
+from tests.helpers.ledger import load
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -27,10 +28,28 @@ def submit(at, form: str, label: str):
 
 @pytest.fixture
 def company(db):
-    load([{"job_id": "a", "created_at": datetime.now(UTC) - timedelta(days=2), "company": "Acme", "provider": "acme",
-           "model": "custom-1", "input_tokens": 1_000_000, "output_tokens": 500_000},
-          {"job_id": "b", "created_at": datetime.now(UTC) - timedelta(days=1), "company": "Acme", "provider": "acme",
-           "model": "custom-1", "input_tokens": 2_000_000, "output_tokens": 0}])
+    load(
+        [
+            {
+                "job_id": "a",
+                "created_at": datetime.now(UTC) - timedelta(days=2),
+                "company": "Acme",
+                "provider": "acme",
+                "model": "custom-1",
+                "input_tokens": 1_000_000,
+                "output_tokens": 500_000,
+            },
+            {
+                "job_id": "b",
+                "created_at": datetime.now(UTC) - timedelta(days=1),
+                "company": "Acme",
+                "provider": "acme",
+                "model": "custom-1",
+                "input_tokens": 2_000_000,
+                "output_tokens": 0,
+            },
+        ]
+    )
     return "Acme"
 
 
@@ -89,7 +108,8 @@ def test_one_click_pricing_of_an_unpriced_model(company):
     assert list_prices() == []  # nothing saved before the confirmation
     at.button(key="d_save").click().run()
     assert [(p["provider"], p["model"], p["input_per_million"]) for p in list_prices()] == [
-        ("acme", "custom-1", "2.000000")]
+        ("acme", "custom-1", "2.000000")
+    ]
     assert analytics.unpriced_models() == []
     # 3M input tokens at $2 + 0.5M output tokens at $10 = $11.
     assert analytics.get_usage_stats()["lifetime"]["total_cost"] == "11.000000"
@@ -109,7 +129,8 @@ def test_price_override_form(company):
     submit(at, "price_form", "Save price…")
     at.button(key="confirm_yes").click().run()
     assert [(p["provider"], p["model"], p["output_per_million"]) for p in list_prices()] == [
-        ("ollama", "llama*", "0.200000")]
+        ("ollama", "llama*", "0.200000")
+    ]
 
 
 def test_empty_database_renders(db):

@@ -1,5 +1,6 @@
 """The usage explorer through AppTest: the usage list's filters change the rows, pages move, the detail view shows one
 usage with its job and cost per token, and the export holds exactly the filtered rows."""
+
 import csv
 import io
 import re
@@ -9,8 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers.ledger import load, make_records, money, raw_rows
 from tests.helpers.apptest import dashboard
+from tests.helpers.ledger import load, make_records, money, raw_rows
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -48,16 +49,44 @@ def test_filters_change_rows(ledger):
 def test_every_seed_filter_from_the_url(ledger):
     since = (datetime.now(UTC) - timedelta(days=20)).date()
     bid = next(r.brand_id for r in ledger if r.brand == "Web")
-    at = usage_app(provider="openai", model_name="gpt-4o", execution_time_seconds__gte="5", success_rate__lt="1.0",
-                   created_at__gte=since.isoformat(), brand=str(bid), ai_job__status="completed", total_cost__gte="0")
-    expected = [r for r in ledger if r.provider == "openai" and r.model == "gpt-4o" and r.execution_ms >= 5000
-                and r.success_rate < 1.0 and r.created_at.date() >= since and r.brand_id == bid
-                and r.status == "completed"]
+    at = usage_app(
+        provider="openai",
+        model_name="gpt-4o",
+        execution_time_seconds__gte="5",
+        success_rate__lt="1.0",
+        created_at__gte=since.isoformat(),
+        brand=str(bid),
+        ai_job__status="completed",
+        total_cost__gte="0",
+    )
+    expected = [
+        r
+        for r in ledger
+        if r.provider == "openai"
+        and r.model == "gpt-4o"
+        and r.execution_ms >= 5000
+        and r.success_rate < 1.0
+        and r.created_at.date() >= since
+        and r.brand_id == bid
+        and r.status == "completed"
+    ]
     assert shown_count(at) == len(expected)
-    at = usage_app(provider="openai", model_name="gpt-4o", execution_time_seconds__gte="5",
-                   created_at__gte=since.isoformat(), brand=str(bid))
-    expected = [r for r in ledger if r.provider == "openai" and r.model == "gpt-4o" and r.execution_ms >= 5000
-                and r.created_at.date() >= since and r.brand_id == bid]
+    at = usage_app(
+        provider="openai",
+        model_name="gpt-4o",
+        execution_time_seconds__gte="5",
+        created_at__gte=since.isoformat(),
+        brand=str(bid),
+    )
+    expected = [
+        r
+        for r in ledger
+        if r.provider == "openai"
+        and r.model == "gpt-4o"
+        and r.execution_ms >= 5000
+        and r.created_at.date() >= since
+        and r.brand_id == bid
+    ]
     assert shown_count(at) == len(expected) > 0
     assert set(at.dataframe[0].value["Job"]) == {r.job_id for r in expected}
 
@@ -111,7 +140,7 @@ def test_export_returns_the_filtered_rows(ledger, monkeypatch):
     assert {r["job_id"] for r in rows} == expected and len(rows) == len(expected)
     # In the list's order ("Costliest first"), not the ledger's.
     assert [r["job_id"] for r in rows] == [r.job_id for r in sorted(picked, key=lambda r: (r.cost, r.id), reverse=True)]
-    assert [r["job_id"] for r in rows[:len(at.dataframe[0].value)]] == list(at.dataframe[0].value["Job"])
+    assert [r["job_id"] for r in rows[: len(at.dataframe[0].value)]] == list(at.dataframe[0].value["Job"])
     costs = {r.job_id: money(r.cost) for r in ledger}
     assert all(r["provider_name"] == "anthropic" and r["total_cost"] == costs[r["job_id"]] for r in rows)
 

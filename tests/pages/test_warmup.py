@@ -1,5 +1,6 @@
 """Warm start: ui.warmup computes the Overview's default figures into the cache the page reads, and `streamlit run
 app.py` starts it with the server, before any browser connects. SQLite and PostgreSQL for the cache test."""
+
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -7,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import streamlit as st
 
+from tests.helpers.apptest import app_test
 from tests.helpers.browser import streamlit_server
 from tests.helpers.ledger import load, make_records
 from ui import warmup
-from tests.helpers.apptest import app_test
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -23,14 +24,27 @@ def jobs_shown(at) -> str:
 def test_warm_up_fills_the_overview_cache(db):
     now = datetime.now(UTC)
     load([r for r in make_records(n=30, now=now - timedelta(hours=1)) if not r["job_id"].startswith("edge")])
-    recent = sum(1 for r in make_records(n=30, now=now - timedelta(hours=1))
-                 if not r["job_id"].startswith("edge") and r["created_at"] >= now - timedelta(days=30))
+    recent = sum(
+        1
+        for r in make_records(n=30, now=now - timedelta(hours=1))
+        if not r["job_id"].startswith("edge") and r["created_at"] >= now - timedelta(days=30)
+    )
     steps = warmup.warm()
     assert list(steps) == ["imports", "migrate", "figures", "chart"]
     # A call recorded after the warm-up: the Overview still shows the warmed figures, so the page read them from
     # the cache the warm-up filled (same keys as the page's own calls) instead of computing its own.
-    load([{"job_id": "after-warm-up", "created_at": now - timedelta(minutes=5), "provider": "openai",
-           "model": "gpt-4o", "input_tokens": 10, "output_tokens": 5}])
+    load(
+        [
+            {
+                "job_id": "after-warm-up",
+                "created_at": now - timedelta(minutes=5),
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 10,
+                "output_tokens": 5,
+            }
+        ]
+    )
     assert jobs_shown(app_test()) == f"{recent:,}"
     st.cache_data.clear()
     assert jobs_shown(app_test()) == f"{recent + 1:,}"

@@ -1,4 +1,5 @@
 """Pricing against the prices providers publish, across a price change, and with overrides."""
+
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,8 +14,16 @@ M = 1_000_000
 
 
 def cost(provider, model, i, o, c=0, w=0, at=AT, session=None):
-    return price_usage(session, provider=provider, model=model, at=at, input_tokens=i, output_tokens=o,
-                       cached_tokens=c, cache_write_tokens=w)
+    return price_usage(
+        session,
+        provider=provider,
+        model=model,
+        at=at,
+        input_tokens=i,
+        output_tokens=o,
+        cached_tokens=c,
+        cache_write_tokens=w,
+    )
 
 
 def test_gpt_4o_mini_published_prices():
@@ -85,10 +94,16 @@ def test_override_wins_over_catalog_from_its_date(db):
     set_price("openai", "gpt-4o-mini", "1.00", "2.00", effective_from="2025-10-01")
     p = Pricer(session=None, overrides=None)
     from core.storage.db import session_scope
+
     with session_scope() as s:
         p = Pricer(s)
-        before = p.price(provider="openai", model="gpt-4o-mini", at=datetime(2025, 9, 30, tzinfo=UTC),
-                         input_tokens=M, output_tokens=M)
+        before = p.price(
+            provider="openai",
+            model="gpt-4o-mini",
+            at=datetime(2025, 9, 30, tzinfo=UTC),
+            input_tokens=M,
+            output_tokens=M,
+        )
         after = p.price(provider="openai", model="gpt-4o-mini", at=AT, input_tokens=M, output_tokens=M)
     assert (before.pricing_status, before.total_cost) == ("catalog", Decimal("0.75"))
     assert (after.pricing_status, after.total_cost) == ("override", Decimal("3.00"))
@@ -97,12 +112,15 @@ def test_override_wins_over_catalog_from_its_date(db):
 def test_override_effective_mid_day(db):
     set_price("acme", "m1", "1", "1", effective_from="2025-11-01T12:00:00Z", allow_new_provider=True)
     from core.storage.db import session_scope
+
     with session_scope() as s:
         p = Pricer(s)
-        morning = p.price(provider="acme", model="m1", at=datetime(2025, 11, 1, 11, tzinfo=UTC),
-                          input_tokens=M, output_tokens=0)
-        noon = p.price(provider="acme", model="m1", at=datetime(2025, 11, 1, 12, tzinfo=UTC),
-                       input_tokens=M, output_tokens=0)
+        morning = p.price(
+            provider="acme", model="m1", at=datetime(2025, 11, 1, 11, tzinfo=UTC), input_tokens=M, output_tokens=0
+        )
+        noon = p.price(
+            provider="acme", model="m1", at=datetime(2025, 11, 1, 12, tzinfo=UTC), input_tokens=M, output_tokens=0
+        )
     assert morning.pricing_status == "unpriced"
     assert (noon.pricing_status, noon.total_cost) == ("override", Decimal("1"))
 
@@ -119,28 +137,51 @@ def test_pattern_override_prices_self_hosted_models(db):
 
 
 def test_billed_cost_is_kept_as_given(db):
-    u = record_usage(provider_name="openai", model_name="gpt-4o", input_tokens=125, output_tokens=275,
-                     cost_input=Decimal("0.000625"), cost_output=Decimal("0.004125"))
-    assert (u.cost_input, u.cost_output, u.total_cost) == (Decimal("0.000625"), Decimal("0.004125"),
-                                                           Decimal("0.004750"))
+    u = record_usage(
+        provider_name="openai",
+        model_name="gpt-4o",
+        input_tokens=125,
+        output_tokens=275,
+        cost_input=Decimal("0.000625"),
+        cost_output=Decimal("0.004125"),
+    )
+    assert (u.cost_input, u.cost_output, u.total_cost) == (
+        Decimal("0.000625"),
+        Decimal("0.004125"),
+        Decimal("0.004750"),
+    )
     assert u.pricing_status == "billed"
 
 
 def test_float_money_is_refused():
     from core.money import to_money
+
     with pytest.raises(TypeError):
         to_money(0.1)
 
 
 def test_new_override_reprices_nothing_stored_unless_asked(db):
-    old = record_usage(job_id="p1", provider_name="openai", model_name="gpt-4o-mini", input_tokens=M,
-                       output_tokens=0, created_at=datetime(2025, 10, 5, tzinfo=UTC))
+    old = record_usage(
+        job_id="p1",
+        provider_name="openai",
+        model_name="gpt-4o-mini",
+        input_tokens=M,
+        output_tokens=0,
+        created_at=datetime(2025, 10, 5, tzinfo=UTC),
+    )
     result = set_price("openai", "gpt-4o-mini", "1", "1", effective_from="2025-10-01")
     assert result["repriced"] == 0
     from core.queries.usage_list import get_usage
+
     assert get_usage(old.id)["total_cost"] == "0.150000"
-    new = record_usage(job_id="p2", provider_name="openai", model_name="gpt-4o-mini", input_tokens=M,
-                       output_tokens=0, created_at=datetime(2025, 10, 6, tzinfo=UTC))
+    new = record_usage(
+        job_id="p2",
+        provider_name="openai",
+        model_name="gpt-4o-mini",
+        input_tokens=M,
+        output_tokens=0,
+        created_at=datetime(2025, 10, 6, tzinfo=UTC),
+    )
     assert (new.pricing_status, new.total_cost) == ("override", Decimal("1"))
     again = set_price("openai", "gpt-4o-mini", "1", "1", effective_from="2025-10-01", reprice=True)
     assert again["repriced"] == 1

@@ -1,6 +1,7 @@
 """Anthropic usage and cost report sync against a fake Admin API on loopback: both cache-creation shapes, paging,
 amounts in cents, a 429 then success, a day re-synced with a changed amount (rollup exact), refused lines, the
 command line and the worker's daily job."""
+
 import io
 import sys
 from datetime import UTC, date, datetime
@@ -49,21 +50,48 @@ def admin(monkeypatch):
 def ledger(url):
     s = get_session(url)
     try:
-        rows = s.execute(select(AIJob.job_id, AIJob.source, AIJobUsage.model_name, Brand.name.label("brand"),
-                                AIJobUsage.input_tokens, AIJobUsage.output_tokens, AIJobUsage.cached_tokens,
-                                AIJobUsage.cache_write_tokens, AIJobUsage.cost_input, AIJobUsage.cost_output,
-                                AIJobUsage.pricing_status, AIJobUsage.created_at, AIJob.description)
-                         .join(AIJobUsage, AIJobUsage.ai_job_id == AIJob.id)
-                         .join(Brand, Brand.id == AIJob.brand_id).order_by(AIJob.job_id)).all()
-        rolled = s.execute(select(func.coalesce(func.sum(UsageDaily.jobs), 0),
-                                  func.coalesce(func.sum(UsageDaily.input_tokens), 0),
-                                  func.sum(UsageDaily.total_cost))).one()
-        raw = s.execute(select(func.count(), func.coalesce(func.sum(AIJobUsage.input_tokens), 0),
-                               func.sum(AIJobUsage.total_cost))).one()
-        costs = s.execute(select(ProviderCost.provider, ProviderCost.day, ProviderCost.project_id,
-                                 ProviderCost.line_item, ProviderCost.model, ProviderCost.cost_kind,
-                                 ProviderCost.amount, ProviderCost.currency)
-                          .order_by(ProviderCost.day, ProviderCost.project_id, ProviderCost.line_item)).all()
+        rows = s.execute(
+            select(
+                AIJob.job_id,
+                AIJob.source,
+                AIJobUsage.model_name,
+                Brand.name.label("brand"),
+                AIJobUsage.input_tokens,
+                AIJobUsage.output_tokens,
+                AIJobUsage.cached_tokens,
+                AIJobUsage.cache_write_tokens,
+                AIJobUsage.cost_input,
+                AIJobUsage.cost_output,
+                AIJobUsage.pricing_status,
+                AIJobUsage.created_at,
+                AIJob.description,
+            )
+            .join(AIJobUsage, AIJobUsage.ai_job_id == AIJob.id)
+            .join(Brand, Brand.id == AIJob.brand_id)
+            .order_by(AIJob.job_id)
+        ).all()
+        rolled = s.execute(
+            select(
+                func.coalesce(func.sum(UsageDaily.jobs), 0),
+                func.coalesce(func.sum(UsageDaily.input_tokens), 0),
+                func.sum(UsageDaily.total_cost),
+            )
+        ).one()
+        raw = s.execute(
+            select(func.count(), func.coalesce(func.sum(AIJobUsage.input_tokens), 0), func.sum(AIJobUsage.total_cost))
+        ).one()
+        costs = s.execute(
+            select(
+                ProviderCost.provider,
+                ProviderCost.day,
+                ProviderCost.project_id,
+                ProviderCost.line_item,
+                ProviderCost.model,
+                ProviderCost.cost_kind,
+                ProviderCost.amount,
+                ProviderCost.currency,
+            ).order_by(ProviderCost.day, ProviderCost.project_id, ProviderCost.line_item)
+        ).all()
         return rows, tuple(rolled), tuple(raw), costs
     finally:
         s.close()
@@ -73,16 +101,27 @@ def fill(admin, amount_out="150"):
     """Four days, one cache-creation shape a day (nested, flat total, flat split, nested again)."""
     for day, shape in ((D1, "nested"), (D2, "flat"), (D3, "flat_split"), (D4, "nested")):
         admin.usage[day] = [
-            usage_result(SONNET, "wrkspc_A", uncached=1000, output=500, cache_read=4000, write_5m=300, write_1h=200,
-                         shape=shape, web_searches=2),
-            usage_result(HAIKU, None, uncached=200, output=100, shape=shape)]
+            usage_result(
+                SONNET,
+                "wrkspc_A",
+                uncached=1000,
+                output=500,
+                cache_read=4000,
+                write_5m=300,
+                write_1h=200,
+                shape=shape,
+                web_searches=2,
+            ),
+            usage_result(HAIKU, None, uncached=200, output=100, shape=shape),
+        ]
         admin.costs[day] = [
             cost_result("0.3", "wrkspc_A", SONNET, "uncached_input_tokens"),  # $0.003
             cost_result("0.12", "wrkspc_A", SONNET, "cache_read_input_tokens"),
             cost_result("0.1125", "wrkspc_A", SONNET, "cache_creation.ephemeral_5m_input_tokens"),
             cost_result("0.12", "wrkspc_A", SONNET, "cache_creation.ephemeral_1h_input_tokens"),
             cost_result(amount_out, "wrkspc_A", SONNET, "output_tokens"),  # $1.50
-            cost_result("2", "wrkspc_A", None, None, cost_type="web_search", description="Web search")]
+            cost_result("2", "wrkspc_A", None, None, cost_type="web_search", description="Web search"),
+        ]
 
 
 def test_both_cache_shapes_paging_and_cents(db, admin):
@@ -102,8 +141,9 @@ def test_both_cache_shapes_paging_and_cents(db, admin):
     assert sonnet[0].job_id == f"anthropic-usage:default:2025-03-01:wrkspc_A:{SONNET}"
     assert sonnet[0].created_at == datetime(2025, 3, 1, tzinfo=UTC)
     haiku = [r for r in rows if r.model_name == HAIKU]
-    assert {(r.brand, r.input_tokens, r.pricing_status) for r in haiku} == {("default", 200, "catalog")}, \
+    assert {(r.brand, r.input_tokens, r.pricing_status) for r in haiku} == {("default", 200, "catalog")}, (
         "the default workspace (null) is the default brand; no cost line: our catalog prices it"
+    )
     assert rolled == raw and rolled[0] == 8
     assert ("anthropic", D1, "wrkspc_A", "Web search", "Web search", "other", Decimal("0.020000"), "usd") in costs
     assert {c.cost_kind for c in costs if c.model == SONNET} == {"input", "output"}
@@ -111,11 +151,18 @@ def test_both_cache_shapes_paging_and_cents(db, admin):
     assert len(usage_reqs) == 2 and "page" not in usage_reqs[0]["query"] and usage_reqs[1]["query"]["page"]
     q = usage_reqs[0]["query"]
     assert (q["group_by[]"], q["bucket_width"], q["starting_at"], q["ending_at"]) == (
-        ["model", "workspace_id"], ["1d"], ["2025-03-01T00:00:00Z"], ["2025-03-05T00:00:00Z"])
+        ["model", "workspace_id"],
+        ["1d"],
+        ["2025-03-01T00:00:00Z"],
+        ["2025-03-05T00:00:00Z"],
+    )
     assert next(r["query"]["group_by[]"] for r in admin.requests if r["path"] == COST_PATH) == [
-        "workspace_id", "description"]
+        "workspace_id",
+        "description",
+    ]
     assert {(r["api_key"], r["version"], r["authorization"]) for r in admin.requests} == {
-        (admin.admin_key, "2023-06-01", None)}
+        (admin.admin_key, "2023-06-01", None)
+    }
 
 
 def test_rate_limit_then_success(db, admin):
@@ -128,8 +175,16 @@ def test_rate_limit_then_success(db, admin):
 
 def test_resync_with_a_changed_amount_replaces_the_day(db, admin):
     fill(admin)
-    record_usage(job_id="tracked-1", created_at="2025-03-02T10:00:00Z", company="default", provider="anthropic",
-                 model=SONNET, input_tokens=100, output_tokens=10, now=NOW)
+    record_usage(
+        job_id="tracked-1",
+        created_at="2025-03-02T10:00:00Z",
+        company="default",
+        provider="anthropic",
+        model=SONNET,
+        input_tokens=100,
+        output_tokens=10,
+        now=NOW,
+    )
     sync_anthropic(D1, D4, now=NOW)
     first = ledger(db)
     assert sync_anthropic(D1, D4, now=NOW)["removed_rows"] == 8
@@ -155,8 +210,10 @@ def test_refused_lines_cost_only_themselves(db, admin):
     admin.costs[D1].append(cost_result("12,5", "wrkspc_A", SONNET, "output_tokens", description="bad"))
     admin.usage[D2].append(usage_result("claude-opus-4-1", "wrkspc_B", uncached=-3, output=1))
     s = sync_anthropic(D1, D2, now=NOW)
-    assert s["refused"] == ["2025-03-02: uncached_input_tokens=-3: not a token count",
-                            "2025-03-01: amount='12,5': not a decimal amount"]
+    assert s["refused"] == [
+        "2025-03-02: uncached_input_tokens=-3: not a token count",
+        "2025-03-01: amount='12,5': not a decimal amount",
+    ]
     assert (s["usage_rows"], s["cost_lines"]) == (4, 12)
 
 
@@ -208,6 +265,7 @@ def test_worker_daily_job_syncs_each_configured_bill(db, admin, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_SYNC_COMPANY", "Billing")
     # OpenAI's admin API is unreachable: its failure is logged and Anthropic's sync still runs.
     from tests.helpers.llm import closed_port_url
+
     monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-UNREACHABLE0123456789")
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
     config.reset_settings()
@@ -218,6 +276,7 @@ def test_worker_daily_job_syncs_each_configured_bill(db, admin, monkeypatch):
     assert [(r.job_id.split(":")[1], r.input_tokens) for r in rows] == [("Billing", 10)]
     sys.path.insert(0, str(ROOT))
     import worker as worker_module
+
     w = worker_module.Worker(out=io.StringIO())
     w.setup()
     assert len(w.scheduler.get_jobs()) == 3, "the daily bill sync is scheduled with either admin key"

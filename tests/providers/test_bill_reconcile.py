@@ -1,5 +1,6 @@
 """Reconciliation for every billed provider from one implementation: Anthropic's synced cost report against our
 estimate of Anthropic calls, as OpenAI's; and the Costs page section's bill selector."""
+
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -34,8 +35,18 @@ def admin(monkeypatch):
 
 
 def call(job_id, day, cost_in, cost_out, *, company="Acme", provider="anthropic", model="claude-sonnet-4", now=NOW):
-    record_usage(job_id=job_id, created_at=f"{day.isoformat()}T10:00:00Z", company=company, provider=provider,
-                 model=model, input_tokens=100, output_tokens=10, cost_input=cost_in, cost_output=cost_out, now=now)
+    record_usage(
+        job_id=job_id,
+        created_at=f"{day.isoformat()}T10:00:00Z",
+        company=company,
+        provider=provider,
+        model=model,
+        input_tokens=100,
+        output_tokens=10,
+        cost_input=cost_in,
+        cost_output=cost_out,
+        now=now,
+    )
 
 
 def seed(admin, company="Acme", now=NOW, d1=D1, d2=D2, d3=D3):
@@ -43,8 +54,10 @@ def seed(admin, company="Acme", now=NOW, d1=D1, d2=D2, d3=D3):
     call("a2", d2, "0.70", "0.30", company=company, model=SONNET, now=now)
     call("o1", d1, "5", "5", company=company, provider="openai", model="gpt-4o", now=now)  # not Anthropic
     admin.usage[d1] = [usage_result(SONNET, "wrkspc_A", uncached=2000, output=200, shape="flat")]
-    admin.costs[d1] = [cost_result("30", "wrkspc_A", SONNET, "uncached_input_tokens"),  # $0.30
-                       cost_result("20", "wrkspc_A", SONNET, "output_tokens")]
+    admin.costs[d1] = [
+        cost_result("30", "wrkspc_A", SONNET, "uncached_input_tokens"),  # $0.30
+        cost_result("20", "wrkspc_A", SONNET, "output_tokens"),
+    ]
     admin.costs[d2] = [cost_result("100", "wrkspc_A", SONNET, "cache_read_input_tokens")]
     admin.costs[d3] = [cost_result("25", None, None, None, cost_type="web_search", description="Web search")]
     return sync_anthropic(d1, d3, now=now, company=company)
@@ -55,15 +68,41 @@ def test_anthropic_estimated_vs_billed_per_day_and_model(db, admin):
     r = reconcile(D1, D3, company="Acme", provider="anthropic", tolerance_pct=5, now=NOW)
     assert r["provider"] == "anthropic"
     assert r["rows"] == [
-        {"date": "2025-03-01", "model": "claude-sonnet-4", "estimated": "0.500000", "billed": "0.500000",
-         "difference": "0.000000", "difference_pct": 0.0, "over_tolerance": False, "unpriced_jobs": 0},
-        {"date": "2025-03-02", "model": "claude-sonnet-4", "estimated": "1.000000", "billed": "1.000000",
-         "difference": "0.000000", "difference_pct": 0.0, "over_tolerance": False, "unpriced_jobs": 0},
-        {"date": "2025-03-03", "model": "Web search", "estimated": "0.000000", "billed": "0.250000",
-         "difference": "-0.250000", "difference_pct": -100.0, "over_tolerance": True, "unpriced_jobs": 0}]
+        {
+            "date": "2025-03-01",
+            "model": "claude-sonnet-4",
+            "estimated": "0.500000",
+            "billed": "0.500000",
+            "difference": "0.000000",
+            "difference_pct": 0.0,
+            "over_tolerance": False,
+            "unpriced_jobs": 0,
+        },
+        {
+            "date": "2025-03-02",
+            "model": "claude-sonnet-4",
+            "estimated": "1.000000",
+            "billed": "1.000000",
+            "difference": "0.000000",
+            "difference_pct": 0.0,
+            "over_tolerance": False,
+            "unpriced_jobs": 0,
+        },
+        {
+            "date": "2025-03-03",
+            "model": "Web search",
+            "estimated": "0.000000",
+            "billed": "0.250000",
+            "difference": "-0.250000",
+            "difference_pct": -100.0,
+            "over_tolerance": True,
+            "unpriced_jobs": 0,
+        },
+    ]
     assert r["days_over_tolerance"] == ["2025-03-03"] and [d["synced"] for d in r["days"]] == [True] * 3
-    assert reconcile(D1, D3, company="Acme", provider="openai", now=NOW)["totals"]["billed"] == "0.000000", \
+    assert reconcile(D1, D3, company="Acme", provider="openai", now=NOW)["totals"]["billed"] == "0.000000", (
         "one provider's bill never counts for another"
+    )
     sync_anthropic(D1, D3, now=NOW, company="Acme")
     assert reconcile(D1, D3, company="Acme", provider="anthropic", tolerance_pct=5, now=NOW) == r
 
@@ -77,6 +116,7 @@ def clear_cache():
 
 def _section(company, provider):
     from ui.reconciliation import render_reconciliation
+
     render_reconciliation(company, provider=provider)
 
 
@@ -91,7 +131,10 @@ def test_the_section_reconciles_the_bill_chosen(sqlite_db, admin, clear_cache):
     assert [h.value for h in at.subheader] == ["Reconciliation with the Anthropic bill"]
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Estimated"], metrics["Billed"], metrics["Days over tolerance"]) == (
-        usd("1.500000"), usd("1.750000"), "1")
+        usd("1.500000"),
+        usd("1.750000"),
+        "1",
+    )
     assert "python -m core sync anthropic" in at.caption[0].value
     # The page's provider filter picks the bill; a provider without a bill says so.
     at = AppTest.from_function(_section, args=("Acme", "anthropic"), default_timeout=30).run()

@@ -1,5 +1,6 @@
 """OpenAI organization Usage/Costs sync against a fake admin API on loopback: the spec's page shapes, paging,
 billed costs, idempotent re-sync (rollup exact), injected failures and the command line."""
+
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -9,12 +10,13 @@ from sqlalchemy import func, select
 
 from core import config
 from core.cli import main as cli_main
+from core.providers.openai_sync import SyncError, parse_line_item, sync_openai
 from core.storage.db import get_session
 from core.storage.models import AIJob, AIJobUsage, ProviderCost, UsageDaily
-from core.providers.openai_sync import SyncError, parse_line_item, sync_openai
 from core.usage import record_usage
 from tests.fakes.openai_admin_server import FakeOpenAIAdmin, cost_result, days_between, usage_result
 from tests.helpers import DATA
+
 NOW = datetime(2024, 11, 10, 12, 0, tzinfo=UTC)
 DAY1 = date(2024, 11, 1)
 
@@ -32,18 +34,42 @@ def admin(monkeypatch):
 def ledger(url):
     s = get_session(url)
     try:
-        rows = s.execute(select(AIJob.job_id, AIJob.source, AIJobUsage.model_name, AIJobUsage.input_tokens,
-                                AIJobUsage.output_tokens, AIJobUsage.cached_tokens, AIJobUsage.cache_write_tokens,
-                                AIJobUsage.cost_input, AIJobUsage.cost_output, AIJobUsage.pricing_status,
-                                AIJobUsage.created_at)
-                         .join(AIJobUsage, AIJobUsage.ai_job_id == AIJob.id).order_by(AIJob.job_id)).all()
-        rolled = s.execute(select(func.coalesce(func.sum(UsageDaily.jobs), 0),
-                                  func.coalesce(func.sum(UsageDaily.input_tokens), 0),
-                                  func.sum(UsageDaily.total_cost))).one()
-        raw = s.execute(select(func.count(), func.coalesce(func.sum(AIJobUsage.input_tokens), 0),
-                               func.sum(AIJobUsage.total_cost))).one()
-        costs = s.execute(select(ProviderCost.day, ProviderCost.line_item, ProviderCost.model, ProviderCost.cost_kind,
-                                 ProviderCost.amount).order_by(ProviderCost.day, ProviderCost.line_item)).all()
+        rows = s.execute(
+            select(
+                AIJob.job_id,
+                AIJob.source,
+                AIJobUsage.model_name,
+                AIJobUsage.input_tokens,
+                AIJobUsage.output_tokens,
+                AIJobUsage.cached_tokens,
+                AIJobUsage.cache_write_tokens,
+                AIJobUsage.cost_input,
+                AIJobUsage.cost_output,
+                AIJobUsage.pricing_status,
+                AIJobUsage.created_at,
+            )
+            .join(AIJobUsage, AIJobUsage.ai_job_id == AIJob.id)
+            .order_by(AIJob.job_id)
+        ).all()
+        rolled = s.execute(
+            select(
+                func.coalesce(func.sum(UsageDaily.jobs), 0),
+                func.coalesce(func.sum(UsageDaily.input_tokens), 0),
+                func.sum(UsageDaily.total_cost),
+            )
+        ).one()
+        raw = s.execute(
+            select(func.count(), func.coalesce(func.sum(AIJobUsage.input_tokens), 0), func.sum(AIJobUsage.total_cost))
+        ).one()
+        costs = s.execute(
+            select(
+                ProviderCost.day,
+                ProviderCost.line_item,
+                ProviderCost.model,
+                ProviderCost.cost_kind,
+                ProviderCost.amount,
+            ).order_by(ProviderCost.day, ProviderCost.line_item)
+        ).all()
         return rows, tuple(rolled), tuple(raw), costs
     finally:
         s.close()
@@ -56,13 +82,29 @@ def test_spec_pages_are_read(db, admin):
     admin.costs[DAY1] = cost_page["data"][0]["results"]
     summary = sync_openai(DAY1, DAY1, now=NOW)
     assert summary | {"company": None} == {
-        "company": None, "since": "2024-11-01", "until": "2024-11-01", "days": 1, "usage_pages": 1,
-        "cost_pages": 1, "removed_rows": 0, "usage_rows": 1, "cost_lines": 1, "billed_rows": 0,
-        "billed_usd": "0.060000", "refused": []}
+        "company": None,
+        "since": "2024-11-01",
+        "until": "2024-11-01",
+        "days": 1,
+        "usage_pages": 1,
+        "cost_pages": 1,
+        "removed_rows": 0,
+        "usage_rows": 1,
+        "cost_lines": 1,
+        "billed_rows": 0,
+        "billed_usd": "0.060000",
+        "refused": [],
+    }
     rows, rolled, raw, costs = ledger(db)
     [r] = rows
     assert (r.source, r.model_name, r.input_tokens, r.output_tokens, r.cached_tokens, r.cache_write_tokens) == (
-        "provider_bill", "unknown", 1000, 500, 400, 100)
+        "provider_bill",
+        "unknown",
+        1000,
+        500,
+        400,
+        100,
+    )
     assert r.created_at == datetime(2024, 11, 1, tzinfo=UTC)
     assert costs == [(DAY1, "", "", "other", Decimal("0.060000"))]
     assert rolled[:2] == raw[:2] == (1, 1000)
@@ -70,11 +112,15 @@ def test_spec_pages_are_read(db, admin):
 
 def _fill(admin, days, tokens=1000):
     for i, d in enumerate(days):
-        admin.usage[d] = [usage_result("gpt-4o-mini-2024-07-18", "proj_A", tokens + i, 200, cached=100, requests=3),
-                          usage_result("gpt-4o-2024-08-06", "proj_B", 500, 50, requests=1)]
-        admin.costs[d] = [cost_result("0.000165", "gpt-4o-mini-2024-07-18, input", "proj_A"),
-                          cost_result("0.00012", "gpt-4o-mini-2024-07-18, output", "proj_A"),
-                          cost_result("0.25", "web search tool calls", "proj_B")]
+        admin.usage[d] = [
+            usage_result("gpt-4o-mini-2024-07-18", "proj_A", tokens + i, 200, cached=100, requests=3),
+            usage_result("gpt-4o-2024-08-06", "proj_B", 500, 50, requests=1),
+        ]
+        admin.costs[d] = [
+            cost_result("0.000165", "gpt-4o-mini-2024-07-18, input", "proj_A"),
+            cost_result("0.00012", "gpt-4o-mini-2024-07-18, output", "proj_A"),
+            cost_result("0.25", "web search tool calls", "proj_B"),
+        ]
 
 
 def test_paging_billed_costs_and_requests(db, admin):
@@ -105,8 +151,16 @@ def test_paging_billed_costs_and_requests(db, admin):
 def test_resync_replaces_days_and_keeps_rollup_exact(db, admin):
     days = days_between(DAY1, 4)
     _fill(admin, days)
-    record_usage(job_id="tracked-1", created_at="2024-11-02T10:00:00Z", company="default", provider="openai",
-                 model="gpt-4o-mini", input_tokens=10, output_tokens=5, now=NOW)
+    record_usage(
+        job_id="tracked-1",
+        created_at="2024-11-02T10:00:00Z",
+        company="default",
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=10,
+        output_tokens=5,
+        now=NOW,
+    )
     sync_openai(DAY1, date(2024, 11, 4), now=NOW)
     first = ledger(db)
     again = sync_openai(DAY1, date(2024, 11, 4), now=NOW)
@@ -197,6 +251,7 @@ def test_cli_sync_help(cli):
 
 def test_unreachable_api_is_a_sync_error(db, admin, monkeypatch):
     from tests.helpers.llm import closed_port_url
+
     monkeypatch.setattr("core.providers.bill_sync.RETRY_DELAY_SECONDS", 0)
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
     config.reset_settings()

@@ -1,4 +1,5 @@
 """The operations file: both chain shapes, models per provider, defaults, and refusals naming the problem."""
+
 import pytest
 
 from core import config
@@ -15,8 +16,9 @@ def test_example_file_parses_with_seed_000_chain():
 
 def test_defaults_apply_to_unlisted_operations(tmp_path, monkeypatch):
     f = tmp_path / "ops.toml"
-    f.write_text('[defaults]\nchain = ["ollama", "openai"]\nmodels = { ollama = "phi3" }\n'
-                 '[operations.x]\nchain = ["gemini"]\n')
+    f.write_text(
+        '[defaults]\nchain = ["ollama", "openai"]\nmodels = { ollama = "phi3" }\n[operations.x]\nchain = ["gemini"]\n'
+    )
     monkeypatch.setenv("OPERATIONS_FILE", str(f))
     monkeypatch.setenv("OPENAI_MODEL", "gpt-4.1-nano")
     config.reset_settings()
@@ -32,14 +34,17 @@ def test_defaults_apply_to_unlisted_operations(tmp_path, monkeypatch):
         config.reset_settings()
 
 
-@pytest.mark.parametrize("text,needle", [
-    ('[operations.a]\nchain = ["openai", "mistral"]\n', "unknown provider 'mistral'"),
-    ('[operations.a]\nchain = []\n', "non-empty list"),
-    ('[operations.a]\nchain = ["openai"]\nprimary = "ollama"\n', "either 'chain' or 'primary'"),
-    ('[operations.a]\nchain = ["openai", "openai"]\n', "appears twice"),
-    ('[operations.a]\ntimeout_seconds = -1\n', "timeout_seconds"),
-    ('[operations.a\n', "operations file"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ('[operations.a]\nchain = ["openai", "mistral"]\n', "unknown provider 'mistral'"),
+        ("[operations.a]\nchain = []\n", "non-empty list"),
+        ('[operations.a]\nchain = ["openai"]\nprimary = "ollama"\n', "either 'chain' or 'primary'"),
+        ('[operations.a]\nchain = ["openai", "openai"]\n', "appears twice"),
+        ("[operations.a]\ntimeout_seconds = -1\n", "timeout_seconds"),
+        ("[operations.a\n", "operations file"),
+    ],
+)
 def test_bad_files_are_refused(text, needle):
     with pytest.raises(OperationsConfigError) as ei:
         parse_operations(text)

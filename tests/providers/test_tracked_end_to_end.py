@@ -1,18 +1,19 @@
 """End to end: a company's OpenAI budget runs out in the middle of a run of 200 calls; every later call is
 served by the fallback, the application never sees a failure, the ledger shows the switch and the Overview
 figures (core.analytics.get_usage_dashboard) include both providers."""
+
 import json
 from decimal import Decimal
 
 import pytest
 import streamlit as st
 
-from core.providers import tracked as llm
 from core.analytics import get_usage_dashboard
 from core.limits.budgets import set_budget
 from core.pricing.catalog import price_usage
-from tests.helpers.llm import attempts, providers
+from core.providers import tracked as llm
 from tests.helpers.apptest import app_test
+from tests.helpers.llm import attempts, providers
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -33,8 +34,17 @@ def test_budget_runs_out_mid_run_and_fallback_serves_the_rest(db, monkeypatch, t
             t = llm.complete_traced("kb-quality-analysis-short", MSG, company="Qadhya", brand="kb")
             assert t.response.choices[0].message.content == "OK"  # the application always gets an answer
             served.append(t.provider)
-    assert one_call == price_usage(provider="openai", model="gpt-4o-mini", at=attempts(db)[0]["created_at"],
-                                   input_tokens=1000, output_tokens=500).total_cost > 0
+    assert (
+        one_call
+        == price_usage(
+            provider="openai",
+            model="gpt-4o-mini",
+            at=attempts(db)[0]["created_at"],
+            input_tokens=1000,
+            output_tokens=500,
+        ).total_cost
+        > 0
+    )
     switch = served.index("ollama")
     assert switch == 67 and served == ["openai"] * 67 + ["ollama"] * (CALLS - 67)
     assert (oa.calls, ol.calls, ge.calls) == (67, CALLS - 67, 0), "after the switch OpenAI is never called"
@@ -51,8 +61,13 @@ def test_budget_runs_out_mid_run_and_fallback_serves_the_rest(db, monkeypatch, t
     after = rows[first_skip:]
     pairs = list(zip(after[0::2], after[1::2]))
     assert len(pairs) == CALLS - 67
-    assert all(s["error_class"] == "BudgetExhausted" and o["provider"] == "ollama" and o["status"] == "completed"
-               and s["request_id"] == o["request_id"] for s, o in pairs)
+    assert all(
+        s["error_class"] == "BudgetExhausted"
+        and o["provider"] == "ollama"
+        and o["status"] == "completed"
+        and s["request_id"] == o["request_id"]
+        for s, o in pairs
+    )
     openai_spend = sum((r["cost"] for r in completed if r["provider"] == "openai"), Decimal(0))
     assert openai_spend == one_call * 67
 

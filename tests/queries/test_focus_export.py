@@ -2,6 +2,7 @@
 provider x model x price x token kind, BilledCost summing to the ledger's total for the scope (month, company) to
 the micro-dollar, billed rows carrying the bill and estimated rows the catalog's price, list prices; the command
 line and the Costs page's download."""
+
 import csv
 import io
 import json
@@ -38,9 +39,21 @@ SONNET = "claude-sonnet-4-20250514"
 
 
 def call(job_id, when, provider, model, inp, out, *, company="Acme", brand="web", cached=0, write=0, **kw):
-    record_usage(job_id=job_id, created_at=when, company=company, brand=brand, provider=provider, model=model,
-                 input_tokens=inp, output_tokens=out, cached_tokens=cached, cache_write_tokens=write,
-                 operation=kw.pop("operation", "chat"), now=NOW, **kw)
+    record_usage(
+        job_id=job_id,
+        created_at=when,
+        company=company,
+        brand=brand,
+        provider=provider,
+        model=model,
+        input_tokens=inp,
+        output_tokens=out,
+        cached_tokens=cached,
+        cache_write_tokens=write,
+        operation=kw.pop("operation", "chat"),
+        now=NOW,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -63,12 +76,15 @@ def ledger(db, monkeypatch):
         monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", fake.admin_key)
         config.reset_settings()
         for d in (date(2025, 3, 1), date(2025, 3, 2)):
-            fake.usage[d] = [usage_result(SONNET, "wrkspc_A", uncached=1000, output=500, cache_read=4000,
-                                          write_5m=300, write_1h=200)]
-            fake.costs[d] = [cost_result("0.3", "wrkspc_A", SONNET, "uncached_input_tokens"),
-                             cost_result("0.12", "wrkspc_A", SONNET, "cache_read_input_tokens"),
-                             cost_result("0.2325", "wrkspc_A", SONNET, "cache_creation.ephemeral_5m_input_tokens"),
-                             cost_result("150", "wrkspc_A", SONNET, "output_tokens")]
+            fake.usage[d] = [
+                usage_result(SONNET, "wrkspc_A", uncached=1000, output=500, cache_read=4000, write_5m=300, write_1h=200)
+            ]
+            fake.costs[d] = [
+                cost_result("0.3", "wrkspc_A", SONNET, "uncached_input_tokens"),
+                cost_result("0.12", "wrkspc_A", SONNET, "cache_read_input_tokens"),
+                cost_result("0.2325", "wrkspc_A", SONNET, "cache_creation.ephemeral_5m_input_tokens"),
+                cost_result("150", "wrkspc_A", SONNET, "output_tokens"),
+            ]
         sync_anthropic(date(2025, 3, 1), date(2025, 3, 2), now=NOW, company="Acme")
     config.reset_settings()
     return db
@@ -77,10 +93,14 @@ def ledger(db, monkeypatch):
 def ledger_total(url, company=None, start="2025-03-01", end="2025-04-01") -> Decimal:
     s = get_session(url)
     try:
-        q = (select(func.coalesce(func.sum(AIJobUsage.total_cost), 0))
-             .join(Company, Company.id == AIJobUsage.company_id)
-             .where(AIJobUsage.created_at >= datetime.fromisoformat(start + "T00:00:00+00:00"),
-                    AIJobUsage.created_at < datetime.fromisoformat(end + "T00:00:00+00:00")))
+        q = (
+            select(func.coalesce(func.sum(AIJobUsage.total_cost), 0))
+            .join(Company, Company.id == AIJobUsage.company_id)
+            .where(
+                AIJobUsage.created_at >= datetime.fromisoformat(start + "T00:00:00+00:00"),
+                AIJobUsage.created_at < datetime.fromisoformat(end + "T00:00:00+00:00"),
+            )
+        )
         if company:
             q = q.where(Company.name == company)
         return Decimal(s.scalar(q))
@@ -99,10 +119,12 @@ def details(row: dict) -> dict:
 
 
 def test_billed_cost_sums_to_the_ledger_for_each_scope(ledger):
-    for month, company, start, end in (("2025-03", "Acme", "2025-03-01", "2025-04-01"),
-                                       ("2025-03", None, "2025-03-01", "2025-04-01"),
-                                       ("2025-04", "Acme", "2025-04-01", "2025-05-01"),
-                                       (None, None, "2000-01-01", "2100-01-01")):
+    for month, company, start, end in (
+        ("2025-03", "Acme", "2025-03-01", "2025-04-01"),
+        ("2025-03", None, "2025-03-01", "2025-04-01"),
+        ("2025-04", "Acme", "2025-04-01", "2025-05-01"),
+        (None, None, "2000-01-01", "2100-01-01"),
+    ):
         buf = io.StringIO()
         done = export_focus(buf, month=month, company=company)
         rows = read(buf.getvalue())
@@ -116,13 +138,28 @@ def test_billed_cost_sums_to_the_ledger_for_each_scope(ledger):
 
 def test_one_row_per_day_company_brand_operation_provider_model_price_and_token_kind(ledger):
     rows = read(export_focus_text(month="2025-03"))
-    keys = Counter((r["ChargePeriodStart"], r["x_Company"], r["x_Brand"], r["x_Operation"], r["ServiceProviderName"],
-                    details(r)["ModelId"], r["SkuPriceId"], details(r)["TokenDirection"],
-                    details(r).get("TokenCacheAction")) for r in rows)
+    keys = Counter(
+        (
+            r["ChargePeriodStart"],
+            r["x_Company"],
+            r["x_Brand"],
+            r["x_Operation"],
+            r["ServiceProviderName"],
+            details(r)["ModelId"],
+            r["SkuPriceId"],
+            details(r)["TokenDirection"],
+            details(r).get("TokenCacheAction"),
+        )
+        for r in rows
+    )
     assert max(keys.values()) == 1
     for r in rows:
         assert (r["BillingCurrency"], r["ChargeCategory"], r["ConsumedUnit"], r["PricingUnit"]) == (
-            "USD", "Usage", "Tokens", "1000000 Tokens")
+            "USD",
+            "Usage",
+            "Tokens",
+            "1000000 Tokens",
+        )
         assert (r["ServiceCategory"], r["ServiceSubcategory"]) == ("AI and Machine Learning", "Generative AI")
         assert r["ChargePeriodStart"].endswith("T00:00:00Z") and r["ChargePeriodEnd"] > r["ChargePeriodStart"]
         assert Decimal(r["PricingQuantity"]) * 1_000_000 == int(r["ConsumedQuantity"])
@@ -142,17 +179,25 @@ def test_one_row_per_day_company_brand_operation_provider_model_price_and_token_
 
 def test_estimated_rows_carry_the_catalog_price_split_by_cache_action(ledger):
     rows = read(export_focus_text(month="2025-03", company="Acme"))
-    h1 = {(details(r)["TokenDirection"], details(r).get("TokenCacheAction")): r for r in rows
-          if details(r)["ModelId"] == HAIKU and r["x_Operation"] == "chat"}
+    h1 = {
+        (details(r)["TokenDirection"], details(r).get("TokenCacheAction")): r
+        for r in rows
+        if details(r)["ModelId"] == HAIKU and r["x_Operation"] == "chat"
+    }
     # Haiku 3.5: $0.80 input, $0.08 cache read, $1 cache write, $4 output per million tokens.
     assert {k: (r["ConsumedQuantity"], r["ListUnitPrice"], r["BilledCost"], r["ListCost"]) for k, r in h1.items()} == {
         ("Input", "Uncached"): ("1000", "0.8", "0.000800", "0.0008"),
         ("Input", "Read"): ("2000", "0.08", "0.000160", "0.00016"),
         ("Input", "Write"): ("500", "1", "0.000500", "0.0005"),
-        ("Output", None): ("300", "4", "0.001200", "0.0012")}
+        ("Output", None): ("300", "4", "0.001200", "0.0012"),
+    }
     r = h1[("Input", "Read")]
     assert (r["SkuId"], r["SkuPriceId"], r["ServiceProviderName"], r["ServiceName"]) == (
-        f"{HAIKU}-cache-read", f"{HAIKU}-cache-read-catalog", "Anthropic", "Anthropic API")
+        f"{HAIKU}-cache-read",
+        f"{HAIKU}-cache-read-catalog",
+        "Anthropic",
+        "Anthropic API",
+    )
     assert r["ChargeDescription"] == f"Cache read input tokens for {HAIKU} (estimated at the catalog's list price)"
     assert (r["x_Company"], r["x_Brand"], r["x_Operation"]) == ("Acme", "web", "chat")
     by_model = {details(r)["ModelId"]: r for r in rows if details(r)["TokenDirection"] == "Output"}
@@ -162,7 +207,10 @@ def test_estimated_rows_carry_the_catalog_price_split_by_cache_action(ledger):
     assert unpriced["SkuPriceId"] == "mystery-1-output-unpriced"
     custom = by_model["custom-7b"]  # the override's price is what was billed; the catalog has no list price
     assert (custom["BilledCost"], custom["ListUnitPrice"], custom["SkuPriceId"]) == (
-        "1.000000", "", "custom-7b-output-override")
+        "1.000000",
+        "",
+        "custom-7b-output-override",
+    )
     imported = [r for r in rows if details(r)["ModelId"] == "gpt-4o"]
     assert {r["BilledCost"] for r in imported} == {"0.012300", "0.045600"}
     assert all(r["SkuPriceId"].endswith("-billed") and "(billed by OpenAI)" in r["ChargeDescription"] for r in imported)
@@ -173,9 +221,11 @@ def test_billed_rows_carry_the_bill(ledger):
     rows = read(export_focus_text(month="2025-03", company="Acme"))
     billed = [r for r in rows if details(r)["ModelId"] == SONNET]
     assert {r["x_Brand"] for r in billed} == {"wrkspc_A"} and {r["x_Operation"] for r in billed} == {
-        "anthropic-usage-report"}
-    assert all(r["SkuPriceId"].endswith("-billed") and "(billed by Anthropic)" in r["ChargeDescription"]
-               for r in billed)
+        "anthropic-usage-report"
+    }
+    assert all(
+        r["SkuPriceId"].endswith("-billed") and "(billed by Anthropic)" in r["ChargeDescription"] for r in billed
+    )
     for day in ("2025-03-01", "2025-03-02"):
         mine = [r for r in billed if r["ChargePeriodStart"].startswith(day)]
         # The bill: $0.006525 of input and $1.50 of output (cents in the cost report).
@@ -188,17 +238,24 @@ def test_billed_rows_carry_the_bill(ledger):
 
 def test_split_input_adds_up_exactly():
     assert split_input(Decimal("0.000001"), [0, 1, 1], [Decimal(3), Decimal("0.3"), Decimal("3.75")]) == [
-        Decimal(0), Decimal(0), Decimal("0.000001")]
+        Decimal(0),
+        Decimal(0),
+        Decimal("0.000001"),
+    ]
     parts = split_input(Decimal("1.000000"), [1, 1, 1], None)
-    assert sum(parts) == Decimal("1.000000") and parts == [Decimal("0.333334"), Decimal("0.333333"),
-                                                           Decimal("0.333333")]
+    assert sum(parts) == Decimal("1.000000") and parts == [
+        Decimal("0.333334"),
+        Decimal("0.333333"),
+        Decimal("0.333333"),
+    ]
     assert split_input(Decimal("0.5"), [0, 0, 0], None) == [Decimal("0.5"), 0, 0]
 
 
 def test_cli_export_focus(ledger, tmp_path, capsys):
     out = tmp_path / "focus.csv"
-    assert cli_main(["export", "--format", "focus", "--month", "2025-03", "--company", "Acme",
-                     "--output", str(out)]) == 0
+    assert (
+        cli_main(["export", "--format", "focus", "--month", "2025-03", "--company", "Acme", "--output", str(out)]) == 0
+    )
     err = capsys.readouterr().err
     raw = out.read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf"), "for FinOps tools: no byte order mark"
@@ -235,8 +292,16 @@ def test_costs_page_downloads_the_month_as_focus(sqlite_db, monkeypatch, clear_c
     from tests.helpers.apptest import app_test
 
     now = datetime.now(UTC).replace(microsecond=0)
-    record_usage(job_id="p1", created_at=now.replace(day=1, hour=0).isoformat(), company="Acme", provider="anthropic",
-                 model=HAIKU, input_tokens=5000, output_tokens=700, cached_tokens=1000)
+    record_usage(
+        job_id="p1",
+        created_at=now.replace(day=1, hour=0).isoformat(),
+        company="Acme",
+        provider="anthropic",
+        model=HAIKU,
+        input_tokens=5000,
+        output_tokens=700,
+        cached_tokens=1000,
+    )
     captured = []
     original = MediaFileManager.add_deferred
 
@@ -251,4 +316,5 @@ def test_costs_page_downloads_the_month_as_focus(sqlite_db, monkeypatch, clear_c
     assert button.proto.label == f"Download {now:%Y-%m} as FOCUS"
     rows = read(captured[-1]())
     assert len(rows) == 3 and sum(Decimal(r["BilledCost"]) for r in rows) == ledger_total(
-        sqlite_db, start=now.replace(day=1).date().isoformat(), end="2100-01-01")
+        sqlite_db, start=now.replace(day=1).date().isoformat(), end="2100-01-01"
+    )

@@ -1,5 +1,6 @@
 """A gateway running in this process (uvicorn in a thread, the ledger writer as a thread) against the fake
 providers of tests/fakes, with the settings of the test's environment."""
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,18 @@ def gateway(monkeypatch, tmp_path, *, loopback: bool = True, writer: str = "thre
     config.reset_settings()
     port = free_port()
     app = create_app(config.get_settings(), loopback=loopback, writer=writer)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                                           lifespan="on", log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -70,4 +81,3 @@ def wait_for_rows(url: str, n: int, *, source: str | None = None, timeout: float
         time.sleep(0.05)
         found = ledger_count(url, source)
     return found
-

@@ -1,6 +1,7 @@
 """The gateway with the official openai Python client (sync, async, streaming) in front of fake providers: routing
 by operation or model, fallback, budget skips, the caller's own errors, and every attempt in the ledger (source
 gateway) on both databases."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,7 +41,12 @@ def test_json_chat_by_model_records_one_row_and_answers_headers(fakes, db, monke
     [row] = rows(db, 1)
     assert row["request_id"] == request_id and row["job_id"] == f"{request_id}-1"
     assert (row["source"], row["company"], row["brand"], row["provider"], row["model"]) == (
-        "gateway", "Acme", "web", "openai", "gpt-4o-mini")
+        "gateway",
+        "Acme",
+        "web",
+        "openai",
+        "gpt-4o-mini",
+    )
     assert (row["input"], row["output"], row["cached"], row["reasoning"], row["status"]) == (12, 5, 4, 2, "completed")
     assert Decimal(raw.headers["x-aium-cost-usd"]) == row["cost"] > 0
     # The provider's key went upstream; the app's gateway key did not.
@@ -59,7 +65,8 @@ def test_operation_walks_its_chain_on_quota_and_5xx(fakes, db, monkeypatch, tmp_
     assert [(r["provider"], r["model"], r["status"], r["error_class"]) for r in got] == [
         ("openai", "gpt-4o-mini", "failed", "RateLimitError"),
         ("ollama", "qwen2.5:3b", "failed", "InternalServerError"),
-        ("gemini", "gemini-2.0-flash", "completed", None)]
+        ("gemini", "gemini-2.0-flash", "completed", None),
+    ]
     assert all(r["operation"] == "summarize" for r in got)
     assert ge.requests[-1]["body"]["model"] == "gemini-2.0-flash"
 
@@ -68,8 +75,9 @@ def test_x_operation_header_and_unknown_operation_is_404(fakes, db, monkeypatch,
     key, _ = create_key("Acme")
     with gateway(monkeypatch, tmp_path) as g:
         c = client(g, key)
-        raw = c.chat.completions.with_raw_response.create(model="summarize", messages=HI,
-                                                          extra_headers={"X-Operation": "summarize"})
+        raw = c.chat.completions.with_raw_response.create(
+            model="summarize", messages=HI, extra_headers={"X-Operation": "summarize"}
+        )
         assert raw.headers["x-aium-provider"] == "openai"
         with pytest.raises(openai.NotFoundError) as e:
             c.chat.completions.create(model="gpt-4o-mini", messages=HI, extra_headers={"X-Operation": "nope"})
@@ -141,9 +149,12 @@ def test_streaming_passes_the_providers_bytes_and_records_the_usage_chunk(fakes,
         chunks = list(stream)
         request_id = stream.response.headers["x-aium-request-id"]
         # Raw bytes: what the provider sent, unchanged.
-        req = urllib.request.Request(f"{g.base_url}/chat/completions", method="POST", headers={
-            "Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-            data=json.dumps({"model": "gpt-4o-mini", "messages": HI, "stream": True}).encode())
+        req = urllib.request.Request(
+            f"{g.base_url}/chat/completions",
+            method="POST",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            data=json.dumps({"model": "gpt-4o-mini", "messages": HI, "stream": True}).encode(),
+        )
         with urllib.request.urlopen(req) as resp:
             raw = resp.read()
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "OK"
@@ -176,7 +187,9 @@ def test_slow_provider_times_out_and_the_next_one_serves(fakes, db, monkeypatch,
     assert raw.headers["x-aium-provider"] == "ollama"
     got = rows(db, 2)
     assert [(r["provider"], r["status"], r["error_class"]) for r in got] == [
-        ("openai", "timeout", "APITimeoutError"), ("ollama", "completed", None)]
+        ("openai", "timeout", "APITimeoutError"),
+        ("ollama", "completed", None),
+    ]
 
 
 def test_async_client_embeddings_and_models(fakes, db, monkeypatch, tmp_path):
@@ -184,8 +197,7 @@ def test_async_client_embeddings_and_models(fakes, db, monkeypatch, tmp_path):
 
     async def calls(g):
         c = openai.AsyncOpenAI(base_url=g.base_url, api_key=key, max_retries=0)
-        answers = await asyncio.gather(*[c.chat.completions.create(model="gpt-4o-mini", messages=HI)
-                                         for _ in range(5)])
+        answers = await asyncio.gather(*[c.chat.completions.create(model="gpt-4o-mini", messages=HI) for _ in range(5)])
         emb = await c.embeddings.create(model="text-embedding-3-small", input="hello")
         models = [m.id async for m in c.models.list()]
         await c.close()

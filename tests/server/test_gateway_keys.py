@@ -1,5 +1,6 @@
 """Gateway keys: created from the command line (the key alone on the last line), stored as a hash, listed, revoked;
 checked by the gateway (401 in OpenAI's shape), per-key rate limits (429 with retry-after), the loopback rule."""
+
 from __future__ import annotations
 
 import subprocess
@@ -21,8 +22,9 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_key_create_prints_the_key_last_and_stores_only_its_hash(db):
@@ -48,6 +50,7 @@ def test_key_create_prints_the_key_last_and_stores_only_its_hash(db):
 def test_key_writes_are_authorized(db, monkeypatch, tmp_path):
     monkeypatch.setenv("USERS_FILE", str(tmp_path / "users.json"))
     from core import config
+
     config.reset_settings()
     add_user("boss", "a-long-password", role="admin", companies=["*"])
     add_user("acme-admin", "a-long-password", role="admin", companies=["Acme"])
@@ -89,12 +92,10 @@ def test_missing_wrong_and_revoked_keys_get_401(fakes, db, monkeypatch, tmp_path
 
 def test_no_key_is_served_only_on_loopback_while_no_key_exists(fakes, db, monkeypatch, tmp_path):
     with gateway(monkeypatch, tmp_path, gateway_company="Solo") as g:
-        c = openai.OpenAI(base_url=g.base_url, api_key="unused", max_retries=0,
-                          default_headers={"Authorization": ""})
+        c = openai.OpenAI(base_url=g.base_url, api_key="unused", max_retries=0, default_headers={"Authorization": ""})
         assert c.chat.completions.create(model="gpt-4o-mini", messages=HI).choices
     with gateway(monkeypatch, tmp_path, loopback=False) as g:
-        c = openai.OpenAI(base_url=g.base_url, api_key="unused", max_retries=0,
-                          default_headers={"Authorization": ""})
+        c = openai.OpenAI(base_url=g.base_url, api_key="unused", max_retries=0, default_headers={"Authorization": ""})
         with pytest.raises(openai.AuthenticationError):
             c.models.list()
 
@@ -112,8 +113,13 @@ def test_rate_limit_per_key_answers_429_with_retry_after(fakes, db, monkeypatch,
 
 
 def test_serve_refuses_a_public_address_without_keys(db):
-    out = subprocess.run([sys.executable, "-m", "core", "serve", "--host", "0.0.0.0", "--port", "1"],
-                         capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "serve", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 2 and "no gateway key exists" in out.stdout
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.9.9.9")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.0.2.10")

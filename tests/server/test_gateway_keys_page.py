@@ -1,5 +1,6 @@
 """Settings › Gateway keys through AppTest: an admin creates a key (shown once, stored as a hash) and revokes one
 after confirming; the page calls core, whose checks still apply."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -21,8 +22,19 @@ def settings_app() -> AppTest:
 
 
 def test_admin_creates_a_key_shown_once_and_revokes_one(db):
-    load([{"job_id": "a", "created_at": datetime.now(UTC) - timedelta(days=1), "company": "Acme",
-           "provider": "openai", "model": "gpt-4o-mini", "input_tokens": 10, "output_tokens": 1}])
+    load(
+        [
+            {
+                "job_id": "a",
+                "created_at": datetime.now(UTC) - timedelta(days=1),
+                "company": "Acme",
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "input_tokens": 10,
+                "output_tokens": 1,
+            }
+        ]
+    )
     _, old = create_key("Acme", label="old app")
     at = settings_app()
     at.selectbox(key="gk_company").set_value("Acme")
@@ -38,6 +50,7 @@ def test_admin_creates_a_key_shown_once_and_revokes_one(db):
     new = next(k for k in list_keys() if k["label"] == "checkout")
     assert new["requests_per_minute"] == 120 and new["company"] == "Acme"
     from core.server.keys import active_keys
+
     assert active_keys()[new["key_id"]].key_hash == hash_key(shown[0])
     at.run()
     assert [c.value for c in at.code] == []  # shown once

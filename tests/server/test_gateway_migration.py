@@ -1,5 +1,6 @@
 """Migration 0010 (gateway_keys) goes down and up again on both databases: the table goes and comes back as the
 model describes it, and keys made after the upgrade work."""
+
 from __future__ import annotations
 
 from alembic import command
@@ -23,6 +24,7 @@ def _only_for(dialect: str):
     def include(obj, name, type_, reflected, compare_to):
         only = getattr(obj, "_ddl_if", None)
         return not (type_ == "index" and not reflected and only is not None and only.dialect != dialect)
+
     return include
 
 
@@ -41,8 +43,9 @@ def test_migration_0010_down_and_up(db):
     columns = {c["name"]: c for c in inspect(engine).get_columns("gateway_keys")}
     assert not columns["key_hash"]["nullable"] and columns["revoked_at"]["nullable"]
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": False,
-                                                     "include_object": _only_for(conn.dialect.name)})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": False, "include_object": _only_for(conn.dialect.name)}
+        )
         assert compare_metadata(ctx, Base.metadata) == []
     key, _ = create_key("Acme")
     ring = KeyRing()

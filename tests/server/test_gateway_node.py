@@ -1,6 +1,7 @@
 """The case the gateway exists for: a TypeScript/JavaScript app with the official `openai` npm package, nothing
 changed but its base URL and key. npm installs the package into a temporary folder; node runs a small script that
 calls the gateway with and without streaming, then an operation whose first provider is out of quota."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,14 @@ console.log(JSON.stringify(out));
 def openai_npm(tmp_path_factory):
     folder = tmp_path_factory.mktemp("node-app")
     (folder / "package.json").write_text(json.dumps({"name": "gateway-test", "private": True, "type": "module"}))
-    done = subprocess.run([NPM, "install", "--no-audit", "--no-fund", "--silent", "openai"], cwd=folder,
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [NPM, "install", "--no-audit", "--no-fund", "--silent", "openai"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.fail(f"npm install openai failed: {done.stderr[-2000:]}")
     (folder / "app.mjs").write_text(SCRIPT)
@@ -60,9 +67,15 @@ def test_typescript_app_with_the_openai_npm_package(openai_npm, fakes, db, monke
     key, _ = create_key("Acme", label="ts-app")
     with gateway(monkeypatch, tmp_path) as g:
         oa.script.extend(["ok", "ok", "429_quota"])
-        run = subprocess.run([NODE, "app.mjs"], cwd=openai_npm, capture_output=True, text=True, timeout=120,
-                             check=False,
-                             env={"PATH": "/usr/bin:/bin", "GATEWAY_URL": g.base_url, "GATEWAY_KEY": key})
+        run = subprocess.run(
+            [NODE, "app.mjs"],
+            cwd=openai_npm,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={"PATH": "/usr/bin:/bin", "GATEWAY_URL": g.base_url, "GATEWAY_KEY": key},
+        )
         assert run.returncode == 0, run.stderr[-2000:]
         out = json.loads(run.stdout.strip().splitlines()[-1])
         assert wait_for_rows(db, 4) == 4
@@ -73,5 +86,9 @@ def test_typescript_app_with_the_openai_npm_package(openai_npm, fakes, db, monke
     assert out["fallback"] == "ollama" and out["badKey"] == 401
     rows = attempts(db)
     assert [(r["provider"], r["status"]) for r in rows] == [
-        ("openai", "completed"), ("openai", "completed"), ("openai", "failed"), ("ollama", "completed")]
+        ("openai", "completed"),
+        ("openai", "completed"),
+        ("openai", "failed"),
+        ("ollama", "completed"),
+    ]
     assert all(r["source"] == "gateway" and r["company"] == "Acme" for r in rows)

@@ -1,6 +1,7 @@
 """The spool: records survive the gateway's death. A `kill -9` of the gateway and its writer under load loses no
 answered call: after a restart, every request answered 2xx is in the ledger. Replays count once; a torn line is
 kept aside with the reason, never lost silently."""
+
 from __future__ import annotations
 
 import http.client
@@ -28,9 +29,18 @@ BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "conten
 
 
 def record(i: int) -> dict:
-    return {"job_id": f"s{i}", "request_id": "r", "created_at": datetime(2026, 11, 2, 10, i, tzinfo=UTC),
-            "company": "Acme", "provider": "openai", "model": "gpt-4o-mini", "status": "completed",
-            "input_tokens": 10, "output_tokens": 2, "execution_time_seconds": "0.5"}
+    return {
+        "job_id": f"s{i}",
+        "request_id": "r",
+        "created_at": datetime(2026, 11, 2, 10, i, tzinfo=UTC),
+        "company": "Acme",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "status": "completed",
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "execution_time_seconds": "0.5",
+    }
 
 
 def test_replay_counts_once_and_a_torn_line_is_kept_aside(db, tmp_path):
@@ -62,8 +72,13 @@ def test_a_dead_processs_open_segment_is_recovered(db, tmp_path):
 
 
 def _serve(env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -90,14 +105,19 @@ def test_kill_9_under_load_loses_no_answered_call(db, monkeypatch, tmp_path):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             while not stop.is_set():
                 try:
-                    conn.request("POST", "/v1/chat/completions", BODY, {"Authorization": f"Bearer {key}",
-                                                                         "Content-Type": "application/json"})
+                    conn.request(
+                        "POST",
+                        "/v1/chat/completions",
+                        BODY,
+                        {"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                    )
                     resp = conn.getresponse()
                     resp.read()
                     if resp.status == 200:
                         answered.append(resp.headers["x-aium-request-id"])
                 except (OSError, http.client.HTTPException):
                     return  # the gateway is gone
+
         workers = [threading.Thread(target=load) for _ in range(8)]
         for w in workers:
             w.start()

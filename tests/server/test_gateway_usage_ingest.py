@@ -1,6 +1,7 @@
 """POST /v1/usage: import-format records as a JSON array or JSON lines, validated as `python -m core import`
 validates them; the answer counts imported and duplicates and names each refusal. Also /healthz, /metrics and the
 gateway's own refusals (size, malformed bodies) in OpenAI's error shape."""
+
 from __future__ import annotations
 
 import gzip
@@ -25,15 +26,25 @@ def post(url: str, body: bytes, key: str | None = None, **headers) -> tuple[int,
         return e.code, json.loads(e.read()), dict(e.headers)
 
 
-RECORD = {"job_id": "u1", "created_at": "2026-11-02T10:00:00Z", "brand": "web", "provider": "openai",
-          "model": "gpt-4o-mini", "input_tokens": 1000, "output_tokens": 200, "cached_tokens": 100,
-          "operation": "summarize", "execution_time_seconds": 1.25}
+RECORD = {
+    "job_id": "u1",
+    "created_at": "2026-11-02T10:00:00Z",
+    "brand": "web",
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "input_tokens": 1000,
+    "output_tokens": 200,
+    "cached_tokens": 100,
+    "operation": "summarize",
+    "execution_time_seconds": 1.25,
+}
 
 
 def test_json_array_and_lines_with_the_import_validation(db, monkeypatch, tmp_path):
     key, _ = create_key("Acme")
-    array = json.dumps([RECORD, {**RECORD, "job_id": "u2", "input_tokens": -1}, "nope",
-                        {**RECORD, "job_id": "u3", "company": "Other"}]).encode()
+    array = json.dumps(
+        [RECORD, {**RECORD, "job_id": "u2", "input_tokens": -1}, "nope", {**RECORD, "job_id": "u3", "company": "Other"}]
+    ).encode()
     lines = b"\n".join([json.dumps(RECORD).encode(), json.dumps({**RECORD, "job_id": "u4"}).encode(), b"{oops"])
     with gateway(monkeypatch, tmp_path) as g:
         status, report, _ = post(f"{g.base_url}/usage", array, key)

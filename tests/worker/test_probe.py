@@ -1,40 +1,52 @@
 """The daily probe against fake OpenAI, Ollama and Gemini servers on loopback (real HTTP, real openai client):
 the probe report, the ledger record of each call, failures named with their class, the fallback chain walked."""
+
 from datetime import timedelta
 
 import pytest
-from tests.helpers.alerts import NOW, spend
-from tests.helpers import free_port
-from tests.fakes.provider_server import FakeProvider
 from sqlalchemy import select
 
 from core.alerts import active_alerts, check_alerts, list_alerts
-from core.storage.db import session_scope
 from core.limits.budgets import set_budget, set_quota
+from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, ProbeRun
-from core.worker.probe import last_success, probe_chain, run_probe
 from core.worker.jobs import probe_job
+from core.worker.probe import last_success, probe_chain, run_probe
+from tests.fakes.provider_server import FakeProvider
+from tests.helpers import free_port
+from tests.helpers.alerts import NOW, spend
 
 KEY = "sk-proj-SECRETprobeKEY1234567890"
 
 
 @pytest.fixture
 def providers(env):
-    with FakeProvider("openai", "gpt-4o-mini", prompt_tokens=12, completion_tokens=5) as o, \
-            FakeProvider("ollama", "llama3.1:8b", prompt_tokens=20, completion_tokens=3) as ol, \
-            FakeProvider("gemini", "gemini-2.0-flash", prompt_tokens=8, completion_tokens=2) as g:
-        env(OPENAI_BASE_URL=o.base_url, OPENAI_API_KEY=KEY, OLLAMA_BASE_URL=ol.base_url,
-            GEMINI_BASE_URL=g.base_url, GEMINI_API_KEY="AIzaSyFAKEgeminiKEY0123456789abcdef",
-            PROBE_TIMEOUT_SECONDS="1", OPERATIONS_FILE="/nonexistent/operations.toml")
+    with (
+        FakeProvider("openai", "gpt-4o-mini", prompt_tokens=12, completion_tokens=5) as o,
+        FakeProvider("ollama", "llama3.1:8b", prompt_tokens=20, completion_tokens=3) as ol,
+        FakeProvider("gemini", "gemini-2.0-flash", prompt_tokens=8, completion_tokens=2) as g,
+    ):
+        env(
+            OPENAI_BASE_URL=o.base_url,
+            OPENAI_API_KEY=KEY,
+            OLLAMA_BASE_URL=ol.base_url,
+            GEMINI_BASE_URL=g.base_url,
+            GEMINI_API_KEY="AIzaSyFAKEgeminiKEY0123456789abcdef",
+            PROBE_TIMEOUT_SECONDS="1",
+            OPERATIONS_FILE="/nonexistent/operations.toml",
+        )
         yield {"openai": o, "ollama": ol, "gemini": g}
 
 
 def probe_rows():
     with session_scope() as s:
-        rows = s.execute(select(AIJobUsage, AIJob).join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
-                         .order_by(AIJobUsage.id)).all()
-        return [(u.provider_name, u.job_status, u.operation, j.source, u.error_class, u.total_tokens,
-                 u.company_id) for u, j in rows]
+        rows = s.execute(
+            select(AIJobUsage, AIJob).join(AIJob, AIJob.id == AIJobUsage.ai_job_id).order_by(AIJobUsage.id)
+        ).all()
+        return [
+            (u.provider_name, u.job_status, u.operation, j.source, u.error_class, u.total_tokens, u.company_id)
+            for u, j in rows
+        ]
 
 
 def test_all_providers_ok_prints_the_seed_report(db, providers):
@@ -43,10 +55,23 @@ def test_all_providers_ok_prints_the_seed_report(db, providers):
     report = run_probe(now=NOW)
     text = report.text
     assert not report.alert and report.served_by == "openai"
-    for line in ["2026-02-12 15:00:00", "✅ OpenAI accessible", "Model: gpt-4o-mini", "Tokens: 17",
-                 "✅ Ollama accessible", "✅ Gemini accessible", "📊 OpenAI usage this month:", "Calls: 2",
-                 "Tokens: 45,247", "Estimated cost: $0.1800", "Period: 01/02/2026 - today",
-                 "Total budget: $10.00", "Consumed: $0.1800", "Remaining: $9.82", "✅ Monitoring OK"]:
+    for line in [
+        "2026-02-12 15:00:00",
+        "✅ OpenAI accessible",
+        "Model: gpt-4o-mini",
+        "Tokens: 17",
+        "✅ Ollama accessible",
+        "✅ Gemini accessible",
+        "📊 OpenAI usage this month:",
+        "Calls: 2",
+        "Tokens: 45,247",
+        "Estimated cost: $0.1800",
+        "Period: 01/02/2026 - today",
+        "Total budget: $10.00",
+        "Consumed: $0.1800",
+        "Remaining: $9.82",
+        "✅ Monitoring OK",
+    ]:
         assert line in text, line
     assert text.index("OpenAI accessible") < text.index("Ollama accessible") < text.index("Gemini accessible")
     for fake in providers.values():
@@ -59,12 +84,15 @@ def test_all_providers_ok_prints_the_seed_report(db, providers):
     assert last_success() == NOW
 
 
-@pytest.mark.parametrize("mode, kind, error_class", [
-    ("429_quota", "quota exhausted", "RateLimitError"),
-    ("401", "authentication refused", "AuthenticationError"),
-    ("500", "provider server error", "InternalServerError"),
-    ("hang", "no answer before the timeout", "APITimeoutError"),
-])
+@pytest.mark.parametrize(
+    "mode, kind, error_class",
+    [
+        ("429_quota", "quota exhausted", "RateLimitError"),
+        ("401", "authentication refused", "AuthenticationError"),
+        ("500", "provider server error", "InternalServerError"),
+        ("hang", "no answer before the timeout", "APITimeoutError"),
+    ],
+)
 def test_a_failing_provider_is_named_with_its_class_and_the_chain_serves(db, providers, mode, kind, error_class):
     providers["openai"].mode = mode
     providers["openai"].hang_seconds = 3
@@ -96,8 +124,9 @@ def test_connection_refused_and_everything_down(db, providers, env):
 
 def test_probe_chain_follows_the_operation(db, providers, env, tmp_path):
     ops = tmp_path / "operations.toml"
-    ops.write_text('[operations.probe]\nprimary = "gemini"\nfallback = ["openai"]\n'
-                   'models = { gemini = "gemini-2.5-flash" }\n')
+    ops.write_text(
+        '[operations.probe]\nprimary = "gemini"\nfallback = ["openai"]\nmodels = { gemini = "gemini-2.5-flash" }\n'
+    )
     env(OPERATIONS_FILE=str(ops))
     assert probe_chain() == ["gemini", "openai"]
     providers["gemini"].mode = "401"

@@ -1,14 +1,15 @@
 """The worker's daily OpenAI Usage/Costs sync: scheduled only with an admin key, at SYNC_TIME."""
+
 import io
 from datetime import UTC, date, datetime
 
 import time_machine
 from sqlalchemy import func, select
 
+import worker as worker_module
 from core.storage.db import session_scope
 from core.storage.models import AIJob
 from core.worker.jobs import sync_job
-import worker as worker_module
 from tests.fakes.openai_admin_server import FakeOpenAIAdmin, usage_result
 
 
@@ -28,8 +29,13 @@ def test_no_admin_key_means_no_sync_job(db, env):
 def test_sync_runs_daily_at_sync_time(db, env):
     with FakeOpenAIAdmin(page_size=5) as fake:
         fake.usage[date(2026, 2, 11)] = [usage_result("gpt-4o-mini", "proj_a", 1000, 200)]
-        env(OPENAI_BASE_URL=fake.base_url, OPENAI_ADMIN_KEY=fake.admin_key, SYNC_TIME="08:30",
-            OPENAI_SYNC_DAYS="3", OPENAI_SYNC_COMPANY="Billing")
+        env(
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_ADMIN_KEY=fake.admin_key,
+            SYNC_TIME="08:30",
+            OPENAI_SYNC_DAYS="3",
+            OPENAI_SYNC_COMPANY="Billing",
+        )
         with time_machine.travel(datetime(2026, 2, 12, 8, 29, 0, tzinfo=UTC), tick=False) as traveller:
             w = worker_module.Worker(out=io.StringIO())
             w.setup()

@@ -1,5 +1,6 @@
 """The worker: the schedule (time moved with time-machine), the missed probe run once at start, two workers
 never running one job twice, --once exit codes, SIGTERM, logging with secrets redacted."""
+
 import io
 import logging
 import os
@@ -13,17 +14,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from tests.helpers.alerts import spend
-from tests.fakes.provider_server import FakeProvider
 from sqlalchemy import func, select
 
-from core.storage.db import session_scope
-from core.limits.budgets import set_budget, set_quota
-from core.storage.models import PROBE_BATCH_KEY, AIJob, ProbeRun, WorkerHeartbeat, WorkerState
-from core.worker.probe import LAST_SUCCESS_KEY
-from core.worker.jobs import latest_slot, probe_job, probe_missed
 import worker as worker_module
+from core.limits.budgets import set_budget, set_quota
+from core.storage.db import session_scope
+from core.storage.models import PROBE_BATCH_KEY, AIJob, ProbeRun, WorkerHeartbeat, WorkerState
+from core.worker.jobs import latest_slot, probe_job, probe_missed
+from core.worker.probe import LAST_SUCCESS_KEY
+from tests.fakes.provider_server import FakeProvider
 from tests.helpers import ROOT
+from tests.helpers.alerts import spend
 
 KEY = "sk-proj-WORKERsecretKEY0123456789"
 
@@ -31,8 +32,12 @@ KEY = "sk-proj-WORKERsecretKEY0123456789"
 @pytest.fixture
 def openai_fake(env):
     with FakeProvider("openai", "gpt-4o-mini") as fake:
-        env(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY=KEY, PROBE_TIMEOUT_SECONDS="5",
-            OPERATIONS_FILE="/nonexistent/operations.toml")
+        env(
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_API_KEY=KEY,
+            PROBE_TIMEOUT_SECONDS="5",
+            OPERATIONS_FILE="/nonexistent/operations.toml",
+        )
         yield fake
 
 
@@ -150,11 +155,19 @@ def test_a_failing_job_is_logged_redacted_and_the_worker_goes_on(db, env, caplog
 
 # -- the process ---------------------------------------------------------------------------------------------
 
+
 def test_once_as_a_process(sqlite_db, env):
     """The smoke test of `python worker.py --once` as a process: exit codes and its log lines on stderr."""
+
     def once():
-        return subprocess.run([sys.executable, "worker.py", "--once", "alerts"], cwd=ROOT, capture_output=True,
-                              text=True, env=dict(os.environ), timeout=120)
+        return subprocess.run(
+            [sys.executable, "worker.py", "--once", "alerts"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+        )
 
     r = once()
     assert r.returncode == 0, r.stderr
@@ -200,6 +213,7 @@ def test_once_probe_and_all_exit_codes_and_log_file(db, env, openai_fake, tmp_pa
 def blow_quota():
     """Acme's OpenAI quota past 100 %: the check opens a critical quota_exceeded alert."""
     from core.alerts import check_alerts
+
     set_quota("Acme", "openai", monthly_usd="10")
     spend("12.5", when=datetime.now(UTC) - timedelta(minutes=5))
     assert [a["type"] for a in check_alerts()["alerts"]] == ["quota_exceeded"]
@@ -250,12 +264,20 @@ def wait_for(predicate, what, limit=60.0):
 
 
 def test_sigterm_while_idle_exits_0(db, env):
-    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def beating():
             with session_scope() as s:
                 return s.scalar(select(func.count()).select_from(WorkerHeartbeat)) > 0
+
         wait_for(beating, "a heartbeat")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -269,12 +291,19 @@ def test_sigterm_while_idle_exits_0(db, env):
 @pytest.fixture
 def hanging(env):
     """OpenAI and Gemini both hang far longer than a stop may take; the probe's timeout is long too."""
-    with FakeProvider("openai", "gpt-4o-mini", hang_seconds=90) as o, \
-            FakeProvider("gemini", "gemini-2.0-flash", hang_seconds=90) as g:
+    with (
+        FakeProvider("openai", "gpt-4o-mini", hang_seconds=90) as o,
+        FakeProvider("gemini", "gemini-2.0-flash", hang_seconds=90) as g,
+    ):
         o.mode = g.mode = "hang"
-        env(OPENAI_BASE_URL=o.base_url, OPENAI_API_KEY=KEY, GEMINI_BASE_URL=g.base_url,
-            GEMINI_API_KEY="AIzaSyWORKERgeminiKEY0123456789abc", PROBE_TIMEOUT_SECONDS="30",
-            OPERATIONS_FILE="/nonexistent/operations.toml")
+        env(
+            OPENAI_BASE_URL=o.base_url,
+            OPENAI_API_KEY=KEY,
+            GEMINI_BASE_URL=g.base_url,
+            GEMINI_API_KEY="AIzaSyWORKERgeminiKEY0123456789abc",
+            PROBE_TIMEOUT_SECONDS="30",
+            OPERATIONS_FILE="/nonexistent/operations.toml",
+        )
         yield o, g
 
 
@@ -285,8 +314,14 @@ def cut_off_runs() -> list[ProbeRun]:
 
 def stop_mid_probe(args: list[str], fake: FakeProvider) -> tuple[float, str, str, int]:
     """Start the worker, SIGTERM it once the provider has the probe's call in hand; seconds until it exited."""
-    proc = subprocess.Popen([sys.executable, "worker.py", *args], cwd=ROOT, env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "worker.py", *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: fake.calls >= 1, "the probe call")
         time.sleep(0.3)  # well inside the call
@@ -305,8 +340,9 @@ def assert_cut_off(out: str, last_success: str | None = None) -> None:
     assert len(runs) == 1, [(r.provider, r.error_class) for r in runs]
     run = runs[0]
     assert (run.provider, run.ok, run.error_class) == ("openai", False, "ProbeStopped")
-    assert re.fullmatch(r"stopped by SIGTERM after \d+\.\d s during the OpenAI call; not probed: gemini",
-                        run.error_message), run.error_message
+    assert re.fullmatch(
+        r"stopped by SIGTERM after \d+\.\d s during the OpenAI call; not probed: gemini", run.error_message
+    ), run.error_message
     assert "⏹️ Probe stopped by SIGTERM" in out and run.report in out
     assert state(LAST_SUCCESS_KEY) == last_success  # not a completed probe: it runs again at the next start
     with session_scope() as s:
@@ -336,11 +372,13 @@ def test_sigterm_mid_probe_in_the_loop_exits_at_once_and_no_outage_is_reported(d
     assert_cut_off(out, last_success=before.isoformat())
     # The cut-off row is no measure of OpenAI: the next check opens no provider_unavailable for it.
     from core.alerts import check_alerts
+
     assert not [a for a in check_alerts()["alerts"] if a["type"] == "provider_unavailable"]
 
 
 def test_a_stop_between_calls_probes_nothing_more(db, hanging):
     from core.worker.probe import StopRequest, run_probe
+
     stop = StopRequest()
     stop.set("SIGINT")
     report = run_probe(stop=stop)
@@ -353,6 +391,7 @@ def test_a_stop_between_calls_probes_nothing_more(db, hanging):
 
 def test_job_lock_is_exclusive_across_connections(db):
     from core.storage.locks import job_lock
+
     with job_lock("test.lock") as first:
         assert first
         with job_lock("test.lock", wait=0.2) as second:
@@ -365,6 +404,7 @@ def test_job_lock_is_exclusive_across_connections(db):
 
 def test_sqlite_lease_of_a_dead_holder_expires(sqlite_db):
     from core.storage.locks import job_lock
+
     with job_lock("lease.lock", ttl=-1) as stale:  # a holder whose lease already ran out (it died)
         assert stale
         with job_lock("lease.lock") as taken_over:
