@@ -9,7 +9,7 @@ import streamlit as st
 from core import alerts
 from core.access.users import LOCAL_OPERATOR
 from core.alerts import notify
-from core.alerts.rules import ALERT_TYPES
+from core.alerts.findings import ALERT_TYPES
 from core.config import get_settings
 from ui.auth_gate import current_user, enforce_company, ensure_user, require_admin
 

@@ -1,6 +1,6 @@
-"""Alerts: the rules (`rules`), the lifecycle of an alert — open, acknowledge, snooze, resolve — (`lifecycle`, `ack`),
-the alert listings (`listing`), and notifications through apprise with per-channel state (`notify`, `channels`,
-`deliver`).
+"""Alerts: the rules (`rules`, with what they read and return in `findings`), the lifecycle of an alert — open,
+acknowledge, snooze, resolve — (`lifecycle`, `ack`), the alert listings (`listing`), and notifications through
+apprise with per-channel state (`notify`, `claims`, `channels`, `deliver`).
 
 May import: the shared leaves, `storage`, `queries`, `limits`, `access`. Imported by `worker`, `cli`, the pages.
 This package is a public facade: `core.alerts.check_alerts`, `resolve_alert`, `acknowledge_alert`, `list_alerts`,

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from core.access.users import User, authorize
 from core.alerts import notify
 from core.alerts.ack import LOCAL_OPERATOR, ack_fields, acknowledge, parse_until
+from core.alerts.findings import ALERT_TYPES, SEVERITY, Context, Finding, company_names, open_key
 from core.alerts.listing import company_scope
-from core.alerts.rules import ALERT_TYPES, RULES, SEVERITY, Context, Finding, Rule, company_names, open_key
+from core.alerts.rules import RULES, Rule
 from core.clock import iso_z, utc_now
 from core.config import get_settings
 from core.money import plain

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.alerts.ack import ack_fields
-from core.alerts.rules import ALERT_TYPES, company_names
+from core.alerts.findings import ALERT_TYPES, company_names
 from core.clock import iso_z, parse_utc, utc_now
 from core.money import plain
 from core.redact import redact

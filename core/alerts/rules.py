@@ -4,155 +4,27 @@ and returns the findings whose threshold is reached. A rule fires AT its thresho
 Rules never write; core.alerts.lifecycle turns findings into alerts (dedup, auto-resolve, notifications).
 The probe's own calls (operation "probe") are left out of the usage-pattern and quality rules: a daily
 health check is not the team's usage. They still count toward budgets and quotas (they are real spend).
+What a rule reads and returns (Context, Finding, the alert types) is in core.alerts.findings.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pandas as pd
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
-from core.clock import midnight
-from core.config import Settings
+from core.alerts.findings import Context, Finding, percent_down, provider_label, ratio_text, round_down
 from core.display import count, percent, plural, seconds, usd
 from core.limits.spend import limit_statuses
-from core.queries.aggregate import aggregate
 from core.redact import redact
-from core.storage.models import PROBE_BATCH_KEY, PROBE_OPERATION, PROBE_STOPPED, Company, ProbeRun, WorkerState
+from core.storage.models import PROBE_BATCH_KEY, PROBE_STOPPED, ProbeRun, WorkerState
 
 FAILED_STATUSES = ("failed", "timeout")
-
-SEVERITY = {
-    "quota_warning": "warning",
-    "quota_critical": "critical",
-    "quota_exceeded": "critical",
-    "cost_warning": "warning",
-    "cost_exceeded": "critical",
-    "budget_remaining_low": "warning",
-    "daily_spike": "warning",
-    "unusual_usage": "info",
-    "high_failure_rate": "warning",
-    "slow_execution": "info",
-    "high_cost_deviation": "warning",
-    "provider_unavailable": "critical",
-}
-ALERT_TYPES = tuple(SEVERITY)
-
-_NAMES = {
-    "openai": "OpenAI",
-    "ollama": "Ollama",
-    "gemini": "Gemini",
-    "anthropic": "Anthropic",
-    "mistral": "Mistral",
-    "": "all providers",
-}
-
-
-def provider_label(provider: str) -> str:
-    return _NAMES.get(provider, provider[:1].upper() + provider[1:])
-
-
-def open_key(company_id: int | None, provider: str, alert_type: str) -> str:
-    return f"{'' if company_id is None else company_id}:{provider}:{alert_type}"
-
-
-def _down(value: Decimal, places: str = "0.01") -> Decimal:
-    # Rounded down so a value shown for a fired alert never appears to sit below its threshold.
-    return value.quantize(Decimal(places), rounding=ROUND_DOWN)
-
-
-def _num(value: Decimal) -> str:
-    """A ratio in a message: 2.50 -> '2.5', 3.00 -> '3'; never scientific notation. Money, counts, percentages
-    and durations are shown by core.display, as on the pages."""
-    return f"{value.normalize():f}"
-
-
-def _pct(value: Decimal) -> str:
-    """A percentage in a message, one decimal as on the pages, rounded down: 99.99 reads 99.9%, never 100.0%."""
-    return percent(_down(value, "0.1"))
-
-
-@dataclass(frozen=True)
-class Finding:
-    company_id: int
-    provider: str
-    alert_type: str
-    threshold: Decimal
-    current: Decimal
-    message: str
-    severity: str = ""
-
-    @property
-    def key(self) -> str:
-        return open_key(self.company_id, self.provider, self.alert_type)
-
-    @property
-    def level(self) -> str:
-        return self.severity or SEVERITY[self.alert_type]
-
-
-@dataclass
-class Context:
-    session: Session
-    now: datetime
-    settings: Settings
-    company_id: int | None  # None: every company
-    _frames: dict = field(default_factory=dict)
-
-    def probe_company_id(self, create: bool = False) -> int | None:
-        """Id of PROBE_COMPANY; created only when an alert needs it (a check has no other side effect)."""
-        name = self.settings.probe_company
-        cid = self.session.scalar(select(Company.id).where(Company.name == name))
-        if cid is None and create:
-            from core.ingest.record import get_or_create_company
-
-            cid = get_or_create_company(self.session, name)
-        return cid
-
-    @property
-    def filters(self) -> dict:
-        return {"company_id": self.company_id}
-
-    def today_start(self) -> datetime:
-        return midnight(self.now.astimezone(UTC).date())
-
-    def daily_frame(self) -> pd.DataFrame:
-        """Per day / company / provider / model figures from the baseline start up to now, probe calls left out."""
-        if "daily" not in self._frames:
-            start = self.today_start() - timedelta(days=self.settings.alert_baseline_days)
-            df = aggregate(
-                self.session,
-                start=start,
-                end=self.now,
-                dims=["day", "company_id", "provider_name", "model_name", "operation"],
-                filters=self.filters,
-            )
-            df = df[df["operation"] != PROBE_OPERATION].copy()
-            df["day"] = df["day"].map(lambda d: str(d)[:10])
-            self._frames["daily"] = df
-        return self._frames["daily"]
-
-    def window_frame(self) -> pd.DataFrame:
-        """Per company / provider / status figures over the failure window, probe calls left out."""
-        if "window" not in self._frames:
-            start = self.now - timedelta(days=self.settings.alert_failure_window_days)
-            df = aggregate(
-                self.session,
-                start=start,
-                end=self.now,
-                dims=["company_id", "provider_name", "operation", "job_status"],
-                filters=self.filters,
-            )
-            df = df[(df["operation"] != PROBE_OPERATION) & (df["job_status"] != "running")].copy()
-            self._frames["window"] = df
-        return self._frames["window"]
-
 
 # -- quotas and budgets ------------------------------------------------------------------------------------
 
@@ -171,7 +43,7 @@ def check_quotas(ctx: Context) -> list[Finding]:
         ratio = st.consumed / st.limit
         for rank, (alert_type, threshold, word) in enumerate(levels):
             if ratio >= threshold:
-                pct = _down(ratio * 100)
+                pct = round_down(ratio * 100)
                 if st.kind == "quota_tokens":
                     detail = f"{count(st.consumed)} of {count(st.limit)} tokens monthly"
                 else:
@@ -180,9 +52,9 @@ def check_quotas(ctx: Context) -> list[Finding]:
                     st.company_id,
                     st.provider,
                     alert_type,
-                    _down(threshold * 100),
+                    round_down(threshold * 100),
                     pct,
-                    f"{word}: quota {provider_label(st.provider)} at {_pct(pct)} ({detail})",
+                    f"{word}: quota {provider_label(st.provider)} at {percent_down(pct)} ({detail})",
                 )
                 key = (st.company_id, st.provider)
                 # One alert per provider: the highest level reached, across USD and token quotas.
@@ -200,16 +72,16 @@ def check_costs(ctx: Context) -> list[Finding]:
             continue
         label = provider_label(st.provider)
         ratio = st.consumed / st.limit
-        pct = _down(ratio * 100)
+        pct = round_down(ratio * 100)
         if ratio >= s.alert_cost_exceeded:
             out.append(
                 Finding(
                     st.company_id,
                     st.provider,
                     "cost_exceeded",
-                    _down(s.alert_cost_exceeded * 100),
+                    round_down(s.alert_cost_exceeded * 100),
                     pct,
-                    f"Monthly budget {label} exceeded: {usd(st.consumed)} of {usd(st.limit)} ({_pct(pct)})",
+                    f"Monthly budget {label} exceeded: {usd(st.consumed)} of {usd(st.limit)} ({percent_down(pct)})",
                 )
             )
         elif ratio >= s.alert_cost_warning:
@@ -218,9 +90,9 @@ def check_costs(ctx: Context) -> list[Finding]:
                     st.company_id,
                     st.provider,
                     "cost_warning",
-                    _down(s.alert_cost_warning * 100),
+                    round_down(s.alert_cost_warning * 100),
                     pct,
-                    f"Monthly budget {label} at {_pct(pct)}: {usd(st.consumed)} of {usd(st.limit)}",
+                    f"Monthly budget {label} at {percent_down(pct)}: {usd(st.consumed)} of {usd(st.limit)}",
                 )
             )
         # The budget probe's absolute rule, for a budget being used: nothing spent is no warning, and an exhausted
@@ -271,9 +143,9 @@ def check_daily_spike(ctx: Context) -> list[Finding]:
                     provider,
                     "daily_spike",
                     s.alert_daily_spike,
-                    _down(ratio),
+                    round_down(ratio),
                     f"Daily spike {provider_label(provider)}: {usd(cost_today)} today, "
-                    f"{_num(_down(ratio))}x the {len(per_day)}-day average of {usd(mean)}",
+                    f"{ratio_text(round_down(ratio))}x the {len(per_day)}-day average of {usd(mean)}",
                 )
             )
     return out
@@ -295,14 +167,14 @@ def check_unusual_usage(ctx: Context) -> list[Finding]:
             continue
         ratio = Decimal(tokens_today) / median
         if ratio >= s.alert_unusual_usage:
-            increase = _down((ratio - 1) * 100, "1")
+            increase = round_down((ratio - 1) * 100, "1")
             out.append(
                 Finding(
                     int(cid),
                     provider,
                     "unusual_usage",
                     s.alert_unusual_usage,
-                    _down(ratio),
+                    round_down(ratio),
                     f"Unusual {provider_label(provider)} usage: +{increase}% vs median "
                     f"({count(tokens_today)} tokens today, median {count(median)} per day)",
                 )
@@ -324,15 +196,15 @@ def check_failure_rate(ctx: Context) -> list[Finding]:
             continue
         rate = Decimal(failed) / Decimal(jobs)
         if rate >= s.alert_failure_rate:
-            pct = _down(rate * 100, "0.1")
+            pct = round_down(rate * 100, "0.1")
             out.append(
                 Finding(
                     int(cid),
                     provider,
                     "high_failure_rate",
                     s.alert_failure_rate,
-                    _down(rate, "0.0001"),
-                    f"High {provider_label(provider)} failure rate: {_pct(pct)} over "
+                    round_down(rate, "0.0001"),
+                    f"High {provider_label(provider)} failure rate: {percent_down(pct)} over "
                     f"{plural(s.alert_failure_window_days, 'day')} ({count(failed)} of "
                     f"{plural(jobs, 'job')}; threshold: {percent(s.alert_failure_rate * 100)})",
                 )
@@ -357,8 +229,8 @@ def check_slow_execution(ctx: Context) -> list[Finding]:
                     provider,
                     "slow_execution",
                     s.alert_slow_execution_seconds,
-                    _down(avg),
-                    f"Slow {provider_label(provider)} execution: {seconds(_down(avg))} average "
+                    round_down(avg),
+                    f"Slow {provider_label(provider)} execution: {seconds(round_down(avg))} average "
                     f"over {plural(s.alert_failure_window_days, 'day')} ({plural(timed, 'timed job')}; "
                     f"threshold: {seconds(s.alert_slow_execution_seconds)})",
                 )
@@ -388,9 +260,9 @@ def check_cost_deviation(ctx: Context) -> list[Finding]:
                 provider,
                 "high_cost_deviation",
                 s.alert_cost_deviation,
-                _down(ratio),
-                f"Cost deviation {provider_label(provider)} {model}: {usd(_down(now_cpj, '0.000001'))} per "
-                f"job today, {_num(_down(ratio))}x its usual {usd(_down(usual, '0.000001'))}",
+                round_down(ratio),
+                f"Cost deviation {provider_label(provider)} {model}: {usd(round_down(now_cpj, '0.000001'))} per "
+                f"job today, {ratio_text(round_down(ratio))}x its usual {usd(round_down(usual, '0.000001'))}",
             )
             key = (int(cid), provider)
             if key not in worst or ratio > worst[key][0]:
@@ -479,7 +351,3 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("provider_availability", ("provider_unavailable",), check_provider_availability),
 )
-
-
-def company_names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(Company.id, Company.name)).all())

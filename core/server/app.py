@@ -1,5 +1,5 @@
-"""The gateway's ASGI app: endpoints, keys, per-key rate limits, and the background upkeep (spool rotation, key
-ring, prices, budgets, the providers' model lists).
+"""The gateway's ASGI app: endpoints, keys, per-key rate limits and budgets (core.server.admission), and the
+background upkeep (spool rotation, key ring, prices, budgets, the providers' model lists).
 
 A request without a key is served only while no gateway key exists and the server listens on loopback (the local
 operator's first steps, as the dashboard's local mode); any key sent must be valid.
@@ -12,7 +12,6 @@ import contextlib
 import gc
 import json
 import logging
-import math
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from core.providers import chain
 from core.providers.registry import configured_providers
 from core.redact import redact
 from core.server import proxy
+from core.server.admission import Budgets, RateLimits
 from core.server.http import (
     HttpError,
     Request,
@@ -42,62 +42,6 @@ from core.server.upstream import Pool
 log = logging.getLogger("core.server")
 LISTING_EVERY = 600.0
 PRICES_EVERY = 60.0
-
-
-class Budgets:
-    """Each company's used-up budgets and quotas (core.providers.chain.company_exhausted), read in a thread and
-    kept `ttl` seconds; a stale entry is served while it is read again."""
-
-    def __init__(self, ttl: float):
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, dict]] = {}
-        self._reading: dict[str, asyncio.Future] = {}
-
-    async def get(self, company: str) -> dict:
-        hit = self._cache.get(company)
-        if hit is not None:
-            if hit[0] < time.monotonic() and company not in self._reading:
-                self._read(company)
-            return hit[1]
-        fut = self._reading.get(company) or self._read(company)
-        return await asyncio.shield(fut)
-
-    def _read(self, company: str) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(None, chain.company_exhausted, company)
-
-        def done(f: asyncio.Future) -> None:
-            self._reading.pop(company, None)
-            if not f.cancelled() and f.exception() is None:
-                self._cache[company] = (time.monotonic() + self.ttl, f.result())
-
-        fut.add_done_callback(done)
-        self._reading[company] = fut
-        return fut
-
-
-class RateLimits:
-    """Requests per minute per key: a token bucket (a burst of the whole minute's allowance, then a steady rate)."""
-
-    def __init__(self):
-        self._buckets: dict[str, list[float]] = {}
-
-    def retry_after(self, key: KeyInfo) -> int:
-        """0 when the request may go, else the seconds to wait."""
-        rpm = key.requests_per_minute
-        if not rpm:
-            return 0
-        now = time.monotonic()
-        bucket = self._buckets.get(key.key_id)
-        if bucket is None:
-            bucket = self._buckets[key.key_id] = [float(rpm), now]
-        tokens = min(float(rpm), bucket[0] + (now - bucket[1]) * rpm / 60.0)
-        bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return 0
-        bucket[0] = tokens
-        return max(1, math.ceil((1.0 - tokens) * 60.0 / rpm))
 
 
 class Timing:

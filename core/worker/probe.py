@@ -28,7 +28,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import display
-from core.alerts.rules import provider_label
+from core.alerts.findings import provider_label
 from core.clock import month_start, utc_now
 from core.config import get_settings
 from core.limits.spend import limit_statuses, month_to_date

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core import display
-from core.alerts.rules import provider_label
+from core.alerts.findings import provider_label
 from core.providers.registry import ErrorInfo
 
 KIND_TEXT = {

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.alerts import AlertNotFound, active_alerts, check_alerts, list_alerts, open_alert, resolve_alert
-from core.alerts.rules import Finding
+from core.alerts.findings import Finding
 from core.limits.budgets import set_budget, set_quota
 from core.storage.db import get_session, session_scope
 from core.storage.models import Alert

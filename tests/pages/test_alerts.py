@@ -100,7 +100,7 @@ def test_alert_text_is_shown_as_text(db, env):
     from decimal import Decimal
 
     from core.alerts import open_alert
-    from core.alerts.rules import Finding
+    from core.alerts.findings import Finding
     from core.ingest.record import get_or_create_company
     from core.storage.db import session_scope
 
