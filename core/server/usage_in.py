@@ -21,7 +21,7 @@ SOURCE = "import"
 def _json_lines(body: bytes) -> Iterator[tuple[int, dict | None, str | None]]:
     """Rows of JSON lines with the rules of an imported file: a line that is not UTF-8, not JSON or not one object
     refuses itself only."""
-    from core.ingest.files import decode_line, unreadable_text
+    from core.ingest.lines import decode_line, unreadable_text
 
     for lineno, raw in enumerate(body.split(b"\n"), start=1):
         if not raw.strip():
@@ -44,7 +44,7 @@ def _json_lines(body: bytes) -> Iterator[tuple[int, dict | None, str | None]]:
 
 
 def _rows(body: bytes) -> Iterator[tuple[int, dict | None, str | None]]:
-    from core.ingest.files import unreadable_text
+    from core.ingest.lines import unreadable_text
 
     if not body.lstrip().startswith(b"["):
         yield from _json_lines(body)
