@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from core.alerts import active_alerts, list_alerts
 from core.analytics import get_usage, get_usage_dashboard, list_usage
 from core.llm import AllProvidersFailed, complete
-from core.queries.usage_list import export_csv_text
+from core.queries.usage_export import export_csv_text
 from core.storage import db as core_db
 from core.storage.models import Base
 from tests.fakes.provider_server import FakeProvider

@@ -21,7 +21,8 @@ from core.analytics.stats import UsageStats, get_usage_stats, usage_stats
 from core.analytics.trends import Trends, get_usage_trends, usage_trends
 from core.queries.aggregate import aggregate
 from core.queries.grouping import Ask, grouped
-from core.queries.usage_list import export_csv, export_csv_text, get_usage, list_usage
+from core.queries.usage_export import export_csv, export_csv_text
+from core.queries.usage_list import get_usage, list_usage
 from core.queries.values import name_value
 from core.storage.db import read_scope
 from core.storage.models import Brand, Company

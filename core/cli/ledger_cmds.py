@@ -142,7 +142,7 @@ def _import(args) -> int:
 def _export(args) -> int:
     if args.format == "focus":
         return _export_focus(args)
-    from core.queries.usage_list import export_csv
+    from core.queries.usage_export import export_csv
 
     filters = _filters(args)
     if args.month:

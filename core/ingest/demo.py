@@ -27,6 +27,7 @@ from core.pricing.catalog import Pricer
 from core.storage import rollups as rollup
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, Company, ProviderCost, WorkerState
+from core.storage.rollup_rebuild import rebuild
 from core.storage.types import to_money
 
 DEMO_FLAG = "demo_data"
@@ -271,7 +272,7 @@ def clear_demo(session: Session) -> int:
     n = session.execute(delete(AIJobUsage).where(AIJobUsage.ai_job_id.in_(demo_jobs))).rowcount
     session.execute(delete(AIJob).where(AIJob.is_demo.is_(True)))
     session.execute(delete(ProviderCost).where(ProviderCost.project_id.like(BILL_PROJECT_PREFIX + "%")))
-    rollup.rebuild(session)
+    rebuild(session)
     session.execute(delete(WorkerState).where(WorkerState.key == DEMO_FLAG))
     return n or 0
 

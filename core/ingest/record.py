@@ -18,6 +18,7 @@ from core.errors import InvalidRecord, UsageConflict
 from core.ingest.checks import UsageRecord, validate_record
 from core.pricing.catalog import Pricer, billed_cost
 from core.storage import writer
+from core.storage.batch_insert import Outcome
 from core.storage.columns import concat
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, Brand, Company
@@ -38,7 +39,7 @@ __all__ = [
 CHUNK = 5000  # records turned into columns at a time: a long iterable is never held as dicts
 # What `ingest` did: inserted, duplicates, conflicts [(position, job_id)], refused [(position, InvalidRecord)]
 # (the write guard's refusals, core/storage/headroom.py).
-IngestResult = writer.Outcome
+IngestResult = Outcome
 
 
 def priced_row(rec: UsageRecord, pricer: Pricer) -> dict:

@@ -36,7 +36,7 @@ from core.errors import InvalidRecord
 from core.money import MICRO
 from core.pricing.catalog import Pricer, Rates, catalog_rates
 from core.queries.aggregate import aggregate
-from core.queries.usage_list import safe_cell
+from core.queries.usage_export import safe_cell
 from core.redact import redact
 from core.storage.db import session_scope
 from core.storage.models import Brand, Company, UsageDailyModel

@@ -1,4 +1,4 @@
-"""Raw ledger reads: the filtered usage list (`/ai/usage/`), one usage, and CSV export.
+"""Raw ledger reads: the filtered usage list (`/ai/usage/`) and one usage (CSV export: core.queries.usage_export).
 
 Filters are an allow-list of the usage list's query parameters, bound as SQL parameters; pages are keyed by
 offset for the list and by id for exports, so nothing loads the whole ledger.
@@ -6,9 +6,6 @@ offset for the list and by id for exports, so nothing loads the whole ledger.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -35,33 +32,6 @@ ORDERINGS = {
     "-total_tokens": (AIJobUsage.total_tokens.desc(), AIJobUsage.id.desc()),
 }
 MAX_PAGE_SIZE = 500
-EXPORT_COLUMNS = (
-    "id",
-    "job_id",
-    "created_at",
-    "company",
-    "brand",
-    "provider_name",
-    "model_name",
-    "job_type",
-    "status",
-    "operation",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_input",
-    "cost_output",
-    "total_cost",
-    "pricing_status",
-    "execution_time_seconds",
-    "memory_usage_mb",
-    "success_rate",
-    "error_count",
-    "description",
-)
 
 
 def _date_or_ts(name: str, value) -> datetime:
@@ -327,7 +297,8 @@ def serialize_usage(u: AIJobUsage, job: AIJob, brand: Brand, company: Company) -
     }
 
 
-def _joined():
+def joined():
+    """The usage rows with their job, brand and company."""
     return (
         select(AIJobUsage, AIJob, Brand, Company)
         .join(AIJob, AIJob.id == AIJobUsage.ai_job_id)
@@ -361,7 +332,7 @@ def list_usage(
         day_counts = _day_counts(s, filters, company)
         count = count_usage(s, filters, company, day_counts)
         ids = _page_ids(s, conds, filters, company, ordering, page_size, (page - 1) * page_size, count, day_counts)
-        rows = {row[0].id: row for row in s.execute(_joined().where(AIJobUsage.id.in_(ids)))} if ids else {}
+        rows = {row[0].id: row for row in s.execute(joined().where(AIJobUsage.id.in_(ids)))} if ids else {}
         results = [serialize_usage(*rows[i]) for i in ids if i in rows]
     params = {k: v for k, v in filters.items() if v not in (None, "")}
     if ordering != "-created_at":
@@ -384,104 +355,8 @@ def get_usage(usage_id: int, *, company: str | None = None, session: Session | N
     if company:
         company = name_value("company", company)
     with session_scope(session) as s:
-        q = _joined().where(AIJobUsage.id == usage_id)
+        q = joined().where(AIJobUsage.id == usage_id)
         if company:
             q = q.where(Company.name == company)
         row = s.execute(q).first()
         return serialize_usage(*row) if row else None
-
-
-# A cell starting with one of these is run as a formula by spreadsheet programs.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _export_row(u: AIJobUsage, job: AIJob, brand: Brand, comp: Company) -> list[str]:
-    # Every text a caller chose goes through redact: an export is text leaving the process.
-    return [
-        safe_cell(redact(v) if isinstance(v, str) else v)
-        for v in (
-            u.id,
-            job.job_id,
-            iso_z(u.created_at),
-            comp.name,
-            brand.name,
-            u.provider_name,
-            u.model_name,
-            job.job_type,
-            job.status,
-            job.operation,
-            u.input_tokens,
-            u.output_tokens,
-            u.total_tokens,
-            u.cached_tokens,
-            u.cache_write_tokens,
-            u.reasoning_tokens,
-            u.cost_input,
-            u.cost_output,
-            u.total_cost,
-            u.pricing_status,
-            u.execution_time_seconds,
-            u.memory_usage_mb,
-            u.success_rate,
-            u.error_count,
-            job.description,
-        )
-    ]
-
-
-def iter_export_rows(
-    *,
-    company: str | None = None,
-    session: Session | None = None,
-    batch: int = 5000,
-    ordering: str | None = None,
-    **filters,
-) -> Iterator[list[str]]:
-    """Rows of the filtered ledger in the usage list's `ordering` (one of ORDERINGS), streamed from one query
-    `batch` rows at a time (a server-side cursor on PostgreSQL); without an ordering, by id in batches."""
-    if ordering is not None and ordering not in ORDERINGS:
-        raise InvalidRecord("ordering", ordering, f"must be one of {', '.join(ORDERINGS)}")
-    with session_scope(session) as s:
-        conds = usage_conditions(s, filters, company)
-        if ordering is not None:
-            q = _joined().where(*conds).order_by(*ORDERINGS[ordering]).execution_options(yield_per=batch)
-            for row in s.execute(q):
-                yield _export_row(*row)
-            return
-        last = 0
-        while True:
-            rows = s.execute(_joined().where(*conds, AIJobUsage.id > last).order_by(AIJobUsage.id).limit(batch)).all()
-            if not rows:
-                return
-            for row in rows:
-                yield _export_row(*row)
-            last = rows[-1][0].id
-
-
-BOM = "\ufeff"  # UTF-8 byte order mark: spreadsheet programs read the file as UTF-8 only when it starts with it
-
-
-def export_csv(out, *, bom: bool = False, **kwargs) -> int:
-    """Write the filtered ledger as RFC 4180 CSV to a text stream (in the list's `ordering` when given), after a
-    UTF-8 byte order mark when `bom`; returns the number of rows."""
-    if bom:
-        out.write(BOM)
-    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    n = 0
-    for row in iter_export_rows(**kwargs):
-        writer.writerow(row)
-        n += 1
-    return n
-
-
-def export_csv_text(**kwargs) -> str:
-    """The export as one text, starting with the UTF-8 byte order mark (a download opened in a spreadsheet)."""
-    buf = io.StringIO()
-    export_csv(buf, bom=True, **kwargs)
-    return buf.getvalue()

@@ -5,8 +5,8 @@ NARROW_KEYS (no brand, no operation, ~10x fewer rows than usage_daily), and serv
 filter by neither. Whole days are read from the daily tables, the whole hours of a cut day from the hourly one.
 Every insert adds its records to their hour's and day's rows; a correction (reprice, delete) subtracts the old
 values and adds the new ones. Callers pass the hourly deltas only: the daily ones are summed from them here, so
-the three tables always move together. `rebuild` recomputes a range from the raw ledger (repair, and the
-reference in tests).
+the three tables always move together. A batch's deltas as columns: core/storage/rollup_frames.py; a range
+recomputed from the raw ledger: core/storage/rollup_rebuild.py.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, Integer, cast, delete, func, insert, select, text
+from sqlalchemy import Date, Integer, cast, delete, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.clock import midnight
 from core.storage import headroom
 from core.storage.db import NativeStatement, is_sqlite
 from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
@@ -158,70 +157,6 @@ def accumulate(rows: Iterable[Mapping], sign: int = 1) -> dict[tuple, dict]:
     return out
 
 
-def column_sums(c: dict):
-    """The hourly deltas of a batch of records as columns (core/storage/writer.py: BATCH, with company_id,
-    brand_id, total_tokens and total_cost), one row per HOUR_KEYS key, money summed in micro-dollars (exact): the
-    frame `apply_frame` takes."""
-    import numpy as np
-    import pandas as pd
-
-    def np_(arr) -> np.ndarray:
-        return arr.to_numpy(zero_copy_only=False) if hasattr(arr, "to_numpy") else np.asarray(arr)
-
-    day = c["created_at"].astype("datetime64[D]")
-    hour = (c["created_at"].astype("datetime64[h]") - day).astype(np.int64)
-    df = pd.DataFrame(
-        {
-            "day": day,
-            "hour": hour,
-            "company_id": c["company_id"],
-            "brand_id": c["brand_id"],
-            "provider_name": np_(c["provider"]),
-            "model_name": np_(c["model"]),
-            "operation": np_(c["operation"]),
-            "job_status": np_(c["status"]),
-            "pricing_status": np_(c["pricing_status"]),
-            "jobs": 1,
-            "input_tokens": c["input_tokens"],
-            "output_tokens": c["output_tokens"],
-            "total_tokens": c["total_tokens"],
-            "cached_tokens": c["cached_tokens"],
-            "cache_write_tokens": c["cache_write_tokens"],
-            "reasoning_tokens": c["reasoning_tokens"],
-            "execution_ms": c["execution_ms"],
-            "error_count": c["error_count"],
-            "memory_mb": c["memory_usage_mb"],
-            "cost_input": c["cost_input"],
-            "cost_output": c["cost_output"],
-            "total_cost": c["total_cost"],
-            "success_sum": c["success_rate"],
-            # A value not measured is 0 in its column: the counts say how many jobs each sum is over.
-            "timed_jobs": c["timed"].astype(np.int64),
-            "memory_jobs": c["memory_measured"].astype(np.int64),
-        }
-    )
-    return df.groupby(list(HOUR_KEYS), sort=False).sum().reset_index()
-
-
-def frame_deltas(sums) -> dict[tuple, dict]:
-    """`column_sums` as the dict deltas `apply` takes (money as Decimal)."""
-    money = set(MONEY_MEASURES)
-    out: dict[tuple, dict] = {}
-    for row in sums.to_dict("records"):
-        key = (
-            row["day"].date(),
-            int(row["hour"]),
-            int(row["company_id"]),
-            int(row["brand_id"]),
-            *(row[k] for k in HOUR_KEYS[4:]),
-        )
-        out[key] = {
-            m: (Decimal(int(row[m])).scaleb(-6) if m in money else float(row[m]) if m == "success_sum" else int(row[m]))
-            for m in MEASURES
-        }
-    return out
-
-
 def add_into(target: dict[tuple, dict], deltas: dict[tuple, dict]) -> dict[tuple, dict]:
     """Add hourly deltas into `target` (returned): a transaction's writes gathered for one `apply`."""
     for key, acc in deltas.items():
@@ -321,7 +256,8 @@ def add_one_sql(source: str, given: Mapping[str, str] | None = None) -> str:
     )
 
 
-def _driver_cursor(session: Session):
+def driver_cursor(session: Session):
+    """The session's driver cursor (psycopg: COPY)."""
     return session.connection().connection.driver_connection.cursor()
 
 
@@ -337,70 +273,13 @@ def _execute(session: Session, stmt, values: list[dict]) -> None:
 def _apply_pg_copy(session: Session, values: list[dict]) -> None:
     """Many keys at once: COPY into a temporary table, then one INSERT … ON CONFLICT DO UPDATE per rollup."""
     cols = list(HOUR_KEYS) + list(MEASURES)
-    with _tmp_cursor(session).copy(f"COPY tmp_usage_hourly ({', '.join(cols)}) FROM STDIN") as copy:
+    with tmp_cursor(session).copy(f"COPY tmp_usage_hourly ({', '.join(cols)}) FROM STDIN") as copy:
         for v in values:
             copy.write_row(tuple(v[c] for c in cols))
-    _upsert_from_tmp(session, cols)
+    upsert_from_tmp(session, cols)
 
 
-def apply_frame(session: Session, sums) -> None:
-    """PostgreSQL: add a frame of hourly deltas of new records (HOUR_KEYS + MEASURES columns, money in
-    micro-dollars). The (company, day)s that have no rollup row yet, as in a backfill, are COPYed into the three
-    rollups as they are (their daily sums grouped here): half the server's work of an upsert. The others go
-    through a temporary table, then one upsert per rollup."""
-    headroom.rollups_changed(session, {m: int(sums[m].sum()) for m in headroom.GUARDED})
-    # The guard's lock is held from here to the commit, by every rollup writer: a (company, day) found without rows
-    # stays so until these are in.
-    fresh = _fresh_days(session, sums)
-    if fresh.any():
-        part = sums[fresh]
-        _copy_frame(session, "usage_hourly", part.sort_values(list(HOUR_KEYS)))
-        for table, keys in (("usage_daily", KEYS), ("usage_daily_model", NARROW_KEYS)):
-            _copy_frame(
-                session,
-                table,
-                part.groupby(list(keys), sort=True)[[m for m in MEASURES if m in part.columns]].sum().reset_index(),
-            )
-    if not fresh.all():
-        cols = _copy_frame(session, "tmp_usage_hourly", sums[~fresh], _tmp_cursor(session))
-        _upsert_from_tmp(session, cols)
-
-
-def _fresh_days(session: Session, sums):
-    """The rows of `sums` whose (company_id, day) has no usage_daily row (so no row in any rollup: they move
-    together), found by one index probe per pair."""
-    import numpy as np
-
-    pairs = sums[["company_id", "day"]].drop_duplicates()
-    days = [d.date() for d in pairs["day"]]
-    found = session.execute(
-        text(
-            "SELECT p.c, p.d FROM unnest(CAST(:c AS integer[]), CAST(:d AS date[])) AS p(c, d) "
-            "WHERE EXISTS (SELECT 1 FROM usage_daily u WHERE u.company_id = p.c AND u.day = p.d)"
-        ),
-        {"c": [int(c) for c in pairs["company_id"]], "d": days},
-    ).all()
-    if not found:
-        return np.ones(len(sums), dtype=bool)
-    stored = {(int(c), d) for c, d in found}
-    return np.array([(int(c), d.date()) not in stored for c, d in zip(sums["company_id"], sums["day"])], dtype=bool)
-
-
-def _copy_frame(session: Session, table: str, frame, cur=None) -> list[str]:
-    """COPY a frame of rollup rows (money in micro-dollars) into `table`; returns its columns."""
-    import pyarrow as pa
-
-    from core.storage.columns import copy_arrow, money_array
-
-    cols = {k: pa.array(frame[k].to_numpy()) for k in frame.columns if k not in ("day", *MONEY_MEASURES)}
-    cols["day"] = pa.array(frame["day"].to_numpy().astype("datetime64[D]"), pa.date32())
-    cols.update({m: money_array(frame[m].to_numpy()) for m in MONEY_MEASURES if m in frame.columns})
-    data = pa.table(cols)
-    copy_arrow(cur or _driver_cursor(session), table, data)
-    return list(data.column_names)
-
-
-def _tmp_cursor(session: Session):
+def tmp_cursor(session: Session):
     """A driver cursor, with the temporary table of hourly deltas created if this connection has none yet."""
     session.execute(
         text(
@@ -408,10 +287,10 @@ def _tmp_cursor(session: Session):
             "(LIKE usage_hourly INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
     )
-    return _driver_cursor(session)
+    return driver_cursor(session)
 
 
-def _upsert_from_tmp(session: Session, cols: list[str]) -> None:
+def upsert_from_tmp(session: Session, cols: list[str]) -> None:
     """The three rollups from the temporary table of hourly deltas: as they are, then grouped by day."""
     measures = [m for m in MEASURES if m in cols]
     sums = ", ".join(f"sum({m})" for m in measures)
@@ -440,56 +319,6 @@ def _adds(table: str, measures: list[str]) -> str:
 def add_rows(session: Session, rows: Iterable[Mapping], sign: int = 1) -> None:
     """`apply` of these rows' deltas (the transaction's only call: see `apply`)."""
     apply(session, accumulate(rows, sign))
-
-
-def rebuild(session: Session, start: date | None = None, end: date | None = None) -> int:
-    """Recompute the rollups for the days [start, end) (None: unbounded): usage_hourly from the raw ledger, then
-    usage_daily from it, then usage_daily_model from that (sums of sums, exact). Returns the number of
-    usage_daily rows."""
-    where = []
-    if start is not None:
-        where.append(AIJobUsage.created_at >= midnight(start))
-    if end is not None:
-        where.append(AIJobUsage.created_at < midnight(end))
-    u = AIJobUsage
-    day, hour = day_expr(session), hour_expr(session)
-    keys = [
-        day.label("day"),
-        hour.label("hour"),
-        u.company_id,
-        u.brand_id,
-        u.provider_name,
-        u.model_name,
-        u.operation,
-        u.job_status,
-        u.pricing_status,
-    ]
-    sel = select(*keys, *[raw_sum(m) for m in MEASURES]).where(*where).group_by(*keys)
-    headroom.lifetime_totals(session)  # the guard's lock first, as every rollup change takes it
-    session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
-    session.execute(insert(UsageHourly).from_select(list(HOUR_KEYS) + list(MEASURES), sel))
-    rows = 0
-    for model, source, keys in ((UsageDaily, UsageHourly, KEYS), (UsageDailyModel, UsageDaily, NARROW_KEYS)):
-        session.execute(delete(model).where(*_days(model, start, end)))
-        cols = [getattr(source, k) for k in keys]
-        sel = (
-            select(*cols, *[func.sum(getattr(source, m)) for m in MEASURES])
-            .where(*_days(source, start, end))
-            .group_by(*cols)
-        )
-        result = session.execute(insert(model).from_select(list(keys) + list(MEASURES), sel))
-        rows = rows or (result.rowcount or 0)
-    headroom.recount(session)
-    return rows
-
-
-def _days(model, start: date | None, end: date | None) -> list:
-    """Conditions on a rollup's day for [start, end) (None: unbounded)."""
-    return [
-        c
-        for c in (None if start is None else model.day >= start, None if end is None else model.day < end)
-        if c is not None
-    ]
 
 
 _ONE_PG = NativeStatement(f"WITH {add_one_sql('(SELECT 1) AS one')} SELECT 1")

@@ -299,12 +299,13 @@ def test_one_rollup_write_per_transaction(db, monkeypatch):
     """Every writer updates the rollups once per transaction (rollup.apply's lock order then holds across
     writers: no deadlock): a row-path ingest over several chunks, and a batch mixing columnar and row-path rows."""
     import core.ingest.record as usage_mod
+    from core.storage import rollup_frames
     from core.storage import rollups as rollup
 
     calls = []
-    for name in ("apply", "apply_frame"):
-        real = getattr(rollup, name)
-        monkeypatch.setattr(rollup, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+    for module, name in ((rollup, "apply"), (rollup_frames, "apply_frame")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
     monkeypatch.setattr(usage_mod, "CHUNK", 3)
     with session_scope() as s:  # 10 records, 4 chunks, 10 hours
         ingest(s, [validate_record(_rec(i), now=NOW) for i in range(10)])

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.errors import InvalidRecord
-from core.queries.usage_list import export_csv_text, list_usage, safe_cell
+from core.queries.usage_export import export_csv_text, safe_cell
+from core.queries.usage_list import list_usage
 from core.usage import record_usage
 
 

@@ -17,10 +17,10 @@ from core.ingest.frames import ingest_frame
 from core.ingest.record import InvalidRecord, get_or_create_brand, get_or_create_company, ingest, record_usage
 from core.limits.budgets import list_prices, set_price
 from core.storage import headroom
-from core.storage import rollups as rollup
 from core.storage.bounds import MAX_RECORD_COST, MONEY_MAX
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.rollup_rebuild import rebuild
 from tests.helpers.records import rec, write_jsonl
 
 NOW = datetime(2025, 10, 3, 12, tzinfo=UTC)
@@ -84,7 +84,7 @@ def legacy_ledger(n: int) -> Decimal:
                 for i in ids
             ],
         )
-        rollup.rebuild(s)
+        rebuild(s)
     return LEGACY_COST * n
 
 
@@ -263,5 +263,5 @@ def test_the_lifetime_totals_follow_every_write_in_one_transaction(db):
     with session_scope() as s:
         check(s)
         s.execute(text("UPDATE ledger_totals SET total_tokens = 0"))
-        rollup.rebuild(s)
+        rebuild(s)
         check(s)

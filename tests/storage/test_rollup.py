@@ -18,6 +18,7 @@ from core.queries.aggregate import aggregate
 from core.storage import rollups as rollup
 from core.storage.db import get_session, session_scope
 from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.rollup_rebuild import rebuild
 from tests.helpers.db import empty
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
@@ -147,7 +148,7 @@ def test_rebuild_reproduces_the_incremental_rollup(db):
         )
 
     incremental = snapshot()
-    rollup.rebuild(s)
+    rebuild(s)
     s.commit()
     assert snapshot() == incremental
     assert len(incremental) > 5
@@ -362,14 +363,14 @@ def test_rebuild_reproduces_both_rollups(db):
         hourly = table_rollup(s, UsageHourly, rollup.HOUR_KEYS)
         assert len(hourly) >= len(wide) > len(narrow_) > 10  # brand and operation do split the narrow rows
         # A range, then everything: both tables come back row for row (and the days outside a range stay).
-        rollup.rebuild(s, (NOW - timedelta(days=8)).date(), (NOW - timedelta(days=3)).date())
+        rebuild(s, (NOW - timedelta(days=8)).date(), (NOW - timedelta(days=3)).date())
         s.commit()
         assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
         assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
         assert table_rollup(s, UsageHourly, rollup.HOUR_KEYS) == hourly
         s.execute(delete(UsageDailyModel))  # lost rollup rows are repaired by a full rebuild
         s.execute(delete(UsageHourly))
-        rollup.rebuild(s)
+        rebuild(s)
         s.commit()
         assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
         assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
