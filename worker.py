@@ -42,7 +42,7 @@ from core.worker.jobs import (  # noqa: E402
     sync_configured,
     sync_job,
 )
-from core.worker.probe import StopRequest  # noqa: E402
+from core.worker.probe_call import StopRequest  # noqa: E402
 from core.worker.probe_report import settings_to_set  # noqa: E402
 
 log = logging.getLogger("worker")

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 from core.analytics.budgets import BudgetItem, BudgetStatus, budget_status, get_budget_status
 from core.analytics.common import Unpriced, price_hint, scope_filters
 from core.analytics.costs import CostBreakdown, cost_breakdown, get_cost_breakdown
-from core.analytics.dashboard import Overview, get_usage_dashboard, overview
-from core.analytics.efficiency import Efficiency, ModelEfficiency, get_efficiency, model_efficiency
+from core.analytics.dashboard import get_usage_dashboard, overview
+from core.analytics.dashboard_figures import Overview
+from core.analytics.efficiency import Efficiency, get_efficiency, model_efficiency
+from core.analytics.efficiency_scores import ModelEfficiency
 from core.analytics.stats import UsageStats, get_usage_stats, usage_stats
 from core.analytics.trends import Trends, get_usage_trends, usage_trends
 from core.queries.aggregate import aggregate

@@ -29,7 +29,7 @@ from core.analytics.common import (
     scope_filters,
     utc_now,
 )
-from core.analytics.dashboard import BrandShare, brand_shares
+from core.analytics.dashboard_figures import BrandShare, brand_shares
 from core.queries.grouping import VOLUME, Ask, Sums, day_of, grouped, regroup, total
 from core.storage.db import read_scope
 from core.storage.models import Budget, Company

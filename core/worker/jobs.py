@@ -116,8 +116,8 @@ def probe_job(now: datetime | None = None, *, scheduled: bool = False, out=None,
     """Run the probe, then an alert check (so provider_unavailable opens and is notified at once); the report
     lists the critical alerts open after that check and ends with the verdict, which the log repeats.
 
-    `stop` (a core.worker.probe.StopRequest) cuts the probe short when set; the alert check is then left to the next
-    run.
+    `stop` (a core.worker.probe_call.StopRequest) cuts the probe short when set; the alert check is then left to the
+    next run.
     """
     from core.worker.probe import LAST_SUCCESS_KEY, run_probe
 

@@ -11,7 +11,8 @@ from core.limits.budgets import set_budget, set_quota
 from core.storage.db import session_scope
 from core.storage.models import AIJob, AIJobUsage, ProbeRun
 from core.worker.jobs import probe_job
-from core.worker.probe import last_success, probe_chain, run_probe
+from core.worker.probe import last_success, run_probe
+from core.worker.probe_call import probe_chain
 from tests.fakes.provider_server import FakeProvider
 from tests.helpers import free_port
 from tests.helpers.alerts import NOW, spend

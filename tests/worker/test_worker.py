@@ -377,7 +377,8 @@ def test_sigterm_mid_probe_in_the_loop_exits_at_once_and_no_outage_is_reported(d
 
 
 def test_a_stop_between_calls_probes_nothing_more(db, hanging):
-    from core.worker.probe import StopRequest, run_probe
+    from core.worker.probe import run_probe
+    from core.worker.probe_call import StopRequest
 
     stop = StopRequest()
     stop.set("SIGINT")
