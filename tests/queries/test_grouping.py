@@ -15,8 +15,8 @@ from core.ingest.record import ingest
 from core.queries.grouping import MEASURES, VOLUME, Ask, Sums, grouped
 from core.storage.db import read_scope, session_scope
 from core.storage.models import AIJobUsage, Brand
-from tests.dashboard_fixtures import NOW as FIXTURE_NOW
-from tests.dashboard_fixtures import load, make_records
+from tests.helpers.ledger import NOW as FIXTURE_NOW
+from tests.helpers.ledger import load, make_records
 
 NOW = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
 PROVIDERS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022"), ("acme", "custom-1")]
@@ -112,9 +112,9 @@ record = st.tuples(
 def test_every_set_of_every_range_equals_the_raw_records(
     db, first, late, start_min, span_min, provider, brand, measures
 ):
-    from tests.conftest import _empty
+    from tests.helpers.db import empty
 
-    _empty(db)
+    empty(db)
     base = NOW - timedelta(days=6)
     with session_scope() as s:
         ingest(
