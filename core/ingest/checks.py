@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from core import fields
 from core.errors import InvalidRecord, UsageConflict  # noqa: F401  (raised here; callers import them from here)
 from core.fields import check_text, missing, money, number, text  # noqa: F401
-from core.fields import count as _field_count
 from core.storage.bounds import MAX_RECORD_COST, MAX_RECORD_COUNT, RECORD_COUNT_MAX
 from core.storage.models import DEFAULT_BRAND, JOB_STATUSES, NO_OPERATION
 
@@ -103,7 +103,7 @@ def _hashed(measure: int | None) -> int:
 
 
 def count_field(name: str, v, default: int | None = None) -> int:
-    return _field_count(name, v, default, RECORD_COUNT_MAX.get(name, MAX_RECORD_COUNT))
+    return fields.count(name, v, default, RECORD_COUNT_MAX.get(name, MAX_RECORD_COUNT))
 
 
 def parse_timestamp(name: str, v, now: datetime) -> datetime:
