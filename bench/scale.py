@@ -449,12 +449,18 @@ def remove_bench_company(url: str) -> None:
             c.execute(text("DELETE FROM ai_job_usage WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM usage_daily WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM usage_daily_model WHERE company_id = :c"), {"c": cid})
+            c.execute(text("DELETE FROM usage_daily_scope WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM usage_hourly WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM companies WHERE id = :c"), {"c": cid})  # brands, alerts: cascade
     if cid is not None:
         recount_totals(url)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.execute(text("VACUUM ANALYZE ai_jobs, ai_job_usage, usage_daily, usage_daily_model, usage_hourly"))
+            c.execute(
+                text(
+                    "VACUUM ANALYZE ai_jobs, ai_job_usage, usage_daily, usage_daily_model, usage_daily_scope, "
+                    "usage_hourly"
+                )
+            )
     engine.dispose()
 
 

@@ -51,7 +51,7 @@ def remove_company(url: str) -> None:
                 {"c": cid},
             )
             c.execute(text("DELETE FROM ai_job_usage WHERE company_id = :c"), {"c": cid})
-            for table in ("usage_daily", "usage_daily_model", "usage_hourly"):
+            for table in ("usage_daily", "usage_daily_model", "usage_daily_scope", "usage_hourly"):
                 c.execute(text(f"DELETE FROM {table} WHERE company_id = :c"), {"c": cid})
             c.execute(text("DELETE FROM companies WHERE id = :c"), {"c": cid})
     recount = getattr(headroom, "recount", None)  # None: code from before the totals row (a baseline run)
@@ -59,7 +59,11 @@ def remove_company(url: str) -> None:
         with session_scope() as s:
             recount(s)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text("VACUUM ANALYZE ai_jobs, ai_job_usage, usage_daily, usage_daily_model, usage_hourly"))
+        c.execute(
+            text(
+                "VACUUM ANALYZE ai_jobs, ai_job_usage, usage_daily, usage_daily_model, usage_daily_scope, usage_hourly"
+            )
+        )
     engine.dispose()
 
 

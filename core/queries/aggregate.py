@@ -2,8 +2,9 @@
 from the hourly rollup, and the raw ledger only for what is left, at most half an hour at either end. Returns a
 compact pandas frame (one row per group).
 
-Whole days come from usage_daily_model when every dim and filter is in its key (~10x fewer rows a day), from
-usage_daily (which adds brand and operation) otherwise; hours from usage_hourly.
+Whole days come from the smallest daily rollup whose key holds every dim and filter: usage_daily_model (no brand,
+no operation: ~10x fewer rows a day), usage_daily_scope (company, brand and operation only: ~20x fewer), or
+usage_daily (every key); hours from usage_hourly.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from core.clock import midnight
 from core.storage.db import is_sqlite
-from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.storage.rollups import INT_MEASURES, KEYS, MEASURED, MEASURES, NARROW_KEYS, day_expr, raw_sum
+from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageDailyScope, UsageHourly
+from core.storage.rollups import INT_MEASURES, KEYS, MEASURED, MEASURES, NARROW_KEYS, SCOPE_KEYS, day_expr, raw_sum
 
 DIMS = KEYS  # day, company_id, brand_id, provider_name, model_name, operation, job_status, pricing_status
 
@@ -46,9 +47,11 @@ def _sum(column, name: str):
 
 
 def rollup_table(dims: Iterable[str], filters: Mapping):
-    """The narrow rollup when it holds every dim and (non-None) filter, else the wide one."""
+    """The smallest daily rollup whose key holds every dim and (non-None) filter."""
     used = set(dims) | {d for d, v in filters.items() if v is not None}
-    return UsageDailyModel if used <= set(NARROW_KEYS) else UsageDaily
+    if used <= set(NARROW_KEYS):
+        return UsageDailyModel
+    return UsageDailyScope if used <= set(SCOPE_KEYS) else UsageDaily
 
 
 def _rollup_query(

@@ -18,7 +18,14 @@ from core.storage.ledger_models import (
     Company,
 )
 from core.storage.limit_models import Budget, PriceOverride, ProviderCost, Quota
-from core.storage.rollup_models import LedgerTotals, RollupMeasures, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.rollup_models import (
+    LedgerTotals,
+    RollupMeasures,
+    UsageDaily,
+    UsageDailyModel,
+    UsageDailyScope,
+    UsageHourly,
+)
 from core.storage.worker_models import (
     PROBE_BATCH_KEY,
     PROBE_OPERATION,
@@ -56,6 +63,7 @@ __all__ = [
     "RollupMeasures",
     "UsageDaily",
     "UsageDailyModel",
+    "UsageDailyScope",
     "UsageHourly",
     "WorkerHeartbeat",
     "WorkerState",

@@ -11,11 +11,10 @@ from sqlalchemy.orm import Session
 
 from core.storage import headroom
 from core.storage.rollups import (
+    DAILY,
     HOUR_KEYS,
-    KEYS,
     MEASURES,
     MONEY_MEASURES,
-    NARROW_KEYS,
     driver_cursor,
     tmp_cursor,
     upsert_from_tmp,
@@ -88,7 +87,7 @@ def frame_deltas(sums) -> dict[tuple, dict]:
 
 def apply_frame(session: Session, sums) -> None:
     """PostgreSQL: add a frame of hourly deltas of new records (HOUR_KEYS + MEASURES columns, money in
-    micro-dollars). The (company, day)s that have no rollup row yet, as in a backfill, are COPYed into the three
+    micro-dollars). The (company, day)s that have no rollup row yet, as in a backfill, are COPYed into the four
     rollups as they are (their daily sums grouped here): half the server's work of an upsert. The others go
     through a temporary table, then one upsert per rollup."""
     headroom.rollups_changed(session, {m: int(sums[m].sum()) for m in headroom.GUARDED})
@@ -98,10 +97,10 @@ def apply_frame(session: Session, sums) -> None:
     if fresh.any():
         part = sums[fresh]
         _copy_frame(session, "usage_hourly", part.sort_values(list(HOUR_KEYS)))
-        for table, keys in (("usage_daily", KEYS), ("usage_daily_model", NARROW_KEYS)):
+        for model, keys in DAILY:
             _copy_frame(
                 session,
-                table,
+                model.__tablename__,
                 part.groupby(list(keys), sort=True)[[m for m in MEASURES if m in part.columns]].sum().reset_index(),
             )
     if not fresh.all():

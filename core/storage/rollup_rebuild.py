@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from core.clock import midnight
 from core.storage import headroom
-from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.storage.rollups import HOUR_KEYS, KEYS, MEASURES, NARROW_KEYS, day_expr, hour_expr, raw_sum
+from core.storage.models import AIJobUsage, UsageDaily, UsageHourly
+from core.storage.rollups import DAILY, HOUR_KEYS, MEASURES, day_expr, hour_expr, raw_sum
 
 
 def rebuild(session: Session, start: date | None = None, end: date | None = None) -> int:
     """Recompute the rollups for the days [start, end) (None: unbounded): usage_hourly from the raw ledger, then
-    usage_daily from it, then usage_daily_model from that (sums of sums, exact). Returns the number of
+    usage_daily from it, then the other daily rollups from that (sums of sums, exact). Returns the number of
     usage_daily rows."""
     where = []
     if start is not None:
@@ -42,7 +42,8 @@ def rebuild(session: Session, start: date | None = None, end: date | None = None
     session.execute(delete(UsageHourly).where(*_days(UsageHourly, start, end)))
     session.execute(insert(UsageHourly).from_select(list(HOUR_KEYS) + list(MEASURES), sel))
     rows = 0
-    for model, source, keys in ((UsageDaily, UsageHourly, KEYS), (UsageDailyModel, UsageDaily, NARROW_KEYS)):
+    for model, keys in DAILY:
+        source = UsageHourly if model is UsageDaily else UsageDaily
         session.execute(delete(model).where(*_days(model, start, end)))
         cols = [getattr(source, k) for k in keys]
         sel = (

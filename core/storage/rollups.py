@@ -2,11 +2,12 @@
 
 `usage_hourly` is keyed by HOUR_KEYS (KEYS and the UTC hour); `usage_daily` by KEYS; `usage_daily_model` by
 NARROW_KEYS (no brand, no operation, ~10x fewer rows than usage_daily), and serves the views that group and
-filter by neither. Whole days are read from the daily tables, the whole hours of a cut day from the hourly one.
-Every insert adds its records to their hour's and day's rows; a correction (reprice, delete) subtracts the old
-values and adds the new ones. Callers pass the hourly deltas only: the daily ones are summed from them here, so
-the three tables always move together. A batch's deltas as columns: core/storage/rollup_frames.py; a range
-recomputed from the raw ledger: core/storage/rollup_rebuild.py.
+filter by neither; `usage_daily_scope` by SCOPE_KEYS (day, company, brand, operation: ~20x fewer rows), and serves
+the breakdowns by brand and by operation. Whole days are read from the daily tables, the whole hours of a cut day
+from the hourly one. Every insert adds its records to their hour's and day's rows; a correction (reprice, delete)
+subtracts the old values and adds the new ones. Callers pass the hourly deltas only: the daily ones are summed
+from them here, so the four tables always move together. A batch's deltas as columns: core/storage/rollup_frames.py;
+a range recomputed from the raw ledger: core/storage/rollup_rebuild.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.storage import headroom
 from core.storage.db import NativeStatement, is_sqlite
-from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageDailyScope, UsageHourly
 
 # The tables' keys in their primary keys' order (each column is declared once, in core.storage.rollup_models).
 KEYS = tuple(c.name for c in UsageDaily.__table__.primary_key)
@@ -42,9 +43,14 @@ INT_MEASURES = (
 MONEY_MEASURES = ("cost_input", "cost_output", "total_cost")
 MEASURES = INT_MEASURES + MONEY_MEASURES + ("success_sum",)
 NARROW_KEYS = tuple(c.name for c in UsageDailyModel.__table__.primary_key)
+SCOPE_KEYS = tuple(c.name for c in UsageDailyScope.__table__.primary_key)
 HOUR_KEYS = tuple(c.name for c in UsageHourly.__table__.primary_key)
 _WIDE_AT = [HOUR_KEYS.index(k) for k in KEYS]
 _NARROW_AT = [HOUR_KEYS.index(k) for k in NARROW_KEYS]
+_SCOPE_AT = [HOUR_KEYS.index(k) for k in SCOPE_KEYS]
+# The daily rollups, each with its key, in the order every writer locks their rows (after usage_hourly's).
+DAILY = ((UsageDaily, KEYS), (UsageDailyModel, NARROW_KEYS), (UsageDailyScope, SCOPE_KEYS))
+_DAILY_AT = {UsageDaily: _WIDE_AT, UsageDailyModel: _NARROW_AT, UsageDailyScope: _SCOPE_AT}
 # The ledger column of each rollup measure, where the names differ.
 RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
 # The measures a record may lack (NULL: not measured), each with the count of the jobs that have it: an average
@@ -171,7 +177,7 @@ def add_into(target: dict[tuple, dict], deltas: dict[tuple, dict]) -> dict[tuple
 
 def summed(deltas: dict[tuple, dict], at: list[int] = _NARROW_AT) -> dict[tuple, dict]:
     """Hourly deltas summed per coarser key (the values of HOUR_KEYS at `at`): the usage_daily_model deltas by
-    default, the usage_daily ones with _WIDE_AT."""
+    default, another daily rollup's with its positions (_DAILY_AT)."""
     out: dict[tuple, dict] = {}
     for key, acc in deltas.items():
         add_into(out, {tuple(key[i] for i in at): acc})
@@ -196,8 +202,8 @@ def _upsert(lite: bool, model=UsageDaily, keys: tuple = KEYS):
 
 
 def apply(session: Session, deltas: dict[tuple, dict]) -> None:
-    """Upsert-add the hourly deltas (keyed by HOUR_KEYS) into usage_hourly and, summed by day, into usage_daily
-    and usage_daily_model; rows left with no job are removed from all three.
+    """Upsert-add the hourly deltas (keyed by HOUR_KEYS) into usage_hourly and, summed by day, into the daily
+    rollups (DAILY); rows left with no job are removed from all four.
 
     Call it once per transaction (gather a transaction's deltas with `add_into`): one call locks rollup rows in
     one order, so concurrent writers cannot deadlock; a second call in the same transaction may need a row that a
@@ -208,23 +214,23 @@ def apply(session: Session, deltas: dict[tuple, dict]) -> None:
     headroom.rollups_changed(session, {m: sum(_units(m, acc[m]) for acc in deltas.values()) for m in headroom.GUARDED})
     lite = is_sqlite(session)
     # Sorted keys: concurrent writers lock rollup rows in one order, so they cannot deadlock (and every writer
-    # takes the hourly table's rows, then the wide daily ones, then the narrow ones).
+    # takes the hourly table's rows, then each daily rollup's in DAILY's order).
     values = [dict(zip(HOUR_KEYS, key)) | acc for key, acc in sorted(deltas.items(), key=lambda kv: kv[0])]
-    if not lite and len(values) == 1:  # one key: one round trip for the three
+    if not lite and len(values) == 1:  # one key: one round trip for the four
         _ONE_PG.run(session, values[0])
     elif not lite and len(values) > 200:
         _apply_pg_copy(session, values)  # the daily sums are grouped in SQL from the same temporary table
     else:
         _execute(session, _upsert(lite, UsageHourly, HOUR_KEYS), values)
-        for model, keys, at in ((UsageDaily, KEYS, _WIDE_AT), (UsageDailyModel, NARROW_KEYS, _NARROW_AT)):
+        for model, keys in DAILY:
             _execute(
                 session,
                 _upsert(lite, model, keys),
-                [dict(zip(keys, key)) | acc for key, acc in sorted(summed(deltas, at).items())],
+                [dict(zip(keys, key)) | acc for key, acc in sorted(summed(deltas, _DAILY_AT[model]).items())],
             )
     if any(acc["jobs"] < 0 for acc in deltas.values()):
         days = sorted({key[0] for key in deltas})  # the primary keys start with the day: no scan of the tables
-        for model in (UsageHourly, UsageDaily, UsageDailyModel):
+        for model in (UsageHourly, *(m for m, _ in DAILY)):
             session.execute(delete(model).where(model.day.in_(days), model.jobs <= 0))
 
 
@@ -234,10 +240,10 @@ def _units(measure: str, value) -> int:
 
 
 def add_one_sql(source: str, given: Mapping[str, str] | None = None) -> str:
-    """PostgreSQL: the CTEs h, d and m (for a WITH clause) that add one key's deltas to the three rollups, for each
-    row of `source` (none: nothing added). Values are driver parameters named as HOUR_KEYS and MEASURES, except
-    those in `given` (column -> SQL over `source`). Each step reads the previous one's RETURNING row, so the rows
-    are locked in the bulk path's order (hourly, daily, narrow): no deadlock."""
+    """PostgreSQL: the CTEs h, d, m and o (for a WITH clause) that add one key's deltas to the four rollups, for
+    each row of `source` (none: nothing added). Values are driver parameters named as HOUR_KEYS and MEASURES,
+    except those in `given` (column -> SQL over `source`). Each step reads the previous one's RETURNING row, so
+    the rows are locked in the bulk path's order (hourly, then DAILY's order): no deadlock."""
     given = dict(given or {})
 
     def upsert(table: str, keys: tuple, src: str, exprs: Mapping[str, str], returning: str) -> str:
@@ -248,11 +254,13 @@ def add_one_sql(source: str, given: Mapping[str, str] | None = None) -> str:
             f"({', '.join(keys)}) DO UPDATE SET {_adds(table, list(MEASURES))} RETURNING {returning}"
         )
 
-    ids = {"company_id": "company_id", "brand_id": "brand_id"}
+    ids = {"company_id": "h.company_id", "brand_id": "h.brand_id"}
+    daily = {"company_id": "d.company_id", "brand_id": "d.brand_id"}
     return (
         f"h AS ({upsert('usage_hourly', HOUR_KEYS, source, given, 'company_id, brand_id')}), "
-        f"d AS ({upsert('usage_daily', KEYS, 'h', ids, 'company_id')}), "
-        f"m AS ({upsert('usage_daily_model', NARROW_KEYS, 'd', ids, '1')})"
+        f"d AS ({upsert('usage_daily', KEYS, 'h', ids, 'company_id, brand_id')}), "
+        f"m AS ({upsert('usage_daily_model', NARROW_KEYS, 'd', daily, '1 AS one')}), "
+        f"o AS ({upsert('usage_daily_scope', SCOPE_KEYS, 'd CROSS JOIN m', daily, '1')})"
     )
 
 
@@ -291,7 +299,7 @@ def tmp_cursor(session: Session):
 
 
 def upsert_from_tmp(session: Session, cols: list[str]) -> None:
-    """The three rollups from the temporary table of hourly deltas: as they are, then grouped by day."""
+    """The four rollups from the temporary table of hourly deltas: as they are, then grouped by day."""
     measures = [m for m in MEASURES if m in cols]
     sums = ", ".join(f"sum({m})" for m in measures)
     hourly = ", ".join(HOUR_KEYS)
@@ -301,8 +309,8 @@ def upsert_from_tmp(session: Session, cols: list[str]) -> None:
             f"ORDER BY {hourly} ON CONFLICT ({hourly}) DO UPDATE SET {_adds('usage_hourly', measures)}"
         )
     )
-    for table, keys in (("usage_daily", KEYS), ("usage_daily_model", NARROW_KEYS)):
-        keys = ", ".join(keys)
+    for model, keys in DAILY:
+        table, keys = model.__tablename__, ", ".join(keys)
         session.execute(
             text(
                 f"INSERT INTO {table} ({keys}, {', '.join(measures)}) SELECT {keys}, {sums} FROM tmp_usage_hourly "

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.analytics import get_efficiency, get_usage_dashboard, get_usage_stats
 from core.ingest.files import import_file
 from core.storage.db import get_session
-from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageDailyScope, UsageHourly
 from core.usage import record_usage
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
@@ -69,7 +69,7 @@ def _counts(url) -> dict:
                 sum(getattr(r, f) for r in s.scalars(select(m)))
                 for f in ("jobs", "timed_jobs", "execution_ms", "memory_jobs", "memory_mb")
             )
-            for m in (UsageHourly, UsageDaily, UsageDailyModel)
+            for m in (UsageHourly, UsageDaily, UsageDailyModel, UsageDailyScope)
         }
     finally:
         s.close()

@@ -353,7 +353,7 @@ def test_unmeasured_time_and_memory_are_stored_null_and_left_out_of_the_measured
             t: s.execute(
                 text(f"SELECT sum(jobs), sum(timed_jobs), sum(execution_ms), sum(memory_jobs), sum(memory_mb) FROM {t}")
             ).one()
-            for t in ("usage_hourly", "usage_daily", "usage_daily_model")
+            for t in ("usage_hourly", "usage_daily", "usage_daily_model", "usage_daily_scope")
         }
         per_day = s.execute(
             text("SELECT day, jobs, timed_jobs, memory_jobs FROM usage_daily_model ORDER BY day, job_status")

@@ -246,11 +246,14 @@ def _statements(session) -> list[str]:
         (["provider_name"], {"company_id": "beta", "brand_id": None}, "usage_daily_model"),  # None: no filter
         (["pricing_status"], {"brand_id": "b1"}, "usage_daily"),
         (["operation"], {"provider_name": "openai"}, "usage_daily"),
-        (["brand_id", "day"], {}, "usage_daily"),
+        (["brand_id", "day"], {}, "usage_daily_scope"),
+        (["operation", "brand_id"], {"company_id": "beta"}, "usage_daily_scope"),
+        (["day"], {"brand_id": "b1"}, "usage_daily_scope"),
     ],
 )
 def test_each_rollup_table_gives_the_raw_figures(db, dims, filters, table):
-    """Dims and filters within the narrow key read usage_daily_model, the others usage_daily: same figures."""
+    """Dims and filters within the narrow key read usage_daily_model, those within (day, company, brand,
+    operation) usage_daily_scope, the others usage_daily: same figures."""
     with session_scope() as s:
         ingest(
             s,
@@ -278,9 +281,10 @@ def test_each_rollup_table_gives_the_raw_figures(db, dims, filters, table):
         statements.clear()
         df = aggregate(s, start=start, end=end, dims=dims, filters=filters)
         sql = statements[-1]
-        other = "usage_daily" if table == "usage_daily_model" else "usage_daily_model"
+        others = {"usage_daily", "usage_daily_model", "usage_daily_scope"} - {table}
         rollup_part, *cut_parts = sql.split("UNION ALL")
-        assert re.search(rf"FROM {table}\b", rollup_part) and not re.search(rf"FROM {other}\b", rollup_part)
+        assert re.search(rf"FROM {table}\b", rollup_part)
+        assert not any(re.search(rf"FROM {other}\b", rollup_part) for other in others)
         # The cut days: whole hours from usage_hourly, the partial hours raw.
         hourly = [p for p in cut_parts if re.search(r"FROM usage_hourly\b", p)]
         raw_parts = [p for p in cut_parts if p not in hourly]

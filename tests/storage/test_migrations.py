@@ -1,5 +1,6 @@
 """Migrations build exactly the schema the models describe, on both databases, and re-run harmlessly."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -57,8 +58,12 @@ def test_fresh_sqlite_file_is_created_with_its_folder(tmp_path, monkeypatch):
     assert version is not None
 
 
-def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
-    """Down to 0004 (no usage_daily_model) and up again: the backfill equals usage_daily summed by the narrow key."""
+@pytest.mark.parametrize(
+    ("revision", "table", "keys"),
+    [("0004", "usage_daily_model", "NARROW_KEYS"), ("0012", "usage_daily_scope", "SCOPE_KEYS")],
+)
+def test_migrations_backfill_the_narrow_rollups_from_the_wide_one(db, revision, table, keys):
+    """Down to the revision before a narrow rollup and up again: its backfill equals usage_daily summed by its key."""
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
@@ -68,8 +73,10 @@ def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
     from core.ingest.record import ingest
     from core.storage import rollups as rollup
     from core.storage.db import session_scope
-    from core.storage.models import UsageDaily, UsageDailyModel
+    from core.storage.models import UsageDaily, UsageDailyModel, UsageDailyScope
 
+    model = {"usage_daily_model": UsageDailyModel, "usage_daily_scope": UsageDailyScope}[table]
+    keys = getattr(rollup, keys)
     now = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
     with session_scope() as s:
         ingest(
@@ -78,7 +85,7 @@ def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
                 validate_record(
                     {
                         "job_id": f"m{i}",
-                        "created_at": now - timedelta(hours=9 * i),
+                        "created_at": now - timedelta(hours=i),
                         "provider": ["openai", "acme"][i % 2],
                         "model": ["gpt-4o-mini", "custom-1"][i % 2],
                         "input_tokens": 100 + i,
@@ -87,27 +94,28 @@ def test_migration_0005_backfills_the_narrow_rollup_from_the_wide_one(db):
                         "company": ["Acme", "Beta"][i % 3 == 0],
                         "brand": f"b{i % 3}",
                         "operation": f"op{i % 4}",
+                        "execution_time_seconds": None if i % 7 == 0 else i * 0.25,
                     },
                     now=now,
                 )
                 for i in range(60)
             ],
         )
+    figures = ("jobs", "total_tokens", "total_cost", "execution_ms", "error_count")
+    if revision >= "0009":  # before 0009 every job counted as timed: going down and up there resets the count
+        figures += ("timed_jobs",)
     with session_scope() as s:
         expected: dict = {}
         for r in s.scalars(select(UsageDaily)):
-            acc = expected.setdefault(tuple(getattr(r, k) for k in rollup.NARROW_KEYS), [0, 0, Decimal(0), 0])
-            for i, v in enumerate((r.jobs, r.total_tokens, r.total_cost, r.execution_ms)):
-                acc[i] += v
-    _down_and_up(db, "0004", "usage_daily_model")
+            acc = expected.setdefault(tuple(getattr(r, k) for k in keys), [0, 0, Decimal(0)] + [0] * (len(figures) - 3))
+            for i, f in enumerate(figures):
+                acc[i] += getattr(r, f)
+    _down_and_up(db, revision, table)
     with session_scope() as s:
-        got = {
-            tuple(getattr(r, k) for k in rollup.NARROW_KEYS): [r.jobs, r.total_tokens, r.total_cost, r.execution_ms]
-            for r in s.scalars(select(UsageDailyModel))
-        }
+        got = {tuple(getattr(r, k) for k in keys): [getattr(r, f) for f in figures] for r in s.scalars(select(model))}
         wide_rows = s.query(UsageDaily).count()
     assert got == expected
-    assert 1 < len(got) < wide_rows  # brand and operation were summed away
+    assert 1 < len(got) < wide_rows  # the keys left out were summed away
 
 
 def test_migration_0006_backfills_the_hourly_rollup_from_the_ledger(db):

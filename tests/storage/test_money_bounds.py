@@ -19,7 +19,7 @@ from core.limits.budgets import list_prices, set_price
 from core.storage import headroom
 from core.storage.bounds import MAX_RECORD_COST, MONEY_MAX
 from core.storage.db import session_scope
-from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageDailyScope, UsageHourly
 from core.storage.rollup_rebuild import rebuild
 from tests.helpers.records import rec, write_jsonl
 
@@ -92,7 +92,8 @@ def totals():
     """(raw ledger sum, each rollup's sum, lifetime total_cost of the stats view)."""
     with session_scope() as s:
         sums = [
-            s.scalar(select(func.sum(m.total_cost))) for m in (AIJobUsage, UsageHourly, UsageDaily, UsageDailyModel)
+            s.scalar(select(func.sum(m.total_cost)))
+            for m in (AIJobUsage, UsageHourly, UsageDaily, UsageDailyModel, UsageDailyScope)
         ]
     return sums, Decimal(get_usage_stats(now=NOW)["lifetime"]["total_cost"])
 
@@ -111,7 +112,7 @@ def test_a_cost_at_the_old_maximum_is_refused_naming_field_value_and_line(db, tm
         (2, f"cost_input={OLD_MAX}: is more than the per-record maximum ($1,000,000)"),
         (4, "cost_output='0.000001': cost_input + cost_output is more than the per-record maximum ($1,000,000)"),
     ]
-    assert totals() == ([Decimal("1000000.000420")] * 4, Decimal("1000000.000420"))
+    assert totals() == ([Decimal("1000000.000420")] * 5, Decimal("1000000.000420"))
 
 
 def test_counts_past_their_column_are_refused_not_an_aborted_import(db, tmp_path):
@@ -168,7 +169,7 @@ def test_records_that_would_pass_the_storage_bound_are_refused_and_the_rest_kept
     )
     expected = before + 2000 * MAX_RECORD_COST + Decimal("0.000500")
     assert expected == Decimal("999999999999.999502")
-    assert totals() == ([expected] * 4, expected)
+    assert totals() == ([expected] * 5, expected)
     assert Decimal(get_usage_dashboard(days=30, now=NOW)["totals"]["cost"]) == expected
     with session_scope() as s:
         assert (
@@ -192,7 +193,7 @@ def test_records_that_would_pass_the_storage_bound_are_refused_and_the_rest_kept
             now=NOW,
         )
     assert exc.value.field == "total_cost" and "lifetime total past" in str(exc.value)
-    assert totals() == ([expected] * 4, expected)
+    assert totals() == ([expected] * 5, expected)
 
 
 def test_a_frame_mixing_both_paths_past_the_bound(db):
@@ -207,7 +208,7 @@ def test_a_frame_mixing_both_paths_past_the_bound(db):
     assert result.inserted == 2000
     assert [pos for pos, _ in result.refused] == [2000, 2001, 2002]
     expected = before + 2000 * MAX_RECORD_COST
-    assert totals() == ([expected] * 4, expected)
+    assert totals() == ([expected] * 5, expected)
 
 
 def test_cli_reports_overflow_refusals_with_their_lines(db, tmp_path, cli):
@@ -233,7 +234,7 @@ def test_a_reprice_that_would_pass_the_bound_is_refused_and_changes_nothing(db, 
         "total_cost='2100000000.000000': this change would take the ledger's lifetime total "
         "past $999,999,999,999.999999, the most the database holds"
     )
-    assert totals() == ([before] * 4, before)
+    assert totals() == ([before] * 5, before)
     assert list_prices() == []
 
 

@@ -17,7 +17,7 @@ from core.limits.budgets import set_price
 from core.queries.aggregate import aggregate
 from core.storage import rollups as rollup
 from core.storage.db import get_session, session_scope
-from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
+from core.storage.models import AIJob, AIJobUsage, UsageDaily, UsageDailyModel, UsageDailyScope, UsageHourly
 from core.storage.rollup_rebuild import rebuild
 from tests.helpers.db import empty
 
@@ -177,7 +177,8 @@ def test_reprice_moves_figures_between_pricing_statuses(db):
     s.close()
 
 
-# -- the three rollups (usage_daily, the narrow usage_daily_model, usage_hourly) equal the raw ledger ---------
+# -- the four rollups (usage_daily, the narrow usage_daily_model and usage_daily_scope, usage_hourly) equal the raw
+# ledger ---------------------------------------------------------------------------------------------------------
 
 FIGURES = (
     "jobs",
@@ -226,6 +227,7 @@ def table_rollup(session, model, keys):
 def assert_rollups_equal_raw(s):
     assert table_rollup(s, UsageDaily, rollup.KEYS) == raw_rollup(s, rollup.KEYS)
     assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == raw_rollup(s, rollup.NARROW_KEYS)
+    assert table_rollup(s, UsageDailyScope, rollup.SCOPE_KEYS) == raw_rollup(s, rollup.SCOPE_KEYS)
     assert table_rollup(s, UsageHourly, rollup.HOUR_KEYS) == raw_rollup(s, rollup.HOUR_KEYS)
 
 
@@ -306,7 +308,7 @@ def test_both_rollups_equal_raw_after_inserts_late_records_reprices_and_deletes(
     s = get_session(db)
     try:
         assert_rollups_equal_raw(s)
-        for model in (UsageDaily, UsageDailyModel, UsageHourly):
+        for model in (UsageDaily, UsageDailyModel, UsageDailyScope, UsageHourly):
             assert s.scalar(select(func.count()).select_from(model).where(model.jobs <= 0)) == 0
     finally:
         s.close()
@@ -333,6 +335,7 @@ def test_many_keys_at_once_update_both_rollups(db):
         s.commit()
         assert s.scalar(select(func.count()).select_from(UsageDaily)) == 0
         assert s.scalar(select(func.count()).select_from(UsageDailyModel)) == 0
+        assert s.scalar(select(func.count()).select_from(UsageDailyScope)) == 0
         assert s.scalar(select(func.count()).select_from(UsageHourly)) == 0
     finally:
         s.close()
@@ -360,27 +363,32 @@ def test_rebuild_reproduces_both_rollups(db):
     s = get_session(db)
     try:
         wide, narrow_ = table_rollup(s, UsageDaily, rollup.KEYS), table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS)
+        scope = table_rollup(s, UsageDailyScope, rollup.SCOPE_KEYS)
         hourly = table_rollup(s, UsageHourly, rollup.HOUR_KEYS)
         assert len(hourly) >= len(wide) > len(narrow_) > 10  # brand and operation do split the narrow rows
+        assert len(wide) >= len(scope) > 10  # provider, model and status may split the scope rows
         # A range, then everything: both tables come back row for row (and the days outside a range stay).
         rebuild(s, (NOW - timedelta(days=8)).date(), (NOW - timedelta(days=3)).date())
         s.commit()
         assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
         assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
+        assert table_rollup(s, UsageDailyScope, rollup.SCOPE_KEYS) == scope
         assert table_rollup(s, UsageHourly, rollup.HOUR_KEYS) == hourly
         s.execute(delete(UsageDailyModel))  # lost rollup rows are repaired by a full rebuild
+        s.execute(delete(UsageDailyScope))
         s.execute(delete(UsageHourly))
         rebuild(s)
         s.commit()
         assert table_rollup(s, UsageDaily, rollup.KEYS) == wide
         assert table_rollup(s, UsageDailyModel, rollup.NARROW_KEYS) == narrow_
+        assert table_rollup(s, UsageDailyScope, rollup.SCOPE_KEYS) == scope
         assert table_rollup(s, UsageHourly, rollup.HOUR_KEYS) == hourly
         assert_rollups_equal_raw(s)
     finally:
         s.close()
 
 
-def test_one_record_at_a_time_keeps_the_three_rollups(db):
+def test_one_record_at_a_time_keeps_the_four_rollups(db):
     """A single key's deltas (record_usage, a one-record correction) take one statement on PostgreSQL: a new
     row, an addition to it, a subtraction, and the row's removal when its last record goes."""
     records = [raw_record(i, NOW - timedelta(minutes=5 * i), *PROVIDERS[0], 100, "completed", "chat") for i in range(2)]
@@ -398,7 +406,7 @@ def test_one_record_at_a_time_keeps_the_three_rollups(db):
         assert_rollups_equal_raw(s)
         _delete_records(s, ids[1:])
         s.commit()
-        for model in (UsageHourly, UsageDaily, UsageDailyModel):
+        for model in (UsageHourly, UsageDaily, UsageDailyModel, UsageDailyScope):
             assert s.scalar(select(func.count()).select_from(model)) == 0
     finally:
         s.close()
@@ -406,7 +414,7 @@ def test_one_record_at_a_time_keeps_the_three_rollups(db):
 
 def test_a_large_batch_over_days_rolled_up_already_and_new_ones(db):
     """Over 200 records in one batch (PostgreSQL: its deltas as one Arrow COPY), partly on (company, day)s that
-    have rollup rows already (added to them), partly on new ones (written as they are): the three rollups equal
+    have rollup rows already (added to them), partly on new ones (written as they are): the four rollups equal
     the raw ledger, and the write guard's totals their sums."""
     with session_scope() as s:
         ingest(
