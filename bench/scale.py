@@ -41,7 +41,7 @@ from bench.common import load_average
 from bench.common import use_database as use_generated
 from bench.pages import alerts_row, memory_row, page_rows
 from bench.table import (
-    INGEST_PER_S,
+    COPY_SHARE,
     PEER_RATIO,
     RECORD_MS,
     T30_MS,
@@ -391,9 +391,17 @@ def ingest_rows(url: str, rows: int) -> list[Row]:
 
 
 def ingest_row(url: str, rows: int, days: int, kind: str) -> Row:
+    """Bulk ingest of `rows` records over the last `days` days, next to what the server alone accepts by COPY of
+    as many ready-made rows into the same ledger over two connections (bench.copy_ceiling, rolled back), measured
+    just before it: the share of that ceiling is the figure."""
+    from bench import copy_ceiling
     from bench.generate import frames, ingest_frames
 
     remove_bench_company(url)
+    dsn = "host=127.0.0.1 user=postgres dbname=" + url.rsplit("/", 1)[1]
+    log(f"COPY ceiling: {rows:,} ready-made records over {days} d, two connections")
+    copy_ceiling.case(dsn, min(rows, 100_000), days, 2, False)  # warm-up, not counted
+    ceiling = copy_ceiling.case(dsn, rows, days, 2, False)
     now = datetime.now(UTC)
     log(f"bulk ingest of {rows:,} records over {days} d into {BENCH_COMPANY!r}")
     engine = create_engine(url)
@@ -414,15 +422,16 @@ def ingest_row(url: str, rows: int, days: int, kind: str) -> Row:
     with engine.connect() as c:  # WAL written meanwhile (other sessions' writes included, if any)
         wal = c.scalar(text("SELECT pg_current_wal_lsn() - CAST(:lsn AS pg_lsn)"), {"lsn": wal0})
     engine.dispose()
+    rate = stored / spent
     return Row(
-        f"bulk ingest_frame ({stored:,} records, {days} d: {kind})",
+        f"bulk ingest_frames / COPY ceiling ({stored:,} records, {days} d: {kind})",
         "",
         "",
-        stored / spent,
-        "rec/s",
-        INGEST_PER_S,
+        rate / ceiling,
+        "share",
+        COPY_SHARE,
         higher_is_better=True,
-        note=f"WAL {int(wal) / max(stored, 1):,.0f} bytes/record",
+        note=f"{rate:,.0f} records/s; COPY {ceiling:,.0f}/s; WAL {int(wal) / max(stored, 1):,.0f} bytes/record",
     )
 
 
