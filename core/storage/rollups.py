@@ -45,12 +45,11 @@ MEASURES = INT_MEASURES + MONEY_MEASURES + ("success_sum",)
 NARROW_KEYS = tuple(c.name for c in UsageDailyModel.__table__.primary_key)
 SCOPE_KEYS = tuple(c.name for c in UsageDailyScope.__table__.primary_key)
 HOUR_KEYS = tuple(c.name for c in UsageHourly.__table__.primary_key)
-_WIDE_AT = [HOUR_KEYS.index(k) for k in KEYS]
-_NARROW_AT = [HOUR_KEYS.index(k) for k in NARROW_KEYS]
-_SCOPE_AT = [HOUR_KEYS.index(k) for k in SCOPE_KEYS]
 # The daily rollups, each with its key, in the order every writer locks their rows (after usage_hourly's).
 DAILY = ((UsageDaily, KEYS), (UsageDailyModel, NARROW_KEYS), (UsageDailyScope, SCOPE_KEYS))
-_DAILY_AT = {UsageDaily: _WIDE_AT, UsageDailyModel: _NARROW_AT, UsageDailyScope: _SCOPE_AT}
+# Where each daily rollup's key sits in HOUR_KEYS.
+_DAILY_AT = {model: [HOUR_KEYS.index(k) for k in keys] for model, keys in DAILY}
+_NARROW_AT = _DAILY_AT[UsageDailyModel]
 # The ledger column of each rollup measure, where the names differ.
 RAW_SOURCE = {"memory_mb": "memory_usage_mb", "success_sum": "success_rate"}
 # The measures a record may lack (NULL: not measured), each with the count of the jobs that have it: an average
