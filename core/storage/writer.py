@@ -66,7 +66,7 @@ COUNTS = (
 )
 MONEY = ("cost_input", "cost_output")
 BATCH = TEXT + COUNTS + MONEY + ("timed", "memory_measured", "created_at", "success_rate", "position")
-SMALL = 200  # up to this many records, rollup deltas are summed in Python, not by pandas
+SMALL = 200  # up to this many records, rollup deltas are summed in Python, not by Arrow
 
 
 def _naive_utc(ts: datetime) -> datetime:
@@ -102,18 +102,23 @@ def write(
     transactions of their own (see NameIds). `extra_deltas`: rollup changes of the same transaction (hourly deltas,
     as rollups.accumulate gives them), applied with this batch's in the one update."""
     out = Outcome()
-    stored = None
+    stored = sums = None
     if len(c["position"]):
         c = {**c, **{k: text_array(c[k]) for k in TEXT}}
         c = _first_of_each(c, out)
         _name_ids(session, c, names_apart)
         c["total_tokens"] = c["input_tokens"] + c["output_tokens"]
         c["total_cost"] = c["cost_input"] + c["cost_output"]
+        # Summed before the guard's lock (taken by `_guard`, held to the commit): the other batch in flight waits
+        # only for this one's rollup upsert, not for its sums too.
+        sums = _sums(c)
         stored = (insert_sqlite if is_sqlite(session) else insert_pg)(session, c, out, source, is_demo)
         if stored is not None:
             stored = _guard(session, stored, out)
         out.inserted = 0 if stored is None else len(stored["position"])
-    _apply_rollups(session, stored, extra_deltas)
+        if out.inserted != len(c["position"]):  # some were stored already, or refused by the guard
+            sums = _sums(stored)
+    _apply_rollups(session, stored, sums, extra_deltas)
     out.conflicts.sort()
     out.refused.sort(key=lambda r: r[0])
     return out
@@ -171,12 +176,17 @@ def _guard(session: Session, c: dict, out: Outcome) -> dict | None:
     return take(c, keep) if len(keep) else None
 
 
-def _apply_rollups(session: Session, c: dict | None, extra: dict | None) -> None:
-    """One rollup update for the batch and `extra` (see rollups.apply). PostgreSQL takes a large batch alone as
-    one Arrow COPY of its deltas."""
+def _sums(c: dict | None):
+    """A large batch's rollup deltas as columns (rollup_frames.column_sums); None for a small one (summed in Python
+    by `_apply_rollups`) or no batch."""
+    return rollup_frames.column_sums(c) if c is not None and len(c["position"]) > SMALL else None
+
+
+def _apply_rollups(session: Session, c: dict | None, sums, extra: dict | None) -> None:
+    """One rollup update for the batch (`sums`: its deltas as columns, when large) and `extra` (see
+    rollups.apply). PostgreSQL takes a large batch alone as one Arrow COPY of its deltas."""
     deltas = {} if extra is None else extra
-    if c is not None and len(c["position"]) > SMALL:
-        sums = rollup_frames.column_sums(c)
+    if sums is not None:
         if not deltas and not is_sqlite(session):
             rollup_frames.apply_frame(session, sums)
             return
