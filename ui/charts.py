@@ -1,17 +1,23 @@
 """Plotly figures for the pages: titled, axes labelled with units, one colour per provider on every page.
 
 The figures arrive typed (the views' dataclasses, money as Decimal); money becomes float here only to be drawn.
-Figures are built from plain trace dicts, validated once by plotly: plotly.express draws the same bars ten to
-twenty times slower, and a page draws four or five of them.
+Figures are plain Plotly specs (trace and layout dicts) in a `Chart`, which st.plotly_chart sends as they are:
+plotly.express draws the same bars ten to twenty times slower, and even go.Figure builds a validated object per
+trace and property, then deep-copies plotly's template into every figure it sends. tests/pages/test_charts.py
+checks that each spec is one go.Figure accepts and sends the same.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from datetime import date, timedelta
 from decimal import Decimal
+from importlib import resources
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from core.display import percent
 
@@ -45,6 +51,46 @@ UNITS = {"cost": "Cost (USD)", "tokens": "Tokens", "jobs": "Jobs (calls)"}
 _MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
 
+@functools.cache
+def _template(name: str | None) -> dict | None:
+    """Plotly's template `name` as go.Figure puts it in every figure, read from plotly's own file: building it as
+    a validated go.layout.Template costs about 0.1 s in a new process. Shared by every figure: read only."""
+    if not name:
+        return None
+    path = resources.files("plotly") / "package_data" / "templates" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else pio.templates[name].to_plotly_json()
+
+
+class Chart(go.Figure):
+    """A Plotly figure kept as the plain spec it was made from ({"data": [trace dicts], "layout": {...}}).
+
+    st.plotly_chart takes any go.Figure and sends its to_dict(); here that is what go.Figure(spec).to_dict()
+    gives (the spec plus the default template), without building plotly's validated objects, which is why
+    go.Figure.__init__ is not called. Only the figure-as-data methods below work; the rest of go.Figure's API
+    (update_layout, show...) is not for these figures."""
+
+    def __init__(self, spec: dict):
+        self._spec = spec
+
+    @property
+    def spec(self) -> dict:
+        return self._spec
+
+    def to_dict(self) -> dict:
+        # Fresh trace and layout dicts: Streamlit pops each trace's "uid" from what it gets.
+        layout = dict(self._spec.get("layout", {}))
+        template = _template(pio.templates.default)
+        if template is not None:
+            layout.setdefault("template", template)
+        return {"data": [dict(trace) for trace in self._spec.get("data", [])], "layout": layout}
+
+    def to_plotly_json(self) -> dict:
+        return self.to_dict()
+
+    def to_json(self, *args, **kwargs) -> str:
+        return pio.to_json(self.to_dict(), *args, **{"validate": False, **kwargs})
+
+
 def provider_color(provider: str) -> str:
     """A fixed colour per provider; an unknown one gets a colour from its name, stable across pages and runs."""
     if provider in PROVIDER_COLORS:
@@ -62,7 +108,7 @@ def num(value) -> float:
     return float(value) if value is not None else 0.0
 
 
-def _figure(data: list[dict], title: str, x: str, y: str, *, height: int = 380, **layout) -> go.Figure:
+def _figure(data: list[dict], title: str, x: str, y: str, *, height: int = 380, **layout) -> Chart:
     """A titled figure with labelled axes; `layout` adds settings (axis ones merge into the titled axes)."""
     base = {
         "title": {"text": title},
@@ -74,7 +120,7 @@ def _figure(data: list[dict], title: str, x: str, y: str, *, height: int = 380, 
     }
     for key, value in layout.items():
         base[key] = base.get(key, {}) | value if isinstance(value, dict) else value
-    return go.Figure({"data": data, "layout": base})
+    return Chart({"data": data, "layout": base})
 
 
 def _by_provider(rows, x, y, **trace) -> list[dict]:
@@ -90,14 +136,14 @@ def _by_provider(rows, x, y, **trace) -> list[dict]:
     ]
 
 
-def daily_stacked(rows, metric: str = "cost") -> go.Figure:
+def daily_stacked(rows, metric: str = "cost") -> Chart:
     """Rows with .day, .provider and the metric (cost, tokens, jobs)."""
     value = (lambda r: num(r.cost)) if metric == "cost" else (lambda r: getattr(r, metric))
     data = _by_provider(rows, lambda r: r.day.isoformat(), value)
     return _figure(data, f"Daily {metric} by provider", "Day (UTC)", UNITS[metric], barmode="stack")
 
 
-def provider_bars(rows, cost_key: str = "cost") -> go.Figure:
+def provider_bars(rows, cost_key: str = "cost") -> Chart:
     """Rows with .provider, .percentage and a cost attribute named `cost_key`."""
     data = [
         {
@@ -113,7 +159,7 @@ def provider_bars(rows, cost_key: str = "cost") -> go.Figure:
     return _figure(data, "Cost by provider", "Provider", "Cost (USD)", showlegend=False)
 
 
-def model_bars(rows, top: int = 15) -> go.Figure:
+def model_bars(rows, top: int = 15) -> Chart:
     """Rows with .model, .provider and .cost, dearest first; the dearest at the top, whatever the provider."""
     rows = rows[:top]
     data = _by_provider(rows, lambda r: num(r.cost), lambda r: r.model, orientation="h")
@@ -127,7 +173,7 @@ def model_bars(rows, top: int = 15) -> go.Figure:
     )
 
 
-def operation_bars(rows) -> go.Figure:
+def operation_bars(rows) -> Chart:
     data = [
         {
             "type": "bar",
@@ -142,7 +188,7 @@ def operation_bars(rows) -> go.Figure:
     return _figure(data, "Cost by operation", "Operation", "Cost (USD)")
 
 
-def share_pie(rows, names: str, cost_key: str, title: str) -> go.Figure:
+def share_pie(rows, names: str, cost_key: str, title: str) -> Chart:
     data = [
         {
             "type": "pie",
@@ -151,10 +197,10 @@ def share_pie(rows, names: str, cost_key: str, title: str) -> go.Figure:
             "hole": 0.45,
         }
     ]
-    return go.Figure({"data": data, "layout": {"title": {"text": title}, "height": 340, "margin": _MARGIN}})
+    return Chart({"data": data, "layout": {"title": {"text": title}, "height": 340, "margin": _MARGIN}})
 
 
-def budget_burn(daily, start: date, end: date, budget: Decimal | None, projected: Decimal) -> go.Figure:
+def budget_burn(daily, start: date, end: date, budget: Decimal | None, projected: Decimal) -> Chart:
     """Cumulative cost of the month (`daily`: (day, cost), oldest first) against the budget, with the
     straight-line projection to month end."""
     per_day = dict(daily)
@@ -201,7 +247,7 @@ def budget_burn(daily, start: date, end: date, budget: Decimal | None, projected
     return _figure(data, "Month-to-date cost against budget", "Day (UTC)", "Cumulative cost (USD)")
 
 
-def weekly_bars(weeks) -> go.Figure:
+def weekly_bars(weeks) -> Chart:
     labels = [w.week for w in weeks]
     data = [
         {
@@ -223,7 +269,7 @@ def weekly_bars(weeks) -> go.Figure:
     return _figure(data, "Cost per ISO week", "ISO week", "Cost (USD)", xaxis={"type": "category"})
 
 
-def trend_chart(points, metric: str) -> go.Figure:
+def trend_chart(points, metric: str) -> Chart:
     """One bar per period with its change; the period in progress hatched, lighter and labelled "so far" (a part
     of a period, so no change is drawn for it). Periods are labels ("Nov 2025", "Q4 2025"), not dates."""
     partial = [p.in_progress for p in points]
@@ -252,7 +298,7 @@ def trend_chart(points, metric: str) -> go.Figure:
     return _figure(data, title, "Period", UNITS[metric], xaxis={"type": "category"})
 
 
-def efficiency_scatter(models) -> go.Figure:
+def efficiency_scatter(models) -> Chart:
     """Priced models by speed and cost per 1M tokens; a bubble's area is its number of calls."""
     groups: dict[str, list] = {}
     for m in models:
@@ -286,7 +332,7 @@ def efficiency_scatter(models) -> go.Figure:
     )
 
 
-def score_bars(models) -> go.Figure:
+def score_bars(models) -> Chart:
     data = _by_provider(models, lambda m: m.efficiency_score, lambda m: m.model, orientation="h")
     return _figure(
         data,
@@ -299,7 +345,7 @@ def score_bars(models) -> go.Figure:
     )
 
 
-def month_compare(current, previous, cur_label: str, prev_label: str) -> go.Figure:
+def month_compare(current, previous, cur_label: str, prev_label: str) -> Chart:
     """Months are labels ("2025-11"), not dates."""
     data = [
         {

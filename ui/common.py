@@ -7,6 +7,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+try:  # st.dataframe sends a pyarrow table as it is; a pandas frame it converts to one first (ten times slower)
+    import pyarrow as pa
+except ImportError:  # pragma: no cover - Streamlit depends on pyarrow; pandas stays the fallback
+    pa = None
+
 from core import display
 from core.analytics import Unpriced
 from ui import cache
@@ -46,17 +51,36 @@ def dataframe(
     thousands separators as display.count does; other cells arrive as display strings, or as numbers with a
     printf form in `formats` (a score: "%.1f"). `widths` gives a column its room ("small", "medium", "large" or
     pixels) where the automatic width would cut a key column at 1440 px."""
-    df = pd.DataFrame(rows)
+    table = _arrow_table(rows)
+    if table is not None:
+        data, names = table, table.column_names
+        integer = {field.name for field in table.schema if pa.types.is_integer(field.type)}
+    else:
+        data = pd.DataFrame(rows)
+        names = list(data.columns)
+        integer = {name for name in names if pd.api.types.is_integer_dtype(data[name].dtype)}
     config = {}
-    for name in df.columns:
+    for name in names:
         width, fmt = (widths or {}).get(name), (formats or {}).get(name)
-        if fmt is None and pd.api.types.is_integer_dtype(df[name].dtype):
+        if fmt is None and name in integer:
             fmt = COUNT_FORMAT
         if fmt is not None:
             config[name] = st.column_config.NumberColumn(format=fmt, width=width)
         elif width is not None:
             config[name] = st.column_config.Column(width=width)
-    st.dataframe(df, hide_index=True, width="stretch", height=height, column_config=config)
+    st.dataframe(data, hide_index=True, width="stretch", height=height, column_config=config)
+
+
+def _arrow_table(rows: list[dict]):
+    """The rows as a pyarrow table, columns in the order pandas gives them; None without pyarrow, rows, or where a
+    column mixes types (pandas' path shows those as text)."""
+    if pa is None or not rows:
+        return None
+    names = dict.fromkeys(name for row in rows for name in row)
+    try:
+        return pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
 
 
 def status_banners() -> None:

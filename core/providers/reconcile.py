@@ -58,13 +58,14 @@ def _estimated(s: Session, provider: str, cid: int | None, d0: date, d1: date) -
             acc[1] += r.jobs
     u = AIJobUsage
     day = type_coerce(day_expr(s), Date)
+    # The bill's few jobs as a subquery with the source inline (a literal, not a parameter): both planners read
+    # them from their partial index (ix_ai_jobs_provider_bill), then each one's usage row by ix_usage_job_created.
+    # As a join, SQLite walked the provider's whole month of usage instead (0.53 s at 1M records, here 0.1 ms).
+    bill_jobs = select(AIJob.id).where(AIJob.source == literal(BILL_SOURCE, literal_execute=True))
     q = (
         select(day.label("day"), u.model_name, func.sum(u.total_cost).label("cost"), func.count().label("jobs"))
-        .join(AIJob, AIJob.id == u.ai_job_id)
-        # The source inline (a literal, not a parameter): the planner can then read the bill's few jobs from
-        # their partial index (ix_ai_jobs_provider_bill) instead of the whole jobs table.
         .where(
-            AIJob.source == literal(BILL_SOURCE, literal_execute=True),
+            u.ai_job_id.in_(bill_jobs),
             u.provider_name == provider,
             u.created_at >= start,
             u.created_at < end,

@@ -138,6 +138,27 @@ def test_listening_sockets_of_this_process():
     assert ("127.0.0.1", port) not in listening_sockets()
 
 
+def test_own_sockets_asked_directly_agree_with_proc_net():
+    """This process's sockets are asked of the sockets themselves; /proc/net/tcp (read for another process) says
+    the same: TCP listeners on every family, not a UDP socket or a connection, and a socket's mode untouched."""
+    import os
+    import socket
+
+    with socket.socket() as any4, socket.socket() as lo4, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        any4.bind(("0.0.0.0", 0))
+        any4.listen()
+        lo4.bind(("127.0.0.1", 0))
+        lo4.listen()
+        udp.bind(("0.0.0.0", 0))
+        with socket.create_connection(lo4.getsockname()) as conn:
+            own = listening_sockets()
+            assert sorted(own) == sorted(listening_sockets(os.getpid()))
+            assert ("0.0.0.0", any4.getsockname()[1]) in own and ("127.0.0.1", lo4.getsockname()[1]) in own
+            assert ("0.0.0.0", udp.getsockname()[1]) not in own
+            assert conn.getsockname() not in own
+        assert any4.getblocking() and lo4.getblocking()
+
+
 @browser_test
 def test_plain_run_listens_on_loopback_and_refuses_forwarded_clients(db, tmp_path):
     """The manual's command, no address given: the project's config binds 127.0.0.1, and only there; a request

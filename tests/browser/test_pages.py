@@ -65,6 +65,14 @@ def test_every_page_by_its_url(server):
             if label == "Cost":
                 jobs = page.get_by_test_id("stMetric").filter(has_text="Jobs").first
                 expect(jobs.get_by_test_id("stMetricValue")).to_have_text(f"{len(last30):,}")
+                # Charts go out as plain Plotly specs (ui.charts.Chart), tables as pyarrow tables (ui.common):
+                # the browser draws both, a bar trace and a table row per provider.
+                providers = {r.provider for r in last30}
+                daily = page.locator(".js-plotly-plot").filter(has_text="Daily cost by provider").first
+                expect(daily.locator(".xtitle")).to_have_text("Day (UTC)")
+                expect(daily.locator(".trace.bars")).to_have_count(len(providers))
+                table = page.get_by_test_id("stDataFrame").first.locator("[role=grid]")
+                expect(table).to_have_attribute("aria-rowcount", str(len(providers) + 1))
             expect(page.get_by_text("Demo data.").first).to_be_visible()  # drawn by dashboard.py
             expect(page.get_by_test_id("stSidebarUserContent").get_by_text("Filters", exact=True)).to_be_visible()
             if label:
