@@ -164,10 +164,10 @@ class Gateway:
     async def _proxied(self, kind: str, request: Request, receive, send) -> int:
         t0 = time.perf_counter()
         key = self.authenticate(request)
-        payload = parse_json_object(await read_body(request, receive, self.settings.gateway_max_body_bytes))
+        body = await read_body(request, receive, self.settings.gateway_max_body_bytes)
         timing = Timing()
         try:
-            return await proxy.forward(self, request, send, kind, payload, key, timing)
+            return await proxy.forward(self, request, send, kind, parse_json_object(body), key, timing, raw=body)
         finally:
             self.metrics.child(self.metrics.added, kind).observe(max(0.0, time.perf_counter() - t0 - timing.upstream))
 
