@@ -34,8 +34,21 @@ def _default(value):
     raise TypeError(f"cannot spool a {type(value).__name__}")
 
 
+_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once, not per line
+
+
 def encode(record: dict) -> bytes:
-    return json.dumps(record, default=_default, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One spool line. A record's dates and amounts are turned to text before encoding, so the encoder runs
+    without a per-value callback; a value of another kind nested deeper takes the callback path."""
+    flat = {
+        k: v.isoformat() if isinstance(v, datetime | date) else str(v) if isinstance(v, Decimal) else v
+        for k, v in record.items()
+    }
+    try:
+        text = _LINE.encode(flat)
+    except TypeError:
+        text = json.dumps(record, default=_default, separators=(",", ":"), ensure_ascii=False)
+    return text.encode() + b"\n"
 
 
 def _locked_by_other(path: Path) -> bool:

@@ -12,10 +12,14 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
+from core.providers import chain
+from core.providers.registry import ErrorInfo
 from core.server import spool as spool_mod
 from core.server.keys import create_key
 from core.server.writer import drain
@@ -41,6 +45,50 @@ def record(i: int) -> dict:
         "output_tokens": 2,
         "execution_time_seconds": "0.5",
     }
+
+
+def _former_encoding(record: dict) -> bytes:
+    """The spool line as written before the encoder lost its per-value callback (the format on disk)."""
+
+    def default(value):
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return str(value)
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(record, default=default, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def test_spool_lines_are_byte_for_byte_what_the_former_encoder_wrote():
+    ctx = chain.new_context("résumé", "Acme «SA»", "web")
+    started = datetime(2026, 11, 30, 23, 59, 58, 123456, tzinfo=UTC)
+    tokens = {"input_tokens": 4020, "output_tokens": 809, "cached_tokens": 4012, "cache_write_tokens": 0}
+    info = ErrorInfo("quota", "RateLimitError", True, 'Error code: 429 - quota \u2014 "exceeded"\n')
+    records = [
+        chain.attempt_record(
+            ctx,
+            1,
+            provider="openai",
+            model="gpt-4o-mini",
+            started=started,
+            elapsed=0.0213,
+            status="completed",
+            tokens=tokens | {"reasoning_tokens": 768},
+        ),
+        chain.skip_record(ctx, 2, chain.Step("openai", "gpt-4o", None), "budget of 10.00 USD used up"),
+        chain.failure_record(ctx, 3, chain.Step("ollama", "qwen2.5:3b", None), started=started, elapsed=5.0, info=info),
+        {**record(1), "source": "otel", "execution_time_seconds": Decimal("0.123456789"), "day": date(2026, 11, 30)},
+        {"reason": "job_id='x': already recorded", "record": {**record(2), "created_at": "2026-11-02T10:02:00+00:00"}},
+        {"reason": "nested", "record": {"at": started, "cost": Decimal("1E-7"), "list": [Decimal("2.50"), None]}},
+        {"naive": datetime(2026, 1, 2, 3, 4, 5), "neg": Decimal("-0.000001"), "big": 10**30, "f": 0.1, "t": True},
+    ]
+    for rec in records:
+        assert spool_mod.encode(rec) == _former_encoding(rec), rec
+    assert b'"created_at":"2026-11-30T23:59:58.123456+00:00"' in spool_mod.encode(records[0])
+    assert b'"execution_time_seconds":"0.021"' in spool_mod.encode(records[0])
+    with pytest.raises(TypeError):
+        spool_mod.encode({"x": {1, 2}})
 
 
 def test_replay_counts_once_and_a_torn_line_is_kept_aside(db, tmp_path):
