@@ -14,6 +14,7 @@ import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -22,12 +23,12 @@ from core.providers import chain
 from core.providers.registry import ErrorInfo
 from core.server import spool as spool_mod
 from core.server.keys import create_key
-from core.server.writer import drain
+from core.server.writer import NICENESS, drain
 from core.storage.db import get_session
 from core.storage.models import AIJob
 from tests.helpers import free_port
 from tests.helpers.llm import providers
-from tests.server.gateway_harness import ledger_count
+from tests.server.gateway_harness import gateway, ledger_count
 
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
 
@@ -117,6 +118,39 @@ def test_a_dead_processs_open_segment_is_recovered(db, tmp_path):
     assert sp.waiting() == 2
     assert drain(tmp_path).inserted == 1
     assert sp.waiting() == 1
+
+
+def _writer_processes(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"core.server.writer" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_the_ledger_writer_runs_at_a_lower_priority_than_the_server(db, monkeypatch, tmp_path):
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with gateway(monkeypatch, tmp_path, writer="thread"):
+        [writer] = [t for t in threading.enumerate() if t.name == "aium-spool-writer"]
+        assert os.getpriority(os.PRIO_PROCESS, writer.native_id) == min(19, base + NICENESS)
+        # Only that thread: the server's event loop keeps its priority.
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+        assert all(
+            os.getpriority(os.PRIO_PROCESS, t.native_id) == base for t in threading.enumerate() if t is not writer
+        )
+    with gateway(monkeypatch, tmp_path, writer="process"):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = _writer_processes(os.getpid())
+            if pids and os.getpriority(os.PRIO_PROCESS, pids[0]) != base:
+                break
+            time.sleep(0.1)
+        assert len(pids) == 1 and os.getpriority(os.PRIO_PROCESS, pids[0]) == min(19, base + NICENESS)
 
 
 def _serve(env: dict, port: int) -> subprocess.Popen:
