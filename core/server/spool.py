@@ -35,15 +35,17 @@ def _default(value):
 
 
 _LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once, not per line
+_AS_TEXT = {datetime: datetime.isoformat, date: date.isoformat, Decimal: Decimal.__str__}
 
 
 def encode(record: dict) -> bytes:
     """One spool line. A record's dates and amounts are turned to text before encoding, so the encoder runs
-    without a per-value callback; a value of another kind nested deeper takes the callback path."""
-    flat = {
-        k: v.isoformat() if isinstance(v, datetime | date) else str(v) if isinstance(v, Decimal) else v
-        for k, v in record.items()
-    }
+    without a per-value callback; a value of another kind (or nested deeper) takes the callback path."""
+    flat = dict(record)
+    for k, v in record.items():
+        as_text = _AS_TEXT.get(type(v))
+        if as_text is not None:
+            flat[k] = as_text(v)
     try:
         text = _LINE.encode(flat)
     except TypeError:
