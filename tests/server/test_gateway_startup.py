@@ -17,7 +17,8 @@ from tests.helpers import free_port
 port = free_port()
 server = uvicorn.Server(uvicorn.Config(create_app(writer="none"), host="127.0.0.1", port=port, loop="uvloop",
                                        http="httptools", lifespan="on", log_level="warning"))
-threading.Thread(target=server.run, daemon=True).start()
+thread = threading.Thread(target=server.run, daemon=True)
+thread.start()
 deadline = time.monotonic() + 60
 while not server.started and time.monotonic() < deadline:
     time.sleep(0.02)
@@ -27,13 +28,16 @@ req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", met
                              data=b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}')
 with urllib.request.urlopen(req, timeout=30) as resp:
     status = resp.status
+imported = sorted(set(sys.modules) - before)
 server.should_exit = True
-print(json.dumps({"status": status, "imported": sorted(set(sys.modules) - before)}))
+thread.join(timeout=30)  # a daemon thread still serving at exit can crash the interpreter
+print(json.dumps({"status": status, "imported": imported}))
 """
 
 
-def test_the_first_call_imports_nothing_more(fakes, db):
+def test_the_first_call_imports_nothing_more(fakes, db, monkeypatch, tmp_path):
     oa, _, _ = fakes
+    monkeypatch.setenv("GATEWAY_SPOOL_DIR", str(tmp_path / "spool"))
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
