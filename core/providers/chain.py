@@ -20,7 +20,7 @@ from decimal import Decimal
 from core.pricing.catalog import SELF_HOSTED
 from core.providers.operations import Operation
 from core.providers.registry import ErrorInfo, ProviderConfig, configured_providers
-from core.providers.usage_shapes import normalize_usage
+from core.providers.usage_shapes import chat_usage_fast, normalize_usage
 from core.redact import redact
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,12 @@ def budget_reason(exhausted: dict[str, str], provider: str) -> str | None:
 
 
 # -- ledger records -----------------------------------------------------------------------------------------
-def tokens_of(provider: str, payload) -> tuple[dict, str | None]:
-    """Our five token counts from a response or usage object, or ({}, why they could not be read)."""
+def tokens_of(provider: str, payload, *, usage_object: bool = False) -> tuple[dict, str | None]:
+    """Our five token counts from a response or usage object, or ({}, why they could not be read).
+    `usage_object`: `payload` is the answer's `usage` itself (the gateway's case: its common chat shape is read
+    without the library, core.providers.usage_shapes.chat_usage_fast)."""
     try:
-        return normalize_usage(provider, payload), None
+        return (chat_usage_fast(provider, payload) if usage_object else normalize_usage(provider, payload)), None
     except ValueError as e:
         return {}, f"usage not understood: {e}"
 

@@ -64,14 +64,18 @@ def _usage_of(kind: str, payload) -> dict | None:
     return usage
 
 
-async def forward(gw, request: Request, send, kind: str, payload: dict, key, timing) -> int:
+async def forward(gw, request: Request, send, kind: str, payload: dict, key, timing, raw: bytes | None = None) -> int:
     """Serve one request through its route; returns the status sent. Raises HttpError for the gateway's own
-    refusals (unknown model or operation…)."""
-    route = gw.router.resolve(payload.get("model"), request.operation)
+    refusals (unknown model or operation…). `raw`: the body `payload` was parsed from, sent as it is to a provider
+    whose model is the one asked for when nothing else needs changing (encoding it again costs CPU on every call)."""
+    asked = payload.get("model")
+    route = gw.router.resolve(asked, request.operation)
     stream = kind == "chat" and payload.get("stream") is True
     if stream:
         options = payload.get("stream_options")
-        payload["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        if not (isinstance(options, dict) and options.get("include_usage") is True):
+            raw = None
+            payload["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     ctx = chain.new_context(route.operation, key.company, key.brand)
     exhausted = await gw.budgets.get(ctx.company)
     attempts: list[Attempt] = []
@@ -89,8 +93,11 @@ async def forward(gw, request: Request, send, kind: str, payload: dict, key, tim
                 )
             )
             continue
-        payload["model"] = step.model
-        body = json.dumps(payload, ensure_ascii=False).encode()
+        if raw is not None and step.model == asked:
+            body = raw
+        else:
+            payload["model"] = step.model
+            body = json.dumps(payload, ensure_ascii=False).encode()
         target, headers = gw.upstream(step.provider)
         started, t0 = datetime.now(UTC), time.perf_counter()
         try:
@@ -136,9 +143,10 @@ async def forward(gw, request: Request, send, kind: str, payload: dict, key, tim
             parsed = json.loads(answer)
         except ValueError:
             parsed = None
+        usage = _usage_of(kind, parsed)
         tokens, note = (
-            chain.tokens_of(step.provider, {"usage": _usage_of(kind, parsed)})
-            if _usage_of(kind, parsed) is not None
+            chain.tokens_of(step.provider, usage, usage_object=True)
+            if usage is not None
             else ({}, "the answer carries no usage: tokens unknown")
         )
         model = parsed.get("model") if isinstance(parsed, dict) and isinstance(parsed.get("model"), str) else None
@@ -262,7 +270,7 @@ async def _stream(
             await send({"type": "http.response.body", "body": data, "more_body": True})
     except UpstreamError as e:
         info = ErrorInfo(e.kind, e.error_class, True, redact(str(e)))
-        tokens, _ = chain.tokens_of(step.provider, {"usage": scan.usage}) if scan.usage else ({}, None)
+        tokens, _ = chain.tokens_of(step.provider, scan.usage, usage_object=True) if scan.usage else ({}, None)
         gw.record(
             chain.failure_record(
                 ctx,
@@ -277,7 +285,7 @@ async def _stream(
             kind="chat",
         )
         raise StreamAborted(str(e)) from None
-    tokens, note = chain.tokens_of(step.provider, {"usage": scan.usage}) if scan.usage else ({}, None)
+    tokens, note = chain.tokens_of(step.provider, scan.usage, usage_object=True) if scan.usage else ({}, None)
     error_class, missing = chain.stream_end_note(scan.usage is not None, False)
     gw.record(
         chain.attempt_record(

@@ -9,6 +9,8 @@ model id's well-known family (gpt-…, o1…, gemini-…; ollama for `name:tag`)
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.config import Settings
@@ -38,6 +40,7 @@ _FAMILIES = (
     ),
     ("gemini", ("gemini-", "gemma-", "text-embedding-004", "embedding-0")),
 )
+CHECK_OPERATIONS_EVERY = 1.0  # seconds between two looks at operations.toml: an edit is served within a second
 
 
 class RouteError(Exception):
@@ -54,15 +57,29 @@ class Route:
 
 
 class Router:
-    def __init__(self, settings: Settings, providers: dict[str, ProviderConfig]):
+    def __init__(
+        self,
+        settings: Settings,
+        providers: dict[str, ProviderConfig],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.settings = settings
         self.providers = providers
         self.operations_file = str(operations_path(settings))
         self.listed: dict[str, list[str]] = {}  # provider -> the models it lists at /models (replaced whole)
         self._models: tuple[tuple, dict[str, list[str]]] | None = None
+        self._clock = clock
+        self._ops: tuple[Operation, dict[str, Operation]] | None = None
+        self._ops_seen = 0.0
 
     def operations(self) -> tuple[Operation, dict[str, Operation]]:
-        return load_operations_cached(path=self.operations_file)
+        """operations.toml as last read; its file looked at again (a stat) at most once a second, not per request."""
+        now = self._clock()
+        if self._ops is None or now - self._ops_seen >= CHECK_OPERATIONS_EVERY:
+            self._ops = load_operations_cached(path=self.operations_file)
+            self._ops_seen = now
+        return self._ops
 
     def _timeout(self, op: Operation | None) -> float:
         return (op.timeout_seconds if op and op.timeout_seconds else None) or self.settings.provider_timeout_seconds

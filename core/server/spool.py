@@ -34,8 +34,23 @@ def _default(value):
     raise TypeError(f"cannot spool a {type(value).__name__}")
 
 
+_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once, not per line
+_AS_TEXT = {datetime: datetime.isoformat, date: date.isoformat, Decimal: Decimal.__str__}
+
+
 def encode(record: dict) -> bytes:
-    return json.dumps(record, default=_default, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One spool line. A record's dates and amounts are turned to text before encoding, so the encoder runs
+    without a per-value callback; a value of another kind (or nested deeper) takes the callback path."""
+    flat = dict(record)
+    for k, v in record.items():
+        as_text = _AS_TEXT.get(type(v))
+        if as_text is not None:
+            flat[k] = as_text(v)
+    try:
+        text = _LINE.encode(flat)
+    except TypeError:
+        text = json.dumps(record, default=_default, separators=(",", ":"), ensure_ascii=False)
+    return text.encode() + b"\n"
 
 
 def _locked_by_other(path: Path) -> bool:

@@ -203,10 +203,16 @@ class FakeProvider:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                body = json.loads(raw or b"{}")
                 with fake._lock:
                     fake.requests.append(
-                        {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
+                        {
+                            "path": self.path,
+                            "body": body,
+                            "raw": raw,
+                            "authorization": self.headers.get("Authorization"),
+                        }
                     )
                 embeddings = self.path.rstrip("/").endswith("/embeddings")
                 if not self.path.rstrip("/").endswith("/chat/completions") and not embeddings:

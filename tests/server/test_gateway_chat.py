@@ -5,6 +5,7 @@ gateway) on both databases."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import urllib.request
 from decimal import Decimal
@@ -51,7 +52,50 @@ def test_json_chat_by_model_records_one_row_and_answers_headers(fakes, db, monke
     assert Decimal(raw.headers["x-aium-cost-usd"]) == row["cost"] > 0
     # The provider's key went upstream; the app's gateway key did not.
     assert oa.requests[-1]["authorization"] == f"Bearer {OPENAI_KEY}"
-    assert key not in json.dumps(oa.requests)
+    assert key not in repr(oa.requests)
+
+
+def test_the_callers_body_goes_upstream_byte_for_byte_unless_the_gateway_must_change_it(
+    fakes, db, monkeypatch, tmp_path
+):
+    oa, ol, _ = fakes
+    key, _ = create_key("Acme")
+    # Spacing, key order, escapes and unknown fields a new encoding would all change.
+    sent = (
+        b'{ "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}],\n  "model" : "gpt-4o-mini",'
+        b' "x_vendor": {"b": 1, "a": [1.50, 2e3]}, "temperature":0.70 }'
+    )
+
+    def post(body: bytes, **headers) -> int:
+        req = urllib.request.Request(
+            f"{g.base_url}/chat/completions",
+            method="POST",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **headers},
+            data=body,
+        )
+        with urllib.request.urlopen(req) as resp:
+            return resp.status
+
+    with gateway(monkeypatch, tmp_path) as g:
+        assert post(sent) == 200
+        assert oa.requests[-1]["raw"] == sent
+        assert post(gzip.compress(sent), **{"Content-Encoding": "gzip"}) == 200
+        assert oa.requests[-1]["raw"] == sent  # decompressed, then as the caller wrote it
+        # The model changes (provider prefix, operation): encoded again, the caller's fields kept.
+        assert post(sent.replace(b'"gpt-4o-mini"', b'"openai/gpt-4o-mini"')) == 200
+        assert oa.requests[-1]["raw"] != sent
+        assert oa.requests[-1]["body"] == json.loads(sent)
+        oa.mode = "500"
+        assert post(sent.replace(b'"gpt-4o-mini"', b'"summarize"')) == 200
+        assert ol.requests[-1]["body"] == {**json.loads(sent), "model": "qwen2.5:3b"}
+        oa.mode = "ok"
+        # A stream must ask for its usage chunk: encoded again with it.
+        streamed = sent.replace(b'"temperature"', b'"stream": true, "temperature"')
+        assert post(streamed) == 200
+        assert oa.requests[-1]["body"] == {**json.loads(streamed), "stream_options": {"include_usage": True}}
+        asked = streamed.replace(b'"temperature"', b'"stream_options": {"include_usage": true}, "temperature"')
+        assert post(asked) == 200
+        assert oa.requests[-1]["raw"] == asked  # it already did
 
 
 def test_operation_walks_its_chain_on_quota_and_5xx(fakes, db, monkeypatch, tmp_path):

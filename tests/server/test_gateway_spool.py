@@ -12,18 +12,23 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from core.providers import chain
+from core.providers.registry import ErrorInfo
 from core.server import spool as spool_mod
 from core.server.keys import create_key
-from core.server.writer import drain
+from core.server.writer import NICENESS, drain
 from core.storage.db import get_session
 from core.storage.models import AIJob
 from tests.helpers import free_port
 from tests.helpers.llm import providers
-from tests.server.gateway_harness import ledger_count
+from tests.server.gateway_harness import gateway, ledger_count
 
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
 
@@ -41,6 +46,50 @@ def record(i: int) -> dict:
         "output_tokens": 2,
         "execution_time_seconds": "0.5",
     }
+
+
+def _former_encoding(record: dict) -> bytes:
+    """The spool line as written before the encoder lost its per-value callback (the format on disk)."""
+
+    def default(value):
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return str(value)
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(record, default=default, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def test_spool_lines_are_byte_for_byte_what_the_former_encoder_wrote():
+    ctx = chain.new_context("résumé", "Acme «SA»", "web")
+    started = datetime(2026, 11, 30, 23, 59, 58, 123456, tzinfo=UTC)
+    tokens = {"input_tokens": 4020, "output_tokens": 809, "cached_tokens": 4012, "cache_write_tokens": 0}
+    info = ErrorInfo("quota", "RateLimitError", True, 'Error code: 429 - quota \u2014 "exceeded"\n')
+    records = [
+        chain.attempt_record(
+            ctx,
+            1,
+            provider="openai",
+            model="gpt-4o-mini",
+            started=started,
+            elapsed=0.0213,
+            status="completed",
+            tokens=tokens | {"reasoning_tokens": 768},
+        ),
+        chain.skip_record(ctx, 2, chain.Step("openai", "gpt-4o", None), "budget of 10.00 USD used up"),
+        chain.failure_record(ctx, 3, chain.Step("ollama", "qwen2.5:3b", None), started=started, elapsed=5.0, info=info),
+        {**record(1), "source": "otel", "execution_time_seconds": Decimal("0.123456789"), "day": date(2026, 11, 30)},
+        {"reason": "job_id='x': already recorded", "record": {**record(2), "created_at": "2026-11-02T10:02:00+00:00"}},
+        {"reason": "nested", "record": {"at": started, "cost": Decimal("1E-7"), "list": [Decimal("2.50"), None]}},
+        {"naive": datetime(2026, 1, 2, 3, 4, 5), "neg": Decimal("-0.000001"), "big": 10**30, "f": 0.1, "t": True},
+    ]
+    for rec in records:
+        assert spool_mod.encode(rec) == _former_encoding(rec), rec
+    assert b'"created_at":"2026-11-30T23:59:58.123456+00:00"' in spool_mod.encode(records[0])
+    assert b'"execution_time_seconds":"0.021"' in spool_mod.encode(records[0])
+    with pytest.raises(TypeError):
+        spool_mod.encode({"x": {1, 2}})
 
 
 def test_replay_counts_once_and_a_torn_line_is_kept_aside(db, tmp_path):
@@ -69,6 +118,39 @@ def test_a_dead_processs_open_segment_is_recovered(db, tmp_path):
     assert sp.waiting() == 2
     assert drain(tmp_path).inserted == 1
     assert sp.waiting() == 1
+
+
+def _writer_processes(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"core.server.writer" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_the_ledger_writer_runs_at_a_lower_priority_than_the_server(db, monkeypatch, tmp_path):
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with gateway(monkeypatch, tmp_path, writer="thread"):
+        [writer] = [t for t in threading.enumerate() if t.name == "aium-spool-writer"]
+        assert os.getpriority(os.PRIO_PROCESS, writer.native_id) == min(19, base + NICENESS)
+        # Only that thread: the server's event loop keeps its priority.
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+        assert all(
+            os.getpriority(os.PRIO_PROCESS, t.native_id) == base for t in threading.enumerate() if t is not writer
+        )
+    with gateway(monkeypatch, tmp_path, writer="process"):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = _writer_processes(os.getpid())
+            if pids and os.getpriority(os.PRIO_PROCESS, pids[0]) != base:
+                break
+            time.sleep(0.1)
+        assert len(pids) == 1 and os.getpriority(os.PRIO_PROCESS, pids[0]) == min(19, base + NICENESS)
 
 
 def _serve(env: dict, port: int) -> subprocess.Popen:
