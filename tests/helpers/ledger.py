@@ -26,6 +26,34 @@ BRANDS = [("Acme Corp", "Web"), ("Acme Corp", "Mobile"), ("Beta", "Main")]
 OPERATIONS = ["chat-support", "document-summary", "translation"]
 
 
+def month_records(now: datetime, n: int = 8) -> list[dict]:
+    """n billed records between the first instant of `now`'s month and `now`: pages that show the month in progress
+    (Costs, the quota alerts) have figures whatever the day, the first of the month included. The sixth is Beta's
+    openai call of $1.50."""
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    for i in range(n):
+        provider, model = MODELS[i % len(MODELS)]
+        company, brand = BRANDS[i % len(BRANDS)]
+        rec = {
+            "job_id": f"month-{i:02d}",
+            "created_at": start + (now - start) * (i + 1) / (n + 1),
+            "company": company,
+            "brand": brand,
+            "provider": provider,
+            "model": model,
+            "input_tokens": 1200 + i,
+            "output_tokens": 300 + i,
+            "execution_time_seconds": "1.5",
+            "status": "completed",
+            "operation": OPERATIONS[i % len(OPERATIONS)],
+        }
+        if provider != "acme":
+            rec["cost_input"], rec["cost_output"] = "0.900000", "0.600000"
+        out.append(rec)
+    return out
+
+
 def make_records(n: int = 90, seed: int = 7, days: int = 75, now: datetime = NOW) -> list[dict]:
     """n records over `days` days before NOW, plus boundary records at exactly NOW - 7 days, just before it,
     and at NOW. Most costs are billed (exact, chosen here); catalog-priced and unpriced calls are mixed in."""

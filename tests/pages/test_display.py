@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.alerts import check_alerts
 from core.limits.budgets import set_budget, set_price, set_quota
 from tests.helpers.apptest import dashboard
-from tests.helpers.ledger import load, make_records
+from tests.helpers.ledger import load, make_records, month_records
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -31,7 +31,8 @@ WHEN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
 
 @pytest.fixture
 def ledger(db):
-    load([r for r in make_records(now=datetime.now(UTC) - timedelta(minutes=1)) if not r["job_id"].startswith("edge")])
+    recs = [r for r in make_records(now=datetime.now(UTC) - timedelta(minutes=1)) if not r["job_id"].startswith("edge")]
+    load(recs + month_records(datetime.now(UTC)))  # the month in progress has spend, the 1st included
     set_budget("Acme Corp", "86")
     set_quota("Beta", "openai", monthly_usd="0.5")
     set_price("acme", "custom-*", "2.5", "10")

@@ -13,7 +13,7 @@ import streamlit as st
 from core.storage.db import session_scope
 from core.storage.models import WorkerHeartbeat, WorkerState
 from tests.helpers.apptest import app_test, dashboard
-from tests.helpers.ledger import csum, load, make_records, raw_rows
+from tests.helpers.ledger import csum, load, make_records, month_records, raw_rows
 
 pytestmark = pytest.mark.usefixtures("navigation_mode")
 
@@ -23,6 +23,7 @@ PAGES = ["overview", "costs", "trends", "efficiency", "stats"]
 @pytest.fixture
 def ledger(db):
     recs = [r for r in make_records(now=datetime.now(UTC) - timedelta(minutes=1)) if not r["job_id"].startswith("edge")]
+    recs += month_records(datetime.now(UTC))  # the Costs page shows the month in progress, the 1st included
     load(recs)
     return raw_rows(db)
 
