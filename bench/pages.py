@@ -68,7 +68,7 @@ def _vm_hwm_mb(pid: int) -> float:
 
 def memory_row(url: str) -> Row:
     """Peak RSS of a real dashboard process after every page was opened twice in headless Chromium."""
-    from tests.browser import ARGS, CHROMIUM, streamlit_server
+    from tests.helpers.browser import ARGS, CHROMIUM, streamlit_server
 
     if not Path(CHROMIUM).exists():
         return memory_row_apptest(url)
