@@ -109,3 +109,11 @@ def raw_records(n: int, *, days: int = 120, seed: int = 1, end: datetime | None 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine_busy() -> float:
+    """Seconds of CPU the whole machine spent busy (every core, /proc/stat), to split a write's cost between this
+    process and the server."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

@@ -18,6 +18,8 @@ import time
 
 import psycopg
 
+from bench.common import machine_busy
+
 JOB_COLS = (
     "id, job_id, company_id, brand_id, job_type, status, operation, description, source, is_demo, "
     "request_id, fingerprint, created_at"
@@ -61,7 +63,8 @@ def load(dsn: str, jobs: bytes, usage: bytes) -> None:
         conn.rollback()
 
 
-def case(dsn: str, rows: int, days: int, streams: int, shuffled: bool) -> float:
+def case(dsn: str, rows: int, days: int, streams: int, shuffled: bool, cpu: list | None = None) -> float:
+    """Records/s of COPY; `cpu`, when given, gets the machine's busy CPU seconds during the COPY."""
     parts = []
     for i in range(streams):
         q = ROWS.format(
@@ -73,12 +76,14 @@ def case(dsn: str, rows: int, days: int, streams: int, shuffled: bool) -> float:
         )
         parts.append((csv(dsn, JOBS.format(rows=q)), csv(dsn, USAGE.format(rows=q))))
     threads = [threading.Thread(target=load, args=(dsn, *p)) for p in parts]
-    t = time.perf_counter()
+    t, busy = time.perf_counter(), machine_busy()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     spent = time.perf_counter() - t
+    if cpu is not None:
+        cpu.append(machine_busy() - busy)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ai_jobs, ai_job_usage")
     return rows / spent
