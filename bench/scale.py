@@ -51,6 +51,7 @@ from bench.table import (
     median_ms,
     print_table,
 )
+from core.ingest.files import BATCH
 
 BENCH_COMPANY = "Bench Ingest"
 FILTERS = {"": {}, "company": {"company": "Humari"}, "provider": {"provider": "openai"}}
@@ -413,7 +414,7 @@ def ingest_row(url: str, rows: int, days: int, kind: str) -> Row:
             days,
             int(now.timestamp()),
             now - timedelta(minutes=2),
-            200_000,
+            BATCH,  # records per transaction, as `python -m core import` writes them
             f"scale-{kind}-{now:%Y%m%d%H%M%S}-",
             company=BENCH_COMPANY,
         )
