@@ -51,6 +51,7 @@ from bench.table import (
     median_ms,
     print_table,
 )
+from core.clock import utc_now
 from core.ingest.files import BATCH
 
 BENCH_COMPANY = "Bench Ingest"
@@ -528,7 +529,7 @@ def main() -> None:
             else f"{Path(url.removeprefix('sqlite:///')).stat().st_size >> 20} MB"
         )
     engine.dispose()
-    now = datetime.now(UTC) if args.now is None else args.now.replace(tzinfo=args.now.tzinfo or UTC)
+    now = utc_now(args.now)  # --now naive is UTC
     if args.only_pages:
         print_table(
             page_rows(args.page_runs),

@@ -5,12 +5,8 @@ as plain text."""
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa  # st.dataframe sends a pyarrow table as it is; a pandas frame it converts first (10x slower)
 import streamlit as st
-
-try:  # st.dataframe sends a pyarrow table as it is; a pandas frame it converts to one first (ten times slower)
-    import pyarrow as pa
-except ImportError:  # pragma: no cover - Streamlit depends on pyarrow; pandas stays the fallback
-    pa = None
 
 from core import display
 from core.analytics import Unpriced
@@ -72,9 +68,9 @@ def dataframe(
 
 
 def _arrow_table(rows: list[dict]):
-    """The rows as a pyarrow table, columns in the order pandas gives them; None without pyarrow, rows, or where a
-    column mixes types (pandas' path shows those as text)."""
-    if pa is None or not rows:
+    """The rows as a pyarrow table, columns in the order pandas gives them; None without rows, or where a column
+    mixes types (pandas' path shows those as text)."""
+    if not rows:
         return None
     names = dict.fromkeys(name for row in rows for name in row)
     try:
