@@ -1,9 +1,10 @@
 """Starting the gateway: the address check, uvicorn with uvloop and httptools, the writer beside it.
 
-With several server processes (GATEWAY_WORKERS), uvicorn's supervisor binds the port once and starts (and restarts,
-should one die) processes that each serve their share of the connections on their own event loop: a burst of calls
-is served in parallel instead of one after the other. This process then runs the one ledger writer, and gives them a
-folder for what they share: the rate-limit buckets and prometheus-client's multiprocess files.
+With several server processes (GATEWAY_WORKERS), each listens on the port through a socket of its own
+(core.server.supervisor) and serves its share of the connections on its own event loop: a burst of calls is served
+in parallel instead of one after the other; uvicorn's supervisor restarts a process that dies. This process then
+runs the one ledger writer, and gives them a folder for what they share: the rate-limit buckets and
+prometheus-client's multiprocess files.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def _serve_many(s, loopback: bool, count: int, options: dict) -> int:
 
     from core.config import PROJECT_ROOT
     from core.server import writer
+    from core.server.supervisor import PerProcessSockets, bind_sockets
 
     spool_dir = Path(s.gateway_spool_dir)
     spool_dir = spool_dir if spool_dir.is_absolute() else PROJECT_ROOT / spool_dir
@@ -146,10 +148,20 @@ def _serve_many(s, loopback: bool, count: int, options: dict) -> int:
     # variable when first imported, which in them comes after.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared / "metrics")
     os.environ[WORKER_ENV] = json.dumps({"loopback": loopback, "shared": str(shared)})
+    config = uvicorn.Config("core.server.run:worker_app", factory=True, workers=count, **options)
+    try:
+        sockets = bind_sockets(config.host, config.port, count, config.backlog)
+    except OSError as e:
+        print(f"cannot listen on {config.host}:{config.port}: {e.strerror}", flush=True)
+        shutil.rmtree(shared, ignore_errors=True)
+        return 1
     ledger_writer = writer.start_process(spool_dir, writer.interval_for(s))
     try:
-        uvicorn.run("core.server.run:worker_app", factory=True, workers=count, **options)
+        config.configure_logging()
+        PerProcessSockets(config, sockets).run()
     finally:
+        for sock in sockets:
+            sock.close()
         writer.stop_process(ledger_writer)
         shutil.rmtree(shared, ignore_errors=True)
     return 0

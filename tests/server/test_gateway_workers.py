@@ -7,6 +7,9 @@ import http.client
 import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +20,7 @@ from sqlalchemy import select
 from core.server.admission import RateLimits
 from core.server.keys import KeyInfo, create_key
 from core.server.spool import Backlog, Spool, encode, hand_over_orphans
+from core.server.supervisor import bind_sockets
 from core.storage.db import get_session
 from core.storage.models import AIJob
 from tests.helpers import free_port
@@ -97,11 +101,11 @@ def test_two_server_processes_share_the_port_the_metrics_and_the_rate_limits(db,
             assert len(_children(proc.pid, b"core.server.writer")) == 1  # one ledger writer for both
             answered: list[str] = []
             with ThreadPoolExecutor(8) as pool:
-                while len(_spooling_pids(spool)) < 2 and len(answered) < 800:
-                    for status, request_id in pool.map(lambda _: _call(port, free_key), range(40)):
-                        assert status == 200
-                        answered.append(request_id)
-            assert _spooling_pids(spool) == set(workers), "the kernel gave every connection to one process"
+                for status, request_id in pool.map(lambda _: _call(port, free_key), range(40)):
+                    assert status == 200
+                    answered.append(request_id)
+            # 40 connections, each hashed to one process's socket: both processes served some.
+            assert _spooling_pids(spool) == set(workers)
             # Every process's requests, whichever answers the scrape.
             for _ in range(4):
                 total = _metric(port, "aium_gateway_requests_total", 'endpoint="/v1/chat/completions",status="200"')
@@ -157,6 +161,28 @@ def test_a_killed_server_process_is_replaced_and_its_records_reach_the_ledger(db
         finally:
             _stop(proc)
     assert list(spool.glob("*.open")) == [] and list(spool.glob("rejected*")) == []
+
+
+def test_a_taken_port_is_said_plainly(db, tmp_path):
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        env = {**os.environ, "GATEWAY_SPOOL_DIR": str(tmp_path / "spool")}
+        out = subprocess.run(
+            [sys.executable, "-m", "core", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert out.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in out.stdout
+    assert list((tmp_path / "spool").glob("shared-*")) == []  # nothing left behind
+    group = bind_sockets("127.0.0.1", port, 2, 16)  # free again: the group of sockets binds
+    assert len(group) == 2 and {sock.getsockname()[1] for sock in group} == {port}
+    for sock in group:
+        sock.close()
 
 
 def test_the_backlog_counts_every_processs_segments_as_they_grow_and_move(tmp_path):
