@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Address the gateway listens on (another than loopback needs gateway keys)"
     )
     gateway_port: int = Field(default=8787, ge=1, le=65535, description="Port of the gateway")
+    gateway_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description=(
+            "Server processes sharing the gateway's port (0: one per CPU core, at most 8). Each serves its share "
+            "of the connections on its own event loop; one ledger writer serves them all"
+        ),
+    )
     gateway_company: str = Field(
         default="default",
         description=(

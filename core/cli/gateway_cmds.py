@@ -18,6 +18,11 @@ def register(sub) -> None:
         "loopback needs at least one gateway key",
     )
     p.add_argument("--port", type=int, help="port (default GATEWAY_PORT, 8787)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (default GATEWAY_WORKERS; 0: one per CPU core, at most 8)",
+    )
     p.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
     p.set_defaults(func=_serve)
 
@@ -50,7 +55,7 @@ def register(sub) -> None:
 def _serve(args) -> int:
     from core.server.run import serve
 
-    return serve(args.host, args.port, access_log=args.access_log)
+    return serve(args.host, args.port, access_log=args.access_log, workers=args.workers)
 
 
 def _create(args) -> int:

@@ -12,9 +12,6 @@ import contextlib
 import gc
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,7 +33,7 @@ from core.server.http import (
 from core.server.keys import KeyInfo, KeyRing
 from core.server.metrics import CONTENT_TYPE, Metrics
 from core.server.routing import RouteError, Router
-from core.server.spool import Spool
+from core.server.spool import Backlog, Spool
 from core.server.upstream import Pool
 
 log = logging.getLogger("core.server")
@@ -65,20 +62,30 @@ class Timing:
 
 
 class Gateway:
-    def __init__(self, settings: Settings | None = None, *, loopback: bool = True, writer: str = "process"):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        loopback: bool = True,
+        writer: str = "process",
+        shared_dir: Path | None = None,
+    ):
+        """`writer`: process | thread | none (one of several server processes: their parent runs the writer);
+        `shared_dir`: the folder the server processes share (rate-limit buckets), when there are several."""
         self.settings = s = settings or get_settings()
         self.loopback = loopback
-        self.writer_mode = writer  # process | thread | none
+        self.writer_mode = writer
         self.providers = configured_providers(s)
         self.router = Router(s, self.providers)
         self.ring = KeyRing()
-        self.limits = RateLimits()
+        self.limits = RateLimits(shared_dir / "rate-limits" if shared_dir is not None else None)
         self.budgets = Budgets(s.gateway_budget_refresh_seconds)
         spool_dir = Path(s.gateway_spool_dir)
         self.spool = Spool(
             spool_dir if spool_dir.is_absolute() else PROJECT_ROOT / spool_dir, fsync=s.gateway_spool_fsync
         )
-        self.metrics = Metrics(self.spool.waiting)
+        self.backlog = Backlog(self.spool.dir)  # every server process's records, not only this one's
+        self.metrics = Metrics(self.backlog.count)
         self.local_key = KeyInfo("local", "", s.gateway_company, None, None)
         self.pricer = None
         self.pool: Pool | None = None
@@ -210,7 +217,7 @@ class Gateway:
         return await usage_in.receive_usage(self, send, body, key)
 
     async def _health(self, request, receive, send) -> int:
-        await respond_json(send, 200, {"status": "ok", "records_waiting": self.spool.waiting()})
+        await respond_json(send, 200, {"status": "ok", "records_waiting": self.backlog.count()})
         return 200
 
     async def _metrics(self, request, receive, send) -> int:
@@ -324,42 +331,29 @@ class Gateway:
             await asyncio.sleep(LISTING_EVERY)
 
     def _start_writer(self) -> None:
-        from core.server.writer import Writer
+        from core.server import writer
 
-        interval = max(0.05, self.settings.gateway_flush_seconds)
+        interval = writer.interval_for(self.settings)
         if self.writer_mode == "thread":
-            self._writer = Writer(self.spool.dir, interval)
+            self._writer = writer.Writer(self.spool.dir, interval)
             self._writer_thread = self._writer.start_thread()
         elif self.writer_mode == "process":
-            self._writer = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "core.server.writer",
-                    "--spool",
-                    str(self.spool.dir),
-                    "--parent",
-                    str(os.getpid()),
-                    "--interval",
-                    str(interval),
-                ],
-                cwd=PROJECT_ROOT,
-            )
+            self._writer = writer.start_process(self.spool.dir, interval)
 
     def _stop_writer(self) -> None:
+        from core.server import writer
+
         w = self._writer
         if w is None:
             return
-        if isinstance(w, subprocess.Popen):
-            w.terminate()  # the writer drains what is left, then exits
-            try:
-                w.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                log.warning("spool: the writer is still busy after 60 s; it goes on alone")
-        else:
+        if isinstance(w, writer.Writer):
             w.stopping.set()
             self._writer_thread.join(timeout=60)
+        else:
+            writer.stop_process(w)
 
 
-def create_app(settings: Settings | None = None, *, loopback: bool = True, writer: str = "process") -> Gateway:
-    return Gateway(settings, loopback=loopback, writer=writer)
+def create_app(
+    settings: Settings | None = None, *, loopback: bool = True, writer: str = "process", shared_dir: Path | None = None
+) -> Gateway:
+    return Gateway(settings, loopback=loopback, writer=writer, shared_dir=shared_dir)

@@ -1,7 +1,9 @@
 """The spool: every record the gateway makes is appended to a file on disk before its answer is finished, and the
 ledger writer (core.server.writer) takes it from there in batches.
 
-Files, in one folder:
+Files, in one folder (several server processes may share it, each with its own segments):
+- `<time>-<pid>.new`: a segment being made: created, locked, then renamed `.open`, so that an unlocked `.open`
+  segment is always one whose process died, never one not locked yet.
 - `<time>-<pid>.open`: the segment this process appends to, one JSON line per record, locked (flock) by it.
 - `<time>-<pid>.ready`: a segment handed over (renamed every GATEWAY_FLUSH_SECONDS); the writer ingests it and
   deletes it once the transaction holding its records has committed.
@@ -9,12 +11,14 @@ Files, in one folder:
 
 An append is one write(2) on a file opened O_APPEND: once it returns, the kernel holds the line and a `kill -9`
 of the process loses nothing. A lost machine (power) can lose the last moments unless GATEWAY_SPOOL_FSYNC is on.
-A `.open` segment nobody holds a lock on was left by a process that died: `recover` hands it over. Replays are
+A `.open` segment nobody holds a lock on was left by a process that died: `hand_over_orphans` (at a server's start,
+and by the writer as it goes, for a server process that died and was restarted) hands it over. Replays are
 harmless: the ledger is idempotent on job id.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -23,7 +27,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-OPEN, READY = ".open", ".ready"
+NEW, OPEN, READY = ".new", ".open", ".ready"
+STALE_NEW_SECONDS = 60.0  # a `.new` file is locked within microseconds of its making: one this old is a dead one
 
 
 def _default(value):
@@ -90,10 +95,11 @@ class Spool:
         self.appended = 0
 
     def _open(self) -> None:
-        name = f"{time.time_ns():020d}-{os.getpid()}{OPEN}"
-        self._path = self.dir / name
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        new = self.dir / f"{time.time_ns():020d}-{os.getpid()}{NEW}"
+        self._fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocking: another process may be testing it for a moment
+        self._path = new.with_suffix(OPEN)
+        os.rename(new, self._path)  # the lock follows the file: it is never `.open` and unlocked while we live
         self._lines = 0
 
     def append(self, record: dict) -> None:
@@ -131,11 +137,7 @@ class Spool:
     def recover(self) -> int:
         """Hand over the segments of processes that died (unlocked `.open` files); returns their record count."""
         found = 0
-        for path in sorted(self.dir.glob(f"*{OPEN}")):
-            if path == self._path or _locked_by_other(path):
-                continue
-            ready = path.with_suffix(READY)
-            os.rename(path, ready)
+        for ready in hand_over_orphans(self.dir):
             self._handed[ready] = count_lines(ready)
             found += self._handed[ready]
         for path in self.dir.glob(f"*{READY}"):
@@ -152,3 +154,53 @@ class Spool:
 
 def ready_segments(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).glob(f"*{READY}"))
+
+
+def hand_over_orphans(directory: str | Path) -> list[Path]:
+    """Rename to `.ready` every `.open` segment no live process holds (its process died), and remove the empty
+    `.new` files of processes that died while making one; returns the segments handed over."""
+    directory = Path(directory)
+    handed = []
+    for path in sorted(directory.glob(f"*{OPEN}")):
+        if _locked_by_other(path):
+            continue
+        ready = path.with_suffix(READY)
+        try:
+            os.rename(path, ready)
+        except FileNotFoundError:  # another process handed it over first
+            continue
+        handed.append(ready)
+    for path in directory.glob(f"*{NEW}"):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - path.stat().st_mtime > STALE_NEW_SECONDS and not _locked_by_other(path):
+                path.unlink()
+    return handed
+
+
+class Backlog:
+    """Records in a spool folder not yet in the ledger, whichever process spooled them: the lines of its `.open`
+    and `.ready` segments. Each segment is read once, its new bytes only at the next look (segments are keyed by
+    inode, which a rename keeps)."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        self._seen: dict[int, tuple[int, int]] = {}  # inode -> (bytes counted, lines in them)
+
+    def count(self) -> int:
+        seen: dict[int, tuple[int, int]] = {}
+        total = 0
+        for path in [*self.dir.glob(f"*{OPEN}"), *self.dir.glob(f"*{READY}")]:
+            try:
+                with open(path, "rb") as fh:
+                    ino = os.fstat(fh.fileno()).st_ino
+                    offset, lines = self._seen.get(ino, (0, 0))
+                    fh.seek(offset)
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        offset += len(chunk)
+                        lines += chunk.count(b"\n")
+            except FileNotFoundError:  # ingested meanwhile
+                continue
+            seen[ino] = (offset, lines)
+            total += lines
+        self._seen = seen
+        return total

@@ -1,7 +1,8 @@
 """The ledger writer: takes the spool's ready segments (core.server.spool), validates their records and stores them
 through the bulk ingest path (core.ingest.record.ingest) in one transaction per batch of segments, then deletes the
-segments. Runs beside the server, as its own process (`python -m core.server.writer`), so that the ledger's CPU work
-never holds the server's event loop; tests run it as a thread.
+segments (and first hands over the segments of server processes that died). Runs beside the server processes, as
+its own process (`python -m core.server.writer`), so that the ledger's CPU work never holds a server's event loop;
+tests run it as a thread.
 
 A segment is deleted only after its records committed: a crash in between replays it, and the replay counts as
 duplicates (same job id, same content). A record the ledger refuses (invalid, a conflict, past what storage holds)
@@ -18,6 +19,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from core.errors import InvalidRecord
 from core.redact import redact
-from core.server.spool import encode, ready_segments
+from core.server.spool import encode, hand_over_orphans, ready_segments
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,7 @@ def drain(directory: str | Path, *, limit: int | None = None) -> DrainResult:
 
     directory = Path(directory)
     result = DrainResult()
+    hand_over_orphans(directory)  # a server process that died (and was restarted beside the others) left these
     paths = ready_segments(directory)[:limit]
     while paths:
         taken: list[tuple[Path, int]] = []
@@ -178,6 +182,39 @@ class Writer:
         return t
 
 
+def interval_for(settings) -> float:
+    """Seconds between two looks at the spool: the hand-over period, not under 50 ms."""
+    return max(0.05, settings.gateway_flush_seconds)
+
+
+def start_process(directory: str | Path, interval: float) -> subprocess.Popen:
+    """The writer as its own process, stopping (after a last drain) when this one is gone."""
+    from core.config import PROJECT_ROOT
+
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core.server.writer",
+            "--spool",
+            str(directory),
+            "--parent",
+            str(os.getpid()),
+            "--interval",
+            str(interval),
+        ],
+        cwd=PROJECT_ROOT,
+    )
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()  # the writer drains what is left, then exits
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        log.warning("spool: the writer is still busy after 60 s; it goes on alone")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m core.server.writer", description="Write the gateway's spooled records into the ledger."
@@ -198,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lower_priority()
     signal.signal(signal.SIGTERM, lambda *_: writer.stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: writer.stopping.set())
+    # Ctrl-C reaches the whole process group at once: the writer of a gateway waits for the gateway's SIGTERM,
+    # which comes once its server processes have handed their last records over (else those wait for a restart).
+    signal.signal(signal.SIGINT, signal.SIG_IGN if args.parent else lambda *_: writer.stopping.set())
     writer.run(parent_pid=args.parent)
     return 0
 

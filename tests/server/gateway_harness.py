@@ -4,6 +4,9 @@ providers of tests/fakes, with the settings of the test's environment."""
 from __future__ import annotations
 
 import contextlib
+import http.client
+import subprocess
+import sys
 import threading
 import time
 
@@ -81,3 +84,25 @@ def wait_for_rows(url: str, n: int, *, source: str | None = None, timeout: float
         time.sleep(0.05)
         found = ledger_count(url, source)
     return found
+
+
+def serve_process(env: dict, port: int, *args: str) -> subprocess.Popen:
+    """`python -m core serve` in its own session (a process group to kill whole), once /healthz answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the gateway did not start: {proc.stdout.read().decode()[-2000:]}")

@@ -8,8 +8,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -28,7 +26,7 @@ from core.storage.db import get_session
 from core.storage.models import AIJob
 from tests.helpers import free_port
 from tests.helpers.llm import providers
-from tests.server.gateway_harness import gateway, ledger_count
+from tests.server.gateway_harness import gateway, ledger_count, serve_process
 
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
 
@@ -153,33 +151,12 @@ def test_the_ledger_writer_runs_at_a_lower_priority_than_the_server(db, monkeypa
         assert len(pids) == 1 and os.getpriority(os.PRIO_PROCESS, pids[0]) == min(19, base + NICENESS)
 
 
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/healthz")
-            if c.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"the gateway did not start: {proc.stdout.read().decode()[-2000:]}")
-
-
 def test_kill_9_under_load_loses_no_answered_call(db, monkeypatch, tmp_path):
     with providers(monkeypatch, tmp_path) as (oa, _, _):
         key, _ = create_key("Acme")
         env = {**os.environ, "GATEWAY_SPOOL_DIR": str(tmp_path / "spool"), "GATEWAY_FLUSH_SECONDS": "0.05"}
         port = free_port()
-        proc = _serve(env, port)
+        proc = serve_process(env, port)
         answered: list[str] = []
         stop = threading.Event()
 
@@ -212,7 +189,7 @@ def test_kill_9_under_load_loses_no_answered_call(db, monkeypatch, tmp_path):
             w.join()
         sent = oa.calls
         before = ledger_count(db)
-        proc = _serve(env, port)  # the restart replays what the spool holds
+        proc = serve_process(env, port)  # the restart replays what the spool holds
         try:
             deadline = time.monotonic() + 60
             while ledger_count(db) < len(answered) and time.monotonic() < deadline:
@@ -231,3 +208,5 @@ def test_kill_9_under_load_loses_no_answered_call(db, monkeypatch, tmp_path):
     # At most the calls in flight at the kill were recorded without their answer reaching the client.
     assert len(answered) <= len(stored) <= min(sent, len(answered) + 8)
     assert list((tmp_path / "spool").glob("*.ready")) == [] and list((tmp_path / "spool").glob("rejected*")) == []
+    # The killed gateway's shared folder went at the restart, the restarted one's at its stop.
+    assert list((tmp_path / "spool").glob("shared-*")) == []
