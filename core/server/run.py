@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.config import get_settings
 
-WORKER_ENV = "AIUM_GATEWAY_WORKER"  # set for the server processes: {"loopback": bool, "shared": folder}
+WORKER_ENV = "AIUM_GATEWAY_WORKER"  # set for the server processes: {"loopback", "shared" (folder), "parent" (pid)}
 MAX_AUTO_WORKERS = 8
 SHARED_PREFIX = "shared-"  # + the parent's pid: the folder in the spool folder that the server processes share
 
@@ -69,8 +69,10 @@ def worker_app():
     """The app of one of several server processes (uvicorn imports it by name in each): no writer of its own (the
     parent runs it), rate limits in the shared folder's buckets."""
     from core.server.app import create_app
+    from core.server.parent import stop_with
 
     options = json.loads(os.environ[WORKER_ENV])
+    stop_with(options["parent"])  # rather than serve on alone, with no writer, should the main process be killed
     logging.getLogger("uvicorn.error").addFilter(_QuietAbort())
     return create_app(get_settings(), loopback=options["loopback"], writer="none", shared_dir=Path(options["shared"]))
 
@@ -147,7 +149,7 @@ def _serve_many(s, loopback: bool, count: int, options: dict) -> int:
     # Read by the server processes as they start (they inherit this environment); prometheus-client reads its
     # variable when first imported, which in them comes after.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared / "metrics")
-    os.environ[WORKER_ENV] = json.dumps({"loopback": loopback, "shared": str(shared)})
+    os.environ[WORKER_ENV] = json.dumps({"loopback": loopback, "shared": str(shared), "parent": os.getpid()})
     config = uvicorn.Config("core.server.run:worker_app", factory=True, workers=count, **options)
     try:
         sockets = bind_sockets(config.host, config.port, count, config.backlog)

@@ -235,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lower_priority()
     signal.signal(signal.SIGTERM, lambda *_: writer.stopping.set())
+    if args.parent:
+        from core.server.parent import stop_with
+
+        stop_with(args.parent)  # at once, not at its next look at the spool (GATEWAY_FLUSH_SECONDS away)
     # Ctrl-C reaches the whole process group at once: the writer of a gateway waits for the gateway's SIGTERM,
     # which comes once its server processes have handed their last records over (else those wait for a restart).
     signal.signal(signal.SIGINT, signal.SIG_IGN if args.parent else lambda *_: writer.stopping.set())

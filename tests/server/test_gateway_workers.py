@@ -44,6 +44,14 @@ def _children(pid: int, marker: bytes) -> list[int]:
     return sorted(found)
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit status waits for whoever reaps here)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _call(port: int, key: str, path: str = "/v1/chat/completions") -> tuple[int, str | None]:
     """One request on a connection of its own (so that the kernel may hand it to any server process)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -161,6 +169,31 @@ def test_a_killed_server_process_is_replaced_and_its_records_reach_the_ledger(db
         finally:
             _stop(proc)
     assert list(spool.glob("*.open")) == [] and list(spool.glob("rejected*")) == []
+
+
+def test_killing_the_main_process_stops_the_server_processes_and_the_writer(db, monkeypatch, tmp_path):
+    with providers(monkeypatch, tmp_path):
+        key, _ = create_key("Acme")
+        spool = tmp_path / "spool"
+        env = {**os.environ, "GATEWAY_SPOOL_DIR": str(spool), "GATEWAY_FLUSH_SECONDS": "60"}
+        port = free_port()
+        proc = serve_process(env, port, "--workers", "2")
+        helpers = _children(proc.pid, b"spawn_main") + _children(proc.pid, b"core.server.writer")
+        assert len(helpers) == 3
+        answered = [_call(port, key) for _ in range(10)]
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, as `kill -9 <pid>` would
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(_running(pid) for pid in helpers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in helpers)  # nothing serves on alone
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+        # The server processes stopped cleanly: their records wait as ready segments for the next start.
+        assert list(spool.glob("*.open")) == []
+        proc = serve_process(env, port, "--workers", "2")
+        _stop(proc)
+    assert {rid for status, rid in answered if status == 200} <= _stored_request_ids(db)
 
 
 def test_a_taken_port_is_said_plainly(db, tmp_path):
