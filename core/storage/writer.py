@@ -127,7 +127,7 @@ def write(
 
 def _first_of_each(c: dict, out: Outcome) -> dict:
     """The batch without its repeated job_ids: the first (by position) stays, the others are counted."""
-    if pc.count_distinct(c["job_id"]).as_py() == len(c["job_id"]):  # the rule: counted in C, no Python strings
+    if len(pc.unique(c["job_id"])) == len(c["job_id"]):  # the rule: found in C (half the time of count_distinct)
         return c
     job_ids = pylist(c["job_id"])
     first: dict[str, str] = {}
