@@ -77,7 +77,7 @@ def _prepare(
     batch = None
     good = np.flatnonzero(~bad)
     if len(good):
-        c = take(cols, good)
+        c = take(cols, good) if len(good) < len(frame) else cols  # all valid (the rule in bulk): nothing to select
         c["cost_input"], c["cost_output"], c["pricing_status"] = ColumnPrices(pricer).costs(c)
         n = len(good)
         batch = {

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
+import pyarrow.compute as pc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -126,9 +127,9 @@ def write(
 
 def _first_of_each(c: dict, out: Outcome) -> dict:
     """The batch without its repeated job_ids: the first (by position) stays, the others are counted."""
-    job_ids = pylist(c["job_id"])
-    if len(set(job_ids)) == len(job_ids):
+    if len(pc.unique(c["job_id"])) == len(c["job_id"]):  # the rule: found in C (half the time of count_distinct)
         return c
+    job_ids = pylist(c["job_id"])
     first: dict[str, str] = {}
     keep = np.zeros(len(job_ids), dtype=bool)
     fingerprints = pylist(c["fingerprint"])
