@@ -202,7 +202,9 @@ def _by_time_ids(
 
     def page(bound: datetime | None) -> list[int]:
         extra = [] if bound is None else [u.created_at >= bound if newest_first else u.created_at < bound]
-        return list(session.scalars(select(u.id).where(*conds, *extra).order_by(*order).limit(limit).offset(offset)))
+        # The window's bound first: given two bounds on created_at, SQLite walks the index from the first one. With
+        # the filter's first, a window holding less than a page walked every record since the filter's start.
+        return list(session.scalars(select(u.id).where(*extra, *conds).order_by(*order).limit(limit).offset(offset)))
 
     days = per_day[::-1] if newest_first else per_day
     need, seen = offset + limit, 0
