@@ -15,11 +15,12 @@ import logging
 import time
 from pathlib import Path
 
-from core.config import PROJECT_ROOT, Settings, get_settings
+from core.config import Settings, get_settings
 from core.providers import chain
 from core.providers.registry import configured_providers
 from core.redact import redact
 from core.server import proxy
+from core.server import writer as ledger_writer
 from core.server.admission import Budgets, RateLimits
 from core.server.http import (
     HttpError,
@@ -33,7 +34,7 @@ from core.server.http import (
 from core.server.keys import KeyInfo, KeyRing
 from core.server.metrics import CONTENT_TYPE, Metrics
 from core.server.routing import RouteError, Router
-from core.server.spool import Backlog, Spool
+from core.server.spool import Spool
 from core.server.upstream import Pool
 
 log = logging.getLogger("core.server")
@@ -80,12 +81,8 @@ class Gateway:
         self.ring = KeyRing()
         self.limits = RateLimits(shared_dir / "rate-limits" if shared_dir is not None else None)
         self.budgets = Budgets(s.gateway_budget_refresh_seconds)
-        spool_dir = Path(s.gateway_spool_dir)
-        self.spool = Spool(
-            spool_dir if spool_dir.is_absolute() else PROJECT_ROOT / spool_dir, fsync=s.gateway_spool_fsync
-        )
-        self.backlog = Backlog(self.spool.dir)  # every server process's records, not only this one's
-        self.metrics = Metrics(self.backlog.count)
+        self.spool = Spool(ledger_writer.spool_dir_for(s), fsync=s.gateway_spool_fsync)
+        self.metrics = Metrics(self.spool.waiting)  # every server process's records, not only this one's
         self.local_key = KeyInfo("local", "", s.gateway_company, None, None)
         self.pricer = None
         self.pool: Pool | None = None
@@ -217,7 +214,7 @@ class Gateway:
         return await usage_in.receive_usage(self, send, body, key)
 
     async def _health(self, request, receive, send) -> int:
-        await respond_json(send, 200, {"status": "ok", "records_waiting": self.backlog.count()})
+        await respond_json(send, 200, {"status": "ok", "records_waiting": self.spool.waiting()})
         return 200
 
     async def _metrics(self, request, receive, send) -> int:
@@ -331,26 +328,22 @@ class Gateway:
             await asyncio.sleep(LISTING_EVERY)
 
     def _start_writer(self) -> None:
-        from core.server import writer
-
-        interval = writer.interval_for(self.settings)
+        interval = ledger_writer.interval_for(self.settings)
         if self.writer_mode == "thread":
-            self._writer = writer.Writer(self.spool.dir, interval)
+            self._writer = ledger_writer.Writer(self.spool.dir, interval)
             self._writer_thread = self._writer.start_thread()
         elif self.writer_mode == "process":
-            self._writer = writer.start_process(self.spool.dir, interval)
+            self._writer = ledger_writer.start_process(self.spool.dir, interval)
 
     def _stop_writer(self) -> None:
-        from core.server import writer
-
         w = self._writer
         if w is None:
             return
-        if isinstance(w, writer.Writer):
+        if isinstance(w, ledger_writer.Writer):
             w.stopping.set()
             self._writer_thread.join(timeout=60)
         else:
-            writer.stop_process(w)
+            ledger_writer.stop_process(w)
 
 
 def create_app(

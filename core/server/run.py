@@ -132,12 +132,10 @@ def serve(
 def _serve_many(s, loopback: bool, count: int, options: dict) -> int:
     import uvicorn
 
-    from core.config import PROJECT_ROOT
     from core.server import writer
     from core.server.supervisor import PerProcessSockets, bind_sockets
 
-    spool_dir = Path(s.gateway_spool_dir)
-    spool_dir = spool_dir if spool_dir.is_absolute() else PROJECT_ROOT / spool_dir
+    spool_dir = writer.spool_dir_for(s)
     spool_dir.mkdir(parents=True, exist_ok=True)  # the server processes hand over a stopped gateway's segments
     for stale in spool_dir.glob(f"{SHARED_PREFIX}*"):  # a gateway killed outright left it
         pid = stale.name.removeprefix(SHARED_PREFIX)

@@ -91,7 +91,7 @@ class Spool:
         self._fd: int | None = None
         self._path: Path | None = None
         self._lines = 0
-        self._handed: dict[Path, int] = {}  # ready segments made (or recovered) here -> their record count
+        self._backlog = Backlog(self.dir)
         self.appended = 0
 
     def _open(self) -> None:
@@ -123,7 +123,6 @@ class Spool:
         ready = self._path.with_suffix(READY)
         os.rename(self._path, ready)
         os.close(self._fd)
-        self._handed[ready] = self._lines
         self._fd = self._path = None
         return ready
 
@@ -136,20 +135,12 @@ class Spool:
 
     def recover(self) -> int:
         """Hand over the segments of processes that died (unlocked `.open` files); returns their record count."""
-        found = 0
-        for ready in hand_over_orphans(self.dir):
-            self._handed[ready] = count_lines(ready)
-            found += self._handed[ready]
-        for path in self.dir.glob(f"*{READY}"):
-            if path not in self._handed:
-                self._handed[path] = count_lines(path)
-        return found
+        return sum(count_lines(ready) for ready in hand_over_orphans(self.dir))
 
     def waiting(self) -> int:
-        """Records spooled and not yet in the ledger: the current segment's and those of the ready segments."""
-        for path in [p for p in self._handed if not p.exists()]:
-            del self._handed[path]
-        return self._lines + sum(self._handed.values())
+        """Records spooled and not yet in the ledger, by whichever process shares the folder: the lines of its
+        `.open` and `.ready` segments."""
+        return self._backlog.count()
 
 
 def ready_segments(directory: str | Path) -> list[Path]:

@@ -182,6 +182,14 @@ class Writer:
         return t
 
 
+def spool_dir_for(settings) -> Path:
+    """GATEWAY_SPOOL_DIR, a relative path starting at the project root."""
+    from core.config import PROJECT_ROOT
+
+    directory = Path(settings.gateway_spool_dir)
+    return directory if directory.is_absolute() else PROJECT_ROOT / directory
+
+
 def interval_for(settings) -> float:
     """Seconds between two looks at the spool: the hand-over period, not under 50 ms."""
     return max(0.05, settings.gateway_flush_seconds)
