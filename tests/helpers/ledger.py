@@ -26,6 +26,22 @@ BRANDS = [("Acme Corp", "Web"), ("Acme Corp", "Mobile"), ("Beta", "Main")]
 OPERATIONS = ["chat-support", "document-summary", "translation"]
 
 
+def call_record(job_id: str, created_at, **fields) -> dict:
+    """The smallest valid record, one of Acme's completed gpt-4o-mini calls (10 tokens in, 2 out), for tests about
+    where records go rather than what they hold; `fields` add to it or replace."""
+    return {
+        "job_id": job_id,
+        "created_at": created_at,
+        "company": "Acme",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "status": "completed",
+        "input_tokens": 10,
+        "output_tokens": 2,
+        **fields,
+    }
+
+
 def month_records(now: datetime, n: int = 8) -> list[dict]:
     """n billed records between the first instant of `now`'s month and `now`: pages that show the month in progress
     (Costs, the quota alerts) have figures whatever the day, the first of the month included. The sixth is Beta's

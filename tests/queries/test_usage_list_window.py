@@ -10,19 +10,7 @@ from sqlalchemy import event
 from core.ingest.frames import ingest_frame
 from core.queries.usage_list import list_usage
 from core.storage.db import get_engine, session_scope
-
-
-def _record(i: int, at: datetime) -> dict:
-    return {
-        "job_id": f"w{i}",
-        "created_at": at.isoformat(),
-        "company": "Acme",
-        "provider": "openai",
-        "model": "gpt-4o-mini",
-        "status": "completed",
-        "input_tokens": 10,
-        "output_tokens": 2,
-    }
+from tests.helpers.ledger import call_record
 
 
 def _vm_steps(fn) -> tuple[object, int]:
@@ -47,9 +35,10 @@ def _vm_steps(fn) -> tuple[object, int]:
 def test_a_newest_day_filled_at_its_start_does_not_walk_the_whole_range(sqlite_db):
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=30)
-    records = [_record(i, start + timedelta(minutes=19 * i)) for i in range(2_000)]  # 26 days, evenly
+    # 26 days, evenly
+    records = [call_record(f"w{i}", (start + timedelta(minutes=19 * i)).isoformat()) for i in range(2_000)]
     newest = today - timedelta(days=1)  # yesterday: 200 records, all in its first hour
-    records += [_record(2_000 + i, newest + timedelta(seconds=17 * i)) for i in range(200)]
+    records += [call_record(f"w{2_000 + i}", (newest + timedelta(seconds=17 * i)).isoformat()) for i in range(200)]
     with session_scope() as s:
         assert ingest_frame(s, pd.DataFrame(records), now=datetime.now(UTC)).inserted == 2_200
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy import func, select
@@ -106,3 +108,19 @@ def serve_process(env: dict, port: int, *args: str) -> subprocess.Popen:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"the gateway did not start: {proc.stdout.read().decode()[-2000:]}")
+
+
+def child_processes(pid: int, marker: bytes) -> list[int]:
+    """The children of `pid` whose command line holds `marker` (read from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and marker in cmdline:
+            found.append(int(entry))
+    return sorted(found)

@@ -12,7 +12,6 @@ import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -25,25 +24,15 @@ from core.server.writer import NICENESS, drain
 from core.storage.db import get_session
 from core.storage.models import AIJob
 from tests.helpers import free_port
+from tests.helpers.ledger import call_record
 from tests.helpers.llm import providers
-from tests.server.gateway_harness import gateway, ledger_count, serve_process
+from tests.server.gateway_harness import child_processes, gateway, ledger_count, serve_process
 
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
 
 
 def record(i: int) -> dict:
-    return {
-        "job_id": f"s{i}",
-        "request_id": "r",
-        "created_at": datetime(2026, 11, 2, 10, i, tzinfo=UTC),
-        "company": "Acme",
-        "provider": "openai",
-        "model": "gpt-4o-mini",
-        "status": "completed",
-        "input_tokens": 10,
-        "output_tokens": 2,
-        "execution_time_seconds": "0.5",
-    }
+    return call_record(f"s{i}", datetime(2026, 11, 2, 10, i, tzinfo=UTC), request_id="r", execution_time_seconds="0.5")
 
 
 def _former_encoding(record: dict) -> bytes:
@@ -118,19 +107,6 @@ def test_a_dead_processs_open_segment_is_recovered(db, tmp_path):
     assert sp.waiting() == 1
 
 
-def _writer_processes(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == parent and b"core.server.writer" in cmdline:
-            found.append(int(entry))
-    return found
-
-
 def test_the_ledger_writer_runs_at_a_lower_priority_than_the_server(db, monkeypatch, tmp_path):
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     with gateway(monkeypatch, tmp_path, writer="thread"):
@@ -144,7 +120,7 @@ def test_the_ledger_writer_runs_at_a_lower_priority_than_the_server(db, monkeypa
     with gateway(monkeypatch, tmp_path, writer="process"):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            pids = _writer_processes(os.getpid())
+            pids = child_processes(os.getpid(), b"core.server.writer")
             if pids and os.getpriority(os.PRIO_PROCESS, pids[0]) != base:
                 break
             time.sleep(0.1)

@@ -25,23 +25,15 @@ from core.storage.db import get_session
 from core.storage.models import AIJob
 from tests.helpers import free_port
 from tests.helpers.llm import providers
-from tests.server.gateway_harness import serve_process
+from tests.server.gateway_harness import child_processes, serve_process
 from tests.server.test_gateway_spool import BODY, record
 
 
-def _children(pid: int, marker: bytes) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid and marker in cmdline:
-            found.append(int(entry))
-    return sorted(found)
+def _two_processes(tmp_path, flush_seconds: str):
+    """(env, port, main process) of `python -m core serve --workers 2`, its spool under tmp_path."""
+    env = {**os.environ, "GATEWAY_SPOOL_DIR": str(tmp_path / "spool"), "GATEWAY_FLUSH_SECONDS": flush_seconds}
+    port = free_port()
+    return env, port, serve_process(env, port, "--workers", "2")
 
 
 def _running(pid: int) -> bool:
@@ -100,13 +92,11 @@ def test_two_server_processes_share_the_port_the_metrics_and_the_rate_limits(db,
         limited, _ = create_key("Acme", requests_per_minute=5)
         spool = tmp_path / "spool"
         # Segments stay `.open` for a minute: their names tell which processes spooled.
-        env = {**os.environ, "GATEWAY_SPOOL_DIR": str(spool), "GATEWAY_FLUSH_SECONDS": "60"}
-        port = free_port()
-        proc = serve_process(env, port, "--workers", "2")
+        _, port, proc = _two_processes(tmp_path, "60")
         try:
-            workers = _children(proc.pid, b"spawn_main")
+            workers = child_processes(proc.pid, b"spawn_main")
             assert len(workers) == 2
-            assert len(_children(proc.pid, b"core.server.writer")) == 1  # one ledger writer for both
+            assert len(child_processes(proc.pid, b"core.server.writer")) == 1  # one ledger writer for both
             answered: list[str] = []
             with ThreadPoolExecutor(8) as pool:
                 for status, request_id in pool.map(lambda _: _call(port, free_key), range(40)):
@@ -135,11 +125,9 @@ def test_a_killed_server_process_is_replaced_and_its_records_reach_the_ledger(db
     with providers(monkeypatch, tmp_path):
         key, _ = create_key("Acme")
         spool = tmp_path / "spool"
-        env = {**os.environ, "GATEWAY_SPOOL_DIR": str(spool), "GATEWAY_FLUSH_SECONDS": "2"}
-        port = free_port()
-        proc = serve_process(env, port, "--workers", "2")
+        _, port, proc = _two_processes(tmp_path, "2")
         try:
-            workers = _children(proc.pid, b"spawn_main")
+            workers = child_processes(proc.pid, b"spawn_main")
             answered: list[str] = []
             with ThreadPoolExecutor(8) as pool:
                 while not _spooling_pids(spool) and len(answered) < 800:
@@ -153,7 +141,7 @@ def test_a_killed_server_process_is_replaced_and_its_records_reach_the_ledger(db
             os.kill(victim, signal.SIGKILL)  # one server process, mid-segment; the rest of the gateway runs on
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                replaced = _children(proc.pid, b"spawn_main")
+                replaced = child_processes(proc.pid, b"spawn_main")
                 if len(replaced) == 2 and victim not in replaced:
                     break
                 time.sleep(0.2)
@@ -175,10 +163,8 @@ def test_killing_the_main_process_stops_the_server_processes_and_the_writer(db, 
     with providers(monkeypatch, tmp_path):
         key, _ = create_key("Acme")
         spool = tmp_path / "spool"
-        env = {**os.environ, "GATEWAY_SPOOL_DIR": str(spool), "GATEWAY_FLUSH_SECONDS": "60"}
-        port = free_port()
-        proc = serve_process(env, port, "--workers", "2")
-        helpers = _children(proc.pid, b"spawn_main") + _children(proc.pid, b"core.server.writer")
+        env, port, proc = _two_processes(tmp_path, "60")
+        helpers = child_processes(proc.pid, b"spawn_main") + child_processes(proc.pid, b"core.server.writer")
         assert len(helpers) == 3
         answered = [_call(port, key) for _ in range(10)]
         os.kill(proc.pid, signal.SIGKILL)  # the main process only, as `kill -9 <pid>` would
