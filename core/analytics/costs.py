@@ -273,13 +273,13 @@ def cost_breakdown(
         filters = scope_filters(s, company=company, brand=brand, provider=provider)
         asks = {
             "month": Ask(m0, m1, SETS, filters, VOLUME),
-            "wide": Ask(m0, m1, {"brand": ("brand_id",)}, filters, VOLUME),
+            "by_brand": Ask(m0, m1, {"brand": ("brand_id",)}, filters, VOLUME),
         }
         if m0 <= now < m1:
             asks["to_now"] = Ask(m0, now + EPSILON, {"total": ()}, filters, VOLUME)
         g = grouped(s, asks)
         cur = g["month"]
-        brands = brand_names(s, [k[0] for k in g["wide"]["brand"]])
+        brands = brand_names(s, [k[0] for k in g["by_brand"]["brand"]])
         in_scope = company_ids_in_scope(s, company)
         budgets = _budgets(s, in_scope)
     models = regroup(cur["detail"], DETAIL, ("provider_name", "model_name"))
@@ -341,7 +341,7 @@ def cost_breakdown(
         budgets=budgets,
         by_provider=tuple(by_provider),
         by_model=tuple(by_model),
-        by_brand=tuple(brand_shares(g["wide"]["brand"], brands, whole)),
+        by_brand=tuple(brand_shares(g["by_brand"]["brand"], brands, whole)),
         weeks=_weeks(per_day, m0, m1, now),
         daily=tuple(daily),
         unpriced=Unpriced.of(cur["detail"], DETAIL),

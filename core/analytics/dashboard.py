@@ -43,15 +43,15 @@ from core.redact import redact
 from core.storage.db import read_scope
 from core.storage.models import AIJob, AIJobUsage
 
-# The window's grouping sets: operation x brand from the wide daily rollup, the rest from the narrow one (~10x
-# fewer rows), two ranges over the same window in one statement. Two sets in the database (each rollup row of the
-# range hashed once per set): the totals, providers, models, statuses, unpriced calls and days are summed from
-# their few dozen groups in Python.
+# The window's grouping sets: operation x brand from the daily rollup by brand and operation, the rest from the one
+# by model (each ~10x fewer rows than the rollup of every key); two ranges over the same window in one statement.
+# Two sets in the database (each rollup row of the range hashed once per set): the totals, providers, models,
+# statuses, unpriced calls and days are summed from their few dozen groups in Python.
 DETAIL = ("provider_name", "model_name", "job_status", "pricing_status")
 DAY_PROVIDER = ("day", "provider_name")
 OP_BRAND = ("operation", "brand_id")
 SETS = {"detail": DETAIL, "day_provider": DAY_PROVIDER}
-WIDE_SETS = {"op_brand": OP_BRAND}
+SCOPE_SETS = {"op_brand": OP_BRAND}
 
 
 def window(days, start, end, now: datetime) -> tuple[datetime, datetime, int]:
@@ -142,11 +142,11 @@ def overview(
             s,
             {
                 "window": Ask(w0, w1, SETS, filters),
-                "wide": Ask(w0, w1, WIDE_SETS, filters, VOLUME),
+                "scope": Ask(w0, w1, SCOPE_SETS, filters, VOLUME),
                 "previous": Ask(prev0, w0, {"total": ()}, filters, VOLUME + TIMING),
             },
         )
-        detail, day_provider, op_brand = g["window"]["detail"], g["window"]["day_provider"], g["wide"]["op_brand"]
+        detail, day_provider, op_brand = g["window"]["detail"], g["window"]["day_provider"], g["scope"]["op_brand"]
         by_brand = regroup(op_brand, OP_BRAND, ("brand_id",))
         top = _top_costly(s, w0, w1, filters)
         brands = brand_names(s, [k[0] for k in by_brand])

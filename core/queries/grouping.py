@@ -34,9 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from core.queries.aggregate import DIMS, HOURLY, plan
-from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageHourly
-from core.storage.rollups import NARROW_KEYS, day_expr, raw_sum
+from core.queries.aggregate import DIMS, HOURLY, plan, rollup_table
+from core.storage.models import AIJobUsage, UsageDaily, UsageDailyModel, UsageDailyScope, UsageHourly
+from core.storage.rollups import day_expr, raw_sum
 from core.storage.types import UTCDateTime
 
 ZERO = Decimal("0.000000")
@@ -167,7 +167,7 @@ def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
         if start is not None and end is not None and start >= end:
             continue
         r0, r1, pieces = plan(start, end)
-        narrow = set(dims) | {d for d, _ in flayout} <= set(NARROW_KEYS)
+        table = rollup_table(dims, filters).__tablename__  # the smallest daily rollup that holds them
         for d, v in filters.items():
             params[f"a{i}_{d}"] = list(v) if isinstance(v, list | tuple | set | frozenset) else v
         rollup = None
@@ -182,7 +182,7 @@ def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
             parts.append((sign, edge[0]))
         sets = tuple((name, tuple(s)) for name, s in ask.sets.items())
         measures = tuple(m for m in MEASURES if m in ask.measures or m == "jobs")
-        ask_layouts.append((i, "narrow" if narrow else "wide", dims, sets, flayout, rollup, tuple(parts), measures))
+        ask_layouts.append((i, table, dims, sets, flayout, rollup, tuple(parts), measures))
     edge_layouts = []
     for (kind, lo, hi, _), (k, dims, filters, flayout) in sorted(edges.items(), key=lambda kv: kv[1][0]):
         params |= {
@@ -205,6 +205,7 @@ def _layout(session: Session, asks: Mapping[str, Ask]) -> tuple[tuple, dict]:
 
 # -- the statement --------------------------------------------------------------------------------------------
 
+_ROLLUPS = {t.__tablename__: t for t in (UsageDaily, UsageDailyModel, UsageDailyScope)}
 _CACHE: dict[tuple, object] = {}
 _CACHE_SIZE = 256
 
@@ -275,8 +276,8 @@ def _typed_null(d: str):
 
 def _parts(i: int, table: str, dims: tuple, flayout, rollup, parts, edges: dict, pre_group: bool, wanted: tuple):
     """The range's parts (rollup days, then the hours and raw records of its cut days, the subtracted ones negated)
-    as one UNION ALL. `pre_group`: rollup rows summed by the range's dims first (SQLite, whose grouping sets each
-    read the whole range: a few hundred rows then, not the thousands of rollup rows they come from)."""
+    as one UNION ALL. `pre_group`: rollup rows summed by `dims` first (SQLite: a set's few dozen groups then, not
+    the thousands of rollup rows they come from)."""
 
     def summed(q, t):
         return q.group_by(*[getattr(t, d) for d in dims]) if pre_group and dims else q
@@ -288,7 +289,7 @@ def _parts(i: int, table: str, dims: tuple, flayout, rollup, parts, edges: dict,
 
     selects = []
     if rollup is not None:
-        t = UsageDailyModel if table == "narrow" else UsageDaily
+        t = _ROLLUPS[table]
         q = select(*[getattr(t, d).label(d) for d in dims], *measures(t, 1)).where(*_conds(t, f"a{i}", flayout))
         if rollup[0]:
             q = q.where(t.day >= bindparam(f"a{i}_r0", type_=Date))
@@ -326,15 +327,22 @@ def _build(dialect: str, asks: tuple, edge_layouts: tuple):
     }
     outer = []
     for i, table, dims, sets, flayout, rollup, parts, measures in asks:
-        body = _parts(i, table, dims, flayout, rollup, parts, edges, dialect == "sqlite", measures)
-        if dialect == "sqlite":  # no GROUPING SETS: a GROUP BY per set over the range's CTE (read once)
-            cte = body.cte(f"ask{i}")
-            for name, set_dims in sets:
-                cols = [cte.c[d].label(d) if d in set_dims else _typed_null(d).label(d) for d in DIMS]
-                q = select(literal(i, Integer).label("ask"), literal(name).label("set"), *cols, *_summed(cte, measures))
-                q = q.select_from(cte).having(func.sum(cte.c.jobs) != 0)
-                outer.append(q.group_by(*[cte.c[d] for d in set_dims]) if set_dims else q)
+        if dialect == "sqlite":
+            # No GROUPING SETS, and no hash aggregation: SQLite groups by sorting. Each set reads its range from the
+            # smallest rollup that holds it, summed by its own dims at once: one sort of the rollup rows per set
+            # costs less than one sort by every dim of the range, materialized, then sorted again per set (1M
+            # records, the Overview over 120 days: 86 -> 50 ms).
+            used = {d: True for d, _ in flayout}
+            for j, (name, set_dims) in enumerate(sets):
+                own = rollup_table(set_dims, used).__tablename__
+                keys = tuple(d for d in dims if d in set_dims)
+                sub = _parts(i, own, keys, flayout, rollup, parts, edges, True, measures).subquery(f"ask{i}_{j}")
+                cols = [sub.c[d].label(d) if d in set_dims else _typed_null(d).label(d) for d in DIMS]
+                q = select(literal(i, Integer).label("ask"), literal(name).label("set"), *cols, *_summed(sub, measures))
+                q = q.select_from(sub).having(func.sum(sub.c.jobs) != 0)
+                outer.append(q.group_by(*[sub.c[d] for d in set_dims]) if set_dims else q)
             continue
+        body = _parts(i, table, dims, flayout, rollup, parts, edges, False, measures)
         # PostgreSQL: one pass over the range's rows for every set; GROUPING() tells the sets apart.
         sub = body.subquery(f"ask{i}")
         cols = [sub.c[d].label(d) if d in dims else _typed_null(d).label(d) for d in DIMS]

@@ -7,8 +7,6 @@ listings never do.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -83,9 +81,17 @@ def money_array(micro: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.decimal128(38, 6), len(whole), whole.buffers())
 
 
+COPY_CHUNK = 8192  # rows of CSV written per piece sent
+
+
 def copy_arrow(cur, table: str, data: pa.Table) -> None:
-    """COPY an Arrow table into `table` (its columns named as the table's), the CSV written by Arrow in C."""
-    buf = io.BytesIO()
-    pa_csv.write_csv(data, buf, _CSV)
+    """COPY an Arrow table into `table` (its columns named as the table's), the CSV written by Arrow in C.
+
+    The CSV goes out in pieces, each written as the server parses the one before: the server is not left waiting
+    for a whole batch's CSV (a tenth of its COPY time at 50k records). Arrow writes into its own buffer, without
+    the interpreter's lock: other threads run meanwhile."""
     with cur.copy(f"COPY {table} ({', '.join(data.column_names)}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(buf.getbuffer())
+        for at in range(0, max(data.num_rows, 1), COPY_CHUNK):
+            sink = pa.BufferOutputStream()
+            pa_csv.write_csv(data.slice(at, COPY_CHUNK), sink, _CSV)
+            copy.write(memoryview(sink.getvalue()))

@@ -2,6 +2,7 @@
 range (cut days read from hourly rows and raw records, added or subtracted), filter, set and measures; ranges in
 one statement sharing their cut days' reads. And the typed views hold Decimal money the pages format as is."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -143,6 +144,8 @@ def test_every_set_of_every_range_equals_the_raw_records(
     if start is not None and end is not None:
         asks["previous"] = Ask(start - (end - start), start, {"total": (), "day": ("day",)}, filters, measures)
     asks["narrow"] = Ask(start, end, {"models": ("provider_name", "model_name", "job_status")}, filters, measures)
+    # By brand and operation only: read from the daily rollup by (company, brand, operation).
+    asks["scope"] = Ask(start, end, {"brand_op": ("brand_id", "operation"), "day": ("day",)}, {"brand_id": brand_ids})
     with read_scope() as s:
         got = grouped(s, asks)
     for name, ask in asks.items():
@@ -181,3 +184,32 @@ def test_typed_views_hold_decimal_money_and_give_the_usage_spec_dicts(db):
     assert t.to_dict() == analytics.get_usage_trends(metric="cost", now=FIXTURE_NOW)
     assert all(isinstance(p.value, Decimal) for p in t.points)
     assert analytics.budget_status(now=FIXTURE_NOW).to_dict() == analytics.get_budget_status(now=FIXTURE_NOW)
+
+
+def test_each_range_reads_the_smallest_rollup_that_holds_its_sets_and_filters(db):
+    """By model: usage_daily_model; by brand and operation: usage_daily_scope; by both: usage_daily."""
+    from sqlalchemy import event
+
+    from core.storage.db import get_engine
+
+    load(make_records(40))
+    seen: list[str] = []
+
+    def keep(conn, cursor, statement, *_):
+        seen.append(statement)
+
+    start, end = FIXTURE_NOW - timedelta(days=20), FIXTURE_NOW
+    cases = {
+        "usage_daily_model": {"m": ("provider_name", "model_name")},
+        "usage_daily_scope": {"b": ("brand_id", "operation")},
+        "usage_daily": {"mb": ("model_name", "brand_id")},
+    }
+    event.listen(get_engine(), "before_cursor_execute", keep)
+    try:
+        for table, sets in cases.items():
+            seen.clear()
+            with read_scope() as s:
+                grouped(s, {"r": Ask(start, end, sets)})
+            assert set(re.findall(r"(usage_daily\w*)\.jobs", seen[-1])) == {table}, seen[-1]
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", keep)
