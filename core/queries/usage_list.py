@@ -6,6 +6,7 @@ offset for the list and by id for exports, so nothing loads the whole ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -21,7 +22,7 @@ from core.queries.list_filters import FILTERS
 from core.queries.values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
 from core.redact import redact
 from core.storage.db import read_scope, session_scope
-from core.storage.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company, UsageDaily
+from core.storage.models import JOB_STATUSES, AIJob, AIJobUsage, Brand, Company, UsageDaily, UsageHourly
 
 ORDERINGS = {
     "-created_at": (AIJobUsage.created_at.desc(), AIJobUsage.id.desc()),
@@ -174,6 +175,27 @@ def count_usage(
     return session.scalar(select(func.count()).select_from(AIJobUsage).where(*conds)) or 0
 
 
+def _hour_counts(session: Session, dims: dict, day: date) -> list[tuple[int, int]]:
+    """(hour, records) of one day from usage_hourly, for filters that are all rollup dimensions (`_rollup_filters`)."""
+    h = UsageHourly
+    conds = [
+        getattr(h, d).in_(v) if isinstance(v, list) else getattr(h, d) == v for d, v in dims.items() if v is not None
+    ]
+    q = select(h.hour, func.sum(h.jobs)).where(h.day == day, *conds).group_by(h.hour)
+    return sorted((int(hour), int(n)) for hour, n in session.execute(q))
+
+
+def _hour_bound(hours: list[tuple[int, int]], want: int, newest_first: bool, d0: datetime) -> datetime | None:
+    """The hour of the day where `want` records, counted from the day's end (newest first) or start, are reached:
+    the window's bound, or None when the day's hours hold fewer."""
+    seen = 0
+    for hour, n in reversed(hours) if newest_first else hours:
+        seen += n
+        if seen >= want:
+            return d0 + timedelta(hours=hour if newest_first else hour + 1)
+    return None
+
+
 def _data_days(session: Session) -> tuple[date, date] | None:
     """First and last day holding records (the rollup's primary key starts with the day: two index probes)."""
     first = session.scalar(select(func.min(UsageDaily.day)))
@@ -189,13 +211,16 @@ def _by_time_ids(
     limit: int,
     offset: int,
     expected: int,
+    hours: Callable[[date], list[tuple[int, int]]] | None = None,
 ) -> list[int]:
     """One page of ids in time order, reading only the rows of a time window that holds the page.
 
-    The rollup's records per day tell which day the page reaches back to (`exact` counts): the window first
-    stops at estimates inside that day, then at the day itself if they fell short. With upper bounds
-    only (a cost, duration or success-rate filter) the window doubles until the page is full. Rows outside the
-    window all sort after the page, so the page is the same as without a window.
+    The rollup's records per day tell which day the page reaches back to (`exact` counts), and `hours` (that day's
+    records per hour, from usage_hourly) which hour: the window stops there, then at the day itself if it fell
+    short (a time filter cutting the day: its hours count records outside it). Without `hours`, the window first
+    stops at estimates inside the day. With upper bounds only (a cost, duration or success-rate filter) the window
+    doubles until the page is full. Rows outside the window all sort after the page, so the page is the same as
+    without a window.
     """
     u = AIJobUsage
     order = (u.created_at.desc(), u.id.desc()) if newest_first else (u.created_at.asc(), u.id.asc())
@@ -218,6 +243,10 @@ def _by_time_ids(
                     return ids
             continue
         if seen + jobs >= need:
+            if hours is not None:
+                bound = _hour_bound(hours(day), need - seen, newest_first, d0)
+                ids = [] if bound is None else page(bound)
+                return ids if len(ids) >= expected else page(d0 if newest_first else d1)
             # Guess where in the day the page ends (records spread evenly), then eight times wider, then the day.
             share = 2.0 * (need - seen) / jobs + 0.01
             hi = min(d1, clock)
@@ -249,7 +278,9 @@ def _page_ids(
         return []
     if ordering in ("-created_at", "created_at"):
         exact, per_day = day_counts or _day_counts(session, filters, company)
-        return _by_time_ids(session, conds, per_day, exact, ordering == "-created_at", limit, offset, expected)
+        dims = _rollup_filters(session, filters, company) if exact else None
+        hours = None if dims is None else (lambda day: _hour_counts(session, dims, day))
+        return _by_time_ids(session, conds, per_day, exact, ordering == "-created_at", limit, offset, expected, hours)
     if ordering == "-total_cost":
         span = _data_days(session)
         if span is None:
