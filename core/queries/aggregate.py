@@ -26,7 +26,8 @@ from core.storage.rollups import INT_MEASURES, KEYS, MEASURED, MEASURES, NARROW_
 DIMS = KEYS  # day, company_id, brand_id, provider_name, model_name, operation, job_status, pricing_status
 
 
-def _filter_conds(table, filters: Mapping) -> list:
+def filter_conds(table, filters: Mapping) -> list:
+    """SQL conditions on `table` for filters keyed by dimension (a list: any of its values; None: no filter)."""
     conds = []
     for dim, value in filters.items():
         if dim not in DIMS or dim == "day":
@@ -73,7 +74,7 @@ def _rollup_query(
         for d in (columns or dims)
     ]
     sums = [_sum(getattr(t, m), m) for m in measures]
-    q = select(literal(part).label("part"), *cols, *sums).where(*_filter_conds(t, filters))
+    q = select(literal(part).label("part"), *cols, *sums).where(*filter_conds(t, filters))
     if hours:
         q = q.where(t.day == hours[0], t.hour >= hours[1], t.hour < hours[2])
     if d0 is not None:
@@ -99,7 +100,7 @@ def _raw_query(
     q = select(literal(part).label("part"), *cols, *sums).where(
         u.created_at >= start,
         u.created_at < end,
-        *_filter_conds(u, filters),
+        *filter_conds(u, filters),
         *_companies_of(session, filters, start, end),
     )
     return q.group_by(*cols) if cols else q

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import iso_z, midnight, parse_utc
 from core.errors import InvalidRecord
-from core.queries.aggregate import aggregate
+from core.queries.aggregate import aggregate, filter_conds
 from core.queries.costliest import costliest_ids
 from core.queries.list_filters import FILTERS
 from core.queries.values import MAX_BIG_ID, brand_ref, day_in_range, name_value, whole_id
@@ -149,18 +149,19 @@ def _rollup_filters(session: Session, filters: dict, company: str | None) -> dic
     return dims
 
 
-def _day_counts(session: Session, filters: dict, company: str | None) -> tuple[bool, list[tuple[date, int]]]:
-    """(exact, [(day, records)]) from the rollup: exact when every filter is a rollup dimension or time; with a
-    cost, duration or success-rate filter, the counts of the company's records bound the matches from above."""
+def _day_counts(session: Session, filters: dict, company: str | None) -> tuple[dict | None, list[tuple[date, int]]]:
+    """(the filters as rollup dimensions, [(day, records)]) from the rollup. The counts are exact when every filter
+    is a rollup dimension or time (the dimensions are then given); with a cost, duration or success-rate filter
+    (None), the counts of the company's records bound the matches from above."""
     dims = _rollup_filters(session, filters, company)
     start, end = _time_range(filters)
     scope = dims if dims is not None else _rollup_filters(session, {}, company)
     df = aggregate(session, start=start, end=end, dims=["day"], filters=scope)
-    return dims is not None, sorted((r.day, int(r.jobs)) for r in df.itertuples())
+    return dims, sorted((r.day, int(r.jobs)) for r in df.itertuples())
 
 
 def count_usage(
-    session: Session, filters: dict, company: str | None = None, day_counts: tuple[bool, list] | None = None
+    session: Session, filters: dict, company: str | None = None, day_counts: tuple[dict | None, list] | None = None
 ) -> int:
     """Records matching the filters (validated by `usage_conditions` first).
 
@@ -169,8 +170,8 @@ def count_usage(
     duration or success-rate filter counts the raw rows.
     """
     conds = usage_conditions(session, filters, company)
-    exact, per_day = day_counts or _day_counts(session, filters, company)
-    if exact:
+    dims, per_day = day_counts or _day_counts(session, filters, company)
+    if dims is not None:
         return sum(n for _, n in per_day)
     return session.scalar(select(func.count()).select_from(AIJobUsage).where(*conds)) or 0
 
@@ -178,10 +179,7 @@ def count_usage(
 def _hour_counts(session: Session, dims: dict, day: date) -> list[tuple[int, int]]:
     """(hour, records) of one day from usage_hourly, for filters that are all rollup dimensions (`_rollup_filters`)."""
     h = UsageHourly
-    conds = [
-        getattr(h, d).in_(v) if isinstance(v, list) else getattr(h, d) == v for d, v in dims.items() if v is not None
-    ]
-    q = select(h.hour, func.sum(h.jobs)).where(h.day == day, *conds).group_by(h.hour)
+    q = select(h.hour, func.sum(h.jobs)).where(h.day == day, *filter_conds(h, dims)).group_by(h.hour)
     return sorted((int(hour), int(n)) for hour, n in session.execute(q))
 
 
@@ -270,17 +268,17 @@ def _page_ids(
     limit: int,
     offset: int,
     count: int,
-    day_counts: tuple[bool, list] | None,
+    day_counts: tuple[dict | None, list] | None,
 ) -> list[int]:
     """Ids of one page, from ai_job_usage alone (the joins come after, for these rows only)."""
     expected = min(limit, max(0, count - offset))
     if expected == 0:
         return []
     if ordering in ("-created_at", "created_at"):
-        exact, per_day = day_counts or _day_counts(session, filters, company)
-        dims = _rollup_filters(session, filters, company) if exact else None
+        dims, per_day = day_counts or _day_counts(session, filters, company)
         hours = None if dims is None else (lambda day: _hour_counts(session, dims, day))
-        return _by_time_ids(session, conds, per_day, exact, ordering == "-created_at", limit, offset, expected, hours)
+        newest_first = ordering == "-created_at"
+        return _by_time_ids(session, conds, per_day, dims is not None, newest_first, limit, offset, expected, hours)
     if ordering == "-total_cost":
         span = _data_days(session)
         if span is None:
